@@ -1,0 +1,157 @@
+"""gRPC server bootstrap shared by the four services.
+
+Synchronous servicers on a thread pool: the services' work is blocking
+kernel work. The pool is sized for long-lived streams (logs -f, attach,
+wait, events) and `maximum_concurrent_rpcs` caps what runs at once, so an
+overload is refused with RESOURCE_EXHAUSTED instead of queueing a unary call
+behind hundreds of streams. Lifecycle as in uvicorn: configure, start, serve,
+and on SIGTERM/SIGINT drain and stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from . import logging as hlog
+from .errors import HanguError
+
+log = hlog.get_logger("hangu.server")
+
+
+class ErrorAndLogInterceptor(grpc.ServerInterceptor):
+    """Binds the request id, logs one line per RPC, and turns HanguError
+    into its gRPC status. Streaming handlers are wrapped too: an error raised
+    while iterating a response stream is mapped the same way."""
+
+    def intercept_service(self, continuation: Callable[..., Any],
+                          handler_call_details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        rid = ""
+        for key, value in handler_call_details.invocation_metadata or ():
+            if key == hlog.REQUEST_ID_KEY:
+                rid = str(value)
+
+        def wrap_unary(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(request: Any, context: grpc.ServicerContext) -> Any:
+                token = hlog.request_id.set(rid)
+                start = time.monotonic()
+                code = "OK"
+                try:
+                    return fn(request, context)
+                except HanguError as err:
+                    code = err.code.name
+                    context.abort(err.code, err.message)
+                except Exception:
+                    code = "INTERNAL"
+                    log.exception("rpc_failed", method=method)
+                    raise
+                finally:
+                    log.info("rpc", method=method, code=code,
+                             ms=round((time.monotonic() - start) * 1000, 2))
+                    hlog.request_id.reset(token)
+            return call
+
+        def wrap_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(request: Any, context: grpc.ServicerContext) -> Iterable[Any]:
+                token = hlog.request_id.set(rid)
+                start = time.monotonic()
+                code = "OK"
+                try:
+                    yield from fn(request, context)
+                except HanguError as err:
+                    code = err.code.name
+                    context.abort(err.code, err.message)
+                except Exception:
+                    code = "INTERNAL"
+                    log.exception("rpc_failed", method=method)
+                    raise
+                finally:
+                    log.info("rpc", method=method, code=code, stream=True,
+                             ms=round((time.monotonic() - start) * 1000, 2))
+                    hlog.request_id.reset(token)
+            return call
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                wrap_unary(handler.unary_unary), handler.request_deserializer,
+                handler.response_serializer)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                wrap_unary(handler.stream_unary), handler.request_deserializer,
+                handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                wrap_stream(handler.unary_stream), handler.request_deserializer,
+                handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(
+            wrap_stream(handler.stream_stream), handler.request_deserializer,
+            handler.response_serializer)
+
+
+def build_server(max_workers: int, max_concurrent: int) -> grpc.Server:
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        interceptors=[ErrorAndLogInterceptor()],
+        maximum_concurrent_rpcs=max_concurrent,
+        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                 ("grpc.max_send_message_length", 64 * 1024 * 1024)],
+    )
+
+
+def serve(name: str, socket_path: Path, register: Callable[[grpc.Server], list[str]],
+          max_workers: int = 512, max_concurrent: int = 480,
+          on_stop: Callable[[], None] | None = None) -> None:
+    """Run one service until SIGTERM/SIGINT.
+
+    `register` adds the servicers to the server and returns their full
+    service names (for health and reflection)."""
+    server = build_server(max_workers, max_concurrent)
+    names = register(server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    if socket_path.exists():
+        socket_path.unlink()
+    server.add_insecure_port(f"unix://{socket_path}")
+    server.start()
+    os.chmod(socket_path, 0o660)
+    for service in ["", *names]:
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", name=name, socket=str(socket_path), pid=os.getpid())
+
+    stopping = threading.Event()
+
+    def _stop(signum: int, _: Any) -> None:
+        log.info("stopping", name=name, signal=signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    stopping.wait()
+    health_servicer.enter_graceful_shutdown()
+    # Long-lived streams (attach, logs -f, events) would hold a drain forever:
+    # give unary calls a moment, then cancel what is left.
+    server.stop(grace=3).wait()
+    if on_stop is not None:
+        on_stop()
+    try:
+        socket_path.unlink()
+    except FileNotFoundError:
+        pass
+    log.info("stopped", name=name)
