@@ -1,0 +1,2 @@
+"""Shared test helpers: images built from Debian's busybox-static and a
+local Debian `docker-registry` to pull them from."""

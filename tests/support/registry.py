@@ -1,0 +1,122 @@
+"""A throw-away Debian `docker-registry` (CNCF distribution) on 127.0.0.1.
+
+`running_registry()` starts one on a free port with its own storage dir,
+waits until `/v2/` answers, and on exit stops it and removes the storage.
+`push_oci_layout()` copies an OCI layout into it with skopeo, an independent
+client, so the registry holds a real image before hangu ever talks to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+
+CONFIG = """\
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+@dataclass
+class Registry:
+    host: str             # "127.0.0.1:PORT"
+    storage: Path         # the registry's filesystem root
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the registry keeps a blob's bytes (to tamper with in tests)."""
+        hexd = digest.removeprefix("sha256:")
+        return (self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data")
+
+    def push(self, layout: Path, repo: str = "busybox", tag: str = "latest",
+             src_tag: str = "latest") -> str:
+        return push_oci_layout(self, layout, repo, tag, src_tag)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/v2/", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("docker-registry did not answer /v2/ in time")
+
+
+@contextlib.contextmanager
+def running_registry(tmp_parent: str = "/tmp") -> Iterator[Registry]:
+    workdir = Path(tempfile.mkdtemp(prefix="hgt-reg-", dir=tmp_parent))
+    storage = workdir / "storage"
+    storage.mkdir()
+    port = free_port()
+    config = workdir / "config.yml"
+    config.write_text(CONFIG.format(storage=storage, port=port))
+    proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True, env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def push_oci_layout(registry: Registry, layout: Path, repo: str = "busybox",
+                    tag: str = "latest", src_tag: str = "latest") -> str:
+    """skopeo copy oci:LAYOUT:SRC_TAG docker://HOST/REPO:TAG; returns the
+    destination reference."""
+    dest = f"{registry.host}/{repo}:{tag}"
+    subprocess.run(
+        ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
+         f"oci:{layout}:{src_tag}", f"docker://{dest}"],
+        check=True, capture_output=True, timeout=120)
+    return dest
