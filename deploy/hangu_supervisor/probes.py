@@ -1,0 +1,56 @@
+"""Readiness probes: the standard gRPC health check on a service's unix
+socket, and GET /_ping on the gateway's Docker API socket."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket (the Docker API is served on one)."""
+
+    def __init__(self, path: str | Path, timeout: float = 5.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def grpc_healthy(socket_path: Path, timeout: float = 1.0) -> bool:
+    """True when the server on `socket_path` reports SERVING overall."""
+    if not socket_path.exists():
+        return False
+    with grpc.insecure_channel(f"unix://{socket_path}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def gateway_pings(socket_path: Path, timeout: float = 1.0) -> bool:
+    """True when the Docker API socket answers GET /_ping with 200."""
+    if not socket_path.exists():
+        return False
+    conn = UnixHTTPConnection(socket_path, timeout=timeout)
+    try:
+        conn.request("GET", "/_ping")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()

@@ -1,0 +1,42 @@
+"""Purge pass: start each service once more with HANGU_PURGE_ON_STOP=1 and
+stop it again, so it removes all the kernel state it owns (containers and
+their conmon, rootfs mounts, netns, veths, the bridge, the nftables table).
+Needed when the stack ran without that variable: a service's environment
+cannot be changed while it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hangu_runtime.config import Settings
+
+from . import state
+from .child import Child, ServiceFailed
+from .services import SERVICES
+
+PURGE_ENV = "HANGU_PURGE_ON_STOP"
+
+
+async def purge_pass(settings: Settings, env: dict[str, str],
+                     log: Callable[[str], None], start_timeout: float = 60,
+                     stop_timeout: float = 60) -> list[str]:
+    """Returns the problems met (a service that would not start)."""
+    paths = state.Paths.of(settings)
+    purge_env = {**env, PURGE_ENV: "1"}
+    started: list[Child] = []
+    problems: list[str] = []
+    for spec in SERVICES:
+        if not spec.purges:
+            continue
+        child = Child(spec, settings, paths, purge_env)
+        await child.spawn()
+        started.append(child)
+        try:
+            await child.wait_ready(start_timeout)
+        except ServiceFailed as err:
+            log(err.report())
+            problems.append(err.report())
+    for child in reversed(started):
+        await child.stop(stop_timeout)
+        log(f"purged {child.name} ({child.last_exit})")
+    return problems
