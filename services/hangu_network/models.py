@@ -1,0 +1,82 @@
+"""The network service's tables (SQLite, SQLModel)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+
+class NetworkRow(SQLModel, table=True):
+    __tablename__ = "networks"
+    id: str = Field(primary_key=True)
+    name: str = Field(index=True, unique=True)
+    driver: str
+    bridge: str = ""                   # Linux bridge (driver bridge)
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    predefined: bool = False
+    ipam_driver: str = "default"
+    options_json: str = "{}"
+    labels_json: str = "{}"
+    ipam_options_json: str = "{}"
+    created: float = Field(default_factory=time.time)
+
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(json.loads(self.options_json))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(json.loads(self.labels_json))
+
+
+class AllocationRow(SQLModel, table=True):
+    """One IPv4 address taken in a network (by an endpoint)."""
+    __tablename__ = "allocations"
+    network_id: str = Field(primary_key=True)
+    address: str = Field(primary_key=True)
+    owner: str = ""                    # endpoint id
+
+
+class SandboxRow(SQLModel, table=True):
+    __tablename__ = "sandboxes"
+    container_id: str = Field(primary_key=True)
+    container_name: str = ""
+    hostname: str = ""
+    domainname: str = ""
+    network_mode: str = ""
+    netns_path: str = ""
+    files_dir: str = ""
+    extra_hosts_json: str = "[]"
+    ports_json: str = "[]"             # resolved PortRule dicts
+    created: float = Field(default_factory=time.time)
+
+    @property
+    def ports(self) -> list[dict[str, Any]]:
+        return list(json.loads(self.ports_json))
+
+
+class EndpointRow(SQLModel, table=True):
+    __tablename__ = "endpoints"
+    id: str = Field(primary_key=True)
+    container_id: str = Field(index=True)
+    network_id: str = Field(index=True)
+    ifname: str = "eth0"               # inside the namespace
+    veth: str = ""                     # host side
+    ipv4_address: str = ""
+    prefix_len: int = 0
+    gateway: str = ""
+    mac_address: str = ""
+    aliases_json: str = "[]"
+    created: float = Field(default_factory=time.time)
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(json.loads(self.aliases_json))

@@ -1,0 +1,101 @@
+"""Network namespaces bound to a file, as `ip netns add` does, without
+forking: the calling thread unshares its network namespace, bind-mounts
+/proc/thread-self/ns/net onto the file, opens a netlink socket there, and
+returns to the host namespace. Namespaces are per thread in Linux, so other
+threads never see the switch."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from pathlib import Path
+
+from pyroute2 import IPRoute
+
+from hangu_runtime import logging as hlog
+
+log = hlog.get_logger("hangu.network.netns")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MNT_DETACH = 2
+_SELF = b"/proc/thread-self/ns/net"
+
+
+def _err(what: str) -> OSError:
+    num = ctypes.get_errno()
+    return OSError(num, f"{what}: {os.strerror(num)}")
+
+
+def _return_home(home: int) -> None:
+    if _libc.setns(home, CLONE_NEWNET) != 0:
+        # A gRPC worker left in a container's namespace would do all later
+        # host work in the wrong place; dying is the only safe answer.
+        log.critical("setns_back_failed", errno=ctypes.get_errno())
+        os._exit(70)
+
+
+def create(path: Path) -> IPRoute:
+    """Create a namespace bound at `path`; return a netlink socket inside it
+    (the caller closes it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    os.close(fd)
+    home = os.open(_SELF, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            raise _err("unshare")
+        try:
+            if _libc.mount(_SELF, str(path).encode(), b"none", MS_BIND, None) != 0:
+                raise _err(f"bind mount of the namespace on {path}")
+            return IPRoute()
+        finally:
+            _return_home(home)
+    except BaseException:
+        _unbind(path)
+        raise
+    finally:
+        os.close(home)
+
+
+def open_in(path: Path) -> IPRoute:
+    """A netlink socket inside an existing bound namespace."""
+    target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    home = os.open(_SELF, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise _err(f"setns {path}")
+        try:
+            return IPRoute()
+        finally:
+            _return_home(home)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
+def _unbind(path: Path) -> None:
+    if _libc.umount2(str(path).encode(), MNT_DETACH) != 0:
+        num = ctypes.get_errno()
+        if num not in (errno.EINVAL, errno.ENOENT):
+            log.warning("netns_umount_failed", path=str(path), errno=num)
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def remove(path: Path) -> None:
+    """Unmount and delete; the namespace goes away with its last user."""
+    _unbind(path)
+
+
+def is_bound(path: Path) -> bool:
+    """True if `path` is a namespace bind mount (a plain file has another
+    device than the nsfs inode behind the mount)."""
+    try:
+        return os.stat(path).st_dev != os.stat(path.parent).st_dev
+    except OSError:
+        return False

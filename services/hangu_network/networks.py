@@ -1,0 +1,325 @@
+"""Networks: the predefined `bridge`, `host` and `none`, user bridge
+networks, their IPAM and their kernel state (Linux bridge, nftables set
+elements, DOCKER-USER accept rules). Knows nothing of gRPC."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from hangu_runtime import logging as hlog
+from hangu_runtime.config import Settings
+from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from hangu_runtime.ids import new_id
+
+from . import dockeruser, ipam
+from .events import EventLog
+from .links import HostLinks
+from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
+from .nft import Nft
+
+log = hlog.get_logger("hangu.network.networks")
+
+PREDEFINED = ("bridge", "host", "none")
+BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+
+
+def default_bridge_options(bridge: str) -> dict[str, str]:
+    return {
+        "com.docker.network.bridge.default_bridge": "true",
+        "com.docker.network.bridge.enable_icc": "true",
+        "com.docker.network.bridge.enable_ip_masquerade": "true",
+        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+        BRIDGE_NAME_OPT: bridge,
+        "com.docker.network.driver.mtu": "1500",
+    }
+
+
+@dataclass
+class NetworkSpec:
+    name: str
+    driver: str = "bridge"
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    ipam_driver: str = ""
+    ipam_options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Networks:
+    def __init__(self, settings: Settings, engine: Engine, links: HostLinks, nft: Nft,
+                 events: EventLog) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.links = links
+        self.nft = nft
+        self.events = events
+        self.lock = threading.RLock()       # network create/remove and IPAM
+
+    # -- start-up -------------------------------------------------------
+    def startup(self) -> None:
+        self.nft.ensure_table()
+        with self.lock:
+            self._ensure_predefined()
+            for row in self.all():
+                if row.driver == "bridge":
+                    self._kernel_up(row)
+
+    def _ensure_predefined(self) -> None:
+        with Session(self.engine) as s:
+            have = {r.name: r for r in s.exec(select(NetworkRow).where(
+                NetworkRow.predefined == True))}  # noqa: E712
+            if "bridge" not in have:
+                subnet = self._pick_subnet(s)
+                row = NetworkRow(id=new_id(), name="bridge", driver="bridge",
+                                 bridge=self.settings.bridge, subnet=str(subnet),
+                                 gateway=str(ipam.default_gateway(subnet)), predefined=True,
+                                 options_json=json.dumps(default_bridge_options(
+                                     self.settings.bridge)))
+                s.add(row)
+                log.info("default_bridge_subnet", subnet=str(subnet), bridge=row.bridge)
+            elif have["bridge"].bridge != self.settings.bridge:
+                row = have["bridge"]
+                row.bridge = self.settings.bridge
+                row.options_json = json.dumps(default_bridge_options(self.settings.bridge))
+                s.add(row)
+            for name, driver in (("host", "host"), ("none", "null")):
+                if name not in have:
+                    s.add(NetworkRow(id=new_id(), name=name, driver=driver, predefined=True))
+            s.commit()
+
+    def _pick_subnet(self, s: Session) -> IPv4Network:
+        avoid = self.links.host_networks()
+        avoid += [IPv4Network(r.subnet) for r in s.exec(select(NetworkRow)) if r.subnet]
+        return ipam.pick_subnet(self.settings.subnet_pool, avoid)
+
+    # -- kernel state ----------------------------------------------------
+    def _kernel_up(self, row: NetworkRow) -> None:
+        subnet = IPv4Network(row.subnet)
+        gw = IPv4Address(row.gateway) if row.gateway else None
+        self.links.ensure_bridge(row.bridge, gw, subnet.prefixlen,
+                                 int(row.options.get("com.docker.network.driver.mtu", "1500")))
+        masquerade = (not row.internal and row.options.get(
+            "com.docker.network.bridge.enable_ip_masquerade", "true") == "true")
+        self.nft.add_network(row.bridge, row.subnet if masquerade else "")
+        if masquerade:
+            _enable_ip_forward()
+        dockeruser.add(row.bridge)
+
+    def _kernel_down(self, row: NetworkRow) -> None:
+        self.nft.remove_network(row.bridge, row.subnet)
+        dockeruser.remove(row.bridge)
+        self.links.delete(row.bridge)
+        log.info("bridge_removed", bridge=row.bridge, network=row.name)
+
+    def purge_kernel(self) -> None:
+        for row in self.all():
+            if row.driver == "bridge" and row.bridge:
+                self._kernel_down(row)
+        self.nft.delete_table()
+
+    # -- queries ---------------------------------------------------------
+    def all(self) -> list[NetworkRow]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(NetworkRow).order_by(NetworkRow.created)))
+
+    def get(self, reference: str) -> NetworkRow:
+        rows = self.all()
+        for row in rows:
+            if row.id == reference:
+                return row
+        for row in rows:
+            if row.name == reference:
+                return row
+        matches = [r for r in rows if reference and r.id.startswith(reference)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"network {reference} is ambiguous "
+                                  f"({len(matches)} matches found based on ID prefix)")
+        raise NotFound(f"network {reference} not found")
+
+    def default(self) -> NetworkRow:
+        """Docker's `bridge` (names are unique, so no user network has it)."""
+        return self.get("bridge")
+
+    def endpoints(self, network_id: str) -> list[tuple[EndpointRow, str]]:
+        """Endpoints of a network with their container names."""
+        with Session(self.engine) as s:
+            eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
+            names = {sb.container_id: sb.container_name for sb in s.exec(select(SandboxRow))}
+        return [(ep, names.get(ep.container_id, "")) for ep in eps]
+
+    def list(self, filters: Mapping[str, Sequence[str]]) -> list[NetworkRow]:
+        return [r for r in self.all() if self._matches(r, filters)]
+
+    def _matches(self, row: NetworkRow, filters: Mapping[str, Sequence[str]]) -> bool:
+        for key, values in filters.items():
+            if not values:
+                continue
+            if key == "name" and not any(v in row.name for v in values):
+                return False
+            if key == "id" and not any(row.id.startswith(v) or v in row.id for v in values):
+                return False
+            if key == "driver" and row.driver not in values:
+                return False
+            if key == "scope" and "local" not in values:
+                return False
+            if key == "type":
+                kind = "builtin" if row.predefined else "custom"
+                if kind not in values:
+                    return False
+            if key == "label" and not all(_label_match(row.labels, v) for v in values):
+                return False
+            if key == "dangling":
+                want = values[0].lower() in ("1", "true")
+                dangling = not row.predefined and not self.endpoints(row.id)
+                if want != dangling:
+                    return False
+            if key == "until":
+                if not any(row.created < _parse_until(v) for v in values):
+                    return False
+        return True
+
+    # -- create / remove -------------------------------------------------
+    def create(self, spec: NetworkSpec) -> NetworkRow:
+        driver = spec.driver or "bridge"
+        if not spec.name:
+            raise InvalidArgument("network name must not be empty")
+        if driver in ("host", "null"):
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
+        if driver != "bridge":
+            raise NotFound(f'plugin "{driver}" not found')
+        if spec.ipam_driver not in ("", "default"):
+            raise NotFound(f'plugin "{spec.ipam_driver}" not found')
+        with self.lock, Session(self.engine) as s:
+            if s.exec(select(NetworkRow).where(NetworkRow.name == spec.name)).first():
+                raise Conflict(f"network with name {spec.name} already exists")
+            nid = new_id()
+            subnet = self._subnet_for(s, spec)
+            gateway = IPv4Address(spec.gateway) if spec.gateway else ipam.default_gateway(subnet)
+            if gateway not in subnet:
+                raise InvalidArgument(f"gateway {gateway} is not in subnet {subnet}")
+            bridge = spec.options.get(BRIDGE_NAME_OPT) or "br-" + nid[:12]
+            if len(bridge) > 15:
+                raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+            if any(r.bridge == bridge for r in s.exec(select(NetworkRow))) or \
+                    self.links.index(bridge) is not None:
+                raise Conflict(f"bridge name {bridge} is already in use")
+            row = NetworkRow(id=nid, name=spec.name, driver=driver, bridge=bridge,
+                             subnet=str(subnet), gateway=str(gateway), ip_range=spec.ip_range,
+                             internal=spec.internal, attachable=spec.attachable,
+                             enable_ipv6=spec.enable_ipv6, ipam_driver="default",
+                             options_json=json.dumps(spec.options),
+                             labels_json=json.dumps(spec.labels),
+                             ipam_options_json=json.dumps(spec.ipam_options))
+            s.add(row)
+            s.commit()
+            s.refresh(row)
+        try:
+            self._kernel_up(row)
+        except Exception:
+            self._kernel_down(row)
+            with Session(self.engine) as s:
+                s.delete(s.get(NetworkRow, row.id))
+                s.commit()
+            raise
+        self.events.emit("create", row.id, {"name": row.name, "type": row.driver})
+        return row
+
+    def _subnet_for(self, s: Session, spec: NetworkSpec) -> IPv4Network:
+        if not spec.subnet:
+            return self._pick_subnet(s)
+        subnet = ipam.parse_network(spec.subnet)
+        if subnet is None:
+            raise InvalidArgument(f"invalid subnet {spec.subnet}")
+        for other in s.exec(select(NetworkRow)):
+            if other.subnet and IPv4Network(other.subnet).overlaps(subnet):
+                raise Forbidden("invalid pool request: Pool overlaps with other one on "
+                                "this address space")
+        return subnet
+
+    def remove(self, reference: str) -> None:
+        with self.lock:
+            row = self.get(reference)
+            if row.predefined:
+                raise Forbidden(f"{row.name} is a pre-defined network and cannot be removed")
+            if self.endpoints(row.id):
+                raise Conflict(f"error while removing network: network {row.name} "
+                               f"id {row.id} has active endpoints")
+            self._kernel_down(row)
+            with Session(self.engine) as s:
+                for a in s.exec(select(AllocationRow).where(
+                        AllocationRow.network_id == row.id)):
+                    s.delete(a)
+                s.delete(s.get(NetworkRow, row.id))
+                s.commit()
+        self.events.emit("destroy", row.id, {"name": row.name, "type": row.driver})
+
+    def prune(self, filters: Mapping[str, Sequence[str]]) -> list[str]:
+        deleted = []
+        for row in self.list(filters):
+            if row.predefined or self.endpoints(row.id):
+                continue
+            try:
+                self.remove(row.id)
+            except (Conflict, NotFound):
+                continue
+            deleted.append(row.name)
+        return deleted
+
+    # -- IPAM ------------------------------------------------------------
+    def allocate(self, network: NetworkRow, owner: str, requested: str = "") -> IPv4Address:
+        with self.lock, Session(self.engine) as s:
+            used = {IPv4Address(a.address) for a in s.exec(select(AllocationRow).where(
+                AllocationRow.network_id == network.id))}
+            addr = ipam.allocate(IPv4Network(network.subnet), used,
+                                 IPv4Address(network.gateway) if network.gateway else None,
+                                 requested, network.ip_range)
+            s.add(AllocationRow(network_id=network.id, address=str(addr), owner=owner))
+            s.commit()
+            return addr
+
+    def release(self, network_id: str, address: str) -> None:
+        with self.lock, Session(self.engine) as s:
+            row = s.get(AllocationRow, (network_id, address))
+            if row is not None:
+                s.delete(row)
+                s.commit()
+
+
+def _label_match(labels: Mapping[str, str], expr: str) -> bool:
+    key, eq, value = expr.partition("=")
+    if key not in labels:
+        return False
+    return not eq or labels[key] == value
+
+
+def _parse_until(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        from datetime import datetime
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _enable_ip_forward() -> None:
+    path = Path("/proc/sys/net/ipv4/ip_forward")
+    try:
+        if path.read_text().strip() != "1":
+            path.write_text("1")
+            log.info("ip_forward_enabled", why="masquerade of bridge traffic needs routing")
+    except OSError as err:
+        log.warning("ip_forward_failed", error=str(err))

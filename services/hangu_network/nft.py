@@ -1,0 +1,158 @@
+"""hangu's one nftables table (family inet), driven through libnftables
+in-process (one transaction per change, no exec); `nft -f -` is the
+fallback when the library cannot be loaded.
+
+The rules never change after the table is made: networks and published
+ports are elements of sets and maps, so adding or removing one is a single
+`add element`/`delete element` and never touches a rule another change made.
+
+- set `bridges`   (ifname): hangu's bridges — forward accept, masquerade exemption
+- set `subnets`   (ipv4 interval): bridge subnets — masquerade when leaving elsewhere
+- map `ports_any` proto . port → container ip . port (host_ip 0.0.0.0)
+- map `ports_ip`  host ip . proto . port → container ip . port
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import subprocess
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from hangu_runtime import logging as hlog
+from hangu_runtime.errors import Internal
+
+log = hlog.get_logger("hangu.network.nft")
+
+
+@dataclass(frozen=True)
+class PortRule:
+    host_ip: str          # "" or "0.0.0.0" for every local address
+    protocol: str         # tcp, udp
+    host_port: int
+    container_ip: str
+    container_port: int
+
+    @property
+    def any_address(self) -> bool:
+        return self.host_ip in ("", "0.0.0.0")
+
+    def key(self) -> str:
+        k = f"{self.protocol} . {self.host_port}"
+        return k if self.any_address else f"{self.host_ip} . {k}"
+
+    def element(self) -> str:
+        return f"{self.key()} : {self.container_ip} . {self.container_port}"
+
+    def map_name(self) -> str:
+        return "ports_any" if self.any_address else "ports_ip"
+
+
+class _Lib:
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("nftables") or "libnftables.so.1"
+        lib = ctypes.CDLL(name)
+        lib.nft_ctx_new.restype = ctypes.c_void_p
+        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+        for fn in ("nft_ctx_buffer_output", "nft_ctx_buffer_error"):
+            getattr(lib, fn).argtypes = [ctypes.c_void_p]
+        for fn in ("nft_ctx_get_output_buffer", "nft_ctx_get_error_buffer"):
+            getattr(lib, fn).argtypes = [ctypes.c_void_p]
+            getattr(lib, fn).restype = ctypes.c_char_p
+        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        self.lib = lib
+        self.ctx = lib.nft_ctx_new(0)
+        lib.nft_ctx_buffer_output(self.ctx)
+        lib.nft_ctx_buffer_error(self.ctx)
+
+    def run(self, script: str) -> tuple[int, str, str]:
+        rc = self.lib.nft_run_cmd_from_buffer(self.ctx, script.encode())
+        out = (self.lib.nft_ctx_get_output_buffer(self.ctx) or b"").decode()
+        err = (self.lib.nft_ctx_get_error_buffer(self.ctx) or b"").decode()
+        return rc, out, err
+
+
+class Nft:
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self._lock = threading.Lock()
+        self._lib: _Lib | None
+        try:
+            self._lib = _Lib()
+        except OSError as err:
+            log.warning("libnftables_unavailable", error=str(err))
+            self._lib = None
+
+    def run(self, script: str, check: bool = True) -> tuple[int, str, str]:
+        with self._lock:
+            if self._lib is not None:
+                rc, out, err = self._lib.run(script)
+            else:
+                proc = subprocess.run(["nft", "-f", "-"], input=script, text=True,
+                                      capture_output=True, check=False)
+                rc, out, err = proc.returncode, proc.stdout, proc.stderr
+        if check and rc != 0:
+            raise Internal(f"nftables: {err.strip() or 'failed'}")
+        return rc, out, err
+
+    def exists(self) -> bool:
+        return self.run(f"list table inet {self.table}", check=False)[0] == 0
+
+    def ensure_table(self) -> None:
+        """Create the table if missing and (re)write its chains, keeping the
+        set and map elements: restarts keep published ports and networks."""
+        t = f"inet {self.table}"
+        dnat = ("fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
+                "dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n")
+        chains = {
+            "prerouting": ("type nat hook prerouting priority dstnat; policy accept;", dnat),
+            "output": ("type nat hook output priority -100; policy accept;", dnat),
+            "postrouting": ("type nat hook postrouting priority srcnat; policy accept;",
+                            "ip saddr @subnets oifname != @bridges masquerade\n"
+                            "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"),
+            "forward": ("type filter hook forward priority filter; policy accept;",
+                        "iifname @bridges accept\noifname @bridges accept\n"),
+        }
+        lines = [f"add table {t}",
+                 f"add set {t} bridges {{ type ifname; }}",
+                 f"add set {t} subnets {{ type ipv4_addr; flags interval; }}",
+                 f"add map {t} ports_any {{ type inet_proto . inet_service : "
+                 f"ipv4_addr . inet_service; }}",
+                 f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
+                 f"ipv4_addr . inet_service; }}"]
+        for name, (head, rules) in chains.items():
+            lines.append(f"add chain {t} {name} {{ {head} }}")
+            lines.append(f"flush chain {t} {name}")
+            lines += [f"add rule {t} {name} {r}" for r in rules.strip().splitlines()]
+        self.run("\n".join(lines) + "\n")
+
+    def _elements(self, verb: str, set_name: str, elements: Iterable[str]) -> str:
+        items = list(elements)
+        if not items:
+            return ""
+        return f"{verb} element inet {self.table} {set_name} {{ {', '.join(items)} }}\n"
+
+    def add_network(self, bridge: str, subnet: str) -> None:
+        self.remove_network(bridge, subnet)
+        self.run(self._elements("add", "bridges", [f'"{bridge}"'])
+                 + self._elements("add", "subnets", [subnet]))
+
+    def remove_network(self, bridge: str, subnet: str) -> None:
+        # Deleting a missing element fails the whole transaction: one each.
+        self.run(self._elements("delete", "bridges", [f'"{bridge}"']), check=False)
+        if subnet:
+            self.run(self._elements("delete", "subnets", [subnet]), check=False)
+
+    def add_ports(self, rules: Iterable[PortRule]) -> None:
+        script = "".join(self._elements("add", r.map_name(), [r.element()]) for r in rules)
+        if script:
+            self.run(script)
+
+    def remove_ports(self, rules: Iterable[PortRule]) -> None:
+        for r in rules:
+            self.run(self._elements("delete", r.map_name(), [r.key()]), check=False)
+
+    def delete_table(self) -> None:
+        self.run(f"delete table inet {self.table}", check=False)
