@@ -1,0 +1,94 @@
+"""The aiohttp application: route tables from each API area registered with
+and without the version prefix, and one middleware that gives every request
+an id, negotiates the version, maps errors and logs one line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+import grpc
+from aiohttp import web
+
+from hangu_runtime import logging as hlog
+
+from . import errors, versions
+from .backends import Backends
+from .routers import containers, images, io, networks, system, volumes
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Route = tuple[str, str, Handler]
+
+BACKENDS: web.AppKey[Backends] = web.AppKey("backends", Backends)
+SERVER_VERSION = "0.1.0"
+
+log = hlog.get_logger("hangu.gateway")
+
+AREAS: tuple[Iterable[Route], ...] = (
+    system.ROUTES, containers.ROUTES, io.ROUTES, images.ROUTES,
+    volumes.ROUTES, networks.ROUTES,
+)
+
+
+def backends(request: web.Request) -> Backends:
+    return request.app[BACKENDS]
+
+
+@web.middleware
+async def core_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = hlog.new_request_id()
+    token = hlog.request_id.set(rid)
+    request["request_id"] = rid
+    start = time.monotonic()
+    status = 500
+    try:
+        response = await _dispatch(request, handler)
+        status = response.status
+        return response
+    finally:
+        log.info("http", method=request.method, path=request.path,
+                 query=request.query_string or None, status=status,
+                 ms=round((time.monotonic() - start) * 1000, 2))
+        hlog.request_id.reset(token)
+
+
+async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        request["api_version"] = versions.negotiate(request.match_info.get("api_version"))
+    except versions.VersionError as err:
+        return errors.json_error(400, str(err))
+    try:
+        return await handler(request)
+    except errors.ApiError as err:
+        return errors.json_error(err.status, err.message)
+    except grpc.aio.AioRpcError as err:
+        status, message = errors.rpc_status(err)
+        return errors.json_error(status, message)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        # dockerd answers both with its not-found handler.
+        return errors.json_error(404, "page not found")
+    except web.HTTPException as err:
+        return errors.json_error(err.status, err.reason)
+    except ConnectionResetError:
+        return web.Response(status=499)
+    except Exception as err:  # a bug: report it in Docker's form, log it whole
+        log.exception("handler_failed", path=request.path)
+        return errors.json_error(500, f"hangu gateway: {type(err).__name__}: {err}")
+
+
+async def _common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """What dockerd's version middleware puts on every response."""
+    response.headers.setdefault("Api-Version", versions.API_VERSION)
+    response.headers.setdefault("Ostype", "linux")
+    response.headers["Server"] = f"Docker/{SERVER_VERSION} (linux)"
+
+
+def build_app(backends_: Backends) -> web.Application:
+    app = web.Application(middlewares=[core_middleware], client_max_size=0)
+    app[BACKENDS] = backends_
+    app.on_response_prepare.append(_common_headers)
+    for routes in AREAS:
+        for method, path, handler in routes:
+            for prefix in ("", "/" + versions.PREFIX_PATTERN):
+                app.router.add_route(method, prefix + path, handler)
+    return app

@@ -1,0 +1,45 @@
+"""Errors in Docker's form: `{"message": ...}` with application/json, the
+HTTP status from the one table in hangu_runtime.errors."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+from aiohttp import web
+
+from hangu_runtime.errors import http_status
+
+
+class ApiError(Exception):
+    """An error the gateway itself decides (bad parameter, unsupported)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def not_implemented(what: str) -> ApiError:
+    return ApiError(501, f"{what} is not supported by hangu yet")
+
+
+def json_error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=json.dumps({"message": message}) + "\n",
+                        content_type="application/json")
+
+
+def rpc_status(err: grpc.aio.AioRpcError) -> tuple[int, str]:
+    """HTTP status and message for a gRPC error from a service."""
+    code = err.code()
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return 503, f"hangu service unavailable: {err.details() or code.name}"
+    return http_status(code), err.details() or code.name.lower()
+
+
+def is_not_found(err: grpc.aio.AioRpcError) -> bool:
+    return err.code() == grpc.StatusCode.NOT_FOUND

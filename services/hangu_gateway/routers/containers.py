@@ -1,0 +1,212 @@
+"""Containers area: create, list, inspect and the lifecycle verbs. I/O
+(attach, wait, logs, resize, exec) lives in io.py."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from hangu.container.v1 import container_pb2 as cpb
+
+from .. import container_shape, convert
+from ..backends import metadata
+from ..errors import ApiError, bad_request
+from .common import (api_version, backends, fill_filters, filters, json_body, json_response,
+                     no_content, not_modified, qbool, qint, reraise_not_found)
+
+
+def no_such_container(ref: str) -> str:
+    return f"No such container: {ref}"
+
+
+async def get_container(request: web.Request, ref: str, size: bool = False) -> cpb.Container:
+    try:
+        return await backends(request).container.Get(
+            cpb.GetContainerRequest(reference=ref, size=size), metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+
+
+def _familiar_image(ref: str) -> str:
+    """What dockerd names in "No such image": the reference with a tag."""
+    last = ref.rsplit("/", 1)[-1]
+    if "@" in ref or ":" in last:
+        return ref
+    return ref + ":latest"
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request)
+    name = request.query.get("name", "")
+    req = convert.create_request(name, body, request.query.get("platform", ""),
+                                 api_version(request))
+    try:
+        created = await backends(request).container.Create(req, metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.NOT_FOUND:
+            details = err.details() or ""
+            lowered = details.lower()
+            # The CLI pulls and retries on any 404 from create; name the image
+            # as dockerd does unless the missing thing is a network or volume.
+            if "network" not in lowered and "volume" not in lowered:
+                details = f"No such image: {_familiar_image(req.config.image)}"
+            raise ApiError(404, details) from err
+        raise
+    return json_response({"Id": created.id, "Warnings": []}, status=201)
+
+
+async def list_containers(request: web.Request) -> web.StreamResponse:
+    req = cpb.ListContainersRequest(all=qbool(request, "all"), size=qbool(request, "size"))
+    limit = qint(request, "limit", -1) or -1
+    if limit > 0:
+        req.limit = limit
+        req.all = True  # dockerd: a limit lists stopped containers too
+    flt = filters(request)
+    for legacy in ("before", "since"):
+        if request.query.get(legacy):
+            flt.setdefault(legacy, []).append(request.query[legacy])
+            req.all = True
+    fill_filters(req.filters, flt)
+    resp = await backends(request).container.List(req, metadata=metadata())
+    items = sorted(resp.containers, key=lambda c: (c.created.seconds, c.created.nanos),
+                   reverse=True)
+    if limit > 0:
+        items = items[:limit]
+    now = time.time()
+    return json_response([container_shape.list_json(c, now) for c in items])
+
+
+async def inspect(request: web.Request) -> web.StreamResponse:
+    c = await get_container(request, request.match_info["id"], qbool(request, "size"))
+    return json_response(container_shape.inspect_json(c, api_version(request)))
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    raw = (await request.read()).strip()
+    if raw not in (b"", b"null", b"{}"):
+        raise bad_request("starting container with non-empty request body was deprecated "
+                          "since API v1.22 and removed in v1.24")
+    if request.query.get("checkpoint"):
+        raise ApiError(501, "checkpoints are not supported by hangu")
+    try:
+        resp = await backends(request).container.Start(
+            cpb.StartContainerRequest(reference=ref,
+                                      detach_keys=request.query.get("detachKeys", "")),
+            metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return not_modified() if resp.not_modified else no_content()
+
+
+def _stop_args(request: web.Request) -> dict[str, Any]:
+    args: dict[str, Any] = {"signal": request.query.get("signal", "")}
+    timeout = qint(request, "t")
+    if timeout is not None:
+        args.update(timeout=timeout, timeout_set=True)
+    return args
+
+
+async def stop(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    try:
+        resp = await backends(request).container.Stop(
+            cpb.StopContainerRequest(reference=ref, **_stop_args(request)), metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return not_modified() if resp.not_modified else no_content()
+
+
+async def restart(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    try:
+        await backends(request).container.Restart(
+            cpb.RestartContainerRequest(reference=ref, **_stop_args(request)),
+            metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return no_content()
+
+
+async def _simple(request: web.Request, rpc: str, message: Any) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    try:
+        await getattr(backends(request).container, rpc)(message, metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return no_content()
+
+
+async def kill(request: web.Request) -> web.StreamResponse:
+    return await _simple(request, "Kill", cpb.KillContainerRequest(
+        reference=request.match_info["id"], signal=request.query.get("signal", "")))
+
+
+async def pause(request: web.Request) -> web.StreamResponse:
+    return await _simple(request, "Pause",
+                         cpb.PauseContainerRequest(reference=request.match_info["id"]))
+
+
+async def unpause(request: web.Request) -> web.StreamResponse:
+    return await _simple(request, "Unpause",
+                         cpb.UnpauseContainerRequest(reference=request.match_info["id"]))
+
+
+async def rename(request: web.Request) -> web.StreamResponse:
+    new_name = request.query.get("name", "")
+    if not new_name:
+        raise bad_request("Neither old nor new names may be empty")
+    return await _simple(request, "Rename", cpb.RenameContainerRequest(
+        reference=request.match_info["id"], new_name=new_name.lstrip("/")))
+
+
+async def remove(request: web.Request) -> web.StreamResponse:
+    return await _simple(request, "Remove", cpb.RemoveContainerRequest(
+        reference=request.match_info["id"], force=qbool(request, "force"),
+        remove_volumes=qbool(request, "v"), remove_link=qbool(request, "link")))
+
+
+async def top(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    try:
+        resp = await backends(request).container.Top(
+            cpb.TopRequest(reference=ref, ps_args=request.query.get("ps_args", "")),
+            metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return json_response({"Titles": list(resp.titles),
+                          "Processes": [list(p.values) for p in resp.processes]})
+
+
+async def prune(request: web.Request) -> web.StreamResponse:
+    req = cpb.PruneContainersRequest()
+    fill_filters(req.filters, filters(request))
+    resp = await backends(request).container.Prune(req, metadata=metadata())
+    return json_response({"ContainersDeleted": list(resp.deleted) or None,
+                          "SpaceReclaimed": resp.space_reclaimed})
+
+
+ROUTES = [
+    ("POST", "/containers/create", create),
+    ("GET", "/containers/json", list_containers),
+    ("POST", "/containers/prune", prune),
+    ("GET", "/containers/{id}/json", inspect),
+    ("POST", "/containers/{id}/start", start),
+    ("POST", "/containers/{id}/stop", stop),
+    ("POST", "/containers/{id}/restart", restart),
+    ("POST", "/containers/{id}/kill", kill),
+    ("POST", "/containers/{id}/pause", pause),
+    ("POST", "/containers/{id}/unpause", unpause),
+    ("POST", "/containers/{id}/rename", rename),
+    ("GET", "/containers/{id}/top", top),
+    ("DELETE", "/containers/{id}", remove),
+]

@@ -1,0 +1,267 @@
+"""Container I/O: attach and exec (hijacked connections), wait, logs and
+terminal resizes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from hangu.container.v1 import container_pb2 as cpb
+
+from .. import hijack, versions
+from ..backends import metadata
+from ..errors import ApiError, bad_request
+from ..timefmt import parse_unix
+from .common import (api_version, backends, json_body, json_response, qbool, qint,
+                     reraise_not_found)
+from .containers import get_container, no_such_container
+
+
+async def _pump(hj: hijack.Hijacked, call: Any, tty: bool,
+                stdin_message: Callable[[bytes], Any], close_message: Any) -> None:
+    """Client bytes → stdin messages; output chunks → the client, raw with a
+    TTY, framed without. Ends when the output ends or the client goes away."""
+
+    async def forward_input() -> None:
+        assert hj.stream is not None
+        while True:
+            data = await hj.stream.read()
+            if not data:
+                if not hj.stream.lost.is_set():
+                    # A half-close: the client has no more input. The
+                    # process must see EOF; output keeps flowing.
+                    await call.write(close_message)
+                return
+            await call.write(stdin_message(data))
+
+    async def forward_output() -> None:
+        async for chunk in call:
+            if chunk.data:
+                await hj.write(chunk.data if tty else hijack.frame(chunk.stream, chunk.data))
+            if chunk.exited:
+                return
+
+    tasks = [asyncio.create_task(forward_output())]
+    input_task = asyncio.create_task(forward_input()) if hj.stream else None
+    lost = asyncio.create_task(hj.stream.lost.wait()) if hj.stream else None
+    try:
+        waiting = {tasks[0], *([lost] if lost else [])}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (tasks[0], input_task, lost):
+            if task is not None and not task.done():
+                task.cancel()
+        call.cancel()
+        for task in (tasks[0], input_task):
+            if task is not None:
+                try:
+                    await task
+                except (asyncio.CancelledError, grpc.aio.AioRpcError, ConnectionError):
+                    pass
+        hj.close()
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    c = await get_container(request, ref)
+    if not any(qbool(request, k) for k in ("stdin", "stdout", "stderr")) and \
+            not qbool(request, "logs"):
+        raise bad_request("at least one of stdin, stdout or stderr must be requested")
+    tty = c.config.tty
+    call = backends(request).container.Attach(metadata=metadata())
+    await call.write(cpb.AttachRequest(
+        reference=c.id, stdin=qbool(request, "stdin"), stdout=qbool(request, "stdout"),
+        stderr=qbool(request, "stderr"), stream=qbool(request, "stream"),
+        logs=qbool(request, "logs"), detach_keys=request.query.get("detachKeys", "")))
+    hj = await hijack.hijack(request, tty)
+    await _pump(hj, call, tty, lambda data: cpb.AttachRequest(stdin_data=data),
+                cpb.AttachRequest(close_stdin=True))
+    return hj.response
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    condition = request.query.get("condition", "") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise bad_request(f"invalid condition: {condition!r}")
+    c = await get_container(request, ref)
+    call = backends(request).container.Wait(
+        cpb.WaitContainerRequest(reference=c.id, condition=condition), metadata=metadata())
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    # The header goes out at once (API >= 1.30) so the client knows the
+    # wait is registered before it starts the container.
+    early = versions.at_least(api_version(request), "1.30")
+    if early:
+        await response.prepare(request)
+    try:
+        result = await call
+        body: dict[str, Any] = {"Error": {"Message": result.error} if result.error else None,
+                                "StatusCode": result.status_code}
+    except grpc.aio.AioRpcError as err:
+        if not early:
+            raise
+        body = {"Error": {"Message": err.details() or err.code().name}, "StatusCode": -1}
+    if not early:
+        await response.prepare(request)
+    await response.write(json.dumps(body).encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+async def resize(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
+    try:
+        await backends(request).container.Resize(cpb.ResizeRequest(reference=ref, size=size),
+                                                 metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return web.Response(status=200)
+
+
+def _log_time(chunk: cpb.OutputChunk) -> bytes:
+    """jsonmessage.RFC3339NanoFixed, as `docker logs -t` prints."""
+    t = chunk.time
+    base = datetime.fromtimestamp(t.seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{t.nanos:09d}Z ".encode()
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    stdout, stderr = qbool(request, "stdout"), qbool(request, "stderr")
+    if not (stdout or stderr):
+        raise bad_request("Bad parameters: you must choose at least one stream")
+    c = await get_container(request, ref)
+    tail_raw = request.query.get("tail", "all")
+    try:
+        tail = -1 if tail_raw in ("", "all") else int(tail_raw)
+    except ValueError:
+        tail = -1
+    req = cpb.LogsRequest(reference=c.id, follow=qbool(request, "follow"), stdout=stdout,
+                          stderr=stderr, tail=tail)
+    try:
+        since = parse_unix(request.query.get("since", ""))
+        until = parse_unix(request.query.get("until", ""))
+    except ValueError as err:
+        raise bad_request(f"invalid time value: {err}") from err
+    if since is not None and (since.seconds or since.nanos):
+        req.since.CopyFrom(since)
+    if until is not None and (until.seconds or until.nanos):
+        req.until.CopyFrom(until)
+    timestamps = qbool(request, "timestamps")
+    tty = c.config.tty
+    call = backends(request).container.Logs(req, metadata=metadata())
+    response = web.StreamResponse(status=200)
+    response.content_type = (hijack.RAW_STREAM if tty else hijack.MULTIPLEXED_STREAM)
+    await response.prepare(request)
+    try:
+        async for chunk in call:
+            data = (_log_time(chunk) if timestamps else b"") + chunk.data
+            await response.write(data if tty else hijack.frame(chunk.stream, data))
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.NOT_FOUND:
+            raise ApiError(404, no_such_container(ref)) from err
+        raise
+    await response.write_eof()
+    return response
+
+
+# ----------------------------------------------------------------- exec
+
+async def exec_create(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    body = await json_body(request)
+    cmd = body.get("Cmd") or []
+    if isinstance(cmd, str):
+        cmd = [cmd]
+    if not cmd:
+        raise bad_request("No exec command specified")
+    try:
+        resp = await backends(request).container.ExecCreate(cpb.ExecCreateRequest(
+            reference=ref, attach_stdin=bool(body.get("AttachStdin")),
+            attach_stdout=bool(body.get("AttachStdout")),
+            attach_stderr=bool(body.get("AttachStderr")),
+            detach_keys=body.get("DetachKeys") or "", tty=bool(body.get("Tty")),
+            env=body.get("Env") or [], cmd=cmd, privileged=bool(body.get("Privileged")),
+            user=body.get("User") or "", working_dir=body.get("WorkingDir") or "",
+            console_size=body.get("ConsoleSize") or []), metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return json_response({"Id": resp.id}, status=201)
+
+
+async def _exec_inspect(request: web.Request, exec_id: str) -> cpb.Exec:
+    try:
+        return await backends(request).container.ExecInspect(
+            cpb.ExecInspectRequest(exec_id=exec_id), metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, f"No such exec instance: {exec_id}")
+        raise
+
+
+async def exec_start(request: web.Request) -> web.StreamResponse:
+    exec_id = request.match_info["id"]
+    body = await json_body(request, required=False) or {}
+    info = await _exec_inspect(request, exec_id)
+    detach = bool(body.get("Detach"))
+    tty = bool(body.get("Tty")) or info.tty
+    call = backends(request).container.ExecStart(metadata=metadata())
+    first = cpb.ExecStartRequest(exec_id=exec_id, detach=detach, tty=tty)
+    size = body.get("ConsoleSize") or []
+    if len(size) == 2 and size[0] and size[1]:
+        first.resize.CopyFrom(cpb.TerminalSize(height=size[0], width=size[1]))
+    await call.write(first)
+    if detach:
+        async for _ in call:
+            pass
+        return json_response({}, status=200)
+    hj = await hijack.hijack(request, tty)
+    await _pump(hj, call, tty, lambda data: cpb.ExecStartRequest(stdin_data=data),
+                cpb.ExecStartRequest(close_stdin=True))
+    return hj.response
+
+
+async def exec_resize(request: web.Request) -> web.StreamResponse:
+    exec_id = request.match_info["id"]
+    size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
+    try:
+        await backends(request).container.ExecResize(
+            cpb.ExecResizeRequest(exec_id=exec_id, size=size), metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, f"No such exec instance: {exec_id}")
+        raise
+    return web.Response(status=200)
+
+
+async def exec_inspect(request: web.Request) -> web.StreamResponse:
+    e = await _exec_inspect(request, request.match_info["id"])
+    return json_response({
+        "CanRemove": False, "ContainerID": e.container_id, "DetachKeys": "", "ID": e.id,
+        "Running": e.running, "ExitCode": e.exit_code if e.exit_code_set else None,
+        "ProcessConfig": {"tty": e.tty, "entrypoint": e.entrypoint,
+                          "arguments": list(e.arguments), "privileged": e.privileged,
+                          "user": e.user},
+        "OpenStdin": e.open_stdin, "OpenStderr": e.open_stderr, "OpenStdout": e.open_stdout,
+        "Pid": e.pid,
+    })
+
+
+ROUTES = [
+    ("POST", "/containers/{id}/attach", attach),
+    ("POST", "/containers/{id}/wait", wait),
+    ("POST", "/containers/{id}/resize", resize),
+    ("GET", "/containers/{id}/logs", logs),
+    ("POST", "/containers/{id}/exec", exec_create),
+    ("POST", "/exec/{id}/start", exec_start),
+    ("POST", "/exec/{id}/resize", exec_resize),
+    ("GET", "/exec/{id}/json", exec_inspect),
+]

@@ -1,0 +1,151 @@
+"""Networks area."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from aiohttp import web
+
+from hangu.network.v1 import network_pb2 as npb
+
+from ..backends import metadata
+from ..errors import bad_request
+from ..timefmt import rfc3339nano
+from .common import (backends, fill_filters, filters, json_body, json_response, no_content,
+                     reraise_not_found)
+from .containers import get_container
+
+
+def network_json(n: npb.Network, containers: bool = True) -> dict[str, Any]:
+    eps: dict[str, Any] = {}
+    if containers:
+        for cid, ep in n.containers.items():
+            eps[cid] = {"Name": ep.container_name, "EndpointID": ep.endpoint_id,
+                        "MacAddress": ep.mac_address,
+                        "IPv4Address": (f"{ep.ipv4_address}/{ep.ipv4_prefix_len}"
+                                        if ep.ipv4_address else ""),
+                        "IPv6Address": ep.ipv6_address}
+    return {
+        "Name": n.name, "Id": n.id, "Created": rfc3339nano(n.created),
+        "Scope": n.scope or "local", "Driver": n.driver, "EnableIPv4": True,
+        "EnableIPv6": n.enable_ipv6,
+        "IPAM": {"Driver": n.ipam.driver or "default", "Options": dict(n.ipam.options) or None,
+                 "Config": [_ipam_config(c) for c in n.ipam.config]},
+        "Internal": n.internal, "Attachable": n.attachable, "Ingress": n.ingress,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": eps,
+        "Options": dict(n.options), "Labels": dict(n.labels),
+    }
+
+
+def _ipam_config(c: npb.IPAMConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {"Subnet": c.subnet}
+    if c.gateway:
+        out["Gateway"] = c.gateway
+    if c.ip_range:
+        out["IPRange"] = c.ip_range
+    if c.aux_addresses:
+        out["AuxiliaryAddresses"] = dict(c.aux_addresses)
+    return out
+
+
+def no_such_network(ref: str) -> str:
+    return f"network {ref} not found"
+
+
+async def list_networks(request: web.Request) -> web.StreamResponse:
+    req = npb.ListNetworksRequest()
+    fill_filters(req.filters, filters(request))
+    resp = await backends(request).network.List(req, metadata=metadata())
+    return json_response([network_json(n, containers=False) for n in resp.networks])
+
+
+async def _get(request: web.Request, ref: str) -> npb.Network:
+    try:
+        return await backends(request).network.Get(npb.GetNetworkRequest(reference=ref),
+                                                   metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_network(ref))
+        raise
+
+
+async def inspect(request: web.Request) -> web.StreamResponse:
+    n = await _get(request, request.match_info["id"])
+    return json_response(network_json(n))
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    body = await json_body(request)
+    if not body.get("Name"):
+        raise bad_request("network name is required")
+    ipam = body.get("IPAM") or {}
+    req = npb.CreateNetworkRequest(
+        name=body["Name"], driver=body.get("Driver") or "bridge",
+        internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
+        enable_ipv6=bool(body.get("EnableIPv6")), options=body.get("Options") or {},
+        labels=body.get("Labels") or {}, check_duplicate=bool(body.get("CheckDuplicate", True)),
+        ipam=npb.IPAM(driver=ipam.get("Driver") or "", options=ipam.get("Options") or {},
+                      config=[npb.IPAMConfig(subnet=c.get("Subnet") or "",
+                                             ip_range=c.get("IPRange") or "",
+                                             gateway=c.get("Gateway") or "",
+                                             aux_addresses=c.get("AuxiliaryAddresses") or {})
+                              for c in ipam.get("Config") or []]))
+    if body.get("Ingress") or body.get("Scope") == "swarm" or body.get("ConfigOnly"):
+        raise bad_request("swarm-scoped, ingress and config-only networks are not supported")
+    n = await backends(request).network.Create(req, metadata=metadata())
+    return json_response({"Id": n.id, "Warning": ""}, status=201)
+
+
+async def remove(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    try:
+        await backends(request).network.Remove(npb.RemoveNetworkRequest(reference=ref),
+                                               metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_network(ref))
+        raise
+    return no_content()
+
+
+async def connect(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    body = await json_body(request)
+    c = await get_container(request, str(body.get("Container") or ""))
+    ep = body.get("EndpointConfig") or {}
+    ipam = ep.get("IPAMConfig") or {}
+    network = await _get(request, ref)
+    await backends(request).network.Connect(npb.ConnectRequest(
+        container_id=c.id, endpoint=npb.EndpointRequest(
+            network=network.id, aliases=ep.get("Aliases") or [],
+            ipv4_address=ipam.get("IPv4Address") or "", mac_address=ep.get("MacAddress") or "")),
+        metadata=metadata())
+    return web.Response(status=200)
+
+
+async def disconnect(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    body = await json_body(request)
+    c = await get_container(request, str(body.get("Container") or ""))
+    network = await _get(request, ref)
+    await backends(request).network.Disconnect(npb.DisconnectRequest(
+        container_id=c.id, network=network.id, force=bool(body.get("Force"))),
+        metadata=metadata())
+    return web.Response(status=200)
+
+
+async def prune(request: web.Request) -> web.StreamResponse:
+    req = npb.PruneNetworksRequest()
+    fill_filters(req.filters, filters(request))
+    resp = await backends(request).network.Prune(req, metadata=metadata())
+    return json_response({"NetworksDeleted": list(resp.deleted) or None})
+
+
+ROUTES = [
+    ("GET", "/networks", list_networks),
+    ("POST", "/networks/create", create),
+    ("POST", "/networks/prune", prune),
+    ("GET", "/networks/{id}", inspect),
+    ("DELETE", "/networks/{id}", remove),
+    ("POST", "/networks/{id}/connect", connect),
+    ("POST", "/networks/{id}/disconnect", disconnect),
+]

@@ -1,0 +1,113 @@
+"""Streaming JSON progress, Docker's jsonmessage format: one JSON object per
+line, flushed as each message arrives (clients render progress live)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aiohttp import web
+
+from hangu.image.v1 import image_pb2
+
+_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+# dockerd renders the bar for a terminal width it does not know (200).
+_WIDTH = 200
+
+
+def human_size(size: float) -> str:
+    """go-units HumanSize: decimal units, four significant digits."""
+    i = 0
+    while size >= 1000.0 and i < len(_UNITS) - 1:
+        size /= 1000.0
+        i += 1
+    return f"{size:.4g}{_UNITS[i]}"
+
+
+def progress_bar(current: int, total: int, start: float | None = None,
+                 now: float | None = None) -> str:
+    """The `progress` string of a JSON message, as JSONProgress.String()."""
+    if current <= 0 and total <= 0:
+        return ""
+    if total <= 0:
+        return f"{human_size(current):>8}"
+    percentage = min(int(current / total * 100) // 2, 50)
+    bar = ""
+    if _WIDTH > 110:
+        bar = "[" + "=" * percentage + ">" + " " * max(50 - percentage, 0) + "] "
+    numbers = f"{human_size(current):>8}/{human_size(total)}"
+    if current > total:
+        numbers = f"{human_size(current):>8}"
+    left = ""
+    if current > 0 and start and percentage < 50:
+        elapsed = (now or time.time()) - start
+        remaining = int((total - current) * (elapsed / current))
+        left = " " + _go_duration(remaining)
+    return bar + numbers + left
+
+
+def _go_duration(seconds: int) -> str:
+    if seconds <= 0:
+        return "0s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def progress_message(p: image_pb2.Progress, start: float | None = None) -> dict[str, Any]:
+    """A Progress from the image service as Docker's JSON message."""
+    if p.error:
+        return error_message(p.error)
+    msg: dict[str, Any] = {}
+    if p.stream:
+        msg["stream"] = p.stream
+    if p.status:
+        msg["status"] = p.status
+    if p.status or p.current or p.total:
+        detail: dict[str, int] = {}
+        if p.current or p.total:
+            detail = {"current": p.current}
+            if p.total:
+                detail["total"] = p.total
+        msg["progressDetail"] = detail
+        bar = progress_bar(p.current, p.total, start)
+        if bar:
+            msg["progress"] = bar
+    if p.id:
+        msg["id"] = p.id
+    if p.aux_json:
+        msg["aux"] = json.loads(p.aux_json)
+    return msg
+
+
+def error_message(message: str) -> dict[str, Any]:
+    return {"errorDetail": {"message": message}, "error": message}
+
+
+class JsonStream:
+    """A 200 response streaming newline-delimited JSON, one flush per line."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.response = web.StreamResponse(status=200)
+        self.response.content_type = "application/json"
+
+    @property
+    def started(self) -> bool:
+        return self.response.prepared
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if not self.response.prepared:
+            await self.response.prepare(self.request)
+        await self.response.write(json.dumps(message).encode() + b"\r\n")
+
+    async def finish(self) -> web.StreamResponse:
+        if not self.response.prepared:
+            await self.response.prepare(self.request)
+        await self.response.write_eof()
+        return self.response

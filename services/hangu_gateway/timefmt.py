@@ -1,0 +1,75 @@
+"""Times as Docker writes them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def is_zero(ts: Timestamp) -> bool:
+    return ts.seconds == 0 and ts.nanos == 0
+
+
+def rfc3339nano(ts: Timestamp) -> str:
+    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
+    if is_zero(ts):
+        return ZERO_TIME
+    base = datetime.fromtimestamp(ts.seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    frac = f"{ts.nanos:09d}".rstrip("0")
+    return f"{base}.{frac}Z" if frac else f"{base}Z"
+
+
+def unix(ts: Timestamp) -> int:
+    return int(ts.seconds)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration, as in `docker ps` STATUS."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // (24 * 7)} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // (24 * 30)} months"
+    return f"{hours // (24 * 365)} years"
+
+
+def parse_unix(value: str) -> Timestamp | None:
+    """Docker's since/until query values: unix seconds with an optional
+    fraction ("1700000000.123456789"), or RFC 3339."""
+    if not value:
+        return None
+    ts = Timestamp()
+    try:
+        if "." in value:
+            sec, frac = value.split(".", 1)
+            ts.seconds = int(sec)
+            ts.nanos = int(frac.ljust(9, "0")[:9])
+        else:
+            ts.seconds = int(value)
+        return ts
+    except ValueError:
+        pass
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    ts.FromDatetime(dt.astimezone(timezone.utc))
+    return ts
