@@ -24,7 +24,12 @@ def main():
         print(NAME + ": refusing to start (fail marker)", flush=True)
         sys.exit(7)
     with open(marks / "order", "a") as fh:
-        fh.write(NAME + "\\n")
+        fh.write(NAME + ("+purge" if os.environ.get("HANGU_PURGE_ON_STOP") == "1" else "")
+                 + "\\n")
+    if (marks / (NAME + ".crash")).exists():
+        # Crash (as by a fatal signal) soon after answering: restart policy.
+        import threading
+        threading.Timer(0.3, lambda: os.kill(os.getpid(), 9)).start()
 
     def on_stop():
         if os.environ.get("HANGU_PURGE_ON_STOP") == "1":
