@@ -6,10 +6,15 @@ import json
 import time
 from typing import Any
 
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 
-class NetworkRow(SQLModel, table=True):
+class NetworkBase(SQLModel, registry=registry()):
+    """Own metadata: several services' tables may share a process in tests."""
+
+
+class NetworkRow(NetworkBase, table=True):
     __tablename__ = "networks"
     id: str = Field(primary_key=True)
     name: str = Field(index=True, unique=True)
@@ -37,7 +42,7 @@ class NetworkRow(SQLModel, table=True):
         return dict(json.loads(self.labels_json))
 
 
-class AllocationRow(SQLModel, table=True):
+class AllocationRow(NetworkBase, table=True):
     """One IPv4 address taken in a network (by an endpoint)."""
     __tablename__ = "allocations"
     network_id: str = Field(primary_key=True)
@@ -45,7 +50,7 @@ class AllocationRow(SQLModel, table=True):
     owner: str = ""                    # endpoint id
 
 
-class SandboxRow(SQLModel, table=True):
+class SandboxRow(NetworkBase, table=True):
     __tablename__ = "sandboxes"
     container_id: str = Field(primary_key=True)
     container_name: str = ""
@@ -63,7 +68,7 @@ class SandboxRow(SQLModel, table=True):
         return list(json.loads(self.ports_json))
 
 
-class EndpointRow(SQLModel, table=True):
+class EndpointRow(NetworkBase, table=True):
     __tablename__ = "endpoints"
     id: str = Field(primary_key=True)
     container_id: str = Field(index=True)

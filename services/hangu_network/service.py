@@ -31,7 +31,7 @@ class NetworkService:
         t0 = time.perf_counter()
         self.settings = settings
         self.engine = open_database(settings.data_dir("network") / "network.db",
-                                    models.SQLModel.metadata)
+                                    models.NetworkBase.metadata)
         self.links = HostLinks()
         self.nft = Nft(settings.nft_table)
         self.networks = Networks(settings, self.engine, self.links, self.nft, EventLog())

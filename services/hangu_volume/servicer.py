@@ -1,0 +1,73 @@
+"""gRPC adapter of the volume service: messages in, domain calls, messages
+out. No logic of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hangu.volume.v1 import volume_pb2 as pb
+from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
+
+from .store import Volumes, VolumeView
+
+
+def _ts(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def volume_pb(view: VolumeView) -> pb.Volume:
+    row = view.row
+    return pb.Volume(name=row.name, driver=row.driver, mountpoint=view.mountpoint,
+                     created=_ts(row.created), labels=row.labels, options=row.options,
+                     scope="local", anonymous=row.anonymous, used_by=view.used_by, size=-1)
+
+
+class VolumeServicer(pb_grpc.VolumeServiceServicer):
+    def __init__(self, volumes: Volumes) -> None:
+        self.volumes = volumes
+
+    def Create(self, request: pb.CreateVolumeRequest, context: grpc.ServicerContext
+               ) -> pb.Volume:
+        return volume_pb(self.volumes.create(request.name, request.driver,
+                                             dict(request.driver_opts), dict(request.labels)))
+
+    def Get(self, request: pb.GetVolumeRequest, context: grpc.ServicerContext) -> pb.Volume:
+        return volume_pb(self.volumes.get(request.name))
+
+    def List(self, request: pb.ListVolumesRequest, context: grpc.ServicerContext
+             ) -> pb.ListVolumesResponse:
+        filters = {k: list(v.values) for k, v in request.filters.items()}
+        return pb.ListVolumesResponse(volumes=[volume_pb(v) for v in self.volumes.list(filters)])
+
+    def Remove(self, request: pb.RemoveVolumeRequest, context: grpc.ServicerContext
+               ) -> pb.RemoveVolumeResponse:
+        self.volumes.remove(request.name, request.force)
+        return pb.RemoveVolumeResponse()
+
+    def Prune(self, request: pb.PruneVolumesRequest, context: grpc.ServicerContext
+              ) -> pb.PruneVolumesResponse:
+        filters = {k: list(v.values) for k, v in request.filters.items()}
+        deleted, reclaimed = self.volumes.prune(filters)
+        return pb.PruneVolumesResponse(deleted=deleted, space_reclaimed=reclaimed)
+
+    def Mount(self, request: pb.MountVolumeRequest, context: grpc.ServicerContext
+              ) -> pb.MountVolumeResponse:
+        return pb.MountVolumeResponse(path=self.volumes.mount(
+            request.name, request.container_id, request.copy_from))
+
+    def Unmount(self, request: pb.UnmountVolumeRequest, context: grpc.ServicerContext
+                ) -> pb.UnmountVolumeResponse:
+        self.volumes.unmount(request.name, request.container_id)
+        return pb.UnmountVolumeResponse()
+
+    def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext
+               ) -> Iterator[pb.Event]:
+        since = request.since.ToNanoseconds() / 1e9 if request.HasField("since") else None
+        until = request.until.ToNanoseconds() / 1e9 if request.HasField("until") else None
+        for e in self.volumes.events.stream(since, until, context.is_active):
+            yield pb.Event(action=e.action, id=e.id, attributes=e.attributes, time=_ts(e.time))
