@@ -8,20 +8,30 @@ PROTOS := $(shell find protos -name '*.proto')
 HANGU_ROOT ?= /var/lib/hangu
 HANGU_RUN ?= /run/hangu
 export HANGU_ROOT HANGU_RUN
+# Whole-suite timeout per test (seconds); the suite itself must stay < 20 min.
+TEST_TIMEOUT ?= 300
+PYTEST_ARGS ?=
 
-DEBS := runc conmon nftables busybox-static docker-registry skopeo iproute2 iptables tmux
+DEBS := python3 python3-venv runc conmon nftables busybox-static docker-registry skopeo \
+	iproute2 iptables tmux
 
-.PHONY: deps venv protos up down status test test-unit test-service test-e2e bench clean-test
+.PHONY: deps venv protos up down purge status test test-unit test-service test-e2e bench
 
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
+# The packages live in services/, cli/ and deploy/; a .pth file puts those
+# folders on the venv's path, so packages added later need no reinstall.
+# (`pip install -e .` installs the console scripts: hangu, hangu-supervisor...)
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q -r requirements.txt
-	$(PIP) install -q --no-deps -e .
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	$(PIP) install -q --disable-pip-version-check --no-deps -e .
+	printf '%s\n' "$(CURDIR)/services" "$(CURDIR)/cli" "$(CURDIR)/deploy" \
+	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hangu-src.pth"
 	touch $@
 
 venv: $(VENV)/.installed
@@ -30,20 +40,30 @@ venv: $(VENV)/.installed
 protos: venv
 	$(PY) -m hangu_runtime.codegen services
 
+# Start the stack (detached: returns once every service answers).
 up: deps venv
 	$(PY) -m hangu_supervisor.main start
 
+# Stop the stack; running containers keep running and are found again by `up`.
 down:
 	$(PY) -m hangu_supervisor.main stop
+
+# Stop the stack and remove every container, mount, netns, bridge and nftables table.
+purge:
+	$(PY) -m hangu_supervisor.main purge
 
 status:
 	$(PY) -m hangu_supervisor.main status
 
 test: deps venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -p no:cacheprovider --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS) tests
 
 test-unit: venv
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
+test-e2e: deps venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e tests/cli tests/deploy
+
+# Times docker CLI operations against hangu and a dockerd (installs docker.io).
 bench: deps venv
 	$(PY) benchmarks/run.py
