@@ -1,0 +1,74 @@
+"""A network service on a temporary root, unique bridge, nftables table and
+subnet pool, behind its real gRPC server on a temporary unix socket. Shared
+by the module's tests (session scope) and torn down with a purge."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+from hangu.network.v1 import network_pb2_grpc as pb_grpc
+from hangu_runtime.config import Settings, load_settings
+from hangu_runtime.server import build_server
+
+POOL = "10.201.0.0/16:24"
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def test_settings(tmp: str, suffix: str) -> Settings:
+    return load_settings({"HANGU_ROOT": f"{tmp}/root", "HANGU_RUN": f"{tmp}/run",
+                          "HANGU_BRIDGE": f"hgn{suffix}", "HANGU_SUBNET_POOL": POOL,
+                          "HANGU_NFT_TABLE": f"hgn_{suffix}"})
+
+
+def ns_run(netns_path: str, *cmd: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["nsenter", f"--net={netns_path}", *cmd], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def ping(netns_path: str, address: str) -> bool:
+    return ns_run(netns_path, "busybox", "ping", "-c1", "-W1", address).returncode == 0
+
+
+@dataclass
+class NetEnv:
+    settings: Settings
+    service: object
+    stub: pb_grpc.NetworkServiceStub
+    tmp: str
+
+
+@pytest.fixture(scope="session")
+def net_env() -> Iterator[NetEnv]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    from hangu_network.service import NetworkService
+    forward = IP_FORWARD.read_text()
+    tmp = tempfile.mkdtemp(prefix="hgt-net-", dir="/tmp")
+    settings = test_settings(tmp, secrets.token_hex(3))
+    service = NetworkService(settings)
+    server = build_server(32, 30)
+    service.register(server)
+    sock = settings.grpc_socket("network")
+    sock.parent.mkdir(parents=True, exist_ok=True)
+    server.add_insecure_port(f"unix://{sock}")
+    server.start()
+    channel = grpc.insecure_channel(f"unix://{sock}")
+    try:
+        yield NetEnv(settings, service, pb_grpc.NetworkServiceStub(channel), tmp)
+    finally:
+        channel.close()
+        server.stop(0).wait()
+        service.purge()
+        service.close()
+        IP_FORWARD.write_text(forward)
+        shutil.rmtree(tmp, ignore_errors=True)
