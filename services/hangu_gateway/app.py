@@ -20,6 +20,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
 
 BACKENDS: web.AppKey[Backends] = web.AppKey("backends", Backends)
+API_VERSION: web.RequestKey[str] = web.RequestKey("api_version", str)
 SERVER_VERSION = "0.1.0"
 
 log = hlog.get_logger("hangu.gateway")
@@ -38,7 +39,6 @@ def backends(request: web.Request) -> Backends:
 async def core_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = hlog.new_request_id()
     token = hlog.request_id.set(rid)
-    request["request_id"] = rid
     start = time.monotonic()
     status = 500
     try:
@@ -54,7 +54,7 @@ async def core_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        request["api_version"] = versions.negotiate(request.match_info.get("api_version"))
+        request[API_VERSION] = versions.negotiate(request.match_info.get("api_version"))
     except versions.VersionError as err:
         return errors.json_error(400, str(err))
     try:

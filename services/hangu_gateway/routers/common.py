@@ -22,7 +22,9 @@ def backends(request: web.Request) -> Backends:
 
 
 def api_version(request: web.Request) -> str:
-    return str(request.get("api_version", "1.47"))
+    from ..app import API_VERSION
+
+    return request.get(API_VERSION, "1.47")
 
 
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:

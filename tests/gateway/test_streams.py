@@ -1,0 +1,45 @@
+"""Progress rendering and multiplexed frames."""
+
+from hangu.image.v1 import image_pb2 as ipb
+from hangu_gateway import hijack
+from hangu_gateway.streams import error_message, human_size, progress_bar, progress_message
+
+
+def test_human_size_is_decimal_four_digits() -> None:
+    assert human_size(0) == "0B"
+    assert human_size(999) == "999B"
+    assert human_size(1200000) == "1.2MB"
+    assert human_size(3400000) == "3.4MB"
+    assert human_size(1234567) == "1.235MB"
+
+
+def test_bar_like_dockerd() -> None:
+    bar = progress_bar(1200000, 3400000)
+    assert bar.startswith("[=================>")
+    assert bar.endswith("1.2MB/3.4MB")
+    assert bar.index("]") == 52  # "[" + 50 cells + ">"
+    assert progress_bar(0, 0) == ""
+    assert progress_bar(5000, 0) == "     5kB"
+
+
+def test_progress_message_shapes() -> None:
+    msg = progress_message(ipb.Progress(id="abc", status="Downloading", current=5, total=10))
+    assert msg["status"] == "Downloading"
+    assert msg["id"] == "abc"
+    assert msg["progressDetail"] == {"current": 5, "total": 10}
+    assert "5B/10B" in msg["progress"]
+    plain = progress_message(ipb.Progress(id="abc", status="Pulling fs layer"))
+    assert plain == {"status": "Pulling fs layer", "progressDetail": {}, "id": "abc"}
+    aux = progress_message(ipb.Progress(aux_json=b'{"ID": "sha256:x"}'))
+    assert aux == {"aux": {"ID": "sha256:x"}}
+
+
+def test_errors_in_stream() -> None:
+    assert progress_message(ipb.Progress(error="boom")) == error_message("boom")
+    assert error_message("boom") == {"errorDetail": {"message": "boom"}, "error": "boom"}
+
+
+def test_frames() -> None:
+    data = hijack.frame(hijack.STDOUT, b"hi\n") + hijack.frame(hijack.STDERR, b"oops")
+    assert data[:8] == bytes([1, 0, 0, 0, 0, 0, 0, 3])
+    assert hijack.unframe(data) == [(1, b"hi\n"), (2, b"oops")]
