@@ -1,0 +1,100 @@
+"""`python -m hangu_network.main` as a process: serves on its socket, and
+with HANGU_PURGE_ON_STOP=1 a SIGTERM leaves no kernel state behind."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+import pytest
+from pyroute2 import IPRoute
+
+from hangu.network.v1 import network_pb2 as pb
+from hangu.network.v1 import network_pb2_grpc as pb_grpc
+from hangu_network.sandboxes import veth_name
+
+from .conftest import POOL, ping
+
+pytestmark = pytest.mark.root
+
+
+def _links() -> set[str]:
+    with IPRoute() as ipr:
+        return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
+
+
+def _start(env: dict[str, str], sock: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "hangu_network.main"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(sock):
+        assert proc.poll() is None, "network service exited"
+        assert time.monotonic() < deadline, "network service did not start"
+        time.sleep(0.05)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    suffix = secrets.token_hex(3)
+    tmp = tempfile.mkdtemp(prefix="hgt-net-", dir="/tmp")
+    bridge, table = f"hgn{suffix}", f"hgn_{suffix}"
+    env = {**os.environ, "HANGU_ROOT": f"{tmp}/root", "HANGU_RUN": f"{tmp}/run",
+           "HANGU_BRIDGE": bridge, "HANGU_SUBNET_POOL": POOL, "HANGU_NFT_TABLE": table}
+    env.pop("HANGU_PURGE_ON_STOP", None)
+    sock = f"{tmp}/run/grpc/network.sock"
+    forward = open("/proc/sys/net/ipv4/ip_forward").read()
+    proc = _start(env, sock)
+    try:
+        with grpc.insecure_channel(f"unix://{sock}") as ch:
+            stub = pb_grpc.NetworkServiceStub(ch)
+            net = stub.Create(pb.CreateNetworkRequest(name="hgnmain"))
+            a = stub.CreateSandbox(pb.CreateSandboxRequest(
+                container_id="a" * 64, ports=[pb.PortMapping(
+                    protocol="tcp", container_port=80, host_ip="127.0.0.1")]))
+            b = stub.CreateSandbox(pb.CreateSandboxRequest(container_id="b" * 64,
+                                                           network_mode="hgnmain"))
+            c = stub.CreateSandbox(pb.CreateSandboxRequest(container_id="c" * 64))
+        # A plain stop leaves everything: containers keep their network.
+        _stop(proc)
+        assert os.path.exists(a.netns_path) and bridge in _links()
+        assert ping(a.netns_path, c.endpoints[0].ipv4_address)
+        env["HANGU_PURGE_ON_STOP"] = "1"
+        proc = _start(env, sock)
+        with grpc.insecure_channel(f"unix://{sock}") as ch:
+            stub = pb_grpc.NetworkServiceStub(ch)
+            got = stub.GetSandbox(pb.GetSandboxRequest(container_id="a" * 64))
+            assert got.ports[0].host_port == a.ports[0].host_port
+        _stop(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        open("/proc/sys/net/ipv4/ip_forward", "w").write(forward)
+    try:
+        # (other test sessions may add links meanwhile: check ours by name)
+        ours = {bridge, net.bridge_name} | {veth_name(e.endpoint_id)
+                                            for sb in (a, b, c) for e in sb.endpoints}
+        assert not ours & _links()
+        assert not any(os.path.exists(p) for p in (a.netns_path, b.netns_path, c.netns_path))
+        assert subprocess.run(["nft", "list", "table", "inet", table],
+                              capture_output=True).returncode != 0
+        rules = subprocess.run(["iptables", "-w", "5", "-S"], capture_output=True,
+                               text=True).stdout
+        assert bridge not in rules and net.bridge_name not in rules
+        with open("/proc/self/mountinfo") as fh:
+            assert tmp not in fh.read()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,141 @@
+"""User networks through the gRPC API: lifecycle, Docker's errors, sandboxes
+on them, connect/disconnect, prune, and IPAM across a service restart."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+from ipaddress import IPv4Network
+
+import grpc
+import pytest
+from pyroute2 import IPRoute
+
+from hangu.network.v1 import network_pb2 as pb
+
+from .conftest import NetEnv, ns_run, ping
+
+pytestmark = pytest.mark.root
+
+
+def _err(fn, *args):  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as err:
+        fn(*args)
+    return err.value.code(), err.value.details()
+
+
+def _link_exists(name: str) -> bool:
+    with IPRoute() as ipr:
+        return bool(ipr.link_lookup(ifname=name))
+
+
+def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
+    stub = net_env.stub
+    name = "hgnnet-" + secrets.token_hex(3)
+    net = stub.Create(pb.CreateNetworkRequest(name=name, labels={"team": "net"}))
+    try:
+        assert len(net.id) == 64 and net.driver == "bridge"
+        assert net.bridge_name == "br-" + net.id[:12] and len(net.bridge_name) <= 15
+        assert _link_exists(net.bridge_name)
+        subnet = IPv4Network(net.ipam.config[0].subnet)
+        default = stub.Get(pb.GetNetworkRequest(reference="bridge"))
+        assert not subnet.overlaps(IPv4Network(default.ipam.config[0].subnet))
+        assert stub.Get(pb.GetNetworkRequest(reference=name)).id == net.id
+        assert stub.Get(pb.GetNetworkRequest(reference=net.id[:8])).name == name
+        listed = stub.List(pb.ListNetworksRequest(
+            filters={"label": pb.StringList(values=["team=net"])})).networks
+        assert [n.name for n in listed] == [name]
+        assert _err(stub.Create, pb.CreateNetworkRequest(name=name)) == (
+            grpc.StatusCode.ABORTED, f"network with name {name} already exists")
+        assert _err(stub.Get, pb.GetNetworkRequest(reference="nosuchnet")) == (
+            grpc.StatusCode.NOT_FOUND, "network nosuchnet not found")
+        assert _err(stub.Remove, pb.RemoveNetworkRequest(reference="nosuchnet"))[0] == \
+            grpc.StatusCode.NOT_FOUND
+        for pre in ("bridge", "host", "none"):
+            assert _err(stub.Remove, pb.RemoveNetworkRequest(reference=pre)) == (
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{pre} is a pre-defined network and cannot be removed")
+        assert _err(stub.Create, pb.CreateNetworkRequest(name="x", driver="overlay2x"))[0] \
+            == grpc.StatusCode.NOT_FOUND
+        # in use
+        c = secrets.token_hex(32)
+        sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c, network_mode=name))
+        try:
+            assert sb.endpoints[0].network_name == name
+            assert sb.endpoints[0].ipv4_address == str(subnet.network_address + 2)
+            assert ping(sb.netns_path, sb.endpoints[0].gateway)
+            assert _err(stub.Remove, pb.RemoveNetworkRequest(reference=name)) == (
+                grpc.StatusCode.ABORTED, f"error while removing network: network {name} "
+                f"id {net.id} has active endpoints")
+            assert name not in stub.Prune(pb.PruneNetworksRequest()).deleted
+        finally:
+            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+    finally:
+        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+    assert not _link_exists(net.bridge_name)
+    assert _err(stub.Get, pb.GetNetworkRequest(reference=name))[0] == grpc.StatusCode.NOT_FOUND
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
+    assert net.bridge_name not in rules
+
+
+def test_explicit_subnet_and_overlap(net_env: NetEnv) -> None:
+    stub = net_env.stub
+    default = IPv4Network(stub.Get(pb.GetNetworkRequest(reference="bridge"))
+                          .ipam.config[0].subnet)
+    assert _err(stub.Create, pb.CreateNetworkRequest(
+        name="hgnov", ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=str(default))])))[0] == \
+        grpc.StatusCode.PERMISSION_DENIED
+    free = next(IPv4Network(f"10.201.{i}.0/24") for i in range(200, 250)
+                if not IPv4Network(f"10.201.{i}.0/24").overlaps(default))
+    net = stub.Create(pb.CreateNetworkRequest(
+        name="hgnsub-" + secrets.token_hex(2), options={
+            "com.docker.network.bridge.name": "hgs" + secrets.token_hex(3)},
+        ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=str(free),
+                                           gateway=str(free.network_address + 254))])))
+    try:
+        assert net.ipam.config[0].subnet == str(free)
+        assert net.ipam.config[0].gateway == str(free.network_address + 254)
+        assert net.bridge_name.startswith("hgs")
+    finally:
+        stub.Remove(pb.RemoveNetworkRequest(reference=net.name))
+
+
+def test_connect_disconnect_and_prune(net_env: NetEnv) -> None:
+    stub = net_env.stub
+    a, b = secrets.token_hex(32), secrets.token_hex(32)
+    net = stub.Create(pb.CreateNetworkRequest(name="hgnconn-" + secrets.token_hex(2)))
+    sa = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=a))
+    sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=b, network_mode=net.name))
+    try:
+        ep = stub.Connect(pb.ConnectRequest(container_id=a,
+                                            endpoint=pb.EndpointRequest(network=net.name)))
+        assert ep.interface_name == "eth1" and ep.network_id == net.id
+        assert ping(sa.netns_path, sb.endpoints[0].ipv4_address)
+        got = stub.GetSandbox(pb.GetSandboxRequest(container_id=a))
+        assert [e.network_name for e in got.endpoints] == ["bridge", net.name]
+        stub.Disconnect(pb.DisconnectRequest(container_id=a, network=net.name))
+        assert "eth1" not in ns_run(sa.netns_path, "ip", "-o", "link").stdout
+    finally:
+        stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
+        stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=b))
+    deleted = stub.Prune(pb.PruneNetworksRequest()).deleted
+    assert net.name in deleted and "bridge" not in deleted
+    assert not _link_exists(net.bridge_name)
+
+
+def test_allocations_survive_restart(net_env: NetEnv) -> None:
+    from hangu_network.sandboxes import SandboxSpec
+    from hangu_network.service import NetworkService
+    a, b = secrets.token_hex(32), secrets.token_hex(32)
+    first = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=a))
+    again = NetworkService(net_env.settings)   # a restarted service on the same root
+    try:
+        view = again.sandboxes.create(SandboxSpec(container_id=b))
+        assert view.endpoints[0][0].ipv4_address != first.endpoints[0].ipv4_address
+        assert again.sandboxes.get(a).endpoints[0][0].ipv4_address == \
+            first.endpoints[0].ipv4_address
+        assert ping(first.netns_path, view.endpoints[0][0].ipv4_address)
+        again.sandboxes.remove(b)
+    finally:
+        again.close()
+        net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
