@@ -78,7 +78,7 @@ class Networks:
                     self._kernel_up(row)
 
     def _ensure_predefined(self) -> None:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             have = {r.name: r for r in s.exec(select(NetworkRow).where(
                 NetworkRow.predefined == True))}  # noqa: E712
             if "bridge" not in have:
@@ -132,7 +132,7 @@ class Networks:
 
     # -- queries ---------------------------------------------------------
     def all(self) -> list[NetworkRow]:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             return list(s.exec(select(NetworkRow).order_by(NetworkRow.created)))
 
     def get(self, reference: str) -> NetworkRow:
@@ -157,7 +157,7 @@ class Networks:
 
     def endpoints(self, network_id: str) -> list[tuple[EndpointRow, str]]:
         """Endpoints of a network with their container names."""
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
             names = {sb.container_id: sb.container_name for sb in s.exec(select(SandboxRow))}
         return [(ep, names.get(ep.container_id, "")) for ep in eps]
@@ -204,7 +204,7 @@ class Networks:
             raise NotFound(f'plugin "{driver}" not found')
         if spec.ipam_driver not in ("", "default"):
             raise NotFound(f'plugin "{spec.ipam_driver}" not found')
-        with self.lock, Session(self.engine) as s:
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
             if s.exec(select(NetworkRow).where(NetworkRow.name == spec.name)).first():
                 raise Conflict(f"network with name {spec.name} already exists")
             nid = new_id()
@@ -232,7 +232,7 @@ class Networks:
             self._kernel_up(row)
         except Exception:
             self._kernel_down(row)
-            with Session(self.engine) as s:
+            with Session(self.engine, expire_on_commit=False) as s:
                 s.delete(s.get(NetworkRow, row.id))
                 s.commit()
             raise
@@ -260,7 +260,7 @@ class Networks:
                 raise Conflict(f"error while removing network: network {row.name} "
                                f"id {row.id} has active endpoints")
             self._kernel_down(row)
-            with Session(self.engine) as s:
+            with Session(self.engine, expire_on_commit=False) as s:
                 for a in s.exec(select(AllocationRow).where(
                         AllocationRow.network_id == row.id)):
                     s.delete(a)
@@ -282,7 +282,7 @@ class Networks:
 
     # -- IPAM ------------------------------------------------------------
     def allocate(self, network: NetworkRow, owner: str, requested: str = "") -> IPv4Address:
-        with self.lock, Session(self.engine) as s:
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
             used = {IPv4Address(a.address) for a in s.exec(select(AllocationRow).where(
                 AllocationRow.network_id == network.id))}
             addr = ipam.allocate(IPv4Network(network.subnet), used,
@@ -293,7 +293,7 @@ class Networks:
             return addr
 
     def release(self, network_id: str, address: str) -> None:
-        with self.lock, Session(self.engine) as s:
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
             row = s.get(AllocationRow, (network_id, address))
             if row is not None:
                 s.delete(row)

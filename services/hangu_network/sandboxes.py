@@ -99,7 +99,7 @@ class Sandboxes:
 
     # -- queries ---------------------------------------------------------
     def get(self, container_id: str) -> SandboxView:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             row = s.get(SandboxRow, container_id)
             if row is None:
                 raise NotFound(f"sandbox for container {container_id} not found")
@@ -110,11 +110,11 @@ class Sandboxes:
                            [PortRule(**p) for p in row.ports])
 
     def all_ids(self) -> list[str]:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             return [r.container_id for r in s.exec(select(SandboxRow))]
 
     def _taken_ports(self) -> set[tuple[str, str, int]]:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             return {(p["host_ip"], p["protocol"], p["host_port"])
                     for r in s.exec(select(SandboxRow)) for p in r.ports}
 
@@ -253,7 +253,7 @@ class Sandboxes:
         row = SandboxRow(container_id=spec.container_id, container_name=spec.container_name,
                          hostname=other.row.hostname, network_mode=spec.network_mode,
                          netns_path=other.row.netns_path, files_dir=other.row.files_dir)
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             s.add(row)
             s.commit()
             s.refresh(row)
@@ -262,7 +262,7 @@ class Sandboxes:
     def _save(self, row: SandboxRow, made: list[tuple[EndpointRow, NetworkRow]],
               rules: list[PortRule], t0: float) -> SandboxView:
         row.ports_json = json.dumps([asdict(r) for r in rules])
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             s.add(row)
             for ep, _ in made:
                 s.add(ep)
@@ -306,7 +306,7 @@ class Sandboxes:
                 netns.remove(Path(view.row.netns_path))
             if not shared:
                 shutil.rmtree(view.row.files_dir, ignore_errors=True)
-            with Session(self.engine) as s:
+            with Session(self.engine, expire_on_commit=False) as s:
                 for ep, _ in view.endpoints:
                     found = s.get(EndpointRow, ep.id)
                     if found is not None:
@@ -342,7 +342,7 @@ class Sandboxes:
             finally:
                 os.close(fd)
                 ns.close()
-            with Session(self.engine) as s:
+            with Session(self.engine, expire_on_commit=False) as s:
                 s.add(ep)
                 s.commit()
                 s.refresh(ep)
@@ -360,7 +360,7 @@ class Sandboxes:
                                 f"{net.name}")
             for ep in eps:
                 self._drop_endpoint(ep)
-                with Session(self.engine) as s:
+                with Session(self.engine, expire_on_commit=False) as s:
                     found = s.get(EndpointRow, ep.id)
                     if found is not None:
                         s.delete(found)

@@ -65,7 +65,7 @@ class Volumes:
         labels = dict(labels or {})
         if anonymous:
             labels.setdefault(ANONYMOUS_LABEL, "")
-        with self.lock, Session(self.engine) as s:
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
             row = s.get(VolumeRow, name)
             if row is not None:
                 # dockerd returns an existing volume unchanged.
@@ -83,7 +83,7 @@ class Volumes:
         return view
 
     def get(self, name: str) -> VolumeView:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             row = s.get(VolumeRow, name)
             if row is None:
                 raise NotFound(f"get {name}: no such volume")
@@ -93,14 +93,14 @@ class Volumes:
         for key in filters:
             if key not in ("name", "label", "dangling", "driver", "all", "label!"):
                 raise InvalidArgument(f"invalid filter '{key}'")
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             views = [self._view(s, r) for r in s.exec(select(VolumeRow)
                                                       .order_by(VolumeRow.created))]
         return [v for v in views if _matches(v, filters)]
 
     # -- remove / prune --------------------------------------------------
     def remove(self, name: str, force: bool = False) -> None:
-        with self.lock, Session(self.engine) as s:
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
             row = s.get(VolumeRow, name)
             if row is None:
                 if force:
@@ -136,7 +136,7 @@ class Volumes:
 
     # -- mount / unmount -------------------------------------------------
     def mount(self, name: str, container_id: str, copy_from: str = "") -> str:
-        with self.lock, Session(self.engine) as s:
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
             row = s.get(VolumeRow, name)
             if row is None:
                 raise NotFound(f"get {name}: no such volume")
@@ -154,7 +154,7 @@ class Volumes:
         return str(data)
 
     def unmount(self, name: str, container_id: str) -> None:
-        with self.lock, Session(self.engine) as s:
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
             ref = s.get(ReferenceRow, (name, container_id))
             row = s.get(VolumeRow, name)
             if ref is None or row is None:
@@ -187,7 +187,7 @@ class Volumes:
             subprocess.run(["umount", "-l", str(data)], capture_output=True, check=False)
 
     def purge_mounts(self) -> None:
-        with Session(self.engine) as s:
+        with Session(self.engine, expire_on_commit=False) as s:
             for row in s.exec(select(VolumeRow)):
                 self._unmount_device(row)
 
