@@ -29,7 +29,9 @@ def not_implemented(what: str) -> ApiError:
 
 
 def json_error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=json.dumps({"message": message}) + "\n",
+    # Exactly "application/json": the Go client compares the header as a
+    # whole and prints the raw body when a charset follows.
+    return web.Response(status=status, body=json.dumps({"message": message}).encode() + b"\n",
                         content_type="application/json")
 
 
