@@ -759,6 +759,7 @@ class RemoveImageRequest(_message.Message):
     FORCE_FIELD_NUMBER: _builtins.int
     NO_PRUNE_FIELD_NUMBER: _builtins.int
     USED_BY_CONTAINERS_FIELD_NUMBER: _builtins.int
+    RUNNING_CONTAINERS_FIELD_NUMBER: _builtins.int
     reference: _builtins.str
     force: _builtins.bool
     no_prune: _builtins.bool
@@ -768,6 +769,12 @@ class RemoveImageRequest(_message.Message):
         container service), so the image service can refuse with a conflict.
         """
 
+    @_builtins.property
+    def running_containers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The subset of those that is running: a conflict even with force, as
+        dockerd's "(cannot be forced) - image is being used by running container".
+        """
+
     def __init__(
         self,
         *,
@@ -775,10 +782,11 @@ class RemoveImageRequest(_message.Message):
         force: _builtins.bool = ...,
         no_prune: _builtins.bool = ...,
         used_by_containers: _abc.Iterable[_builtins.str] | None = ...,
+        running_containers: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "no_prune", b"no_prune", "reference", b"reference", "used_by_containers", b"used_by_containers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "no_prune", b"no_prune", "reference", b"reference", "running_containers", b"running_containers", "used_by_containers", b"used_by_containers"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,2 @@
+"""hangu image service: content store, registry client, layer store and the
+overlay root filesystems of containers."""

@@ -1,0 +1,222 @@
+"""`docker load` (docker-archive and OCI layout tarballs) and `docker
+import` (a root filesystem tarball becomes a one-layer image).
+
+The archive arrives as a stream of chunks. Its files are staged on disk
+(never in memory) because a docker-archive may put manifest.json last;
+each layer is then unpacked once and the staging dir removed, success or
+not."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import platform as _platform
+import secrets
+import shutil
+import tarfile
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from hangu_runtime.errors import InvalidArgument
+
+from .changes import apply_changes
+from .images import ImageStore
+from .layers import chain_ids
+from .platforms import host_platform, select_manifest
+from .progress import CountingReader, ProgressEvent, Throttled
+from .reference import Reference, parse, parse_repository_tag
+from .registry import INDEX_TYPES
+from .unpack import clean_name
+
+CHUNK = 1 << 20
+
+
+class ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(buf), len(self._buf))
+        buf[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+
+def _stage(src: BinaryIO, dest: Path) -> dict[str, str]:
+    """Write the archive's files under `dest`; returns its symlinks."""
+    links: dict[str, str] = {}
+    try:
+        with tarfile.open(fileobj=src, mode="r|*") as tar:
+            for member in tar:
+                name = clean_name(member.name)
+                if not name:
+                    continue
+                path = dest / name
+                if member.isdir():
+                    path.mkdir(parents=True, exist_ok=True)
+                elif member.isreg():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    data = tar.extractfile(member)
+                    with open(path, "wb") as out:
+                        if data is not None:
+                            shutil.copyfileobj(data, out, CHUNK)
+                elif member.issym() or member.islnk():
+                    base = os.path.dirname(name) if member.issym() else ""
+                    links[name] = clean_name(os.path.join(base, member.linkname))
+    except tarfile.TarError as err:
+        raise InvalidArgument(f"invalid archive: {err}") from err
+    return links
+
+
+class _Staged:
+    def __init__(self, root: Path, links: dict[str, str]) -> None:
+        self.root, self.links = root, links
+
+    def path(self, name: str) -> Path:
+        name = clean_name(name)
+        for _ in range(16):
+            if name not in self.links:
+                break
+            name = self.links[name]
+        path = self.root / name
+        if not path.is_file():
+            raise InvalidArgument(f"invalid archive: {name} is missing")
+        return path
+
+    def exists(self, name: str) -> bool:
+        return (self.root / clean_name(name)).exists() or clean_name(name) in self.links
+
+    def json(self, name: str) -> Any:
+        return json.loads(self.path(name).read_bytes())
+
+
+def load(store: ImageStore, chunks: Iterable[bytes], quiet: bool) -> Iterator[ProgressEvent]:
+    staging = Path(os.path.realpath(store.layers.tmp)) / f"load-{secrets.token_hex(8)}"
+    staging.mkdir()
+    try:
+        links = _stage(io.BufferedReader(ChunkReader(chunks), CHUNK), staging)  # type: ignore[arg-type]
+        staged = _Staged(staging, links)
+        if staged.exists("manifest.json"):
+            images = _docker_archive(staged)
+        elif staged.exists("index.json"):
+            images = _oci_layout(staged)
+        else:
+            raise InvalidArgument("invalid archive: no manifest.json or index.json found")
+        for config_path, layer_paths, tags in images:
+            yield from _load_one(store, staged, config_path, layer_paths, tags, quiet)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _docker_archive(staged: _Staged) -> list[tuple[str, list[str], list[str]]]:
+    out = []
+    for entry in staged.json("manifest.json"):
+        out.append((str(entry["Config"]), [str(p) for p in entry.get("Layers") or []],
+                    [str(t) for t in entry.get("RepoTags") or []]))
+    return out
+
+
+def _blob(digest: str) -> str:
+    algo, _, hexd = digest.partition(":")
+    return f"blobs/{algo}/{hexd}"
+
+
+def _oci_layout(staged: _Staged) -> list[tuple[str, list[str], list[str]]]:
+    out = []
+    for desc in staged.json("index.json").get("manifests") or []:
+        annotations = desc.get("annotations") or {}
+        # Docker writes the full name in containerd's annotation; the OCI
+        # ref.name is often just a tag, which names nothing on its own.
+        name = annotations.get("io.containerd.image.name", "")
+        ref_name = annotations.get("org.opencontainers.image.ref.name", "")
+        if not name and ("/" in ref_name or ":" in ref_name):
+            name = ref_name
+        manifest = staged.json(_blob(desc["digest"]))
+        if desc.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
+            desc = select_manifest(manifest, host_platform())
+            manifest = staged.json(_blob(desc["digest"]))
+        out.append((_blob(manifest["config"]["digest"]),
+                    [_blob(layer["digest"]) for layer in manifest.get("layers") or []],
+                    [name] if name else []))
+    return out
+
+
+def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths: list[str],
+              tags: list[str], quiet: bool) -> Iterator[ProgressEvent]:
+    config_raw = staged.path(config_path).read_bytes()
+    config = json.loads(config_raw)
+    diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+    if len(diff_ids) != len(layer_paths):
+        raise InvalidArgument("invalid archive: config and manifest disagree on layers")
+    chain = chain_ids(diff_ids)
+    events: list[ProgressEvent] = []
+    for i, path in enumerate(layer_paths):
+        if store.layers.exists(chain[i]):
+            continue
+        file = staged.path(path)
+        total = file.stat().st_size
+        short = diff_ids[i].removeprefix("sha256:")[:12]
+        progress = Throttled(lambda n: events.append(
+            ProgressEvent(id=short, status="Loading layer", current=n, total=total)))
+        with open(file, "rb") as fh:
+            store.layers.add(chain[i], chain[i - 1] if i else "", diff_ids[i],
+                             CountingReader(fh, progress))  # type: ignore[arg-type]
+        if not quiet:
+            yield from events
+            yield ProgressEvent(id=short, status="Loading layer", current=total, total=total)
+        events.clear()
+    rec = store.register(config_raw, chain)
+    refs: list[Reference] = []
+    for tag in tags:
+        ref = parse(tag)
+        refs.append(ref if ref.tag or ref.digest else ref.with_default_tag())
+    for ref in refs:
+        store.set_ref(ref, rec.id)
+        store.events.emit("tag", rec.id, name=ref.familiar)
+    store.events.emit("load", rec.id, name=rec.id)
+    if refs:
+        for ref in refs:
+            yield ProgressEvent(stream=f"Loaded image: {ref.familiar}\n")
+    else:
+        yield ProgressEvent(stream=f"Loaded image ID: {rec.id}\n")
+
+
+def import_rootfs(store: ImageStore, chunks: Iterable[bytes], repository: str = "",
+                  tag: str = "", message: str = "", changes: list[str] | None = None,
+                  architecture: str = "", os_name: str = "linux") -> ProgressEvent:
+    ref = parse_repository_tag(repository, tag).with_default_tag() if repository else None
+    src = io.BufferedReader(ChunkReader(chunks), CHUNK)
+    layer = store.layers.add_base(src)  # type: ignore[arg-type]
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    config: dict[str, Any] = {
+        "architecture": architecture or host_platform().architecture
+        or _platform.machine(),
+        "os": os_name or "linux",
+        "created": now,
+        "comment": message or "Imported from -",
+        "config": apply_changes({}, changes or []),
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        "history": [{"created": now, "comment": message or "Imported from -"}],
+    }
+    raw = json.dumps(config, separators=(",", ":")).encode()
+    rec = store.register(raw, [layer.chain_id])
+    if ref is not None:
+        store.set_ref(ref, rec.id)
+    store.events.emit("import", rec.id, name=rec.id)
+    if ref is not None:
+        store.events.emit("tag", rec.id, name=ref.familiar)
+    return ProgressEvent(status=rec.id)

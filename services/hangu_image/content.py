@@ -1,0 +1,108 @@
+"""Content store: blobs addressed by digest under <root>/image/content.
+
+A blob is written to a temporary file while its digest is computed, checked
+against the expected digest, fsync'd and renamed into place, so the store
+never holds a half-written or wrong blob under a digest name."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from hangu_runtime.errors import InvalidArgument, NotFound
+
+CHUNK = 1 << 20
+
+
+class DigestMismatch(InvalidArgument):
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(f"digest mismatch: expected {expected}, got {actual}")
+        self.expected, self.actual = expected, actual
+
+
+def check_digest(digest: str) -> str:
+    algo, _, hexd = digest.partition(":")
+    if algo != "sha256" or len(hexd) != 64 or any(c not in "0123456789abcdef" for c in hexd):
+        raise InvalidArgument(f"invalid digest {digest!r}")
+    return hexd
+
+
+class ContentStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs" / "sha256"
+        self.ingest = root / "ingest"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self.ingest.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self.blobs / check_digest(digest)
+
+    def has(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        return self.path(digest).stat().st_size
+
+    def read(self, digest: str) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"content {digest} not found") from None
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"content {digest} not found") from None
+
+    def put(self, data: bytes, expected: str | None = None) -> str:
+        return self.write_chunks([data], expected)
+
+    def write_chunks(self, chunks: Iterable[bytes], expected: str | None = None,
+                     on_progress: Callable[[int], None] | None = None) -> str:
+        """Store a stream of chunks; returns its digest. With `expected`, a
+        mismatch raises DigestMismatch and leaves nothing behind."""
+        hasher = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.ingest, prefix="blob-")
+        done = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    hasher.update(chunk)
+                    out.write(chunk)
+                    done += len(chunk)
+                    if on_progress is not None:
+                        on_progress(done)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = "sha256:" + hasher.hexdigest()
+            if expected is not None and digest != expected:
+                raise DigestMismatch(expected, digest)
+            os.rename(tmp, self.path(digest))
+            return digest
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def write_stream(self, src: BinaryIO, expected: str | None = None,
+                     on_progress: Callable[[int], None] | None = None) -> str:
+        return self.write_chunks(iter(lambda: src.read(CHUNK), b""), expected, on_progress)
+
+    def delete(self, digest: str) -> None:
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError:
+            pass
+
+    def clean_ingest(self) -> None:
+        """Drop temporary files a crash left behind."""
+        for entry in self.ingest.iterdir():
+            entry.unlink(missing_ok=True)

@@ -1,0 +1,258 @@
+"""Image metadata: registering images, the tag/digest references that name
+them, and resolving a user's reference the way dockerd's GetImage does
+(name[:tag] or name@digest first, then full id, then a unique id prefix)."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from hangu_runtime.errors import InvalidArgument, NotFound
+
+from .content import ContentStore
+from .events import EventBus
+from .layers import LayerStore
+from .models import ImageRecord, LayerRecord, RefRecord
+from .reference import IDENTIFIER_RE, SHORT_ID_RE, Reference, is_full_id, parse
+
+
+class ImageNotFound(NotFound):
+    pass
+
+
+def no_such_image(text: str) -> ImageNotFound:
+    """dockerd's ErrImageDoesNotExist wording: names get their default tag."""
+    shown = text
+    try:
+        if not is_full_id(text):
+            shown = parse(text).with_default_tag().familiar
+    except InvalidArgument:
+        pass
+    return ImageNotFound(f"No such image: {shown}")
+
+
+@dataclass
+class ImageView:
+    """Everything a client sees about an image."""
+
+    record: ImageRecord
+    config_json: bytes
+    config: dict[str, Any]
+    repo_tags: list[str] = field(default_factory=list)
+    repo_digests: list[str] = field(default_factory=list)
+    layer_sizes: list[int] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def labels(self) -> dict[str, str]:
+        cfg = self.config.get("config") or {}
+        return dict(cfg.get("Labels") or {})
+
+    @property
+    def diff_ids(self) -> list[str]:
+        return list((self.config.get("rootfs") or {}).get("diff_ids") or [])
+
+
+class ImageStore:
+    def __init__(self, engine: Engine, db_lock: threading.Lock, content: ContentStore,
+                 layers: LayerStore, events: EventBus) -> None:
+        self.engine = engine
+        self.db_lock = db_lock
+        self.content = content
+        self.layers = layers
+        self.events = events
+
+    # ------------------------------------------------------------ records
+    def register(self, config_json: bytes, chain: list[str], manifest_digest: str = "") -> ImageRecord:
+        """Record an image whose layers are in the layer store. Idempotent."""
+        image_id = self.content.put(config_json)
+        config = json.loads(config_json)
+        with self.db_lock, Session(self.engine) as s:
+            rec = s.get(ImageRecord, image_id)
+            if rec is not None:
+                if manifest_digest and not rec.manifest_digest:
+                    rec.manifest_digest = manifest_digest
+                    s.add(rec)
+                    s.commit()
+                    s.refresh(rec)
+                return rec
+            size = 0
+            for cid in chain:
+                layer = s.get(LayerRecord, cid)
+                if layer is None:
+                    raise NotFound(f"layer {cid} is missing")
+                layer.refcount += 1
+                size += layer.size
+                s.add(layer)
+            rec = ImageRecord(
+                id=image_id, created=str(config.get("created") or ""), size=size,
+                os=str(config.get("os") or "linux"),
+                architecture=str(config.get("architecture") or ""),
+                variant=str(config.get("variant") or ""),
+                chain_ids_json=json.dumps(chain), manifest_digest=manifest_digest,
+                parent=str(config.get("parent") or ""))
+            s.add(rec)
+            s.commit()
+            s.refresh(rec)
+            return rec
+
+    def get_record(self, image_id: str) -> ImageRecord | None:
+        with Session(self.engine) as s:
+            return s.get(ImageRecord, image_id)
+
+    def refs_of(self, image_id: str) -> list[RefRecord]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(RefRecord).where(RefRecord.image_id == image_id)
+                               .order_by(RefRecord.added)).all())  # type: ignore[arg-type]
+
+    def set_ref(self, ref: Reference, image_id: str) -> None:
+        """Point `ref` at `image_id` (replacing what it named before)."""
+        now = time.time()
+        with self.db_lock, Session(self.engine) as s:
+            s.merge(RefRecord(name=str(ref), image_id=image_id, is_digest=bool(ref.digest),
+                              added=now))
+            rec = s.get(ImageRecord, image_id)
+            if rec is not None and not ref.digest:
+                rec.last_tag_time = now
+                s.add(rec)
+            s.commit()
+
+    def delete_ref(self, name: str) -> bool:
+        with self.db_lock, Session(self.engine) as s:
+            rec = s.get(RefRecord, name)
+            if rec is None:
+                return False
+            s.delete(rec)
+            s.commit()
+            return True
+
+    def ref_target(self, ref: Reference) -> str | None:
+        with Session(self.engine) as s:
+            rec = s.get(RefRecord, str(ref))
+            return rec.image_id if rec is not None else None
+
+    def lookup_ref(self, ref: Reference) -> str | None:
+        """Image id a named reference points at (TagNameOnly when neither a
+        tag nor a digest is given; a digest wins over a tag)."""
+        return self.ref_target(ref.with_digest(ref.digest) if ref.digest
+                               else ref.with_default_tag())
+
+    # ------------------------------------------------------------ resolve
+    def resolve(self, text: str) -> ImageRecord:
+        """dockerd's GetImage: full id; else named ref; else unique id prefix."""
+        if not text:
+            raise InvalidArgument("invalid reference format")
+        if is_full_id(text):
+            rec = self.get_record("sha256:" + text.removeprefix("sha256:"))
+            if rec is None:
+                raise no_such_image(text)
+            return rec
+        ref: Reference | None
+        try:
+            ref = parse(text)
+        except InvalidArgument:
+            if not text.startswith("sha256:"):
+                raise
+            ref = None
+        if ref is not None:
+            image_id = self.lookup_ref(ref)
+            if image_id is not None:
+                rec = self.get_record(image_id)
+                if rec is not None:
+                    return rec
+        rec = self.search_prefix(text)
+        if rec is None:
+            raise no_such_image(text)
+        return rec
+
+    def search_prefix(self, text: str) -> ImageRecord | None:
+        prefix = text.removeprefix("sha256:")
+        if not SHORT_ID_RE.match(prefix):
+            return None
+        with Session(self.engine) as s:
+            found = s.exec(select(ImageRecord).where(
+                ImageRecord.id.startswith("sha256:" + prefix)).limit(2)).all()  # type: ignore[attr-defined]
+        return found[0] if len(found) == 1 else None
+
+    # ------------------------------------------------------------ views
+    def view(self, rec: ImageRecord) -> ImageView:
+        config_json = self.content.read(rec.id)
+        repo_tags: list[str] = []
+        repo_digests: list[str] = []
+        for ref in self.refs_of(rec.id):
+            parsed = parse(ref.name)
+            (repo_digests if ref.is_digest else repo_tags).append(parsed.familiar)
+        sizes: list[int] = []
+        with Session(self.engine) as s:
+            for cid in rec.chain_ids:
+                layer = s.get(LayerRecord, cid)
+                sizes.append(layer.size if layer else 0)
+        return ImageView(rec, config_json, json.loads(config_json), repo_tags, repo_digests, sizes)
+
+    def all_records(self) -> list[ImageRecord]:
+        with Session(self.engine) as s:
+            return list(s.exec(select(ImageRecord).order_by(
+                ImageRecord.added.desc())).all())  # type: ignore[attr-defined]
+
+    def list(self, filters: dict[str, list[str]]) -> list[ImageView]:
+        unknown = set(filters) - {"dangling", "reference", "label", "before", "since"}
+        if unknown:
+            raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+        dangling = filters.get("dangling", [])
+        if any(v.lower() not in ("true", "false", "1", "0") for v in dangling):
+            raise InvalidArgument(f"invalid filter 'dangling={dangling[0]}'")
+        want_dangling = None if not dangling else dangling[0].lower() in ("true", "1")
+        before = [self.resolve(v).added for v in filters.get("before", [])]
+        since = [self.resolve(v).added for v in filters.get("since", [])]
+        out: list[ImageView] = []
+        for rec in self.all_records():
+            if before and rec.added >= min(before):
+                continue
+            if since and rec.added <= max(since):
+                continue
+            view = self.view(rec)
+            if want_dangling is not None and (not view.repo_tags) != want_dangling:
+                continue
+            if not _labels_match(view.labels, filters.get("label", [])):
+                continue
+            patterns = filters.get("reference", [])
+            if patterns:
+                view.repo_tags = [t for t in view.repo_tags if _ref_matches(t, patterns)]
+                view.repo_digests = [d for d in view.repo_digests if _ref_matches(d, patterns)]
+                if not view.repo_tags and not view.repo_digests:
+                    continue
+            out.append(view)
+        return out
+
+
+def _ref_matches(familiar: str, patterns: list[str]) -> bool:
+    name = familiar.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return any(fnmatch.fnmatchcase(familiar, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+    for item in wanted:
+        key, eq, value = item.partition("=")
+        if key not in labels or (eq and labels[key] != value):
+            return False
+    return True
+
+
+def is_id_prefix(image_id: str, text: str) -> bool:
+    return image_id.startswith(text) or image_id.removeprefix("sha256:").startswith(text)
+
+
+__all__ = ["ImageStore", "ImageView", "ImageNotFound", "no_such_image", "is_id_prefix",
+           "IDENTIFIER_RE"]

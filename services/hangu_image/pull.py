@@ -1,0 +1,267 @@
+"""Pull an image from a registry, streaming progress in exactly Docker's
+sequence so the docker CLI draws its usual output:
+
+    latest: Pulling from library/busybox
+    <layer>: Pulling fs layer | Already exists        (then Waiting if queued)
+    <layer>: Downloading (current/total) … Verifying Checksum, Download complete
+    <layer>: Extracting (current/total) … Pull complete           (base first)
+    Digest: sha256:…
+    Status: Downloaded newer image for busybox:latest | Image is up to date for …
+
+Up to three layers download at once (hashing while they stream to the
+content store); extraction runs in order as each download completes. The
+image is registered only when every layer is in place; a failure removes
+what this pull created."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from hangu_runtime.errors import HanguError, Internal, InvalidArgument, NotFound
+from hangu_runtime.ids import short_id
+
+from .content import ContentStore, DigestMismatch
+from .images import ImageStore
+from .layers import LayerStore, chain_ids
+from .platforms import Platform, host_platform, select_manifest
+from .progress import Cancelled, CountingReader, ProgressEvent, Throttled
+from .reference import Reference, parse
+from .registry import INDEX_TYPES, MANIFEST_TYPES, Credentials, RegistryError, Session
+
+MAX_CONCURRENT_DOWNLOADS = 3
+
+
+def translate_error(err: RegistryError, ref: Reference) -> HanguError:
+    """dockerd's translatePullError wording."""
+    code = err.error_code
+    if code in ("DENIED", "UNAUTHORIZED"):
+        return NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist "
+                        f"or may require 'docker login': {err.message}")
+    if code == "MANIFEST_UNKNOWN":
+        return NotFound(f"manifest for {ref.familiar} not found: {err.message}")
+    if code == "NAME_UNKNOWN":
+        return NotFound(f"repository {ref.familiar_name} not found: {err.message}")
+    if code == "BLOB_UNKNOWN" or err.status == 404:
+        return NotFound(err.message)
+    return Internal(err.message)
+
+
+@dataclass
+class _Layer:
+    index: int
+    desc: dict[str, Any]
+    diff_id: str
+    chain_id: str
+    parent: str
+
+    @property
+    def digest(self) -> str:
+        return str(self.desc["digest"])
+
+    @property
+    def short(self) -> str:
+        return short_id(self.digest)
+
+
+class Pull:
+    """One pull; iterate `run()` for its progress."""
+
+    def __init__(self, store: ImageStore, text: str, platform: Platform | None = None,
+                 creds: Credentials | None = None, insecure: tuple[str, ...] = ()) -> None:
+        self.store = store
+        self.content: ContentStore = store.content
+        self.layers: LayerStore = store.layers
+        ref = parse(text)
+        self.ref = ref if ref.digest else ref.with_default_tag()
+        self.platform = platform or host_platform()
+        self.session = Session(self.ref, creds, insecure)
+        self.queue: queue.Queue[ProgressEvent | BaseException | None] = queue.Queue()
+        self.cancel = threading.Event()
+        self.created_blobs: list[str] = []
+        self.created_layers: list[str] = []
+        self.image_id = ""
+
+    def emit(self, id_: str, status: str, current: int = 0, total: int = 0) -> None:
+        self.queue.put(ProgressEvent(id=id_, status=status, current=current, total=total))
+
+    # ------------------------------------------------------------ driver
+    def run(self) -> Iterator[ProgressEvent]:
+        """Progress events. Errors before the first event are raised (a gRPC
+        status); later ones end the stream with an event whose error is set."""
+        worker = threading.Thread(target=self._work, name="pull", daemon=True)
+        worker.start()
+        started = False
+        try:
+            while True:
+                item = self.queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    if not started:
+                        raise item
+                    yield ProgressEvent(error=getattr(item, "message", None) or str(item))
+                    return
+                started = True
+                yield item
+        finally:
+            self.cancel.set()
+            worker.join()
+
+    def _work(self) -> None:
+        try:
+            self._pull()
+            self.queue.put(None)
+        except RegistryError as err:
+            self._cleanup()
+            self.queue.put(translate_error(err, self.ref))
+        except Cancelled:
+            self._cleanup()
+            self.queue.put(None)
+        except BaseException as err:  # noqa: BLE001 - reported to the client
+            self._cleanup()
+            self.queue.put(err)
+
+    def _cleanup(self) -> None:
+        """Undo what this pull created, so a failure leaves nothing behind."""
+        if self.created_layers:
+            self.layers.collect(self.created_layers)
+        for digest in self.created_blobs:
+            self.content.delete(digest)
+
+    # ------------------------------------------------------------ steps
+    def _manifest(self) -> tuple[dict[str, Any], str]:
+        raw, media_type, digest = self.session.get_manifest(self.ref.tag_or_digest)
+        self._store_blob(raw, digest)
+        top_digest = digest
+        doc: dict[str, Any] = json.loads(raw)
+        if media_type in INDEX_TYPES:
+            desc = select_manifest(doc, self.platform)
+            raw, media_type, digest = self.session.get_manifest(str(desc["digest"]))
+            self._store_blob(raw, digest)
+            doc = json.loads(raw)
+        if media_type not in MANIFEST_TYPES:
+            raise InvalidArgument(f"unsupported manifest media type {media_type}")
+        return doc, top_digest
+
+    def _store_blob(self, raw: bytes, digest: str) -> None:
+        if not self.content.has(digest):
+            self.content.put(raw, digest)
+
+    def _config(self, manifest: dict[str, Any]) -> bytes:
+        digest = str(manifest["config"]["digest"])
+        if self.content.has(digest):
+            return self.content.read(digest)
+        with self.session.open_blob(digest) as resp:
+            raw = resp.read(16 << 20)
+        if not self.content.has(digest):
+            self.content.put(raw, digest)
+        return raw
+
+    def _pull(self) -> None:
+        manifest, manifest_digest = self._manifest()
+        tag_or_digest = self.ref.digest or self.ref.tag
+        self.emit(tag_or_digest, f"Pulling from {self.ref.path}")
+        config_digest = str(manifest["config"]["digest"])
+        if self.store.get_record(config_digest) is not None:
+            updated = self._tag(config_digest, manifest_digest)
+            self._finish(manifest_digest, updated)
+            return
+        config_raw = self._config(manifest)
+        config = json.loads(config_raw)
+        self._check_platform(config)
+        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
+        descs = list(manifest.get("layers") or [])
+        if len(diff_ids) != len(descs):
+            raise InvalidArgument("manifest and image config disagree on the number of layers")
+        chain = chain_ids(diff_ids)
+        layers = [_Layer(i, d, diff_ids[i], chain[i], chain[i - 1] if i else "")
+                  for i, d in enumerate(descs)]
+        todo = [layer for layer in layers if not self.layers.exists(layer.chain_id)]
+        for layer in layers:
+            self.emit(layer.short, "Already exists" if layer not in todo else "Pulling fs layer")
+        downloads: dict[str, Future[None]] = {}
+        with ThreadPoolExecutor(MAX_CONCURRENT_DOWNLOADS, thread_name_prefix="dl") as pool:
+            for n, layer in enumerate(todo):
+                if layer.digest in downloads:
+                    continue
+                if n >= MAX_CONCURRENT_DOWNLOADS:
+                    self.emit(layer.short, "Waiting")
+                downloads[layer.digest] = pool.submit(self._download, layer)
+            try:
+                for layer in todo:
+                    downloads[layer.digest].result()
+                    self._extract(layer)
+            except BaseException:
+                self.cancel.set()
+                raise
+        self.store.register(config_raw, chain, manifest_digest)
+        self.image_id = config_digest
+        self._tag(config_digest, manifest_digest)
+        self._finish(manifest_digest, True)
+
+    def _check_platform(self, config: dict[str, Any]) -> None:
+        want = self.platform.normalized()
+        got = Platform(config.get("os", "linux"), config.get("architecture", ""),
+                       config.get("variant", "")).normalized()
+        if got.architecture and (got.os, got.architecture) != (want.os, want.architecture):
+            # dockerd pulls it anyway and warns; only refuse an explicit mismatch.
+            pass
+
+    def _download(self, layer: _Layer) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("cancelled")
+        total = int(layer.desc.get("size") or 0)
+        if not self.content.has(layer.digest):
+            progress = Throttled(lambda n: self.emit(layer.short, "Downloading", n, total),
+                                 cancel=self.cancel)
+            with self.session.open_blob(layer.digest) as resp:
+                try:
+                    self.content.write_chunks(iter(lambda: resp.read(1 << 20), b""),
+                                              layer.digest, progress)
+                except DigestMismatch:
+                    raise InvalidArgument(
+                        f"filesystem layer verification failed for digest {layer.digest}"
+                    ) from None
+            self.created_blobs.append(layer.digest)
+            self.emit(layer.short, "Downloading", total, total)
+        self.emit(layer.short, "Verifying Checksum")
+        self.emit(layer.short, "Download complete")
+
+    def _extract(self, layer: _Layer) -> None:
+        total = int(layer.desc.get("size") or 0)
+        progress = Throttled(lambda n: self.emit(layer.short, "Extracting", n, total),
+                             cancel=self.cancel)
+        existed = self.layers.exists(layer.chain_id)
+        with self.content.open(layer.digest) as blob:
+            self.layers.add(layer.chain_id, layer.parent, layer.diff_id,
+                            CountingReader(blob, progress),  # type: ignore[arg-type]
+                            blob_digest=layer.digest)
+        if not existed:
+            self.created_layers.append(layer.chain_id)
+        self.emit(layer.short, "Extracting", total, total)
+        self.emit(layer.short, "Pull complete")
+
+    def _tag(self, image_id: str, manifest_digest: str) -> bool:
+        """Point the pulled names at the image; True if a tag changed (or,
+        for a pull by digest, if the image is new)."""
+        changed = bool(self.ref.digest and self.image_id)
+        names = [self.ref.repo_only.with_digest(manifest_digest)]
+        if not self.ref.digest:
+            names.insert(0, self.ref)
+        for name in names:
+            if self.store.ref_target(name) != image_id:
+                self.store.set_ref(name, image_id)
+                changed = changed or not name.digest
+        return changed
+
+    def _finish(self, manifest_digest: str, updated: bool) -> None:
+        self.emit("", f"Digest: {manifest_digest}")
+        what = "Downloaded newer image" if updated else "Image is up to date"
+        self.emit("", f"Status: {what} for {self.ref.familiar}")
+        self.store.events.emit("pull", self.ref.familiar, name=self.ref.familiar)

@@ -1,0 +1,275 @@
+"""A client for the distribution (Docker registry v2) protocol, in plain
+http.client so blobs stream without staging.
+
+Auth follows the registry's `WWW-Authenticate` challenge: Bearer (token
+from the realm, with Basic credentials when given) or Basic. Loopback
+registries and the configured insecure ones are spoken to over HTTP, all
+others over HTTPS."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import ipaddress
+import json
+import re
+import ssl
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from hangu_runtime.errors import HanguError, Internal, InvalidArgument, Unauthenticated
+
+from .reference import DEFAULT_DOMAIN, Reference
+
+DOCKER_HUB_HOST = "registry-1.docker.io"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
+           "application/vnd.docker.distribution.manifest.v1+prettyjws")
+INDEX_TYPES = (MANIFEST_LIST, OCI_INDEX)
+MANIFEST_TYPES = (MANIFEST_V2, OCI_MANIFEST)
+ACCEPT = ", ".join((OCI_INDEX, MANIFEST_LIST, OCI_MANIFEST, MANIFEST_V2))
+MAX_MANIFEST = 4 << 20
+TIMEOUT = 60.0
+USER_AGENT = "hangu/0.1 (docker-compatible)"
+
+
+class RegistryError(HanguError):
+    """An error the registry answered with (distribution's errcode)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        text = f"{code.lower().replace('_', ' ')}: {message}" if code else message
+        super().__init__(text)
+        self.status, self.error_code = status, code
+
+
+@dataclass
+class Credentials:
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+    registry_token: str = ""
+
+
+def registry_host(ref: Reference) -> str:
+    return DOCKER_HUB_HOST if ref.domain == DEFAULT_DOMAIN else ref.domain
+
+
+def is_insecure(host: str, insecure: tuple[str, ...]) -> bool:
+    """HTTP for loopback and for hosts (or CIDRs) listed as insecure."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name == "localhost" or host in insecure or name in insecure:
+        return True
+    try:
+        addr = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if addr.is_loopback:
+        return True
+    for entry in insecure:
+        try:
+            if addr in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    scheme, _, rest = header.strip().partition(" ")
+    params = {k.lower(): v for k, v in re.findall(r'(\w+)="([^"]*)"', rest)}
+    return scheme.lower(), params
+
+
+class Response:
+    """A streaming response that owns its connection."""
+
+    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse) -> None:
+        self.conn, self.resp = conn, resp
+        self.status = resp.status
+        self.headers = resp.headers
+
+    def read(self, n: int = -1) -> bytes:
+        return self.resp.read(n)
+
+    def close(self) -> None:
+        self.resp.close()
+        self.conn.close()
+
+    def __enter__(self) -> Response:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Session:
+    """One repository on one registry, with its auth state."""
+
+    def __init__(self, ref: Reference, creds: Credentials | None = None,
+                 insecure: tuple[str, ...] = ()) -> None:
+        self.ref = ref
+        self.host = registry_host(ref)
+        self.scheme = "http" if is_insecure(self.host, insecure) else "https"
+        self.creds = creds or Credentials()
+        self._auth: str | None = None
+        if self.creds.registry_token:
+            self._auth = f"Bearer {self.creds.registry_token}"
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ transport
+    def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        if scheme == "https":
+            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
+
+    def _send(self, method: str, url: str, headers: dict[str, str]) -> Response:
+        parts = urllib.parse.urlsplit(url)
+        conn = self._connect(parts.scheme, parts.netloc)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request(method, target, headers={"User-Agent": USER_AGENT, **headers})
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as err:
+            conn.close()
+            reason = getattr(err, "strerror", None) or str(err)
+            if isinstance(err, ConnectionRefusedError):
+                reason = "connect: connection refused"
+            raise Internal(f'{method.capitalize()} "{url}": dial tcp {parts.netloc}: {reason}'
+                           ) from err
+        return Response(conn, resp)
+
+    def request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                scope_actions: str = "pull") -> Response:
+        """Send with auth; follow the auth challenge once and redirects."""
+        url = f"{self.scheme}://{self.host}{path}"
+        headers = dict(headers or {})
+        for attempt in range(2):
+            hdrs = dict(headers)
+            if self._auth:
+                hdrs["Authorization"] = self._auth
+            resp = self._follow(method, url, hdrs)
+            if resp.status != 401 or attempt == 1:
+                return resp
+            challenge = resp.headers.get("WWW-Authenticate", "")
+            resp.read()
+            resp.close()
+            if not challenge:
+                return resp
+            self._authenticate(challenge, scope_actions)
+        raise AssertionError("unreachable")
+
+    def _follow(self, method: str, url: str, headers: dict[str, str]) -> Response:
+        origin = urllib.parse.urlsplit(url).netloc
+        for _ in range(6):
+            resp = self._send(method, url, headers)
+            if resp.status not in (301, 302, 303, 307, 308):
+                return resp
+            location = resp.headers.get("Location", "")
+            resp.read()
+            resp.close()
+            url = urllib.parse.urljoin(url, location)
+            if urllib.parse.urlsplit(url).netloc != origin:
+                # Blob storage behind a redirect gets signed URLs, not our token.
+                headers = {k: v for k, v in headers.items() if k != "Authorization"}
+        raise Internal(f"too many redirects fetching {url}")
+
+    def _basic(self) -> str:
+        raw = f"{self.creds.username}:{self.creds.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    def _authenticate(self, challenge: str, actions: str) -> None:
+        scheme, params = _parse_challenge(challenge)
+        if scheme == "basic":
+            if not self.creds.username:
+                raise Unauthenticated("unauthorized: authentication required")
+            self._auth = self._basic()
+            return
+        if scheme != "bearer" or "realm" not in params:
+            raise Unauthenticated(f"unsupported auth challenge {challenge!r}")
+        query = {"scope": f"repository:{self.ref.path}:{actions}"}
+        if "service" in params:
+            query["service"] = params["service"]
+        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + \
+            urllib.parse.urlencode(query)
+        headers: dict[str, str] = {}
+        if self.creds.username and self.creds.password:
+            headers["Authorization"] = self._basic()
+        resp = self._follow("GET", url, headers)
+        with resp:
+            body = resp.read(1 << 20)
+            if resp.status != 200:
+                raise Unauthenticated(
+                    f"unauthorized: token request to {params['realm']} failed with "
+                    f"{resp.status}: {body[:200].decode(errors='replace')}")
+        data = json.loads(body or b"{}")
+        token = data.get("token") or data.get("access_token")
+        if not token:
+            raise Unauthenticated("unauthorized: no token in auth server response")
+        self._auth = f"Bearer {token}"
+
+    # ------------------------------------------------------------ protocol
+    @staticmethod
+    def error_from(resp: Response) -> RegistryError:
+        body = resp.read(1 << 16)
+        resp.close()
+        try:
+            errors = json.loads(body).get("errors") or []
+        except (ValueError, AttributeError):
+            errors = []
+        if errors:
+            first = errors[0]
+            return RegistryError(resp.status, str(first.get("code", "")),
+                                 str(first.get("message", "")))
+        code = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NOT_FOUND"}.get(resp.status, "")
+        text = body[:200].decode(errors="replace").strip() or http.client.responses.get(
+            resp.status, "error")
+        return RegistryError(resp.status, code, text)
+
+    def ping(self) -> None:
+        resp = self.request("GET", "/v2/")
+        if resp.status != 200:
+            raise self.error_from(resp)
+        resp.read()
+        resp.close()
+
+    def get_manifest(self, tag_or_digest: str) -> tuple[bytes, str, str]:
+        """(raw bytes, media type, digest) of a manifest, index or list."""
+        resp = self.request("GET", f"/v2/{self.ref.path}/manifests/{tag_or_digest}",
+                            {"Accept": ACCEPT})
+        if resp.status != 200:
+            raise self.error_from(resp)
+        with resp:
+            raw = resp.read(MAX_MANIFEST + 1)
+        if len(raw) > MAX_MANIFEST:
+            raise InvalidArgument("manifest too big")
+        digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if tag_or_digest.startswith("sha256:") and digest != tag_or_digest:
+            raise InvalidArgument(
+                f"manifest verification failed for digest {tag_or_digest}")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            doc: dict[str, Any] = json.loads(raw)
+        except ValueError as err:
+            raise InvalidArgument(f"invalid manifest: {err}") from err
+        media_type = doc.get("mediaType") or media_type
+        if media_type in SCHEMA1 or doc.get("schemaVersion") == 1:
+            raise InvalidArgument(
+                "support for Docker Image Format v1 and Docker Image manifest version 2, "
+                "schema 1 has been removed")
+        if not media_type:
+            media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
+        return raw, media_type, digest
+
+    def open_blob(self, digest: str) -> Response:
+        resp = self.request("GET", f"/v2/{self.ref.path}/blobs/{digest}")
+        if resp.status != 200:
+            raise self.error_from(resp)
+        return resp

@@ -1,0 +1,172 @@
+"""The image service's domain facade: wires the content store, layer store,
+image metadata, root filesystems and events together. Knows nothing of
+gRPC; the servicer translates to and from protobuf."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from hangu_runtime.config import Settings
+from hangu_runtime.errors import InvalidArgument
+from hangu_runtime.logging import get_logger
+
+from . import archive, removal
+from .content import ContentStore
+from .events import EventBus
+from .images import ImageStore, ImageView
+from .layers import LayerStore
+from .models import open_image_db
+from .platforms import Platform
+from .progress import ProgressEvent
+from .pull import Pull, translate_error
+from .reference import parse
+from .registry import Credentials, RegistryError, Session
+from .rootfs import RootfsInfo, RootfsStore
+
+log = get_logger("hangu.image")
+
+
+@dataclass
+class HistoryItem:
+    id: str
+    created: str
+    created_by: str
+    tags: list[str]
+    size: int
+    comment: str
+
+
+class ImageService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.data_dir("image")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.engine = open_image_db(self.root / "image.db")
+        self.db_lock = threading.Lock()
+        self.content = ContentStore(self.root / "content")
+        self.layers = LayerStore(self.root, self.engine, self.db_lock)
+        self.events = EventBus()
+        self.images = ImageStore(self.engine, self.db_lock, self.content, self.layers,
+                                 self.events)
+        self.rootfs = RootfsStore(self.root, self.engine, self.db_lock, self.images,
+                                  self.layers)
+        # Whatever a crash left half-done is garbage: nothing references it.
+        self.content.clean_ingest()
+        self.layers.clean_tmp()
+        self.rootfs.clean_partial()
+
+    # ------------------------------------------------------------ distribution
+    def pull(self, reference: str, platform: Platform | None = None,
+             creds: Credentials | None = None) -> Iterator[ProgressEvent]:
+        pull = Pull(self.images, reference, platform, creds, self.settings.insecure_registries)
+        return pull.run()
+
+    def login(self, server: str, creds: Credentials) -> str:
+        host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+        if host in ("", "index.docker.io", "registry-1.docker.io"):
+            host = "docker.io"
+        session = Session(parse(f"{host}/library/x" if host == "docker.io" else f"{host}/x"),
+                          creds, self.settings.insecure_registries)
+        try:
+            session.ping()
+        except RegistryError as err:
+            raise translate_error(err, session.ref) from err
+        return "Login Succeeded"
+
+    def distribution_inspect(self, reference: str, creds: Credentials | None) -> dict[str, Any]:
+        import json
+        ref = parse(reference)
+        ref = ref if ref.digest else ref.with_default_tag()
+        session = Session(ref, creds, self.settings.insecure_registries)
+        try:
+            raw, media_type, digest = session.get_manifest(ref.tag_or_digest)
+        except RegistryError as err:
+            raise translate_error(err, ref) from err
+        doc = json.loads(raw)
+        platforms = [d.get("platform") or {} for d in doc.get("manifests") or []]
+        return {"media_type": media_type, "digest": digest, "size": len(raw),
+                "platforms": platforms}
+
+    # ------------------------------------------------------------ archives
+    def load(self, chunks: Iterable[bytes], quiet: bool) -> Iterator[ProgressEvent]:
+        return archive.load(self.images, chunks, quiet)
+
+    def import_(self, chunks: Iterable[bytes], repository: str, tag: str, message: str,
+                changes: list[str], platform: Platform | None) -> ProgressEvent:
+        return archive.import_rootfs(self.images, chunks, repository, tag, message, changes,
+                                     platform.architecture if platform else "",
+                                     platform.os if platform else "linux")
+
+    # ------------------------------------------------------------ metadata
+    def get(self, reference: str) -> ImageView:
+        return self.images.view(self.images.resolve(reference))
+
+    def list(self, filters: dict[str, list[str]]) -> list[ImageView]:
+        return self.images.list(filters)
+
+    def tag(self, source: str, target: str) -> None:
+        removal.tag(self.images, source, target)
+
+    def remove(self, reference: str, force: bool, used_by: list[str],
+               running: list[str]) -> removal.RemoveResult:
+        return removal.remove(self.images, reference, force, used_by, running)
+
+    def prune(self, filters: dict[str, list[str]], in_use: list[str]) -> tuple[
+            removal.RemoveResult, int]:
+        unknown = set(filters) - {"dangling", "label", "until"}
+        if unknown:
+            raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
+        dangling_only = [v.lower() for v in filters.get("dangling", ["true"])] != ["false"]
+        used = set(in_use)
+        total = removal.RemoveResult()
+        reclaimed = 0
+        for view in self.images.list({"label": filters.get("label", [])}):
+            if view.id in used or (dangling_only and view.repo_tags):
+                continue
+            result = removal.remove(self.images, view.id, force=True)
+            total.untagged += result.untagged
+            total.deleted += result.deleted
+            if result.deleted:
+                reclaimed += view.record.size
+        return total, reclaimed
+
+    def history(self, reference: str) -> list[HistoryItem]:
+        view = self.get(reference)
+        sizes = iter(view.layer_sizes)
+        items: list[HistoryItem] = []
+        for entry in view.config.get("history") or []:
+            size = 0 if entry.get("empty_layer") else next(sizes, 0)
+            items.append(HistoryItem("<missing>", str(entry.get("created") or ""),
+                                     str(entry.get("created_by") or ""), [], size,
+                                     str(entry.get("comment") or "")))
+        if not items:
+            items.append(HistoryItem("<missing>", view.record.created, "", [],
+                                     view.record.size, ""))
+        items.reverse()
+        items[0].id = view.id
+        items[0].tags = list(view.repo_tags)
+        return items
+
+    # ------------------------------------------------------------ rootfs
+    def prepare_rootfs(self, container_id: str, image: str) -> RootfsInfo:
+        return self.rootfs.prepare(container_id, image)
+
+    def mount_rootfs(self, container_id: str) -> RootfsInfo:
+        return self.rootfs.mount(container_id)
+
+    def unmount_rootfs(self, container_id: str) -> None:
+        self.rootfs.unmount(container_id)
+
+    def remove_rootfs(self, container_id: str) -> None:
+        self.rootfs.remove(container_id)
+
+    def purge(self) -> None:
+        """HANGU_PURGE_ON_STOP: unmount every container root filesystem."""
+        self.rootfs.unmount_all()
+
+    def close(self) -> None:
+        self.events.close()
+        self.engine.dispose()

@@ -1,0 +1,244 @@
+"""gRPC servicer of the image service: translates protobuf messages to the
+domain facade (service.py) and back, nothing more."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hangu.image.v1 import image_pb2 as pb
+from hangu.image.v1 import image_pb2_grpc
+from hangu_runtime.errors import NotImplementedYet
+
+from .images import ImageView
+from .platforms import Platform
+from .progress import ProgressEvent
+from .registry import Credentials
+from .rootfs import RootfsInfo
+from .service import ImageService
+
+
+def _ts(text: str) -> Timestamp | None:
+    if not text:
+        return None
+    ts = Timestamp()
+    try:
+        ts.FromJsonString(text)
+    except ValueError:
+        return None
+    return ts
+
+
+def _ts_from(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def _platform(msg: pb.Platform) -> Platform | None:
+    if not msg.architecture and not msg.os:
+        return None
+    return Platform(msg.os or "linux", msg.architecture, msg.variant)
+
+
+def _creds(msg: pb.RegistryAuth) -> Credentials:
+    return Credentials(msg.username, msg.password, msg.identity_token, msg.registry_token)
+
+
+def _progress(ev: ProgressEvent) -> pb.Progress:
+    return pb.Progress(id=ev.id, status=ev.status, current=ev.current, total=ev.total,
+                       error=ev.error, aux_json=ev.aux_json, stream=ev.stream)
+
+
+def _filters(raw: Any) -> dict[str, list[str]]:
+    return {k: list(v.values) for k, v in raw.items()}
+
+
+def image_message(view: ImageView) -> pb.Image:
+    cfg = view.config
+    msg = pb.Image(
+        id=view.id, repo_tags=view.repo_tags, repo_digests=view.repo_digests,
+        parent=view.record.parent, comment=str(cfg.get("comment") or ""),
+        docker_version=str(cfg.get("docker_version") or ""),
+        author=str(cfg.get("author") or ""), architecture=view.record.architecture,
+        variant=view.record.variant, os=view.record.os, size=view.record.size,
+        layers=view.diff_ids, config_json=view.config_json, shared_size=-1, containers=-1,
+        labels=view.labels, manifest_digest=view.record.manifest_digest)
+    created = _ts(view.record.created)
+    if created is not None:
+        msg.created.CopyFrom(created)
+    if view.record.last_tag_time:
+        msg.last_tag_time.CopyFrom(_ts_from(view.record.last_tag_time))
+    return msg
+
+
+def rootfs_message(info: RootfsInfo) -> pb.Rootfs:
+    return pb.Rootfs(container_id=info.container_id, image_id=info.image_id, path=info.path,
+                     upper_dir=info.upper_dir, work_dir=info.work_dir,
+                     lower_dirs=info.lower_dirs)
+
+
+class ImageServicer(image_pb2_grpc.ImageServiceServicer):
+    def __init__(self, service: ImageService) -> None:
+        self.svc = service
+
+    # ------------------------------------------------------------ distribution
+    def Pull(self, request: pb.PullRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+        if request.all_tags:
+            raise NotImplementedYet("pulling all tags is not supported yet")
+        for ev in self.svc.pull(request.reference, _platform(request.platform),
+                                _creds(request.auth)):
+            yield _progress(ev)
+
+    def Login(self, request: pb.LoginRequest, context: grpc.ServicerContext) -> pb.LoginResponse:
+        status = self.svc.login(request.auth.server_address, _creds(request.auth))
+        return pb.LoginResponse(status=status)
+
+    def DistributionInspect(self, request: pb.DistributionInspectRequest,
+                            context: grpc.ServicerContext) -> pb.DistributionInspectResponse:
+        info = self.svc.distribution_inspect(request.reference, _creds(request.auth))
+        return pb.DistributionInspectResponse(
+            media_type=info["media_type"], digest=info["digest"], size=info["size"],
+            platforms=[pb.Platform(os=p.get("os", ""), architecture=p.get("architecture", ""),
+                                   variant=p.get("variant", "")) for p in info["platforms"]])
+
+    # ------------------------------------------------------------ archives
+    def Load(self, request_iterator: Iterator[pb.LoadRequest],
+             context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+        first = next(request_iterator, None)
+        if first is None:
+            return
+        quiet = first.quiet
+
+        def chunks() -> Iterator[bytes]:
+            if first.data:
+                yield first.data
+            for req in request_iterator:
+                if req.data:
+                    yield req.data
+
+        for ev in self.svc.load(chunks(), quiet):
+            yield _progress(ev)
+
+    def Import(self, request_iterator: Iterator[pb.ImportRequest],
+               context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+        first = next(request_iterator, None)
+        if first is None:
+            return
+
+        def chunks() -> Iterator[bytes]:
+            if first.data:
+                yield first.data
+            for req in request_iterator:
+                if req.data:
+                    yield req.data
+
+        yield _progress(self.svc.import_(chunks(), first.repository, first.tag, first.message,
+                                         list(first.changes), _platform(first.platform)))
+
+    # ------------------------------------------------------------ metadata
+    def List(self, request: pb.ListImagesRequest,
+             context: grpc.ServicerContext) -> pb.ListImagesResponse:
+        views = self.svc.list(_filters(request.filters))
+        return pb.ListImagesResponse(images=[image_message(v) for v in views])
+
+    def Get(self, request: pb.GetImageRequest, context: grpc.ServicerContext) -> pb.Image:
+        return image_message(self.svc.get(request.reference))
+
+    def History(self, request: pb.HistoryRequest,
+                context: grpc.ServicerContext) -> pb.HistoryResponse:
+        entries = []
+        for item in self.svc.history(request.reference):
+            entry = pb.HistoryEntry(id=item.id, created_by=item.created_by, tags=item.tags,
+                                    size=item.size, comment=item.comment)
+            created = _ts(item.created)
+            if created is not None:
+                entry.created.CopyFrom(created)
+            entries.append(entry)
+        return pb.HistoryResponse(entries=entries)
+
+    def Tag(self, request: pb.TagRequest, context: grpc.ServicerContext) -> pb.TagResponse:
+        self.svc.tag(request.source, request.target)
+        return pb.TagResponse()
+
+    def Remove(self, request: pb.RemoveImageRequest,
+               context: grpc.ServicerContext) -> pb.RemoveImageResponse:
+        result = self.svc.remove(request.reference, request.force,
+                                 list(request.used_by_containers),
+                                 list(request.running_containers))
+        return pb.RemoveImageResponse(untagged=result.untagged, deleted=result.deleted)
+
+    def Prune(self, request: pb.PruneImagesRequest,
+              context: grpc.ServicerContext) -> pb.PruneImagesResponse:
+        result, reclaimed = self.svc.prune(_filters(request.filters),
+                                           list(request.in_use_image_ids))
+        return pb.PruneImagesResponse(untagged=result.untagged, deleted=result.deleted,
+                                      space_reclaimed=reclaimed)
+
+    def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext) -> Iterator[pb.Event]:
+        stop = threading.Event()
+        context.add_callback(stop.set)
+        since = request.since.ToNanoseconds() if request.HasField("since") else 0
+        until = request.until.ToNanoseconds() if request.HasField("until") else 0
+        for ev in self.svc.events.subscribe(since, until, stop):
+            ts = Timestamp()
+            ts.FromNanoseconds(ev.time_ns)
+            yield pb.Event(action=ev.action, id=ev.id, attributes=ev.attributes, time=ts)
+
+    # ------------------------------------------------------------ rootfs
+    def PrepareRootfs(self, request: pb.PrepareRootfsRequest,
+                      context: grpc.ServicerContext) -> pb.Rootfs:
+        return rootfs_message(self.svc.prepare_rootfs(request.container_id, request.image_id))
+
+    def MountRootfs(self, request: pb.MountRootfsRequest,
+                    context: grpc.ServicerContext) -> pb.Rootfs:
+        return rootfs_message(self.svc.mount_rootfs(request.container_id))
+
+    def UnmountRootfs(self, request: pb.UnmountRootfsRequest,
+                      context: grpc.ServicerContext) -> pb.UnmountRootfsResponse:
+        self.svc.unmount_rootfs(request.container_id)
+        return pb.UnmountRootfsResponse()
+
+    def RemoveRootfs(self, request: pb.RemoveRootfsRequest,
+                     context: grpc.ServicerContext) -> pb.RemoveRootfsResponse:
+        self.svc.remove_rootfs(request.container_id)
+        return pb.RemoveRootfsResponse()
+
+    # ------------------------------------------------------------ not yet
+    def _todo(self, what: str) -> NotImplementedYet:
+        return NotImplementedYet(f"{what} is not implemented yet")
+
+    def Push(self, request: pb.PushRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+        raise self._todo("push")
+
+    def Save(self, request: pb.SaveRequest, context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
+        raise self._todo("save")
+
+    def Build(self, request_iterator: Iterator[pb.BuildRequest],
+              context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+        raise self._todo("build")
+
+    def Changes(self, request: pb.ChangesRequest,
+                context: grpc.ServicerContext) -> pb.ChangesResponse:
+        raise self._todo("changes")
+
+    def Export(self, request: pb.ExportRequest,
+               context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
+        raise self._todo("export")
+
+    def Commit(self, request: pb.CommitRequest,
+               context: grpc.ServicerContext) -> pb.CommitResponse:
+        raise self._todo("commit")
+
+
+def register(service: ImageService) -> Any:
+    def add(server: grpc.Server) -> list[str]:
+        image_pb2_grpc.add_ImageServiceServicer_to_server(ImageServicer(service), server)
+        return [pb.DESCRIPTOR.services_by_name["ImageService"].full_name]
+    return add
+
+
