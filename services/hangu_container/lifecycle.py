@@ -1,0 +1,441 @@
+"""Container lifecycle: create, start, stop, kill, restart, pause, wait,
+remove, and what happens when a container exits (noticed through conmon's
+exit file). Talks to peers only through `peers.Peers`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from hangu.container.v1 import container_pb2 as pb
+
+from hangu_runtime import logging as hlog
+from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument
+from hangu_runtime.ids import new_id
+
+from . import imageconfig, mounts, names, ocispec
+from .exits import ExitWatcher
+from .models import ContainerRow
+from .peers import Peers
+from .registry import RUNNING, Live, Registry
+from .runtime import Runtime
+from .signals import parse_signal
+from .starting import Starter
+from .timing import Phases
+
+log = hlog.get_logger("hangu.container.lifecycle")
+
+
+@dataclass
+class CreateRequest:
+    name: str
+    config: pb.ContainerConfig
+    host_config: pb.HostConfig
+    networking_config: pb.NetworkingConfig
+    platform: str = ""
+
+
+class Lifecycle:
+    def __init__(self, registry: Registry, runtime: Runtime, peers: Peers,
+                 cgroup_parent: str = "/hangu") -> None:
+        self.registry = registry
+        self.rt = runtime
+        self.peers = peers
+        self.cgroup_parent = cgroup_parent
+        self.starter = Starter(registry, runtime, peers, cgroup_parent)
+        # Exit handling and auto-removal run here, off the watcher thread.
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="exit")
+        self.watcher: ExitWatcher | None = None
+
+    # ------------------------------------------------------------ service
+
+    def startup(self) -> None:
+        """Load records and reconcile them with what conmon left behind."""
+        lives = self.registry.load()
+        self.watcher = ExitWatcher(self.rt.paths.exit_dir, self._exit_event)
+        self.watcher.start()
+        pending = self.watcher.pending()
+        for live in lives:
+            if not live.running:
+                continue
+            cid = live.id
+            if cid in pending:
+                self.handle_exit(cid, pending.pop(cid))
+            elif self.rt.conmon_alive(live.row.conmon_pid, cid):
+                log.info("reconciled_running", id=cid, conmon_pid=live.row.conmon_pid)
+            else:
+                code = self.rt.read_exit(cid)
+                log.warning("conmon_gone", id=cid, exit_code=code)
+                self.handle_exit(cid, 255 if code is None else code)
+        for cid in pending:
+            if self.registry.get(cid) is None:
+                self.rt.cleanup(cid)
+
+    def shutdown(self, purge: bool) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if purge:
+            for live in self.registry.all():
+                try:
+                    self.purge_one(live)
+                except Exception:
+                    log.exception("purge_failed", id=live.id)
+        self.pool.shutdown(wait=True, cancel_futures=False)
+
+    def purge_one(self, live: Live) -> None:
+        """Kill the container and its conmon, undo its kernel state, forget it."""
+        cid = live.id
+        with live.lock:
+            if live.running:
+                try:
+                    self.rt.kill(cid, signal.SIGKILL, all_processes=True)
+                except HanguError:
+                    pass
+            self.rt.kill_conmon(live.row.conmon_pid, cid)
+            self.starter.teardown(live)
+            try:
+                self.peers.image.remove_rootfs(cid)
+            except HanguError:
+                pass
+            for plan in self._plans(live):
+                if plan.type == "volume" and plan.name:
+                    try:
+                        self.peers.volume.unmount(plan.name, cid)
+                    except HanguError:
+                        pass
+            for session in live.waiting:
+                session.end()
+            self.registry.store.delete(cid)
+            self.registry.drop(live)
+
+    # ------------------------------------------------------------ create
+
+    def create(self, req: CreateRequest) -> Live:
+        ph = Phases("create")
+        name = names.validate(req.name) if req.name else ""
+        image = self.peers.image.get(req.config.image)
+        ph.mark("image_get")
+        merged = imageconfig.merge(req.config, imageconfig.image_runtime_config(image.config_json))
+        args = imageconfig.process_args(merged)
+        hc = req.host_config
+        plans = mounts.plan_mounts(merged, hc)
+        if hc.restart_policy.name not in ("", "no", "always", "unless-stopped", "on-failure"):
+            raise InvalidArgument(f"invalid restart policy '{hc.restart_policy.name}'")
+        if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
+            raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+        cid = new_id()
+        if not merged.hostname and hc.network_mode != "host":
+            merged.hostname = cid[:12]
+        if name:
+            self.registry.reserve(name, cid)
+        else:
+            name = names.generate(self.registry.names())
+            self.registry.reserve(name, cid)
+        ph.mark("validate")
+        prepared = False
+        try:
+            self.peers.image.prepare_rootfs(cid, image.id)
+            prepared = True
+            ph.mark("prepare_rootfs")
+            for plan in plans:
+                if plan.type == "volume":
+                    vol = self.peers.volume.ensure(plan.name, driver="" if plan.driver == "local"
+                                                   else plan.driver)
+                    plan.name = vol.name
+            ph.mark("volumes")
+            row = ContainerRow(
+                id=cid, name=name, created=time.time(), image=req.config.image,
+                image_id=image.id, platform=req.platform or "linux",
+                config=merged.SerializeToString(), host_config=hc.SerializeToString(),
+                networking_config=req.networking_config.SerializeToString(),
+                path=args[0], args_json=json.dumps(args[1:]),
+                mounts_json=json.dumps([p.to_dict() for p in plans]))
+            live = Live(row)
+            self.registry.store.save(row)
+            self.registry.add(live)
+            ph.mark("store")
+        except BaseException:
+            self.registry.release(name, cid)
+            if prepared:
+                try:
+                    self.peers.image.remove_rootfs(cid)
+                except HanguError:
+                    pass
+            raise
+        ph.done(id=cid, name=name)
+        return live
+
+    @staticmethod
+    def _plans(live: Live) -> list[mounts.MountPlan]:
+        return [mounts.MountPlan.from_dict(d) for d in json.loads(live.row.mounts_json)]
+
+    # ------------------------------------------------------------ start
+
+    def start(self, ref: str) -> bool:
+        """Start; True if it was already running (Docker's 304)."""
+        live = self.registry.lookup(ref)
+        with live.lock:
+            if live.running:
+                return True
+            if live.row.status == "removing":
+                raise Conflict(f"container {live.id} is marked for removal and cannot be started")
+            live.row.stopped_by_user = False
+            self.starter.start(live)
+        return False
+
+    # ------------------------------------------------------------ exits
+
+    def _exit_event(self, cid: str, code: int) -> None:
+        self.pool.submit(self._safe_exit, cid, code)
+
+    def _safe_exit(self, cid: str, code: int) -> None:
+        try:
+            self.handle_exit(cid, code)
+        except Exception:
+            log.exception("exit_failed", id=cid)
+
+    def handle_exit(self, cid: str, code: int) -> None:
+        live = self.registry.get(cid)
+        if live is None:
+            self.rt.cleanup(cid)
+            return
+        with live.lock:
+            if not live.running:
+                return   # already handled (duplicate event)
+            row = live.row
+            row.status = "exited"
+            row.exit_code = code
+            row.finished_at = time.time()
+            row.pid = 0
+            row.oom_killed = self.rt.oom_killed(cid)
+            with self.registry.cond:
+                live.exits += 1
+            self.registry.save(live)
+            self.starter.teardown(live)
+            restart = self._should_restart(live)
+        log.info("container_exited", id=cid, exit_code=code, restart=restart)
+        hc = pb.HostConfig.FromString(live.row.host_config)
+        if restart:
+            self.pool.submit(self._restart_after_exit, live)
+        elif hc.auto_remove:
+            self.pool.submit(self._auto_remove, live)
+
+    def _should_restart(self, live: Live) -> bool:
+        hc = pb.HostConfig.FromString(live.row.host_config)
+        policy = hc.restart_policy.name
+        if live.row.stopped_by_user or policy in ("", "no"):
+            return False
+        if policy == "on-failure":
+            if live.row.exit_code == 0:
+                return False
+            limit = hc.restart_policy.maximum_retry_count
+            return limit <= 0 or live.row.restart_count < limit
+        return True
+
+    def _restart_after_exit(self, live: Live) -> None:
+        time.sleep(0.1)
+        with live.lock:
+            if live.removed or live.running or live.row.stopped_by_user:
+                return
+            live.row.restart_count += 1
+            try:
+                self.starter.start(live)
+            except HanguError as err:
+                log.warning("restart_failed", id=live.id, error=err.message)
+
+    def _auto_remove(self, live: Live) -> None:
+        try:
+            self.remove(live.id, force=False, remove_volumes=True)
+        except HanguError as err:
+            log.info("auto_remove_skipped", id=live.id, error=err.message)
+
+    # ------------------------------------------------------------ signals
+
+    def _wait_exit(self, live: Live, seen: int, timeout: float | None) -> bool:
+        return self.registry.wait_for(lambda: live.exits > seen or live.removed, timeout)
+
+    def stop(self, ref: str, sig: str = "", timeout: int | None = None) -> bool:
+        """Stop signal, then SIGKILL after the timeout; True if not running."""
+        live = self.registry.lookup(ref)
+        if not live.running:
+            return True
+        cfg = pb.ContainerConfig.FromString(live.row.config)
+        if timeout is None:
+            timeout = cfg.stop_timeout if cfg.stop_timeout_set else 10
+        signum = parse_signal(sig or cfg.stop_signal, signal.SIGTERM)
+        with self.registry.cond:
+            seen = live.exits
+        live.row.stopped_by_user = True
+        self.registry.save(live)
+        try:
+            self.rt.kill(live.id, signum)
+            if live.row.status == "paused":
+                self.rt.resume(live.id)
+        except HanguError:
+            pass
+        if self._wait_exit(live, seen, None if timeout < 0 else float(timeout)):
+            return False
+        log.info("stop_timeout_kill", id=live.id, timeout=timeout)
+        try:
+            self.rt.kill(live.id, signal.SIGKILL, all_processes=True)
+        except HanguError:
+            pass
+        if not self._wait_exit(live, seen, 30):
+            raise Internal(f"container {live.id} did not exit after SIGKILL")
+        return False
+
+    def kill(self, ref: str, sig: str = "") -> None:
+        live = self.registry.lookup(ref)
+        signum = parse_signal(sig, signal.SIGKILL)
+        if not live.running:
+            raise Conflict(f"Container {live.id} is not running")
+        if signum == signal.SIGKILL:
+            live.row.stopped_by_user = True
+        with self.registry.cond:
+            seen = live.exits
+        self.rt.kill(live.id, signum)
+        if signum == signal.SIGKILL:
+            # dockerd returns once a SIGKILLed container is gone.
+            self._wait_exit(live, seen, 10)
+
+    def restart(self, ref: str, sig: str = "", timeout: int | None = None) -> None:
+        self.stop(ref, sig, timeout)
+        self.start(ref)
+
+    def pause(self, ref: str) -> None:
+        live = self.registry.lookup(ref)
+        with live.lock:
+            if live.row.status == "paused":
+                raise Conflict(f"Container {live.id} is already paused")
+            if not live.running:
+                raise Conflict(f"Container {live.id} is not running")
+            self.rt.pause(live.id)
+            live.row.status = "paused"
+            self.registry.save(live)
+
+    def unpause(self, ref: str) -> None:
+        live = self.registry.lookup(ref)
+        with live.lock:
+            if live.row.status != "paused":
+                raise Conflict(f"Container {live.id} is not paused")
+            self.rt.resume(live.id)
+            live.row.status = "running"
+            self.registry.save(live)
+
+    # ------------------------------------------------------------ wait
+
+    def wait(self, ref: str, condition: str = "",
+             cancelled: threading.Event | None = None) -> tuple[int, str]:
+        live = self.registry.lookup(ref)
+        condition = condition or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        with self.registry.cond:
+            seen = live.exits
+            if condition == "not-running" and not live.running:
+                return live.row.exit_code, live.row.error
+
+            def done() -> bool:
+                if cancelled is not None and cancelled.is_set():
+                    return True
+                if condition == "removed":
+                    return live.removed
+                return live.exits > seen or live.removed
+
+            self.registry.cond.wait_for(done)
+        return live.row.exit_code, live.row.error
+
+    # ------------------------------------------------------------ remove
+
+    def remove(self, ref: str, force: bool = False, remove_volumes: bool = False) -> None:
+        live = self.registry.lookup(ref)
+        cid = live.id
+        if live.running:
+            if not force:
+                raise Conflict(f"You cannot remove a running container {cid}. Stop the "
+                               "container before attempting removal or force remove")
+            with self.registry.cond:
+                seen = live.exits
+            live.row.stopped_by_user = True
+            try:
+                self.rt.kill(cid, signal.SIGKILL, all_processes=True)
+            except HanguError:
+                pass
+            if not self._wait_exit(live, seen, 30):
+                raise Internal(f"container {cid} did not exit after SIGKILL")
+        with live.lock:
+            if live.removed:
+                return
+            if live.row.status == "removing":
+                raise Conflict(f"removal of container {cid} is already in progress")
+            if live.running:
+                raise Conflict(f"You cannot remove a running container {cid}. Stop the "
+                               "container before attempting removal or force remove")
+            live.row.status = "removing"
+            self.registry.save(live)
+            self.starter.teardown(live)
+            try:
+                self.peers.image.remove_rootfs(cid)
+            except HanguError as err:
+                log.warning("remove_rootfs_failed", id=cid, error=err.message)
+            for plan in self._plans(live):
+                if plan.type != "volume" or not plan.name:
+                    continue
+                try:
+                    self.peers.volume.unmount(plan.name, cid)
+                    if remove_volumes and plan.anonymous:
+                        self.peers.volume.remove(plan.name)
+                except HanguError as err:
+                    log.info("volume_release_failed", id=cid, volume=plan.name,
+                             error=err.message)
+            shutil.rmtree(self.rt.paths.log_path(cid).parent, ignore_errors=True)
+            for session in live.waiting:
+                session.end()
+            live.waiting.clear()
+            self.registry.store.delete(cid)
+            self.registry.drop(live)
+        log.info("container_removed", id=cid)
+
+    # ------------------------------------------------------------ misc
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        live = self.registry.lookup(ref)
+        if not live.running:
+            raise Conflict(f"Container {live.id} is not running")
+        cfg = pb.ContainerConfig.FromString(live.row.config)
+        if cfg.tty:
+            try:
+                self.rt.resize(live.id, height, width)
+            except OSError as err:
+                raise Internal(f"resize: {err}") from None
+
+    def rename(self, ref: str, new_name: str) -> None:
+        live = self.registry.lookup(ref)
+        new_name = names.validate(new_name)
+        old = live.row.name
+        if old == new_name:
+            raise InvalidArgument(f"Renaming a container with the same name as its current "
+                                  f"name")
+        self.registry.reserve(new_name, live.id)
+        with live.lock:
+            live.row.name = new_name
+            self.registry.save(live)
+        self.registry.release(old, live.id)
+
+    def cgroup_procs(self, live: Live) -> list[int]:
+        """Pids of the container's processes (from its pids cgroup)."""
+        hc = pb.HostConfig.FromString(live.row.host_config)
+        inp = ocispec.SpecInput(live.id, pb.ContainerConfig(), hc, Path("/"),
+                                cgroup_parent=self.cgroup_parent)
+        path = Path("/sys/fs/cgroup/pids") / ocispec.cgroups_path(inp).lstrip("/")
+        try:
+            return [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        except OSError:
+            return [live.row.pid] if live.row.pid else []
+

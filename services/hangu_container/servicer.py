@@ -1,0 +1,190 @@
+"""gRPC adapter of the container service: protobuf messages in, domain
+calls (lifecycle.py, streams.py, listing.py), protobuf messages out."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hangu.container.v1 import container_pb2 as pb
+from hangu.container.v1 import container_pb2_grpc as pb_grpc
+
+from hangu_runtime.errors import NotImplementedYet
+
+from . import listing, logs
+from .lifecycle import CreateRequest, Lifecycle
+from .streams import AttachOptions, Streams
+
+_STREAMS = {"stdout": pb.OutputChunk.STDOUT, "stderr": pb.OutputChunk.STDERR}
+
+
+def _ns(ts: Timestamp) -> int:
+    return ts.seconds * 1_000_000_000 + ts.nanos
+
+
+def _ts_ns(ns: int) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(ns)
+    return ts
+
+
+class ContainerServicer(pb_grpc.ContainerServiceServicer):
+    def __init__(self, lifecycle: Lifecycle, streams: Streams) -> None:
+        self.lc = lifecycle
+        self.streams = streams
+
+    # ---- metadata
+
+    def Create(self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
+               ) -> pb.Container:
+        live = self.lc.create(CreateRequest(
+            name=request.name, config=request.config, host_config=request.host_config,
+            networking_config=request.networking_config, platform=request.platform))
+        return listing.container_pb(live)
+
+    def Get(self, request: pb.GetContainerRequest, context: grpc.ServicerContext
+            ) -> pb.Container:
+        return listing.container_pb(self.lc.registry.lookup(request.reference))
+
+    def List(self, request: pb.ListContainersRequest, context: grpc.ServicerContext
+             ) -> pb.ListContainersResponse:
+        filters = {k: list(v.values) for k, v in request.filters.items()}
+        lives = listing.select(self.lc.registry, request.all, request.limit, filters)
+        return pb.ListContainersResponse(containers=[listing.container_pb(x) for x in lives])
+
+    def Remove(self, request: pb.RemoveContainerRequest, context: grpc.ServicerContext
+               ) -> pb.RemoveContainerResponse:
+        self.lc.remove(request.reference, request.force, request.remove_volumes)
+        return pb.RemoveContainerResponse()
+
+    def Rename(self, request: pb.RenameContainerRequest, context: grpc.ServicerContext
+               ) -> pb.RenameContainerResponse:
+        self.lc.rename(request.reference, request.new_name)
+        return pb.RenameContainerResponse()
+
+    def Prune(self, request: pb.PruneContainersRequest, context: grpc.ServicerContext
+              ) -> pb.PruneContainersResponse:
+        deleted = []
+        for live in listing.select(self.lc.registry, True, 0, {"status": ["exited", "created"]}):
+            if live.row.status in ("exited", "created", "dead"):
+                self.lc.remove(live.id)
+                deleted.append(live.id)
+        return pb.PruneContainersResponse(deleted=deleted)
+
+    # ---- lifecycle
+
+    def Start(self, request: pb.StartContainerRequest, context: grpc.ServicerContext
+              ) -> pb.StartContainerResponse:
+        return pb.StartContainerResponse(not_modified=self.lc.start(request.reference))
+
+    def Stop(self, request: pb.StopContainerRequest, context: grpc.ServicerContext
+             ) -> pb.StopContainerResponse:
+        timeout = request.timeout if request.timeout_set else None
+        return pb.StopContainerResponse(
+            not_modified=self.lc.stop(request.reference, request.signal, timeout))
+
+    def Restart(self, request: pb.RestartContainerRequest, context: grpc.ServicerContext
+                ) -> pb.RestartContainerResponse:
+        timeout = request.timeout if request.timeout_set else None
+        self.lc.restart(request.reference, request.signal, timeout)
+        return pb.RestartContainerResponse()
+
+    def Kill(self, request: pb.KillContainerRequest, context: grpc.ServicerContext
+             ) -> pb.KillContainerResponse:
+        self.lc.kill(request.reference, request.signal)
+        return pb.KillContainerResponse()
+
+    def Pause(self, request: pb.PauseContainerRequest, context: grpc.ServicerContext
+              ) -> pb.PauseContainerResponse:
+        self.lc.pause(request.reference)
+        return pb.PauseContainerResponse()
+
+    def Unpause(self, request: pb.UnpauseContainerRequest, context: grpc.ServicerContext
+                ) -> pb.UnpauseContainerResponse:
+        self.lc.unpause(request.reference)
+        return pb.UnpauseContainerResponse()
+
+    def Wait(self, request: pb.WaitContainerRequest, context: grpc.ServicerContext
+             ) -> pb.WaitContainerResponse:
+        cancelled = threading.Event()
+
+        def on_done() -> None:
+            cancelled.set()
+            self.lc.registry.notify()
+
+        context.add_callback(on_done)
+        code, error = self.lc.wait(request.reference, request.condition, cancelled)
+        return pb.WaitContainerResponse(status_code=code, error=error)
+
+    # ---- I/O
+
+    def Attach(self, request_iterator: Iterator[pb.AttachRequest],
+               context: grpc.ServicerContext) -> Iterator[pb.OutputChunk]:
+        first = next(request_iterator)
+        session = self.streams.attach(first.reference, AttachOptions(
+            stdin=first.stdin, stdout=first.stdout, stderr=first.stderr, stream=first.stream,
+            logs=first.logs))
+        live = self.lc.registry.lookup(first.reference)
+
+        def pump() -> None:
+            # Stdin, resizes and close_stdin from the client. The end of the
+            # request stream counts as close_stdin too.
+            try:
+                for req in request_iterator:
+                    if req.stdin_data:
+                        session.write_stdin(req.stdin_data)
+                    if req.HasField("resize") and req.resize.height and req.resize.width:
+                        try:
+                            self.lc.resize(live.id, req.resize.height, req.resize.width)
+                        except Exception:
+                            pass
+                    if req.close_stdin:
+                        session.close_stdin()
+            except Exception:
+                pass
+            session.close_stdin()
+
+        threading.Thread(target=pump, name="attach-in", daemon=True).start()
+
+        def on_done() -> None:
+            session.close()
+            self.streams.detach(live, session)
+
+        context.add_callback(on_done)
+        for kind, value in session.items():
+            if kind == "exit":
+                yield pb.OutputChunk(exited=True, exit_code=int(value))  # type: ignore[arg-type]
+            else:
+                yield pb.OutputChunk(stream=_STREAMS[kind], data=value)  # type: ignore[arg-type]
+
+    def Resize(self, request: pb.ResizeRequest, context: grpc.ServicerContext
+               ) -> pb.ResizeResponse:
+        self.lc.resize(request.reference, request.size.height, request.size.width)
+        return pb.ResizeResponse()
+
+    def Logs(self, request: pb.LogsRequest, context: grpc.ServicerContext
+             ) -> Iterator[pb.OutputChunk]:
+        both = not request.stdout and not request.stderr
+        query = logs.LogQuery(
+            stdout=request.stdout or both, stderr=request.stderr or both,
+            since_ns=_ns(request.since) if request.HasField("since") else 0,
+            until_ns=_ns(request.until) if request.HasField("until") else 0,
+            tail=request.tail if request.tail >= 0 else -1)
+        for entry in self.streams.logs(request.reference, query, request.follow):
+            if not context.is_active():
+                return
+            yield pb.OutputChunk(stream=_STREAMS.get(entry.stream, pb.OutputChunk.STDOUT),
+                                 data=entry.data, time=_ts_ns(entry.time_ns))
+
+    # ---- observation
+
+    def Top(self, request: pb.TopRequest, context: grpc.ServicerContext) -> pb.TopResponse:
+        titles, rows = listing.top(self.lc, request.reference, request.ps_args)
+        return pb.TopResponse(titles=titles, processes=[pb.KeyValues(values=r) for r in rows])
+
+    def ExecCreate(self, request: pb.ExecCreateRequest, context: grpc.ServicerContext
+                   ) -> pb.ExecCreateResponse:
+        raise NotImplementedYet("exec is not implemented yet")

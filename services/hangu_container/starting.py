@@ -1,0 +1,234 @@
+"""Starting a container and tearing its run-time state down again.
+
+start: image.MountRootfs → volume.Mount (each volume) →
+network.CreateSandbox → OCI spec → conmon + `runc create` → connect the
+waiting attach clients → `runc start`. Every phase is timed. teardown (after
+an exit or a failed start): `runc delete`, network.RemoveSandbox,
+image.UnmountRootfs."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from hangu.container.v1 import container_pb2 as pb
+
+from hangu_runtime import logging as hlog
+from hangu_runtime.errors import HanguError, InvalidArgument
+
+from . import mounts, ocispec
+from .peers import Peers, SandboxRequest
+from .registry import Live, Registry
+from .runtime import IOOptions, Runtime
+from .timing import Phases
+
+log = hlog.get_logger("hangu.container.start")
+
+
+def io_options(cfg: pb.ContainerConfig, hc: pb.HostConfig) -> IOOptions:
+    size = hc.log_config.config.get("max-size", "")
+    return IOOptions(tty=cfg.tty, stdin=cfg.open_stdin, leave_stdin_open=not cfg.stdin_once,
+                     log_size_max=parse_size(size) if size else 0)
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3, "b": 1}
+    for suffix in ("kb", "mb", "gb", "k", "m", "g", "b"):
+        if text.endswith(suffix):
+            try:
+                return int(float(text[: -len(suffix)]) * units[suffix[0]])
+            except ValueError:
+                break
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid size: {text!r}") from None
+
+
+def secure_join(root: Path, path: str, depth: int = 0) -> Path:
+    """`path` inside `root`, following symlinks without leaving `root`."""
+    if depth > 40:
+        raise InvalidArgument(f"too many levels of symbolic links: {path}")
+    cur = root
+    for part in Path("/" + path).parts[1:]:
+        if part == "..":
+            cur = cur.parent if cur != root else root
+            continue
+        candidate = cur / part
+        if candidate.is_symlink():
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                cur = secure_join(root, target, depth + 1)
+            else:
+                rel = str(cur.relative_to(root) / target)
+                cur = secure_join(root, rel, depth + 1)
+        else:
+            cur = candidate
+    return cur
+
+
+def sandbox_request(row_id: str, name: str, cfg: pb.ContainerConfig, hc: pb.HostConfig,
+                    nc: pb.NetworkingConfig) -> SandboxRequest:
+    ports: list[tuple[str, int, str, int]] = []
+    bound: set[str] = set()
+    for key, bindings in hc.port_bindings.items():
+        port, _, proto = key.partition("/")
+        bound.add(key)
+        for b in bindings.bindings or [pb.PortBinding()]:
+            ports.append((proto or "tcp", int(port), b.host_ip,
+                          int(b.host_port.split("-")[0]) if b.host_port else 0))
+    if hc.publish_all_ports:
+        for key in cfg.exposed_ports:
+            if key not in bound:
+                port, _, proto = key.partition("/")
+                ports.append((proto or "tcp", int(port), "", 0))
+    endpoints = [(net, list(ep.aliases), ep.ipv4_address)
+                 for net, ep in nc.endpoints_config.items()]
+    return SandboxRequest(
+        container_id=row_id, container_name=name, hostname=cfg.hostname,
+        domainname=cfg.domainname, network_mode=hc.network_mode, endpoints=endpoints,
+        dns=list(hc.dns), dns_search=list(hc.dns_search), dns_options=list(hc.dns_options),
+        extra_hosts=list(hc.extra_hosts), ports=ports)
+
+
+def network_settings(sandbox: object) -> pb.NetworkSettings:
+    ns = pb.NetworkSettings(sandbox_id="", sandbox_key=getattr(sandbox, "netns_path", ""))
+    for p in getattr(sandbox, "ports", []):
+        key = f"{p.container_port}/{p.protocol}"
+        ns.ports[key].bindings.append(pb.PortBinding(host_ip=p.host_ip or "0.0.0.0",
+                                                     host_port=str(p.host_port)))
+    for ep in getattr(sandbox, "endpoints", []):
+        ns.networks[ep.network_name].CopyFrom(pb.EndpointSettings(
+            network_name=ep.network_name, network_id=ep.network_id,
+            endpoint_id=ep.endpoint_id, gateway=ep.gateway, ip_address=ep.ipv4_address,
+            ip_prefix_len=ep.ipv4_prefix_len, mac_address=ep.mac_address,
+            aliases=list(ep.aliases)))
+    return ns
+
+
+class Starter:
+    def __init__(self, registry: Registry, runtime: Runtime, peers: Peers,
+                 cgroup_parent: str) -> None:
+        self.registry = registry
+        self.rt = runtime
+        self.peers = peers
+        self.cgroup_parent = cgroup_parent
+
+    def exit_code_after(self, live: Live, seen: int) -> int | None:
+        """Block until the exit after `seen`; its code (None if removed first)."""
+        self.registry.wait_for(lambda: live.exits > seen or live.removed)
+        return live.row.exit_code if live.exits > seen else None
+
+    def start(self, live: Live) -> None:
+        """Caller holds live.lock."""
+        row = live.row
+        cid = row.id
+        ph = Phases("start", id=cid)
+        cfg = pb.ContainerConfig.FromString(row.config)
+        hc = pb.HostConfig.FromString(row.host_config)
+        nc = pb.NetworkingConfig.FromString(row.networking_config)
+        try:
+            rootfs = Path(self.peers.image.mount_rootfs(cid))
+            row.rootfs_mounted = True
+            row.rootfs_path = str(rootfs)
+            ph.mark("mount_rootfs")
+            plans = [mounts.MountPlan.from_dict(d) for d in json.loads(row.mounts_json)]
+            for plan in plans:
+                if plan.type == "volume":
+                    copy_from = str(secure_join(rootfs, plan.destination)) if plan.copy_data \
+                        else ""
+                    plan.source = self.peers.volume.mount(plan.name, cid, copy_from)
+                    row.volumes_mounted = True
+                elif not os.path.exists(plan.source):
+                    os.makedirs(plan.source, exist_ok=True)   # -v creates a missing source
+            ph.mark("volumes")
+            sandbox = self.peers.network.create_sandbox(
+                sandbox_request(cid, row.name, cfg, hc, nc))
+            row.sandbox_active = True
+            row.hosts_path = sandbox.hosts_path
+            row.hostname_path = sandbox.hostname_path
+            row.resolv_conf_path = sandbox.resolv_conf_path
+            row.network_settings = network_settings(sandbox).SerializeToString()
+            ph.mark("sandbox")
+            if cfg.working_dir:
+                secure_join(rootfs, cfg.working_dir).mkdir(parents=True, exist_ok=True)
+            spec = ocispec.build_spec(ocispec.SpecInput(
+                container_id=cid, config=cfg, host_config=hc, rootfs=rootfs,
+                netns_path=sandbox.netns_path, hosts_path=sandbox.hosts_path,
+                hostname_path=sandbox.hostname_path,
+                resolv_conf_path=sandbox.resolv_conf_path, mounts=mounts.to_oci(plans),
+                cgroup_parent=self.cgroup_parent))
+            ph.mark("spec")
+            created = self.rt.create(cid, row.name, spec, io_options(cfg, hc))
+            ph.mark("runc_create")
+            seen = live.exits
+            sock = self.rt.paths.attach_socket(cid)
+            for session in live.waiting:
+                if not session.closed:
+                    session.connect(sock, lambda s=seen: self.exit_code_after(live, s))
+            live.waiting.clear()
+            ph.mark("attach")
+            self.rt.start(cid)
+            ph.mark("runc_start")
+        except HanguError as err:
+            self._failed(live, err)
+            raise self._start_error(err) from None
+        row.status = "running"
+        row.pid = created.pid
+        row.conmon_pid = created.conmon_pid
+        row.started_at = time.time()
+        row.finished_at = 0.0
+        row.exit_code = 0
+        row.error = ""
+        row.oom_killed = False
+        live.starts += 1
+        self.registry.save(live)
+        ph.mark("store")
+        ph.done(pid=created.pid)
+
+    @staticmethod
+    def _start_error(err: HanguError) -> HanguError:
+        msg = err.message
+        if "executable file not found" in msg or "no such file or directory" in msg \
+                or "permission denied" in msg:
+            return InvalidArgument(msg)
+        return err
+
+    def _failed(self, live: Live, err: HanguError) -> None:
+        msg = err.message
+        row = live.row
+        row.error = msg
+        if "executable file not found" in msg or "no such file or directory" in msg:
+            row.exit_code = 127
+        elif "permission denied" in msg:
+            row.exit_code = 126
+        else:
+            row.exit_code = 128
+        log.warning("start_failed", id=row.id, error=msg)
+        self.teardown(live)
+        for session in live.waiting:
+            session.end()
+        live.waiting.clear()
+        self.registry.save(live)
+
+    def teardown(self, live: Live) -> None:
+        """Undo what a start set up. Idempotent; peer errors are logged."""
+        row = live.row
+        cid = row.id
+        self.rt.cleanup(cid)
+        if row.sandbox_active:
+            try:
+                self.peers.network.remove_sandbox(cid)
+                row.sandbox_active = False
+            except HanguError as err:
+                log.warning("remove_sandbox_failed", id=cid, error=err.message)
+        if row.rootfs_mounted:
+            try:
+                self.peers.image.unmount_rootfs(cid)
+                row.rootfs_mounted = False
+            except HanguError as err:
+                log.warning("unmount_rootfs_failed", id=cid, error=err.message)
+        self.registry.store.save(row)
