@@ -71,6 +71,8 @@ async def stream_progress(request: web.Request, call: Any) -> web.StreamResponse
             raise
         _, message = rpc_status(err)
         await out.send(error_message(message))
+    finally:
+        call.cancel()
     return await out.finish()
 
 

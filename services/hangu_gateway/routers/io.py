@@ -13,14 +13,17 @@ import grpc
 from aiohttp import web
 
 from hangu.container.v1 import container_pb2 as cpb
+from hangu_runtime import logging as hlog
 
 from .. import hijack, versions
 from ..backends import metadata
-from ..errors import ApiError, bad_request
+from ..errors import bad_request
 from ..timefmt import parse_unix
 from .common import (api_version, backends, json_body, json_response, qbool, qint,
                      reraise_not_found)
 from .containers import get_container, no_such_container
+
+log = hlog.get_logger("hangu.gateway.io")
 
 
 async def _pump(hj: hijack.Hijacked, call: Any, tty: bool,
@@ -167,9 +170,10 @@ async def logs(request: web.Request) -> web.StreamResponse:
             data = (_log_time(chunk) if timestamps else b"") + chunk.data
             await response.write(data if tty else hijack.frame(chunk.stream, data))
     except grpc.aio.AioRpcError as err:
-        if err.code() == grpc.StatusCode.NOT_FOUND:
-            raise ApiError(404, no_such_container(ref)) from err
-        raise
+        # The header is out: like dockerd, end the stream (and say why in our log).
+        log.warning("logs_stream_failed", code=err.code().name, details=err.details())
+    finally:
+        call.cancel()  # the client went away during `logs -f`: stop following
     await response.write_eof()
     return response
 
