@@ -1,0 +1,106 @@
+"""The container service with its real peers (image, network, volume), each
+an in-process gRPC server on a temporary unix socket, on one temp root."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from hangu.container.v1 import container_pb2_grpc
+from hangu.image.v1 import image_pb2, image_pb2_grpc
+from hangu_runtime.config import Settings, load_settings
+from hangu_runtime.server import build_server
+
+
+def _serve(socket: Path, register: Callable[[grpc.Server], Any]) -> grpc.Server:
+    server = build_server(64, 60)
+    register(server)
+    socket.parent.mkdir(parents=True, exist_ok=True)
+    server.add_insecure_port(f"unix://{socket}")
+    server.start()
+    return server
+
+
+class PeerStack:
+    def __init__(self) -> None:
+        suffix = secrets.token_hex(3)
+        self.tmp = Path(tempfile.mkdtemp(prefix="hgt-ctr-", dir="/tmp"))
+        self.settings: Settings = load_settings({
+            "HANGU_ROOT": str(self.tmp / "root"), "HANGU_RUN": str(self.tmp / "run"),
+            "HANGU_BRIDGE": f"hgc{suffix}", "HANGU_NFT_TABLE": f"hgc_{suffix}",
+            "HANGU_SUBNET_POOL": "10.202.0.0/16"})
+        self.servers: dict[str, grpc.Server] = {}
+        self.services: dict[str, Any] = {}
+
+    def start_peers(self) -> None:
+        from hangu_image.service import ImageService
+        from hangu_image.servicer import register as image_register
+        from hangu_network.service import NetworkService
+        from hangu_volume.service import VolumeService
+        s = self.settings
+        vol = VolumeService(s)
+        self.services["volume"] = vol
+        self.servers["volume"] = _serve(s.grpc_socket("volume"), vol.register)
+        net = NetworkService(s)
+        self.services["network"] = net
+        self.servers["network"] = _serve(s.grpc_socket("network"), net.register)
+        img = ImageService(s)
+        self.services["image"] = img
+        self.servers["image"] = _serve(s.grpc_socket("image"), image_register(img))
+
+    def load_image(self, archive: Path) -> None:
+        stub = image_pb2_grpc.ImageServiceStub(
+            grpc.insecure_channel(self.settings.grpc_target("image")))
+
+        def chunks() -> Any:
+            data = archive.read_bytes()
+            yield image_pb2.LoadRequest(quiet=True)
+            for i in range(0, len(data), 1 << 20):
+                yield image_pb2.LoadRequest(data=data[i:i + 1 << 20])
+
+        for progress in stub.Load(chunks()):
+            assert not progress.error, progress.error
+
+    def start_container_service(self) -> Any:
+        from hangu_container.main import build
+        lc, servicer = build(self.settings)
+        server = _serve(self.settings.grpc_socket("container"),
+                        lambda srv: container_pb2_grpc.add_ContainerServiceServicer_to_server(
+                            servicer, srv))
+        self.servers["container"] = server
+        self.services["container"] = lc
+        return lc
+
+    def stop_container_service(self, purge: bool = False) -> None:
+        server = self.servers.pop("container", None)
+        if server is not None:
+            server.stop(0).wait()
+        lc = self.services.pop("container", None)
+        if lc is not None:
+            lc.shutdown(purge=purge)
+
+    def container_stub(self) -> container_pb2_grpc.ContainerServiceStub:
+        return container_pb2_grpc.ContainerServiceStub(
+            grpc.insecure_channel(self.settings.grpc_target("container")))
+
+    def stop(self) -> None:
+        from hangu_container.main import cgroup_parent
+        from hangu_container.runtime import remove_cgroup_parent
+        self.stop_container_service(purge=True)
+        remove_cgroup_parent(cgroup_parent())
+        for name in ("image", "network", "volume"):
+            server = self.servers.pop(name, None)
+            if server is not None:
+                server.stop(0).wait()
+            svc = self.services.pop(name, None)
+            if svc is not None:
+                if hasattr(svc, "purge"):
+                    svc.purge()
+                svc.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,241 @@
+"""The container service's gRPC API with the real image, network and volume
+services: create/start/wait/logs/attach/stop/kill/rm, errors, none network,
+volumes, and surviving a restart of the service."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from hangu.container.v1 import container_pb2 as pb
+
+from .conftest import needs_root
+from .stack import PeerStack
+
+pytestmark = [pytest.mark.root, needs_root]
+
+
+@pytest.fixture(scope="module")
+def stack(busybox_docker_archive: Path) -> Iterator[PeerStack]:
+    os.environ.setdefault("HANGU_CGROUP_PARENT", "/hgc-svc")
+    s = PeerStack()
+    try:
+        s.start_peers()
+        s.load_image(busybox_docker_archive)
+        s.start_container_service()
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def stub(stack: PeerStack) -> Iterator[object]:
+    stub = stack.container_stub()
+    yield stub
+    # Remove what the test left.
+    for c in stub.List(pb.ListContainersRequest(all=True)).containers:
+        stub.Remove(pb.RemoveContainerRequest(reference=c.id, force=True))
+
+
+def create(stub: object, cmd: list[str], name: str = "", **cfg: object) -> pb.Container:
+    hc = cfg.pop("host_config", pb.HostConfig())
+    return stub.Create(pb.CreateContainerRequest(  # type: ignore[attr-defined]
+        name=name, config=pb.ContainerConfig(image="busybox", cmd=cmd, **cfg),
+        host_config=hc))
+
+
+def wait_async(stub: object, cid: str, condition: str = "next-exit") -> object:
+    return stub.Wait.future(pb.WaitContainerRequest(reference=cid,  # type: ignore[attr-defined]
+                                                    condition=condition))
+
+
+def logs_of(stub: object, cid: str, **kw: object) -> list[pb.OutputChunk]:
+    kw.setdefault("tail", -1)
+    return list(stub.Logs(pb.LogsRequest(reference=cid, **kw)))  # type: ignore[attr-defined]
+
+
+def test_run_exit_code_and_logs(stub: object) -> None:
+    c = create(stub, ["sh", "-c", "echo hello; echo oops >&2; exit 3"])
+    assert len(c.id) == 64 and c.state.status == "created" and c.config.hostname == c.id[:12]
+    assert "_" in c.name
+    fut = wait_async(stub, c.id)
+    t0 = time.monotonic()
+    stub.Start(pb.StartContainerRequest(reference=c.id[:12]))
+    assert fut.result(timeout=20).status_code == 3
+    print(f"start→exit {1000 * (time.monotonic() - t0):.1f} ms")
+    got = stub.Get(pb.GetContainerRequest(reference=c.name))
+    assert got.state.status == "exited" and got.state.exit_code == 3
+    chunks = logs_of(stub, c.id)
+    assert [(x.stream, x.data) for x in chunks] == [
+        (pb.OutputChunk.STDOUT, b"hello\n"), (pb.OutputChunk.STDERR, b"oops\n")]
+    assert [x.data for x in logs_of(stub, c.id, stderr=True)] == [b"oops\n"]
+    assert [x.data for x in logs_of(stub, c.id, tail=1)] == [b"oops\n"]
+    # Start again: the same container runs once more.
+    fut = wait_async(stub, c.id)
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    assert fut.result(timeout=20).status_code == 3
+    assert len(logs_of(stub, c.id)) == 4
+
+
+def test_errors(stub: object) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Get(pb.GetContainerRequest(reference="nosuch"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == "No such container: nosuch"
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Create(pb.CreateContainerRequest(config=pb.ContainerConfig(image="nosuchimage")))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == "No such image: nosuchimage"
+    c = create(stub, ["true"], name="dup")
+    with pytest.raises(grpc.RpcError) as err:
+        create(stub, ["true"], name="dup")
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert err.value.details() == (
+        f'Conflict. The container name "/dup" is already in use by container "{c.id}". '
+        "You have to remove (or rename) that container to be able to reuse that name.")
+    with pytest.raises(grpc.RpcError) as err:
+        create(stub, ["true"], name="bad name")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Kill(pb.KillContainerRequest(reference="dup"))
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert err.value.details() == f"Container {c.id} is not running"
+    assert stub.Stop(pb.StopContainerRequest(reference="dup")).not_modified
+    with pytest.raises(grpc.RpcError) as err:
+        c2 = create(stub, ["/nosuchbinary"])
+        stub.Start(pb.StartContainerRequest(reference=c2.id))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "nosuchbinary" in err.value.details()
+
+
+def test_detached_stop_kill_remove(stub: object) -> None:
+    c = create(stub, ["sleep", "300"], name="sleeper")
+    stub.Start(pb.StartContainerRequest(reference="sleeper"))
+    assert stub.Start(pb.StartContainerRequest(reference="sleeper")).not_modified
+    running = stub.List(pb.ListContainersRequest()).containers
+    assert [x.id for x in running] == [c.id] and running[0].state.pid > 0
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Remove(pb.RemoveContainerRequest(reference="sleeper"))
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert err.value.details() == (
+        f"You cannot remove a running container {c.id}. Stop the container before "
+        "attempting removal or force remove")
+    t0 = time.monotonic()
+    assert not stub.Stop(pb.StopContainerRequest(reference="sleeper", timeout=1,
+                                                 timeout_set=True)).not_modified
+    # busybox sleep as pid 1 ignores SIGTERM: SIGKILL after the timeout.
+    assert 0.9 < time.monotonic() - t0 < 5
+    got = stub.Get(pb.GetContainerRequest(reference=c.id))
+    assert got.state.status == "exited" and got.state.exit_code == 137
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    stub.Kill(pb.KillContainerRequest(reference=c.id, signal="KILL"))
+    assert stub.Wait(pb.WaitContainerRequest(reference=c.id)).status_code == 137
+    fut = wait_async(stub, c.id, "removed")
+    stub.Remove(pb.RemoveContainerRequest(reference=c.id))
+    assert fut.result(timeout=10).status_code == 137
+    with pytest.raises(grpc.RpcError):
+        stub.Get(pb.GetContainerRequest(reference=c.id))
+
+
+def _attach(stub: object, cid: str, stdin_data: list[bytes], close: bool = True,
+            tty_resize: tuple[int, int] | None = None, start: bool = True
+            ) -> list[pb.OutputChunk]:
+    ready = threading.Event()
+
+    def requests() -> Iterator[pb.AttachRequest]:
+        yield pb.AttachRequest(reference=cid, stdin=True, stdout=True, stderr=True, stream=True)
+        ready.wait()
+        for d in stdin_data:
+            yield pb.AttachRequest(stdin_data=d)
+        if tty_resize:
+            yield pb.AttachRequest(resize=pb.TerminalSize(height=tty_resize[0],
+                                                          width=tty_resize[1]))
+        if close:
+            yield pb.AttachRequest(close_stdin=True)
+        # Keep the request stream open: EOF must come from close_stdin.
+        time.sleep(30)
+
+    out: list[pb.OutputChunk] = []
+    call = stub.Attach(requests())  # type: ignore[attr-defined]
+    time.sleep(0.2)   # let the attach register before the start
+    if start:
+        stub.Start(pb.StartContainerRequest(reference=cid))  # type: ignore[attr-defined]
+    ready.set()
+    for chunk in call:
+        out.append(chunk)
+    return out
+
+
+def test_attach_stdin_eof(stub: object) -> None:
+    c = create(stub, ["sh", "-c", "echo before; cat; echo after >&2"], open_stdin=True,
+               stdin_once=True, attach_stdin=True)
+    out = _attach(stub, c.id, [b"data\n", b"more\n"])
+    stdout = b"".join(x.data for x in out if x.stream == pb.OutputChunk.STDOUT and not x.exited)
+    stderr = b"".join(x.data for x in out if x.stream == pb.OutputChunk.STDERR)
+    assert stdout == b"before\ndata\nmore\n" and stderr == b"after\n"
+    assert out[-1].exited and out[-1].exit_code == 0
+
+
+def test_attach_tty(stub: object) -> None:
+    c = create(stub, ["sh"], open_stdin=True, stdin_once=True, tty=True)
+    out = _attach(stub, c.id, [b"stty size; exit 5\n"], close=False, tty_resize=(40, 120))
+    text = b"".join(x.data for x in out)
+    assert out[-1].exited and out[-1].exit_code == 5
+    assert b"\r\n" in text
+
+
+def test_none_network_and_hostname(stub: object) -> None:
+    c = create(stub, ["sh", "-c", "ip -o link; hostname; cat /etc/hostname"],
+               host_config=pb.HostConfig(network_mode="none"))
+    fut = wait_async(stub, c.id)
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    assert fut.result(timeout=20).status_code == 0
+    text = b"".join(x.data for x in logs_of(stub, c.id)).decode()
+    links = [line for line in text.splitlines() if ": " in line and "link/" in line]
+    assert len(links) == 1 and "lo" in links[0], text
+    assert text.count(c.id[:12]) == 2
+
+
+def test_bridge_network_and_volume(stub: object) -> None:
+    hc = pb.HostConfig(binds=["hgcvol:/data"])
+    a = create(stub, ["sh", "-c", "ip -4 -o addr show eth0; echo stored > /data/f"],
+               host_config=hc)
+    fut = wait_async(stub, a.id)
+    stub.Start(pb.StartContainerRequest(reference=a.id))
+    assert fut.result(timeout=20).status_code == 0
+    text = b"".join(x.data for x in logs_of(stub, a.id)).decode()
+    assert "inet 10.202." in text, text
+    got = stub.Get(pb.GetContainerRequest(reference=a.id))
+    assert got.mounts[0].name == "hgcvol" and got.mounts[0].destination == "/data"
+    b = create(stub, ["cat", "/data/f"], host_config=pb.HostConfig(
+        binds=["hgcvol:/data:ro"], auto_remove=True))
+    fut = wait_async(stub, b.id, "removed")
+    stub.Start(pb.StartContainerRequest(reference=b.id))
+    assert fut.result(timeout=20).status_code == 0
+
+
+def test_follow_logs(stub: object) -> None:
+    c = create(stub, ["sh", "-c", "echo one; sleep 0.3; echo two"])
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    chunks = logs_of(stub, c.id, follow=True)
+    assert [x.data for x in chunks] == [b"one\n", b"two\n"]
+
+
+def test_restart_survival(stack: PeerStack, stub: object) -> None:
+    c = create(stub, ["sleep", "300"], name="survivor")
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    stack.stop_container_service(purge=False)
+    stack.start_container_service()
+    fresh = stack.container_stub()
+    got = fresh.Get(pb.GetContainerRequest(reference="survivor"))
+    assert got.state.status == "running" and got.state.running
+    assert not fresh.Stop(pb.StopContainerRequest(reference="survivor", timeout=1,
+                                                  timeout_set=True)).not_modified
+    got = fresh.Get(pb.GetContainerRequest(reference="survivor"))
+    assert got.state.status == "exited"
