@@ -14,6 +14,7 @@ import shutil
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -27,7 +28,7 @@ from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 
 from . import etcfiles, ipam, links, netns
-from .models import EndpointRow, NetworkRow, SandboxRow
+from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
 from .networks import Networks
 from .nft import PortRule
 from .ports import PortRequest, resolve
@@ -92,6 +93,7 @@ class Sandboxes:
         self.files_root = settings.data_dir("network") / "sandboxes"
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veth-reaper")
 
     def _lock(self, container_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -186,6 +188,8 @@ class Sandboxes:
             ip = made[0][0].ipv4_address if made else ""
             self._write_files(files, ip, hostname, spec, extra)
             view = self._save(row, made, rules, t0)
+            for ep, net in made:
+                self._event("connect", net, spec.container_id)
             log.info("sandbox_created", container_id=spec.container_id, mode=kind,
                      netns_ms=round((t_ns - t0) * 1000, 2),
                      links_ms=round((t_links - t_ns) * 1000, 2),
@@ -299,8 +303,11 @@ class Sandboxes:
             except NotFound:
                 return
             self.nft.remove_ports(view.ports)
+            # Deleting a veth waits for the kernel (tens of ms): it is done
+            # off the exit path. Its address stays allocated until then, and
+            # a crash in between is repaired by reap_orphans() at start-up.
             for ep, _ in view.endpoints:
-                self._drop_endpoint(ep)
+                self._reaper.submit(self._drop_endpoint, ep)
             shared = view.row.network_mode.startswith("container:")
             if view.row.netns_path and not shared:
                 netns.remove(Path(view.row.netns_path))
@@ -317,7 +324,13 @@ class Sandboxes:
                 s.commit()
         with self._locks_guard:
             self._locks.pop(container_id, None)
+        for _, net in view.endpoints:
+            self._event("disconnect", net, container_id)
         log.info("sandbox_removed", container_id=container_id)
+
+    def _event(self, action: str, net: NetworkRow, container_id: str) -> None:
+        self.networks.events.emit(action, net.id, {"container": container_id,
+                                                   "name": net.name, "type": net.driver})
 
     # -- connect / disconnect ---------------------------------------------
     def connect(self, container_id: str, req: EndpointSpec) -> tuple[EndpointRow, NetworkRow]:
@@ -346,8 +359,7 @@ class Sandboxes:
                 s.add(ep)
                 s.commit()
                 s.refresh(ep)
-        self.networks.events.emit("connect", net.id, {"container": container_id,
-                                                      "name": net.name, "type": net.driver})
+        self._event("connect", net, container_id)
         return ep, net
 
     def disconnect(self, container_id: str, network: str) -> None:
@@ -365,8 +377,7 @@ class Sandboxes:
                     if found is not None:
                         s.delete(found)
                     s.commit()
-        self.networks.events.emit("disconnect", net.id, {"container": container_id,
-                                                         "name": net.name, "type": net.driver})
+        self._event("disconnect", net, container_id)
 
     def purge(self) -> None:
         for cid in self.all_ids():
@@ -374,3 +385,22 @@ class Sandboxes:
                 self.remove(cid)
             except Exception:
                 log.exception("purge_sandbox_failed", container_id=cid)
+        self.drain()
+
+    def drain(self) -> None:
+        """Wait until every veth removal handed to the reaper is done."""
+        self._reaper.submit(lambda: None).result()
+
+    def reap_orphans(self) -> None:
+        """Addresses whose endpoint is gone (the service stopped between
+        RemoveSandbox and the veth deletion): delete the veth, free them."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            live = {e.id for e in s.exec(select(EndpointRow))}
+            orphans = [a for a in s.exec(select(AllocationRow)) if a.owner not in live]
+        for a in orphans:
+            self.links.delete(veth_name(a.owner))
+            self.networks.release(a.network_id, a.address)
+            log.info("orphan_address_freed", address=a.address, network_id=a.network_id)
+
+    def close(self) -> None:
+        self._reaper.shutdown(wait=True)

@@ -37,6 +37,7 @@ class NetworkService:
         self.networks = Networks(settings, self.engine, self.links, self.nft, EventLog())
         self.sandboxes = Sandboxes(settings, self.networks)
         self.networks.startup()
+        self.sandboxes.reap_orphans()
         self.servicer = NetworkServicer(self.networks, self.sandboxes)
         log.info("network_ready", ms=round((time.perf_counter() - t0) * 1000, 2),
                  bridge=settings.bridge, nft_table=settings.nft_table)
@@ -54,5 +55,6 @@ class NetworkService:
         log.info("network_purged")
 
     def close(self) -> None:
+        self.sandboxes.close()
         self.links.close()
         self.engine.dispose()

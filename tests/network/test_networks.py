@@ -139,3 +139,43 @@ def test_allocations_survive_restart(net_env: NetEnv) -> None:
     finally:
         again.close()
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
+
+
+def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
+    import time
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from hangu_network.models import EndpointRow
+    from hangu_network.sandboxes import veth_name
+    from sqlmodel import Session, select
+    stub = net_env.stub
+    start = Timestamp()
+    start.FromNanoseconds(time.time_ns() - 1_000_000)
+    c = secrets.token_hex(32)
+    sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c))
+    stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+    until = Timestamp()
+    until.FromNanoseconds(time.time_ns() + 200_000_000)
+    events = list(stub.Events(pb.EventsRequest(since=start, until=until), timeout=5))
+    mine = [(e.action, e.attributes["container"]) for e in events
+            if e.attributes.get("container") == c]
+    assert mine == [("connect", c), ("disconnect", c)]
+    # an endpoint lost between RemoveSandbox and its veth deletion is
+    # repaired at start-up: veth deleted, address freed
+    service = net_env.service
+    c2 = secrets.token_hex(32)
+    sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c2))
+    ep_id = sb.endpoints[0].endpoint_id
+    with Session(service.engine) as s:  # type: ignore[attr-defined]
+        s.delete(s.exec(select(EndpointRow).where(EndpointRow.id == ep_id)).one())
+        s.commit()
+    assert _link_exists(veth_name(ep_id))
+    service.sandboxes.reap_orphans()  # type: ignore[attr-defined]
+    assert not _link_exists(veth_name(ep_id))
+    stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c2))
+    again = stub.CreateSandbox(pb.CreateSandboxRequest(
+        container_id=c2, endpoints=[pb.EndpointRequest(
+            ipv4_address=sb.endpoints[0].ipv4_address)]))
+    assert again.endpoints[0].ipv4_address == sb.endpoints[0].ipv4_address
+    stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c2))

@@ -107,6 +107,7 @@ def test_sandbox_fields_and_files(net_env: NetEnv) -> None:
     finally:
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
     assert not os.path.exists(sb.netns_path) and not files.exists()
+    net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
     with IPRoute() as ipr:
         assert not [i for i in ipr.get_links()
                     if i.get_attr("IFLA_ADDRESS") == ep.mac_address]
