@@ -152,6 +152,7 @@ class Pull:
     def _store_blob(self, raw: bytes, digest: str) -> None:
         if not self.content.has(digest):
             self.content.put(raw, digest)
+            self.created_blobs.append(digest)
 
     def _config(self, manifest: dict[str, Any]) -> bytes:
         digest = str(manifest["config"]["digest"])
@@ -159,8 +160,7 @@ class Pull:
             return self.content.read(digest)
         with self.session.open_blob(digest) as resp:
             raw = resp.read(16 << 20)
-        if not self.content.has(digest):
-            self.content.put(raw, digest)
+        self._store_blob(raw, digest)
         return raw
 
     def _pull(self) -> None:

@@ -1,0 +1,139 @@
+"""Load (docker-archive and OCI layout tarballs), Import (a rootfs tar
+becomes an image), History, and a 120-layer image with whiteouts mounted
+as one overlay."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from hangu.image.v1 import image_pb2 as pb
+from tests.support.busybox import (Image, LayerBuilder, build_image, gzip_bytes,
+                                   write_docker_archive, write_oci_archive)
+
+pytestmark = pytest.mark.root
+
+
+def chunks(path: Path, first: Any, size: int = 64 * 1024) -> Iterator[Any]:
+    yield first
+    with open(path, "rb") as fh:
+        while data := fh.read(size):
+            yield type(first)(data=data)
+
+
+def test_load_docker_archive(grpc_stub: Any, busybox_docker_archive: Path,
+                             busybox_image: Image) -> None:
+    out = list(grpc_stub.Load(chunks(busybox_docker_archive, pb.LoadRequest())))
+    assert out[-1].stream == "Loaded image: busybox:latest\n"
+    loading = [p for p in out if p.status == "Loading layer"]
+    assert loading and loading[-1].current == loading[-1].total
+    img = grpc_stub.Get(pb.GetImageRequest(reference="busybox"))
+    assert img.id == busybox_image.id and list(img.repo_tags) == ["busybox:latest"]
+    # Loading again reuses the layers; quiet gives only the result line.
+    out = list(grpc_stub.Load(chunks(busybox_docker_archive, pb.LoadRequest(quiet=True))))
+    assert [p.stream for p in out] == ["Loaded image: busybox:latest\n"]
+
+
+def test_load_oci_archive(grpc_stub: Any, fixture_dir: Path) -> None:
+    image = build_image([LayerBuilder().dir("etc").file("etc/oci", b"yes").build()],
+                        cmd=["cat", "/etc/oci"])
+    path = write_oci_archive(image, fixture_dir / "oci.tar", tag="example.com/hgt/oci:1")
+    out = list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
+    assert [p.stream for p in out] == ["Loaded image: example.com/hgt/oci:1\n"]
+    assert grpc_stub.Get(pb.GetImageRequest(reference="example.com/hgt/oci:1")).id == image.id
+
+
+def test_load_untagged_and_garbage(grpc_stub: Any, fixture_dir: Path) -> None:
+    image = build_image([LayerBuilder().file("x", b"untagged").build()])
+    path = write_docker_archive(image, fixture_dir / "untagged.tar", repo_tags=[])
+    out = list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
+    assert [p.stream for p in out] == [f"Loaded image ID: {image.id}\n"]
+    with pytest.raises(grpc.RpcError) as err:
+        list(grpc_stub.Load(iter([pb.LoadRequest(data=b"garbage" * 1000)])))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_import_rootfs(grpc_stub: Any) -> None:
+    layer = gzip_bytes(LayerBuilder().dir("bin").file("bin/hello", b"#!/bin/sh\n", 0o755).build())
+    reqs = [pb.ImportRequest(repository="hgt/imported", tag="v1", message="from test",
+                             changes=['CMD ["/bin/hello"]', "ENV A=1 B=2", "EXPOSE 80",
+                                      "WORKDIR /bin", "LABEL k=v"]),
+            pb.ImportRequest(data=layer[:100]), pb.ImportRequest(data=layer[100:])]
+    out = list(grpc_stub.Import(iter(reqs)))
+    assert len(out) == 1 and out[0].status.startswith("sha256:")
+    img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/imported:v1"))
+    assert img.id == out[0].status and img.comment == "from test"
+    import json
+    cfg = json.loads(img.config_json)["config"]
+    assert cfg["Cmd"] == ["/bin/hello"] and cfg["Env"] == ["A=1", "B=2"]
+    assert cfg["ExposedPorts"] == {"80/tcp": {}} and cfg["WorkingDir"] == "/bin"
+    assert dict(img.labels) == {"k": "v"}
+    hist = grpc_stub.History(pb.HistoryRequest(reference="hgt/imported:v1")).entries
+    assert hist[0].id == img.id and list(hist[0].tags) == ["hgt/imported:v1"]
+
+
+def test_history(grpc_stub: Any, busybox_docker_archive: Path, busybox_image: Image) -> None:
+    list(grpc_stub.Load(chunks(busybox_docker_archive, pb.LoadRequest(quiet=True))))
+    hist = grpc_stub.History(pb.HistoryRequest(reference="busybox")).entries
+    assert len(hist) == 1 and hist[0].id == busybox_image.id
+    assert hist[0].created_by == "hangu test layer 0" and hist[0].size > 1_000_000
+
+
+def test_many_layers_with_whiteouts_mount(grpc_stub: Any, fixture_dir: Path) -> None:
+    layers = [LayerBuilder().dir("data").file(f"data/f{i}", str(i).encode())
+              .dir("gone").file("gone/file", b"old").build() for i in range(118)]
+    layers.append(LayerBuilder().dir("data").whiteout("data/f0").whiteout("gone/file").build())
+    layers.append(LayerBuilder().dir("gone").opaque("gone").file("gone/new", b"new")
+                  .file("data/f1", b"changed").build())
+    image = build_image(layers)
+    path = write_docker_archive(image, fixture_dir / "many.tar", repo_tags=["hgt/many:latest"])
+    list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
+    cid = "d3" * 32
+    prepared = grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid,
+                                                               image_id="hgt/many"))
+    assert len(prepared.lower_dirs) == 120
+    mounted = grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid))
+    try:
+        merged = Path(mounted.path)
+        assert not (merged / "data/f0").exists()
+        assert (merged / "data/f1").read_bytes() == b"changed"
+        assert (merged / "data/f117").read_bytes() == b"117"
+        assert sorted(os.listdir(merged / "gone")) == ["new"]
+    finally:
+        grpc_stub.RemoveRootfs(pb.RemoveRootfsRequest(container_id=cid))
+    assert not Path(mounted.path).exists()
+
+
+def test_docker_archive_with_symlinked_layer(grpc_stub: Any, fixture_dir: Path) -> None:
+    """Older `docker save` links a repeated layer to its first copy."""
+    layer = LayerBuilder().file("same", b"same").build()
+    image = build_image([layer, layer])
+    path = fixture_dir / "linked.tar"
+    write_docker_archive(image, path, repo_tags=["hgt/linked:1"])
+    # Rewrite: the manifest names a second path that is a symlink to the first.
+    src = tarfile.open(path)
+    out = io.BytesIO()
+    import json
+    with tarfile.open(fileobj=out, mode="w") as dst:
+        for m in src.getmembers():
+            f = src.extractfile(m) if m.isreg() else None
+            data = f.read() if f else b""
+            if m.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest[0]["Layers"][1] = "dup/layer.tar"
+                data = json.dumps(manifest).encode()
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data) if m.isreg() else None)
+        link = tarfile.TarInfo("dup/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../" + manifest[0]["Layers"][0]
+        dst.addfile(link)
+    path.write_bytes(out.getvalue())
+    res = list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
+    assert res[-1].stream == "Loaded image: hgt/linked:1\n"

@@ -1,0 +1,241 @@
+"""The image service's gRPC API against a real registry (Debian's
+docker-registry holding busybox): pull progress, Get resolution, tag,
+remove conflicts, events, and container root filesystems on overlayfs."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hangu.image.v1 import image_pb2 as pb
+from tests.support.busybox import Image
+
+pytestmark = pytest.mark.root
+
+START = Timestamp()
+START.GetCurrentTime()
+
+
+@pytest.fixture(scope="module")
+def pulled(grpc_stub: Any, registry: Any) -> list[pb.Progress]:
+    return list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
+
+
+def test_pull_progress_sequence(pulled: list[pb.Progress], registry: Any,
+                                busybox_image: Image) -> None:
+    layer = busybox_image.manifest()[1]["layers"][0]["digest"].removeprefix("sha256:")[:12]
+    assert (pulled[0].id, pulled[0].status) == ("latest", "Pulling from busybox")
+    layer_statuses = [p.status for p in pulled if p.id == layer]
+    # Collapse repeated progress updates to see the sequence.
+    seq = [s for i, s in enumerate(layer_statuses) if i == 0 or s != layer_statuses[i - 1]]
+    assert seq == ["Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete",
+                   "Extracting", "Pull complete"]
+    downloading = [p for p in pulled if p.status == "Downloading"]
+    assert downloading[-1].current == downloading[-1].total == len(busybox_image.compressed[0])
+    assert all(p.total == len(busybox_image.compressed[0])
+               for p in pulled if p.status == "Extracting")
+    assert pulled[-2].status == f"Digest: {busybox_image.manifest_digest}"
+    assert pulled[-1].status == f"Status: Downloaded newer image for {registry.host}/busybox:latest"
+    assert not any(p.error for p in pulled)
+
+
+def test_pull_again_is_up_to_date(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
+                                  busybox_image: Image) -> None:
+    again = [(p.id, p.status) for p in grpc_stub.Pull(
+        pb.PullRequest(reference=f"{registry.host}/busybox:latest"))]
+    assert again == [("latest", "Pulling from busybox"),
+                     ("", f"Digest: {busybox_image.manifest_digest}"),
+                     ("", f"Status: Image is up to date for {registry.host}/busybox:latest")]
+
+
+def test_pull_by_digest(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
+                        busybox_image: Image) -> None:
+    ref = f"{registry.host}/busybox@{busybox_image.manifest_digest}"
+    out = [(p.id, p.status) for p in grpc_stub.Pull(pb.PullRequest(reference=ref))]
+    assert out[0] == (busybox_image.manifest_digest, "Pulling from busybox")
+    assert out[-1][1] == f"Status: Image is up to date for {ref}"
+
+
+def test_pulled_image_metadata(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
+                               busybox_image: Image) -> None:
+    img = grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox"))
+    assert img.id == busybox_image.id
+    assert list(img.repo_tags) == [f"{registry.host}/busybox:latest"]
+    assert list(img.repo_digests) == [f"{registry.host}/busybox@{busybox_image.manifest_digest}"]
+    assert img.config_json == busybox_image.config_bytes
+    assert list(img.layers) == busybox_image.diff_ids
+    assert img.os == "linux" and img.architecture == busybox_image.config["architecture"]
+    assert img.size > 1_000_000
+    assert img.created.seconds == 1704067200
+    assert img.manifest_digest == busybox_image.manifest_digest
+
+
+@pytest.mark.parametrize("how", ["name", "name:tag", "full-id", "hex-id", "short-id", "one-hex",
+                                 "repo-digest", "sha256-prefix"])
+def test_get_resolves_like_dockerd(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
+                                   busybox_image: Image, how: str) -> None:
+    hexid = busybox_image.id.removeprefix("sha256:")
+    ref = {"name": f"{registry.host}/busybox", "name:tag": f"{registry.host}/busybox:latest",
+           "full-id": busybox_image.id, "hex-id": hexid, "short-id": hexid[:12],
+           "one-hex": hexid[:1],
+           "repo-digest": f"{registry.host}/busybox@{busybox_image.manifest_digest}",
+           "sha256-prefix": "sha256:" + hexid[:6]}[how]
+    assert grpc_stub.Get(pb.GetImageRequest(reference=ref)).id == busybox_image.id
+
+
+@pytest.mark.parametrize("ref,message", [
+    ("nosuch", "No such image: nosuch:latest"),
+    ("nosuch:v1", "No such image: nosuch:v1"),
+    ("0" * 64, "No such image: " + "0" * 64),
+])
+def test_get_not_found(grpc_stub: Any, ref: str, message: str) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.Get(pb.GetImageRequest(reference=ref))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == message
+
+
+def test_get_invalid_reference(grpc_stub: Any) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.Get(pb.GetImageRequest(reference="Bad:Ref:x"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.value.details().startswith("invalid reference format")
+
+
+def test_pull_missing_tag_is_not_found(grpc_stub: Any, registry: Any) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox:nosuch")))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == (f"manifest for {registry.host}/busybox:nosuch not found: "
+                                   "manifest unknown: manifest unknown")
+
+
+def test_pull_unreachable_registry(grpc_stub: Any) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        list(grpc_stub.Pull(pb.PullRequest(reference="127.0.0.1:9/busybox")))
+    assert "connection refused" in err.value.details()
+
+
+def test_tag_list_and_remove(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
+                             busybox_image: Image) -> None:
+    grpc_stub.Tag(pb.TagRequest(source=f"{registry.host}/busybox", target="hgt/box:v1"))
+    grpc_stub.Tag(pb.TagRequest(source=busybox_image.id[:19], target="hgt/box"))
+    img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/box:v1"))
+    assert set(img.repo_tags) == {f"{registry.host}/busybox:latest", "hgt/box:v1",
+                                  "hgt/box:latest"}
+    listed = grpc_stub.List(pb.ListImagesRequest(filters={
+        "reference": pb.StringList(values=["hgt/*"])})).images
+    assert len(listed) == 1 and set(listed[0].repo_tags) == {"hgt/box:v1", "hgt/box:latest"}
+    out = grpc_stub.Remove(pb.RemoveImageRequest(reference="hgt/box:v1"))
+    assert list(out.untagged) == ["hgt/box:v1"] and not out.deleted
+    out = grpc_stub.Remove(pb.RemoveImageRequest(reference="hgt/box"))
+    assert list(out.untagged) == ["hgt/box:latest"] and not out.deleted
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.Tag(pb.TagRequest(source="busybox-nope", target="x"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_remove_conflicts(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
+                          busybox_image: Image) -> None:
+    cid = "c" * 64
+    name = f"{registry.host}/busybox"
+    short = busybox_image.id.removeprefix("sha256:")[:12]
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.Remove(pb.RemoveImageRequest(reference=name, used_by_containers=[cid]))
+    assert err.value.code() == grpc.StatusCode.ABORTED
+    assert err.value.details() == (
+        f'conflict: unable to remove repository reference "{name}" (must force) - '
+        f"container cccccccccccc is using its referenced image {short}")
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.Remove(pb.RemoveImageRequest(reference=short, used_by_containers=[cid]))
+    assert err.value.details() == (f"conflict: unable to delete {short} (must be forced) - "
+                                   "image is being used by stopped container cccccccccccc")
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.Remove(pb.RemoveImageRequest(reference=short, force=True,
+                                               used_by_containers=[cid],
+                                               running_containers=[cid]))
+    assert err.value.details() == (f"conflict: unable to delete {short} (cannot be forced) - "
+                                   "image is being used by running container cccccccccccc")
+    # Two repositories: deleting by id needs force.
+    grpc_stub.Tag(pb.TagRequest(source=name, target="hgt/other"))
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.Remove(pb.RemoveImageRequest(reference=short))
+    assert err.value.details() == (f"conflict: unable to delete {short} (must be forced) - "
+                                   "image is referenced in multiple repositories")
+    grpc_stub.Remove(pb.RemoveImageRequest(reference="hgt/other"))
+    assert grpc_stub.Get(pb.GetImageRequest(reference=name)).id == busybox_image.id
+
+
+def test_rootfs_prepare_mount_unmount_remove(pulled: list[pb.Progress], grpc_stub: Any,
+                                             registry: Any, busybox_image: Image) -> None:
+    cid = "a1" * 32
+    rootfs = grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid,
+                                                             image_id=busybox_image.id))
+    assert rootfs.path == "" and rootfs.image_id == busybox_image.id
+    assert len(rootfs.lower_dirs) == 1 and Path(rootfs.upper_dir).is_dir()
+    mounted = grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid))
+    try:
+        merged = Path(mounted.path)
+        assert merged.name == "merged" and merged.parent.name == cid
+        assert os.path.ismount(merged)
+        assert (merged / "bin/busybox").is_file() and os.access(merged / "bin/sh", os.X_OK)
+        assert "root:x:0:0" in (merged / "etc/passwd").read_text()
+        # Idempotent.
+        assert grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid)).path == mounted.path
+        (merged / "tmp/hello").write_text("hi")
+        assert (Path(rootfs.upper_dir) / "tmp/hello").read_text() == "hi"
+        (merged / "etc/group").unlink()
+        assert (Path(rootfs.lower_dirs[0]) / "etc/group").exists()
+    finally:
+        grpc_stub.UnmountRootfs(pb.UnmountRootfsRequest(container_id=cid))
+    assert not os.path.ismount(merged)
+    grpc_stub.UnmountRootfs(pb.UnmountRootfsRequest(container_id=cid))  # idempotent
+    # Remove refused while a container uses it; the service keeps layers it needs.
+    grpc_stub.RemoveRootfs(pb.RemoveRootfsRequest(container_id=cid))
+    assert not merged.parent.exists()
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_rootfs_survives_forced_image_removal(grpc_stub: Any, registry: Any,
+                                              busybox_image: Image) -> None:
+    list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
+    cid = "b2" * 32
+    grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid,
+                                                    image_id=f"{registry.host}/busybox"))
+    out = grpc_stub.Remove(pb.RemoveImageRequest(reference=busybox_image.id, force=True,
+                                                 used_by_containers=[cid]))
+    assert list(out.deleted) == [busybox_image.id]
+    mounted = grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid))
+    try:
+        assert (Path(mounted.path) / "bin/busybox").is_file()
+    finally:
+        grpc_stub.RemoveRootfs(pb.RemoveRootfsRequest(container_id=cid))
+    assert not Path(mounted.path).exists()
+
+
+def test_remove_deletes_image_and_layers(grpc_stub: Any, registry: Any, image_service: Any,
+                                         busybox_image: Image) -> None:
+    list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
+    out = grpc_stub.Remove(pb.RemoveImageRequest(reference=f"{registry.host}/busybox"))
+    assert list(out.untagged) == [f"{registry.host}/busybox:latest",
+                                  f"{registry.host}/busybox@{busybox_image.manifest_digest}"]
+    assert list(out.deleted) == [busybox_image.id]
+    assert grpc_stub.List(pb.ListImagesRequest()).images == []
+    assert list((image_service.root / "layers").iterdir()) == []
+    assert list((image_service.root / "l").iterdir()) == []
+
+
+def test_events(grpc_stub: Any) -> None:
+    until = Timestamp()
+    until.FromNanoseconds(time.time_ns() + 200_000_000)
+    actions = [e.action for e in grpc_stub.Events(pb.EventsRequest(since=START, until=until))]
+    for action in ("pull", "tag", "untag", "delete"):
+        assert action in actions
