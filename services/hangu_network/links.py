@@ -83,11 +83,10 @@ class HostLinks:
             br = self._ipr.link_lookup(ifname=bridge)
             if not br:
                 raise RuntimeError(f"bridge {bridge} does not exist")
-            self._ipr.link("add", ifname=host_name, kind="veth", mtu=mtu,
-                           peer={"ifname": peer_name, "address": mac, "mtu": mtu,
-                                 "net_ns_fd": netns_fd})
-            idx = self._ipr.link_lookup(ifname=host_name)[0]
-            self._ipr.link("set", index=idx, master=br[0], state="up")
+            # One request: the host end is enslaved and up as it is born.
+            self._ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, master=br[0],
+                           state="up", peer={"ifname": peer_name, "address": mac,
+                                             "mtu": mtu, "net_ns_fd": netns_fd})
 
     def host_networks(self) -> list[IPv4Network]:
         """Destinations of every IPv4 route (all tables) and the subnets of

@@ -4,9 +4,11 @@ elements, DOCKER-USER accept rules). Knows nothing of gRPC."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -28,6 +30,7 @@ from .nft import Nft
 log = hlog.get_logger("hangu.network.networks")
 
 PREDEFINED = ("bridge", "host", "none")
+HOST_LOCK = "/run/hangu-network.lock"
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 
 
@@ -71,11 +74,31 @@ class Networks:
     # -- start-up -------------------------------------------------------
     def startup(self) -> None:
         self.nft.ensure_table()
-        with self.lock:
+        with self.lock, host_lock():
             self._ensure_predefined()
+            self._repick_default_subnet()
             for row in self.all():
                 if row.driver == "bridge":
                     self._kernel_up(row)
+
+    def _repick_default_subnet(self) -> None:
+        """The default bridge is gone (purged, rebooted) and meanwhile its
+        subnet was taken by another route: with no address in use, pick again."""
+        row = self.get("bridge")
+        if self.links.index(row.bridge) is not None:
+            return
+        subnet = IPv4Network(row.subnet)
+        if not any(subnet.overlaps(n) for n in self.links.host_networks() if n.prefixlen):
+            return
+        with Session(self.engine, expire_on_commit=False) as s:
+            if s.exec(select(AllocationRow).where(AllocationRow.network_id == row.id)).first():
+                return
+            fresh = self._pick_subnet(s)
+            row.subnet, row.gateway = str(fresh), str(ipam.default_gateway(fresh))
+            s.add(row)
+            s.commit()
+        log.info("default_bridge_subnet", subnet=row.subnet, bridge=row.bridge,
+                 why="previous subnet now used by a host route")
 
     def _ensure_predefined(self) -> None:
         with Session(self.engine, expire_on_commit=False) as s:
@@ -204,7 +227,7 @@ class Networks:
             raise NotFound(f'plugin "{driver}" not found')
         if spec.ipam_driver not in ("", "default"):
             raise NotFound(f'plugin "{spec.ipam_driver}" not found')
-        with self.lock, Session(self.engine, expire_on_commit=False) as s:
+        with self.lock, host_lock(), Session(self.engine, expire_on_commit=False) as s:
             if s.exec(select(NetworkRow).where(NetworkRow.name == spec.name)).first():
                 raise Conflict(f"network with name {spec.name} already exists")
             nid = new_id()
@@ -227,15 +250,15 @@ class Networks:
                              ipam_options_json=json.dumps(spec.ipam_options))
             s.add(row)
             s.commit()
-            s.refresh(row)
-        try:
-            self._kernel_up(row)
-        except Exception:
-            self._kernel_down(row)
-            with Session(self.engine, expire_on_commit=False) as s:
-                s.delete(s.get(NetworkRow, row.id))
+            try:
+                # Inside the host lock: once the bridge has its route, no
+                # other hangu on this host can pick the same subnet.
+                self._kernel_up(row)
+            except Exception:
+                self._kernel_down(row)
+                s.delete(row)
                 s.commit()
-            raise
+                raise
         self.events.emit("create", row.id, {"name": row.name, "type": row.driver})
         return row
 
@@ -298,6 +321,18 @@ class Networks:
             if row is not None:
                 s.delete(row)
                 s.commit()
+
+
+@contextmanager
+def host_lock() -> Iterator[None]:
+    """Serialises subnet picking with every other hangu on this host (test
+    stacks run side by side): pick, then create the bridge, then release."""
+    with open(HOST_LOCK, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _label_match(labels: Mapping[str, str], expr: str) -> bool:

@@ -271,9 +271,6 @@ class Sandboxes:
             for ep, _ in made:
                 s.add(ep)
             s.commit()
-            s.refresh(row)
-            for ep, _ in made:
-                s.refresh(ep)
         return SandboxView(row, made, rules)
 
     # -- files -----------------------------------------------------------
