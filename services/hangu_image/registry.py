@@ -14,6 +14,7 @@ import http.client
 import ipaddress
 import json
 import re
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -139,6 +140,9 @@ class Session:
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as err:
             conn.close()
+            if isinstance(err, socket.gaierror):
+                raise Internal(f'{method.capitalize()} "{url}": dial tcp: lookup '
+                               f'{parts.hostname}: no such host') from err
             reason = getattr(err, "strerror", None) or str(err)
             if isinstance(err, ConnectionRefusedError):
                 reason = "connect: connection refused"

@@ -239,3 +239,30 @@ def test_events(grpc_stub: Any) -> None:
     actions = [e.action for e in grpc_stub.Events(pb.EventsRequest(since=START, until=until))]
     for action in ("pull", "tag", "untag", "delete"):
         assert action in actions
+
+
+def test_multi_layer_pull_waits_and_reuses(grpc_stub: Any, registry: Any, fixture_dir: Path,
+                                           busybox_image: Image) -> None:
+    """Five layers: at most three download at once (the rest report
+    Waiting); a layer already present reports Already exists."""
+    from tests.support.busybox import LayerBuilder, build_image, write_oci_layout
+    layers = [busybox_image.layers[0]] + [
+        LayerBuilder().dir("l").file(f"l/{i}", os.urandom(20000)).build() for i in range(5)]
+    image = build_image(layers)
+    registry.push(write_oci_layout(image, fixture_dir / "hgt-multi"), "hgt-multi", "v1")
+    list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
+    out = list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/hgt-multi:v1")))
+    shorts = [d["digest"].removeprefix("sha256:")[:12] for d in image.manifest()[1]["layers"]]
+    first = {s: next(p.status for p in out if p.id == s) for s in shorts}
+    assert first[shorts[0]] == "Already exists"
+    assert all(first[s] == "Pulling fs layer" for s in shorts[1:])
+    waiting = [p.id for p in out if p.status == "Waiting"]
+    assert waiting == shorts[4:]
+    completes = [p.id for p in out if p.status == "Pull complete"]
+    assert completes == shorts[1:]      # extracted in order, base first
+    assert out[-1].status == f"Status: Downloaded newer image for {registry.host}/hgt-multi:v1"
+    img = grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/hgt-multi:v1"))
+    assert img.id == image.id and len(img.layers) == 6
+    grpc_stub.Remove(pb.RemoveImageRequest(reference=img.id, force=True))
+    assert grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox")).id \
+        == busybox_image.id
