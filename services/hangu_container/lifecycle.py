@@ -20,6 +20,7 @@ from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument
 from hangu_runtime.ids import new_id
 
 from . import imageconfig, mounts, names, ocispec
+from .events import Events
 from .exits import ExitWatcher
 from .models import ContainerRow
 from .peers import Peers
@@ -49,6 +50,7 @@ class Lifecycle:
         self.peers = peers
         self.cgroup_parent = cgroup_parent
         self.starter = Starter(registry, runtime, peers, cgroup_parent)
+        self.events = Events()
         # Exit handling and auto-removal run here, off the watcher thread.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="exit")
         self.watcher: ExitWatcher | None = None
@@ -87,6 +89,7 @@ class Lifecycle:
                 except Exception:
                     log.exception("purge_failed", id=live.id)
         self.pool.shutdown(wait=True, cancel_futures=False)
+        self.events.close()
 
     def purge_one(self, live: Live) -> None:
         """Kill the container and its conmon, undo its kernel state, forget it."""
@@ -113,6 +116,12 @@ class Lifecycle:
                 session.end()
             self.registry.store.delete(cid)
             self.registry.drop(live)
+
+    def emit(self, action: str, live: Live, **attrs: str) -> None:
+        merged = dict(pb.ContainerConfig.FromString(live.row.config).labels)
+        merged.update(name=live.row.name, image=live.row.image)
+        merged.update(attrs)
+        self.events.emit(action, live.id, **merged)
 
     # ------------------------------------------------------------ create
 
@@ -169,6 +178,7 @@ class Lifecycle:
                     pass
             raise
         ph.done(id=cid, name=name)
+        self.emit("create", live)
         return live
 
     @staticmethod
@@ -187,6 +197,7 @@ class Lifecycle:
                 raise Conflict(f"container {live.id} is marked for removal and cannot be started")
             live.row.stopped_by_user = False
             self.starter.start(live)
+        self.emit("start", live)
         return False
 
     # ------------------------------------------------------------ exits
@@ -219,7 +230,11 @@ class Lifecycle:
             self.registry.save(live)
             self.starter.teardown(live)
             restart = self._should_restart(live)
+            if restart:
+                row.status = "restarting"
+                self.registry.save(live)
         log.info("container_exited", id=cid, exit_code=code, restart=restart)
+        self.emit("die", live, exitCode=str(code))
         hc = pb.HostConfig.FromString(live.row.host_config)
         if restart:
             self.pool.submit(self._restart_after_exit, live)
@@ -241,13 +256,17 @@ class Lifecycle:
     def _restart_after_exit(self, live: Live) -> None:
         time.sleep(0.1)
         with live.lock:
-            if live.removed or live.running or live.row.stopped_by_user:
+            if live.removed or live.row.status != "restarting":
                 return
             live.row.restart_count += 1
             try:
                 self.starter.start(live)
             except HanguError as err:
                 log.warning("restart_failed", id=live.id, error=err.message)
+                live.row.status = "exited"
+                self.registry.save(live)
+                return
+        self.emit("start", live)
 
     def _auto_remove(self, live: Live) -> None:
         try:
@@ -257,6 +276,16 @@ class Lifecycle:
 
     # ------------------------------------------------------------ signals
 
+    def _cancel_restart(self, live: Live) -> bool:
+        """A container waiting to be restarted is stopped by cancelling that."""
+        with live.lock:
+            if live.row.status != "restarting":
+                return False
+            live.row.status = "exited"
+            live.row.stopped_by_user = True
+            self.registry.save(live)
+            return True
+
     def _wait_exit(self, live: Live, seen: int, timeout: float | None) -> bool:
         return self.registry.wait_for(lambda: live.exits > seen or live.removed, timeout)
 
@@ -265,6 +294,8 @@ class Lifecycle:
         live = self.registry.lookup(ref)
         if not live.running:
             return True
+        if self._cancel_restart(live):
+            return False
         cfg = pb.ContainerConfig.FromString(live.row.config)
         if timeout is None:
             timeout = cfg.stop_timeout if cfg.stop_timeout_set else 10
@@ -279,7 +310,9 @@ class Lifecycle:
                 self.rt.resume(live.id)
         except HanguError:
             pass
+        self.emit("kill", live, signal=str(signum))
         if self._wait_exit(live, seen, None if timeout < 0 else float(timeout)):
+            self.emit("stop", live)
             return False
         log.info("stop_timeout_kill", id=live.id, timeout=timeout)
         try:
@@ -288,18 +321,23 @@ class Lifecycle:
             pass
         if not self._wait_exit(live, seen, 30):
             raise Internal(f"container {live.id} did not exit after SIGKILL")
+        self.emit("stop", live)
         return False
 
     def kill(self, ref: str, sig: str = "") -> None:
         live = self.registry.lookup(ref)
         signum = parse_signal(sig, signal.SIGKILL)
-        if not live.running:
+        if live.row.status == "restarting" and signum == signal.SIGKILL:
+            self._cancel_restart(live)
+            return
+        if live.row.status not in ("running", "paused"):
             raise Conflict(f"Container {live.id} is not running")
         if signum == signal.SIGKILL:
             live.row.stopped_by_user = True
         with self.registry.cond:
             seen = live.exits
         self.rt.kill(live.id, signum)
+        self.emit("kill", live, signal=str(signum))
         if signum == signal.SIGKILL:
             # dockerd returns once a SIGKILLed container is gone.
             self._wait_exit(live, seen, 10)
@@ -307,6 +345,7 @@ class Lifecycle:
     def restart(self, ref: str, sig: str = "", timeout: int | None = None) -> None:
         self.stop(ref, sig, timeout)
         self.start(ref)
+        self.emit("restart", self.registry.lookup(ref))
 
     def pause(self, ref: str) -> None:
         live = self.registry.lookup(ref)
@@ -318,6 +357,7 @@ class Lifecycle:
             self.rt.pause(live.id)
             live.row.status = "paused"
             self.registry.save(live)
+        self.emit("pause", live)
 
     def unpause(self, ref: str) -> None:
         live = self.registry.lookup(ref)
@@ -327,6 +367,7 @@ class Lifecycle:
             self.rt.resume(live.id)
             live.row.status = "running"
             self.registry.save(live)
+        self.emit("unpause", live)
 
     # ------------------------------------------------------------ wait
 
@@ -356,6 +397,8 @@ class Lifecycle:
     def remove(self, ref: str, force: bool = False, remove_volumes: bool = False) -> None:
         live = self.registry.lookup(ref)
         cid = live.id
+        if live.running and force:
+            self._cancel_restart(live)
         if live.running:
             if not force:
                 raise Conflict(f"You cannot remove a running container {cid}. Stop the "
@@ -401,6 +444,7 @@ class Lifecycle:
             self.registry.store.delete(cid)
             self.registry.drop(live)
         log.info("container_removed", id=cid)
+        self.emit("destroy", live)
 
     # ------------------------------------------------------------ misc
 
@@ -427,6 +471,7 @@ class Lifecycle:
             live.row.name = new_name
             self.registry.save(live)
         self.registry.release(old, live.id)
+        self.emit("rename", live, oldName="/" + old)
 
     def cgroup_procs(self, live: Live) -> list[int]:
         """Pids of the container's processes (from its pids cgroup)."""

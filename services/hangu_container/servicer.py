@@ -128,6 +128,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
             stdin=first.stdin, stdout=first.stdout, stderr=first.stderr, stream=first.stream,
             logs=first.logs))
         live = self.lc.registry.lookup(first.reference)
+        self.lc.emit("attach", live)
 
         def pump() -> None:
             # Stdin, resizes and close_stdin from the client. The end of the
@@ -184,6 +185,16 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Top(self, request: pb.TopRequest, context: grpc.ServicerContext) -> pb.TopResponse:
         titles, rows = listing.top(self.lc, request.reference, request.ps_args)
         return pb.TopResponse(titles=titles, processes=[pb.KeyValues(values=r) for r in rows])
+
+    def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext
+               ) -> Iterator[pb.Event]:
+        cancelled = threading.Event()
+        context.add_callback(cancelled.set)
+        since = _ns(request.since) if request.HasField("since") else 0
+        until = _ns(request.until) if request.HasField("until") else 0
+        for ev in self.lc.events.subscribe(since, until, cancelled):
+            yield pb.Event(action=ev.action, id=ev.id, attributes=ev.attributes,
+                           time=_ts_ns(ev.time_ns))
 
     def ExecCreate(self, request: pb.ExecCreateRequest, context: grpc.ServicerContext
                    ) -> pb.ExecCreateResponse:

@@ -239,3 +239,51 @@ def test_restart_survival(stack: PeerStack, stub: object) -> None:
                                                   timeout_set=True)).not_modified
     got = fresh.Get(pb.GetContainerRequest(reference="survivor"))
     assert got.state.status == "exited"
+
+
+def test_events_prefix_rename_pause(stub: object) -> None:
+    since = time.time_ns()
+    c = create(stub, ["sleep", "300"], name="evt")
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    stub.Pause(pb.PauseContainerRequest(reference=c.id[:10]))
+    assert stub.Get(pb.GetContainerRequest(reference="evt")).state.status == "paused"
+    stub.Unpause(pb.UnpauseContainerRequest(reference="evt"))
+    stub.Rename(pb.RenameContainerRequest(reference="evt", new_name="evt2"))
+    top = stub.Top(pb.TopRequest(reference="evt2"))
+    assert "PID" in top.titles and any("sleep" in " ".join(p.values) for p in top.processes)
+    stub.Kill(pb.KillContainerRequest(reference="evt2", signal="SIGKILL"))
+    stub.Remove(pb.RemoveContainerRequest(reference="evt2"))
+    from google.protobuf.timestamp_pb2 import Timestamp
+    s, u = Timestamp(), Timestamp()
+    s.FromNanoseconds(since)
+    u.FromNanoseconds(time.time_ns())
+    actions = [e.action for e in stub.Events(pb.EventsRequest(since=s, until=u))
+               if e.id == c.id]
+    assert actions == ["create", "start", "pause", "unpause", "rename", "kill", "die",
+                       "destroy"], actions
+
+
+def test_ambiguous_prefix(stub: object) -> None:
+    made = [create(stub, ["true"]) for _ in range(20)]
+    firsts: dict[str, int] = {}
+    for c in made:
+        firsts[c.id[0]] = firsts.get(c.id[0], 0) + 1
+    letter = next(k for k, v in firsts.items() if v > 1)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Get(pb.GetContainerRequest(reference=letter))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "multiple IDs found" in err.value.details()
+
+
+def test_restart_policy_on_failure(stub: object) -> None:
+    hc = pb.HostConfig(restart_policy=pb.RestartPolicy(name="on-failure", maximum_retry_count=2))
+    c = create(stub, ["sh", "-c", "echo run; exit 1"], host_config=hc)
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        got = stub.Get(pb.GetContainerRequest(reference=c.id))
+        if got.restart_count == 2 and got.state.status == "exited":
+            break
+        time.sleep(0.1)
+    assert got.restart_count == 2 and got.state.exit_code == 1
+    assert len(logs_of(stub, c.id)) == 3
