@@ -265,3 +265,31 @@ class Pull:
         what = "Downloaded newer image" if updated else "Image is up to date"
         self.emit("", f"Status: {what} for {self.ref.familiar}")
         self.store.events.emit("pull", self.ref.familiar, name=self.ref.familiar)
+
+
+def pull_all_tags(store: ImageStore, text: str, platform: Platform | None = None,
+                  creds: Credentials | None = None,
+                  insecure: tuple[str, ...] = ()) -> Iterator[ProgressEvent]:
+    """`docker pull --all-tags`: each tag in turn, one final status line
+    for the repository name, as dockerd's pullRepository."""
+    ref = parse(text)
+    if ref.tag or ref.digest:
+        raise InvalidArgument("tag can't be used with --all-tags/-a")
+    session = Session(ref, creds, insecure)
+    try:
+        tags = session.tags()
+    except RegistryError as err:
+        raise translate_error(err, ref) from err
+    if not tags:
+        raise NotFound(f"repository {ref.familiar_name} not found: no tags")
+    updated = False
+    for tag in tags:
+        for ev in Pull(store, str(ref.with_tag(tag)), platform, creds, insecure).run():
+            if ev.status.startswith("Status: "):
+                updated = updated or ev.status.startswith("Status: Downloaded newer image")
+                continue
+            yield ev
+            if ev.error:
+                return
+    what = "Downloaded newer image" if updated else "Image is up to date"
+    yield ProgressEvent(status=f"Status: {what} for {ref.familiar_name}")

@@ -277,3 +277,11 @@ class Session:
         if resp.status != 200:
             raise self.error_from(resp)
         return resp
+
+    def tags(self) -> list[str]:
+        resp = self.request("GET", f"/v2/{self.ref.path}/tags/list")
+        if resp.status != 200:
+            raise self.error_from(resp)
+        with resp:
+            body = resp.read(MAX_MANIFEST)
+        return sorted(json.loads(body).get("tags") or [])

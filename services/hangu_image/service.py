@@ -21,7 +21,7 @@ from .layers import LayerStore
 from .models import open_image_db
 from .platforms import Platform
 from .progress import ProgressEvent
-from .pull import Pull, translate_error
+from .pull import Pull, pull_all_tags, translate_error
 from .reference import parse
 from .registry import Credentials, RegistryError, Session
 from .rootfs import RootfsInfo, RootfsStore
@@ -63,6 +63,11 @@ class ImageService:
              creds: Credentials | None = None) -> Iterator[ProgressEvent]:
         pull = Pull(self.images, reference, platform, creds, self.settings.insecure_registries)
         return pull.run()
+
+    def pull_all_tags(self, reference: str, platform: Platform | None = None,
+                      creds: Credentials | None = None) -> Iterator[ProgressEvent]:
+        return pull_all_tags(self.images, reference, platform, creds,
+                             self.settings.insecure_registries)
 
     def login(self, server: str, creds: Credentials) -> str:
         host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]

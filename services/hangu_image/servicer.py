@@ -88,10 +88,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
     # ------------------------------------------------------------ distribution
     def Pull(self, request: pb.PullRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
-        if request.all_tags:
-            raise NotImplementedYet("pulling all tags is not supported yet")
-        for ev in self.svc.pull(request.reference, _platform(request.platform),
-                                _creds(request.auth)):
+        pull = self.svc.pull_all_tags if request.all_tags else self.svc.pull
+        for ev in pull(request.reference, _platform(request.platform), _creds(request.auth)):
             yield _progress(ev)
 
     def Login(self, request: pb.LoginRequest, context: grpc.ServicerContext) -> pb.LoginResponse:

@@ -266,3 +266,16 @@ def test_multi_layer_pull_waits_and_reuses(grpc_stub: Any, registry: Any, fixtur
     grpc_stub.Remove(pb.RemoveImageRequest(reference=img.id, force=True))
     assert grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox")).id \
         == busybox_image.id
+
+
+def test_pull_all_tags(grpc_stub: Any, registry: Any, busybox_oci_layout: Path,
+                       busybox_image: Image) -> None:
+    registry.push(busybox_oci_layout, "hgt-tags", "a")
+    registry.push(busybox_oci_layout, "hgt-tags", "b")
+    out = list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/hgt-tags",
+                                             all_tags=True)))
+    pulling = [(p.id, p.status) for p in out if p.status.startswith("Pulling from")]
+    assert pulling == [("a", "Pulling from hgt-tags"), ("b", "Pulling from hgt-tags")]
+    assert out[-1].status == f"Status: Downloaded newer image for {registry.host}/hgt-tags"
+    img = grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/hgt-tags:b"))
+    assert {f"{registry.host}/hgt-tags:a", f"{registry.host}/hgt-tags:b"} <= set(img.repo_tags)
