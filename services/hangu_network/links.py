@@ -9,10 +9,9 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
+from hangu_runtime import logging as hlog
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
-
-from hangu_runtime import logging as hlog
 
 log = hlog.get_logger("hangu.network.links")
 

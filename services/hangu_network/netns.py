@@ -11,9 +11,8 @@ import errno
 import os
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
 from hangu_runtime import logging as hlog
+from pyroute2 import IPRoute
 
 log = hlog.get_logger("hangu.network.netns")
 

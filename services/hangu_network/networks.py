@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from . import dockeruser, ipam
 from .events import EventLog
@@ -103,7 +102,7 @@ class Networks:
     def _ensure_predefined(self) -> None:
         with Session(self.engine, expire_on_commit=False) as s:
             have = {r.name: r for r in s.exec(select(NetworkRow).where(
-                NetworkRow.predefined == True))}  # noqa: E712
+                NetworkRow.predefined == True))}
             if "bridge" not in have:
                 subnet = self._pick_subnet(s)
                 row = NetworkRow(id=new_id(), name="bridge", driver="bridge",
@@ -156,7 +155,7 @@ class Networks:
     # -- queries ---------------------------------------------------------
     def all(self) -> list[NetworkRow]:
         with Session(self.engine, expire_on_commit=False) as s:
-            return list(s.exec(select(NetworkRow).order_by(NetworkRow.created)))
+            return list(s.exec(select(NetworkRow).order_by(col(NetworkRow.created))))
 
     def get(self, reference: str) -> NetworkRow:
         rows = self.all()
@@ -185,7 +184,7 @@ class Networks:
             names = {sb.container_id: sb.container_name for sb in s.exec(select(SandboxRow))}
         return [(ep, names.get(ep.container_id, "")) for ep in eps]
 
-    def list(self, filters: Mapping[str, Sequence[str]]) -> list[NetworkRow]:
+    def matching(self, filters: Mapping[str, Sequence[str]]) -> list[NetworkRow]:
         return [r for r in self.all() if self._matches(r, filters)]
 
     def _matches(self, row: NetworkRow, filters: Mapping[str, Sequence[str]]) -> bool:
@@ -293,7 +292,7 @@ class Networks:
 
     def prune(self, filters: Mapping[str, Sequence[str]]) -> list[str]:
         deleted = []
-        for row in self.list(filters):
+        for row in self.matching(filters):
             if row.predefined or self.endpoints(row.id):
                 continue
             try:
@@ -347,7 +346,7 @@ def _parse_until(value: str) -> float:
         return float(value)
     except ValueError:
         from datetime import datetime
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(value).timestamp()
 
 
 def _enable_ip_forward() -> None:

@@ -110,18 +110,18 @@ class Nft:
             "prerouting": ("type nat hook prerouting priority dstnat; policy accept;", dnat),
             "output": ("type nat hook output priority -100; policy accept;", dnat),
             "postrouting": ("type nat hook postrouting priority srcnat; policy accept;",
-                            "ip saddr @subnets oifname != @bridges masquerade\n"
-                            "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"),
+                            ("ip saddr @subnets oifname != @bridges masquerade\n"
+                             "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n")),
             "forward": ("type filter hook forward priority filter; policy accept;",
                         "iifname @bridges accept\noifname @bridges accept\n"),
         }
         lines = [f"add table {t}",
                  f"add set {t} bridges {{ type ifname; }}",
                  f"add set {t} subnets {{ type ipv4_addr; flags interval; }}",
-                 f"add map {t} ports_any {{ type inet_proto . inet_service : "
-                 f"ipv4_addr . inet_service; }}",
-                 f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
-                 f"ipv4_addr . inet_service; }}"]
+                 (f"add map {t} ports_any {{ type inet_proto . inet_service : "
+                  f"ipv4_addr . inet_service; }}"),
+                 (f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
+                  f"ipv4_addr . inet_service; }}")]
         for name, (head, rules) in chains.items():
             lines.append(f"add chain {t} {name} {{ {head} }}")
             lines.append(f"flush chain {t} {name}")

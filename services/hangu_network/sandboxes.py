@@ -19,13 +19,12 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from pyroute2 import IPRoute
-from sqlmodel import Session, select
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
+from pyroute2 import IPRoute
+from sqlmodel import Session, select
 
 from . import etcfiles, ipam, links, netns
 from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import grpc
-
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings

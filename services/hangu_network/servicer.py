@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 
@@ -24,7 +23,7 @@ def _ts(seconds: float) -> Timestamp:
     return ts
 
 
-def _filters(msg: "pb.ListNetworksRequest | pb.PruneNetworksRequest") -> dict[str, list[str]]:
+def _filters(msg: pb.ListNetworksRequest | pb.PruneNetworksRequest) -> dict[str, list[str]]:
     return {k: list(v.values) for k, v in msg.filters.items()}
 
 
@@ -87,7 +86,7 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
 
     def List(self, request: pb.ListNetworksRequest, context: grpc.ServicerContext
              ) -> pb.ListNetworksResponse:
-        rows = self.networks.list(_filters(request))
+        rows = self.networks.matching(_filters(request))
         return pb.ListNetworksResponse(
             networks=[network_pb(r, self.networks.endpoints(r.id)) for r in rows])
 

@@ -48,7 +48,11 @@ class EventLog:
                 return
             with self._cond:
                 wait = 1.0 if until is None else max(0.0, min(1.0, until - time.time()))
-                self._cond.wait_for(lambda: self._seq > last, timeout=wait)
+                seen = last
+
+                def fresh_seen() -> bool:
+                    return self._seq > seen
+                self._cond.wait_for(fresh_seen, timeout=wait)
                 fresh = [e for e in self._events if e.seq > last]
                 last = self._seq
             for e in fresh:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from hangu.volume.v1 import volume_pb2 as pb
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 
@@ -42,7 +41,7 @@ class VolumeServicer(pb_grpc.VolumeServiceServicer):
     def List(self, request: pb.ListVolumesRequest, context: grpc.ServicerContext
              ) -> pb.ListVolumesResponse:
         filters = {k: list(v.values) for k, v in request.filters.items()}
-        return pb.ListVolumesResponse(volumes=[volume_pb(v) for v in self.volumes.list(filters)])
+        return pb.ListVolumesResponse(volumes=[volume_pb(v) for v in self.volumes.matching(filters)])
 
     def Remove(self, request: pb.RemoveVolumeRequest, context: grpc.ServicerContext
                ) -> pb.RemoveVolumeResponse:

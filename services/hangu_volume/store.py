@@ -12,12 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from . import copyup, names
 from .events import EventLog
@@ -47,7 +46,7 @@ class Volumes:
 
     def _view(self, s: Session, row: VolumeRow) -> VolumeView:
         refs = s.exec(select(ReferenceRow).where(ReferenceRow.name == row.name)
-                      .order_by(ReferenceRow.created))
+                      .order_by(col(ReferenceRow.created)))
         return VolumeView(row, str(self.data_dir(row.name)), [r.container_id for r in refs])
 
     # -- create / get / list ------------------------------------------------
@@ -89,13 +88,13 @@ class Volumes:
                 raise NotFound(f"get {name}: no such volume")
             return self._view(s, row)
 
-    def list(self, filters: Mapping[str, Sequence[str]]) -> list[VolumeView]:
+    def matching(self, filters: Mapping[str, Sequence[str]]) -> list[VolumeView]:
         for key in filters:
             if key not in ("name", "label", "dangling", "driver", "all", "label!"):
                 raise InvalidArgument(f"invalid filter '{key}'")
         with Session(self.engine, expire_on_commit=False) as s:
             views = [self._view(s, r) for r in s.exec(select(VolumeRow)
-                                                      .order_by(VolumeRow.created))]
+                                                      .order_by(col(VolumeRow.created)))]
         return [v for v in views if _matches(v, filters)]
 
     # -- remove / prune --------------------------------------------------
@@ -122,7 +121,7 @@ class Volumes:
         everything = any(v.lower() in ("1", "true") for v in filters.get("all", []))
         rest = {k: v for k, v in filters.items() if k != "all"}
         deleted, reclaimed = [], 0
-        for view in self.list(rest):
+        for view in self.matching(rest):
             if view.used_by or (not everything and not view.row.anonymous):
                 continue
             size = copyup.tree_size(Path(view.mountpoint))

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings, load_settings
 from hangu_runtime.server import build_server

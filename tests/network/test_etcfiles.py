@@ -1,7 +1,6 @@
 """hosts and resolv.conf rendering: pure logic."""
 
 import pytest
-
 from hangu_network import etcfiles
 from hangu_runtime.errors import InvalidArgument
 

@@ -3,7 +3,6 @@
 from ipaddress import IPv4Address, IPv4Network
 
 import pytest
-
 from hangu_network import ipam
 from hangu_runtime.errors import Conflict, HanguError, InvalidArgument
 

@@ -11,14 +11,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import grpc
 import pytest
-from pyroute2 import IPRoute
-
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_network.sandboxes import veth_name
+from pyroute2 import IPRoute
 
 from .conftest import POOL, ping
 
@@ -56,7 +56,7 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
            "HANGU_BRIDGE": bridge, "HANGU_SUBNET_POOL": POOL, "HANGU_NFT_TABLE": table}
     env.pop("HANGU_PURGE_ON_STOP", None)
     sock = f"{tmp}/run/grpc/network.sock"
-    forward = open("/proc/sys/net/ipv4/ip_forward").read()
+    forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
     proc = _start(env, sock)
     try:
         with grpc.insecure_channel(f"unix://{sock}") as ch:
@@ -82,7 +82,7 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-        open("/proc/sys/net/ipv4/ip_forward", "w").write(forward)
+        Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
     try:
         # (other test sessions may add links meanwhile: check ours by name)
         ours = {bridge, net.bridge_name} | {veth_name(e.endpoint_id)
@@ -90,7 +90,7 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
         assert not ours & _links()
         assert not any(os.path.exists(p) for p in (a.netns_path, b.netns_path, c.netns_path))
         assert subprocess.run(["nft", "list", "table", "inet", table],
-                              capture_output=True).returncode != 0
+                              capture_output=True, check=False).returncode != 0
         rules = subprocess.run(["iptables", "-w", "5", "-S"], capture_output=True,
                                text=True).stdout
         assert bridge not in rules and net.bridge_name not in rules

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 from hangu_runtime.config import load_settings
 from hangu_runtime.server import build_server

@@ -1,7 +1,6 @@
 """Volume name and driver option checks: pure logic."""
 
 import pytest
-
 from hangu_runtime.errors import InvalidArgument
 from hangu_volume import names
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from hangu.volume.v1 import volume_pb2 as pb
 
 from .conftest import VolEnv
