@@ -26,10 +26,10 @@ from .changes import apply_changes
 from .images import ImageStore
 from .layers import chain_ids
 from .platforms import host_platform, select_manifest
-from .progress import CountingReader, ProgressEvent, Throttled
+from .progress import ProgressEvent, Throttled
 from .reference import Reference, parse, parse_repository_tag
 from .registry import INDEX_TYPES
-from .unpack import clean_name
+from .unpack import HashingReader, clean_name
 
 CHUNK = 1 << 20
 
@@ -53,6 +53,20 @@ class ChunkReader(io.RawIOBase):
         n = min(len(buf), len(self._buf))
         buf[:n] = self._buf[:n]
         self._buf = self._buf[n:]
+        return n
+
+
+class _Tee(HashingReader):
+    """Hashes what passes and keeps a copy in `copy` (the blob to store)."""
+
+    def __init__(self, src: io.RawIOBase, copy: BinaryIO) -> None:
+        super().__init__(src)  # type: ignore[arg-type]
+        self.copy = copy
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = super().readinto(buf)
+        if n:
+            self.copy.write(bytes(buf[:n]))
         return n
 
 
@@ -116,8 +130,18 @@ def load(store: ImageStore, chunks: Iterable[bytes], quiet: bool) -> Iterator[Pr
             images = _oci_layout(staged)
         else:
             raise InvalidArgument("invalid archive: no manifest.json or index.json found")
-        for config_path, layer_paths, tags in images:
-            yield from _load_one(store, staged, config_path, layer_paths, tags, quiet)
+        adopt: dict[Path, str] = {}
+        created: list[str] = []
+        try:
+            for config_path, layer_paths, tags in images:
+                yield from _load_one(store, staged, config_path, layer_paths, tags, quiet,
+                                     adopt, created)
+        except BaseException:
+            # Layers this load unpacked but no image took: gone again.
+            store.layers.collect(created)
+            raise
+        for path, digest in adopt.items():
+            store.content.adopt(path, digest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -156,7 +180,8 @@ def _oci_layout(staged: _Staged) -> list[tuple[str, list[str], list[str]]]:
 
 
 def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths: list[str],
-              tags: list[str], quiet: bool) -> Iterator[ProgressEvent]:
+              tags: list[str], quiet: bool, adopt: dict[Path, str],
+              created: list[str]) -> Iterator[ProgressEvent]:
     config_raw = staged.path(config_path).read_bytes()
     config = json.loads(config_raw)
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
@@ -173,8 +198,15 @@ def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths:
         progress = Throttled(lambda n: events.append(
             ProgressEvent(id=short, status="Loading layer", current=n, total=total)))
         with open(file, "rb") as fh:
+            blob = HashingReader(fh, progress)  # type: ignore[arg-type]
             store.layers.add(chain[i], chain[i - 1] if i else "", diff_ids[i],
-                             CountingReader(fh, progress))  # type: ignore[arg-type]
+                             io.BufferedReader(blob, CHUNK))  # type: ignore[arg-type]
+            blob.drain()
+        # Keep the layer's blob for save/push: moved out of the staging dir
+        # once every image of the archive is in (a file may serve again).
+        adopt[file] = blob.digest
+        created.append(chain[i])
+        store.layers.set_blob(chain[i], blob.digest)
         if not quiet:
             yield from events
             yield ProgressEvent(id=short, status="Loading layer", current=total, total=total)
@@ -199,8 +231,16 @@ def import_rootfs(store: ImageStore, chunks: Iterable[bytes], repository: str = 
                   tag: str = "", message: str = "", changes: list[str] | None = None,
                   architecture: str = "", os_name: str = "linux") -> ProgressEvent:
     ref = parse_repository_tag(repository, tag).with_default_tag() if repository else None
-    src = io.BufferedReader(ChunkReader(chunks), CHUNK)
-    layer = store.layers.add_base(src)  # type: ignore[arg-type]
+    fd, tmp = store.content.ingest_file()
+    try:
+        with os.fdopen(fd, "wb") as copy:
+            tee = _Tee(ChunkReader(chunks), copy)
+            layer = store.layers.add_base(io.BufferedReader(tee, CHUNK))  # type: ignore[arg-type]
+            tee.drain()
+        store.content.adopt(Path(tmp), tee.digest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    store.layers.set_blob(layer.chain_id, tee.digest)
     now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     config: dict[str, Any] = {
         "architecture": architecture or host_platform().architecture

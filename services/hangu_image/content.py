@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
@@ -38,6 +39,13 @@ class ContentStore:
         self.ingest = root / "ingest"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.ingest.mkdir(parents=True, exist_ok=True)
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, digest: str) -> threading.Lock:
+        """Serialises fetching one blob, so concurrent pulls download it once."""
+        with self._guard:
+            return self._locks.setdefault(digest, threading.Lock())
 
     def path(self, digest: str) -> Path:
         return self.blobs / check_digest(digest)
@@ -95,6 +103,19 @@ class ContentStore:
     def write_stream(self, src: BinaryIO, expected: str | None = None,
                      on_progress: Callable[[int], None] | None = None) -> str:
         return self.write_chunks(iter(lambda: src.read(CHUNK), b""), expected, on_progress)
+
+    def adopt(self, path: Path, digest: str) -> None:
+        """Move a file whose digest the caller computed into the store
+        (same filesystem: a rename, no copy)."""
+        check_digest(digest)
+        if self.has(digest):
+            path.unlink(missing_ok=True)
+            return
+        os.rename(path, self.path(digest))
+
+    def ingest_file(self) -> tuple[int, str]:
+        """A temporary file in the ingest dir (fd, path)."""
+        return tempfile.mkstemp(dir=self.ingest, prefix="blob-")
 
     def delete(self, digest: str) -> None:
         try:

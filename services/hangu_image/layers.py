@@ -20,6 +20,7 @@ from typing import BinaryIO
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from .content import ContentStore
 from .models import LayerRecord, RootfsRecord
 from .unpack import LayerError, decompressed, unpack
 
@@ -39,8 +40,10 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 class LayerStore:
-    def __init__(self, root: Path, engine: Engine, db_lock: threading.Lock) -> None:
+    def __init__(self, root: Path, engine: Engine, db_lock: threading.Lock,
+                 content: ContentStore | None = None) -> None:
         self.root = root                         # <root>/image
+        self.content = content
         self.layers = root / "layers"
         self.links = root / "l"
         self.tmp = root / "tmp"
@@ -123,6 +126,16 @@ class LayerStore:
             s.commit()
         return rec
 
+    def set_blob(self, chain_id: str, blob_digest: str) -> None:
+        """Remember the blob (compressed or not) the layer was unpacked from,
+        kept in the content store for save and push."""
+        with self.db_lock, Session(self.engine) as s:
+            rec = s.get(LayerRecord, chain_id)
+            if rec is not None and not rec.blob_digest:
+                rec.blob_digest = blob_digest
+                s.add(rec)
+                s.commit()
+
     def add_refs(self, chain: list[str], delta: int) -> None:
         with self.db_lock, Session(self.engine) as s:
             for cid in chain:
@@ -136,6 +149,7 @@ class LayerStore:
         """Delete layers no image and no container root filesystem uses
         (among `only`, when given)."""
         removed: list[str] = []
+        blobs: list[str] = []
         with self.db_lock, Session(self.engine) as s:
             in_rootfs: set[str] = set()
             for r in s.exec(select(RootfsRecord)):
@@ -145,8 +159,15 @@ class LayerStore:
                     continue
                 s.delete(rec)
                 removed.append(rec.chain_id)
+                if rec.blob_digest:
+                    blobs.append(rec.blob_digest)
                 (self.links / rec.link).unlink(missing_ok=True)
             s.commit()
+            still_used = {r.blob_digest for r in s.exec(select(LayerRecord))}
+        if self.content is not None:
+            for digest in blobs:
+                if digest not in still_used:
+                    self.content.delete(digest)
         for cid in removed:
             target = self.dir(cid)
             doomed = self.tmp / f"rm-{secrets.token_hex(8)}"

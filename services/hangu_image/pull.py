@@ -217,19 +217,20 @@ class Pull:
         if self.cancel.is_set():
             raise Cancelled("cancelled")
         total = int(layer.desc.get("size") or 0)
-        if not self.content.has(layer.digest):
-            progress = Throttled(lambda n: self.emit(layer.short, "Downloading", n, total),
-                                 cancel=self.cancel)
-            with self.session.open_blob(layer.digest) as resp:
-                try:
-                    self.content.write_chunks(iter(lambda: resp.read(1 << 20), b""),
-                                              layer.digest, progress)
-                except DigestMismatch:
-                    raise InvalidArgument(
-                        f"filesystem layer verification failed for digest {layer.digest}"
-                    ) from None
-            self.created_blobs.append(layer.digest)
-            self.emit(layer.short, "Downloading", total, total)
+        with self.content.lock(layer.digest):
+            if not self.content.has(layer.digest):
+                progress = Throttled(lambda n: self.emit(layer.short, "Downloading", n, total),
+                                     cancel=self.cancel)
+                with self.session.open_blob(layer.digest) as resp:
+                    try:
+                        self.content.write_chunks(iter(lambda: resp.read(1 << 20), b""),
+                                                  layer.digest, progress)
+                    except DigestMismatch:
+                        raise InvalidArgument(
+                            f"filesystem layer verification failed for digest {layer.digest}"
+                        ) from None
+                self.created_blobs.append(layer.digest)
+                self.emit(layer.short, "Downloading", total, total)
         self.emit(layer.short, "Verifying Checksum")
         self.emit(layer.short, "Download complete")
 

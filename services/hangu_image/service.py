@@ -47,7 +47,7 @@ class ImageService:
         self.engine = open_image_db(self.root / "image.db")
         self.db_lock = threading.Lock()
         self.content = ContentStore(self.root / "content")
-        self.layers = LayerStore(self.root, self.engine, self.db_lock)
+        self.layers = LayerStore(self.root, self.engine, self.db_lock, self.content)
         self.events = EventBus()
         self.images = ImageStore(self.engine, self.db_lock, self.content, self.layers,
                                  self.events)
