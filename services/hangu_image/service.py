@@ -13,7 +13,7 @@ from hangu_runtime.config import Settings
 from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.logging import get_logger
 
-from . import archive, removal
+from . import archive, removal, save
 from .content import ContentStore
 from .events import EventBus
 from .images import ImageStore, ImageView
@@ -104,6 +104,9 @@ class ImageService:
         return archive.import_rootfs(self.images, chunks, repository, tag, message, changes,
                                      platform.architecture if platform else "",
                                      platform.os if platform else "linux")
+
+    def save(self, references: list[str]) -> Iterator[bytes]:
+        return save.save(self.images, references)
 
     # ------------------------------------------------------------ metadata
     def get(self, reference: str) -> ImageView:

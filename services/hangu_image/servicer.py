@@ -214,7 +214,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         raise self._todo("push")
 
     def Save(self, request: pb.SaveRequest, context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
-        raise self._todo("save")
+        for data in self.svc.save(list(request.references)):
+            yield pb.DataChunk(data=data)
 
     def Build(self, request_iterator: Iterator[pb.BuildRequest],
               context: grpc.ServicerContext) -> Iterator[pb.Progress]:

@@ -279,3 +279,27 @@ def test_pull_all_tags(grpc_stub: Any, registry: Any, busybox_oci_layout: Path,
     assert out[-1].status == f"Status: Downloaded newer image for {registry.host}/hgt-tags"
     img = grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/hgt-tags:b"))
     assert {f"{registry.host}/hgt-tags:a", f"{registry.host}/hgt-tags:b"} <= set(img.repo_tags)
+
+
+def test_save_then_load_round_trip(grpc_stub: Any, registry: Any, busybox_image: Image,
+                                   image_service: Any) -> None:
+    import io
+    import json
+    import tarfile
+    list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
+    data = b"".join(c.data for c in grpc_stub.Save(pb.SaveRequest(
+        references=[f"{registry.host}/busybox"])))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        names = tar.getnames()
+    assert manifest[0]["RepoTags"] == [f"{registry.host}/busybox:latest"]
+    assert "index.json" in names and "oci-layout" in names
+    grpc_stub.Tag(pb.TagRequest(source=busybox_image.id, target="hgt/saved"))
+    grpc_stub.Remove(pb.RemoveImageRequest(reference=busybox_image.id, force=True))
+    out = list(grpc_stub.Load(iter([pb.LoadRequest(quiet=True), pb.LoadRequest(data=data)])))
+    assert [p.stream for p in out] == [f"Loaded image: {registry.host}/busybox:latest\n"]
+    assert grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox")).id \
+        == busybox_image.id
+    with pytest.raises(grpc.RpcError) as err:
+        list(grpc_stub.Save(pb.SaveRequest(references=["hgt/nosuch"])))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
