@@ -7,7 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from . import dockeruser, ipam
+from .dns import DnsServer
 from .events import EventLog
 from .links import HostLinks
 from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
@@ -62,8 +63,9 @@ class NetworkSpec:
 
 class Networks:
     def __init__(self, settings: Settings, engine: Engine, links: HostLinks, nft: Nft,
-                 events: EventLog) -> None:
+                 events: EventLog, dns: DnsServer | None = None) -> None:
         self.settings = settings
+        self.dns = dns
         self.engine = engine
         self.links = links
         self.nft = nft
@@ -135,16 +137,52 @@ class Networks:
                                  int(row.options.get("com.docker.network.driver.mtu", "1500")))
         masquerade = (not row.internal and row.options.get(
             "com.docker.network.bridge.enable_ip_masquerade", "true") == "true")
-        self.nft.add_network(row.bridge, row.subnet if masquerade else "")
+        dns = self.dns_address(row)
+        self.nft.add_network(row.bridge, row.subnet if masquerade else "", dns)
         if masquerade:
             _enable_ip_forward()
         dockeruser.add(row.bridge)
+        if dns and self.dns is not None:
+            self.dns.serve(dns, self._resolver(row.id))
 
     def _kernel_down(self, row: NetworkRow) -> None:
-        self.nft.remove_network(row.bridge, row.subnet)
+        dns = self.dns_address(row)
+        if dns and self.dns is not None:
+            self.dns.stop_serving(dns)
+        self.nft.remove_network(row.bridge, row.subnet, dns)
         dockeruser.remove(row.bridge)
         self.links.delete(row.bridge)
         log.info("bridge_removed", bridge=row.bridge, network=row.name)
+
+    # -- container DNS -----------------------------------------------------
+    @staticmethod
+    def dns_address(row: NetworkRow) -> str:
+        """Where the resolver for this network listens: the gateway of user
+        bridge networks. The default `bridge` has no container DNS, as in Docker."""
+        if row.driver != "bridge" or row.predefined or not row.gateway:
+            return ""
+        return row.gateway
+
+    def records(self, network_id: str) -> dict[str, list[str]]:
+        """Names on a network: container name, short id, hostname, aliases."""
+        out: dict[str, list[str]] = {}
+        with Session(self.engine, expire_on_commit=False) as s:
+            eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
+            sbs = {sb.container_id: sb for sb in s.exec(select(SandboxRow))}
+        for ep in eps:
+            sb = sbs.get(ep.container_id)
+            names = [*ep.aliases, ep.container_id[:12]]
+            if sb is not None:
+                names += [sb.container_name.lstrip("/"), sb.hostname]
+            for name in names:
+                if name and ep.ipv4_address not in out.setdefault(name.lower(), []):
+                    out[name.lower()].append(ep.ipv4_address)
+        return out
+
+    def _resolver(self, network_id: str) -> Callable[[str], list[str]]:
+        def lookup(name: str) -> list[str]:
+            return self.records(network_id).get(name.rstrip(".").lower(), [])
+        return lookup
 
     def purge_kernel(self) -> None:
         for row in self.all():

@@ -8,6 +8,7 @@ ports are elements of sets and maps, so adding or removing one is a single
 
 - set `bridges`   (ifname): hangu's bridges — forward accept, masquerade exemption
 - set `subnets`   (ipv4 interval): bridge subnets — masquerade when leaving elsewhere
+- set `dns_servers` (ipv4): gateways where hangu's resolver listens — never DNATed
 - map `ports_any` proto . port → container ip . port (host_ip 0.0.0.0)
 - map `ports_ip`  host ip . proto . port → container ip . port
 """
@@ -104,7 +105,9 @@ class Nft:
         """Create the table if missing and (re)write its chains, keeping the
         set and map elements: restarts keep published ports and networks."""
         t = f"inet {self.table}"
-        dnat = ("fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
+        # Queries to hangu's resolver on a gateway are never published-port traffic.
+        dnat = ("ip daddr @dns_servers meta l4proto { tcp, udp } th dport 53 return\n"
+                "fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
                 "dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n")
         chains = {
             "prerouting": ("type nat hook prerouting priority dstnat; policy accept;", dnat),
@@ -118,6 +121,7 @@ class Nft:
         lines = [f"add table {t}",
                  f"add set {t} bridges {{ type ifname; }}",
                  f"add set {t} subnets {{ type ipv4_addr; flags interval; }}",
+                 f"add set {t} dns_servers {{ type ipv4_addr; }}",
                  (f"add map {t} ports_any {{ type inet_proto . inet_service : "
                   f"ipv4_addr . inet_service; }}"),
                  (f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
@@ -134,16 +138,19 @@ class Nft:
             return ""
         return f"{verb} element inet {self.table} {set_name} {{ {', '.join(items)} }}\n"
 
-    def add_network(self, bridge: str, subnet: str) -> None:
-        self.remove_network(bridge, subnet)
+    def add_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
+        self.remove_network(bridge, subnet, dns_server)
         self.run(self._elements("add", "bridges", [f'"{bridge}"'])
-                 + self._elements("add", "subnets", [subnet]))
+                 + (self._elements("add", "subnets", [subnet]) if subnet else "")
+                 + (self._elements("add", "dns_servers", [dns_server]) if dns_server else ""))
 
-    def remove_network(self, bridge: str, subnet: str) -> None:
+    def remove_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
         # Deleting a missing element fails the whole transaction: one each.
         self.run(self._elements("delete", "bridges", [f'"{bridge}"']), check=False)
         if subnet:
             self.run(self._elements("delete", "subnets", [subnet]), check=False)
+        if dns_server:
+            self.run(self._elements("delete", "dns_servers", [dns_server]), check=False)
 
     def add_ports(self, rules: Iterable[PortRule]) -> None:
         script = "".join(self._elements("add", r.map_name(), [r.element()]) for r in rules)

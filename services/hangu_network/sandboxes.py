@@ -185,7 +185,8 @@ class Sandboxes:
                 rules = resolve(spec.ports, made[0][0].ipv4_address, self._taken_ports())
                 self.nft.add_ports(rules)
             ip = made[0][0].ipv4_address if made else ""
-            self._write_files(files, ip, hostname, spec, extra)
+            resolver = self.networks.dns_address(made[0][1]) if made else ""
+            self._write_files(files, ip, hostname, spec, extra, resolver)
             view = self._save(row, made, rules, t0)
             for ep, net in made:
                 self._event("connect", net, spec.container_id)
@@ -274,12 +275,15 @@ class Sandboxes:
 
     # -- files -----------------------------------------------------------
     def _write_files(self, files: Path, ip: str, hostname: str, spec: SandboxSpec,
-                     extra: list[tuple[str, str]]) -> None:
+                     extra: list[tuple[str, str]], resolver: str = "") -> None:
         etcfiles.write_atomic(files / "hostname", hostname + "\n")
         etcfiles.write_atomic(files / "hosts",
                               etcfiles.render_hosts(ip, hostname, spec.domainname, extra))
+        # On user networks hangu's resolver (on the gateway) answers container
+        # names and forwards the rest; --dns given by the user wins.
+        dns = spec.dns or ([resolver] if resolver else [])
         etcfiles.write_atomic(files / "resolv.conf", etcfiles.render_resolv_conf(
-            etcfiles.read_host_resolv_conf(), spec.dns, spec.dns_search, spec.dns_options))
+            etcfiles.read_host_resolv_conf(), dns, spec.dns_search, spec.dns_options))
 
     def _write_host_files(self, files: Path) -> None:
         etcfiles.write_atomic(files / "hostname", socket.gethostname() + "\n")

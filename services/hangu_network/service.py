@@ -13,6 +13,7 @@ from hangu_runtime.config import Settings
 from hangu_runtime.db import open_database
 
 from . import models
+from .dns import DnsServer
 from .events import EventLog
 from .links import HostLinks
 from .networks import Networks
@@ -33,7 +34,9 @@ class NetworkService:
                                     models.NetworkBase.metadata)
         self.links = HostLinks()
         self.nft = Nft(settings.nft_table)
-        self.networks = Networks(settings, self.engine, self.links, self.nft, EventLog())
+        self.dns = DnsServer()
+        self.networks = Networks(settings, self.engine, self.links, self.nft, EventLog(),
+                                 self.dns)
         self.sandboxes = Sandboxes(settings, self.networks)
         self.networks.startup()
         self.sandboxes.reap_orphans()
@@ -54,6 +57,7 @@ class NetworkService:
         log.info("network_purged")
 
     def close(self) -> None:
+        self.dns.close()
         self.sandboxes.close()
         self.links.close()
         self.engine.dispose()

@@ -1,0 +1,215 @@
+"""Container DNS, the aardvark-dns way: one resolver in the service (no
+process per container) listening on the gateway address of every user
+bridge network. It answers the names of the containers on the network that
+the query arrived on (container name, short id, hostname, aliases) and
+forwards every other query to the host's nameservers.
+
+Only A queries get answers of our own; for a known name, other types get an
+empty NOERROR (as Docker does for AAAA without IPv6). Queries to the gateway
+are exempt from published-port DNAT (see nft.py), so a container that
+publishes port 53 does not capture the resolver's traffic."""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from hangu_runtime import logging as hlog
+
+from . import etcfiles
+
+log = hlog.get_logger("hangu.network.dns")
+
+TTL = 600
+QTYPE_A = 1
+IP_FREEBIND = 15
+# name -> addresses, for one network
+Lookup = Callable[[str], list[str]]
+
+
+def encode_name(name: str) -> bytes:
+    out = b""
+    for label in name.rstrip(".").split("."):
+        raw = label.encode("idna") if label else b""
+        out += bytes([len(raw)]) + raw
+    return out + b"\0"
+
+
+def build_query(qid: int, name: str, qtype: int = QTYPE_A) -> bytes:
+    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + encode_name(name) + \
+        struct.pack("!HH", qtype, 1)
+
+
+def parse_question(packet: bytes) -> tuple[int, int, str, int, int] | None:
+    """(id, flags, qname, qtype, end of question) of a one-question query."""
+    if len(packet) < 12:
+        return None
+    qid, flags, qdcount = struct.unpack("!HHH", packet[:6])
+    if qdcount != 1 or flags & 0x8000:
+        return None
+    labels, pos = [], 12
+    while True:
+        if pos >= len(packet):
+            return None
+        length = packet[pos]
+        pos += 1
+        if length == 0:
+            break
+        if length & 0xC0:
+            return None
+        labels.append(packet[pos:pos + length].decode("ascii", "replace"))
+        pos += length
+    if pos + 4 > len(packet):
+        return None
+    qtype, _ = struct.unpack("!HH", packet[pos:pos + 4])
+    return qid, flags, ".".join(labels).lower(), qtype, pos + 4
+
+
+def build_answer(packet: bytes, question_end: int, flags: int, qtype: int,
+                 addresses: list[str]) -> bytes:
+    answers = [] if qtype != QTYPE_A else addresses
+    rd = flags & 0x0100
+    header = struct.pack("!HHHHHH", struct.unpack("!H", packet[:2])[0], 0x8480 | rd, 1,
+                         len(answers), 0, 0)
+    body = packet[12:question_end]
+    for addr in answers:
+        body += struct.pack("!HHHIH", 0xC00C, QTYPE_A, 1, TTL, 4) + socket.inet_aton(addr)
+    return header + body
+
+
+def parse_answer_addresses(packet: bytes) -> tuple[int, list[str]]:
+    """(rcode, A addresses) of a response: for tests and diagnostics."""
+    rcode = struct.unpack("!H", packet[2:4])[0] & 0xF
+    q = parse_question(packet[:2] + b"\x01\x00" + packet[4:])
+    if q is None:
+        return rcode, []
+    ancount = struct.unpack("!H", packet[6:8])[0]
+    pos, out = q[4], []
+    for _ in range(ancount):
+        if packet[pos] & 0xC0:
+            pos += 2
+        else:
+            while packet[pos]:
+                pos += packet[pos] + 1
+            pos += 1
+        rtype, _, _, rdlen = struct.unpack("!HHIH", packet[pos:pos + 10])
+        pos += 10
+        if rtype == QTYPE_A and rdlen == 4:
+            out.append(socket.inet_ntoa(packet[pos:pos + 4]))
+        pos += rdlen
+    return rcode, out
+
+
+class DnsServer:
+    def __init__(self, upstream_conf: Path = Path("/etc/resolv.conf")) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._socks: dict[str, socket.socket] = {}        # gateway ip -> socket
+        self._lock = threading.Lock()
+        self._forwarder = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns-fwd")
+        self._upstream_conf = upstream_conf
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="dns", daemon=True)
+        self._thread.start()
+
+    def serve(self, gateway: str, lookup: Lookup) -> None:
+        """Answer on gateway:53 (udp) for one network."""
+        with self._lock:
+            if gateway in self._socks:
+                return
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            try:
+                sock.bind((gateway, 53))
+            except OSError as err:
+                sock.close()
+                log.warning("dns_bind_failed", gateway=gateway, error=str(err))
+                return
+            sock.setblocking(False)
+            self._socks[gateway] = sock
+            self._sel.register(sock, selectors.EVENT_READ, lookup)
+        log.info("dns_serving", address=f"{gateway}:53")
+
+    def stop_serving(self, gateway: str) -> None:
+        with self._lock:
+            sock = self._socks.pop(gateway, None)
+            if sock is not None:
+                self._sel.unregister(sock)
+                sock.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._wake_w.send(b"x")
+        self._thread.join(timeout=5)
+        for gw in list(self._socks):
+            self.stop_serving(gw)
+        self._forwarder.shutdown(wait=False, cancel_futures=True)
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _loop(self) -> None:
+        while not self._stop:
+            for key, _ in self._sel.select():
+                if key.data is None:
+                    self._wake_r.recv(64)
+                    continue
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    packet, client = sock.recvfrom(4096)
+                except OSError as err:
+                    if err.errno not in (errno.EAGAIN, errno.EBADF):
+                        log.warning("dns_recv_failed", error=str(err))
+                    continue
+                try:
+                    self._handle(sock, packet, client, key.data)
+                except Exception:
+                    log.exception("dns_query_failed")
+
+    def _handle(self, sock: socket.socket, packet: bytes, client: tuple[str, int],
+                lookup: Lookup) -> None:
+        q = self.parse(packet)
+        if q is None:
+            return
+        qid, flags, name, qtype, end = q
+        addresses = lookup(name)
+        if addresses:
+            sock.sendto(build_answer(packet, end, flags, qtype, addresses), client)
+        else:
+            self._forwarder.submit(self._forward, sock, packet, client)
+
+    parse = staticmethod(parse_question)
+
+    def upstreams(self) -> list[tuple[str, int]]:
+        conf = etcfiles.read_host_resolv_conf(self._upstream_conf)
+        # The service runs in the host's namespace: loopback resolvers work here.
+        servers = [ns for ns in conf.nameservers if ":" not in ns] or ["8.8.8.8"]
+        return [(ns, 53) for ns in servers]
+
+    def _forward(self, sock: socket.socket, packet: bytes, client: tuple[str, int]) -> None:
+        for server in self.upstreams():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
+                up.settimeout(2)
+                try:
+                    up.sendto(packet, server)
+                    reply, _ = up.recvfrom(65535)
+                except OSError:
+                    continue
+            try:
+                sock.sendto(reply, client)
+            except OSError:
+                pass
+            return
+        # No upstream answered: SERVFAIL at once rather than a client timeout.
+        failed = packet[:2] + struct.pack("!H", 0x8182) + packet[4:6] + b"\0" * 6
+        q = parse_question(packet)
+        try:
+            sock.sendto(failed + (packet[12:q[4]] if q else b""), client)
+        except OSError:
+            pass

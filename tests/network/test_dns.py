@@ -1,0 +1,121 @@
+"""Container DNS on user networks: names of the network's containers are
+answered on the gateway, everything else is forwarded; a container that
+publishes port 53 does not capture the resolver."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hangu.network.v1 import network_pb2 as pb
+from hangu_network import dns
+
+from .conftest import NetEnv
+
+pytestmark = pytest.mark.root
+
+QUERY = """
+import socket, sys
+from hangu_network import dns
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(dns.build_query(7, sys.argv[2]), (sys.argv[1], 53))
+rcode, addrs = dns.parse_answer_addresses(s.recv(4096))
+print(rcode, ",".join(addrs))
+"""
+
+
+def resolve(netns_path: str, server: str, name: str) -> tuple[int, list[str]]:
+    out = subprocess.run(["nsenter", f"--net={netns_path}", sys.executable, "-c", QUERY,
+                          server, name], capture_output=True, text=True, timeout=20,
+                         check=True).stdout.split()
+    return int(out[0]), (out[1].split(",") if len(out) > 1 else [])
+
+
+def test_wire_format_round_trip() -> None:
+    q = dns.build_query(42, "Web.Example")
+    qid, flags, name, qtype, end = dns.parse_question(q) or (0, 0, "", 0, 0)
+    assert (qid, name, qtype, end) == (42, "web.example", dns.QTYPE_A, len(q))
+    reply = dns.build_answer(q, end, flags, qtype, ["10.201.9.2", "10.201.9.3"])
+    assert dns.parse_answer_addresses(reply) == (0, ["10.201.9.2", "10.201.9.3"])
+    assert dns.parse_answer_addresses(dns.build_answer(q, end, flags, 28, ["1.2.3.4"])) == \
+        (0, [])
+
+
+@pytest.fixture
+def fake_upstream(net_env: NetEnv) -> Iterator[None]:
+    """A stand-in upstream on 127.0.0.1 that answers every A query with
+    10.201.254.254, so forwarding is tested without the internet."""
+    up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    up.bind(("127.0.0.1", 0))
+    up.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                packet, client = up.recvfrom(4096)
+            except OSError:
+                continue
+            q = dns.parse_question(packet)
+            if q:
+                up.sendto(dns.build_answer(packet, q[4], q[1], q[3], ["10.201.254.254"]),
+                          client)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    server = net_env.service.dns  # type: ignore[attr-defined]
+    original = server.upstreams
+    server.upstreams = lambda: [up.getsockname()]
+    try:
+        yield
+    finally:
+        server.upstreams = original
+        stop.set()
+        thread.join()
+        up.close()
+
+
+def test_names_on_user_network(net_env: NetEnv, fake_upstream: None) -> None:
+    stub = net_env.stub
+    net = stub.Create(pb.CreateNetworkRequest(name="hgndns-" + secrets.token_hex(2)))
+    gw = net.ipam.config[0].gateway
+    a, b = secrets.token_hex(32), secrets.token_hex(32)
+    sa = stub.CreateSandbox(pb.CreateSandboxRequest(
+        container_id=a, container_name="alpha", network_mode=net.name))
+    sb = stub.CreateSandbox(pb.CreateSandboxRequest(
+        container_id=b, container_name="beta", hostname="bhost", network_mode=net.name,
+        endpoints=[pb.EndpointRequest(network=net.name, aliases=["db"])],
+        ports=[pb.PortMapping(protocol="udp", container_port=53, host_ip=gw,
+                              host_port=53)]))
+    ip_b = sb.endpoints[0].ipv4_address
+    try:
+        assert f"nameserver {gw}" in Path(sa.resolv_conf_path).read_text()
+        for name in ("beta", "BETA", "db", "bhost", b[:12]):
+            assert resolve(sa.netns_path, gw, name) == (0, [ip_b]), name
+        assert resolve(sb.netns_path, gw, "alpha") == (0, [sa.endpoints[0].ipv4_address])
+        assert resolve(sa.netns_path, gw, "elsewhere.test") == (0, ["10.201.254.254"])
+    finally:
+        stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
+        stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=b))
+        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        # the resolver let go of the gateway address with the network
+        probe.setsockopt(socket.SOL_IP, dns.IP_FREEBIND, 1)
+        probe.bind((gw, 53))
+
+
+def test_default_bridge_has_no_container_dns(net_env: NetEnv) -> None:
+    c = secrets.token_hex(32)
+    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c))
+    try:
+        assert f"nameserver {sb.endpoints[0].gateway}" not in \
+            Path(sb.resolv_conf_path).read_text()
+    finally:
+        net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
