@@ -177,7 +177,7 @@ class DnsServer:
         q = self.parse(packet)
         if q is None:
             return
-        qid, flags, name, qtype, end = q
+        _, flags, name, qtype, end = q
         addresses = lookup(name)
         if addresses:
             sock.sendto(build_answer(packet, end, flags, qtype, addresses), client)

@@ -128,8 +128,18 @@ class Sandboxes:
                 existing = self.get(spec.container_id)
             except NotFound:
                 return self._create(spec)
-            log.info("sandbox_exists", container_id=spec.container_id)
-            return existing
+            if self._alive(existing):
+                log.info("sandbox_exists", container_id=spec.container_id)
+                return existing
+        # Its namespace is gone (a reboot): start again from nothing.
+        self.remove(spec.container_id)
+        with self._lock(spec.container_id):
+            return self._create(spec)
+
+    @staticmethod
+    def _alive(view: SandboxView) -> bool:
+        path = view.row.netns_path
+        return not path or netns.is_bound(Path(path))
 
     def _resolve_mode(self, mode: str) -> tuple[str, NetworkRow | None]:
         if mode in ("", "default", "bridge"):
@@ -392,8 +402,18 @@ class Sandboxes:
         self._reaper.submit(lambda: None).result()
 
     def reap_orphans(self) -> None:
-        """Addresses whose endpoint is gone (the service stopped between
+        """Sandboxes whose namespace is gone (the host rebooted) are removed;
+        addresses whose endpoint is gone (the service stopped between
         RemoveSandbox and the veth deletion): delete the veth, free them."""
+        for cid in self.all_ids():
+            try:
+                view = self.get(cid)
+            except NotFound:
+                continue
+            if not self._alive(view):
+                log.info("stale_sandbox_removed", container_id=cid)
+                self.remove(cid)
+        self.drain()
         with Session(self.engine, expire_on_commit=False) as s:
             live = {e.id for e in s.exec(select(EndpointRow))}
             orphans = [a for a in s.exec(select(AllocationRow)) if a.owner not in live]

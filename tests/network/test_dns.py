@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hangu.network.v1 import network_pb2 as pb
 from hangu_network import dns
 

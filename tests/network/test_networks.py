@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 from ipaddress import IPv4Network
+from pathlib import Path
 
 import grpc
 import pytest
@@ -177,3 +178,23 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
             ipv4_address=sb.endpoints[0].ipv4_address)]))
     assert again.endpoints[0].ipv4_address == sb.endpoints[0].ipv4_address
     stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c2))
+
+
+def test_stale_sandbox_is_recreated(net_env: NetEnv) -> None:
+    """After a reboot the namespace files are gone: CreateSandbox starts
+    afresh and start-up removes such sandboxes."""
+    from hangu_network import netns
+    stub = net_env.stub
+    c, d = secrets.token_hex(32), secrets.token_hex(32)
+    first = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c))
+    stub.CreateSandbox(pb.CreateSandboxRequest(container_id=d))
+    netns.remove(Path(first.netns_path))              # as a reboot would
+    again = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c))
+    assert netns.is_bound(Path(again.netns_path))
+    assert again.endpoints[0].endpoint_id != first.endpoints[0].endpoint_id
+    view = stub.GetSandbox(pb.GetSandboxRequest(container_id=d))
+    netns.remove(Path(view.netns_path))
+    net_env.service.sandboxes.reap_orphans()  # type: ignore[attr-defined]
+    assert _err(stub.GetSandbox, pb.GetSandboxRequest(container_id=d))[0] == \
+        grpc.StatusCode.NOT_FOUND
+    stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
