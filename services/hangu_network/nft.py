@@ -114,7 +114,10 @@ class Nft:
             "output": ("type nat hook output priority -100; policy accept;", dnat),
             "postrouting": ("type nat hook postrouting priority srcnat; policy accept;",
                             ("ip saddr @subnets oifname != @bridges masquerade\n"
-                             "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n")),
+                             "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
+                             # a container reaching a published port of another on
+                             # the same bridge must see replies come back the same way
+                             "ct status dnat ip saddr @subnets oifname @bridges masquerade\n")),
             "forward": ("type filter hook forward priority filter; policy accept;",
                         "iifname @bridges accept\noifname @bridges accept\n"),
         }

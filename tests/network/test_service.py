@@ -7,6 +7,7 @@ import os
 import secrets
 import statistics
 import subprocess
+import sys
 import time
 import urllib.request
 from ipaddress import IPv4Address, IPv4Network
@@ -163,9 +164,12 @@ def test_requested_ip_and_conflict(net_env: NetEnv) -> None:
 
 def test_published_port_from_localhost(net_env: NetEnv, tmp_path: Path) -> None:
     c = cid()
+    gw = net_env.stub.Get(pb.GetNetworkRequest(reference="bridge")).ipam.config[0].gateway
     sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
         container_id=c, ports=[pb.PortMapping(protocol="tcp", container_port=8080,
-                                              host_ip="127.0.0.1", host_port=0)]))
+                                              host_ip="127.0.0.1", host_port=0),
+                               pb.PortMapping(protocol="tcp", container_port=8080,
+                                              host_ip=gw, host_port=0)]))
     (tmp_path / "index.html").write_text("hello from hangu\n")
     httpd = subprocess.Popen(["nsenter", f"--net={sb.netns_path}", "busybox", "httpd", "-f",
                               "-p", "8080", "-h", str(tmp_path)])
@@ -182,6 +186,19 @@ def test_published_port_from_localhost(net_env: NetEnv, tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.1)
         assert body == b"hello from hangu\n"
+        # from another container on the bridge, through the gateway address
+        gw_port = sb.ports[1]
+        other = cid()
+        sb2 = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=other))
+        try:
+            fetch = ("import urllib.request,sys; o=urllib.request.build_opener("
+                     "urllib.request.ProxyHandler({})); "
+                     "sys.stdout.write(o.open(sys.argv[1], timeout=3).read().decode())")
+            out = ns_run(sb2.netns_path, sys.executable, "-c", fetch,
+                         f"http://{gw_port.host_ip}:{gw_port.host_port}/")
+            assert out.stdout == "hello from hangu\n", out.stderr
+        finally:
+            net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=other))
         # the same host port cannot be published twice
         with pytest.raises(grpc.RpcError):
             net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
