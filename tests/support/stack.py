@@ -93,6 +93,7 @@ class Stack:
         }
         self.env.pop("DOCKER_TLS_VERIFY", None)
         self.env.pop("DOCKER_CONTEXT", None)
+        self.purge_on_stop = purge_on_stop
         if purge_on_stop:
             self.env["HANGU_PURGE_ON_STOP"] = "1"
         self.env.update(env or {})
@@ -124,7 +125,8 @@ class Stack:
             ids = self.run_docker("ps", "-aq", timeout=60).stdout.split()
             if ids:
                 self.run_docker("rm", "-f", *ids, timeout=120)
-        stopped = self.supervisor("stop", timeout=300)
+        # A stack started without HANGU_PURGE_ON_STOP needs the purge pass.
+        stopped = self.supervisor("stop" if self.purge_on_stop else "purge", timeout=300)
         self.started = False
         leftovers = self.leftovers()
         if leftovers:

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Times the same docker CLI operations against hangu and against a dockerd
+on this machine, interleaved, and prints medians and the hangu/dockerd ratio.
+
+    make bench                      # or: .venv/bin/python benchmarks/run.py -n 30
+
+Both engines are started here on temporary roots: hangu from this checkout
+(the supervisor, info-level logs, its own bridge and subnet), dockerd from
+Debian's docker.io (installed if missing) with its own data root, exec root,
+socket and bridge, iptables on. Both get the same busybox image with `docker
+load`. Every sample is one `docker` CLI process, so both sides pay the same
+client cost. Nothing is left running afterwards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(CHECKOUT))
+
+from benchmarks.dockerd import running_dockerd  # noqa: E402
+from tests.support import busybox  # noqa: E402
+from tests.support.stack import DOCKER, Stack  # noqa: E402
+
+BUDGET = 1.0  # hangu's median may be at most this multiple of dockerd's
+
+
+@dataclass
+class Engine:
+    name: str
+    host: str
+    env: dict[str, str]
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        result = subprocess.run([DOCKER, "-H", self.host, *args], env=self.env,
+                                capture_output=True, text=True, timeout=timeout,
+                                stdin=subprocess.DEVNULL)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{self.name}: docker {' '.join(args)}: {result.stderr}")
+        return result.stdout
+
+
+@dataclass
+class Operation:
+    name: str
+    # Runs one sample, returns seconds; `setup`/`cleanup` are not timed.
+    sample: Callable[[Engine], float]
+    results: dict[str, list[float]] = field(default_factory=dict)
+
+
+def timed(engine: Engine, *args: str) -> float:
+    start = time.perf_counter()
+    engine.docker(*args)
+    return time.perf_counter() - start
+
+
+def create_and_remove(engine: Engine) -> float:
+    start = time.perf_counter()
+    cid = engine.docker("create", "busybox", "true").strip()
+    engine.docker("rm", cid)
+    return time.perf_counter() - start
+
+
+def run_detached_then_stop(engine: Engine) -> float:
+    start = time.perf_counter()
+    cid = engine.docker("run", "-d", "busybox", "sleep", "60").strip()
+    engine.docker("rm", "-f", cid)
+    return time.perf_counter() - start
+
+
+OPERATIONS = {
+    "run": Operation("docker run --rm busybox true",
+                     lambda e: timed(e, "run", "--rm", "busybox", "true")),
+    "run-none": Operation("docker run --rm --network none busybox true",
+                          lambda e: timed(e, "run", "--rm", "--network", "none", "busybox",
+                                          "true")),
+    "echo": Operation("docker run --rm busybox echo hello",
+                      lambda e: timed(e, "run", "--rm", "busybox", "echo", "hello")),
+    "run-d": Operation("docker run -d busybox sleep 60 + docker rm -f", run_detached_then_stop),
+    "create": Operation("docker create + docker rm", create_and_remove),
+    "ps": Operation("docker ps -a", lambda e: timed(e, "ps", "-a")),
+    "images": Operation("docker images", lambda e: timed(e, "images")),
+}
+DEFAULT_OPS = ["run", "run-none", "run-d", "create", "ps"]
+
+
+def client_env(tmp: Path) -> dict[str, str]:
+    config = tmp / "dockercfg"
+    config.mkdir(exist_ok=True)
+    (config / "config.json").write_text("{}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    return {**env, "DOCKER_CONFIG": str(config), "DOCKER_CLI_HINTS": "false"}
+
+
+def measure(engines: list[Engine], ops: list[Operation], runs: int, warmup: int) -> None:
+    for op in ops:
+        for engine in engines:
+            for _ in range(warmup):
+                op.sample(engine)
+            op.results[engine.name] = []
+        # Interleaved, alternating who goes first, so drift (page cache,
+        # CPU frequency, other load) hits both sides alike.
+        for i in range(runs):
+            order = engines if i % 2 == 0 else list(reversed(engines))
+            for engine in order:
+                op.results[engine.name].append(op.sample(engine))
+        report_line(op)
+
+
+def report_line(op: Operation) -> None:
+    hangu = statistics.median(op.results["hangu"])
+    dockerd = statistics.median(op.results["dockerd"])
+    print(f"{op.name:<48} {hangu * 1000:>9.1f} ms {dockerd * 1000:>9.1f} ms "
+          f"{hangu / dockerd:>7.2f}x", flush=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", "--runs", type=int, default=20, help="samples per engine and op")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--ops", default=",".join(DEFAULT_OPS),
+                        help=f"comma-separated, from: {', '.join(OPERATIONS)}")
+    parser.add_argument("--json", type=Path, help="also write the samples here")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("benchmarks/run.py needs root (it starts dockerd and hangu)", file=sys.stderr)
+        return 2
+    ops = [OPERATIONS[name] for name in args.ops.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="hgb-") as tmpdir:
+        tmp = Path(tmpdir)
+        archive = busybox.write_docker_archive(busybox.busybox_image(), tmp / "busybox.tar")
+        env = client_env(tmp)
+        stack = Stack("bench", bridge_prefix="hgb", subnet_pool="10.205.0.0/16",
+                      env={"HANGU_LOG_LEVEL": "info"})
+        with running_dockerd() as dockerd, stack:
+            engines = [Engine("hangu", stack.docker_host, env),
+                       Engine("dockerd", dockerd.host, env)]
+            for engine in engines:
+                engine.docker("load", "-i", str(archive), timeout=300)
+            server = engines[1].docker("version", "--format", "{{.Server.Version}}").strip()
+            print(f"hangu (this checkout) vs dockerd {server}; docker CLI {DOCKER}; "
+                  f"{args.runs} interleaved runs per engine after {args.warmup} warm-up runs")
+            print(f"{'operation':<48} {'hangu':>12} {'dockerd':>12} {'ratio':>8}")
+            measure(engines, ops, args.runs, args.warmup)
+            for engine in engines:
+                leftover = engine.docker("ps", "-aq").split()
+                if leftover:
+                    engine.docker("rm", "-f", *leftover)
+    first = ops[0]
+    ratio = statistics.median(first.results["hangu"]) / statistics.median(first.results["dockerd"])
+    verdict = "within" if ratio <= BUDGET else "OVER"
+    print(f"\n{first.name}: hangu/dockerd = {ratio:.2f}x ({verdict} the {BUDGET:.1f}x budget)")
+    if args.json:
+        args.json.write_text(json.dumps({op.name: op.results for op in ops}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
