@@ -138,7 +138,7 @@ class Networks:
         masquerade = (not row.internal and row.options.get(
             "com.docker.network.bridge.enable_ip_masquerade", "true") == "true")
         dns = self.dns_address(row)
-        self.nft.add_network(row.bridge, row.subnet if masquerade else "", dns)
+        self.nft.add_network(row.bridge, row.subnet if masquerade else "", dns, row.internal)
         if masquerade:
             _enable_ip_forward()
         dockeruser.add(row.bridge)

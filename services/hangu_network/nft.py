@@ -9,6 +9,7 @@ ports are elements of sets and maps, so adding or removing one is a single
 - set `bridges`   (ifname): hangu's bridges — forward accept, masquerade exemption
 - set `subnets`   (ipv4 interval): bridge subnets — masquerade when leaving elsewhere
 - set `dns_servers` (ipv4): gateways where hangu's resolver listens — never DNATed
+- set `same_bridge` (ifname . ifname), `internal` (ifname): network isolation
 - map `ports_any` proto . port → container ip . port (host_ip 0.0.0.0)
 - map `ports_ip`  host ip . proto . port → container ip . port
 """
@@ -118,13 +119,20 @@ class Nft:
                              # a container reaching a published port of another on
                              # the same bridge must see replies come back the same way
                              "ct status dnat ip saddr @subnets oifname @bridges masquerade\n")),
+            # Within a bridge: accept. Between two hangu networks, or out of
+            # an internal one: drop (Docker's network isolation). Otherwise accept.
             "forward": ("type filter hook forward priority filter; policy accept;",
-                        "iifname @bridges accept\noifname @bridges accept\n"),
+                        ("iifname . oifname @same_bridge accept\n"
+                         "iifname @bridges oifname @bridges drop\n"
+                         "iifname @internal drop\noifname @internal drop\n"
+                         "iifname @bridges accept\noifname @bridges accept\n")),
         }
         lines = [f"add table {t}",
                  f"add set {t} bridges {{ type ifname; }}",
                  f"add set {t} subnets {{ type ipv4_addr; flags interval; }}",
                  f"add set {t} dns_servers {{ type ipv4_addr; }}",
+                 f"add set {t} same_bridge {{ type ifname . ifname; }}",
+                 f"add set {t} internal {{ type ifname; }}",
                  (f"add map {t} ports_any {{ type inet_proto . inet_service : "
                   f"ipv4_addr . inet_service; }}"),
                  (f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
@@ -141,15 +149,21 @@ class Nft:
             return ""
         return f"{verb} element inet {self.table} {set_name} {{ {', '.join(items)} }}\n"
 
-    def add_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
+    def add_network(self, bridge: str, subnet: str, dns_server: str = "",
+                    internal: bool = False) -> None:
         self.remove_network(bridge, subnet, dns_server)
         self.run(self._elements("add", "bridges", [f'"{bridge}"'])
+                 + self._elements("add", "same_bridge", [f'"{bridge}" . "{bridge}"'])
+                 + (self._elements("add", "internal", [f'"{bridge}"']) if internal else "")
                  + (self._elements("add", "subnets", [subnet]) if subnet else "")
                  + (self._elements("add", "dns_servers", [dns_server]) if dns_server else ""))
 
     def remove_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
         # Deleting a missing element fails the whole transaction: one each.
         self.run(self._elements("delete", "bridges", [f'"{bridge}"']), check=False)
+        self.run(self._elements("delete", "same_bridge", [f'"{bridge}" . "{bridge}"']),
+                 check=False)
+        self.run(self._elements("delete", "internal", [f'"{bridge}"']), check=False)
         if subnet:
             self.run(self._elements("delete", "subnets", [subnet]), check=False)
         if dns_server:

@@ -198,3 +198,25 @@ def test_stale_sandbox_is_recreated(net_env: NetEnv) -> None:
     assert _err(stub.GetSandbox, pb.GetSandboxRequest(container_id=d))[0] == \
         grpc.StatusCode.NOT_FOUND
     stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+
+
+def test_networks_are_isolated(net_env: NetEnv) -> None:
+    """As in Docker: containers on two different networks cannot reach each
+    other (even with routing on), while each reaches its own network."""
+    stub = net_env.stub
+    net = stub.Create(pb.CreateNetworkRequest(name="hgniso-" + secrets.token_hex(2)))
+    a, b, c = (secrets.token_hex(32) for _ in range(3))
+    sa = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=a))
+    sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=b, network_mode=net.name))
+    sc = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c, network_mode=net.name))
+    forward = Path("/proc/sys/net/ipv4/ip_forward")
+    saved = forward.read_text()
+    forward.write_text("1")
+    try:
+        assert ping(sb.netns_path, sc.endpoints[0].ipv4_address)
+        assert not ping(sa.netns_path, sb.endpoints[0].ipv4_address)
+    finally:
+        forward.write_text(saved)
+        for x in (a, b, c):
+            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=x))
+        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
