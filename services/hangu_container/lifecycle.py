@@ -139,6 +139,10 @@ class Lifecycle:
         if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
             raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
         cid = new_id()
+        if hc.network_mode in ("", "default"):
+            hc = pb.HostConfig()
+            hc.CopyFrom(req.host_config)
+            hc.network_mode = "bridge"   # what dockerd stores for "default"
         if not merged.hostname and hc.network_mode != "host":
             merged.hostname = cid[:12]
         if name:
@@ -190,13 +194,22 @@ class Lifecycle:
     def start(self, ref: str) -> bool:
         """Start; True if it was already running (Docker's 304)."""
         live = self.registry.lookup(ref)
-        with live.lock:
-            if live.running:
-                return True
-            if live.row.status == "removing":
-                raise Conflict(f"container {live.id} is marked for removal and cannot be started")
-            live.row.stopped_by_user = False
-            self.starter.start(live)
+        try:
+            with live.lock:
+                if live.running:
+                    return True
+                if live.row.status == "removing":
+                    raise Conflict(
+                        f"container {live.id} is marked for removal and cannot be started")
+                live.row.stopped_by_user = False
+                self.starter.start(live)
+        except HanguError:
+            # dockerd removes an --rm container whose start failed (the docker
+            # CLI waits for that removal before it reports the error).
+            if pb.HostConfig.FromString(live.row.host_config).auto_remove and \
+                    not live.running:
+                self._auto_remove(live)
+            raise
         self.emit("start", live)
         return False
 

@@ -85,7 +85,9 @@ def sandbox_request(row_id: str, name: str, cfg: pb.ContainerConfig, hc: pb.Host
             if key not in bound:
                 port, _, proto = key.partition("/")
                 ports.append((proto or "tcp", int(port), "", 0))
-    endpoints = [(net, list(ep.aliases), ep.ipv4_address)
+    # The docker CLI keys its endpoint by the network mode, "default" for
+    # the default bridge.
+    endpoints = [("bridge" if net == "default" else net, list(ep.aliases), ep.ipv4_address)
                  for net, ep in nc.endpoints_config.items()]
     return SandboxRequest(
         container_id=row_id, container_name=name, hostname=cfg.hostname,
