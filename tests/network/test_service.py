@@ -239,3 +239,20 @@ def test_create_sandbox_latency(net_env: NetEnv) -> None:
     median = statistics.median(times)
     print(f"CreateSandbox over gRPC: median {median:.1f} ms, max {max(times):.1f} ms")
     assert median < 60
+
+
+def test_parallel_sandboxes_get_distinct_addresses(net_env: NetEnv) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    ids = [cid() for _ in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        boxes = list(pool.map(lambda c: net_env.stub.CreateSandbox(
+            pb.CreateSandboxRequest(container_id=c)), ids))
+    try:
+        addrs = {b.endpoints[0].ipv4_address for b in boxes}
+        assert len(addrs) == len(ids)
+        assert ping(boxes[0].netns_path, boxes[-1].endpoints[0].ipv4_address)
+    finally:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda c: net_env.stub.RemoveSandbox(
+                pb.RemoveSandboxRequest(container_id=c)), ids))
+    assert not any(os.path.exists(b.netns_path) for b in boxes)
