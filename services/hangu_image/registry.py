@@ -19,7 +19,7 @@ import ssl
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from hangu_runtime.errors import HanguError, Internal, InvalidArgument, Unauthenticated
 
@@ -96,7 +96,7 @@ class Response:
         self.status = resp.status
         self.headers = resp.headers
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = None) -> bytes:
         return self.resp.read(n)
 
     def close(self) -> None:
@@ -131,12 +131,15 @@ class Session:
                                                context=ssl.create_default_context())
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> Response:
+    def _send(self, method: str, url: str, headers: dict[str, str],
+              body: bytes | BinaryIO | None = None) -> Response:
         parts = urllib.parse.urlsplit(url)
         conn = self._connect(parts.scheme, parts.netloc)
+        conn.blocksize = 1 << 20
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
-            conn.request(method, target, headers={"User-Agent": USER_AGENT, **headers})
+            conn.request(method, target, body=body,
+                         headers={"User-Agent": USER_AGENT, **headers})
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as err:
             conn.close()
@@ -151,7 +154,7 @@ class Session:
         return Response(conn, resp)
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None,
-                scope_actions: str = "pull") -> Response:
+                scope_actions: str = "pull", body: bytes | None = None) -> Response:
         """Send with auth; follow the auth challenge once and redirects."""
         url = f"{self.scheme}://{self.host}{path}"
         headers = dict(headers or {})
@@ -159,7 +162,7 @@ class Session:
             hdrs = dict(headers)
             if self._auth:
                 hdrs["Authorization"] = self._auth
-            resp = self._follow(method, url, hdrs)
+            resp = self._follow(method, url, hdrs, body)
             if resp.status != 401 or attempt == 1:
                 return resp
             challenge = resp.headers.get("WWW-Authenticate", "")
@@ -170,10 +173,11 @@ class Session:
             self._authenticate(challenge, scope_actions)
         raise AssertionError("unreachable")
 
-    def _follow(self, method: str, url: str, headers: dict[str, str]) -> Response:
+    def _follow(self, method: str, url: str, headers: dict[str, str],
+                body: bytes | None = None) -> Response:
         origin = urllib.parse.urlsplit(url).netloc
         for _ in range(6):
-            resp = self._send(method, url, headers)
+            resp = self._send(method, url, headers, body)
             if resp.status not in (301, 302, 303, 307, 308):
                 return resp
             location = resp.headers.get("Location", "")
@@ -285,3 +289,43 @@ class Session:
         with resp:
             body = resp.read(MAX_MANIFEST)
         return sorted(json.loads(body).get("tags") or [])
+
+    # ------------------------------------------------------------ push
+    def blob_exists(self, digest: str) -> bool:
+        resp = self.request("HEAD", f"/v2/{self.ref.path}/blobs/{digest}",
+                            scope_actions="pull,push")
+        resp.read()
+        resp.close()
+        return resp.status == 200
+
+    def upload_blob(self, body: bytes | BinaryIO, size: int, digest: str) -> None:
+        """Monolithic upload: POST for a location, then PUT the bytes."""
+        resp = self.request("POST", f"/v2/{self.ref.path}/blobs/uploads/",
+                            {"Content-Length": "0"}, scope_actions="pull,push")
+        if resp.status != 202:
+            raise self.error_from(resp)
+        location = resp.headers.get("Location", "")
+        resp.read()
+        resp.close()
+        url = urllib.parse.urljoin(f"{self.scheme}://{self.host}/", location)
+        sep = "&" if "?" in url else "?"
+        url += f"{sep}digest={urllib.parse.quote(digest)}"
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        if self._auth and urllib.parse.urlsplit(url).netloc == self.host:
+            headers["Authorization"] = self._auth
+        resp = self._send("PUT", url, headers, body)
+        if resp.status not in (201, 204):
+            raise self.error_from(resp)
+        resp.read()
+        resp.close()
+
+    def put_manifest(self, tag: str, raw: bytes, media_type: str) -> str:
+        resp = self.request("PUT", f"/v2/{self.ref.path}/manifests/{tag}",
+                            {"Content-Type": media_type, "Content-Length": str(len(raw))},
+                            scope_actions="pull,push", body=raw)
+        if resp.status not in (200, 201):
+            raise self.error_from(resp)
+        digest = resp.headers.get("Docker-Content-Digest", "")
+        resp.read()
+        resp.close()
+        return digest or "sha256:" + hashlib.sha256(raw).hexdigest()

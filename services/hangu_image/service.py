@@ -13,7 +13,7 @@ from hangu_runtime.config import Settings
 from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.logging import get_logger
 
-from . import archive, removal, save
+from . import archive, push, removal, save
 from .content import ContentStore
 from .events import EventBus
 from .images import ImageStore, ImageView
@@ -68,6 +68,11 @@ class ImageService:
                       creds: Credentials | None = None) -> Iterator[ProgressEvent]:
         return pull_all_tags(self.images, reference, platform, creds,
                              self.settings.insecure_registries)
+
+    def push(self, reference: str, all_tags: bool,
+             creds: Credentials | None = None) -> Iterator[ProgressEvent]:
+        return push.push(self.images, reference, all_tags, creds,
+                         self.settings.insecure_registries)
 
     def login(self, server: str, creds: Credentials) -> str:
         host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]

@@ -211,7 +211,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         return NotImplementedYet(f"{what} is not implemented yet")
 
     def Push(self, request: pb.PushRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
-        raise self._todo("push")
+        for ev in self.svc.push(request.reference, request.all_tags, _creds(request.auth)):
+            yield _progress(ev)
 
     def Save(self, request: pb.SaveRequest, context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
         for data in self.svc.save(list(request.references)):

@@ -303,3 +303,33 @@ def test_save_then_load_round_trip(grpc_stub: Any, registry: Any, busybox_image:
     with pytest.raises(grpc.RpcError) as err:
         list(grpc_stub.Save(pb.SaveRequest(references=["hgt/nosuch"])))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_push_then_pull_back(grpc_stub: Any, registry: Any, busybox_docker_archive: Path,
+                             busybox_image: Image) -> None:
+    """A loaded image (uncompressed layer) pushed under a new name: Docker's
+    push sequence, and the registry then serves it to a pull."""
+    data = busybox_docker_archive.read_bytes()
+    list(grpc_stub.Load(iter([pb.LoadRequest(quiet=True), pb.LoadRequest(data=data)])))
+    target = f"{registry.host}/hgt-pushed:v1"
+    grpc_stub.Tag(pb.TagRequest(source="busybox", target=target))
+    out = list(grpc_stub.Push(pb.PushRequest(reference=target)))
+    assert not any(p.error for p in out), [p.error for p in out]
+    short = busybox_image.diff_ids[0].removeprefix("sha256:")[:12]
+    assert out[0].status == f"The push refers to repository [{registry.host}/hgt-pushed]"
+    statuses = [p.status for p in out if p.id == short]
+    assert statuses[0] == "Preparing" and statuses[-1] == "Pushed"
+    assert out[-2].status.startswith("v1: digest: sha256:")
+    import json
+    aux = json.loads(out[-1].aux_json)
+    assert aux["Tag"] == "v1" and aux["Digest"].startswith("sha256:")
+    again = list(grpc_stub.Push(pb.PushRequest(reference=target)))
+    assert any(p.status == "Layer already exists" for p in again)
+    grpc_stub.Remove(pb.RemoveImageRequest(reference=busybox_image.id, force=True))
+    pulled = list(grpc_stub.Pull(pb.PullRequest(reference=target)))
+    assert pulled[-1].status == f"Status: Downloaded newer image for {target}"
+    assert grpc_stub.Get(pb.GetImageRequest(reference=target)).id == busybox_image.id
+    with pytest.raises(grpc.RpcError) as err:
+        list(grpc_stub.Push(pb.PushRequest(reference=f"{registry.host}/hgt-none:v1")))
+    assert err.value.details() == (
+        f"An image does not exist locally with the tag: {registry.host}/hgt-none")
