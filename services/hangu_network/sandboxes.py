@@ -162,6 +162,7 @@ class Sandboxes:
         kind, primary = self._resolve_mode(spec.network_mode)
         if kind == "container":
             return self._shared(spec)
+        extra = etcfiles.parse_extra_hosts(spec.extra_hosts)
         files = self.files_root / spec.container_id
         files.mkdir(parents=True, exist_ok=True)
         hostname = spec.hostname or spec.container_id[:12]
@@ -169,12 +170,14 @@ class Sandboxes:
                          hostname=hostname, domainname=spec.domainname,
                          network_mode=spec.network_mode or "bridge", files_dir=str(files),
                          extra_hosts_json=json.dumps(spec.extra_hosts))
-        extra = etcfiles.parse_extra_hosts(spec.extra_hosts)
         if kind == "host":
             self._write_host_files(files)
             return self._save(row, [], [], t0)
         nets = [] if primary is None else self._endpoint_networks(primary, spec.endpoints)
         path = self.netns_dir / spec.container_id[:12]
+        if path.exists():
+            # Left by a crash between bind mount and saving: nobody owns it.
+            netns.remove(path)
         made: list[tuple[EndpointRow, NetworkRow]] = []
         rules: list[PortRule] = []
         ns: IPRoute | None = None
