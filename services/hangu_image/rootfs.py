@@ -64,6 +64,9 @@ class RootfsStore:
             raise InvalidArgument(f"invalid container id {cid!r}")
         return self.root / cid
 
+    def record(self, cid: str) -> RootfsRecord:
+        return self._record(cid)
+
     def _record(self, cid: str) -> RootfsRecord:
         with Session(self.engine) as s:
             rec = s.get(RootfsRecord, cid)

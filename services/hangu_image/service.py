@@ -5,6 +5,7 @@ gRPC; the servicer translates to and from protobuf."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from hangu_runtime.config import Settings
 from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.logging import get_logger
 
-from . import archive, push, removal, save
+from . import archive, commit, diff, push, removal, save
 from .content import ContentStore
 from .events import EventBus
 from .images import ImageStore, ImageView
@@ -175,6 +176,26 @@ class ImageService:
 
     def remove_rootfs(self, container_id: str) -> None:
         self.rootfs.remove(container_id)
+
+    def changes(self, container_id: str) -> list[tuple[str, int]]:
+        info = self.rootfs.get(container_id)
+        return diff.changes(Path(info.upper_dir), info.lower_dirs)
+
+    def export(self, container_id: str) -> Iterator[bytes]:
+        """The merged root filesystem as a tar; mounts it for the while if
+        it is not mounted (a stopped container)."""
+        was_mounted = bool(self.rootfs.get(container_id).path)
+        info = self.rootfs.mount(container_id)
+        try:
+            yield from diff.stream_tar(lambda out: diff.write_rootfs_tar(Path(info.path), out))
+        finally:
+            if not was_mounted:
+                self.rootfs.unmount(container_id)
+
+    def commit(self, container_id: str, repository: str, tag: str, comment: str, author: str,
+               changes: list[str], container_config: dict[str, Any] | None) -> str:
+        return commit.commit(self.images, self.rootfs, container_id, repository, tag, comment,
+                             author, changes, container_config)
 
     def purge(self) -> None:
         """HANGU_PURGE_ON_STOP: unmount every container root filesystem."""

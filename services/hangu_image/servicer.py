@@ -3,6 +3,7 @@ domain facade (service.py) and back, nothing more."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1 import image_pb2_grpc
-from hangu_runtime.errors import NotImplementedYet
+from hangu_runtime.errors import InvalidArgument, NotImplementedYet
 
 from .images import ImageView
 from .platforms import Platform
@@ -224,15 +225,27 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
     def Changes(self, request: pb.ChangesRequest,
                 context: grpc.ServicerContext) -> pb.ChangesResponse:
-        raise self._todo("changes")
+        return pb.ChangesResponse(changes=[
+            pb.Change(path=path, kind=kind) for path, kind in
+            self.svc.changes(request.container_id)])
 
     def Export(self, request: pb.ExportRequest,
                context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
-        raise self._todo("export")
+        for data in self.svc.export(request.container_id):
+            yield pb.DataChunk(data=data)
 
     def Commit(self, request: pb.CommitRequest,
                context: grpc.ServicerContext) -> pb.CommitResponse:
-        raise self._todo("commit")
+        config = None
+        if request.config_json:
+            try:
+                config = json.loads(request.config_json)
+            except ValueError as err:
+                raise InvalidArgument(f"invalid container config: {err}") from err
+        image_id = self.svc.commit(request.container_id, request.repository, request.tag,
+                                   request.comment, request.author, list(request.changes),
+                                   config)
+        return pb.CommitResponse(id=image_id)
 
 
 def register(service: ImageService) -> Any:

@@ -137,3 +137,55 @@ def test_docker_archive_with_symlinked_layer(grpc_stub: Any, fixture_dir: Path) 
     path.write_bytes(out.getvalue())
     res = list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
     assert res[-1].stream == "Loaded image: hgt/linked:1\n"
+
+
+def test_changes_commit_export(grpc_stub: Any, busybox_docker_archive: Path) -> None:
+    import json
+    list(grpc_stub.Load(chunks(busybox_docker_archive, pb.LoadRequest(quiet=True))))
+    cid = "f5" * 32
+    grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid, image_id="busybox"))
+    merged = Path(grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid)).path)
+    new_cid = "f6" * 32
+    try:
+        (merged / "tmp/new").write_text("new")
+        (merged / "etc/group").unlink()
+        with open(merged / "etc/passwd", "a") as fh:
+            fh.write("app:x:1000:1000::/home:/bin/sh\n")
+        (merged / "data").mkdir()
+        (merged / "data/f").write_text("f")
+        (merged / "var/spool/mail").rmdir()
+        (merged / "var/spool").rmdir()
+        (merged / "var/spool").mkdir()
+        (merged / "var/spool/only").write_text("only")
+        changes = {(c.path, c.kind) for c in grpc_stub.Changes(
+            pb.ChangesRequest(container_id=cid)).changes}
+        assert {("/etc", 0), ("/etc/group", 2), ("/etc/passwd", 0), ("/tmp", 0),
+                ("/tmp/new", 1), ("/data", 1), ("/data/f", 1)} <= changes
+
+        out = grpc_stub.Commit(pb.CommitRequest(
+            container_id=cid, repository="hgt/committed", tag="v1", comment="snap",
+            author="tester", changes=['CMD ["cat", "/tmp/new"]'],
+            config_json=json.dumps({"Env": ["PATH=/bin"], "Cmd": ["sh"]}).encode()))
+        img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/committed:v1"))
+        assert img.id == out.id and len(img.layers) == 2 and img.author == "tester"
+        cfg = json.loads(img.config_json)
+        assert cfg["config"]["Cmd"] == ["cat", "/tmp/new"] and cfg["comment"] == "snap"
+
+        grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=new_cid, image_id=out.id))
+        second = Path(grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=new_cid)).path)
+        assert (second / "tmp/new").read_text() == "new"
+        assert not (second / "etc/group").exists()
+        assert "app:x:1000" in (second / "etc/passwd").read_text()
+        assert sorted(os.listdir(second / "var/spool")) == ["only"]
+        assert (second / "bin/busybox").is_file()
+    finally:
+        grpc_stub.RemoveRootfs(pb.RemoveRootfsRequest(container_id=new_cid))
+        grpc_stub.UnmountRootfs(pb.UnmountRootfsRequest(container_id=cid))
+
+    # Export of a stopped (unmounted) container mounts it for the while.
+    data = b"".join(c.data for c in grpc_stub.Export(pb.ExportRequest(container_id=cid)))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = set(tar.getnames())
+    assert {"bin/busybox", "tmp/new", "data/f"} <= names and "etc/group" not in names
+    assert not os.path.ismount(merged)
+    grpc_stub.RemoveRootfs(pb.RemoveRootfsRequest(container_id=cid))
