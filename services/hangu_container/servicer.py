@@ -15,7 +15,9 @@ from hangu.container.v1 import container_pb2_grpc as pb_grpc
 from hangu_runtime.errors import NotImplementedYet
 
 from . import listing, logs
+from .execs import Execs
 from .lifecycle import CreateRequest, Lifecycle
+from .sessions import AttachSession
 from .streams import AttachOptions, Streams
 
 _STREAMS = {"stdout": pb.OutputChunk.STDOUT, "stderr": pb.OutputChunk.STDERR}
@@ -35,6 +37,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def __init__(self, lifecycle: Lifecycle, streams: Streams) -> None:
         self.lc = lifecycle
         self.streams = streams
+        self.execs = Execs(lifecycle)
 
     # ---- metadata
 
@@ -196,6 +199,56 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
             yield pb.Event(action=ev.action, id=ev.id, attributes=ev.attributes,
                            time=_ts_ns(ev.time_ns))
 
+    # ---- exec
+
     def ExecCreate(self, request: pb.ExecCreateRequest, context: grpc.ServicerContext
                    ) -> pb.ExecCreateResponse:
-        raise NotImplementedYet("exec is not implemented yet")
+        return pb.ExecCreateResponse(id=self.execs.create(request).id)
+
+    def ExecInspect(self, request: pb.ExecInspectRequest, context: grpc.ServicerContext
+                    ) -> pb.Exec:
+        return self.execs.inspect(request.exec_id)
+
+    def ExecResize(self, request: pb.ExecResizeRequest, context: grpc.ServicerContext
+                   ) -> pb.ResizeResponse:
+        self.execs.resize(request.exec_id, request.size.height, request.size.width)
+        return pb.ResizeResponse()
+
+    def ExecStart(self, request_iterator: Iterator[pb.ExecStartRequest],
+                  context: grpc.ServicerContext) -> Iterator[pb.OutputChunk]:
+        first = next(request_iterator)
+        size = (first.resize.height, first.resize.width) \
+            if first.HasField("resize") and first.resize.height and first.resize.width else None
+        record = self.execs.get(first.exec_id)
+        if first.detach:
+            self.execs.start(first.exec_id, first.tty, size, None)
+            return
+        cfg = record.config
+        session = AttachSession(cfg.attach_stdin, cfg.attach_stdout or not cfg.attach_stdin,
+                                cfg.attach_stderr or not cfg.attach_stdin)
+
+        def pump() -> None:
+            try:
+                for req in request_iterator:
+                    if req.stdin_data:
+                        session.write_stdin(req.stdin_data)
+                    if req.HasField("resize") and req.resize.height and req.resize.width:
+                        try:
+                            self.execs.resize(first.exec_id, req.resize.height,
+                                              req.resize.width)
+                        except Exception:
+                            pass
+                    if req.close_stdin:
+                        session.close_stdin()
+            except Exception:
+                pass
+            session.close_stdin()
+
+        context.add_callback(session.close)
+        self.execs.start(first.exec_id, first.tty, size, session)
+        threading.Thread(target=pump, name="exec-in", daemon=True).start()
+        for kind, value in session.items():
+            if kind == "exit":
+                yield pb.OutputChunk(exited=True, exit_code=int(value))  # type: ignore[arg-type]
+            else:
+                yield pb.OutputChunk(stream=_STREAMS[kind], data=value)  # type: ignore[arg-type]

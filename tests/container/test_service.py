@@ -287,3 +287,38 @@ def test_restart_policy_on_failure(stub: object) -> None:
         time.sleep(0.1)
     assert got.restart_count == 2 and got.state.exit_code == 1
     assert len(logs_of(stub, c.id)) == 3
+
+
+def _exec(stub: object, cid: str, cmd: list[str], stdin: list[bytes] | None = None,
+          tty: bool = False) -> tuple[list[pb.OutputChunk], str]:
+    eid = stub.ExecCreate(pb.ExecCreateRequest(  # type: ignore[attr-defined]
+        reference=cid, cmd=cmd, attach_stdin=stdin is not None, attach_stdout=True,
+        attach_stderr=True, tty=tty, env=["X=1"])).id
+
+    def requests() -> Iterator[pb.ExecStartRequest]:
+        yield pb.ExecStartRequest(exec_id=eid, tty=tty)
+        for d in stdin or []:
+            yield pb.ExecStartRequest(stdin_data=d)
+        if stdin is not None:
+            yield pb.ExecStartRequest(close_stdin=True)
+        time.sleep(30)
+
+    return list(stub.ExecStart(requests())), eid  # type: ignore[attr-defined]
+
+
+def test_exec(stub: object) -> None:
+    c = create(stub, ["sleep", "300"])
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    out, eid = _exec(stub, c.id, ["sh", "-c", "echo $X; echo e >&2; exit 4"])
+    assert [(x.stream, x.data) for x in out[:-1]] == [(pb.OutputChunk.STDOUT, b"1\n"),
+                                                     (pb.OutputChunk.STDERR, b"e\n")]
+    assert out[-1].exited and out[-1].exit_code == 4
+    info = stub.ExecInspect(pb.ExecInspectRequest(exec_id=eid))
+    assert not info.running and info.exit_code_set and info.exit_code == 4
+    out, _ = _exec(stub, c.id, ["cat"], stdin=[b"piped\n"])
+    assert b"".join(x.data for x in out) == b"piped\n" and out[-1].exit_code == 0
+    out, _ = _exec(stub, c.id, ["tty"], tty=True)
+    assert b"/dev/pts/" in b"".join(x.data for x in out)
+    with pytest.raises(grpc.RpcError):
+        _exec(stub, c.id, ["/nosuch"])
+    stub.Kill(pb.KillContainerRequest(reference=c.id))

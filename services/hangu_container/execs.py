@@ -1,0 +1,228 @@
+"""`docker exec`: an extra process in a running container, run by conmon in
+exec mode (`runc exec` under a conmon of its own, with its own attach
+socket and ctl fifo in a per-exec bundle dir).
+
+Start order, so that no early output is lost: conmon is launched with
+--exec-attach and _OCI_ATTACHPIPE/_OCI_STARTPIPE; once it reports its
+attach socket ready we connect the client's session, then release it
+through the start pipe to run `runc exec`. The sync pipe then carries the
+exec's pid and, at the end, its exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hangu.container.v1 import container_pb2 as pb
+
+from hangu_runtime import logging as hlog
+from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
+from hangu_runtime.ids import new_id
+
+from . import capabilities, imageconfig, users
+from .lifecycle import Lifecycle
+from .registry import Live
+from .sessions import AttachSession
+
+log = hlog.get_logger("hangu.container.exec")
+
+
+@dataclass
+class ExecRecord:
+    id: str
+    container_id: str
+    config: pb.ExecCreateRequest
+    running: bool = False
+    started: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+    bundle: Path = field(default_factory=Path)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Execs:
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self.lc = lifecycle
+        self.rt = lifecycle.rt
+        self._by_id: dict[str, ExecRecord] = {}
+        self._lock = threading.Lock()
+
+    def create(self, req: pb.ExecCreateRequest) -> ExecRecord:
+        live = self.lc.registry.lookup(req.reference)
+        if live.row.status == "paused":
+            raise Conflict(f"Container {live.id} is paused, unpause the container before exec")
+        if not live.running:
+            raise Conflict(f"Container {live.id} is not running")
+        if not req.cmd:
+            raise InvalidArgument("No exec command specified")
+        record = ExecRecord(id=new_id(), container_id=live.id, config=req)
+        with self._lock:
+            self._by_id[record.id] = record
+        return record
+
+    def get(self, exec_id: str) -> ExecRecord:
+        with self._lock:
+            record = self._by_id.get(exec_id)
+        if record is None:
+            raise NotFound(f"No such exec instance: {exec_id}")
+        return record
+
+    def inspect(self, exec_id: str) -> pb.Exec:
+        r = self.get(exec_id)
+        c = r.config
+        return pb.Exec(id=r.id, container_id=r.container_id, running=r.running,
+                       exit_code=r.exit_code or 0, exit_code_set=r.exit_code is not None,
+                       pid=r.pid, open_stdin=c.attach_stdin, open_stdout=c.attach_stdout,
+                       open_stderr=c.attach_stderr, tty=c.tty, entrypoint=c.cmd[0],
+                       arguments=list(c.cmd[1:]), privileged=c.privileged, user=c.user,
+                       working_dir=c.working_dir)
+
+    def _process(self, live: Live, req: pb.ExecCreateRequest, tty: bool,
+                 size: tuple[int, int] | None) -> dict[str, Any]:
+        spec = json.loads((self.rt.paths.bundle(live.id) / "config.json").read_text())
+        proc: dict[str, Any] = dict(spec["process"])
+        proc["args"] = list(req.cmd)
+        proc["terminal"] = tty
+        proc["env"] = imageconfig.merge_env(list(proc.get("env", [])), list(req.env))
+        if tty and not any(e.startswith("TERM=") for e in req.env):
+            proc["env"] = imageconfig.merge_env(proc["env"], ["TERM=xterm"])
+        if req.working_dir:
+            proc["cwd"] = req.working_dir
+        if req.user:
+            u = users.resolve_user(Path(spec["root"]["path"]), req.user)
+            proc["user"] = {"uid": u.uid, "gid": u.gid}
+            if u.additional_gids:
+                proc["user"]["additionalGids"] = u.additional_gids
+        if req.privileged:
+            caps = capabilities.effective_caps([], [], True)
+            proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+        proc.pop("consoleSize", None)
+        if tty and size:
+            proc["consoleSize"] = {"height": size[0], "width": size[1]}
+        return proc
+
+    def start(self, exec_id: str, tty: bool, size: tuple[int, int] | None,
+              session: AttachSession | None) -> ExecRecord:
+        """Run the exec; with a session, its I/O is attached before the
+        process starts. Returns once the process runs (its end is
+        `record.done`)."""
+        r = self.get(exec_id)
+        with self._lock:
+            if r.started:
+                raise Conflict(f"Exec {exec_id} has already been started")
+            r.started = True
+        live = self.lc.registry.lookup(r.container_id)
+        if not live.running:
+            raise Conflict(f"Container {live.id} is not running")
+        tty = tty or r.config.tty
+        proc = self._process(live, r.config, tty, size)
+        r.bundle = self.rt.paths.run / "exec" / r.id
+        r.bundle.mkdir(parents=True, exist_ok=True)
+        (r.bundle / "process.json").write_text(json.dumps(proc))
+        args = [self.rt.conmon, "--api-version", "1", "-c", live.id, "-u", r.id,
+                "-r", self.rt.runc, "-b", str(r.bundle), "-p", str(r.bundle / "pidfile"),
+                "-e", "--exec-process-spec", str(r.bundle / "process.json"),
+                "--exit-dir", str(r.bundle), "-l", "none", "--full-attach",
+                "--socket-dir-path", str(self.rt.paths.socket_dir),
+                "--runtime-arg", f"--root={self.rt.paths.runc_root}", "--log-level", "error",
+                "--exec-attach"]
+        if tty:
+            args.append("-t")
+        if r.config.attach_stdin and session is not None:
+            args.append("-i")
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
+        start_r, start_w = os.pipe2(os.O_CLOEXEC)
+        attach_r, attach_w = os.pipe2(os.O_CLOEXEC)
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+               "_OCI_SYNCPIPE": str(sync_w), "_OCI_STARTPIPE": str(start_r),
+               "_OCI_ATTACHPIPE": str(attach_w)}
+        with open(r.bundle / "conmon.err", "wb") as err:
+            proc_handle = subprocess.Popen(args, env=env, pass_fds=(sync_w, start_r, attach_w),
+                                           stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                           start_new_session=True)
+        for fd in (sync_w, start_r, attach_w):
+            os.close(fd)
+        try:
+            os.write(start_w, b"0")              # conmon: go on, set up the sockets
+            rc = proc_handle.wait()
+            if rc != 0:
+                raise Internal(f"conmon exec failed ({rc})")
+            ready = _read_json(attach_r)        # the attach socket exists
+            if ready is None:
+                raise Internal(f"conmon exec: {_err(r.bundle)}")
+            if session is not None:
+                session.connect(r.bundle / "attach", lambda: self._wait_code(r))
+            os.write(start_w, b"1")              # now run `runc exec`
+            started = _read_json(sync_r)
+        finally:
+            for fd in (start_w, attach_r):
+                os.close(fd)
+        pid = int((started or {}).get("data", -1))
+        if pid <= 0:
+            os.close(sync_r)
+            msg = str((started or {}).get("message") or _err(r.bundle) or "exec failed")
+            r.exit_code = 126 if "permission denied" in msg else 127
+            r.done.set()
+            shutil.rmtree(r.bundle, ignore_errors=True)
+            raise InvalidArgument(f"OCI runtime exec failed: {msg.strip()}")
+        r.pid = pid
+        r.running = True
+        threading.Thread(target=self._reap, args=(r, sync_r), name="exec-wait",
+                         daemon=True).start()
+        self.lc.emit("exec_start", live, execID=r.id)
+        return r
+
+    def _reap(self, r: ExecRecord, sync_r: int) -> None:
+        try:
+            msg = _read_json(sync_r)
+        finally:
+            os.close(sync_r)
+        r.exit_code = int((msg or {}).get("data", -1)) if msg else -1
+        r.running = False
+        r.done.set()
+        shutil.rmtree(r.bundle, ignore_errors=True)
+        live = self.lc.registry.get(r.container_id)
+        if live is not None:
+            self.lc.emit("exec_die", live, execID=r.id, exitCode=str(r.exit_code))
+
+    @staticmethod
+    def _wait_code(r: ExecRecord) -> int | None:
+        r.done.wait()
+        return r.exit_code
+
+    def resize(self, exec_id: str, height: int, width: int) -> None:
+        r = self.get(exec_id)
+        if not r.running:
+            raise Conflict(f"Exec {exec_id} is not running")
+        fd = os.open(r.bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            os.write(fd, f"1 {height} {width}\n".encode())
+        finally:
+            os.close(fd)
+
+
+def _read_json(fd: int) -> dict[str, Any] | None:
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        buf += chunk
+    line = buf.split(b"\n", 1)[0].strip()
+    if not line:
+        return None
+    data: dict[str, Any] = json.loads(line)
+    return data
+
+
+def _err(bundle: Path) -> str:
+    try:
+        return (bundle / "conmon.err").read_text(errors="replace").strip()
+    except OSError:
+        return ""
