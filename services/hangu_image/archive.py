@@ -15,8 +15,8 @@ import platform as _platform
 import secrets
 import shutil
 import tarfile
-from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -122,7 +122,7 @@ def load(store: ImageStore, chunks: Iterable[bytes], quiet: bool) -> Iterator[Pr
     staging = Path(os.path.realpath(store.layers.tmp)) / f"load-{secrets.token_hex(8)}"
     staging.mkdir()
     try:
-        links = _stage(io.BufferedReader(ChunkReader(chunks), CHUNK), staging)  # type: ignore[arg-type]
+        links = _stage(io.BufferedReader(ChunkReader(chunks), CHUNK), staging)
         staged = _Staged(staging, links)
         if staged.exists("manifest.json"):
             images = _docker_archive(staged)
@@ -179,6 +179,12 @@ def _oci_layout(staged: _Staged) -> list[tuple[str, list[str], list[str]]]:
     return out
 
 
+def _loading(events: list[ProgressEvent], short: str, total: int) -> Callable[[int], None]:
+    def report(n: int) -> None:
+        events.append(ProgressEvent(id=short, status="Loading layer", current=n, total=total))
+    return report
+
+
 def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths: list[str],
               tags: list[str], quiet: bool, adopt: dict[Path, str],
               created: list[str]) -> Iterator[ProgressEvent]:
@@ -195,12 +201,11 @@ def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths:
         file = staged.path(path)
         total = file.stat().st_size
         short = diff_ids[i].removeprefix("sha256:")[:12]
-        progress = Throttled(lambda n: events.append(
-            ProgressEvent(id=short, status="Loading layer", current=n, total=total)))
+        progress = Throttled(_loading(events, short, total))
         with open(file, "rb") as fh:
-            blob = HashingReader(fh, progress)  # type: ignore[arg-type]
+            blob = HashingReader(fh, progress)
             store.layers.add(chain[i], chain[i - 1] if i else "", diff_ids[i],
-                             io.BufferedReader(blob, CHUNK))  # type: ignore[arg-type]
+                             io.BufferedReader(blob, CHUNK))
             blob.drain()
         # Keep the layer's blob for save/push: moved out of the staging dir
         # once every image of the archive is in (a file may serve again).
@@ -235,13 +240,13 @@ def import_rootfs(store: ImageStore, chunks: Iterable[bytes], repository: str = 
     try:
         with os.fdopen(fd, "wb") as copy:
             tee = _Tee(ChunkReader(chunks), copy)
-            layer = store.layers.add_base(io.BufferedReader(tee, CHUNK))  # type: ignore[arg-type]
+            layer = store.layers.add_base(io.BufferedReader(tee, CHUNK))
             tee.drain()
         store.content.adopt(Path(tmp), tee.digest)
     finally:
         Path(tmp).unlink(missing_ok=True)
     store.layers.set_blob(layer.chain_id, tee.digest)
-    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     config: dict[str, Any] = {
         "architecture": architecture or host_platform().architecture
         or _platform.machine(),

@@ -8,7 +8,7 @@ import hashlib
 import io
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,16 +56,16 @@ def commit(store: ImageStore, rootfs: RootfsStore, container_id: str, repository
         diff_ids = list((parent_config.get("rootfs") or {}).get("diff_ids") or []) + [diff_id]
         chain = chain_ids(diff_ids)
         with open(tmp, "rb") as fh:
-            blob = HashingReader(fh)  # type: ignore[arg-type]
+            blob = HashingReader(fh)
             store.layers.add(chain[-1], chain[-2] if len(chain) > 1 else "", diff_id,
-                             io.BufferedReader(blob, 1 << 20))  # type: ignore[arg-type]
+                             io.BufferedReader(blob, 1 << 20))
             blob.drain()
         store.content.adopt(Path(tmp), blob.digest)
         store.layers.set_blob(chain[-1], blob.digest)
     finally:
         Path(tmp).unlink(missing_ok=True)
 
-    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     base_cfg = dict(container_config or parent_config.get("config") or {})
     config = {k: v for k, v in parent_config.items()
               if k in ("architecture", "os", "variant", "os.version")}
@@ -82,9 +82,9 @@ def commit(store: ImageStore, rootfs: RootfsStore, container_id: str, repository
     })
     if parent is not None:
         config["parent"] = parent.id
-    raw = json.dumps({k: v for k, v in config.items() if v != ""},
-                     separators=(",", ":")).encode()
-    image = store.register(raw, chain)
+    config_json = json.dumps({k: v for k, v in config.items() if v != ""},
+                             separators=(",", ":")).encode()
+    image = store.register(config_json, chain)
     if ref is not None:
         store.set_ref(ref, image.id)
         store.events.emit("tag", image.id, name=ref.familiar)

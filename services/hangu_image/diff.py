@@ -121,8 +121,8 @@ def stream_tar(produce: Callable[[BinaryIO], None]) -> Iterator[bytes]:
 
     def run() -> None:
         try:
-            writer = io.BufferedWriter(_QueueWriter(out), CHUNK)
-            produce(writer)  # type: ignore[arg-type]
+            writer = io.BufferedWriter(_QueueWriter(out), CHUNK)  # type: ignore[type-var]
+            produce(writer)
             writer.flush()
             out.put(None)
         except BaseException as err:  # noqa: BLE001 - handed to the consumer

@@ -54,14 +54,14 @@ class EventBus:
                     return
                 wait = 1.0 if not until_ns else min(1.0, (until_ns - now) / 1e9)
                 try:
-                    event = sub.get(timeout=max(wait, 0.001))
+                    item = sub.get(timeout=max(wait, 0.001))
                 except queue.Empty:
                     continue
-                if event is None:
+                if item is None:
                     return
-                if until_ns and event.time_ns > until_ns:
+                if until_ns and item.time_ns > until_ns:
                     return
-                yield event
+                yield item
         finally:
             with self._lock:
                 self._subs.discard(sub)

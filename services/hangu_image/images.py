@@ -11,10 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from hangu_runtime.errors import InvalidArgument, NotFound
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-
-from hangu_runtime.errors import InvalidArgument, NotFound
 
 from .content import ContentStore
 from .events import EventBus
@@ -73,7 +72,8 @@ class ImageStore:
         self.events = events
 
     # ------------------------------------------------------------ records
-    def register(self, config_json: bytes, chain: list[str], manifest_digest: str = "") -> ImageRecord:
+    def register(self, config_json: bytes, chain: list[str],
+                 manifest_digest: str = "") -> ImageRecord:
         """Record an image whose layers are in the layer store. Idempotent."""
         image_id = self.content.put(config_json)
         config = json.loads(config_json)
@@ -181,7 +181,7 @@ class ImageStore:
             return None
         with Session(self.engine) as s:
             found = s.exec(select(ImageRecord).where(
-                ImageRecord.id.startswith("sha256:" + prefix)).limit(2)).all()  # type: ignore[attr-defined]
+                ImageRecord.id.startswith("sha256:" + prefix)).limit(2)).all()
         return found[0] if len(found) == 1 else None
 
     # ------------------------------------------------------------ views
@@ -254,5 +254,11 @@ def is_id_prefix(image_id: str, text: str) -> bool:
     return image_id.startswith(text) or image_id.removeprefix("sha256:").startswith(text)
 
 
-__all__ = ["ImageStore", "ImageView", "ImageNotFound", "no_such_image", "is_id_prefix",
-           "IDENTIFIER_RE"]
+__all__ = [
+    "IDENTIFIER_RE",
+    "ImageNotFound",
+    "ImageStore",
+    "ImageView",
+    "is_id_prefix",
+    "no_such_image",
+]

@@ -9,8 +9,8 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.config import load_settings
 from hangu_runtime.server import serve
 
-from .servicer import register
 from .service import ImageService
+from .servicer import register
 
 
 def main() -> None:

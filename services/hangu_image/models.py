@@ -12,11 +12,10 @@ import json
 import time
 from pathlib import Path
 
+from hangu_runtime.db import open_database
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
-
-from hangu_runtime.db import open_database
 
 
 class ImageRecord(SQLModel, table=True):
@@ -75,5 +74,5 @@ TABLES = (ImageRecord, RefRecord, LayerRecord, RootfsRecord)
 def open_image_db(path: Path) -> Engine:
     own = MetaData()
     for model in TABLES:
-        model.__table__.to_metadata(own)  # type: ignore[attr-defined]
+        model.__table__.to_metadata(own)  # type: ignore[union-attr]
     return open_database(path, own)

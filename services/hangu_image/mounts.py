@@ -36,7 +36,7 @@ def mount_overlay(target: Path, lowers_abs: list[str], lowers_rel: list[str],
     if len(rel) >= PAGE - 1:
         raise Internal(f"too many layers to mount ({len(lowers_rel)})")
     proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", rel, str(target)],
-                          cwd=cwd, capture_output=True, text=True)
+                          cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise Internal(f"mount overlay on {target}: {proc.stderr.strip()}")
 

@@ -72,9 +72,10 @@ def select_manifest(index: dict[str, Any], want: Platform) -> dict[str, Any]:
                   if matches(want, d.get("platform") or {})]
     want_n = want.normalized()
     for desc in candidates:
-        got = Platform(**{k: desc["platform"].get(k, "") for k in ("os", "architecture", "variant")})
+        p = desc["platform"]
+        got = Platform(p.get("os", ""), p.get("architecture", ""), p.get("variant", ""))
         if got.normalized().variant == want_n.variant:
-            return desc
+            return dict(desc)
     if candidates:
-        return candidates[0]
+        return dict(candidates[0])
     raise NotFound(f"no matching manifest for {want_n} in the manifest list entries")

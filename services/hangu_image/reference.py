@@ -151,6 +151,6 @@ def parse_repository_tag(repository: str, tag: str) -> Reference:
         if ref.tag or ref.digest:
             raise ReferenceError("invalid reference format")
         if not re.fullmatch(_TAG, tag):
-            raise ReferenceError(f"invalid tag format")
+            raise ReferenceError("invalid tag format")
         ref = ref.with_tag(tag)
     return ref

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlmodel import Session
-
 from hangu_runtime.errors import Conflict, InvalidArgument
 from hangu_runtime.ids import short_id
+from sqlmodel import Session
 
 from .images import ImageStore, is_id_prefix
 from .models import ImageRecord, RefRecord

@@ -17,10 +17,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hangu_runtime.errors import InvalidArgument, NotFound
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
-
-from hangu_runtime.errors import InvalidArgument, NotFound
 
 from .images import ImageStore
 from .layers import LayerStore

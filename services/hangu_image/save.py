@@ -110,7 +110,7 @@ def save(store: ImageStore, references: list[str]) -> Iterator[bytes]:
 
 def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[str, int, str]]]],
            out: queue.Queue[bytes | BaseException | None], stop: threading.Event) -> None:
-    writer = io.BufferedWriter(_QueueWriter(out), CHUNK)
+    writer = io.BufferedWriter(_QueueWriter(out), CHUNK)  # type: ignore[type-var]
     written: set[str] = set()
     with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for name in ("blobs", "blobs/sha256"):

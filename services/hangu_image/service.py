@@ -5,9 +5,9 @@ gRPC; the servicer translates to and from protobuf."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hangu_runtime.config import Settings
@@ -118,7 +118,7 @@ class ImageService:
     def get(self, reference: str) -> ImageView:
         return self.images.view(self.images.resolve(reference))
 
-    def list(self, filters: dict[str, list[str]]) -> list[ImageView]:
+    def list_images(self, filters: dict[str, list[str]]) -> list[ImageView]:
         return self.images.list(filters)
 
     def tag(self, source: str, target: str) -> None:

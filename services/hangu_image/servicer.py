@@ -10,7 +10,6 @@ from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1 import image_pb2_grpc
 from hangu_runtime.errors import InvalidArgument, NotImplementedYet
@@ -142,7 +141,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     # ------------------------------------------------------------ metadata
     def List(self, request: pb.ListImagesRequest,
              context: grpc.ServicerContext) -> pb.ListImagesResponse:
-        views = self.svc.list(_filters(request.filters))
+        views = self.svc.list_images(_filters(request.filters))
         return pb.ListImagesResponse(images=[image_message(v) for v in views])
 
     def Get(self, request: pb.GetImageRequest, context: grpc.ServicerContext) -> pb.Image:
@@ -178,7 +177,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         return pb.PruneImagesResponse(untagged=result.untagged, deleted=result.deleted,
                                       space_reclaimed=reclaimed)
 
-    def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext) -> Iterator[pb.Event]:
+    def Events(self, request: pb.EventsRequest,
+               context: grpc.ServicerContext) -> Iterator[pb.Event]:
         stop = threading.Event()
         context.add_callback(stop.set)
         since = request.since.ToNanoseconds() if request.HasField("since") else 0
@@ -215,7 +215,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         for ev in self.svc.push(request.reference, request.all_tags, _creds(request.auth)):
             yield _progress(ev)
 
-    def Save(self, request: pb.SaveRequest, context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
+    def Save(self, request: pb.SaveRequest,
+             context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
         for data in self.svc.save(list(request.references)):
             yield pb.DataChunk(data=data)
 
@@ -250,7 +251,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
 def register(service: ImageService) -> Any:
     def add(server: grpc.Server) -> list[str]:
-        image_pb2_grpc.add_ImageServiceServicer_to_server(ImageServicer(service), server)
+        image_pb2_grpc.add_ImageServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            ImageServicer(service), server)
         return [pb.DESCRIPTOR.services_by_name["ImageService"].full_name]
     return add
 

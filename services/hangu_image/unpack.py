@@ -73,8 +73,8 @@ class HashingReader(io.RawIOBase):
 
 def decompressed(src: BinaryIO) -> BinaryIO:
     """The uncompressed view of a possibly compressed tar stream."""
-    buffered = src if hasattr(src, "peek") else io.BufferedReader(src)  # type: ignore[arg-type]
-    head = buffered.peek(6)[:6]  # type: ignore[attr-defined]
+    buffered = src if hasattr(src, "peek") else io.BufferedReader(src)  # type: ignore[type-var]
+    head = buffered.peek(6)[:6]
     if head.startswith(b"\x1f\x8b"):
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     if head.startswith(b"BZh"):
@@ -83,7 +83,7 @@ def decompressed(src: BinaryIO) -> BinaryIO:
         return lzma.LZMAFile(buffered)  # type: ignore[return-value]
     if head.startswith(b"\x28\xb5\x2f\xfd"):
         raise LayerError("unsupported layer compression: zstd")
-    return buffered  # type: ignore[return-value]
+    return buffered
 
 
 @dataclass

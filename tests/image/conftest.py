@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hangu_image.service import ImageService
 from hangu_image.servicer import ImageServicer
 from hangu_runtime.config import Settings

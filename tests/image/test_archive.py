@@ -13,10 +13,16 @@ from typing import Any
 
 import grpc
 import pytest
-
 from hangu.image.v1 import image_pb2 as pb
-from tests.support.busybox import (Image, LayerBuilder, build_image, gzip_bytes,
-                                   write_docker_archive, write_oci_archive)
+
+from tests.support.busybox import (
+    Image,
+    LayerBuilder,
+    build_image,
+    gzip_bytes,
+    write_docker_archive,
+    write_oci_archive,
+)
 
 pytestmark = pytest.mark.root
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from hangu.image.v1 import image_pb2 as pb
+
 from tests.support.busybox import Image, build_image, write_oci_layout
 from tests.support.registry import Registry, running_registry
 

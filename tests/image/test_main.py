@@ -16,7 +16,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1.image_pb2_grpc import ImageServiceStub
 

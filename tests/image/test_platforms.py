@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from hangu_image.platforms import Platform, host_platform, parse_platform, select_manifest
 from hangu_runtime.errors import NotFound
 

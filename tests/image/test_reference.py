@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from hangu_image.reference import ReferenceError, is_full_id, parse, parse_repository_tag
 
 D = "sha256:" + "a" * 64
@@ -49,7 +48,8 @@ def test_default_tag_and_names() -> None:
     ("busybox@sha256:abc", "invalid reference format"),
     ("a" * 64, "invalid repository name (" + "a" * 64
      + "), cannot specify 64-byte hexadecimal strings"),
-    ("x/" + "a" * 260, "invalid reference format: repository name must not be more than 255 characters"),
+    ("x/" + "a" * 260,
+     "invalid reference format: repository name must not be more than 255 characters"),
 ])
 def test_invalid(text: str, message: str) -> None:
     with pytest.raises(ReferenceError) as err:

@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from hangu.image.v1 import image_pb2 as pb
+
 from tests.support.busybox import Image
 
 pytestmark = pytest.mark.root

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hangu_image.unpack import LayerError, clean_name, decompressed, unpack
+
 from tests.support.busybox import LayerBuilder, gzip_bytes
 
 

@@ -48,7 +48,8 @@ class LayerBuilder:
         self._buf = io.BytesIO()
         self._tar = tarfile.open(fileobj=self._buf, mode="w", format=tarfile.PAX_FORMAT)
 
-    def _info(self, name: str, kind: bytes, mode: int, uid: int = 0, gid: int = 0) -> tarfile.TarInfo:
+    def _info(self, name: str, kind: bytes, mode: int, uid: int = 0,
+              gid: int = 0) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name.lstrip("/"))
         info.type = kind
         info.mode = mode
@@ -82,7 +83,8 @@ class LayerBuilder:
         self._tar.addfile(info)
         return self
 
-    def device(self, name: str, char: bool, major: int, minor: int, mode: int = 0o666) -> LayerBuilder:
+    def device(self, name: str, char: bool, major: int, minor: int,
+               mode: int = 0o666) -> LayerBuilder:
         info = self._info(name, tarfile.CHRTYPE if char else tarfile.BLKTYPE, mode)
         info.devmajor, info.devminor = major, minor
         self._tar.addfile(info)
@@ -248,7 +250,7 @@ def write_docker_archive(image: Image, path: Path, repo_tags: list[str] | None =
     layer_names = [f"{d.removeprefix('sha256:')}/layer.tar" for d in image.diff_ids]
     manifest = [{"Config": config_name, "RepoTags": repo_tags, "Layers": layer_names}]
     with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-        for name, layer in zip(layer_names, image.layers):
+        for name, layer in zip(layer_names, image.layers, strict=True):
             dinfo = tarfile.TarInfo(os.path.dirname(name))
             dinfo.type, dinfo.mode, dinfo.mtime = tarfile.DIRTYPE, 0o755, MTIME
             tar.addfile(dinfo)
@@ -263,7 +265,8 @@ def write_docker_archive(image: Image, path: Path, repo_tags: list[str] | None =
     return path
 
 
-def write_oci_archive(image: Image, path: Path, tag: str = "latest", workdir: Path | None = None) -> Path:
+def write_oci_archive(image: Image, path: Path, tag: str = "latest",
+                      workdir: Path | None = None) -> Path:
     """An OCI layout packed into a tarball (what `docker load` also accepts)."""
     import tempfile
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:

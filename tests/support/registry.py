@@ -93,7 +93,8 @@ def running_registry(tmp_parent: str = "/tmp") -> Iterator[Registry]:
     config.write_text(CONFIG.format(storage=storage, port=port))
     proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True, env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
+                            start_new_session=True,
+                            env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
     try:
         _wait_ready(f"http://127.0.0.1:{port}", proc)
         yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc)
