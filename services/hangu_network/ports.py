@@ -68,6 +68,10 @@ def resolve(requests: Iterable[PortRequest], container_ip: str,
                 raise HanguError("no free host port to publish on")
         elif _clash((host_ip, proto, port), taken):
             raise HanguError(f"Bind for {host_ip}:{port} failed: port is already allocated")
+        elif not _bindable(host_ip, proto, port):
+            # A host process listens there: the DNAT would silently hide it.
+            raise HanguError(f"failed to bind port {host_ip}:{port}/{proto}: listen {proto}4 "
+                             f"{host_ip}:{port}: bind: address already in use")
         taken.add((host_ip, proto, port))
         rules.append(PortRule(host_ip=host_ip, protocol=proto, host_port=port,
                               container_ip=container_ip, container_port=req.container_port))

@@ -235,6 +235,9 @@ class Sandboxes:
 
     def _add_endpoint(self, container_id: str, ns: IPRoute, ns_fd: int, net: NetworkRow,
                       req: EndpointSpec, ifname: str, default_route: bool) -> EndpointRow:
+        if req.ipv4_address and net.predefined:
+            raise InvalidArgument("user specified IP address is supported on user defined "
+                                  "networks only")
         ep_id = new_id()
         addr = self.networks.allocate(net, ep_id, req.ipv4_address)
         subnet = IPv4Network(net.subnet)

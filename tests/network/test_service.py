@@ -141,25 +141,50 @@ def test_host_mode(net_env: NetEnv) -> None:
 
 
 def test_requested_ip_and_conflict(net_env: NetEnv) -> None:
-    bridge = net_env.stub.Get(pb.GetNetworkRequest(reference="bridge"))
-    want = str(IPv4Network(bridge.ipam.config[0].subnet).network_address + 200)
+    stub = net_env.stub
     a, b = cid(), cid()
-    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=a, endpoints=[pb.EndpointRequest(network="bridge", ipv4_address=want)]))
+    code = _code(stub.CreateSandbox, pb.CreateSandboxRequest(
+        container_id=a, endpoints=[pb.EndpointRequest(network="bridge",
+                                                      ipv4_address="10.201.0.50")]))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT   # as dockerd: user networks only
+    net = stub.Create(pb.CreateNetworkRequest(name="hgnip-" + secrets.token_hex(2)))
+    want = str(IPv4Network(net.ipam.config[0].subnet).network_address + 200)
+    sb = stub.CreateSandbox(pb.CreateSandboxRequest(
+        container_id=a, network_mode=net.name,
+        endpoints=[pb.EndpointRequest(network=net.name, ipv4_address=want)]))
     try:
         assert sb.endpoints[0].ipv4_address == want
-        with pytest.raises(grpc.RpcError) as err:
-            net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
-                container_id=b, endpoints=[pb.EndpointRequest(ipv4_address=want)]))
-        assert err.value.code() == grpc.StatusCode.ABORTED
-        with pytest.raises(grpc.RpcError) as err:
-            net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
-                container_id=b, endpoints=[pb.EndpointRequest(ipv4_address="192.0.2.77")]))
-        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert _code(stub.CreateSandbox, pb.CreateSandboxRequest(
+            container_id=b, network_mode=net.name,
+            endpoints=[pb.EndpointRequest(ipv4_address=want)])) == grpc.StatusCode.ABORTED
+        assert _code(stub.CreateSandbox, pb.CreateSandboxRequest(
+            container_id=b, network_mode=net.name,
+            endpoints=[pb.EndpointRequest(ipv4_address="192.0.2.77")])) == \
+            grpc.StatusCode.INVALID_ARGUMENT
         # a failed create leaves nothing behind
         assert not (net_env.settings.run / "netns" / b[:12]).exists()
     finally:
-        net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
+        stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
+        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+
+
+def _code(fn, *args):  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as err:
+        fn(*args)
+    return err.value.code()
+
+
+def test_host_port_in_use_by_a_host_process(net_env: NetEnv) -> None:
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(grpc.RpcError) as err:
+            net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
+                container_id=cid(), ports=[pb.PortMapping(
+                    protocol="tcp", container_port=80, host_ip="127.0.0.1", host_port=port)]))
+        assert "address already in use" in (err.value.details() or "")
 
 
 def test_published_port_from_localhost(net_env: NetEnv, tmp_path: Path) -> None:
