@@ -81,7 +81,7 @@ class Stack:
             "HANGU_RUN": str(self.run),
             "HANGU_BRIDGE": self.bridge,
             "HANGU_NFT_TABLE": self.nft_table,
-            "HANGU_SUBNET_POOL": subnet_pool,
+            "HANGU_SUBNET_POOL": split_pool(subnet_pool),
             "HANGU_LOG_LEVEL": "debug",
             "PYTHONPATH": os.pathsep.join(pythonpath),
             "PYTHONUNBUFFERED": "1",
@@ -357,6 +357,19 @@ def running_stack(name: str = "e2e", bridge_prefix: str = "hge",
     stack = Stack(name, bridge_prefix, subnet_pool, **kwargs)
     with stack:
         yield stack
+
+
+def split_pool(pool: str) -> str:
+    """A pool entry wider than /24 becomes `CIDR:24` (split into /24s), so
+    several stacks given the same pool (one session's CLI and deploy stacks,
+    or a developer's run beside CI) each find a free subnet."""
+    entries = []
+    for entry in pool.split(","):
+        entry = entry.strip()
+        if entry and ":" not in entry and int(entry.partition("/")[2] or 32) < 24:
+            entry += ":24"
+        entries.append(entry)
+    return ",".join(e for e in entries if e)
 
 
 def _alive(pid: int) -> bool:
