@@ -126,6 +126,7 @@ class DnsServer:
                 return
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((gateway, 53))
             except OSError as err:

@@ -27,6 +27,9 @@ class PortRequest:
 def _bindable(host_ip: str, protocol: str, port: int) -> bool:
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as sock:
+        # SO_REUSEADDR: hangu's own resolver (bound on gateways with it) does
+        # not count as a user of port 53; any other listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host_ip or "0.0.0.0", port))
         except OSError:

@@ -145,7 +145,7 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
     import time
 
     from google.protobuf.timestamp_pb2 import Timestamp
-    from hangu_network.models import EndpointRow
+    from hangu_network.models import AllocationRow, EndpointRow
     from hangu_network.sandboxes import veth_name
     from sqlmodel import Session, select
     stub = net_env.stub
@@ -173,11 +173,9 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
     service.sandboxes.reap_orphans()  # type: ignore[attr-defined]
     assert not _link_exists(veth_name(ep_id))
     stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c2))
-    again = stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=c2, endpoints=[pb.EndpointRequest(
-            ipv4_address=sb.endpoints[0].ipv4_address)]))
-    assert again.endpoints[0].ipv4_address == sb.endpoints[0].ipv4_address
-    stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c2))
+    with Session(service.engine) as s:  # type: ignore[attr-defined]
+        assert s.get(AllocationRow, (sb.endpoints[0].network_id,
+                                     sb.endpoints[0].ipv4_address)) is None
 
 
 def test_stale_sandbox_is_recreated(net_env: NetEnv) -> None:
