@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from hangu_runtime.errors import HanguError, Internal, InvalidArgument, NotFound
+from hangu_runtime.errors import HanguError, Internal, InvalidArgument, NotFound, Unauthenticated
 from hangu_runtime.ids import short_id
 
 from .content import ContentStore, DigestMismatch
@@ -40,7 +40,9 @@ MAX_CONCURRENT_DOWNLOADS = 3
 def translate_error(err: RegistryError, ref: Reference) -> HanguError:
     """dockerd's translatePullError wording."""
     code = err.error_code
-    if code in ("DENIED", "UNAUTHORIZED"):
+    if code == "UNAUTHORIZED":
+        return Unauthenticated(err.message)
+    if code == "DENIED":
         return NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist "
                         f"or may require 'docker login': {err.message}")
     if code == "MANIFEST_UNKNOWN":

@@ -170,7 +170,7 @@ class Session:
             resp.close()
             if not challenge:
                 return resp
-            self._authenticate(challenge, scope_actions)
+            self._authenticate(challenge, scope_actions, method, url)
         raise AssertionError("unreachable")
 
     def _follow(self, method: str, url: str, headers: dict[str, str],
@@ -193,11 +193,11 @@ class Session:
         raw = f"{self.creds.username}:{self.creds.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
 
-    def _authenticate(self, challenge: str, actions: str) -> None:
+    def _authenticate(self, challenge: str, actions: str, method: str, url: str) -> None:
         scheme, params = _parse_challenge(challenge)
         if scheme == "basic":
             if not self.creds.username:
-                raise Unauthenticated("unauthorized: authentication required")
+                raise Unauthenticated(f'{method.capitalize()} "{url}": no basic auth credentials')
             self._auth = self._basic()
             return
         if scheme != "bearer" or "realm" not in params:
@@ -242,7 +242,12 @@ class Session:
         return RegistryError(resp.status, code, text)
 
     def ping(self) -> None:
+        """GET /v2/ with the credentials (what `docker login` checks)."""
         resp = self.request("GET", "/v2/")
+        if resp.status == 401:
+            resp.close()
+            raise Unauthenticated(f"login attempt to {self.scheme}://{self.host}/v2/ failed "
+                                  f"with status: 401 Unauthorized")
         if resp.status != 200:
             raise self.error_from(resp)
         resp.read()

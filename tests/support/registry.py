@@ -41,12 +41,20 @@ http:
   addr: 127.0.0.1:{port}
 """
 
+AUTH = """\
+auth:
+  htpasswd:
+    realm: hangu-test
+    path: {path}
+"""
+
 
 @dataclass
 class Registry:
     host: str             # "127.0.0.1:PORT"
     storage: Path         # the registry's filesystem root
     process: subprocess.Popen[bytes]
+    credentials: tuple[str, str] | None = None   # Basic auth (htpasswd), if enabled
 
     @property
     def url(self) -> str:
@@ -68,7 +76,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20,
+                auth: bool = False) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -77,27 +86,46 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) ->
             with urllib.request.urlopen(url + "/v2/", timeout=1) as resp:
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as err:
+            if auth and err.code == 401:
+                return
         except (urllib.error.URLError, ConnectionError, OSError):
             pass
         time.sleep(0.05)
     raise RuntimeError("docker-registry did not answer /v2/ in time")
 
 
+def _bcrypt(password: str) -> str:
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # glibc's libxcrypt does bcrypt ($2b$), as htpasswd -B
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 4))
+
+
 @contextlib.contextmanager
-def running_registry(tmp_parent: str = "/tmp") -> Iterator[Registry]:
+def running_registry(tmp_parent: str = "/tmp",
+                     credentials: tuple[str, str] | None = None) -> Iterator[Registry]:
+    """With `credentials`, the registry demands Basic auth (htpasswd)."""
     workdir = Path(tempfile.mkdtemp(prefix="hgt-reg-", dir=tmp_parent))
     storage = workdir / "storage"
     storage.mkdir()
     port = free_port()
     config = workdir / "config.yml"
-    config.write_text(CONFIG.format(storage=storage, port=port))
+    text = CONFIG.format(storage=storage, port=port)
+    if credentials:
+        htpasswd = workdir / "htpasswd"
+        htpasswd.write_text(f"{credentials[0]}:{_bcrypt(credentials[1])}\n")
+        text += AUTH.format(path=htpasswd)
+    config.write_text(text)
     proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True,
                             env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
     try:
-        _wait_ready(f"http://127.0.0.1:{port}", proc)
-        yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc)
+        _wait_ready(f"http://127.0.0.1:{port}", proc, auth=credentials is not None)
+        yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc,
+                       credentials=credentials)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -116,8 +144,9 @@ def push_oci_layout(registry: Registry, layout: Path, repo: str = "busybox",
     """skopeo copy oci:LAYOUT:SRC_TAG docker://HOST/REPO:TAG; returns the
     destination reference."""
     dest = f"{registry.host}/{repo}:{tag}"
+    creds = ["--dest-creds", ":".join(registry.credentials)] if registry.credentials else []
     subprocess.run(
-        ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false",
+        ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false", *creds,
          f"oci:{layout}:{src_tag}", f"docker://{dest}"],
         check=True, capture_output=True, timeout=120)
     return dest
