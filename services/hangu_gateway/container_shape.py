@@ -69,7 +69,7 @@ def host_config_json(hc: cpb.HostConfig) -> dict[str, Any]:
         out[key] = out[key] or None
     out["NetworkMode"] = hc.network_mode or "bridge"
     out["ConsoleSize"] = list(hc.console_size) or [0, 0]
-    out["LogConfig"] = {"Type": hc.log_config.type or "k8s-file",
+    out["LogConfig"] = {"Type": log_driver(hc.log_config.type),
                         "Config": dict(hc.log_config.config)}
     out["PortBindings"] = _bindings(hc.port_bindings)
     out["RestartPolicy"] = {"Name": hc.restart_policy.name or "no",
@@ -90,6 +90,16 @@ def host_config_json(hc: cpb.HostConfig) -> dict[str, Any]:
                 "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
                 "ContainerIDFile": hc.container_id_file, "Annotations": None})
     return out
+
+
+def log_driver(requested: str) -> str:
+    """The log driver as clients see it. conmon's k8s-file log serves
+    `docker logs` exactly as dockerd's json-file does, and clients decide by
+    this name whether logs can be read back (docker-py's `containers.run`
+    returns None for any other driver: a known complaint about podman)."""
+    if requested in ("", "k8s-file", "json-file"):
+        return "json-file"
+    return requested
 
 
 def _mount_json(m: cpb.Mount) -> dict[str, Any]:

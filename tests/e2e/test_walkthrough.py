@@ -193,7 +193,7 @@ def test_errors_in_dockers_form(stack: Stack, busybox: str) -> None:
 
     name = "dup-" + secrets.token_hex(3)
     _ok(stack.run_docker("create", "--name", name, busybox, "true"))
-    result = stack.run_docker("create", "--name", name, busybox, "true")
+    result = stack.run_docker("run", "--name", name, busybox, "true")
     assert result.returncode == 125
     assert f'The container name "/{name}" is already in use' in result.stderr, result.stderr
     _ok(stack.run_docker("rm", name))

@@ -30,7 +30,7 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
     async def Get(self, request: cpb.GetContainerRequest, context: Any) -> cpb.Container:
         self.request_ids += [v for k, v in context.invocation_metadata() if k == "x-request-id"]
         if request.reference.startswith("nosuch"):
-            await context.abort(grpc.StatusCode.NOT_FOUND, "not here")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"No such container: {request.reference}")
         c = cpb.Container(id=request.reference.ljust(64, "0"), name=request.reference)
         c.config.tty = request.reference.startswith("tty")
         return c

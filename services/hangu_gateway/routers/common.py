@@ -99,6 +99,8 @@ def not_modified() -> web.Response:
 
 
 def reraise_not_found(err: grpc.aio.AioRpcError, message: str) -> None:
-    """Give a NOT_FOUND from a service dockerd's wording for the reference."""
+    """A NOT_FOUND from a service keeps the service's message (it may name a
+    peer's missing object, e.g. a network at start); dockerd's wording for
+    the reference stands in only when the service gave none."""
     if err.code() == grpc.StatusCode.NOT_FOUND:
-        raise ApiError(404, message) from err
+        raise ApiError(404, err.details() or message) from err
