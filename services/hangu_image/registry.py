@@ -301,6 +301,11 @@ class Session:
                             scope_actions="pull,push")
         resp.read()
         resp.close()
+        if resp.status in (401, 403):
+            code = "UNAUTHORIZED" if resp.status == 401 else "DENIED"
+            raise RegistryError(resp.status, code, "authentication required"
+                                if resp.status == 401 else "requested access to the resource "
+                                "is denied")
         return resp.status == 200
 
     def upload_blob(self, body: bytes | BinaryIO, size: int, digest: str) -> None:

@@ -55,3 +55,39 @@ def test_pull_without_credentials_is_refused(grpc_stub: Any, auth_registry: Regi
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert err.value.details() == (f"login attempt to http://{auth_registry.host}/v2/ failed "
                                    "with status: 401 Unauthorized")
+
+
+@pytest.fixture(scope="module")
+def token_registry(busybox_oci_layout: Path, fixture_dir: Path) -> Iterator[tuple[Registry, Any]]:
+    from tests.support.token_server import ISSUER, SERVICE, running_token_server
+    workdir = fixture_dir / "token"
+    workdir.mkdir(exist_ok=True)
+    with running_token_server(workdir, {"hangu": "t0ken"}, anonymous_pull=True) as tokens, \
+            running_registry(token_auth={"realm": tokens.url, "service": SERVICE,
+                                         "issuer": ISSUER, "cert": str(tokens.cert)}) as reg:
+        reg.credentials = ("hangu", "t0ken")
+        reg.push(busybox_oci_layout, "busybox", "latest")
+        yield reg, tokens
+
+
+def test_bearer_token_flow(grpc_stub: Any, token_registry: tuple[Registry, Any],
+                           busybox_image: Image) -> None:
+    reg, tokens = token_registry
+    ref = f"{reg.host}/busybox"
+    tokens.issued.clear()
+    out = list(grpc_stub.Pull(pb.PullRequest(reference=ref)))     # anonymous pull token
+    assert out[-1].status == f"Status: Downloaded newer image for {ref}:latest"
+    assert tokens.issued and tokens.issued[0]["sub"] == ""
+    assert tokens.issued[0]["access"] == [{"type": "repository", "name": "busybox",
+                                           "actions": ["pull"]}]
+    # Pushing needs a token with push rights: credentials go to the realm.
+    target = f"{reg.host}/hgt-tok:v1"
+    grpc_stub.Tag(pb.TagRequest(source=ref, target=target))
+    auth = pb.RegistryAuth(username="hangu", password="t0ken")
+    pushed = list(grpc_stub.Push(pb.PushRequest(reference=target, auth=auth)))
+    assert not any(p.error for p in pushed), [p.error for p in pushed]
+    assert any(c["sub"] == "hangu" for c in tokens.issued)
+    # Anonymous users only get pull rights: the push fails in the stream.
+    grpc_stub.Tag(pb.TagRequest(source=ref, target=f"{reg.host}/hgt-tok:v2"))
+    denied = list(grpc_stub.Push(pb.PushRequest(reference=f"{reg.host}/hgt-tok:v2")))
+    assert denied[-1].error == "unauthorized: authentication required"

@@ -41,6 +41,15 @@ http:
   addr: 127.0.0.1:{port}
 """
 
+TOKEN_AUTH = """\
+auth:
+  token:
+    realm: {realm}
+    service: {service}
+    issuer: {issuer}
+    rootcertbundle: {cert}
+"""
+
 AUTH = """\
 auth:
   htpasswd:
@@ -105,8 +114,10 @@ def _bcrypt(password: str) -> str:
 
 @contextlib.contextmanager
 def running_registry(tmp_parent: str = "/tmp",
-                     credentials: tuple[str, str] | None = None) -> Iterator[Registry]:
-    """With `credentials`, the registry demands Basic auth (htpasswd)."""
+                     credentials: tuple[str, str] | None = None,
+                     token_auth: dict[str, str] | None = None) -> Iterator[Registry]:
+    """With `credentials`, the registry demands Basic auth (htpasswd); with
+    `token_auth` (realm, service, issuer, cert) Bearer tokens from that realm."""
     workdir = Path(tempfile.mkdtemp(prefix="hgt-reg-", dir=tmp_parent))
     storage = workdir / "storage"
     storage.mkdir()
@@ -117,13 +128,16 @@ def running_registry(tmp_parent: str = "/tmp",
         htpasswd = workdir / "htpasswd"
         htpasswd.write_text(f"{credentials[0]}:{_bcrypt(credentials[1])}\n")
         text += AUTH.format(path=htpasswd)
+    elif token_auth:
+        text += TOKEN_AUTH.format(**token_auth)
     config.write_text(text)
     proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True,
                             env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
     try:
-        _wait_ready(f"http://127.0.0.1:{port}", proc, auth=credentials is not None)
+        _wait_ready(f"http://127.0.0.1:{port}", proc,
+                    auth=credentials is not None or token_auth is not None)
         yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc,
                        credentials=credentials)
     finally:
