@@ -168,3 +168,23 @@ def test_main_serves_on_its_socket(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_events(vol_env: VolEnv) -> None:
+    import time
+
+    from google.protobuf.timestamp_pb2 import Timestamp
+    since = Timestamp()
+    since.FromNanoseconds(time.time_ns() - 1_000_000)
+    s = vol_env.stub
+    s.Create(pb.CreateVolumeRequest(name="ev"))
+    s.Mount(pb.MountVolumeRequest(name="ev", container_id="c1"))
+    s.Unmount(pb.UnmountVolumeRequest(name="ev", container_id="c1"))
+    s.Unmount(pb.UnmountVolumeRequest(name="nosuch", container_id="c1"))  # no error
+    s.Remove(pb.RemoveVolumeRequest(name="ev"))
+    until = Timestamp()
+    until.FromNanoseconds(time.time_ns() + 100_000_000)
+    events = list(s.Events(pb.EventsRequest(since=since, until=until), timeout=5))
+    assert [(e.action, e.id) for e in events] == [
+        ("create", "ev"), ("mount", "ev"), ("unmount", "ev"), ("destroy", "ev")]
+    assert events[1].attributes["container"] == "c1"
