@@ -109,7 +109,7 @@ def parse_answer_addresses(packet: bytes) -> tuple[int, list[str]]:
 class DnsServer:
     def __init__(self, upstream_conf: Path = Path("/etc/resolv.conf")) -> None:
         self._sel = selectors.DefaultSelector()
-        self._socks: dict[str, socket.socket] = {}        # gateway ip -> socket
+        self._socks: dict[str, list[socket.socket]] = {}  # gateway ip -> udp, tcp
         self._lock = threading.Lock()
         self._forwarder = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dns-fwd")
         self._upstream_conf = upstream_conf
@@ -120,28 +120,32 @@ class DnsServer:
         self._thread.start()
 
     def serve(self, gateway: str, lookup: Lookup) -> None:
-        """Answer on gateway:53 (udp) for one network."""
+        """Answer on gateway:53 (udp and tcp) for one network."""
         with self._lock:
             if gateway in self._socks:
                 return
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((gateway, 53))
-            except OSError as err:
-                sock.close()
-                log.warning("dns_bind_failed", gateway=gateway, error=str(err))
-                return
-            sock.setblocking(False)
-            self._socks[gateway] = sock
-            self._sel.register(sock, selectors.EVENT_READ, lookup)
+            socks = []
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                sock = socket.socket(socket.AF_INET, kind)
+                sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((gateway, 53))
+                    if kind == socket.SOCK_STREAM:
+                        sock.listen(64)
+                except OSError as err:
+                    sock.close()
+                    log.warning("dns_bind_failed", gateway=gateway, error=str(err))
+                    continue
+                sock.setblocking(False)
+                socks.append(sock)
+                self._sel.register(sock, selectors.EVENT_READ, (kind, lookup))
+            self._socks[gateway] = socks
         log.info("dns_serving", address=f"{gateway}:53")
 
     def stop_serving(self, gateway: str) -> None:
         with self._lock:
-            sock = self._socks.pop(gateway, None)
-            if sock is not None:
+            for sock in self._socks.pop(gateway, []):
                 self._sel.unregister(sock)
                 sock.close()
 
@@ -161,17 +165,52 @@ class DnsServer:
                 if key.data is None:
                     self._wake_r.recv(64)
                     continue
+                kind, lookup = key.data
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
                 try:
+                    if kind == socket.SOCK_STREAM:
+                        conn, _ = sock.accept()
+                        self._forwarder.submit(self._serve_tcp, conn, lookup)
+                        continue
                     packet, client = sock.recvfrom(4096)
                 except OSError as err:
                     if err.errno not in (errno.EAGAIN, errno.EBADF):
                         log.warning("dns_recv_failed", error=str(err))
                     continue
                 try:
-                    self._handle(sock, packet, client, key.data)
+                    self._handle(sock, packet, client, lookup)
                 except Exception:
                     log.exception("dns_query_failed")
+
+    def _serve_tcp(self, conn: socket.socket, lookup: Lookup) -> None:
+        """One length-prefixed query per connection (clients retry over TCP
+        when a UDP answer was truncated)."""
+        with conn:
+            conn.settimeout(5)
+            try:
+                packet = _recv_framed(conn)
+                q = parse_question(packet)
+                if q is None:
+                    return
+                addresses = lookup(q[2])
+                if addresses:
+                    reply = build_answer(packet, q[4], q[1], q[3], addresses)
+                else:
+                    reply = self._forward_tcp(packet)
+                if reply:
+                    conn.sendall(struct.pack("!H", len(reply)) + reply)
+            except (OSError, struct.error):
+                return
+
+    def _forward_tcp(self, packet: bytes) -> bytes:
+        for server in self.upstreams():
+            try:
+                with socket.create_connection(server, timeout=2) as up:
+                    up.sendall(struct.pack("!H", len(packet)) + packet)
+                    return _recv_framed(up)
+            except (OSError, struct.error):
+                continue
+        return b""
 
     def _handle(self, sock: socket.socket, packet: bytes, client: tuple[str, int],
                 lookup: Lookup) -> None:
@@ -214,3 +253,16 @@ class DnsServer:
             sock.sendto(failed + (packet[12:q[4]] if q else b""), client)
         except OSError:
             pass
+
+
+def _recv_framed(sock: socket.socket) -> bytes:
+    def exactly(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise OSError("connection closed")
+            buf += chunk
+        return buf
+    (length,) = struct.unpack("!H", exactly(2))
+    return exactly(length)

@@ -21,19 +21,27 @@ from .conftest import NetEnv
 pytestmark = pytest.mark.root
 
 QUERY = """
-import socket, sys
+import socket, struct, sys
 from hangu_network import dns
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(3)
-s.sendto(dns.build_query(7, sys.argv[2]), (sys.argv[1], 53))
-rcode, addrs = dns.parse_answer_addresses(s.recv(4096))
+q = dns.build_query(7, sys.argv[2])
+if sys.argv[3] == "tcp":
+    s = socket.create_connection((sys.argv[1], 53), timeout=3)
+    s.sendall(struct.pack("!H", len(q)) + q)
+    reply = dns._recv_framed(s)
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(q, (sys.argv[1], 53))
+    reply = s.recv(4096)
+rcode, addrs = dns.parse_answer_addresses(reply)
 print(rcode, ",".join(addrs))
 """
 
 
-def resolve(netns_path: str, server: str, name: str) -> tuple[int, list[str]]:
+def resolve(netns_path: str, server: str, name: str, proto: str = "udp"
+            ) -> tuple[int, list[str]]:
     out = subprocess.run(["nsenter", f"--net={netns_path}", sys.executable, "-c", QUERY,
-                          server, name], capture_output=True, text=True, timeout=20,
+                          server, name, proto], capture_output=True, text=True, timeout=20,
                          check=True).stdout.split()
     return int(out[0]), (out[1].split(",") if len(out) > 1 else [])
 
@@ -100,6 +108,7 @@ def test_names_on_user_network(net_env: NetEnv, fake_upstream: None) -> None:
             assert resolve(sa.netns_path, gw, name) == (0, [ip_b]), name
         assert resolve(sb.netns_path, gw, "alpha") == (0, [sa.endpoints[0].ipv4_address])
         assert resolve(sa.netns_path, gw, "elsewhere.test") == (0, ["10.201.254.254"])
+        assert resolve(sa.netns_path, gw, "beta", "tcp") == (0, [ip_b])
     finally:
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=b))
