@@ -14,7 +14,7 @@ from hangu_runtime import logging as hlog
 
 from . import errors, versions
 from .backends import Backends
-from .routers import containers, images, io, networks, system, volumes
+from .routers import containers, events, files, images, io, networks, system, volumes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
@@ -26,8 +26,8 @@ SERVER_VERSION = "0.1.0"
 log = hlog.get_logger("hangu.gateway")
 
 AREAS: tuple[Iterable[Route], ...] = (
-    system.ROUTES, containers.ROUTES, io.ROUTES, images.ROUTES,
-    volumes.ROUTES, networks.ROUTES,
+    system.ROUTES, events.ROUTES, containers.ROUTES, io.ROUTES, files.ROUTES,
+    images.ROUTES, volumes.ROUTES, networks.ROUTES,
 )
 
 

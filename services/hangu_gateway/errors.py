@@ -38,6 +38,9 @@ def json_error(status: int, message: str) -> web.Response:
 def rpc_status(err: grpc.aio.AioRpcError) -> tuple[int, str]:
     """HTTP status and message for a gRPC error from a service."""
     code = err.code()
+    if code == grpc.StatusCode.UNIMPLEMENTED and (err.details() or "").startswith("Method not"):
+        # The service has no such RPC yet: say so plainly, never a silent 200.
+        return 501, "this operation is not supported by hangu yet"
     if code == grpc.StatusCode.UNAVAILABLE:
         return 503, f"hangu service unavailable: {err.details() or code.name}"
     return http_status(code), err.details() or code.name.lower()

@@ -1,0 +1,127 @@
+"""GET /events: the four services' event streams merged into Docker's
+event messages, filtered as dockerd filters them, flushed one by one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import grpc
+from aiohttp import web
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hangu.container.v1 import container_pb2 as cpb
+from hangu.image.v1 import image_pb2 as ipb
+from hangu.network.v1 import network_pb2 as npb
+from hangu.volume.v1 import volume_pb2 as vpb
+
+from .. import versions
+from ..backends import metadata
+from ..errors import bad_request
+from ..timefmt import parse_unix
+from .common import api_version, backends, filters
+
+_KINDS = ("container", "image", "network", "volume")
+
+
+def event_json(kind: str, ev: Any, api: str = versions.API_VERSION) -> dict[str, Any]:
+    nanos = ev.time.seconds * 1_000_000_000 + ev.time.nanos
+    attrs = dict(ev.attributes)
+    out: dict[str, Any] = {"Type": kind, "Action": ev.action,
+                           "Actor": {"ID": ev.id, "Attributes": attrs}, "scope": "local",
+                           "time": ev.time.seconds, "timeNano": nanos}
+    if kind == "container" and versions.less_than(api, "1.46"):
+        # The pre-1.22 fields that older clients still read.
+        out.update(status=ev.action, id=ev.id, **({"from": attrs["image"]}
+                                                    if "image" in attrs else {}))
+    return out
+
+
+def matches(event: dict[str, Any], flt: dict[str, list[str]]) -> bool:
+    attrs = event["Actor"]["Attributes"]
+    actor = event["Actor"]["ID"]
+    kind = event["Type"]
+    checks: dict[str, bool] = {
+        "type": kind in flt.get("type", []),
+        "event": event["Action"] in flt.get("event", []) or
+        event["Action"].split(":")[0] in flt.get("event", []),
+        "container": kind == "container" and any(
+            v in (actor, attrs.get("name")) or actor.startswith(v)
+            for v in flt.get("container", [])),
+        "image": any(v in (attrs.get("image"), actor, attrs.get("name"))
+                     for v in flt.get("image", [])),
+        "network": kind == "network" and any(
+            v in (actor, attrs.get("name")) for v in flt.get("network", [])),
+        "volume": kind == "volume" and actor in flt.get("volume", []),
+        "label": all(
+            (attrs.get(lbl.split("=", 1)[0]) == lbl.split("=", 1)[1]) if "=" in lbl
+            else lbl in attrs for lbl in flt.get("label", [])),
+    }
+    for key in flt:
+        if key in checks and not checks[key]:
+            return False
+    return True
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    flt = filters(request)
+    unknown = set(flt) - {"type", "event", "container", "image", "network", "volume",
+                          "label", "scope", "daemon", "plugin", "node", "service",
+                          "secret", "config"}
+    if unknown:
+        raise bad_request(f"invalid filter '{sorted(unknown)[0]}'")
+    try:
+        since = parse_unix(request.query.get("since", ""))
+        until = parse_unix(request.query.get("until", ""))
+    except ValueError as err:
+        raise bad_request(f"invalid time value: {err}") from err
+    kinds = [k for k in _KINDS if not flt.get("type") or k in flt["type"]]
+    b = backends(request)
+    requests = {"container": cpb.EventsRequest, "image": ipb.EventsRequest,
+                "network": npb.EventsRequest, "volume": vpb.EventsRequest}
+    api = api_version(request)
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+    async def follow(kind: str) -> None:
+        req = requests[kind]()
+        if since is not None:
+            req.since.CopyFrom(since)
+        if until is not None:
+            req.until.CopyFrom(until)
+        stub = getattr(b, kind)
+        try:
+            async for ev in stub.Events(req, metadata=metadata()):
+                await queue.put(event_json(kind, ev, api))
+        except grpc.aio.AioRpcError:
+            pass  # a service without events (or down) just contributes none
+        finally:
+            await queue.put(None)
+
+    tasks = [asyncio.create_task(follow(k)) for k in kinds]
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/json"
+    await response.prepare(request)
+    open_streams = len(tasks)
+    try:
+        while open_streams:
+            item = await queue.get()
+            if item is None:
+                open_streams -= 1
+                continue
+            if until is not None and _after(item, until):
+                continue
+            if matches(item, flt):
+                await response.write(json.dumps(item).encode() + b"\n")
+    finally:
+        for t in tasks:
+            t.cancel()
+    await response.write_eof()
+    return response
+
+
+def _after(item: dict[str, Any], until: Timestamp) -> bool:
+    return int(item["timeNano"]) > until.seconds * 1_000_000_000 + until.nanos
+
+
+ROUTES = [("GET", "/events", events)]
