@@ -18,6 +18,7 @@ import grpc
 import pytest
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1.image_pb2_grpc import ImageServiceStub
+from tests.support.registry import _die_with_parent
 
 pytestmark = pytest.mark.root
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ class Proc:
         if purge:
             env["HANGU_PURGE_ON_STOP"] = "1"
         self.proc = subprocess.Popen([sys.executable, "-m", "hangu_image.main"], env=env,
-                                     stderr=subprocess.DEVNULL)
+                                     stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 20
         while not self.socket.exists():
             assert self.proc.poll() is None, "image service exited"

@@ -79,6 +79,13 @@ class Registry:
         return push_oci_layout(self, layout, repo, tag, src_tag)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the test process dies, so a
+    killed pytest (timeout, ^C twice) cannot leave a registry behind."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -133,7 +140,7 @@ def running_registry(tmp_parent: str = "/tmp",
     config.write_text(text)
     proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True,
+                            start_new_session=True, preexec_fn=_die_with_parent,
                             env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
     try:
         _wait_ready(f"http://127.0.0.1:{port}", proc,
