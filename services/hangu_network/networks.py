@@ -269,7 +269,16 @@ class Networks:
                 raise Conflict(f"network with name {spec.name} already exists")
             nid = new_id()
             subnet = self._subnet_for(s, spec)
-            gateway = IPv4Address(spec.gateway) if spec.gateway else ipam.default_gateway(subnet)
+            try:
+                gateway = (IPv4Address(spec.gateway) if spec.gateway
+                           else ipam.default_gateway(subnet))
+            except ValueError as err:
+                raise InvalidArgument(f"invalid gateway address {spec.gateway}") from err
+            if spec.ip_range:
+                ip_range = ipam.parse_network(spec.ip_range)
+                if ip_range is None or not ip_range.subnet_of(subnet):
+                    raise InvalidArgument(f"invalid ip range {spec.ip_range} for subnet "
+                                          f"{subnet}")
             if gateway not in subnet:
                 raise InvalidArgument(f"gateway {gateway} is not in subnet {subnet}")
             bridge = spec.options.get(BRIDGE_NAME_OPT) or "br-" + nid[:12]

@@ -71,7 +71,8 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
 
     def Create(self, request: pb.CreateNetworkRequest, context: grpc.ServicerContext
                ) -> pb.Network:
-        cfg = request.ipam.config[0] if request.ipam.config else pb.IPAMConfig()
+        # IPv4 only for now: the first config whose subnet is not IPv6.
+        cfg = next((c for c in request.ipam.config if ":" not in c.subnet), pb.IPAMConfig())
         row = self.networks.create(NetworkSpec(
             name=request.name, driver=request.driver, internal=request.internal,
             attachable=request.attachable, enable_ipv6=request.enable_ipv6,

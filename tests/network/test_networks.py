@@ -87,6 +87,12 @@ def test_explicit_subnet_and_overlap(net_env: NetEnv) -> None:
         grpc.StatusCode.PERMISSION_DENIED
     free = next(IPv4Network(f"10.201.{i}.0/24") for i in range(200, 250)
                 if not IPv4Network(f"10.201.{i}.0/24").overlaps(default))
+    for bad in (pb.IPAMConfig(subnet=str(free), gateway="nope"),
+                pb.IPAMConfig(subnet=str(free), gateway="10.9.9.9"),
+                pb.IPAMConfig(subnet=str(free), ip_range="10.9.9.0/28"),
+                pb.IPAMConfig(subnet="not-a-subnet")):
+        assert _err(stub.Create, pb.CreateNetworkRequest(
+            name="hgnbad", ipam=pb.IPAM(config=[bad])))[0] == grpc.StatusCode.INVALID_ARGUMENT
     net = stub.Create(pb.CreateNetworkRequest(
         name="hgnsub-" + secrets.token_hex(2), options={
             "com.docker.network.bridge.name": "hgs" + secrets.token_hex(3)},
