@@ -195,3 +195,28 @@ def test_changes_commit_export(grpc_stub: Any, busybox_docker_archive: Path) -> 
     assert {"bin/busybox", "tmp/new", "data/f"} <= names and "etc/group" not in names
     assert not os.path.ismount(merged)
     grpc_stub.RemoveRootfs(pb.RemoveRootfsRequest(container_id=cid))
+
+
+def test_list_filters_and_prune(grpc_stub: Any, fixture_dir: Path) -> None:
+    dangling = build_image([LayerBuilder().file("d", b"dangling").build()])
+    used = build_image([LayerBuilder().file("u", b"in use").build()])
+    for n, image in enumerate((dangling, used)):
+        path = write_docker_archive(image, fixture_dir / f"prune{n}.tar", repo_tags=[])
+        list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
+
+    def ids(**filters: list[str]) -> set[str]:
+        req = pb.ListImagesRequest(filters={k: pb.StringList(values=v)
+                                            for k, v in filters.items()})
+        return {i.id for i in grpc_stub.List(req).images}
+
+    assert {dangling.id, used.id} <= ids(dangling=["true"])
+    assert dangling.id not in ids(dangling=["false"])
+    assert ids(since=[dangling.id]) >= {used.id} and dangling.id not in ids(since=[dangling.id])
+    assert dangling.id in ids(before=[used.id])
+    with pytest.raises(grpc.RpcError) as err:
+        ids(nosuch=["x"])
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    out = grpc_stub.Prune(pb.PruneImagesRequest(in_use_image_ids=[used.id]))
+    assert dangling.id in out.deleted and used.id not in out.deleted
+    assert out.space_reclaimed > 0
+    assert grpc_stub.Get(pb.GetImageRequest(reference=used.id)).id == used.id
