@@ -6,7 +6,7 @@ line, and together they are one log entry, as Docker's json-file has it."""
 
 from __future__ import annotations
 
-import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,13 +122,18 @@ def select(path: Path, q: LogQuery) -> list[LogEntry]:
     return list(out)
 
 
-def follow(path: Path, q: LogQuery, exit_file: Path,
-           running: Callable[[], bool]) -> Iterator[LogEntry]:
+def follow(path: Path, q: LogQuery, exit_file: Path, running: Callable[[], bool],
+           stop: threading.Event | None = None) -> Iterator[LogEntry]:
     """The selected entries, then new ones as conmon writes them, until the
-    container is no longer running. Woken by inotify on the log file and on
-    the exit dir (conmon writes the exit file after the last output)."""
+    container is no longer running (or `stop` is set: the client left).
+    Woken by inotify on the log file and on the exit dir (conmon writes the
+    exit file after the last output)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     ino = Inotify()
+    stopper = threading.Thread(target=_wake_on, args=(stop, ino), daemon=True) \
+        if stop is not None else None
+    if stopper is not None:
+        stopper.start()
     try:
         ino.add_watch(str(path.parent), IN_MODIFY | IN_MOVED_TO | IN_CLOSE_WRITE)
         ino.add_watch(str(exit_file.parent), IN_MOVED_TO | IN_CLOSE_WRITE)
@@ -147,6 +152,8 @@ def follow(path: Path, q: LogQuery, exit_file: Path,
             except FileNotFoundError:
                 pos = 0
         while True:
+            if stop is not None and stop.is_set():
+                return
             done = not running()
             try:
                 st = path.stat()
@@ -188,4 +195,13 @@ def follow(path: Path, q: LogQuery, exit_file: Path,
     finally:
         if "fh" in locals() and fh is not None:
             fh.close()
+        if stop is not None:
+            stop.set()
+            if stopper is not None:
+                stopper.join()
         ino.close()
+
+
+def _wake_on(stop: threading.Event, ino: Inotify) -> None:
+    stop.wait()
+    ino.wake()

@@ -177,9 +177,9 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
             since_ns=_ns(request.since) if request.HasField("since") else 0,
             until_ns=_ns(request.until) if request.HasField("until") else 0,
             tail=request.tail if request.tail >= 0 else -1)
-        for entry in self.streams.logs(request.reference, query, request.follow):
-            if not context.is_active():
-                return
+        stop = threading.Event()
+        context.add_callback(stop.set)
+        for entry in self.streams.logs(request.reference, query, request.follow, stop):
             yield pb.OutputChunk(stream=_STREAMS.get(entry.stream, pb.OutputChunk.STDOUT),
                                  data=entry.data, time=_ts_ns(entry.time_ns))
 

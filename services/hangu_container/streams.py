@@ -4,6 +4,7 @@ logs read from conmon's k8s-file log, optionally followed."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -56,11 +57,12 @@ class Streams:
             if session in ref_live.waiting:
                 ref_live.waiting.remove(session)
 
-    def logs(self, ref: str, query: logs.LogQuery, follow: bool) -> Iterator[logs.LogEntry]:
+    def logs(self, ref: str, query: logs.LogQuery, follow: bool,
+             stop: threading.Event | None = None) -> Iterator[logs.LogEntry]:
         live = self.registry.lookup(ref)
         path = self.rt.paths.log_path(live.id)
         if not follow or not live.running:
             yield from logs.select(path, query)
             return
         yield from logs.follow(path, query, self.rt.paths.exit_file(live.id),
-                               lambda: live.running and not live.removed)
+                               lambda: live.running and not live.removed, stop)

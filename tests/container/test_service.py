@@ -322,3 +322,17 @@ def test_exec(stub: object) -> None:
     with pytest.raises(grpc.RpcError):
         _exec(stub, c.id, ["/nosuch"])
     stub.Kill(pb.KillContainerRequest(reference=c.id))
+
+
+def test_follow_cancel_releases(stub: object) -> None:
+    c = create(stub, ["sh", "-c", "echo up; exec sleep 300"])
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    call = stub.Logs(pb.LogsRequest(reference=c.id, follow=True, tail=-1))
+    assert next(call).data == b"up\n"
+    before = threading.active_count()
+    call.cancel()
+    deadline = time.monotonic() + 3
+    while threading.active_count() >= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() < before
+    stub.Kill(pb.KillContainerRequest(reference=c.id))
