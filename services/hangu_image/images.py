@@ -70,6 +70,30 @@ class ImageStore:
         self.content = content
         self.layers = layers
         self.events = events
+        # Get is on the hot path of every container create: resolved views
+        # are cached until the next write to images or references.
+        self._cache: dict[str, ImageView] = {}
+        self._gen = 0
+        self._cache_lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        with self._cache_lock:
+            self._gen += 1
+            self._cache.clear()
+
+    def cached_view(self, text: str) -> ImageView:
+        with self._cache_lock:
+            hit = self._cache.get(text)
+            gen = self._gen
+        if hit is not None:
+            return hit
+        view = self.view(self.resolve(text))
+        with self._cache_lock:
+            if gen == self._gen:
+                if len(self._cache) > 1024:
+                    self._cache.clear()
+                self._cache[text] = view
+        return view
 
     # ------------------------------------------------------------ records
     def register(self, config_json: bytes, chain: list[str],
@@ -85,6 +109,7 @@ class ImageStore:
                     s.add(rec)
                     s.commit()
                     s.refresh(rec)
+                    self.invalidate()
                 return rec
             size = 0
             for cid in chain:
@@ -104,7 +129,8 @@ class ImageStore:
             s.add(rec)
             s.commit()
             s.refresh(rec)
-            return rec
+        self.invalidate()
+        return rec
 
     def get_record(self, image_id: str) -> ImageRecord | None:
         with Session(self.engine) as s:
@@ -126,6 +152,7 @@ class ImageStore:
                 rec.last_tag_time = now
                 s.add(rec)
             s.commit()
+        self.invalidate()
 
     def delete_ref(self, name: str) -> bool:
         with self.db_lock, Session(self.engine) as s:
@@ -134,7 +161,8 @@ class ImageStore:
                 return False
             s.delete(rec)
             s.commit()
-            return True
+        self.invalidate()
+        return True
 
     def ref_target(self, ref: Reference) -> str | None:
         with Session(self.engine) as s:

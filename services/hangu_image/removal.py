@@ -135,6 +135,7 @@ def _delete(store: ImageStore, rec: ImageRecord, force: bool, used: list[str],
         if db_rec is not None:
             s.delete(db_rec)
             s.commit()
+    store.invalidate()
     store.layers.add_refs(rec.chain_ids, -1)
     store.content.delete(rec.id)
     store.layers.collect()

@@ -116,7 +116,7 @@ class ImageService:
 
     # ------------------------------------------------------------ metadata
     def get(self, reference: str) -> ImageView:
-        return self.images.view(self.images.resolve(reference))
+        return self.images.cached_view(reference)
 
     def list_images(self, filters: dict[str, list[str]]) -> list[ImageView]:
         return self.images.list(filters)
