@@ -4,6 +4,7 @@ an id, negotiates the version, maps errors and logs one line."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -45,6 +46,9 @@ async def core_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response = await _dispatch(request, handler)
         status = response.status
         return response
+    except asyncio.CancelledError:
+        status = 499  # the client went away (e.g. the CLI's wait after `run -d`)
+        raise
     finally:
         log.info("http", method=request.method, path=request.path,
                  query=request.query_string or None, status=status,

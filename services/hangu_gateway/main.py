@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import signal
 from pathlib import Path
@@ -77,6 +78,8 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings()
     hlog.configure("gateway", settings.log_level)
+    # grpc's own debug lines (one per call) drown the request log.
+    logging.getLogger("grpc").setLevel(logging.INFO)
     asyncio.run(run(settings))
 
 
