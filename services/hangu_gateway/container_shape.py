@@ -67,7 +67,7 @@ def host_config_json(hc: cpb.HostConfig) -> dict[str, Any]:
                 "ExtraHosts", "GroupAdd", "Links", "SecurityOpt", "VolumesFrom",
                 "DeviceCgroupRules"):
         out[key] = out[key] or None
-    out["NetworkMode"] = hc.network_mode or "bridge"
+    out["NetworkMode"] = network_mode(hc.network_mode)
     out["ConsoleSize"] = list(hc.console_size) or [0, 0]
     out["LogConfig"] = {"Type": log_driver(hc.log_config.type),
                         "Config": dict(hc.log_config.config)}
@@ -90,6 +90,11 @@ def host_config_json(hc: cpb.HostConfig) -> dict[str, Any]:
                 "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
                 "ContainerIDFile": hc.container_id_file, "Annotations": None})
     return out
+
+
+def network_mode(mode: str) -> str:
+    """dockerd (API >= 1.44) stores the CLI's "default" as "bridge"."""
+    return "bridge" if mode in ("", "default") else mode
 
 
 def log_driver(requested: str) -> str:
@@ -259,7 +264,7 @@ def list_json(c: cpb.Container, now: float | None = None) -> dict[str, Any]:
         "ImageID": c.image_id, "Command": _command(c), "Created": unix(c.created),
         "Ports": list_ports(c), "Labels": dict(c.config.labels),
         "State": c.state.status or "created", "Status": status_text(c.state, now),
-        "HostConfig": {"NetworkMode": c.host_config.network_mode or "bridge"},
+        "HostConfig": {"NetworkMode": network_mode(c.host_config.network_mode)},
         "NetworkSettings": {"Networks": {name: endpoint_json(ep)
                                          for name, ep in c.network_settings.networks.items()}},
         "Mounts": mount_points(c),
