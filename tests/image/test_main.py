@@ -18,6 +18,7 @@ import grpc
 import pytest
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1.image_pb2_grpc import ImageServiceStub
+
 from tests.support.registry import _die_with_parent
 
 pytestmark = pytest.mark.root

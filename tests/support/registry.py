@@ -128,36 +128,53 @@ def running_registry(tmp_parent: str = "/tmp",
     workdir = Path(tempfile.mkdtemp(prefix="hgt-reg-", dir=tmp_parent))
     storage = workdir / "storage"
     storage.mkdir()
-    port = free_port()
-    config = workdir / "config.yml"
-    text = CONFIG.format(storage=storage, port=port)
+    auth = ""
     if credentials:
         htpasswd = workdir / "htpasswd"
         htpasswd.write_text(f"{credentials[0]}:{_bcrypt(credentials[1])}\n")
-        text += AUTH.format(path=htpasswd)
+        auth = AUTH.format(path=htpasswd)
     elif token_auth:
-        text += TOKEN_AUTH.format(**token_auth)
-    config.write_text(text)
-    proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=_die_with_parent,
-                            env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
+        auth = TOKEN_AUTH.format(**token_auth)
+    config = workdir / "config.yml"
+    log = workdir / "registry.log"
+    proc: subprocess.Popen[bytes] | None = None
     try:
-        _wait_ready(f"http://127.0.0.1:{port}", proc,
-                    auth=credentials is not None or token_auth is not None)
+        # A free port can be taken by someone else before the registry binds
+        # it (parallel test sessions): try again on another.
+        for attempt in range(5):
+            port = free_port()
+            config.write_text(CONFIG.format(storage=storage, port=port) + auth)
+            with open(log, "wb") as out:
+                proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
+                                        stdout=out, stderr=out, start_new_session=True,
+                                        preexec_fn=_die_with_parent,
+                                        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
+            try:
+                _wait_ready(f"http://127.0.0.1:{port}", proc, auth=bool(auth))
+                break
+            except RuntimeError as err:
+                _stop(proc)
+                text = log.read_text(errors="replace")
+                if "address already in use" in text and attempt < 4:
+                    continue
+                raise RuntimeError(f"{err}; log: {text[-2000:]}") from None
+        assert proc is not None
         yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc,
                        credentials=credentials)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        if proc is not None:
+            _stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def push_oci_layout(registry: Registry, layout: Path, repo: str = "busybox",
