@@ -98,6 +98,8 @@ class Lifecycle:
             if live.running:
                 try:
                     self.rt.kill(cid, signal.SIGKILL, all_processes=True)
+                    if live.row.status == "paused":
+                        self.rt.resume(cid)
                 except HanguError:
                     pass
             self.rt.kill_conmon(live.row.conmon_pid, cid)
@@ -350,6 +352,8 @@ class Lifecycle:
         with self.registry.cond:
             seen = live.exits
         self.rt.kill(live.id, signum)
+        if signum == signal.SIGKILL and live.row.status == "paused":
+            self.rt.resume(live.id)
         self.emit("kill", live, signal=str(signum))
         if signum == signal.SIGKILL:
             # dockerd returns once a SIGKILLed container is gone.
@@ -421,6 +425,8 @@ class Lifecycle:
             live.row.stopped_by_user = True
             try:
                 self.rt.kill(cid, signal.SIGKILL, all_processes=True)
+                if live.row.status == "paused":
+                    self.rt.resume(cid)   # a frozen process cannot die
             except HanguError:
                 pass
             if not self._wait_exit(live, seen, 30):
@@ -486,12 +492,15 @@ class Lifecycle:
         self.registry.release(old, live.id)
         self.emit("rename", live, oldName="/" + old)
 
-    def cgroup_procs(self, live: Live) -> list[int]:
-        """Pids of the container's processes (from its pids cgroup)."""
+    def cgroup_path(self, live: Live) -> str:
         hc = pb.HostConfig.FromString(live.row.host_config)
         inp = ocispec.SpecInput(live.id, pb.ContainerConfig(), hc, Path("/"),
                                 cgroup_parent=self.cgroup_parent)
-        path = Path("/sys/fs/cgroup/pids") / ocispec.cgroups_path(inp).lstrip("/")
+        return ocispec.cgroups_path(inp)
+
+    def cgroup_procs(self, live: Live) -> list[int]:
+        """Pids of the container's processes (from its pids cgroup)."""
+        path = Path("/sys/fs/cgroup/pids") / self.cgroup_path(live).lstrip("/")
         try:
             return [int(p) for p in (path / "cgroup.procs").read_text().split()]
         except OSError:

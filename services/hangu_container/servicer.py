@@ -14,7 +14,7 @@ from hangu.container.v1 import container_pb2_grpc as pb_grpc
 
 from hangu_runtime.errors import NotImplementedYet
 
-from . import listing, logs
+from . import listing, logs, stats
 from .execs import Execs
 from .lifecycle import CreateRequest, Lifecycle
 from .sessions import AttachSession
@@ -198,6 +198,18 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         for ev in self.lc.events.subscribe(since, until, cancelled):
             yield pb.Event(action=ev.action, id=ev.id, attributes=ev.attributes,
                            time=_ts_ns(ev.time_ns))
+
+    def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext
+              ) -> Iterator[pb.StatsSample]:
+        """One sample, or one a second while the client stays (as dockerd)."""
+        live = self.lc.registry.lookup(request.reference)
+        stop = threading.Event()
+        context.add_callback(stop.set)
+        while True:
+            yield stats.sample(self.lc.cgroup_path(live), live.row.pid,
+                               live.row.status in ("running", "paused"))
+            if not request.stream or live.removed or stop.wait(1.0):
+                return
 
     # ---- exec
 

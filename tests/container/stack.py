@@ -34,7 +34,9 @@ class PeerStack:
         self.settings: Settings = load_settings({
             "HANGU_ROOT": str(self.tmp / "root"), "HANGU_RUN": str(self.tmp / "run"),
             "HANGU_BRIDGE": f"hgc{suffix}", "HANGU_NFT_TABLE": f"hgc_{suffix}",
-            "HANGU_SUBNET_POOL": "10.202.0.0/16"})
+            # Eight /19s of our 10.202.0.0/16: parallel runs of these tests
+            # (CI and a developer) each find a free one.
+            "HANGU_SUBNET_POOL": ",".join(f"10.202.{i * 32}.0/19" for i in range(8))})
         self.servers: dict[str, grpc.Server] = {}
         self.services: dict[str, Any] = {}
 

@@ -336,3 +336,18 @@ def test_follow_cancel_releases(stub: object) -> None:
         time.sleep(0.05)
     assert threading.active_count() < before
     stub.Kill(pb.KillContainerRequest(reference=c.id))
+
+
+def test_stats(stub: object) -> None:
+    c = create(stub, ["sleep", "300"], host_config=pb.HostConfig(memory=64 << 20))
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    samples = []
+    for s in stub.Stats(pb.StatsRequest(reference=c.id, stream=True)):
+        samples.append(s)
+        if len(samples) == 2:
+            break
+    s = samples[-1]
+    assert s.memory_limit == 64 << 20 and s.memory_usage > 0 and s.pids_current == 1
+    assert s.cpu_total_usage > 0 and s.system_cpu_usage > samples[0].system_cpu_usage
+    assert "eth0" in s.networks
+    stub.Kill(pb.KillContainerRequest(reference=c.id))

@@ -1,0 +1,95 @@
+"""Resource use of a running container, read from its cgroup v1
+hierarchies and its network namespace (/proc/<pid>/net/dev), as raw
+counters; the gateway shapes them into Docker's stats JSON."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from hangu.container.v1 import container_pb2 as pb
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_USER_HZ = os.sysconf("SC_CLK_TCK")
+
+
+def _read_int(path: Path) -> int:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+def _read_kv(path: Path) -> dict[str, int]:
+    out = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip().isdigit():
+                out[key] = int(value)
+    except OSError:
+        pass
+    return out
+
+
+def system_cpu_ns() -> int:
+    with open("/proc/stat") as fh:
+        fields = fh.readline().split()[1:8]
+    return sum(int(f) for f in fields) * (1_000_000_000 // _USER_HZ)
+
+
+def _networks(pid: int) -> dict[str, pb.NetworkCounters]:
+    out: dict[str, pb.NetworkCounters] = {}
+    try:
+        lines = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
+    except OSError:
+        return out
+    for line in lines:
+        name, _, rest = line.partition(":")
+        name = name.strip()
+        if name == "lo":
+            continue
+        f = [int(x) for x in rest.split()]
+        out[name] = pb.NetworkCounters(rx_bytes=f[0], rx_packets=f[1], rx_errors=f[2],
+                                       rx_dropped=f[3], tx_bytes=f[8], tx_packets=f[9],
+                                       tx_errors=f[10], tx_dropped=f[11])
+    return out
+
+
+def sample(cgroup_path: str, pid: int, running: bool) -> pb.StatsSample:
+    now = pb.StatsSample()
+    now.read.FromNanoseconds(time.time_ns())
+    now.online_cpus = len(os.sched_getaffinity(0))
+    now.system_cpu_usage = system_cpu_ns()
+    if not running:
+        return now
+    rel = cgroup_path.lstrip("/")
+    cpuacct = CGROUP_ROOT / "cpuacct" / rel
+    now.cpu_total_usage = _read_int(cpuacct / "cpuacct.usage")
+    stat = _read_kv(cpuacct / "cpuacct.stat")
+    tick_ns = 1_000_000_000 // _USER_HZ
+    now.cpu_usage_in_usermode = stat.get("user", 0) * tick_ns
+    now.cpu_usage_in_kernelmode = stat.get("system", 0) * tick_ns
+    memory = CGROUP_ROOT / "memory" / rel
+    now.memory_usage = _read_int(memory / "memory.usage_in_bytes")
+    now.memory_limit = _read_int(memory / "memory.limit_in_bytes")
+    for key, value in _read_kv(memory / "memory.stat").items():
+        now.memory_stats[key] = value
+    pids = CGROUP_ROOT / "pids" / rel
+    now.pids_current = _read_int(pids / "pids.current")
+    now.pids_limit = _read_int(pids / "pids.max")
+    try:
+        for line in (CGROUP_ROOT / "blkio" / rel /
+                     "blkio.throttle.io_service_bytes").read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "Read":
+                now.blkio_read_bytes += int(parts[2])
+            elif len(parts) == 3 and parts[1] == "Write":
+                now.blkio_write_bytes += int(parts[2])
+    except OSError:
+        pass
+    for name, counters in _networks(pid).items():
+        now.networks[name].CopyFrom(counters)
+    return now
