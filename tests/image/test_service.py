@@ -333,3 +333,46 @@ def test_push_then_pull_back(grpc_stub: Any, registry: Any, busybox_docker_archi
         list(grpc_stub.Push(pb.PushRequest(reference=f"{registry.host}/hgt-none:v1")))
     assert err.value.details() == (
         f"An image does not exist locally with the tag: {registry.host}/hgt-none")
+
+
+def test_manifest_list_resolves_platform(grpc_stub: Any, registry: Any, fixture_dir: Path,
+                                         busybox_image: Image) -> None:
+    """An OCI index with an amd64 and an arm64 image (and an attestation-like
+    unknown entry): the host's platform by default, another when asked."""
+    import json
+
+    from tests.support.busybox import build_image, host_arch, write_oci_index_layout
+    other_arch = "arm64" if host_arch() == "amd64" else "amd64"
+    host_img = build_image(busybox_image.layers, arch=host_arch())
+    other = build_image(busybox_image.layers, arch=other_arch,
+                        extra_config={"Labels": {"arch": other_arch}})
+    layout = write_oci_index_layout({f"linux/{host_arch()}": host_img,
+                                     f"linux/{other_arch}": other},
+                                    fixture_dir / "multi-arch")
+    registry.push(layout, "hgt-multiarch", "latest", extra=("--all",))
+    ref = f"{registry.host}/hgt-multiarch"
+    out = list(grpc_stub.Pull(pb.PullRequest(reference=ref)))
+    index_digest = out[-2].status.removeprefix("Digest: ")
+    assert index_digest != host_img.manifest_digest
+    img = grpc_stub.Get(pb.GetImageRequest(reference=ref))
+    assert img.id == host_img.id and img.architecture == host_arch()
+    assert f"{ref}@{index_digest}" in img.repo_digests
+    out = list(grpc_stub.Pull(pb.PullRequest(reference=ref, platform=pb.Platform(
+        os="linux", architecture=other_arch))))
+    img = grpc_stub.Get(pb.GetImageRequest(reference=ref))
+    assert img.id == other.id and json.loads(img.config_json)["architecture"] == other_arch
+    with pytest.raises(grpc.RpcError) as err:
+        list(grpc_stub.Pull(pb.PullRequest(reference=ref, platform=pb.Platform(
+            os="linux", architecture="s390x"))))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    assert err.value.details() == \
+        "no matching manifest for linux/s390x in the manifest list entries"
+
+
+def test_docker_schema2_manifest(grpc_stub: Any, registry: Any, busybox_oci_layout: Path,
+                                 busybox_image: Image) -> None:
+    registry.push(busybox_oci_layout, "hgt-v2s2", "latest", extra=("--format", "v2s2"))
+    ref = f"{registry.host}/hgt-v2s2"
+    out = list(grpc_stub.Pull(pb.PullRequest(reference=ref)))
+    assert not any(p.error for p in out)
+    assert grpc_stub.Get(pb.GetImageRequest(reference=ref)).id == busybox_image.id

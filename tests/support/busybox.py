@@ -237,6 +237,37 @@ def write_oci_layout(image: Image, directory: Path, tag: str = "latest") -> Path
     return directory
 
 
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def write_oci_index_layout(images: dict[str, Image], directory: Path,
+                           tag: str = "latest") -> Path:
+    """A multi-platform image: an OCI index over one manifest per platform
+    ("linux/amd64", "linux/arm64/v8", ...), tagged `tag`."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True, exist_ok=True)
+    manifests = []
+    for plat, image in images.items():
+        for blob in image.compressed:
+            _write_blob(blobs, blob)
+        _write_blob(blobs, image.config_bytes)
+        raw, _ = image.manifest()
+        parts = plat.split("/")
+        platform_desc = {"os": parts[0], "architecture": parts[1]}
+        if len(parts) > 2:
+            platform_desc["variant"] = parts[2]
+        manifests.append({"mediaType": OCI_MANIFEST, "digest": _write_blob(blobs, raw),
+                          "size": len(raw), "platform": platform_desc})
+    index_raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                            "manifests": manifests}, sort_keys=True).encode()
+    digest = _write_blob(blobs, index_raw)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": OCI_INDEX, "digest": digest, "size": len(index_raw),
+        "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    return directory
+
+
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mtime, info.mode = len(data), MTIME, 0o644

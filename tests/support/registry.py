@@ -75,8 +75,10 @@ class Registry:
         return (self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data")
 
     def push(self, layout: Path, repo: str = "busybox", tag: str = "latest",
-             src_tag: str = "latest") -> str:
-        return push_oci_layout(self, layout, repo, tag, src_tag)
+             src_tag: str = "latest", extra: tuple[str, ...] = ()) -> str:
+        """skopeo copy; `extra` adds skopeo options, e.g. ("--all",) for an
+        index or ("--format", "v2s2") for Docker's schema 2."""
+        return push_oci_layout(self, layout, repo, tag, src_tag, extra)
 
 
 def _die_with_parent() -> None:
@@ -178,13 +180,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def push_oci_layout(registry: Registry, layout: Path, repo: str = "busybox",
-                    tag: str = "latest", src_tag: str = "latest") -> str:
+                    tag: str = "latest", src_tag: str = "latest",
+                    extra: tuple[str, ...] = ()) -> str:
     """skopeo copy oci:LAYOUT:SRC_TAG docker://HOST/REPO:TAG; returns the
     destination reference."""
     dest = f"{registry.host}/{repo}:{tag}"
     creds = ["--dest-creds", ":".join(registry.credentials)] if registry.credentials else []
     subprocess.run(
         ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false", *creds,
-         f"oci:{layout}:{src_tag}", f"docker://{dest}"],
+         *extra, f"oci:{layout}:{src_tag}", f"docker://{dest}"],
         check=True, capture_output=True, timeout=120)
     return dest
