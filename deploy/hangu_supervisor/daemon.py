@@ -50,13 +50,18 @@ class Supervisor:
     # -- lifecycle -----------------------------------------------------------
 
     async def start_all(self) -> None:
-        """Start every service that is not running, in order, each ready
-        before the next one starts."""
+        """Start every service that is not running, stage by stage, each
+        stage answering before the next one starts."""
         async with self._lock:
-            for child in self.children.values():
-                if child.running():
-                    continue
-                await self._start(child)
+            stages = sorted({c.spec.stage for c in self.children.values()})
+            for stage in stages:
+                todo = [c for c in self.children.values()
+                        if c.spec.stage == stage and not c.running()]
+                results = await asyncio.gather(*(self._start(c) for c in todo),
+                                               return_exceptions=True)
+                for result in results:
+                    if isinstance(result, BaseException):
+                        raise result
 
     async def _start(self, child: Child) -> None:
         self.log(f"starting {child.name}")

@@ -6,6 +6,7 @@ cannot be changed while it runs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from hangu_runtime.config import Settings
@@ -25,17 +26,20 @@ async def purge_pass(settings: Settings, env: dict[str, str],
     purge_env = {**env, PURGE_ENV: "1"}
     started: list[Child] = []
     problems: list[str] = []
-    for spec in SERVICES:
-        if not spec.purges:
-            continue
-        child = Child(spec, settings, paths, purge_env)
-        await child.spawn()
-        started.append(child)
-        try:
-            await child.wait_ready(start_timeout)
-        except ServiceFailed as err:
-            log(err.report())
-            problems.append(err.report())
+    for stage in sorted({spec.stage for spec in SERVICES}):
+        children = [Child(spec, settings, paths, purge_env) for spec in SERVICES
+                    if spec.stage == stage and spec.purges]
+        for child in children:
+            await child.spawn()
+            started.append(child)
+        results = await asyncio.gather(*(c.wait_ready(start_timeout) for c in children),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, ServiceFailed):
+                log(result.report())
+                problems.append(result.report())
+            elif isinstance(result, BaseException):
+                raise result
     for child in reversed(started):
         await child.stop(stop_timeout)
         log(f"purged {child.name} ({child.last_exit})")
