@@ -119,11 +119,19 @@ class LayerStore:
             shutil.rmtree(work, ignore_errors=True)
             raise
         os.symlink(f"../layers/{final.name}/diff", self.links / link)
-        rec = LayerRecord(chain_id=chain_id, diff_id=result.diff_id, parent=parent,
-                          size=result.size, link=link, refcount=0, blob_digest=blob_digest)
         with self.db_lock, Session(self.engine) as s:
-            s.merge(rec)
+            # A record may survive its directory (lost in a crash): images
+            # still count on it, so its refcount stays.
+            old = s.get(LayerRecord, chain_id)
+            if old is not None:
+                (self.links / old.link).unlink(missing_ok=True)
+            rec = LayerRecord(chain_id=chain_id, diff_id=result.diff_id, parent=parent,
+                              size=result.size, link=link,
+                              refcount=old.refcount if old is not None else 0,
+                              blob_digest=blob_digest or (old.blob_digest if old else ""))
+            rec = s.merge(rec)
             s.commit()
+            s.refresh(rec)
         return rec
 
     def set_blob(self, chain_id: str, blob_digest: str) -> None:
@@ -177,6 +185,20 @@ class LayerStore:
                 continue
             shutil.rmtree(doomed, ignore_errors=True)
         return removed
+
+    def reconcile(self) -> None:
+        """At start-up: drop layer dirs and links no record knows (a crash
+        between unpacking and recording them)."""
+        with Session(self.engine) as s:
+            records = list(s.exec(select(LayerRecord)).all())
+        known = {r.chain_id.removeprefix("sha256:") for r in records}
+        links = {r.link for r in records}
+        for entry in self.layers.iterdir():
+            if entry.name not in known:
+                shutil.rmtree(entry, ignore_errors=True)
+        for entry in self.links.iterdir():
+            if entry.name not in links or not entry.exists():
+                entry.unlink(missing_ok=True)
 
     def clean_tmp(self) -> None:
         for entry in self.tmp.iterdir():

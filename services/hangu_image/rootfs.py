@@ -168,6 +168,10 @@ class RootfsStore:
                 unmount(merged)
 
     def clean_partial(self) -> None:
+        """At start-up: drop half-made or half-removed dirs, and dirs no
+        record knows (never one that is mounted)."""
+        known = {r.container_id for r in self.all()}
         for entry in self.root.iterdir():
-            if entry.name.startswith((".prep-", ".rm-")) and not is_mounted(entry / "merged"):
-                shutil.rmtree(entry, ignore_errors=True)
+            if entry.name in known or is_mounted(entry / "merged"):
+                continue
+            shutil.rmtree(entry, ignore_errors=True)

@@ -57,6 +57,7 @@ class ImageService:
         # Whatever a crash left half-done is garbage: nothing references it.
         self.content.clean_ingest()
         self.layers.clean_tmp()
+        self.layers.reconcile()
         self.rootfs.clean_partial()
 
     # ------------------------------------------------------------ distribution

@@ -220,3 +220,42 @@ def test_list_filters_and_prune(grpc_stub: Any, fixture_dir: Path) -> None:
     assert dangling.id in out.deleted and used.id not in out.deleted
     assert out.space_reclaimed > 0
     assert grpc_stub.Get(pb.GetImageRequest(reference=used.id)).id == used.id
+
+
+def test_restart_reconciles_crash_leftovers(busybox_docker_archive: Path) -> None:
+    """A service starting on a root with a crash's leftovers removes them and
+    re-creates a layer whose directory was lost, keeping its images."""
+    import shutil
+
+    from hangu_image.service import ImageService
+    from hangu_runtime.config import Settings
+
+    from tests.image.conftest import new_root
+    root = new_root()
+    try:
+        svc = ImageService(Settings(root=root, run=root / "run"))
+        list(svc.load([busybox_docker_archive.read_bytes()], True))
+        image = svc.get("busybox")
+        chain = image.record.chain_ids[0]
+        svc.close()
+        img_root = root / "image"
+        (img_root / "layers" / ("f" * 64)).mkdir()
+        (img_root / "l" / "DANGLINGLINK").symlink_to("../layers/nothing/diff")
+        (img_root / "rootfs" / "orphan").mkdir()
+        (img_root / "tmp" / "unpack-x").mkdir()
+        (img_root / "content/ingest/blob-x").write_bytes(b"half")
+        shutil.rmtree(img_root / "layers" / chain.removeprefix("sha256:"))
+
+        svc = ImageService(Settings(root=root, run=root / "run"))
+        assert sorted(p.name for p in (img_root / "layers").iterdir()) == []
+        assert list((img_root / "l").iterdir()) == []
+        assert list((img_root / "rootfs").iterdir()) == []
+        assert list((img_root / "tmp").iterdir()) == []
+        assert list((img_root / "content/ingest").iterdir()) == []
+        # Loading again restores the lost layer; the image keeps its refcount.
+        list(svc.load([busybox_docker_archive.read_bytes()], True))
+        rec = svc.layers.get(chain)
+        assert rec is not None and rec.refcount == 1 and svc.layers.exists(chain)
+        svc.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
