@@ -23,6 +23,7 @@ from ..timefmt import parse_unix
 from .common import api_version, backends, filters
 
 _KINDS = ("container", "image", "network", "volume")
+_BACKLOG_WINDOW = 0.1  # seconds
 
 
 def event_json(kind: str, ev: Any, api: str = versions.API_VERSION) -> dict[str, Any]:
@@ -103,21 +104,46 @@ async def events(request: web.Request) -> web.StreamResponse:
     response.content_type = "application/json"
     await response.prepare(request)
     open_streams = len(tasks)
+    loop = asyncio.get_running_loop()
+    # With `since`, the four services replay their history at once, each in
+    # its own order; hold the first moments back and send them sorted by time.
+    backlog: list[dict[str, Any]] | None = [] if since is not None else None
+    flush_at = loop.time() + _BACKLOG_WINDOW
     try:
         while open_streams:
-            item = await queue.get()
+            if backlog is not None:
+                remaining = flush_at - loop.time()
+                if remaining <= 0:
+                    await _write_sorted(response, backlog)
+                    backlog = None
+                    continue
+                try:
+                    item = await asyncio.wait_for(queue.get(), remaining)
+                except asyncio.TimeoutError:
+                    continue
+            else:
+                item = await queue.get()
             if item is None:
                 open_streams -= 1
                 continue
-            if until is not None and _after(item, until):
+            if (until is not None and _after(item, until)) or not matches(item, flt):
                 continue
-            if matches(item, flt):
+            if backlog is not None:
+                backlog.append(item)
+            else:
                 await response.write(json.dumps(item).encode() + b"\n")
+        if backlog:
+            await _write_sorted(response, backlog)
     finally:
         for t in tasks:
             t.cancel()
     await response.write_eof()
     return response
+
+
+async def _write_sorted(response: web.StreamResponse, items: list[dict[str, Any]]) -> None:
+    for item in sorted(items, key=lambda e: int(e["timeNano"])):
+        await response.write(json.dumps(item).encode() + b"\n")
 
 
 def _after(item: dict[str, Any], until: Timestamp) -> bool:
