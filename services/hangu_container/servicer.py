@@ -14,7 +14,7 @@ from hangu.container.v1 import container_pb2_grpc as pb_grpc
 
 from hangu_runtime.errors import NotImplementedYet
 
-from . import listing, logs, stats
+from . import archive, listing, logs, stats
 from .execs import Execs
 from .lifecycle import CreateRequest, Lifecycle
 from .sessions import AttachSession
@@ -31,6 +31,11 @@ def _ts_ns(ns: int) -> Timestamp:
     ts = Timestamp()
     ts.FromNanoseconds(ns)
     return ts
+
+
+def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield head
+    yield from rest
 
 
 class ContainerServicer(pb_grpc.ContainerServiceServicer):
@@ -210,6 +215,22 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
                                live.row.status in ("running", "paused"))
             if not request.stream or live.removed or stop.wait(1.0):
                 return
+
+    # ---- files
+
+    def ArchiveGet(self, request: pb.ArchiveGetRequest, context: grpc.ServicerContext
+                   ) -> Iterator[pb.ArchiveChunk]:
+        for stat_json, data in archive.archive_get(self.lc, request.reference, request.path):
+            yield pb.ArchiveChunk(stat_json=stat_json, data=data)
+
+    def ArchivePut(self, request_iterator: Iterator[pb.ArchivePutRequest],
+                   context: grpc.ServicerContext) -> pb.ArchivePutResponse:
+        first = next(request_iterator)
+        chunks = (r.data for r in request_iterator if r.data)
+        data = _prepend(first.data, chunks) if first.data else chunks
+        archive.archive_put(self.lc, first.reference, first.path, data,
+                            first.no_overwrite_dir_non_dir)
+        return pb.ArchivePutResponse()
 
     # ---- exec
 

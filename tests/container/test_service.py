@@ -351,3 +351,41 @@ def test_stats(stub: object) -> None:
     assert s.cpu_total_usage > 0 and s.system_cpu_usage > samples[0].system_cpu_usage
     assert "eth0" in s.networks
     stub.Kill(pb.KillContainerRequest(reference=c.id))
+
+
+def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
+    import io
+    import json as _json
+    import tarfile
+    c = create(stub, ["sh", "-c", "mkdir -p /w/d; echo hi > /w/d/f; ln -s /etc /w/esc; "
+                                  "exec sleep 300"])
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    time.sleep(0.3)
+    chunks = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/d")))
+    st = _json.loads(chunks[0].stat_json)
+    assert st["name"] == "d" and st["mode"] & (1 << 31)
+    tar = tarfile.open(fileobj=io.BytesIO(b"".join(x.data for x in chunks)))
+    assert tar.extractfile("d/f").read() == b"hi\n"  # type: ignore[union-attr]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as out:
+        info = tarfile.TarInfo("new.txt")
+        info.size = 3
+        out.addfile(info, io.BytesIO(b"new"))
+        # A path through the container's absolute symlink stays inside it.
+        info = tarfile.TarInfo("esc/hgc-escape-test")
+        info.size = 1
+        out.addfile(info, io.BytesIO(b"x"))
+    data = buf.getvalue()
+    stub.ArchivePut(iter([pb.ArchivePutRequest(reference=c.id, path="/w"),
+                          pb.ArchivePutRequest(data=data)]))
+    assert not os.path.exists("/etc/hgc-escape-test")
+    back = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/new.txt")))
+    tar = tarfile.open(fileobj=io.BytesIO(b"".join(x.data for x in back)))
+    assert tar.extractfile("new.txt").read() == b"new"  # type: ignore[union-attr]
+    with pytest.raises(grpc.RpcError) as err:
+        list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/nope")))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    stub.Kill(pb.KillContainerRequest(reference=c.id))
+    # Stopped: read through the root filesystem.
+    chunks = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/d/f")))
+    assert _json.loads(chunks[0].stat_json)["size"] == 3
