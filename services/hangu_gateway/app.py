@@ -15,7 +15,8 @@ from hangu_runtime import logging as hlog
 
 from . import errors, versions
 from .backends import Backends
-from .routers import containers, events, files, images, io, networks, system, volumes
+from .routers import (containers, distribution, events, files, images, io, networks, system,
+                      volumes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
@@ -28,7 +29,7 @@ log = hlog.get_logger("hangu.gateway")
 
 AREAS: tuple[Iterable[Route], ...] = (
     system.ROUTES, events.ROUTES, containers.ROUTES, io.ROUTES, files.ROUTES,
-    images.ROUTES, volumes.ROUTES, networks.ROUTES,
+    images.ROUTES, distribution.ROUTES, volumes.ROUTES, networks.ROUTES,
 )
 
 
