@@ -159,7 +159,11 @@ class Execs:
             if session is not None:
                 session.connect(r.bundle / "attach", lambda: self._wait_code(r))
             os.write(start_w, b"1")              # now run `runc exec`
-            started = _read_json(sync_r)
+            sync = _Lines(sync_r)
+            started = sync.next()
+        except BaseException:
+            os.close(sync_r)
+            raise
         finally:
             for fd in (start_w, attach_r):
                 os.close(fd)
@@ -173,16 +177,16 @@ class Execs:
             raise InvalidArgument(f"OCI runtime exec failed: {msg.strip()}")
         r.pid = pid
         r.running = True
-        threading.Thread(target=self._reap, args=(r, sync_r), name="exec-wait",
+        threading.Thread(target=self._reap, args=(r, sync), name="exec-wait",
                          daemon=True).start()
         self.lc.emit("exec_start", live, execID=r.id)
         return r
 
-    def _reap(self, r: ExecRecord, sync_r: int) -> None:
+    def _reap(self, r: ExecRecord, sync: _Lines) -> None:
         try:
-            msg = _read_json(sync_r)
+            msg = sync.next()
         finally:
-            os.close(sync_r)
+            os.close(sync.fd)
         r.exit_code = int((msg or {}).get("data", -1)) if msg else -1
         r.running = False
         r.done.set()
@@ -207,18 +211,29 @@ class Execs:
             os.close(fd)
 
 
+class _Lines:
+    """JSON lines from a pipe; one read may bring several (a quick exec's
+    pid and exit code arrive together)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def next(self) -> dict[str, Any] | None:
+        while b"\n" not in self.buf:
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                break
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        if not line.strip():
+            return None
+        data: dict[str, Any] = json.loads(line)
+        return data
+
+
 def _read_json(fd: int) -> dict[str, Any] | None:
-    buf = b""
-    while b"\n" not in buf:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        buf += chunk
-    line = buf.split(b"\n", 1)[0].strip()
-    if not line:
-        return None
-    data: dict[str, Any] = json.loads(line)
-    return data
+    return _Lines(fd).next()
 
 
 def _err(bundle: Path) -> str:
