@@ -30,13 +30,14 @@ def cgroup_parent() -> str:
     return os.environ.get("HANGU_CGROUP_PARENT", "/hangu")
 
 
-def build(settings: Settings, peers: Peers | None = None) -> tuple[Lifecycle, ContainerServicer]:
+def build(settings: Settings, peers: Peers | None = None, parent: str | None = None
+          ) -> tuple[Lifecycle, ContainerServicer]:
     """The service's domain objects and servicer, reconciled with what
     conmon left behind (used by main and by tests)."""
     paths = RuntimePaths(settings.run_dir("container"), settings.data_dir("container"))
     rt = Runtime(paths, runc=settings.runtime, conmon=settings.conmon)
     registry = Registry(Store(settings.data_dir("container") / "container.db"))
-    lc = Lifecycle(registry, rt, peers or Peers(settings), cgroup_parent())
+    lc = Lifecycle(registry, rt, peers or Peers(settings), parent or cgroup_parent())
     lc.startup()
     return lc, ContainerServicer(lc, Streams(lc))
 

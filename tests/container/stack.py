@@ -37,6 +37,7 @@ class PeerStack:
             # Eight /19s of our 10.202.0.0/16: parallel runs of these tests
             # (CI and a developer) each find a free one.
             "HANGU_SUBNET_POOL": ",".join(f"10.202.{i * 32}.0/19" for i in range(8))})
+        self.cgroup_parent = f"/hgc-{suffix}"
         self.servers: dict[str, grpc.Server] = {}
         self.services: dict[str, Any] = {}
 
@@ -71,7 +72,7 @@ class PeerStack:
 
     def start_container_service(self) -> Any:
         from hangu_container.main import build
-        lc, servicer = build(self.settings)
+        lc, servicer = build(self.settings, parent=self.cgroup_parent)
         server = _serve(self.settings.grpc_socket("container"),
                         lambda srv: container_pb2_grpc.add_ContainerServiceServicer_to_server(
                             servicer, srv))
@@ -92,10 +93,9 @@ class PeerStack:
             grpc.insecure_channel(self.settings.grpc_target("container")))
 
     def stop(self) -> None:
-        from hangu_container.main import cgroup_parent
         from hangu_container.runtime import remove_cgroup_parent
         self.stop_container_service(purge=True)
-        remove_cgroup_parent(cgroup_parent())
+        remove_cgroup_parent(self.cgroup_parent)
         for name in ("image", "network", "volume"):
             server = self.servers.pop(name, None)
             if server is not None:

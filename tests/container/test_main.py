@@ -41,7 +41,7 @@ def _spawn(stack: PeerStack, purge: bool) -> subprocess.Popen[bytes]:
     env = dict(os.environ, HANGU_ROOT=str(s.root), HANGU_RUN=str(s.run),
                HANGU_BRIDGE=s.bridge, HANGU_NFT_TABLE=s.nft_table,
                HANGU_SUBNET_POOL=s.subnet_pool, HANGU_LOG_LEVEL="warning",
-               HANGU_CGROUP_PARENT=os.environ.get("HANGU_CGROUP_PARENT", "/hgc-main"),
+               HANGU_CGROUP_PARENT=stack.cgroup_parent,
                PYTHONPATH=f"{CHECKOUT / 'services'}:{os.environ.get('PYTHONPATH', '')}")
     env.pop("HANGU_PURGE_ON_STOP", None)
     if purge:

@@ -23,7 +23,6 @@ pytestmark = [pytest.mark.root, needs_root]
 
 @pytest.fixture(scope="module")
 def stack(busybox_docker_archive: Path) -> Iterator[PeerStack]:
-    os.environ.setdefault("HANGU_CGROUP_PARENT", "/hgc-svc")
     s = PeerStack()
     try:
         s.start_peers()
