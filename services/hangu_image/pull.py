@@ -9,9 +9,10 @@ sequence so the docker CLI draws its usual output:
     Status: Downloaded newer image for busybox:latest | Image is up to date for …
 
 Up to three layers download at once (hashing while they stream to the
-content store); extraction runs in order as each download completes. The
-image is registered only when every layer is in place; a failure removes
-what this pull created."""
+content store). Each layer unpacks into a directory of its own, so two
+unpack side by side as soon as their blobs are in; progress is still
+reported in Docker's order (base layer first). The image is registered only
+when every layer is in place; a failure removes what this pull created."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,8 @@ from .reference import Reference, parse
 from .registry import INDEX_TYPES, MANIFEST_TYPES, Credentials, RegistryError, Session
 
 MAX_CONCURRENT_DOWNLOADS = 3
+MAX_CONCURRENT_EXTRACTS = 2
+PROGRESS_INTERVAL = 0.1
 
 
 def translate_error(err: RegistryError, ref: Reference) -> HanguError:
@@ -87,6 +91,9 @@ class Pull:
         self.cancel = threading.Event()
         self.created_blobs: list[str] = []
         self.created_layers: list[str] = []
+        self.download_slots = threading.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        self.extract_slots = threading.Semaphore(MAX_CONCURRENT_EXTRACTS)
+        self.extracted: dict[str, int] = {}
         self.image_id = ""
 
     def emit(self, id_: str, status: str, current: int = 0, total: int = 0) -> None:
@@ -187,18 +194,19 @@ class Pull:
         todo = [layer for layer in layers if not self.layers.exists(layer.chain_id)]
         for layer in layers:
             self.emit(layer.short, "Already exists" if layer not in todo else "Pulling fs layer")
-        downloads: dict[str, Future[None]] = {}
-        with ThreadPoolExecutor(MAX_CONCURRENT_DOWNLOADS, thread_name_prefix="dl") as pool:
+        # Each layer has its own directory, so layers can unpack side by side
+        # as soon as their download is in; the client still sees Docker's
+        # order: layer i "Extracting" only after layer i-1's "Pull complete".
+        tasks: list[Future[None]] = []
+        workers = min(len(todo), MAX_CONCURRENT_DOWNLOADS + MAX_CONCURRENT_EXTRACTS) or 1
+        with ThreadPoolExecutor(workers, thread_name_prefix="layer") as pool:
             for n, layer in enumerate(todo):
-                if layer.digest in downloads:
-                    continue
                 if n >= MAX_CONCURRENT_DOWNLOADS:
                     self.emit(layer.short, "Waiting")
-                downloads[layer.digest] = pool.submit(self._download, layer)
+                tasks.append(pool.submit(self._fetch_and_unpack, layer))
             try:
-                for layer in todo:
-                    downloads[layer.digest].result()
-                    self._extract(layer)
+                for layer, task in zip(todo, tasks, strict=True):
+                    self._report_extraction(layer, task)
             except BaseException:
                 self.cancel.set()
                 raise
@@ -236,10 +244,20 @@ class Pull:
         self.emit(layer.short, "Verifying Checksum")
         self.emit(layer.short, "Download complete")
 
+    def _fetch_and_unpack(self, layer: _Layer) -> None:
+        with self.download_slots:
+            self._download(layer)
+        with self.extract_slots:
+            if self.cancel.is_set():
+                raise Cancelled("cancelled")
+            self._extract(layer)
+
     def _extract(self, layer: _Layer) -> None:
-        total = int(layer.desc.get("size") or 0)
-        progress = Throttled(lambda n: self.emit(layer.short, "Extracting", n, total),
-                             cancel=self.cancel)
+        def progress(n: int) -> None:
+            if self.cancel.is_set():
+                raise Cancelled("cancelled")
+            self.extracted[layer.chain_id] = n
+
         existed = self.layers.exists(layer.chain_id)
         with self.content.open(layer.digest) as blob:
             self.layers.add(layer.chain_id, layer.parent, layer.diff_id,
@@ -247,6 +265,18 @@ class Pull:
                             blob_digest=layer.digest)
         if not existed:
             self.created_layers.append(layer.chain_id)
+
+    def _report_extraction(self, layer: _Layer, task: Future[None]) -> None:
+        """Progress of layer `layer`'s unpacking, in its turn."""
+        total = int(layer.desc.get("size") or 0)
+        while True:
+            try:
+                task.result(timeout=PROGRESS_INTERVAL)
+                break
+            except FutureTimeout:
+                done = self.extracted.get(layer.chain_id, 0)
+                if done:
+                    self.emit(layer.short, "Extracting", done, total)
         self.emit(layer.short, "Extracting", total, total)
         self.emit(layer.short, "Pull complete")
 
