@@ -15,7 +15,7 @@ from hangu.image.v1 import image_pb2_grpc
 from hangu_runtime.errors import InvalidArgument, NotImplementedYet
 
 from .images import ImageView
-from .platforms import Platform
+from .platforms import Platform, host_platform
 from .progress import ProgressEvent
 from .registry import Credentials
 from .rootfs import RootfsInfo
@@ -40,9 +40,11 @@ def _ts_from(seconds: float) -> Timestamp:
 
 
 def _platform(msg: pb.Platform) -> Platform | None:
+    """None (the host's) when unset; a missing architecture is the host's."""
     if not msg.architecture and not msg.os:
         return None
-    return Platform(msg.os or "linux", msg.architecture, msg.variant)
+    return Platform(msg.os or "linux", msg.architecture or host_platform().architecture,
+                    msg.variant)
 
 
 def _creds(msg: pb.RegistryAuth) -> Credentials:
