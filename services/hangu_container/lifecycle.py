@@ -10,36 +10,24 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 from hangu.container.v1 import container_pb2 as pb
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument
-from hangu_runtime.ids import new_id
 
-from . import imageconfig, mounts, names, ocispec
+from . import mounts, names, ocispec
 from .events import Events
 from .exits import ExitWatcher
-from .models import ContainerRow
 from .peers import Peers
-from .registry import RUNNING, Live, Registry
+from .registry import Live, Registry
 from .runtime import Runtime
 from .signals import parse_signal
+from .creating import CreateRequest, create_container
 from .starting import Starter
-from .timing import Phases
 
 log = hlog.get_logger("hangu.container.lifecycle")
-
-
-@dataclass
-class CreateRequest:
-    name: str
-    config: pb.ContainerConfig
-    host_config: pb.HostConfig
-    networking_config: pb.NetworkingConfig
-    platform: str = ""
 
 
 class Lifecycle:
@@ -128,62 +116,7 @@ class Lifecycle:
     # ------------------------------------------------------------ create
 
     def create(self, req: CreateRequest) -> Live:
-        ph = Phases("create")
-        name = names.validate(req.name) if req.name else ""
-        image = self.peers.image.get(req.config.image)
-        ph.mark("image_get")
-        merged = imageconfig.merge(req.config, imageconfig.image_runtime_config(image.config_json))
-        args = imageconfig.process_args(merged)
-        hc = req.host_config
-        plans = mounts.plan_mounts(merged, hc)
-        if hc.restart_policy.name not in ("", "no", "always", "unless-stopped", "on-failure"):
-            raise InvalidArgument(f"invalid restart policy '{hc.restart_policy.name}'")
-        if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
-            raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
-        cid = new_id()
-        if hc.network_mode in ("", "default"):
-            hc = pb.HostConfig()
-            hc.CopyFrom(req.host_config)
-            hc.network_mode = "bridge"   # what dockerd stores for "default"
-        if not merged.hostname and hc.network_mode != "host":
-            merged.hostname = cid[:12]
-        if name:
-            self.registry.reserve(name, cid)
-        else:
-            name = names.generate(self.registry.names())
-            self.registry.reserve(name, cid)
-        ph.mark("validate")
-        prepared = False
-        try:
-            self.peers.image.prepare_rootfs(cid, image.id)
-            prepared = True
-            ph.mark("prepare_rootfs")
-            for plan in plans:
-                if plan.type == "volume":
-                    vol = self.peers.volume.ensure(plan.name, driver="" if plan.driver == "local"
-                                                   else plan.driver)
-                    plan.name = vol.name
-            ph.mark("volumes")
-            row = ContainerRow(
-                id=cid, name=name, created=time.time(), image=req.config.image,
-                image_id=image.id, platform=req.platform or "linux",
-                config=merged.SerializeToString(), host_config=hc.SerializeToString(),
-                networking_config=req.networking_config.SerializeToString(),
-                path=args[0], args_json=json.dumps(args[1:]),
-                mounts_json=json.dumps([p.to_dict() for p in plans]))
-            live = Live(row)
-            self.registry.store.save(row)
-            self.registry.add(live)
-            ph.mark("store")
-        except BaseException:
-            self.registry.release(name, cid)
-            if prepared:
-                try:
-                    self.peers.image.remove_rootfs(cid)
-                except HanguError:
-                    pass
-            raise
-        ph.done(id=cid, name=name)
+        live = create_container(self.registry, self.peers, req)
         self.emit("create", live)
         return live
 

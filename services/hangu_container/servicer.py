@@ -12,11 +12,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
 
-from hangu_runtime.errors import NotImplementedYet
 
 from . import archive, listing, logs, stats
 from .execs import Execs
-from .lifecycle import CreateRequest, Lifecycle
+from .creating import CreateRequest
+from .lifecycle import Lifecycle
 from .sessions import AttachSession
 from .streams import AttachOptions, Streams
 
