@@ -12,10 +12,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
 
-
 from . import archive, listing, logs, stats
-from .execs import Execs
 from .creating import CreateRequest
+from .execs import Execs
 from .lifecycle import Lifecycle
 from .sessions import AttachSession
 from .streams import AttachOptions, Streams
