@@ -425,6 +425,34 @@ class Lifecycle:
         self.registry.release(old, live.id)
         self.emit("rename", live, oldName="/" + old)
 
+    def update(self, ref: str, resources: pb.HostConfig,
+               policy: pb.RestartPolicy | None) -> list[str]:
+        """`docker update`: new resource limits (applied at once to a running
+        container with `runc update`) and restart policy."""
+        live = self.registry.lookup(ref)
+        fields = ("cpu_shares", "memory", "cpu_period", "cpu_quota", "nano_cpus",
+                  "cpuset_cpus", "cpuset_mems", "memory_reservation", "memory_swap",
+                  "pids_limit", "blkio_weight")
+        with live.lock:
+            hc = pb.HostConfig.FromString(live.row.host_config)
+            for name in fields:
+                value = getattr(resources, name)
+                if value:
+                    setattr(hc, name, value)
+            if policy is not None and policy.name:
+                if hc.auto_remove and policy.name not in ("no", ""):
+                    raise InvalidArgument("Restart policy cannot be updated because AutoRemove "
+                                          "is enabled for the container")
+                hc.restart_policy.CopyFrom(policy)
+            if live.running:
+                res = ocispec.resources(hc)
+                res.pop("devices", None)
+                self.rt.update(live.id, res)
+            live.row.host_config = hc.SerializeToString()
+            self.registry.save(live)
+        self.emit("update", live)
+        return []
+
     def cgroup_path(self, live: Live) -> str:
         hc = pb.HostConfig.FromString(live.row.host_config)
         inp = ocispec.SpecInput(live.id, pb.ContainerConfig(), hc, Path("/"),

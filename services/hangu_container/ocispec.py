@@ -150,7 +150,7 @@ def _namespaces(inp: SpecInput) -> list[dict[str, str]]:
     return ns
 
 
-def _resources(hc: pb.HostConfig) -> dict[str, Any]:
+def resources(hc: pb.HostConfig) -> dict[str, Any]:
     res: dict[str, Any] = {
         "devices": [{"allow": True, "access": "rwm"}] if hc.privileged
         else [dict(r) for r in DEFAULT_DEVICE_RULES]}
@@ -223,7 +223,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         process["oomScoreAdj"] = hc.oom_score_adj
     linux: dict[str, Any] = {
         "namespaces": _namespaces(inp),
-        "resources": _resources(hc),
+        "resources": resources(hc),
         "cgroupsPath": cgroups_path(inp),
     }
     if hc.sysctls:

@@ -111,6 +111,14 @@ class Runtime:
                 raise Conflict(f"Container {cid} is not running")
             raise Internal(f"runc kill: {msg}")
 
+    def update(self, cid: str, resources: dict[str, Any]) -> None:
+        """`runc update` with an OCI LinuxResources document."""
+        proc = subprocess.run([self.runc, "--root", str(self.paths.runc_root), "update",
+                               "-r", "-", cid], input=json.dumps(resources),
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise Internal(f"runc update: {proc.stderr.strip()}")
+
     def pause(self, cid: str) -> None:
         self._runc("pause", cid)
 

@@ -72,6 +72,12 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         self.lc.rename(request.reference, request.new_name)
         return pb.RenameContainerResponse()
 
+    def Update(self, request: pb.UpdateContainerRequest, context: grpc.ServicerContext
+               ) -> pb.UpdateContainerResponse:
+        policy = request.restart_policy if request.HasField("restart_policy") else None
+        warnings = self.lc.update(request.reference, request.resources, policy)
+        return pb.UpdateContainerResponse(warnings=warnings)
+
     def Prune(self, request: pb.PruneContainersRequest, context: grpc.ServicerContext
               ) -> pb.PruneContainersResponse:
         deleted = []

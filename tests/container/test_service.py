@@ -388,3 +388,17 @@ def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
     # Stopped: read through the root filesystem.
     chunks = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/d/f")))
     assert _json.loads(chunks[0].stat_json)["size"] == 3
+
+
+def test_update_resources_and_policy(stub: object) -> None:
+    c = create(stub, ["sleep", "300"])
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    stub.Update(pb.UpdateContainerRequest(
+        reference=c.id, resources=pb.HostConfig(memory=96 << 20, pids_limit=20),
+        restart_policy=pb.RestartPolicy(name="unless-stopped")))
+    got = stub.Get(pb.GetContainerRequest(reference=c.id))
+    assert got.host_config.memory == 96 << 20
+    assert got.host_config.restart_policy.name == "unless-stopped"
+    sample = next(iter(stub.Stats(pb.StatsRequest(reference=c.id))))
+    assert sample.memory_limit == 96 << 20 and sample.pids_limit == 20
+    stub.Kill(pb.KillContainerRequest(reference=c.id))
