@@ -15,7 +15,8 @@ PYTEST_ARGS ?=
 DEBS := python3 python3-venv runc conmon nftables busybox-static docker-registry skopeo \
 	iproute2 iptables tmux
 
-.PHONY: deps venv protos up down purge status test test-unit test-service test-e2e bench
+.PHONY: deps venv protos up down purge status test test-unit test-service test-e2e bench \
+	install-systemd
 
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -54,6 +55,13 @@ purge:
 
 status:
 	$(PY) -m hangu_supervisor.main status
+
+# Install the systemd units, pointed at this checkout and its virtualenv.
+install-systemd: deps venv
+	for unit in deploy/systemd/*; do \
+	  sed 's#/opt/hangu#$(CURDIR)#g' "$$unit" > "/etc/systemd/system/$$(basename "$$unit")"; done
+	systemctl daemon-reload
+	@echo "now: systemctl enable --now hangu.target"
 
 test: deps venv
 	$(PY) -m pytest -q -p no:cacheprovider --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS) tests
