@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hangu_runtime import logging as hlog
 
-from .inotify import IN_CLOSE_WRITE, IN_MOVED_TO, Inotify
+from .inotify import IN_CLOSE_WRITE, IN_MOVED_TO, IN_Q_OVERFLOW, Inotify
 
 log = hlog.get_logger("hangu.container.exits")
 
@@ -53,16 +53,24 @@ class ExitWatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for _wd, _mask, name in self._ino.read():
+            for _wd, mask, name in self._ino.read():
+                if mask & IN_Q_OVERFLOW:
+                    # Events were dropped: whatever exit files exist now
+                    # are handled (handlers ignore exits already seen).
+                    for cid, code in self.pending().items():
+                        self._handle(cid, code)
+                    continue
                 if len(name) != 64 or "." in name:
                     continue   # conmon's temporary file before the rename
                 code = _read_code(self.exit_dir / name)
-                if code is None:
-                    continue
-                try:
-                    self.on_exit(name, code)
-                except Exception:
-                    log.exception("exit_handler_failed", id=name)
+                if code is not None:
+                    self._handle(name, code)
+
+    def _handle(self, cid: str, code: int) -> None:
+        try:
+            self.on_exit(cid, code)
+        except Exception:
+            log.exception("exit_handler_failed", id=cid)
 
     def stop(self) -> None:
         self._stop.set()
