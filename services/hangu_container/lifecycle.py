@@ -9,6 +9,7 @@ import shutil
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,6 +40,9 @@ class Lifecycle:
         self.cgroup_parent = cgroup_parent
         self.starter = Starter(registry, runtime, peers, cgroup_parent)
         self.events = Events()
+        # Called with the container id after each exit (e.g. to end logs -f).
+        self.exit_hooks: list[Callable[[str], None]] = []
+        self.shutdown_hooks: list[Callable[[], None]] = []
         # Exit handling and auto-removal run here, off the watcher thread.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="exit")
         self.watcher: ExitWatcher | None = None
@@ -78,6 +82,8 @@ class Lifecycle:
                     log.exception("purge_failed", id=live.id)
         self.pool.shutdown(wait=True, cancel_futures=False)
         self.events.close()
+        for hook in self.shutdown_hooks:
+            hook()
 
     def purge_one(self, live: Live) -> None:
         """Kill the container and its conmon, undo its kernel state, forget it."""
@@ -176,6 +182,8 @@ class Lifecycle:
             with self.registry.cond:
                 live.exits += 1
             self.registry.save(live)
+            for hook in self.exit_hooks:
+                hook(cid)
             self.starter.teardown(live)
             restart = self._should_restart(live)
             if restart:

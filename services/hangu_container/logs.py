@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .inotify import IN_CLOSE_WRITE, IN_MODIFY, IN_MOVED_TO, Inotify
+from .lognotify import Subscription
 
 
 @dataclass(frozen=True)
@@ -122,33 +122,23 @@ def select(path: Path, q: LogQuery) -> list[LogEntry]:
     return list(out)
 
 
-def follow(path: Path, q: LogQuery, exit_file: Path, running: Callable[[], bool],
+def follow(path: Path, q: LogQuery, running: Callable[[], bool], sub: Subscription,
            stop: threading.Event | None = None) -> Iterator[LogEntry]:
     """The selected entries, then new ones as conmon writes them, until the
     container is no longer running (or `stop` is set: the client left).
-    Woken by inotify on the log file and on the exit dir (conmon writes the
-    exit file after the last output)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ino = Inotify()
-    stopper = threading.Thread(target=_wake_on, args=(stop, ino), daemon=True) \
-        if stop is not None else None
-    if stopper is not None:
-        stopper.start()
+    `sub` wakes us when the log folder changes or the container exits."""
+    fh = None
     try:
-        ino.add_watch(str(path.parent), IN_MODIFY | IN_MOVED_TO | IN_CLOSE_WRITE)
-        ino.add_watch(str(exit_file.parent), IN_MOVED_TO | IN_CLOSE_WRITE)
         joiner = _Joiner()
-        fh = None
         inode = -1
         pos = 0
         buf = b""
-        backlog = select(path, q) if q.tail >= 0 else None
-        if backlog is not None:
-            yield from backlog
+        if q.tail >= 0:
+            yield from select(path, q)
             # Start following after what tail already gave.
             try:
-                pos = path.stat().st_size
-                inode = path.stat().st_ino
+                st = path.stat()
+                pos, inode = st.st_size, st.st_ino
             except FileNotFoundError:
                 pos = 0
         while True:
@@ -158,11 +148,11 @@ def follow(path: Path, q: LogQuery, exit_file: Path, running: Callable[[], bool]
             try:
                 st = path.stat()
                 if st.st_ino != inode or st.st_size < pos:
-                    # conmon rotated or truncated the file.
+                    # conmon rotated (or truncated) the file: start over.
                     if fh is not None:
                         fh.close()
-                    fh = open(path, "rb")
-                    if st.st_ino != inode and inode != -1:
+                        fh = None
+                    if inode != -1:
                         pos = 0
                     inode = st.st_ino
                     pos = min(pos, st.st_size)
@@ -189,19 +179,9 @@ def follow(path: Path, q: LogQuery, exit_file: Path, running: Callable[[], bool]
                     if _wanted(entry, q):
                         yield entry
                 return
-            for _ in ino.read(timeout=5.0):
-                pass
-        # not reached
+            # Woken by conmon's writes, the exit, or `stop`; the timeout is
+            # only a safety net.
+            sub.wait(timeout=30.0)
     finally:
-        if "fh" in locals() and fh is not None:
+        if fh is not None:
             fh.close()
-        if stop is not None:
-            stop.set()
-            if stopper is not None:
-                stopper.join()
-        ino.close()
-
-
-def _wake_on(stop: threading.Event, ino: Inotify) -> None:
-    stop.wait()
-    ino.wake()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from . import logs
 from .lifecycle import Lifecycle
+from .lognotify import LogNotifier, Subscription
 from .registry import Live
 from .sessions import AttachSession
 
@@ -28,6 +29,14 @@ class Streams:
         self.lc = lifecycle
         self.registry = lifecycle.registry
         self.rt = lifecycle.rt
+        self.notifier = LogNotifier()
+        # An exit ends every `logs -f` of the container.
+        lifecycle.exit_hooks.append(
+            lambda cid: self.notifier.wake_folder(self.rt.paths.log_path(cid).parent))
+        lifecycle.shutdown_hooks.append(self.close)
+
+    def close(self) -> None:
+        self.notifier.close()
 
     def attach(self, ref: str, opts: AttachOptions) -> AttachSession:
         """A session. Not running: it waits for the next start (as dockerd,
@@ -64,5 +73,22 @@ class Streams:
         if not follow or not live.running:
             yield from logs.select(path, query)
             return
-        yield from logs.follow(path, query, self.rt.paths.exit_file(live.id),
-                               lambda: live.running and not live.removed, stop)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sub = self.notifier.subscribe(path.parent)
+        waker = threading.Thread(target=_wake_when, args=(stop, sub), daemon=True) \
+            if stop is not None else None
+        if waker is not None:
+            waker.start()
+        try:
+            yield from logs.follow(path, query, lambda: live.running and not live.removed,
+                                   sub, stop)
+        finally:
+            sub.close()
+            if stop is not None and waker is not None:
+                stop.set()
+                waker.join()
+
+
+def _wake_when(stop: threading.Event, sub: Subscription) -> None:
+    stop.wait()
+    sub.wake()

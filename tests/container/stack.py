@@ -18,8 +18,9 @@ from hangu_runtime.config import Settings, load_settings
 from hangu_runtime.server import build_server
 
 
-def _serve(socket: Path, register: Callable[[grpc.Server], Any]) -> grpc.Server:
-    server = build_server(64, 60)
+def _serve(socket: Path, register: Callable[[grpc.Server], Any], workers: int = 64,
+           max_concurrent: int = 60) -> grpc.Server:
+    server = build_server(workers, max_concurrent)
     register(server)
     socket.parent.mkdir(parents=True, exist_ok=True)
     server.add_insecure_port(f"unix://{socket}")
@@ -70,12 +71,16 @@ class PeerStack:
         for progress in stub.Load(chunks()):
             assert not progress.error, progress.error
 
-    def start_container_service(self) -> Any:
+    def start_container_service(self, full_size: bool = False) -> Any:
+        """`full_size`: the thread pool and concurrency cap of the settings
+        (as main runs it), else a small pool."""
         from hangu_container.main import build
         lc, servicer = build(self.settings, parent=self.cgroup_parent)
+        size = (self.settings.grpc_workers, self.settings.grpc_max_concurrent) if full_size \
+            else (64, 60)
         server = _serve(self.settings.grpc_socket("container"),
                         lambda srv: container_pb2_grpc.add_ContainerServiceServicer_to_server(
-                            servicer, srv))
+                            servicer, srv), *size)
         self.servers["container"] = server
         self.services["container"] = lc
         return lc

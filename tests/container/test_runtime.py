@@ -3,8 +3,6 @@ attach with stdin EOF, TTY, kill."""
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import threading
 import time
@@ -15,6 +13,7 @@ import pytest
 
 from hangu.container.v1 import container_pb2 as pb
 from hangu_container import attach, exits, logs, ocispec, runtime
+from hangu_container.lognotify import LogNotifier
 from hangu_runtime.ids import new_id
 
 from .conftest import needs_root
@@ -125,9 +124,12 @@ def test_kill_and_follow(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_paren
     got: list[bytes] = []
     done = threading.Event()
 
+    notifier = LogNotifier()
+    sub = notifier.subscribe(rt.paths.log_path(cid).parent)
+
     def reader() -> None:
-        for e in logs.follow(rt.paths.log_path(cid), logs.LogQuery(), rt.paths.exit_file(cid),
-                             lambda: rt.read_exit(cid) is None):
+        for e in logs.follow(rt.paths.log_path(cid), logs.LogQuery(),
+                             lambda: rt.read_exit(cid) is None, sub):
             got.append(e.data)
         done.set()
 
@@ -139,8 +141,11 @@ def test_kill_and_follow(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_paren
     assert got == [b"up\n"]
     rt.kill(cid, signal.SIGKILL)
     assert watcher.wait(cid) == 137
+    sub.wake()   # what the lifecycle's exit hook does
     assert done.wait(5)
     t.join()
+    sub.close()
+    notifier.close()
     rt.cleanup(cid)
 
 

@@ -402,3 +402,30 @@ def test_update_resources_and_policy(stub: object) -> None:
     sample = next(iter(stub.Stats(pb.StatsRequest(reference=c.id))))
     assert sample.memory_limit == 96 << 20 and sample.pids_limit == 20
     stub.Kill(pb.KillContainerRequest(reference=c.id))
+
+
+def test_300_open_streams_do_not_delay_unary_calls(stack: PeerStack) -> None:
+    stack.stop_container_service()
+    stack.start_container_service(full_size=True)
+    stub = stack.container_stub()
+    c = create(stub, ["sh", "-c", "echo up; exec sleep 300"])
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    waits = [wait_async(stub, c.id) for _ in range(150)]
+    follows = [stub.Logs(pb.LogsRequest(reference=c.id, follow=True, tail=-1))
+               for _ in range(150)]
+    for f in follows:
+        assert next(f).data == b"up\n"
+    times = []
+    for _ in range(20):
+        t0 = time.monotonic()
+        stub.Get(pb.GetContainerRequest(reference=c.id))
+        times.append(time.monotonic() - t0)
+    times.sort()
+    assert times[len(times) // 2] < 0.05, times
+    stub.Kill(pb.KillContainerRequest(reference=c.id))
+    assert all(w.result(timeout=20).status_code == 137 for w in waits)
+    for f in follows:
+        assert list(f) == []
+    stub.Remove(pb.RemoveContainerRequest(reference=c.id))
+    stack.stop_container_service()
+    stack.start_container_service()
