@@ -429,3 +429,16 @@ def test_300_open_streams_do_not_delay_unary_calls(stack: PeerStack) -> None:
     stub.Remove(pb.RemoveContainerRequest(reference=c.id))
     stack.stop_container_service()
     stack.start_container_service()
+
+
+def test_log_max_size_bounds_the_file(stack: PeerStack, stub: object) -> None:
+    hc = pb.HostConfig(log_config=pb.LogConfig(type="json-file", config={"max-size": "64k"}))
+    c = create(stub, ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line-$i; "
+                                  "i=$((i+1)); done"], host_config=hc)
+    fut = wait_async(stub, c.id)
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    assert fut.result(timeout=30).status_code == 0
+    path = stack.settings.data_dir("container") / "containers" / c.id / "ctr.log"
+    assert path.stat().st_size <= 64 * 1024
+    last = logs_of(stub, c.id, tail=1)
+    assert last[0].data == b"line-2999\n"
