@@ -102,26 +102,46 @@ def _xattrs(path: str) -> dict[str, str]:
     return out
 
 
-class _QueueWriter(io.RawIOBase):
-    def __init__(self, out: queue.Queue[bytes | BaseException | None]) -> None:
+class Stopped(Exception):
+    pass
+
+
+class QueueWriter(io.RawIOBase):
+    """A writable file whose bytes go into a bounded queue for a consumer;
+    gives up (Stopped) once `stop` is set, so a producer never blocks on a
+    consumer that went away."""
+
+    def __init__(self, out: queue.Queue[bytes | BaseException | None],
+                 stop: threading.Event) -> None:
         self.out = out
+        self.stop = stop
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: bytes) -> int:  # type: ignore[override]
         if data:
-            self.out.put(bytes(data))
+            chunk = bytes(data)
+            while True:
+                if self.stop.is_set():
+                    raise Stopped("the reader went away")
+                try:
+                    self.out.put(chunk, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
         return len(data)
 
 
-def stream_tar(produce: Callable[[BinaryIO], None]) -> Iterator[bytes]:
+def stream_tar(produce: Callable[[BinaryIO], None],
+               stop: threading.Event | None = None) -> Iterator[bytes]:
     """Run `produce(writer)` in a thread; yield what it writes, in chunks."""
     out: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=16)
+    stop = stop or threading.Event()
 
     def run() -> None:
         try:
-            writer = io.BufferedWriter(_QueueWriter(out), CHUNK)  # type: ignore[type-var]
+            writer = io.BufferedWriter(QueueWriter(out, stop), CHUNK)  # type: ignore[type-var]
             produce(writer)
             writer.flush()
             out.put(None)
@@ -139,11 +159,8 @@ def stream_tar(produce: Callable[[BinaryIO], None]) -> Iterator[bytes]:
                 raise item
             yield item
     finally:
-        while worker.is_alive():
-            try:
-                out.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
+        stop.set()
+        worker.join()
 
 
 def write_rootfs_tar(merged: Path, out: BinaryIO) -> None:

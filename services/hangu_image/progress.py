@@ -25,11 +25,26 @@ class ProgressEvent:
 Emit = Callable[[ProgressEvent], None]
 
 
+class StopFlag:
+    """An operation's own stop flag, also set when its `parent` is (the
+    client went away); setting it never sets the parent."""
+
+    def __init__(self, parent: threading.Event | None = None) -> None:
+        self.own = threading.Event()
+        self.parent = parent
+
+    def set(self) -> None:
+        self.own.set()
+
+    def is_set(self) -> bool:
+        return self.own.is_set() or (self.parent is not None and self.parent.is_set())
+
+
 class Throttled:
     """Calls `emit` with a byte count at most every `interval` seconds."""
 
     def __init__(self, emit: Callable[[int], None], interval: float = 0.1,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | StopFlag | None = None) -> None:
         self.emit = emit
         self.interval = interval
         self.last = 0.0

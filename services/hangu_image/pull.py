@@ -32,7 +32,7 @@ from .content import ContentStore, DigestMismatch
 from .images import ImageStore
 from .layers import LayerStore, chain_ids
 from .platforms import Platform, host_platform, select_manifest
-from .progress import Cancelled, CountingReader, ProgressEvent, Throttled
+from .progress import Cancelled, CountingReader, ProgressEvent, StopFlag, Throttled
 from .reference import Reference, parse
 from .registry import INDEX_TYPES, MANIFEST_TYPES, Credentials, RegistryError, Session
 
@@ -79,7 +79,8 @@ class Pull:
     """One pull; iterate `run()` for its progress."""
 
     def __init__(self, store: ImageStore, text: str, platform: Platform | None = None,
-                 creds: Credentials | None = None, insecure: tuple[str, ...] = ()) -> None:
+                 creds: Credentials | None = None, insecure: tuple[str, ...] = (),
+                 cancel: threading.Event | None = None) -> None:
         self.store = store
         self.content: ContentStore = store.content
         self.layers: LayerStore = store.layers
@@ -88,7 +89,9 @@ class Pull:
         self.platform = platform or host_platform()
         self.session = Session(self.ref, creds, insecure)
         self.queue: queue.Queue[ProgressEvent | BaseException | None] = queue.Queue()
-        self.cancel = threading.Event()
+        # Set when the client goes away (the servicer's RPC callback) or the
+        # pull fails; downloads and unpacking stop at their next chunk.
+        self.cancel = StopFlag(cancel)
         self.created_blobs: list[str] = []
         self.created_layers: list[str] = []
         self.download_slots = threading.Semaphore(MAX_CONCURRENT_DOWNLOADS)
@@ -301,8 +304,8 @@ class Pull:
 
 
 def pull_all_tags(store: ImageStore, text: str, platform: Platform | None = None,
-                  creds: Credentials | None = None,
-                  insecure: tuple[str, ...] = ()) -> Iterator[ProgressEvent]:
+                  creds: Credentials | None = None, insecure: tuple[str, ...] = (),
+                  cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
     """`docker pull --all-tags`: each tag in turn, one final status line
     for the repository name, as dockerd's pullRepository."""
     ref = parse(text)
@@ -317,7 +320,9 @@ def pull_all_tags(store: ImageStore, text: str, platform: Platform | None = None
         raise NotFound(f"repository {ref.familiar_name} not found: no tags")
     updated = False
     for tag in tags:
-        for ev in Pull(store, str(ref.with_tag(tag)), platform, creds, insecure).run():
+        if cancel is not None and cancel.is_set():
+            return
+        for ev in Pull(store, str(ref.with_tag(tag)), platform, creds, insecure, cancel).run():
             if ev.status.startswith("Status: "):
                 updated = updated or ev.status.startswith("Status: Downloaded newer image")
                 continue

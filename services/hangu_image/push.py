@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from hangu_runtime.errors import InvalidArgument, NotFound
 
 from .images import ImageStore
-from .progress import ProgressEvent, Throttled
+from .progress import ProgressEvent, StopFlag, Throttled
 from .pull import translate_error
 from .reference import Reference, parse
 from .registry import MANIFEST_V2, Credentials, RegistryError, Session
@@ -60,7 +60,8 @@ def _gzip_to(store: ImageStore, digest: str) -> tuple[Path, str, int]:
 
 
 def push(store: ImageStore, text: str, all_tags: bool, creds: Credentials | None,
-         insecure: tuple[str, ...]) -> Iterator[ProgressEvent]:
+         insecure: tuple[str, ...],
+         cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
     ref = parse(text)
     if ref.digest:
         raise InvalidArgument("cannot push a digest reference")
@@ -74,16 +75,16 @@ def push(store: ImageStore, text: str, all_tags: bool, creds: Credentials | None
     session = Session(ref, creds, insecure)
     yield ProgressEvent(status=f"The push refers to repository [{ref.name}]")
     for tag in tags:
-        yield from _push_tag(store, ref.with_tag(tag), session)
+        yield from _push_tag(store, ref.with_tag(tag), session, StopFlag(cancel))
 
 
-def _push_tag(store: ImageStore, ref: Reference, session: Session) -> Iterator[ProgressEvent]:
+def _push_tag(store: ImageStore, ref: Reference, session: Session,
+              cancel: StopFlag) -> Iterator[ProgressEvent]:
     image_id = store.lookup_ref(ref)
     if image_id is None:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
     view = store.view(store.resolve(image_id))
     events: queue.Queue[ProgressEvent | BaseException | None] = queue.Queue()
-    cancel = threading.Event()
     layers: list[dict[str, Any]] = []
 
     def emit(id_: str, status: str, current: int = 0, total: int = 0) -> None:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import queue
 import tarfile
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
-from hangu_runtime.errors import HanguError, NotFound
+from hangu_runtime.errors import NotFound
 
+from .diff import stream_tar
 from .images import ImageStore, ImageView
 from .reference import is_full_id, parse
 
@@ -26,19 +26,6 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 CHUNK = 1 << 20
 MTIME = 0
-
-
-class _QueueWriter(io.RawIOBase):
-    def __init__(self, out: queue.Queue[bytes | BaseException | None]) -> None:
-        self.out = out
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        if data:
-            self.out.put(bytes(data))
-        return len(data)
 
 
 def layer_blobs(store: ImageStore, view: ImageView) -> list[tuple[str, int, str]]:
@@ -64,7 +51,8 @@ def oci_manifest(view: ImageView, layers: list[tuple[str, int, str]]) -> bytes:
     return json.dumps(manifest, separators=(",", ":")).encode()
 
 
-def save(store: ImageStore, references: list[str]) -> Iterator[bytes]:
+def save(store: ImageStore, references: list[str],
+         stop: threading.Event | None = None) -> Iterator[bytes]:
     # Resolve everything first: a missing image is an error before any byte.
     chosen: dict[str, tuple[ImageView, list[str]]] = {}
     for text in references:
@@ -79,38 +67,11 @@ def save(store: ImageStore, references: list[str]) -> Iterator[bytes]:
                     tags.append(name)
     plan = [(view, tags, layer_blobs(store, view)) for view, tags in chosen.values()]
 
-    out: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=16)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            _write(store, plan, out, stop)
-            out.put(None)
-        except BaseException as err:  # noqa: BLE001 - handed to the consumer
-            out.put(err)
-
-    worker = threading.Thread(target=produce, name="save", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = out.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():
-            try:
-                out.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
+    return stream_tar(lambda out: _write(store, plan, out), stop)
 
 
 def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[str, int, str]]]],
-           out: queue.Queue[bytes | BaseException | None], stop: threading.Event) -> None:
-    writer = io.BufferedWriter(_QueueWriter(out), CHUNK)  # type: ignore[type-var]
+           writer: BinaryIO) -> None:
     written: set[str] = set()
     with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for name in ("blobs", "blobs/sha256"):
@@ -126,8 +87,6 @@ def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[
         def add_blob(digest: str) -> None:
             if digest in written:
                 return
-            if stop.is_set():
-                raise HanguError("save cancelled")
             written.add(digest)
             info = tarfile.TarInfo(f"blobs/sha256/{digest.removeprefix('sha256:')}")
             info.size, info.mode, info.mtime = store.content.size(digest), 0o644, MTIME
@@ -164,4 +123,3 @@ def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[
             "manifests": index}).encode())
         add_bytes("manifest.json", json.dumps(docker_manifest).encode())
         add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-    writer.flush()

@@ -61,20 +61,24 @@ class ImageService:
         self.rootfs.clean_partial()
 
     # ------------------------------------------------------------ distribution
+    # `cancel`, when given, is set by the caller when its client goes away.
     def pull(self, reference: str, platform: Platform | None = None,
-             creds: Credentials | None = None) -> Iterator[ProgressEvent]:
-        pull = Pull(self.images, reference, platform, creds, self.settings.insecure_registries)
+             creds: Credentials | None = None,
+             cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
+        pull = Pull(self.images, reference, platform, creds, self.settings.insecure_registries,
+                    cancel)
         return pull.run()
 
     def pull_all_tags(self, reference: str, platform: Platform | None = None,
-                      creds: Credentials | None = None) -> Iterator[ProgressEvent]:
+                      creds: Credentials | None = None,
+                      cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
         return pull_all_tags(self.images, reference, platform, creds,
-                             self.settings.insecure_registries)
+                             self.settings.insecure_registries, cancel)
 
-    def push(self, reference: str, all_tags: bool,
-             creds: Credentials | None = None) -> Iterator[ProgressEvent]:
+    def push(self, reference: str, all_tags: bool, creds: Credentials | None = None,
+             cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
         return push.push(self.images, reference, all_tags, creds,
-                         self.settings.insecure_registries)
+                         self.settings.insecure_registries, cancel)
 
     def login(self, server: str, creds: Credentials) -> str:
         host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
@@ -112,8 +116,9 @@ class ImageService:
                                      platform.architecture if platform else "",
                                      platform.os if platform else "linux")
 
-    def save(self, references: list[str]) -> Iterator[bytes]:
-        return save.save(self.images, references)
+    def save(self, references: list[str],
+             stop: threading.Event | None = None) -> Iterator[bytes]:
+        return save.save(self.images, references, stop)
 
     # ------------------------------------------------------------ metadata
     def get(self, reference: str) -> ImageView:
@@ -182,13 +187,15 @@ class ImageService:
         info = self.rootfs.get(container_id)
         return diff.changes(Path(info.upper_dir), info.lower_dirs)
 
-    def export(self, container_id: str) -> Iterator[bytes]:
+    def export(self, container_id: str,
+               stop: threading.Event | None = None) -> Iterator[bytes]:
         """The merged root filesystem as a tar; mounts it for the while if
         it is not mounted (a stopped container)."""
         was_mounted = bool(self.rootfs.get(container_id).path)
         info = self.rootfs.mount(container_id)
         try:
-            yield from diff.stream_tar(lambda out: diff.write_rootfs_tar(Path(info.path), out))
+            yield from diff.stream_tar(lambda out: diff.write_rootfs_tar(Path(info.path), out),
+                                       stop)
         finally:
             if not was_mounted:
                 self.rootfs.unmount(container_id)

@@ -51,6 +51,14 @@ def _creds(msg: pb.RegistryAuth) -> Credentials:
     return Credentials(msg.username, msg.password, msg.identity_token, msg.registry_token)
 
 
+def _on_done(context: grpc.ServicerContext) -> threading.Event:
+    """An event set when the RPC ends, normally or because the client left:
+    long work (pull, push, save) stops instead of running on for nobody."""
+    done = threading.Event()
+    context.add_callback(done.set)
+    return done
+
+
 def _progress(ev: ProgressEvent) -> pb.Progress:
     return pb.Progress(id=ev.id, status=ev.status, current=ev.current, total=ev.total,
                        error=ev.error, aux_json=ev.aux_json, stream=ev.stream)
@@ -91,7 +99,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     # ------------------------------------------------------------ distribution
     def Pull(self, request: pb.PullRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
         pull = self.svc.pull_all_tags if request.all_tags else self.svc.pull
-        for ev in pull(request.reference, _platform(request.platform), _creds(request.auth)):
+        for ev in pull(request.reference, _platform(request.platform), _creds(request.auth),
+                       _on_done(context)):
             yield _progress(ev)
 
     def Login(self, request: pb.LoginRequest, context: grpc.ServicerContext) -> pb.LoginResponse:
@@ -214,12 +223,13 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         return NotImplementedYet(f"{what} is not implemented yet")
 
     def Push(self, request: pb.PushRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
-        for ev in self.svc.push(request.reference, request.all_tags, _creds(request.auth)):
+        for ev in self.svc.push(request.reference, request.all_tags, _creds(request.auth),
+                                _on_done(context)):
             yield _progress(ev)
 
     def Save(self, request: pb.SaveRequest,
              context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
-        for data in self.svc.save(list(request.references)):
+        for data in self.svc.save(list(request.references), _on_done(context)):
             yield pb.DataChunk(data=data)
 
     def Build(self, request_iterator: Iterator[pb.BuildRequest],
@@ -234,7 +244,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
     def Export(self, request: pb.ExportRequest,
                context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
-        for data in self.svc.export(request.container_id):
+        for data in self.svc.export(request.container_id, _on_done(context)):
             yield pb.DataChunk(data=data)
 
     def Commit(self, request: pb.CommitRequest,

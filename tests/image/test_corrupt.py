@@ -68,3 +68,36 @@ def test_second_layer_corrupt_removes_first(grpc_stub: Any, image_service: Any,
     assert out[-1].error.startswith("filesystem layer verification failed")
     assert grpc_stub.List(pb.ListImagesRequest()).images == []
     _assert_empty(image_service.root)
+
+
+def test_cancelled_pull_leaves_nothing(grpc_stub: Any, image_service: Any,
+                                       fixture_dir: Path) -> None:
+    """The client goes away in the middle of a pull: the pull stops and
+    removes what it made."""
+    import time
+
+    from tests.support.busybox import LayerBuilder
+    layers = []
+    for n in range(4):
+        b = LayerBuilder().dir(f"d{n}")
+        for i in range(300):
+            b.file(f"d{n}/f{i}", os.urandom(4000))
+        layers.append(b.build())
+    image = build_image(layers)
+    layout = write_oci_layout(image, fixture_dir / "cancel")
+    with running_registry() as reg:
+        reg.push(layout, "cancel", "latest")
+        call = grpc_stub.Pull(pb.PullRequest(reference=f"{reg.host}/cancel"))
+        for p in call:
+            if p.status == "Download complete":
+                break
+        call.cancel()
+        # The service runs in this process (pytest-grpc): wait for its pull
+        # thread to finish, then nothing may be left.
+        import threading
+        deadline = time.monotonic() + 20
+        while any(t.name == "pull" for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the pull did not stop"
+            time.sleep(0.02)
+    assert grpc_stub.List(pb.ListImagesRequest()).images == []
+    _assert_empty(image_service.root)
