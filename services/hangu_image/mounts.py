@@ -20,19 +20,23 @@ _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 MNT_DETACH = 2
 PAGE = os.sysconf("SC_PAGE_SIZE")
+# As overlay2: with the index feature on, an upper dir remembers the lower
+# dirs of its first mount and refuses others (a layer re-created after a
+# crash gets a new link name), so turn it off where the kernel knows it.
+_EXTRA = ",index=off" if os.path.exists("/sys/module/overlay/parameters/index") else ""
 
 
 def mount_overlay(target: Path, lowers_abs: list[str], lowers_rel: list[str],
                   upper: tuple[str, str], work: tuple[str, str], cwd: Path) -> None:
     """Mount an overlay at `target`; lowers are topmost first; `upper` and
     `work` are (absolute, relative to `cwd`) pairs."""
-    opts = f"lowerdir={':'.join(lowers_abs)},upperdir={upper[0]},workdir={work[0]}"
+    opts = f"lowerdir={':'.join(lowers_abs)},upperdir={upper[0]},workdir={work[0]}{_EXTRA}"
     if len(opts) < PAGE - 1:
         if _libc.mount(b"overlay", str(target).encode(), b"overlay", 0, opts.encode()) != 0:
             err = ctypes.get_errno()
             raise Internal(f"mount overlay on {target}: {os.strerror(err)}")
         return
-    rel = f"lowerdir={':'.join(lowers_rel)},upperdir={upper[1]},workdir={work[1]}"
+    rel = f"lowerdir={':'.join(lowers_rel)},upperdir={upper[1]},workdir={work[1]}{_EXTRA}"
     if len(rel) >= PAGE - 1:
         raise Internal(f"too many layers to mount ({len(lowers_rel)})")
     proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", rel, str(target)],

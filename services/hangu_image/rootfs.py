@@ -93,7 +93,7 @@ class RootfsStore:
                 existing = s.get(RootfsRecord, cid)
             if existing is not None:
                 return self.info(existing)
-            image = self.images.resolve(image_ref)
+            image = self.images.cached_view(image_ref).record
             d = self.dir(cid)
             tmp = self.root / f".prep-{secrets.token_hex(6)}"
             tmp.mkdir()
