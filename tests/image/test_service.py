@@ -376,3 +376,27 @@ def test_docker_schema2_manifest(grpc_stub: Any, registry: Any, busybox_oci_layo
     out = list(grpc_stub.Pull(pb.PullRequest(reference=ref)))
     assert not any(p.error for p in out)
     assert grpc_stub.Get(pb.GetImageRequest(reference=ref)).id == busybox_image.id
+
+
+def test_concurrent_pulls_of_one_image(grpc_stub: Any, registry: Any, fixture_dir: Path,
+                                       image_service: Any) -> None:
+    """Parallel `docker run`s pull the same new image at once: all succeed,
+    the image and its layers exist once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support.busybox import LayerBuilder, build_image, write_oci_layout
+    image = build_image([LayerBuilder().dir("c").file(f"c/{i}", os.urandom(3000)).build()
+                         for i in range(3)])
+    registry.push(write_oci_layout(image, fixture_dir / "hgt-conc"), "hgt-conc", "latest")
+    ref = f"{registry.host}/hgt-conc"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: list(grpc_stub.Pull(pb.PullRequest(reference=ref))),
+                                range(4)))
+    for out in results:
+        assert not any(p.error for p in out)
+        assert out[-1].status.startswith("Status: ")
+    assert grpc_stub.Get(pb.GetImageRequest(reference=ref)).id == image.id
+    chain = image_service.images.get_record(image.id).chain_ids
+    assert [image_service.layers.get(c).refcount for c in chain] == [1, 1, 1]
+    grpc_stub.Remove(pb.RemoveImageRequest(reference=ref))
+    assert all(image_service.layers.get(c) is None for c in chain)
