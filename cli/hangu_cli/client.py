@@ -156,7 +156,7 @@ class APIClient:
         buffer = ""
         try:
             while True:
-                chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+                chunk = response.read1(65536)
                 if not chunk:
                     break
                 buffer += chunk.decode(errors="replace")

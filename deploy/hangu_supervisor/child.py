@@ -137,7 +137,7 @@ class Child:
                 await asyncio.wait_for(proc.wait(), timeout)
             except ProcessLookupError:
                 pass
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 with open(self.log_path, "ab") as log:
                     log.write(f"--- hangu-supervisor: no exit {timeout:.0f}s after "
                               "SIGTERM, sending SIGKILL ---\n".encode())

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from hangu_runtime.config import Settings, load_settings
 

@@ -42,7 +42,8 @@ def test_run_rm_prints_output_and_removes(cli_stack: Stack) -> None:
 
 
 def test_run_exit_code_and_stderr(cli_stack: Stack) -> None:
-    result = cli_stack.run_cli("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3")
+    result = cli_stack.run_cli("run", "--rm", "busybox", "sh", "-c",
+                               "echo out; echo err >&2; exit 3")
     assert result.returncode == 3
     assert result.stdout == "out\n" and result.stderr == "err\n"
 

@@ -10,7 +10,6 @@ import struct
 import threading
 
 import pytest
-
 from hangu_cli import output
 from hangu_cli.commands import run
 from hangu_cli.commands.images import split_reference

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from hangu_supervisor.services import NAMES
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"

@@ -46,7 +46,8 @@ def stack_available() -> str | None:
     """Why a stack cannot run here (None if it can): tests skip with it."""
     if os.geteuid() != 0:
         return "needs root"
-    missing = [n for n in SERVICES if not (CHECKOUT / "services" / f"hangu_{n}" / "main.py").exists()]
+    missing = [n for n in SERVICES
+               if not (CHECKOUT / "services" / f"hangu_{n}" / "main.py").exists()]
     if missing:
         return f"services not written yet: {', '.join(missing)}"
     return None
