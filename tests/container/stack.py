@@ -98,8 +98,13 @@ class PeerStack:
             grpc.insecure_channel(self.settings.grpc_target("container")))
 
     def stop(self) -> None:
+        """Purge everything; each step runs even if an earlier one failed."""
         from hangu_container.runtime import remove_cgroup_parent
-        self.stop_container_service(purge=True)
+        errors: list[BaseException] = []
+        try:
+            self.stop_container_service(purge=True)
+        except Exception as err:
+            errors.append(err)
         remove_cgroup_parent(self.cgroup_parent)
         for name in ("image", "network", "volume"):
             server = self.servers.pop(name, None)
@@ -107,7 +112,12 @@ class PeerStack:
                 server.stop(0).wait()
             svc = self.services.pop(name, None)
             if svc is not None:
-                if hasattr(svc, "purge"):
-                    svc.purge()
-                svc.close()
+                try:
+                    if hasattr(svc, "purge"):
+                        svc.purge()
+                    svc.close()
+                except Exception as err:
+                    errors.append(err)
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if errors:
+            raise errors[0]
