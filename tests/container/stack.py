@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -118,6 +119,20 @@ class PeerStack:
                     svc.close()
                 except Exception as err:
                     errors.append(err)
+        self._force_clean_network()
         shutil.rmtree(self.tmp, ignore_errors=True)
         if errors:
             raise errors[0]
+
+    def _force_clean_network(self) -> None:
+        """Last resort when the network service failed half-way through its
+        start (it was never registered, so it could not purge): drop our
+        nftables table, bridge and DOCKER-USER rules by their unique names."""
+        bridge, table = self.settings.bridge, self.settings.nft_table
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True,
+                               text=True).stdout.splitlines()
+        for rule in rules:
+            if rule.startswith("-A DOCKER-USER") and f" {bridge} " in f"{rule} ":
+                subprocess.run(["iptables", "-D", *rule.split()[1:]], capture_output=True)
