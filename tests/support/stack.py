@@ -99,6 +99,8 @@ class Stack:
             self.env["HANGU_PURGE_ON_STOP"] = "1"
         self.env.update(env or {})
         self.started = False
+        # Containers seen at teardown: their runc cgroups must be gone too.
+        self.container_ids: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -123,7 +125,8 @@ class Stack:
         Returns what had to be cleaned by force; raises (after cleaning) if
         that is not empty and `check` is set."""
         if self.started and self._gateway_answers():
-            ids = self.run_docker("ps", "-aq", timeout=60).stdout.split()
+            ids = self.run_docker("ps", "-aq", "--no-trunc", timeout=60).stdout.split()
+            self.container_ids.update(ids)
             if ids:
                 self.run_docker("rm", "-f", *ids, timeout=120)
         # A stack started without HANGU_PURGE_ON_STOP needs the purge pass.
@@ -316,8 +319,21 @@ class Stack:
         return [line for line in result.stdout.splitlines()
                 if line.startswith("-A ") and self.bridge in line.split()]
 
+    def cgroups(self) -> list[Path]:
+        """runc cgroups (parent /hangu, any controller) of this stack's containers."""
+        known = set(self.container_ids)
+        containers = self.root / "container" / "containers"
+        if containers.is_dir():
+            known.update(p.name for p in containers.iterdir() if len(p.name) == 64)
+        found = []
+        for cid in known:
+            found += Path("/sys/fs/cgroup").glob(f"*/hangu/{cid}")
+            found += Path("/sys/fs/cgroup").glob(f"hangu/{cid}")
+        return sorted(set(found))
+
     def leftovers(self) -> list[str]:
         found = [f"mount {m}" for m in self.mounts()]
+        found += [f"cgroup {c}" for c in self.cgroups()]
         found += [f"process {pid}: {_cmdline(pid)}" for pid in self.processes()]
         for name in (*SERVICES, "supervisor"):
             pid = self.pid(name)
@@ -345,6 +361,9 @@ class Stack:
         for _ in range(3):
             for point in self.mounts():
                 subprocess.run(["umount", "-l", point], capture_output=True)
+        for cgroup in self.cgroups():
+            with contextlib.suppress(OSError):
+                cgroup.rmdir()
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
         subprocess.run(["nft", "delete", "table", "inet", self.nft_table], capture_output=True)
         for rule in self.docker_user_rules():
