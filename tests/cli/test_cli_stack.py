@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.support.registry import Registry
@@ -85,3 +87,27 @@ def test_errors_in_docker_form(cli_stack: Stack) -> None:
     result = cli_stack.run_cli("run", "--rm", "127.0.0.1:1/nosuch", "true")
     assert result.returncode == 125
     assert "Error response from daemon" in result.stderr
+
+
+def test_run_it_gives_a_terminal(cli_stack: Stack) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    import sys
+    child = pexpect.spawn(sys.executable, ["-m", "hangu_cli.main", "run", "-it", "--rm",
+                                           "busybox", "sh"],
+                          env=cli_stack.env, timeout=30, encoding="utf-8",
+                          dimensions=(30, 100))
+    try:
+        child.expect_exact("# ")
+        child.sendline("echo $((6*7)); tty; stty size")
+        child.expect_exact("42")
+        child.expect("/dev/(pts/\\d+|console)")
+        child.expect_exact("30 100")
+        child.setwinsize(40, 120)   # SIGWINCH: the CLI passes the new size on
+        time.sleep(0.3)
+        child.sendline("stty size")
+        child.expect_exact("40 120")
+        child.sendline("exit 4")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 4

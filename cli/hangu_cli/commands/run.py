@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -97,6 +98,20 @@ def raw_terminal(enabled: bool) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def follow_terminal_size(client: APIClient, container_id: str) -> None:
+    """Give the container's TTY our size now and whenever it changes."""
+
+    def resize(*_: object) -> None:
+        size = shutil.get_terminal_size()
+        with contextlib.suppress(APIError, OSError):
+            client.post(f"/containers/{container_id}/resize",
+                        {"h": size.lines, "w": size.columns})
+
+    resize()
+    if sys.stdout.isatty():
+        signal.signal(signal.SIGWINCH, resize)
+
+
 def cmd_run(client: APIClient, args: argparse.Namespace) -> int:
     try:
         container_id = create(client, args)
@@ -133,10 +148,7 @@ def _run_attached(client: APIClient, args: argparse.Namespace, container_id: str
             print(f"hangu: Error response from daemon: {err.message}", file=sys.stderr)
             return EXIT_DAEMON_ERROR
         if args.tty:
-            size = shutil.get_terminal_size()
-            with contextlib.suppress(APIError):
-                client.post(f"/containers/{container_id}/resize",
-                            {"h": size.lines, "w": size.columns})
+            follow_terminal_size(client, container_id)
         if args.interactive:
             pump_stdin(sock, sys.stdin.buffer)
         copy_output(sock, initial, args.tty, sys.stdout.buffer, sys.stderr.buffer)
