@@ -139,7 +139,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         first = next(request_iterator)
         session = self.streams.attach(first.reference, AttachOptions(
             stdin=first.stdin, stdout=first.stdout, stderr=first.stderr, stream=first.stream,
-            logs=first.logs))
+            logs=first.logs, detach_keys=first.detach_keys))
         live = self.lc.registry.lookup(first.reference)
         self.lc.emit("attach", live)
 

@@ -24,8 +24,34 @@ log = hlog.get_logger("hangu.container.attach")
 Item = Union[tuple[str, bytes], tuple[str, int], None]
 
 
+def parse_detach_keys(spec: str) -> bytes:
+    """Docker's detach key format: "ctrl-p,ctrl-q", "a,ctrl-@", ... ("" = default)."""
+    out = bytearray()
+    for key in (spec or "ctrl-p,ctrl-q").split(","):
+        key = key.strip()
+        if len(key) == 1:
+            out.append(ord(key))
+        elif key.lower().startswith("ctrl-") and len(key) == 6:
+            ch = key[5].lower()
+            if ch == "@":
+                out.append(0)
+            elif "a" <= ch <= "z":
+                out.append(ord(ch) - ord("a") + 1)
+            elif ch in "[\\]^_":
+                out.append(0x1B + "[\\]^_".index(ch))
+            else:
+                raise ValueError(f"invalid detach key: {key}")
+        else:
+            raise ValueError(f"invalid detach key: {key}")
+    return bytes(out)
+
+
 class AttachSession:
-    def __init__(self, stdin: bool, stdout: bool, stderr: bool) -> None:
+    def __init__(self, stdin: bool, stdout: bool, stderr: bool,
+                 detach_keys: bytes = b"") -> None:
+        self.detach_keys = detach_keys
+        self._matched = 0           # bytes of detach_keys seen so far
+        self.detached = False
         self.want_stdin = stdin
         self.want_stdout = stdout
         self.want_stderr = stderr
@@ -39,8 +65,40 @@ class AttachSession:
 
     # ---- from the client side
 
+    def _scan_detach(self, data: bytes) -> bytes | None:
+        """`data` to forward, or None once the detach sequence is complete.
+        Bytes that may start the sequence are held back until they do not."""
+        keys = self.detach_keys
+        if not keys:
+            return data
+        out = bytearray()
+        for b in data:
+            if b == keys[self._matched]:
+                self._matched += 1
+                if self._matched == len(keys):
+                    self._matched = 0
+                    return None
+                continue
+            if self._matched:
+                out += keys[:self._matched]
+                self._matched = 0
+                if b == keys[0]:
+                    self._matched = 1
+                    continue
+            out.append(b)
+        return bytes(out)
+
     def write_stdin(self, data: bytes) -> None:
         if not self.want_stdin or not data:
+            return
+        scanned = self._scan_detach(data)
+        if scanned is None:
+            # The client detaches: its stream ends, the container runs on.
+            self.detached = True
+            self.close()
+            return
+        data = scanned
+        if not data:
             return
         with self._lock:
             if self._stdin_closed or self._closed:

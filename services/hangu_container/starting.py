@@ -29,7 +29,11 @@ log = hlog.get_logger("hangu.container.start")
 
 def io_options(cfg: pb.ContainerConfig, hc: pb.HostConfig) -> IOOptions:
     size = hc.log_config.config.get("max-size", "")
-    return IOOptions(tty=cfg.tty, stdin=cfg.open_stdin, leave_stdin_open=not cfg.stdin_once,
+    # dockerd closes a container's stdin when the attached client leaves
+    # only for StdinOnce without a TTY (`echo x | docker run -i`); a TTY
+    # session survives a detach (ctrl-p ctrl-q) or a lost client.
+    return IOOptions(tty=cfg.tty, stdin=cfg.open_stdin,
+                     leave_stdin_open=cfg.tty or not cfg.stdin_once,
                      log_size_max=parse_size(size) if size else 0)
 
 

@@ -8,11 +8,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hangu_runtime.errors import InvalidArgument
+
 from . import logs
 from .lifecycle import Lifecycle
 from .lognotify import LogNotifier, Subscription
 from .registry import Live
-from .sessions import AttachSession
+from .sessions import AttachSession, parse_detach_keys
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class AttachOptions:
     stderr: bool = True
     stream: bool = True
     logs: bool = False
+    detach_keys: str = ""
 
 
 class Streams:
@@ -42,7 +45,11 @@ class Streams:
         """A session. Not running: it waits for the next start (as dockerd,
         so `docker start -a` can attach first). Running: connected now."""
         live = self.registry.lookup(ref)
-        session = AttachSession(opts.stdin, opts.stdout, opts.stderr)
+        try:
+            keys = parse_detach_keys(opts.detach_keys)
+        except ValueError as err:
+            raise InvalidArgument(str(err)) from None
+        session = AttachSession(opts.stdin, opts.stdout, opts.stderr, keys)
         if opts.logs:
             for entry in logs.select(self.rt.paths.log_path(live.id), logs.LogQuery()):
                 session.put_log(entry.stream, entry.data)

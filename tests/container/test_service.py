@@ -442,3 +442,12 @@ def test_log_max_size_bounds_the_file(stack: PeerStack, stub: object) -> None:
     assert path.stat().st_size <= 64 * 1024
     last = logs_of(stub, c.id, tail=1)
     assert last[0].data == b"line-2999\n"
+
+
+def test_detach_keys_leave_a_tty_container_running(stub: object) -> None:
+    c = create(stub, ["sh"], open_stdin=True, stdin_once=True, tty=True)
+    out = _attach(stub, c.id, [b"echo one\n", b"\x10\x11"], close=False)
+    assert not any(x.exited for x in out)
+    assert stub.Get(pb.GetContainerRequest(reference=c.id)).state.running
+    out = _attach(stub, c.id, [b"exit 3\n"], close=False, start=False)
+    assert out[-1].exited and out[-1].exit_code == 3

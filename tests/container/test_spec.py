@@ -206,3 +206,16 @@ def test_spec_resources_and_rlimits(rootfs: Path) -> None:
     assert s["process"]["oomScoreAdj"] == 100
     assert s["process"]["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 200, "soft": 100}]
     assert s["linux"]["cgroupsPath"] == "/custom/" + "c" * 64
+
+
+def test_detach_keys() -> None:
+    from hangu_container.sessions import AttachSession, parse_detach_keys
+    assert parse_detach_keys("") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-a,x,ctrl-\\") == b"\x01x\x1c"
+    with pytest.raises(ValueError):
+        parse_detach_keys("ctrl-1")
+    s = AttachSession(True, True, True, b"\x10\x11")
+    assert s._scan_detach(b"ab\x10") == b"ab"
+    assert s._scan_detach(b"c") == b"\x10c"
+    assert s._scan_detach(b"\x10") == b""
+    assert s._scan_detach(b"\x11rest") is None
