@@ -2,9 +2,9 @@
 http.client so blobs stream without staging.
 
 Auth follows the registry's `WWW-Authenticate` challenge: Bearer (token
-from the realm, with Basic credentials when given) or Basic. Loopback
-registries and the configured insecure ones are spoken to over HTTP, all
-others over HTTPS."""
+from the realm, with Basic credentials when given) or Basic. Registries are
+spoken to over verified HTTPS, except loopback ones and the configured
+insecure ones: HTTPS without verification if they answer it, else HTTP."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -82,6 +83,36 @@ def is_insecure(host: str, insecure: tuple[str, ...]) -> bool:
     return False
 
 
+# Insecure registries: which scheme each one answered on (as dockerd, HTTPS
+# without verification first, then plain HTTP), remembered for a while.
+_SCHEMES: dict[str, tuple[str, float]] = {}
+_SCHEMES_LOCK = threading.Lock()
+SCHEME_TTL = 300.0
+
+
+def insecure_scheme(host: str) -> str:
+    now = time.monotonic()
+    with _SCHEMES_LOCK:
+        hit = _SCHEMES.get(host)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    conn = http.client.HTTPSConnection(host, timeout=5,
+                                       context=ssl._create_unverified_context())
+    try:
+        conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
+        conn.getresponse().read()
+        scheme = "https"
+    except (ssl.SSLError, http.client.HTTPException, ConnectionResetError):
+        scheme = "http"      # something answered, but not TLS
+    except OSError:
+        return "http"        # nothing answered: decide next time
+    finally:
+        conn.close()
+    with _SCHEMES_LOCK:
+        _SCHEMES[host] = (scheme, now + SCHEME_TTL)
+    return scheme
+
+
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
     params = {k.lower(): v for k, v in re.findall(r'(\w+)="([^"]*)"', rest)}
@@ -117,7 +148,9 @@ class Session:
                  insecure: tuple[str, ...] = ()) -> None:
         self.ref = ref
         self.host = registry_host(ref)
-        self.scheme = "http" if is_insecure(self.host, insecure) else "https"
+        self.insecure = insecure
+        self.scheme = insecure_scheme(self.host) if is_insecure(self.host, insecure) \
+            else "https"
         self.creds = creds or Credentials()
         self._auth: str | None = None
         if self.creds.registry_token:
@@ -127,8 +160,10 @@ class Session:
     # ------------------------------------------------------------ transport
     def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "https":
-            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT,
-                                               context=ssl.create_default_context())
+            # An insecure registry's certificate is not verified (dockerd's rule).
+            context = ssl._create_unverified_context() if is_insecure(netloc, self.insecure) \
+                else ssl.create_default_context()
+            return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=context)
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
     def _send(self, method: str, url: str, headers: dict[str, str],

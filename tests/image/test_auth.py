@@ -91,3 +91,17 @@ def test_bearer_token_flow(grpc_stub: Any, token_registry: tuple[Registry, Any],
     grpc_stub.Tag(pb.TagRequest(source=ref, target=f"{reg.host}/hgt-tok:v2"))
     denied = list(grpc_stub.Push(pb.PushRequest(reference=f"{reg.host}/hgt-tok:v2")))
     assert denied[-1].error == "unauthorized: authentication required"
+
+
+def test_tls_registry(grpc_stub: Any, busybox_oci_layout: Path, busybox_image: Image) -> None:
+    """A loopback registry speaking HTTPS (self-signed): as dockerd does for
+    insecure registries, HTTPS without verification is tried first."""
+    with running_registry(tls=True) as reg:
+        reg.push(busybox_oci_layout, "busybox", "latest")
+        ref = f"{reg.host}/busybox"
+        out = list(grpc_stub.Pull(pb.PullRequest(reference=ref)))
+        assert out[-1].status == f"Status: Downloaded newer image for {ref}:latest"
+        grpc_stub.Tag(pb.TagRequest(source=ref, target=f"{reg.host}/hgt-tls:1"))
+        pushed = list(grpc_stub.Push(pb.PushRequest(reference=f"{reg.host}/hgt-tls:1")))
+        assert not any(p.error for p in pushed)
+    assert grpc_stub.Get(pb.GetImageRequest(reference=ref)).id == busybox_image.id

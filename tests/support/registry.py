@@ -41,6 +41,12 @@ http:
   addr: 127.0.0.1:{port}
 """
 
+TLS = """\
+  tls:
+    certificate: {cert}
+    key: {key}
+"""
+
 TOKEN_AUTH = """\
 auth:
   token:
@@ -64,10 +70,11 @@ class Registry:
     storage: Path         # the registry's filesystem root
     process: subprocess.Popen[bytes]
     credentials: tuple[str, str] | None = None   # Basic auth (htpasswd), if enabled
+    tls: bool = False                            # HTTPS with a self-signed certificate
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     def blob_path(self, digest: str) -> Path:
         """Where the registry keeps a blob's bytes (to tamper with in tests)."""
@@ -96,12 +103,14 @@ def free_port() -> int:
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20,
                 auth: bool = False) -> None:
+    import ssl
+    context = ssl._create_unverified_context() if url.startswith("https") else None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"docker-registry exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url + "/v2/", timeout=1) as resp:
+            with urllib.request.urlopen(url + "/v2/", timeout=1, context=context) as resp:
                 if resp.status == 200:
                     return
         except urllib.error.HTTPError as err:
@@ -124,9 +133,11 @@ def _bcrypt(password: str) -> str:
 @contextlib.contextmanager
 def running_registry(tmp_parent: str = "/tmp",
                      credentials: tuple[str, str] | None = None,
-                     token_auth: dict[str, str] | None = None) -> Iterator[Registry]:
+                     token_auth: dict[str, str] | None = None,
+                     tls: bool = False) -> Iterator[Registry]:
     """With `credentials`, the registry demands Basic auth (htpasswd); with
-    `token_auth` (realm, service, issuer, cert) Bearer tokens from that realm."""
+    `token_auth` (realm, service, issuer, cert) Bearer tokens from that realm;
+    with `tls`, it serves HTTPS with a self-signed certificate for 127.0.0.1."""
     workdir = Path(tempfile.mkdtemp(prefix="hgt-reg-", dir=tmp_parent))
     storage = workdir / "storage"
     storage.mkdir()
@@ -137,6 +148,14 @@ def running_registry(tmp_parent: str = "/tmp",
         auth = AUTH.format(path=htpasswd)
     elif token_auth:
         auth = TOKEN_AUTH.format(**token_auth)
+    tls_conf = ""
+    if tls:
+        cert, key = workdir / "tls.crt", workdir / "tls.key"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", str(key), "-out", str(cert), "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        tls_conf = TLS.format(cert=cert, key=key)
     config = workdir / "config.yml"
     log = workdir / "registry.log"
     proc: subprocess.Popen[bytes] | None = None
@@ -145,14 +164,15 @@ def running_registry(tmp_parent: str = "/tmp",
         # it (parallel test sessions): try again on another.
         for attempt in range(5):
             port = free_port()
-            config.write_text(CONFIG.format(storage=storage, port=port) + auth)
+            config.write_text(CONFIG.format(storage=storage, port=port) + tls_conf + auth)
             with open(log, "wb") as out:
                 proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
                                         stdout=out, stderr=out, start_new_session=True,
                                         preexec_fn=_die_with_parent,
                                         env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
             try:
-                _wait_ready(f"http://127.0.0.1:{port}", proc, auth=bool(auth))
+                scheme = "https" if tls else "http"
+                _wait_ready(f"{scheme}://127.0.0.1:{port}", proc, auth=bool(auth))
                 break
             except RuntimeError as err:
                 _stop(proc)
@@ -162,7 +182,7 @@ def running_registry(tmp_parent: str = "/tmp",
                 raise RuntimeError(f"{err}; log: {text[-2000:]}") from None
         assert proc is not None
         yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc,
-                       credentials=credentials)
+                       credentials=credentials, tls=tls)
     finally:
         if proc is not None:
             _stop(proc)
