@@ -16,6 +16,7 @@ PROTOS = REPO / "protos"
 
 
 def generate(out: Path) -> list[Path]:
+    out = out.resolve()
     files = sorted(PROTOS.rglob("*.proto"))
     include = Path(protoc.__file__).parent / "_proto"
     mypy_plugin = Path(sys.executable).parent / "protoc-gen-mypy"
@@ -29,10 +30,10 @@ def generate(out: Path) -> list[Path]:
     generated = []
     for proto in files:
         pkg = out / proto.relative_to(PROTOS).parent
-        for parent in [pkg, *pkg.relative_to(out).parents]:
-            init = out / parent
-            if init != out:
-                (init / "__init__.py").touch()
+        for parent in pkg.relative_to(out).parents:
+            if parent != Path("."):
+                (out / parent / "__init__.py").touch()
+        (pkg / "__init__.py").touch()
         generated.extend(sorted(pkg.glob("*_pb2*.py*")))
     return generated
 

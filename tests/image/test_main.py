@@ -19,7 +19,7 @@ import pytest
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1.image_pb2_grpc import ImageServiceStub
 
-from tests.support.registry import _die_with_parent
+from tests.support.process import dying_with_parent
 
 pytestmark = pytest.mark.root
 REPO = Path(__file__).resolve().parents[2]
@@ -41,8 +41,9 @@ class Proc:
         env.pop("HANGU_PURGE_ON_STOP", None)
         if purge:
             env["HANGU_PURGE_ON_STOP"] = "1"
-        self.proc = subprocess.Popen([sys.executable, "-m", "hangu_image.main"], env=env,
-                                     stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            dying_with_parent([sys.executable, "-m", "hangu_image.main"]), env=env,
+            stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while not self.socket.exists():
             assert self.proc.poll() is None, "image service exited"

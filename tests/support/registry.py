@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.process import dying_with_parent
+
 REGISTRY_BIN = "/usr/bin/docker-registry"
 
 CONFIG = """\
@@ -86,13 +88,6 @@ class Registry:
         """skopeo copy; `extra` adds skopeo options, e.g. ("--all",) for an
         index or ("--format", "v2s2") for Docker's schema 2."""
         return push_oci_layout(self, layout, repo, tag, src_tag, extra)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGKILL when the test process dies, so a
-    killed pytest (timeout, ^C twice) cannot leave a registry behind."""
-    import ctypes
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -166,9 +161,8 @@ def running_registry(tmp_parent: str = "/tmp",
             port = free_port()
             config.write_text(CONFIG.format(storage=storage, port=port) + tls_conf + auth)
             with open(log, "wb") as out:
-                proc = subprocess.Popen([REGISTRY_BIN, "serve", str(config)],
+                proc = subprocess.Popen(dying_with_parent([REGISTRY_BIN, "serve", str(config)]),
                                         stdout=out, stderr=out, start_new_session=True,
-                                        preexec_fn=_die_with_parent,
                                         env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
             try:
                 scheme = "https" if tls else "http"
