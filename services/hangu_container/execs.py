@@ -73,6 +73,11 @@ class Execs:
             raise NotFound(f"No such exec instance: {exec_id}")
         return record
 
+    def forget(self, exec_id: str) -> None:
+        """Drop an internal exec (health checks) once it is done."""
+        with self._lock:
+            self._by_id.pop(exec_id, None)
+
     def inspect(self, exec_id: str) -> pb.Exec:
         r = self.get(exec_id)
         c = r.config

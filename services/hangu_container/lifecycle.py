@@ -43,6 +43,8 @@ class Lifecycle:
         # Called with the container id after each exit (e.g. to end logs -f).
         self.exit_hooks: list[Callable[[str], None]] = []
         self.shutdown_hooks: list[Callable[[], None]] = []
+        # Called with the Live after each successful start (health checks).
+        self.start_hooks: list[Callable[[Live], None]] = []
         # Exit handling and auto-removal run here, off the watcher thread.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="exit")
         self.watcher: ExitWatcher | None = None
@@ -144,6 +146,7 @@ class Lifecycle:
                         f"container {live.id} is marked for removal and cannot be started")
                 live.row.stopped_by_user = False
                 self.starter.start(live)
+                self._started(live)
         except HanguError:
             # dockerd removes an --rm container whose start failed (the docker
             # CLI waits for that removal before it reports the error).
@@ -153,6 +156,13 @@ class Lifecycle:
             raise
         self.emit("start", live)
         return False
+
+    def _started(self, live: Live) -> None:
+        for hook in self.start_hooks:
+            try:
+                hook(live)
+            except Exception:
+                log.exception("start_hook_failed", id=live.id)
 
     # ------------------------------------------------------------ exits
 
@@ -217,6 +227,7 @@ class Lifecycle:
             live.row.restart_count += 1
             try:
                 self.starter.start(live)
+                self._started(live)
             except HanguError as err:
                 log.warning("restart_failed", id=live.id, error=err.message)
                 live.row.status = "exited"

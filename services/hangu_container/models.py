@@ -43,3 +43,7 @@ class ContainerRow(SQLModel, table=True):
     rootfs_mounted: bool = False
     sandbox_active: bool = False
     volumes_mounted: bool = False
+    # Health check: "", "starting", "healthy", "unhealthy", and its log
+    # ({"FailingStreak": n, "Log": [...]}).
+    health_status: str = ""
+    health_json: str = "{}"

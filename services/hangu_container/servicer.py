@@ -15,6 +15,7 @@ from hangu.container.v1 import container_pb2_grpc as pb_grpc
 from . import archive, listing, logs, stats
 from .creating import CreateRequest
 from .execs import Execs
+from .health import HealthChecks
 from .lifecycle import Lifecycle
 from .sessions import AttachSession
 from .streams import AttachOptions, Streams
@@ -42,6 +43,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         self.lc = lifecycle
         self.streams = streams
         self.execs = Execs(lifecycle)
+        self.health = HealthChecks(lifecycle, self.execs)
 
     # ---- metadata
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -14,8 +15,33 @@ from .models import ContainerRow
 
 
 class _OnlyOurs:
-    def create_all(self, engine: object) -> None:
-        ContainerRow.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+    def create_all(self, engine: Any) -> None:
+        table = ContainerRow.__table__  # type: ignore[attr-defined]
+        table.create(engine, checkfirst=True)
+        # Columns added after a database was made: add them (SQLite's
+        # ALTER TABLE ADD COLUMN, with the model's default).
+        with engine.begin() as conn:
+            have = {row[1] for row in conn.exec_driver_sql(
+                f"PRAGMA table_info({table.name})")}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None else None
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                                     f"{kind} NOT NULL DEFAULT {_sql_literal(default)}")
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, bytes):
+        return "X'" + value.hex() + "'"
+    if isinstance(value, (bool, int)):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    return "NULL"
 
 
 class Store:

@@ -451,3 +451,26 @@ def test_detach_keys_leave_a_tty_container_running(stub: object) -> None:
     assert stub.Get(pb.GetContainerRequest(reference=c.id)).state.running
     out = _attach(stub, c.id, [b"exit 3\n"], close=False, start=False)
     assert out[-1].exited and out[-1].exit_code == 3
+
+
+def test_health_checks(stub: object) -> None:
+    def check(test: list[str], retries: int = 2) -> pb.Healthcheck:
+        return pb.Healthcheck(test=test, interval_ns=200_000_000, timeout_ns=2_000_000_000,
+                              retries=retries)
+
+    good = create(stub, ["sleep", "300"], healthcheck=check(["CMD-SHELL", "test -d /etc"]))
+    bad = create(stub, ["sleep", "300"], healthcheck=check(["CMD", "false"]))
+    for c in (good, bad):
+        stub.Start(pb.StartContainerRequest(reference=c.id))
+        assert stub.Get(pb.GetContainerRequest(reference=c.id)).state.health_status == "starting"
+    deadline = time.monotonic() + 10
+    states: tuple[str, str] = ("", "")
+    while time.monotonic() < deadline:
+        states = tuple(stub.Get(pb.GetContainerRequest(reference=c.id)).state.health_status
+                       for c in (good, bad))  # type: ignore[assignment]
+        if states == ("healthy", "unhealthy"):
+            break
+        time.sleep(0.1)
+    assert states == ("healthy", "unhealthy")
+    for c in (good, bad):
+        stub.Kill(pb.KillContainerRequest(reference=c.id))
