@@ -33,7 +33,8 @@ def container_pb(live: Live) -> pb.Container:
         oom_killed=row.oom_killed, dead=status == "dead", pid=row.pid if status in
         ("running", "paused") else 0, exit_code=row.exit_code, error=row.error,
         started_at=_ts(row.started_at), finished_at=_ts(row.finished_at),
-        health_status=row.health_status)
+        health_status=row.health_status,
+        health_json=row.health_json if row.health_status else "")
     cfg = pb.ContainerConfig.FromString(row.config)
     hc = pb.HostConfig.FromString(row.host_config)
     mps = []

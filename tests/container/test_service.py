@@ -472,5 +472,8 @@ def test_health_checks(stub: object) -> None:
             break
         time.sleep(0.1)
     assert states == ("healthy", "unhealthy")
+    import json as _json
+    health = _json.loads(stub.Get(pb.GetContainerRequest(reference=bad.id)).state.health_json)
+    assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
     for c in (good, bad):
         stub.Kill(pb.KillContainerRequest(reference=c.id))

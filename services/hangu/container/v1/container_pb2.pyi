@@ -890,6 +890,7 @@ class ContainerState(_message.Message):
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
     HEALTH_STATUS_FIELD_NUMBER: _builtins.int
+    HEALTH_JSON_FIELD_NUMBER: _builtins.int
     status: _builtins.str
     """created, running, paused, restarting, removing, exited, dead"""
     running: _builtins.bool
@@ -902,6 +903,10 @@ class ContainerState(_message.Message):
     error: _builtins.str
     health_status: _builtins.str
     """"", starting, healthy, unhealthy"""
+    health_json: _builtins.str
+    """State.Health without its Status: {"FailingStreak": n, "Log": [{"Start",
+    "End", "ExitCode", "Output"}, ...]} (last five probes); "" without checks.
+    """
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -921,10 +926,11 @@ class ContainerState(_message.Message):
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
         health_status: _builtins.str = ...,
+        health_json: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead", b"dead", "error", b"error", "exit_code", b"exit_code", "finished_at", b"finished_at", "health_status", b"health_status", "oom_killed", b"oom_killed", "paused", b"paused", "pid", b"pid", "restarting", b"restarting", "running", b"running", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead", b"dead", "error", b"error", "exit_code", b"exit_code", "finished_at", b"finished_at", "health_json", b"health_json", "health_status", b"health_status", "oom_killed", b"oom_killed", "paused", b"paused", "pid", b"pid", "restarting", b"restarting", "running", b"running", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
