@@ -83,6 +83,7 @@ class Lifecycle:
                 except Exception:
                     log.exception("purge_failed", id=live.id)
         self.pool.shutdown(wait=True, cancel_futures=False)
+        self.starter.pool.shutdown(wait=False)
         self.events.close()
         for hook in self.shutdown_hooks:
             hook()

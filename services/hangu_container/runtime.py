@@ -127,6 +127,8 @@ class Runtime:
 
     def delete(self, cid: str) -> None:
         """Forget the container in runc (state dir, cgroups); idempotent."""
+        if not (self.paths.runc_root / cid).exists():
+            return   # runc knows nothing of it: spare the exec
         proc = self._runc("delete", "--force", cid, check=False)
         if proc.returncode != 0 and "does not exist" not in proc.stderr:
             log.warning("runc_delete_failed", id=cid, stderr=proc.stderr.strip())

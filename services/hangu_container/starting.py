@@ -8,17 +8,21 @@ image.UnmountRootfs."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from hangu.container.v1 import container_pb2 as pb
+from hangu.network.v1.network_pb2 import Sandbox
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
 
 from . import mounts, ocispec
+from .models import ContainerRow
 from .peers import Peers, SandboxRequest
 from .registry import Live, Registry
 from .runtime import IOOptions, Runtime
@@ -122,6 +126,7 @@ class Starter:
         self.rt = runtime
         self.peers = peers
         self.cgroup_parent = cgroup_parent
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="start")
 
     def exit_code_after(self, live: Live, seen: int) -> int | None:
         """Block until the exit after `seen`; its code (None if removed first)."""
@@ -136,6 +141,12 @@ class Starter:
         cfg = pb.ContainerConfig.FromString(row.config)
         hc = pb.HostConfig.FromString(row.host_config)
         nc = pb.NetworkingConfig.FromString(row.networking_config)
+        # The sandbox (network service) and the root filesystem and volumes
+        # (image and volume services) do not depend on each other: ask for
+        # both at once.
+        ctx = contextvars.copy_context()
+        pending = self.pool.submit(ctx.run, self.peers.network.create_sandbox,
+                                   sandbox_request(cid, row.name, cfg, hc, nc))
         try:
             rootfs = Path(self.peers.image.mount_rootfs(cid))
             row.rootfs_mounted = True
@@ -151,14 +162,8 @@ class Starter:
                 elif not os.path.exists(plan.source):
                     os.makedirs(plan.source, exist_ok=True)   # -v creates a missing source
             ph.mark("volumes")
-            sandbox = self.peers.network.create_sandbox(
-                sandbox_request(cid, row.name, cfg, hc, nc))
-            row.sandbox_active = True
-            row.hosts_path = sandbox.hosts_path
-            row.hostname_path = sandbox.hostname_path
-            row.resolv_conf_path = sandbox.resolv_conf_path
-            row.network_settings = network_settings(sandbox).SerializeToString()
-            ph.mark("sandbox")
+            sandbox = self._take_sandbox(row, pending)
+            ph.mark("sandbox_wait")
             if cfg.working_dir:
                 secure_join(rootfs, cfg.working_dir).mkdir(parents=True, exist_ok=True)
             spec = ocispec.build_spec(ocispec.SpecInput(
@@ -180,6 +185,11 @@ class Starter:
             self.rt.start(cid)
             ph.mark("runc_start")
         except HanguError as err:
+            if not row.sandbox_active:
+                try:   # made while something else failed: it must go too
+                    self._take_sandbox(row, pending)
+                except HanguError:
+                    pass
             self._failed(live, err)
             raise self._start_error(err) from None
         row.status = "running"
@@ -194,6 +204,16 @@ class Starter:
         self.registry.save(live)
         ph.mark("store")
         ph.done(pid=created.pid)
+
+    @staticmethod
+    def _take_sandbox(row: ContainerRow, pending: Future[Sandbox]) -> Sandbox:
+        sandbox = pending.result()
+        row.sandbox_active = True
+        row.hosts_path = sandbox.hosts_path
+        row.hostname_path = sandbox.hostname_path
+        row.resolv_conf_path = sandbox.resolv_conf_path
+        row.network_settings = network_settings(sandbox).SerializeToString()
+        return sandbox
 
     @staticmethod
     def _start_error(err: HanguError) -> HanguError:
