@@ -100,6 +100,19 @@ def test_sigkill_is_restarted_sigterm_is_not(stack: Stack) -> None:
     assert stack.pid("volume") == volume
 
 
+def probe(stack: Stack, name: str, timeout: float) -> int:
+    return subprocess.run([sys.executable, "-m", "hangu_supervisor.probe", name,
+                           "--timeout", str(timeout)], env=stack.env, timeout=60,
+                          capture_output=True).returncode
+
+
+def test_probe_waits_for_one_service(stack: Stack) -> None:
+    assert probe(stack, "gateway", 5) == 0
+    assert probe(stack, "image", 5) == 0
+    stack.stop_service("image")
+    assert probe(stack, "image", 0.3) == 1
+
+
 def test_restart_one_service(stack: Stack) -> None:
     old = stack.pid("network")
     new = stack.restart_service("network")

@@ -46,6 +46,8 @@ def test_service_unit(name: str) -> None:
     service = unit["Service"]
     assert service["ExecStart"][0].endswith(f"-m hangu_{name}.main")
     assert service["Restart"] == ["on-failure"]
+    # Started means answering, so After= orders by readiness.
+    assert service["ExecStartPost"][0].endswith(f"-m hangu_supervisor.probe {name}")
     env = words(unit, "Service", "Environment")
     assert "HANGU_ROOT=/var/lib/hangu" in env and "HANGU_RUN=/run/hangu" in env
     assert not SANDBOXING & set(service), "services must see the host's mounts"
