@@ -124,11 +124,17 @@ class Stack:
 
         Returns what had to be cleaned by force; raises (after cleaning) if
         that is not empty and `check` is set."""
+        problems = []
         if self.started and self._gateway_answers():
-            ids = self.run_docker("ps", "-aq", "--no-trunc", timeout=60).stdout.split()
-            self.container_ids.update(ids)
-            if ids:
-                self.run_docker("rm", "-f", *ids, timeout=120)
+            # A hung engine must not keep the stack (and its kernel state)
+            # alive: on a timeout, go on and stop it anyway.
+            try:
+                ids = self.run_docker("ps", "-aq", "--no-trunc", timeout=60).stdout.split()
+                self.container_ids.update(ids)
+                if ids:
+                    self.run_docker("rm", "-f", *ids, timeout=120)
+            except subprocess.TimeoutExpired as err:
+                problems.append(f"docker timed out at teardown: {err.cmd}")
         # A stack started without HANGU_PURGE_ON_STOP needs the purge pass.
         stopped = self.supervisor("stop" if self.purge_on_stop else "purge", timeout=300)
         self.started = False
@@ -138,9 +144,9 @@ class Stack:
         still = self.leftovers()
         if not still:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        if check and (leftovers or still or stopped.returncode != 0):
+        if check and (leftovers or still or problems or stopped.returncode != 0):
             raise StackError(
-                "hangu stack left state behind"
+                f"hangu stack left state behind {problems}"
                 f"\nleft after stop: {leftovers}\nleft after cleaning: {still}"
                 f"\nsupervisor stop: rc={stopped.returncode} {stopped.stdout}{stopped.stderr}")
         return leftovers
