@@ -136,7 +136,13 @@ class Stack:
             except subprocess.TimeoutExpired as err:
                 problems.append(f"docker timed out at teardown: {err.cmd}")
         # A stack started without HANGU_PURGE_ON_STOP needs the purge pass.
-        stopped = self.supervisor("stop" if self.purge_on_stop else "purge", timeout=300)
+        try:
+            stopped = self.supervisor("stop" if self.purge_on_stop else "purge", timeout=300)
+            if stopped.returncode != 0:
+                problems.append(f"supervisor stop: rc={stopped.returncode} "
+                                f"{stopped.stdout}{stopped.stderr}")
+        except subprocess.TimeoutExpired:
+            problems.append("supervisor stop timed out")
         self.started = False
         leftovers = self.leftovers()
         if leftovers:
@@ -144,11 +150,11 @@ class Stack:
         still = self.leftovers()
         if not still:
             shutil.rmtree(self.tmp, ignore_errors=True)
-        if check and (leftovers or still or problems or stopped.returncode != 0):
+        if check and (leftovers or still or problems):
             raise StackError(
-                f"hangu stack left state behind {problems}"
+                "hangu stack left state behind"
                 f"\nleft after stop: {leftovers}\nleft after cleaning: {still}"
-                f"\nsupervisor stop: rc={stopped.returncode} {stopped.stdout}{stopped.stderr}")
+                f"\nproblems: {problems}")
         return leftovers
 
     def __enter__(self) -> Stack:
