@@ -124,6 +124,16 @@ def report_line(op: Operation) -> None:
           f"{hangu / dockerd:>7.2f}x", flush=True)
 
 
+def host_conditions() -> str:
+    """What dockerd did to the host's forwarding (hangu must cope with it)."""
+    rules = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True,
+                           text=True, check=False).stdout.splitlines()
+    policy = next((r.split()[2] for r in rules if r.startswith("-P FORWARD")), "?")
+    nf = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    bridge_nf = nf.read_text().strip() if nf.exists() else "absent (no br_netfilter)"
+    return f"iptables FORWARD policy {policy}; bridge-nf-call-iptables {bridge_nf}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -152,6 +162,7 @@ def main() -> int:
             server = engines[1].docker("version", "--format", "{{.Server.Version}}").strip()
             print(f"hangu (this checkout) vs dockerd {server}; docker CLI {DOCKER}; "
                   f"{args.runs} interleaved runs per engine after {args.warmup} warm-up runs")
+            print(f"host: {host_conditions()}")
             print(f"{'operation':<48} {'hangu':>12} {'dockerd':>12} {'ratio':>8}")
             measure(engines, ops, args.runs, args.warmup)
             for engine in engines:
