@@ -27,6 +27,9 @@ RESTART_DELAY = 0.1
 # (systemd's StartLimitBurst / StartLimitIntervalSec).
 RESTART_BURST = 5
 RESTART_WINDOW = 30.0
+# Logs live in the run dir (a tmpfs under /run): keep each one bounded.
+LOG_MAX_BYTES = int(os.environ.get("HANGU_LOG_MAX_BYTES", str(20 * 1024 * 1024)))
+LOG_CHECK_SECONDS = 30.0
 
 
 class Supervisor:
@@ -158,6 +161,15 @@ class Supervisor:
                 "purge_on_stop": self.env.get(PURGE_ENV) == "1",
                 "services": [c.status() for c in self.children.values()]}
 
+    async def rotate_logs(self) -> None:
+        """Copy a log over its `.1` and truncate it once it is too big. The
+        services write with O_APPEND, so after the truncation their next
+        line lands at the start of the file (copytruncate, as logrotate)."""
+        while True:
+            await asyncio.sleep(LOG_CHECK_SECONDS)
+            for name in [*self.children, "supervisor"]:
+                await asyncio.to_thread(state.rotate, self.paths.log(name), LOG_MAX_BYTES)
+
     # -- control socket ------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader,
@@ -216,6 +228,7 @@ class Supervisor:
         self.log(f"supervisor {os.getpid()} up; root={self.settings.root} "
                  f"run={self.settings.run}")
         code = 0
+        rotation = asyncio.create_task(self.rotate_logs())
         try:
             await self.start_all()
             _notify(notify_fd, "ready")
@@ -225,6 +238,7 @@ class Supervisor:
             self.shutdown.set()
             code = 1
         await self.shutdown.wait()
+        rotation.cancel()
         await self.stop_all()
         if self.purge_requested and self.env.get(PURGE_ENV) != "1":
             self.log("purge pass")

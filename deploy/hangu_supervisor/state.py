@@ -104,6 +104,21 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+def rotate(path: Path, max_bytes: int) -> bool:
+    """copytruncate `path` to `path.1` once it exceeds `max_bytes`."""
+    try:
+        if path.stat().st_size <= max_bytes:
+            return False
+    except FileNotFoundError:
+        return False
+    backup = path.with_name(path.name + ".1")
+    with open(path, "rb") as src, open(backup, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+    os.truncate(path, 0)
+    return True
+
+
 def try_lock(path: Path) -> int | None:
     """Take the supervisor lock; returns the held fd, or None if another
     process holds it."""

@@ -212,3 +212,15 @@ def test_start_is_detached(fake_path: str) -> None:
         assert s.service("gateway")["state"] == "running"
     finally:
         s.stop()
+
+
+def test_log_rotation_keeps_appending(tmp_path: Path) -> None:
+    from hangu_supervisor import state
+    log = tmp_path / "svc.log"
+    with open(log, "ab", buffering=0) as writer:   # as a service's stdout
+        writer.write(b"x" * 100)
+        assert not state.rotate(log, 1000)
+        assert state.rotate(log, 50)
+        writer.write(b"after\n")
+    assert (tmp_path / "svc.log.1").read_bytes() == b"x" * 100
+    assert log.read_bytes() == b"after\n"
