@@ -89,8 +89,10 @@ def test_sigkill_is_restarted_sigterm_is_not(stack: Stack) -> None:
     assert info["pid"] != old and info["restarts"] == 1
     assert info["last_exit"] == "killed by SIGKILL"
 
-    stack.kill_service("image", signal.SIGTERM)
-    time.sleep(0.5)
+    stack.kill_service("image", signal.SIGTERM)      # returns once the process is gone
+    deadline = time.monotonic() + 10
+    while stack.service("image")["state"] != "exited" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert stack.service("image")["state"] == "exited"
     assert stack.supervisor("status").returncode == 3
     # `start` brings back what is not running, and only that.
