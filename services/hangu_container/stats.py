@@ -34,6 +34,14 @@ def _read_kv(path: Path) -> dict[str, int]:
     return out
 
 
+def host_memory() -> int:
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 2**63
+
+
 def system_cpu_ns() -> int:
     with open("/proc/stat") as fh:
         fields = fh.readline().split()[1:8]
@@ -74,7 +82,9 @@ def sample(cgroup_path: str, pid: int, running: bool) -> pb.StatsSample:
     now.cpu_usage_in_kernelmode = stat.get("system", 0) * tick_ns
     memory = CGROUP_ROOT / "memory" / rel
     now.memory_usage = _read_int(memory / "memory.usage_in_bytes")
-    now.memory_limit = _read_int(memory / "memory.limit_in_bytes")
+    # Unlimited reads as ~8 EiB on cgroup v1; dockerd shows the host's memory.
+    now.memory_limit = min(_read_int(memory / "memory.limit_in_bytes") or 2**63,
+                           host_memory())
     for key, value in _read_kv(memory / "memory.stat").items():
         now.memory_stats[key] = value
     pids = CGROUP_ROOT / "pids" / rel
