@@ -4,7 +4,10 @@ filters as `docker ps` has them, and `top`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import time
+from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -103,6 +106,43 @@ def select(registry: Registry, all_: bool, limit: int, filters: dict[str, list[s
         lives = [x for x in lives if x.running]
     lives = [x for x in lives if _matches(x, filters)]
     return lives[:limit] if limit > 0 else lives
+
+
+def _until(value: str) -> float:
+    """Docker's `until`: a unix time or a Go duration back from now ("10m", "1h30m")."""
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise InvalidArgument(f"invalid until filter: {value!r}")
+    return time.time() - sum(float(n) * units[u] for n, u in parts)
+
+
+def prunable(registry: Registry, filters: dict[str, list[str]]) -> list[Live]:
+    """Stopped containers matching `docker container prune`'s filters
+    (until, label, label!)."""
+    out = []
+    for live in registry.all():
+        row = live.row
+        if row.status not in ("exited", "created", "dead"):
+            continue
+        if any(row.created >= _until(v) for v in filters.get("until", [])):
+            continue
+        labels = pb.ContainerConfig.FromString(row.config).labels
+        if not all(_label_match(labels, v) for v in filters.get("label", [])):
+            continue
+        if any(_label_match(labels, v) for v in filters.get("label!", [])):
+            continue
+        out.append(live)
+    return out
+
+
+def _label_match(labels: Any, spec: str) -> bool:
+    key, eq, value = spec.partition("=")
+    return key in labels and (not eq or labels[key] == value)
 
 
 def top(lc: Lifecycle, ref: str, ps_args: str) -> tuple[list[str], list[list[str]]]:

@@ -12,6 +12,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
 
+from hangu_runtime.errors import HanguError
+
 from . import archive, listing, logs, stats
 from .creating import CreateRequest
 from .execs import Execs
@@ -82,11 +84,14 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
 
     def Prune(self, request: pb.PruneContainersRequest, context: grpc.ServicerContext
               ) -> pb.PruneContainersResponse:
+        filters = {k: list(v.values) for k, v in request.filters.items()}
         deleted = []
-        for live in listing.select(self.lc.registry, True, 0, {"status": ["exited", "created"]}):
-            if live.row.status in ("exited", "created", "dead"):
+        for live in listing.prunable(self.lc.registry, filters):
+            try:
                 self.lc.remove(live.id)
-                deleted.append(live.id)
+            except HanguError:
+                continue   # started or removed meanwhile
+            deleted.append(live.id)
         return pb.PruneContainersResponse(deleted=deleted)
 
     # ---- lifecycle

@@ -477,3 +477,16 @@ def test_health_checks(stub: object) -> None:
     assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
     for c in (good, bad):
         stub.Kill(pb.KillContainerRequest(reference=c.id))
+
+
+def test_prune_filters(stub: object) -> None:
+    keep = create(stub, ["true"], labels={"keep": "1"})
+    gone = create(stub, ["true"])
+    running = create(stub, ["sleep", "300"])
+    stub.Start(pb.StartContainerRequest(reference=running.id))
+    resp = stub.Prune(pb.PruneContainersRequest(filters={"label!": pb.KeyValues(values=["keep"])}))
+    assert list(resp.deleted) == [gone.id]
+    resp = stub.Prune(pb.PruneContainersRequest(filters={"until": pb.KeyValues(values=["1h"])}))
+    assert list(resp.deleted) == []
+    assert stub.Get(pb.GetContainerRequest(reference=keep.id)).id == keep.id
+    stub.Kill(pb.KillContainerRequest(reference=running.id))
