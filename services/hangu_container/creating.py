@@ -59,7 +59,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     ph.mark("validate")
     prepared = False
     try:
-        peers.image.prepare_rootfs(cid, image.id)
+        rootfs = peers.image.prepare_rootfs(cid, image.id)
         prepared = True
         ph.mark("prepare_rootfs")
         for plan in plans:
@@ -74,7 +74,8 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
             config=merged.SerializeToString(), host_config=hc.SerializeToString(),
             networking_config=req.networking_config.SerializeToString(),
             path=args[0], args_json=json.dumps(args[1:]),
-            mounts_json=json.dumps([p.to_dict() for p in plans]))
+            mounts_json=json.dumps([p.to_dict() for p in plans]),
+            upper_dir=rootfs.upper_dir, image_size=image.size)
         live = Live(row)
         registry.store.save(row)
         registry.add(live)

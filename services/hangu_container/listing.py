@@ -4,6 +4,7 @@ filters as `docker ps` has them, and `top`."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -27,7 +28,27 @@ def _ts(seconds: float) -> Timestamp:
     return ts
 
 
-def container_pb(live: Live) -> pb.Container:
+def dir_size(path: str) -> int:
+    """Bytes under `path` (hard links counted once), as `docker ps -s`."""
+    if not path:
+        return 0
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in seen:
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
+def container_pb(live: Live, size: bool = False) -> pb.Container:
     row = live.row
     status = row.status
     state = pb.ContainerState(
@@ -47,6 +68,7 @@ def container_pb(live: Live) -> pb.Container:
             source=plan.source, destination=plan.destination,
             driver=plan.driver if plan.type == "volume" else "", mode=plan.mode, rw=plan.rw,
             propagation=plan.propagation))
+    rw = dir_size(row.upper_dir) if size else 0
     ns = pb.NetworkSettings.FromString(row.network_settings)
     if not ns.sandbox_id:
         ns.sandbox_id = row.id
@@ -56,8 +78,9 @@ def container_pb(live: Live) -> pb.Container:
         resolv_conf_path=row.resolv_conf_path, hostname_path=row.hostname_path,
         hosts_path=row.hosts_path, log_path="", restart_count=row.restart_count,
         driver="overlay2", platform=row.platform, config=cfg, host_config=hc,
-        network_settings=ns, mounts=mps, rootfs_path=row.rootfs_path, size_rw=-1,
-        size_root_fs=-1, exec_ids_json="[]")
+        network_settings=ns, mounts=mps, rootfs_path=row.rootfs_path,
+        size_rw=rw if size else -1, size_root_fs=rw + row.image_size if size else -1,
+        exec_ids_json="[]")
 
 
 def _matches(live: Live, filters: dict[str, list[str]]) -> bool:

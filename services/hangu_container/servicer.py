@@ -58,13 +58,14 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
 
     def Get(self, request: pb.GetContainerRequest, context: grpc.ServicerContext
             ) -> pb.Container:
-        return listing.container_pb(self.lc.registry.lookup(request.reference))
+        return listing.container_pb(self.lc.registry.lookup(request.reference), request.size)
 
     def List(self, request: pb.ListContainersRequest, context: grpc.ServicerContext
              ) -> pb.ListContainersResponse:
         filters = {k: list(v.values) for k, v in request.filters.items()}
         lives = listing.select(self.lc.registry, request.all, request.limit, filters)
-        return pb.ListContainersResponse(containers=[listing.container_pb(x) for x in lives])
+        return pb.ListContainersResponse(
+            containers=[listing.container_pb(x, request.size) for x in lives])
 
     def Remove(self, request: pb.RemoveContainerRequest, context: grpc.ServicerContext
                ) -> pb.RemoveContainerResponse:

@@ -490,3 +490,13 @@ def test_prune_filters(stub: object) -> None:
     assert list(resp.deleted) == []
     assert stub.Get(pb.GetContainerRequest(reference=keep.id)).id == keep.id
     stub.Kill(pb.KillContainerRequest(reference=running.id))
+
+
+def test_size(stub: object) -> None:
+    c = create(stub, ["sh", "-c", "head -c 100000 /dev/zero > /big"])
+    fut = wait_async(stub, c.id)
+    stub.Start(pb.StartContainerRequest(reference=c.id))
+    assert fut.result(timeout=20).status_code == 0
+    got = stub.Get(pb.GetContainerRequest(reference=c.id, size=True))
+    assert 100000 <= got.size_rw < 200000 and got.size_root_fs > got.size_rw
+    assert stub.Get(pb.GetContainerRequest(reference=c.id)).size_rw == -1
