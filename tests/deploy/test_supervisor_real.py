@@ -82,3 +82,13 @@ def test_down_leaves_containers_running_and_up_finds_them(real_stack: Stack) -> 
     assert start.returncode == 0, start.stderr
     assert state_of(real_stack, cid) == "running"
     assert real_stack.run_docker("rm", "-f", cid).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["gateway", "network", "image", "volume"])
+def test_every_killed_service_comes_back(real_stack: Stack, name: str) -> None:
+    old = real_stack.kill_service(name, signal.SIGKILL)
+    assert real_stack.pid(name) != old
+    ps = real_stack.run_docker("ps", "-a")
+    assert ps.returncode == 0, ps.stderr
+    run = real_stack.run_docker("run", "--rm", "busybox", "echo", "ok")
+    assert run.returncode == 0 and run.stdout == "ok\n", run.stderr
