@@ -12,6 +12,10 @@ from ..client import API_VERSION, APIClient, APIError, ConnectionFailed
 from ..output import human_size
 
 
+# Docker names architectures as Go does.
+GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     version = sub.add_parser("version", help="show the client's and the server's versions")
     version.set_defaults(func=cmd_version)
@@ -24,7 +28,7 @@ def cmd_version(client: APIClient, args: argparse.Namespace) -> int:
     print(f" Version:           {__version__}")
     print(f" API version:       {API_VERSION}")
     print(f" Python version:    {platform.python_version()}")
-    print(f" OS/Arch:           {sys.platform}/{platform.machine()}")
+    print(f" OS/Arch:           {sys.platform}/{GOARCH.get(platform.machine(), platform.machine())}")
     try:
         server: dict[str, Any] = client.get("/version")
     except (ConnectionFailed, APIError) as err:
@@ -44,8 +48,11 @@ def cmd_version(client: APIClient, args: argparse.Namespace) -> int:
             print(f"  Built:            {server.get('BuildTime', '')}")
             print(f"  OS/Arch:          {server.get('Os', '')}/{server.get('Arch', '')}")
             print(f"  Kernel version:   {server.get('KernelVersion', '')}")
-        for key, value in sorted((component.get("Details") or {}).items()):
-            print(f"  {key + ':':<18}{value}")
+        else:
+            # The engine's details repeat the fields above; other components
+            # (runc, conmon, ...) have theirs only there.
+            for key, value in sorted((component.get("Details") or {}).items()):
+                print(f"  {key + ':':<18}{value}")
     return 0
 
 
