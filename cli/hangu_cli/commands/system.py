@@ -11,7 +11,6 @@ from .. import __version__
 from ..client import API_VERSION, APIClient, APIError, ConnectionFailed
 from ..output import human_size
 
-
 # Docker names architectures as Go does.
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
 
@@ -28,7 +27,8 @@ def cmd_version(client: APIClient, args: argparse.Namespace) -> int:
     print(f" Version:           {__version__}")
     print(f" API version:       {API_VERSION}")
     print(f" Python version:    {platform.python_version()}")
-    print(f" OS/Arch:           {sys.platform}/{GOARCH.get(platform.machine(), platform.machine())}")
+    arch = GOARCH.get(platform.machine(), platform.machine())
+    print(f" OS/Arch:           {sys.platform}/{arch}")
     try:
         server: dict[str, Any] = client.get("/version")
     except (ConnectionFailed, APIError) as err:
