@@ -73,5 +73,6 @@ test-e2e: deps venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e tests/cli tests/deploy
 
 # Times docker CLI operations against hangu and a dockerd (installs docker.io).
+BENCH_ARGS ?=
 bench: deps venv
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
