@@ -120,3 +120,11 @@ def test_host_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANGU_HOST", "unix:///tmp/x.sock")
     assert build_parser().parse_args(["ps"]).host == "unix:///tmp/x.sock"
     assert build_parser().parse_args(["-H", "unix:///y", "ps"]).host == "unix:///y"
+
+
+def test_unreachable_daemon_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from hangu_cli.main import main
+    assert main(["-H", "unix:///nonexistent/hangu.sock", "ps"]) == 1
+    err = capsys.readouterr().err
+    assert "Cannot connect to the hangu daemon at unix:///nonexistent/hangu.sock" in err
+    assert "Traceback" not in err
