@@ -254,7 +254,14 @@ class Stack:
         raise StackError(f"{name} did not come back:\n{self.logs(name)[-3000:]}")
 
     def restart_service(self, name: str) -> int:
-        """SIGTERM one service, start it again, return once it answers."""
+        """SIGTERM one service, start it again, return once it answers.
+
+        Careful: in a stack with `purge_on_stop` (the default) every service
+        runs with HANGU_PURGE_ON_STOP=1, so a SIGTERM (this, `stop_service`,
+        `kill_service(name, SIGTERM)`) makes it remove its kernel state (the
+        container service kills its containers). To restart a service and
+        keep its state, use `kill_service(name, SIGKILL)` or a stack made
+        with `purge_on_stop=False` (whose `stop()` runs the purge pass)."""
         self._control("restart", name)
         return self.wait_running(name)
 
