@@ -111,3 +111,23 @@ def test_run_it_gives_a_terminal(cli_stack: Stack) -> None:
     finally:
         child.close()
     assert child.exitstatus == 4
+
+
+def test_run_detached(cli_stack: Stack) -> None:
+    result = cli_stack.run_cli("run", "-d", "--name", "clidet", "busybox", "sleep", "30")
+    assert result.returncode == 0, result.stderr
+    cid = result.stdout.strip()
+    assert len(cid) == 64
+    try:
+        assert cid[:12] in cli_stack.run_cli("ps", "-q").stdout.split()
+    finally:
+        cli_stack.run_docker("rm", "-f", cid)
+    auto = cli_stack.run_cli("run", "-d", "--rm", "busybox", "true")
+    assert auto.returncode == 0, auto.stderr
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if auto.stdout.strip()[:12] not in cli_stack.run_cli("ps", "-aq").stdout.split():
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("--rm -d: the container was not removed after it exited")
