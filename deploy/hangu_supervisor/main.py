@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import subprocess
 import sys
@@ -33,6 +34,13 @@ def cmd_start(settings: Settings) -> int:
     for folder in (settings.root, settings.grpc_dir):
         folder.mkdir(parents=True, exist_ok=True)
     paths.create()
+    # Two `make up` at once: the second waits here, then finds it running.
+    with open(paths.run / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start_locked(settings, paths)
+
+
+def _start_locked(settings: Settings, paths: state.Paths) -> int:
     if _running(paths):
         # Idempotent: make sure everything is up (a service may have given up).
         control.call(paths.control, {"cmd": "start"})

@@ -226,3 +226,18 @@ def test_log_rotation_keeps_appending(tmp_path: Path) -> None:
         writer.write(b"after\n")
     assert (tmp_path / "svc.log.1").read_bytes() == b"x" * 100
     assert log.read_bytes() == b"after\n"
+
+
+def test_two_starts_at_once_make_one_stack(fake_path: str) -> None:
+    s = make_stack(fake_path)
+    try:
+        procs = [subprocess.Popen([sys.executable, "-m", "hangu_supervisor.main", "start"],
+                                  env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for _ in range(2)]
+        outputs = [p.communicate(timeout=60)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        s.started = True
+        order = lines(marks(s) / "order")
+        assert len(order) == 5, order
+    finally:
+        s.stop()
