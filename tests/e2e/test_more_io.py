@@ -76,3 +76,4 @@ def test_unsupported_is_a_clear_error(stack: Stack, busybox: str) -> None:
                               "true")
     assert result.returncode == 125
     assert "not supported by hangu" in result.stderr
+
