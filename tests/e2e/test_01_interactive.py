@@ -24,9 +24,16 @@ def test_run_it_pulls_and_gives_a_terminal(stack: Stack, pull_ref: str) -> None:
     try:
         child.expect(f"Unable to find image '{re.escape(pull_ref)}:latest' locally")
         child.expect("latest: Pulling from busybox")
-        child.expect(r"(Pull complete|Already exists)")
-        child.expect(r"Digest: sha256:[0-9a-f]{64}")
-        child.expect(f"Status: Downloaded newer image for {re.escape(pull_ref)}:latest")
+        # Docker's progress display in a terminal: one line per layer,
+        # redrawn in place with cursor movements (ESC[1A, ESC[2K, ESC[1B).
+        child.expect(r"[0-9a-f]{12}: (Pulling fs layer|Already exists)")
+        child.expect(r"[0-9a-f]{12}: (Pull complete|Already exists)")
+        # Whole lines (after a newline, carriage return or cursor movement),
+        # never text inside a progress line that the next one overwrites.
+        line_start = r"(?:[\r\n]|\x1b\[\d*[A-Za-z])"
+        child.expect(line_start + r"Digest: sha256:[0-9a-f]{64}\r\n")
+        child.expect(line_start + "Status: Downloaded newer image for "
+                     + re.escape(pull_ref) + r":latest *\r")
         child.expect(PROMPT)
         child.sendline("echo hi")
         child.expect("\r\nhi\r\n")
