@@ -68,7 +68,11 @@ def progress_message(p: image_pb2.Progress, start: float | None = None) -> dict[
         msg["stream"] = p.stream
     if p.status:
         msg["status"] = p.status
-    if p.status or p.current or p.total:
+    # dockerd sends progressDetail only on per-item updates (a layer's
+    # lines, progress.Update); a whole-operation line ("Pulling from x",
+    # "Digest: ...", "Status: ...") has none, or the CLI ends it with "\r"
+    # in a terminal and the next line overwrites it.
+    if _per_item(p):
         detail: dict[str, int] = {}
         if p.current or p.total:
             detail = {"current": p.current}
@@ -83,6 +87,13 @@ def progress_message(p: image_pb2.Progress, start: float | None = None) -> dict[
     if p.aux_json:
         msg["aux"] = json.loads(p.aux_json)
     return msg
+
+
+def _per_item(p: image_pb2.Progress) -> bool:
+    if getattr(p, "detail", False) or p.current or p.total:
+        return True
+    # Services that do not set `detail`: layer lines are keyed by a short id.
+    return len(p.id) == 12 and all(c in "0123456789abcdef" for c in p.id)
 
 
 def error_message(message: str) -> dict[str, Any]:

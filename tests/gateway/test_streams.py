@@ -28,8 +28,16 @@ def test_progress_message_shapes() -> None:
     assert msg["id"] == "abc"
     assert msg["progressDetail"] == {"current": 5, "total": 10}
     assert "5B/10B" in msg["progress"]
-    plain = progress_message(ipb.Progress(id="abc", status="Pulling fs layer"))
-    assert plain == {"status": "Pulling fs layer", "progressDetail": {}, "id": "abc"}
+    plain = progress_message(ipb.Progress(id="87be7837f558", status="Pulling fs layer"))
+    assert plain == {"status": "Pulling fs layer", "progressDetail": {}, "id": "87be7837f558"}
+    if "detail" in ipb.Progress.DESCRIPTOR.fields_by_name:
+        flagged = progress_message(ipb.Progress(id="abc", status="Waiting", detail=True))
+        assert flagged == {"status": "Waiting", "progressDetail": {}, "id": "abc"}
+    # Whole-operation lines carry no progressDetail, or the CLI overwrites them.
+    digest = progress_message(ipb.Progress(status="Digest: sha256:x"))
+    assert digest == {"status": "Digest: sha256:x"}
+    tag_line = progress_message(ipb.Progress(id="latest", status="Pulling from busybox"))
+    assert tag_line == {"status": "Pulling from busybox", "id": "latest"}
     aux = progress_message(ipb.Progress(aux_json=b'{"ID": "sha256:x"}'))
     assert aux == {"aux": {"ID": "sha256:x"}}
 
