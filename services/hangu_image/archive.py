@@ -181,7 +181,8 @@ def _oci_layout(staged: _Staged) -> list[tuple[str, list[str], list[str]]]:
 
 def _loading(events: list[ProgressEvent], short: str, total: int) -> Callable[[int], None]:
     def report(n: int) -> None:
-        events.append(ProgressEvent(id=short, status="Loading layer", current=n, total=total))
+        events.append(ProgressEvent(id=short, status="Loading layer", current=n, total=total,
+                                  detail=True))
     return report
 
 
@@ -214,7 +215,8 @@ def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths:
         store.layers.set_blob(chain[i], blob.digest)
         if not quiet:
             yield from events
-            yield ProgressEvent(id=short, status="Loading layer", current=total, total=total)
+            yield ProgressEvent(id=short, status="Loading layer", current=total, total=total,
+                                detail=True)
         events.clear()
     rec = store.register(config_raw, chain)
     refs: list[Reference] = []

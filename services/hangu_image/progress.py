@@ -20,6 +20,7 @@ class ProgressEvent:
     error: str = ""
     aux_json: bytes = b""
     stream: str = ""
+    detail: bool = False        # a per-item update: see Progress.detail in image.proto
 
 
 Emit = Callable[[ProgressEvent], None]

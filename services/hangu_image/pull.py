@@ -99,8 +99,10 @@ class Pull:
         self.extracted: dict[str, int] = {}
         self.image_id = ""
 
-    def emit(self, id_: str, status: str, current: int = 0, total: int = 0) -> None:
-        self.queue.put(ProgressEvent(id=id_, status=status, current=current, total=total))
+    def emit(self, id_: str, status: str, current: int = 0, total: int = 0,
+             detail: bool = True) -> None:
+        self.queue.put(ProgressEvent(id=id_, status=status, current=current, total=total,
+                                     detail=detail))
 
     # ------------------------------------------------------------ driver
     def run(self) -> Iterator[ProgressEvent]:
@@ -178,7 +180,7 @@ class Pull:
     def _pull(self) -> None:
         manifest, manifest_digest = self._manifest()
         tag_or_digest = self.ref.digest or self.ref.tag
-        self.emit(tag_or_digest, f"Pulling from {self.ref.path}")
+        self.emit(tag_or_digest, f"Pulling from {self.ref.path}", detail=False)
         config_digest = str(manifest["config"]["digest"])
         if self.store.get_record(config_digest) is not None:
             updated = self._tag(config_digest, manifest_digest)
@@ -297,9 +299,9 @@ class Pull:
         return changed
 
     def _finish(self, manifest_digest: str, updated: bool) -> None:
-        self.emit("", f"Digest: {manifest_digest}")
+        self.emit("", f"Digest: {manifest_digest}", detail=False)
         what = "Downloaded newer image" if updated else "Image is up to date"
-        self.emit("", f"Status: {what} for {self.ref.familiar}")
+        self.emit("", f"Status: {what} for {self.ref.familiar}", detail=False)
         self.store.events.emit("pull", self.ref.familiar, name=self.ref.familiar)
 
 

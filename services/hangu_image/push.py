@@ -88,7 +88,8 @@ def _push_tag(store: ImageStore, ref: Reference, session: Session,
     layers: list[dict[str, Any]] = []
 
     def emit(id_: str, status: str, current: int = 0, total: int = 0) -> None:
-        events.put(ProgressEvent(id=id_, status=status, current=current, total=total))
+        events.put(ProgressEvent(id=id_, status=status, current=current, total=total,
+                                  detail=True))
 
     def upload(i: int, chain_id: str) -> dict[str, Any]:
         rec = store.layers.get(chain_id)

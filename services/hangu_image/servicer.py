@@ -61,7 +61,8 @@ def _on_done(context: grpc.ServicerContext) -> threading.Event:
 
 def _progress(ev: ProgressEvent) -> pb.Progress:
     return pb.Progress(id=ev.id, status=ev.status, current=ev.current, total=ev.total,
-                       error=ev.error, aux_json=ev.aux_json, stream=ev.stream)
+                       error=ev.error, aux_json=ev.aux_json, stream=ev.stream,
+                       detail=ev.detail)
 
 
 def _filters(raw: Any) -> dict[str, list[str]]:

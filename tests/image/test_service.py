@@ -43,6 +43,10 @@ def test_pull_progress_sequence(pulled: list[pb.Progress], registry: Any,
     assert pulled[-2].status == f"Digest: {busybox_image.manifest_digest}"
     assert pulled[-1].status == f"Status: Downloaded newer image for {registry.host}/busybox:latest"
     assert not any(p.error for p in pulled)
+    # Per-layer lines are progress updates; the tag, Digest and Status lines are not
+    # (the gateway gives only updates a progressDetail, as dockerd does).
+    assert all(p.detail for p in pulled if p.id == layer)
+    assert not any(p.detail for p in (pulled[0], pulled[-2], pulled[-1]))
 
 
 def test_pull_again_is_up_to_date(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,

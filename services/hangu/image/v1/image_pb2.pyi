@@ -35,6 +35,7 @@ class Progress(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     AUX_JSON_FIELD_NUMBER: _builtins.int
     STREAM_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """layer short id or tag; empty for whole-operation lines"""
     status: _builtins.str
@@ -49,6 +50,12 @@ class Progress(_message.Message):
     """"aux" object as JSON (e.g. {"ID": "sha256:..."}), if any"""
     stream: _builtins.str
     """build output text ("stream" key)"""
+    detail: _builtins.bool
+    """A per-item update (dockerd's progress.Update, e.g. a layer's "Pull
+    complete"): it carries a progressDetail object even when empty, which
+    the docker CLI draws on the item's own line. Whole-operation lines
+    ("Digest: ...") must not, or the CLI overwrites them.
+    """
     def __init__(
         self,
         *,
@@ -59,10 +66,11 @@ class Progress(_message.Message):
         error: _builtins.str = ...,
         aux_json: _builtins.bytes = ...,
         stream: _builtins.str = ...,
+        detail: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux_json", b"aux_json", "current", b"current", "error", b"error", "id", b"id", "status", b"status", "stream", b"stream", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux_json", b"aux_json", "current", b"current", "detail", b"detail", "error", b"error", "id", b"id", "status", b"status", "stream", b"stream", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
