@@ -26,6 +26,7 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
     def __init__(self) -> None:
         self.attach_requests: list[cpb.AttachRequest] = []
         self.request_ids: list[str] = []
+        self.started = False
 
     async def Get(self, request: cpb.GetContainerRequest, context: Any) -> cpb.Container:
         self.request_ids += [v for k, v in context.invocation_metadata() if k == "x-request-id"]
@@ -33,7 +34,15 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"No such container: {request.reference}")
         c = cpb.Container(id=request.reference.ljust(64, "0"), name=request.reference)
         c.config.tty = request.reference.startswith("tty")
+        # "new…" containers are created, not started, until Start is called.
+        c.state.running = not request.reference.startswith("new") or self.started
+        c.state.status = "running" if c.state.running else "created"
         return c
+
+    async def Start(self, request: cpb.StartContainerRequest,
+                    context: Any) -> cpb.StartContainerResponse:
+        self.started = True
+        return cpb.StartContainerResponse()
 
     async def Create(self, request: cpb.CreateContainerRequest, context: Any) -> cpb.Container:
         if request.config.image == "nosuchimage":
@@ -117,6 +126,27 @@ def test_attach_multiplexed_with_half_close(tmp: Path) -> None:
             writer.close()
             assert fake.attach_requests[0].stdin and fake.attach_requests[0].stream
             assert fake.attach_requests[-1].close_stdin
+        finally:
+            await gateway.stop()
+            await server.stop(None)
+    run(go())
+
+
+def test_stdin_waits_for_the_start(tmp: Path) -> None:
+    async def go() -> None:
+        gateway, server, fake = await _stack(tmp)
+        try:
+            reader, writer, head = await _request(tmp / "hangu.sock", ATTACH % b"newc")
+            assert head.startswith(b"HTTP/1.1 101")
+            writer.write(b"early")
+            await writer.drain()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(reader.readexactly(8), 0.3)
+            assert not any(r.stdin_data for r in fake.attach_requests)
+            status, _, _ = await _get(tmp / "hangu.sock", "POST", "/containers/newc/start")
+            assert status == 204
+            assert hijack.unframe(await reader.readexactly(13)) == [(1, b"EARLY")]
+            writer.close()
         finally:
             await gateway.stop()
             await server.stop(None)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from hangu.container.v1 import container_pb2 as cpb
 
-from .. import container_shape, convert
+from .. import container_shape, convert, startgate
 from ..backends import metadata
 from ..errors import ApiError, bad_request
 from .common import (api_version, backends, fill_filters, filters, json_body, json_response,
@@ -101,6 +102,10 @@ async def start(request: web.Request) -> web.StreamResponse:
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
+    if startgate.waiting():
+        # Attached clients hold their stdin until now (see startgate.py).
+        with contextlib.suppress(ApiError, grpc.aio.AioRpcError):
+            startgate.started((await get_container(request, ref)).id)
     return not_modified() if resp.not_modified else no_content()
 
 
