@@ -12,6 +12,7 @@ import grpc
 from aiohttp import web
 
 from hangu_runtime import logging as hlog
+from hangu_runtime.config import Settings
 
 from . import errors, versions
 from .backends import Backends
@@ -23,6 +24,7 @@ Route = tuple[str, str, Handler]
 
 BACKENDS: web.AppKey[Backends] = web.AppKey("backends", Backends)
 API_VERSION: web.RequestKey[str] = web.RequestKey("api_version", str)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 SERVER_VERSION = "0.1.0"
 
 log = hlog.get_logger("hangu.gateway")
@@ -88,9 +90,10 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
     response.headers["Server"] = f"Docker/{SERVER_VERSION} (linux)"
 
 
-def build_app(backends_: Backends) -> web.Application:
+def build_app(backends_: Backends, settings: Settings) -> web.Application:
     app = web.Application(middlewares=[core_middleware], client_max_size=0)
     app[BACKENDS] = backends_
+    app[SETTINGS] = settings
     app.on_response_prepare.append(_common_headers)
     for routes in AREAS:
         for method, path, handler in routes:

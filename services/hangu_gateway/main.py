@@ -29,7 +29,7 @@ class Gateway:
         self.settings = settings
         self.socket_path = socket_path or settings.docker_socket
         self.backends = connect(settings)
-        self.runner = web.AppRunner(build_app(self.backends), access_log=None,
+        self.runner = web.AppRunner(build_app(self.backends, settings), access_log=None,
                                     handler_cancellation=True)
         self._server: asyncio.AbstractServer | None = None
 

@@ -236,3 +236,33 @@ def test_errors_in_dockers_form(tmp: Path) -> None:
             await gateway.stop()
             await server.stop(None)
     run(go())
+
+
+def test_system_endpoints(tmp: Path) -> None:
+    async def go() -> None:
+        gateway, server, _ = await _stack(tmp)
+        sock = tmp / "hangu.sock"
+        try:
+            reader, writer = await asyncio.open_unix_connection(str(sock))
+            writer.write(b"HEAD /_ping HTTP/1.0\r\nHost: x\r\n\r\n")
+            head = (await reader.read()).decode()
+            writer.close()
+            assert head.startswith("HTTP/1.1 200") or head.startswith("HTTP/1.0 200")
+            for header in ("Api-Version: 1.47", "Ostype: linux", "Docker-Experimental: false",
+                           "Pragma: no-cache", "Builder-Version: ", "Cache-Control: no-cache"):
+                assert header in head
+            status, _, version = await _get(sock, "GET", "/v1.24/version")
+            assert status == 200 and version["Platform"]["Name"] == "hangu"
+            assert (version["ApiVersion"], version["MinAPIVersion"]) == ("1.47", "1.24")
+            assert version["Components"][0]["Name"] == "Engine"
+            status, _, info = await _get(sock, "GET", "/info")
+            assert status == 200
+            assert info["DockerRootDir"] == str(tmp / "root")
+            assert (info["Driver"], info["CgroupDriver"]) == ("overlay2", "cgroupfs")
+            assert info["Swarm"]["LocalNodeState"] == "inactive" and info["Warnings"] == []
+            assert info["Plugins"]["Network"] == ["bridge", "host", "null"]
+            assert "runc" in info["Runtimes"] and info["DefaultRuntime"] == "runc"
+        finally:
+            await gateway.stop()
+            await server.stop(None)
+    run(go())

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
-from hangu_runtime.config import load_settings
+from hangu_runtime.config import Settings
 
 from .. import versions
 from ..backends import metadata
@@ -120,7 +120,7 @@ def _engine_id(root: Path) -> str:
 
 
 async def info(request: web.Request) -> web.StreamResponse:
-    settings = load_settings()
+    settings = _settings(request)
     total, running, paused, stopped, images = await _counts(request)
     data: dict[str, Any] = {
         "ID": _engine_id(settings.root), "Containers": total, "ContainersRunning": running,
@@ -169,6 +169,12 @@ async def info(request: web.Request) -> web.StreamResponse:
                                 for p in settings.subnet_pool.split(",") if p.strip()],
     }
     return json_response(data)
+
+
+def _settings(request: web.Request) -> Settings:
+    from ..app import SETTINGS  # the app module imports the routers
+
+    return request.app[SETTINGS]
 
 
 def _now_rfc3339() -> str:
