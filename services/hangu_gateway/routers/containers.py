@@ -192,6 +192,23 @@ async def top(request: web.Request) -> web.StreamResponse:
                           "Processes": [list(p.values) for p in resp.processes]})
 
 
+async def update(request: web.Request) -> web.StreamResponse:
+    ref = request.match_info["id"]
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("invalid JSON: expected an object")
+    resources = convert.host_config(body)
+    req = cpb.UpdateContainerRequest(reference=ref, resources=resources)
+    if body.get("RestartPolicy"):
+        req.restart_policy.CopyFrom(resources.restart_policy)
+    try:
+        resp = await backends(request).container.Update(req, metadata=metadata())
+    except grpc.aio.AioRpcError as err:
+        reraise_not_found(err, no_such_container(ref))
+        raise
+    return json_response({"Warnings": list(resp.warnings)})
+
+
 async def prune(request: web.Request) -> web.StreamResponse:
     req = cpb.PruneContainersRequest()
     fill_filters(req.filters, filters(request))
@@ -213,5 +230,6 @@ ROUTES = [
     ("POST", "/containers/{id}/unpause", unpause),
     ("POST", "/containers/{id}/rename", rename),
     ("GET", "/containers/{id}/top", top),
+    ("POST", "/containers/{id}/update", update),
     ("DELETE", "/containers/{id}", remove),
 ]
