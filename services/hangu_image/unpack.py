@@ -82,7 +82,11 @@ def decompressed(src: BinaryIO) -> BinaryIO:
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(buffered)  # type: ignore[return-value]
     if head.startswith(b"\x28\xb5\x2f\xfd"):
-        raise LayerError("unsupported layer compression: zstd")
+        import zstandard  # only zstd layers need it
+
+        # Streaming, frame after frame: memory does not grow with the layer.
+        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+            buffered, read_size=CHUNK, read_across_frames=True)
     return buffered
 
 
