@@ -32,6 +32,10 @@ class Settings:
     # Registries reachable over plain HTTP (loopback is always allowed).
     insecure_registries: tuple[str, ...] = field(default_factory=tuple)
     registry_mirrors: tuple[str, ...] = field(default_factory=tuple)
+    # Per-registry TLS material, as Docker's /etc/docker/certs.d:
+    # <certs_d>/<host:port>/{*.crt CAs, *.cert/*.key client pairs}.
+    # Empty: <root>/image/certs.d.
+    certs_d: str = ""
 
     @property
     def grpc_dir(self) -> Path:
@@ -69,6 +73,7 @@ _ENV = {
     "grpc_max_concurrent": "HANGU_GRPC_MAX_CONCURRENT",
     "insecure_registries": "HANGU_INSECURE_REGISTRIES",
     "registry_mirrors": "HANGU_REGISTRY_MIRRORS",
+    "certs_d": "HANGU_CERTS_D",
 }
 
 
