@@ -30,7 +30,8 @@ def list_json(img: ipb.Image, api_version: str = versions.API_VERSION) -> dict[s
     out: dict[str, Any] = {
         "Id": img.id, "ParentId": img.parent, "RepoTags": tags, "RepoDigests": digests,
         "Created": unix(img.created), "Size": img.size,
-        "SharedSize": img.shared_size if img.shared_size else -1,
+        # -1 when not computed (the service sets it; 0 is a real figure).
+        "SharedSize": img.shared_size,
         "Labels": dict(img.labels) or _labels(img) or None,
         "Containers": img.containers if img.containers else -1,
     }

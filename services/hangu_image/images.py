@@ -251,26 +251,26 @@ class ImageStore:
             view = self.view(rec)
             if want_dangling is not None and (not view.repo_tags) != want_dangling:
                 continue
-            if not _labels_match(view.labels, filters.get("label", [])):
+            if not labels_match(view.labels, filters.get("label", [])):
                 continue
             patterns = filters.get("reference", [])
             if patterns:
-                view.repo_tags = [t for t in view.repo_tags if _ref_matches(t, patterns)]
-                view.repo_digests = [d for d in view.repo_digests if _ref_matches(d, patterns)]
+                view.repo_tags = [t for t in view.repo_tags if ref_matches(t, patterns)]
+                view.repo_digests = [d for d in view.repo_digests if ref_matches(d, patterns)]
                 if not view.repo_tags and not view.repo_digests:
                     continue
             out.append(view)
         return out
 
 
-def _ref_matches(familiar: str, patterns: list[str]) -> bool:
+def ref_matches(familiar: str, patterns: list[str]) -> bool:
     name = familiar.split("@", 1)[0]
     if ":" in name.rsplit("/", 1)[-1]:
         name = name.rsplit(":", 1)[0]
     return any(fnmatch.fnmatchcase(familiar, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
     for item in wanted:
         key, eq, value = item.partition("=")
         if key not in labels or (eq and labels[key] != value):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from hangu_runtime.errors import Conflict, InvalidArgument
 from hangu_runtime.ids import short_id
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from .images import ImageStore, is_id_prefix
 from .models import ImageRecord, RefRecord
@@ -54,10 +54,19 @@ def _is_single_reference(refs: list[RefRecord]) -> bool:
     return len(canonical) == 1 and single.name in canonical
 
 
+def _has_children(store: ImageStore, image_id: str) -> bool:
+    with Session(store.engine) as s:
+        return s.exec(select(ImageRecord).where(ImageRecord.parent == image_id)
+                      .limit(1)).first() is not None
+
+
 def _conflict(store: ImageStore, rec: ImageRecord, used: list[str], running: list[str],
               soft: bool, active_reference: bool) -> Conflict | None:
     """dockerd's checkImageDeleteConflict; `soft` adds the forceable kinds."""
     sid = short_id(rec.id)
+    if _has_children(store, rec.id):
+        return Conflict(f"conflict: unable to delete {sid} (cannot be forced) - image has "
+                        f"dependent child images")
     if running:
         return Conflict(f"conflict: unable to delete {sid} (cannot be forced) - image is "
                         f"being used by running container {short_id(running[0])}")
@@ -123,7 +132,7 @@ def _delete(store: ImageStore, rec: ImageRecord, force: bool, used: list[str],
             running: list[str], result: RemoveResult, quiet: bool) -> RemoveResult:
     conflict = _conflict(store, rec, used, running, soft=not force, active_reference=True)
     if conflict is not None:
-        if quiet and (store.refs_of(rec.id) or used):
+        if quiet and (store.refs_of(rec.id) or used or _has_children(store, rec.id)):
             return result
         raise conflict
     for r in store.refs_of(rec.id):
@@ -138,7 +147,9 @@ def _delete(store: ImageStore, rec: ImageRecord, force: bool, used: list[str],
     store.invalidate()
     store.layers.add_refs(rec.chain_ids, -1)
     store.content.delete(rec.id)
-    store.layers.collect()
+    removed = store.layers.collect()
     store.events.emit("delete", rec.id, name=rec.id)
     result.deleted.append(rec.id)
+    # dockerd lists the layers it deleted too (by chain id), top first.
+    result.deleted += [cid for cid in reversed(rec.chain_ids) if cid in removed]
     return result

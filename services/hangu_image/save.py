@@ -114,6 +114,7 @@ def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[
                     entry["annotations"] = {"io.containerd.image.name": str(ref),
                                             "org.opencontainers.image.ref.name": ref.tag}
                 index.append(entry)
+            store.events.emit("save", view.id, name=view.id)
             docker_manifest.append({
                 "Config": f"blobs/sha256/{view.id.removeprefix('sha256:')}",
                 "RepoTags": tags or None,
@@ -123,3 +124,14 @@ def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[
             "manifests": index}).encode())
         add_bytes("manifest.json", json.dumps(docker_manifest).encode())
         add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        # The legacy `repositories` file, as Docker 25+ still writes it:
+        # repository -> tag -> top layer's v1 id (here its chain id hex).
+        repos: dict[str, dict[str, str]] = {}
+        for view, tags, layers in plan:
+            top = view.record.chain_ids[-1].removeprefix("sha256:") if layers else ""
+            for tag in tags:
+                ref = parse(tag)
+                if ref.tag and top:
+                    repos.setdefault(ref.familiar_name, {})[ref.tag] = top
+        if repos:
+            add_bytes("repositories", json.dumps(repos).encode())

@@ -14,7 +14,7 @@ from hangu_runtime.config import Settings
 from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.logging import get_logger
 
-from . import archive, commit, diff, push, removal, save
+from . import archive, commit, diff, listing, prune, push, removal, save
 from .content import ContentStore
 from .events import EventBus
 from .images import ImageStore, ImageView
@@ -124,8 +124,9 @@ class ImageService:
     def get(self, reference: str) -> ImageView:
         return self.images.cached_view(reference)
 
-    def list_images(self, filters: dict[str, list[str]]) -> list[ImageView]:
-        return self.images.list(filters)
+    def list_images(self, filters: dict[str, list[str]], all_: bool = False,
+                    shared_size: bool = False) -> listing.Listing:
+        return listing.list_images(self.images, filters, all_, shared_size)
 
     def tag(self, source: str, target: str) -> None:
         removal.tag(self.images, source, target)
@@ -136,22 +137,7 @@ class ImageService:
 
     def prune(self, filters: dict[str, list[str]], in_use: list[str]) -> tuple[
             removal.RemoveResult, int]:
-        unknown = set(filters) - {"dangling", "label", "until"}
-        if unknown:
-            raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
-        dangling_only = [v.lower() for v in filters.get("dangling", ["true"])] != ["false"]
-        used = set(in_use)
-        total = removal.RemoveResult()
-        reclaimed = 0
-        for view in self.images.list({"label": filters.get("label", [])}):
-            if view.id in used or (dangling_only and view.repo_tags):
-                continue
-            result = removal.remove(self.images, view.id, force=True)
-            total.untagged += result.untagged
-            total.deleted += result.deleted
-            if result.deleted:
-                reclaimed += view.record.size
-        return total, reclaimed
+        return prune.prune(self.images, filters, in_use)
 
     def history(self, reference: str) -> list[HistoryItem]:
         view = self.get(reference)

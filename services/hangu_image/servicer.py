@@ -153,8 +153,14 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     # ------------------------------------------------------------ metadata
     def List(self, request: pb.ListImagesRequest,
              context: grpc.ServicerContext) -> pb.ListImagesResponse:
-        views = self.svc.list_images(_filters(request.filters))
-        return pb.ListImagesResponse(images=[image_message(v) for v in views])
+        found = self.svc.list_images(_filters(request.filters), request.all, request.shared_size)
+        images = []
+        for view in found.views:
+            msg = image_message(view)
+            if request.shared_size:
+                msg.shared_size = found.shared.get(view.id, 0)
+            images.append(msg)
+        return pb.ListImagesResponse(images=images, layers_size=found.layers_size)
 
     def Get(self, request: pb.GetImageRequest, context: grpc.ServicerContext) -> pb.Image:
         return image_message(self.svc.get(request.reference))

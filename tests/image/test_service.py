@@ -231,7 +231,8 @@ def test_remove_deletes_image_and_layers(grpc_stub: Any, registry: Any, image_se
     out = grpc_stub.Remove(pb.RemoveImageRequest(reference=f"{registry.host}/busybox"))
     assert list(out.untagged) == [f"{registry.host}/busybox:latest",
                                   f"{registry.host}/busybox@{busybox_image.manifest_digest}"]
-    assert list(out.deleted) == [busybox_image.id]
+    # The image, then its layers by chain id (as dockerd lists them).
+    assert list(out.deleted) == [busybox_image.id, busybox_image.diff_ids[0]]
     assert grpc_stub.List(pb.ListImagesRequest()).images == []
     assert list((image_service.root / "layers").iterdir()) == []
     assert list((image_service.root / "l").iterdir()) == []

@@ -219,7 +219,7 @@ async def system_df(request: web.Request) -> web.StreamResponse:
         item["Containers"] = sum(1 for c in ctrs.containers if c.image_id == img.id)
         images.append(item)
     return json_response({
-        "LayersSize": sum(i.size for i in imgs.images),
+        "LayersSize": imgs.layers_size,
         "Images": images,
         "Containers": [container_shape.list_json(c) for c in ctrs.containers],
         "Volumes": [dict(volume_json(v), UsageData={"Size": v.size, "RefCount": len(v.used_by)})
