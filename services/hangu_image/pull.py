@@ -16,17 +16,20 @@ when every layer is in place; a failure removes what this pull created."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 from hangu_runtime.errors import HanguError, Internal, InvalidArgument, NotFound, Unauthenticated
 from hangu_runtime.ids import short_id
+from hangu_runtime.logging import get_logger
 
 from .content import ContentStore, DigestMismatch
 from .images import ImageStore
@@ -34,11 +37,17 @@ from .layers import LayerStore, chain_ids
 from .platforms import Platform, host_platform, select_manifest
 from .progress import Cancelled, CountingReader, ProgressEvent, StopFlag, Throttled
 from .reference import Reference, parse
+from .blobsources import BlobSources
+from .journal import PullJournal
+from .mirrors import RegistryConfig, endpoints
 from .registry import INDEX_TYPES, MANIFEST_TYPES, Credentials, RegistryError, Session
 
 MAX_CONCURRENT_DOWNLOADS = 3
 MAX_CONCURRENT_EXTRACTS = 2
 PROGRESS_INTERVAL = 0.1
+
+log = get_logger("hangu.image.pull")
+T = TypeVar("T")
 
 
 def translate_error(err: RegistryError, ref: Reference) -> HanguError:
@@ -56,6 +65,30 @@ def translate_error(err: RegistryError, ref: Reference) -> HanguError:
     if code == "BLOB_UNKNOWN" or err.status == 404:
         return NotFound(err.message)
     return Internal(err.message)
+
+
+def source_key(session: Session) -> str:
+    """How blob sources name a registry: the reference's domain (docker.io
+    whichever mirror served it)."""
+    return session.ref.domain
+
+
+def with_fallback(ref: Reference, creds: Credentials | None, config: RegistryConfig,
+                  first: Callable[[Session], T]) -> tuple[Session, T]:
+    """Call `first` on a session for each endpoint in turn (Docker Hub's
+    mirrors, then the registry itself) until one answers; a mirror's
+    failure falls back to the next endpoint, as dockerd."""
+    candidates = endpoints(ref, config)
+    for endpoint in candidates:
+        session = Session(ref, creds, config, endpoint)
+        try:
+            return session, first(session)
+        except (RegistryError, Internal, Unauthenticated) as err:
+            if not endpoint.mirror:
+                raise
+            log.info("mirror failed, falling back", mirror=endpoint.base,
+                     reference=str(ref), error=str(err))
+    raise AssertionError("unreachable: the registry itself is the last endpoint")
 
 
 @dataclass
@@ -79,15 +112,21 @@ class Pull:
     """One pull; iterate `run()` for its progress."""
 
     def __init__(self, store: ImageStore, text: str, platform: Platform | None = None,
-                 creds: Credentials | None = None, insecure: tuple[str, ...] = (),
-                 cancel: threading.Event | None = None) -> None:
+                 creds: Credentials | None = None, config: RegistryConfig | None = None,
+                 cancel: threading.Event | None = None, sources: BlobSources | None = None,
+                 journal_dir: Path | None = None) -> None:
         self.store = store
         self.content: ContentStore = store.content
         self.layers: LayerStore = store.layers
         ref = parse(text)
         self.ref = ref if ref.digest else ref.with_default_tag()
         self.platform = platform or host_platform()
-        self.session = Session(self.ref, creds, insecure)
+        self.creds = creds
+        self.config = config or RegistryConfig()
+        self.session: Session | None = None
+        self.sources = sources
+        self.journal_dir = journal_dir
+        self.journal: PullJournal | None = None
         self.queue: queue.Queue[ProgressEvent | BaseException | None] = queue.Queue()
         # Set when the client goes away (the servicer's RPC callback) or the
         # pull fails; downloads and unpacking stop at their next chunk.
@@ -128,8 +167,11 @@ class Pull:
             worker.join()
 
     def _work(self) -> None:
+        if self.journal_dir is not None:
+            self.journal = PullJournal(self.journal_dir)
         try:
             self._pull()
+            self._close_journal()
             self.queue.put(None)
         except RegistryError as err:
             self._cleanup()
@@ -147,10 +189,24 @@ class Pull:
             self.layers.collect(self.created_layers)
         for digest in self.created_blobs:
             self.content.delete(digest)
+        self._close_journal()
+
+    def _close_journal(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    def _created_blob(self, digest: str) -> None:
+        """Note a blob about to be created (journal first: a crash after the
+        write must still find it)."""
+        if self.journal is not None:
+            self.journal.blob(digest)
 
     # ------------------------------------------------------------ steps
     def _manifest(self) -> tuple[dict[str, Any], str]:
-        raw, media_type, digest = self.session.get_manifest(self.ref.tag_or_digest)
+        self.session, (raw, media_type, digest) = with_fallback(
+            self.ref, self.creds, self.config,
+            lambda s: s.get_manifest(self.ref.tag_or_digest))
         self._store_blob(raw, digest)
         top_digest = digest
         doc: dict[str, Any] = json.loads(raw)
@@ -165,6 +221,7 @@ class Pull:
 
     def _store_blob(self, raw: bytes, digest: str) -> None:
         if not self.content.has(digest):
+            self._created_blob(digest)
             self.content.put(raw, digest)
             self.created_blobs.append(digest)
 
@@ -172,8 +229,11 @@ class Pull:
         digest = str(manifest["config"]["digest"])
         if self.content.has(digest):
             return self.content.read(digest)
+        assert self.session is not None
         with self.session.open_blob(digest) as resp:
             raw = resp.read(16 << 20)
+        if "sha256:" + hashlib.sha256(raw).hexdigest() != digest:
+            raise InvalidArgument(f"image config verification failed for digest {digest}")
         self._store_blob(raw, digest)
         return raw
 
@@ -215,8 +275,15 @@ class Pull:
             except BaseException:
                 self.cancel.set()
                 raise
+        if self.journal is not None:
+            self.journal.image(config_digest)
         self.store.register(config_raw, chain, manifest_digest)
+        self._close_journal()
         self.image_id = config_digest
+        if self.sources is not None:
+            assert self.session is not None
+            self.sources.add([layer.digest for layer in layers],
+                             source_key(self.session), self.ref.path)
         self._tag(config_digest, manifest_digest)
         self._finish(manifest_digest, True)
 
@@ -236,6 +303,8 @@ class Pull:
             if not self.content.has(layer.digest):
                 progress = Throttled(lambda n: self.emit(layer.short, "Downloading", n, total),
                                      cancel=self.cancel)
+                self._created_blob(layer.digest)
+                assert self.session is not None
                 with self.session.open_blob(layer.digest) as resp:
                     try:
                         self.content.write_chunks(iter(lambda: resp.read(1 << 20), b""),
@@ -264,6 +333,8 @@ class Pull:
             self.extracted[layer.chain_id] = n
 
         existed = self.layers.exists(layer.chain_id)
+        if not existed and self.journal is not None:
+            self.journal.layer(layer.chain_id)
         with self.content.open(layer.digest) as blob:
             self.layers.add(layer.chain_id, layer.parent, layer.diff_id,
                             CountingReader(blob, progress),  # type: ignore[arg-type]
@@ -306,16 +377,17 @@ class Pull:
 
 
 def pull_all_tags(store: ImageStore, text: str, platform: Platform | None = None,
-                  creds: Credentials | None = None, insecure: tuple[str, ...] = (),
-                  cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
+                  creds: Credentials | None = None, config: RegistryConfig | None = None,
+                  cancel: threading.Event | None = None, sources: BlobSources | None = None,
+                  journal_dir: Path | None = None) -> Iterator[ProgressEvent]:
     """`docker pull --all-tags`: each tag in turn, one final status line
     for the repository name, as dockerd's pullRepository."""
     ref = parse(text)
     if ref.tag or ref.digest:
         raise InvalidArgument("tag can't be used with --all-tags/-a")
-    session = Session(ref, creds, insecure)
+    config = config or RegistryConfig()
     try:
-        tags = session.tags()
+        _, tags = with_fallback(ref, creds, config, lambda s: s.tags())
     except RegistryError as err:
         raise translate_error(err, ref) from err
     if not tags:
@@ -324,7 +396,9 @@ def pull_all_tags(store: ImageStore, text: str, platform: Platform | None = None
     for tag in tags:
         if cancel is not None and cancel.is_set():
             return
-        for ev in Pull(store, str(ref.with_tag(tag)), platform, creds, insecure, cancel).run():
+        one = Pull(store, str(ref.with_tag(tag)), platform, creds, config, cancel, sources,
+                   journal_dir)
+        for ev in one.run():
             if ev.status.startswith("Status: "):
                 updated = updated or ev.status.startswith("Status: Downloaded newer image")
                 continue

@@ -1,32 +1,43 @@
 """A client for the distribution (Docker registry v2) protocol, in plain
 http.client so blobs stream without staging.
 
-Auth follows the registry's `WWW-Authenticate` challenge: Bearer (token
-from the realm, with Basic credentials when given) or Basic. Registries are
-spoken to over verified HTTPS, except loopback ones and the configured
-insecure ones: HTTPS without verification if they answer it, else HTTP."""
+Auth follows the registry's `WWW-Authenticate` challenge: Bearer (a token
+from the realm for the scopes this session needs, with Basic credentials
+when given) or Basic. Which scheme and TLS checks an endpoint gets is
+mirrors.py's business (certs.d, insecure and loopback registries, mirrors).
+
+Uploads are monolithic (POST, PUT) up to CHUNK_THRESHOLD bytes and chunked
+above (POST, PATCH with Content-Range per chunk, PUT), and a blob the
+registry holds in another repository is mounted instead (POST ?mount=)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import http.client
-import ipaddress
 import json
 import re
 import socket
 import ssl
 import threading
-import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from hangu_runtime.errors import HanguError, Internal, InvalidArgument, Unauthenticated
 
-from .reference import DEFAULT_DOMAIN, Reference
+from . import tls
+from .mirrors import (  # noqa: F401 - re-exported for callers and tests
+    DOCKER_HUB_HOST,
+    USER_AGENT,
+    Endpoint,
+    RegistryConfig,
+    endpoint_for_host,
+    is_insecure,
+    registry_host,
+)
+from .reference import Reference
 
-DOCKER_HUB_HOST = "registry-1.docker.io"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -38,7 +49,9 @@ MANIFEST_TYPES = (MANIFEST_V2, OCI_MANIFEST)
 ACCEPT = ", ".join((OCI_INDEX, MANIFEST_LIST, OCI_MANIFEST, MANIFEST_V2))
 MAX_MANIFEST = 4 << 20
 TIMEOUT = 60.0
-USER_AGENT = "hangu/0.1 (docker-compatible)"
+# Blobs above this go up in PATCH chunks of CHUNK_SIZE.
+CHUNK_THRESHOLD = 16 << 20
+CHUNK_SIZE = 8 << 20
 
 
 class RegistryError(HanguError):
@@ -58,65 +71,30 @@ class Credentials:
     registry_token: str = ""
 
 
-def registry_host(ref: Reference) -> str:
-    return DOCKER_HUB_HOST if ref.domain == DEFAULT_DOMAIN else ref.domain
-
-
-def is_insecure(host: str, insecure: tuple[str, ...]) -> bool:
-    """HTTP for loopback and for hosts (or CIDRs) listed as insecure."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]")
-    if name == "localhost" or host in insecure or name in insecure:
-        return True
-    try:
-        addr = ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    if addr.is_loopback:
-        return True
-    for entry in insecure:
-        try:
-            if addr in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-# Insecure registries: which scheme each one answered on (as dockerd, HTTPS
-# without verification first, then plain HTTP), remembered for a while.
-_SCHEMES: dict[str, tuple[str, float]] = {}
-_SCHEMES_LOCK = threading.Lock()
-SCHEME_TTL = 300.0
-
-
-def insecure_scheme(host: str) -> str:
-    now = time.monotonic()
-    with _SCHEMES_LOCK:
-        hit = _SCHEMES.get(host)
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    conn = http.client.HTTPSConnection(host, timeout=5,
-                                       context=ssl._create_unverified_context())
-    try:
-        conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
-        conn.getresponse().read()
-        scheme = "https"
-    except (ssl.SSLError, http.client.HTTPException, ConnectionResetError):
-        scheme = "http"      # something answered, but not TLS
-    except OSError:
-        return "http"        # nothing answered: decide next time
-    finally:
-        conn.close()
-    with _SCHEMES_LOCK:
-        _SCHEMES[host] = (scheme, now + SCHEME_TTL)
-    return scheme
-
-
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
     params = {k.lower(): v for k, v in re.findall(r'(\w+)="([^"]*)"', rest)}
     return scheme.lower(), params
+
+
+def _token_error(status: int, body: bytes) -> str:
+    """distribution's HandleErrorResponse on a token server's refusal."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        if doc.get("details"):
+            return f"unauthorized: {doc['details']}" if status == 401 else str(doc["details"])
+        errors = doc.get("errors") or []
+        if errors and isinstance(errors[0], dict):
+            code = str(errors[0].get("code", "")).lower().replace("_", " ")
+            return f"{code}: {errors[0].get('message', '')}" if code else \
+                str(errors[0].get("message", ""))
+    if status == 401:
+        return "unauthorized: authentication required"
+    return f"unexpected status from token server: {status} " \
+           f"{http.client.responses.get(status, '')}".rstrip()
 
 
 class Response:
@@ -142,27 +120,38 @@ class Response:
 
 
 class Session:
-    """One repository on one registry, with its auth state."""
+    """One repository on one registry endpoint, with its auth state."""
 
     def __init__(self, ref: Reference, creds: Credentials | None = None,
-                 insecure: tuple[str, ...] = ()) -> None:
+                 config: RegistryConfig | None = None, endpoint: Endpoint | None = None) -> None:
         self.ref = ref
-        self.host = registry_host(ref)
-        self.insecure = insecure
-        self.scheme = insecure_scheme(self.host) if is_insecure(self.host, insecure) \
-            else "https"
+        self.config = config or RegistryConfig()
+        self.endpoint = endpoint or endpoint_for_host(registry_host(ref), self.config)
+        self.host = self.endpoint.host
+        self.scheme = self.endpoint.scheme
         self.creds = creds or Credentials()
         self._auth: str | None = None
         if self.creds.registry_token:
             self._auth = f"Bearer {self.creds.registry_token}"
+        # Token scopes beyond this repository's (a mount's source repository).
+        self.extra_scopes: set[str] = set()
+        self.scope_actions = "pull"
+        self.login_only = False
         self._lock = threading.Lock()
+
+    @property
+    def base(self) -> str:
+        return self.endpoint.base
 
     # ------------------------------------------------------------ transport
     def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         if scheme == "https":
-            # An insecure registry's certificate is not verified (dockerd's rule).
-            context = ssl._create_unverified_context() if is_insecure(netloc, self.insecure) \
-                else ssl.create_default_context()
+            if netloc == self.host:
+                context = self.endpoint.ssl_context()
+            else:
+                # A redirect (blob storage) or a token realm elsewhere.
+                context = tls.context(self.config.certs_d, netloc,
+                                      not is_insecure(netloc, self.config.insecure))
             return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=context)
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
@@ -178,33 +167,40 @@ class Session:
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as err:
             conn.close()
+            verb = method.capitalize()
+            if isinstance(err, ssl.SSLCertVerificationError):
+                raise Internal(f'{verb} "{url}": {tls.describe(err)}') from err
             if isinstance(err, socket.gaierror):
-                raise Internal(f'{method.capitalize()} "{url}": dial tcp: lookup '
+                raise Internal(f'{verb} "{url}": dial tcp: lookup '
                                f'{parts.hostname}: no such host') from err
             reason = getattr(err, "strerror", None) or str(err)
             if isinstance(err, ConnectionRefusedError):
                 reason = "connect: connection refused"
-            raise Internal(f'{method.capitalize()} "{url}": dial tcp {parts.netloc}: {reason}'
-                           ) from err
+            raise Internal(f'{verb} "{url}": dial tcp {parts.netloc}: {reason}') from err
         return Response(conn, resp)
 
     def request(self, method: str, path: str, headers: dict[str, str] | None = None,
-                scope_actions: str = "pull", body: bytes | None = None) -> Response:
-        """Send with auth; follow the auth challenge once and redirects."""
-        url = f"{self.scheme}://{self.host}{path}"
+                scope_actions: str = "pull", body: bytes | None = None,
+                url: str | None = None) -> Response:
+        """Send with auth; follow the auth challenge once and redirects.
+        `path` is under the endpoint's base; `url` (an upload location) is
+        taken as it is."""
+        url = url or f"{self.base}{path}"
         headers = dict(headers or {})
         for attempt in range(2):
             hdrs = dict(headers)
-            if self._auth:
+            if self._auth and urllib.parse.urlsplit(url).netloc == self.host:
                 hdrs["Authorization"] = self._auth
             resp = self._follow(method, url, hdrs, body)
             if resp.status != 401 or attempt == 1:
                 return resp
             challenge = resp.headers.get("WWW-Authenticate", "")
-            resp.read()
-            resp.close()
             if not challenge:
                 return resp
+            resp.read()
+            resp.close()
+            if hasattr(body, "seek"):
+                body.seek(0)  # type: ignore[union-attr]
             self._authenticate(challenge, scope_actions, method, url)
         raise AssertionError("unreachable")
 
@@ -228,35 +224,70 @@ class Session:
         raw = f"{self.creds.username}:{self.creds.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
 
+    def _scopes(self, actions: str) -> list[str]:
+        if self.login_only:
+            return []
+        merged = set(self.scope_actions.split(",")) | set(actions.split(","))
+        own = ",".join(a for a in ("pull", "push", "delete") if a in merged)
+        self.scope_actions = own
+        return [f"repository:{self.ref.path}:{own}", *sorted(self.extra_scopes)]
+
     def _authenticate(self, challenge: str, actions: str, method: str, url: str) -> None:
         scheme, params = _parse_challenge(challenge)
+        verb = method.capitalize()
         if scheme == "basic":
             if not self.creds.username:
-                raise Unauthenticated(f'{method.capitalize()} "{url}": no basic auth credentials')
+                raise Unauthenticated(f'{verb} "{url}": no basic auth credentials')
             self._auth = self._basic()
             return
         if scheme != "bearer" or "realm" not in params:
             raise Unauthenticated(f"unsupported auth challenge {challenge!r}")
-        query = {"scope": f"repository:{self.ref.path}:{actions}"}
+        query: list[tuple[str, str]] = []
         if "service" in params:
-            query["service"] = params["service"]
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + \
-            urllib.parse.urlencode(query)
+            query.append(("service", params["service"]))
+        query += [("scope", scope) for scope in self._scopes(actions)]
         headers: dict[str, str] = {}
         if self.creds.username and self.creds.password:
             headers["Authorization"] = self._basic()
-        resp = self._follow("GET", url, headers)
+            query += [("account", self.creds.username)]
+        elif self.creds.identity_token:
+            # An identity token is a refresh token (OAuth2), exchanged by POST.
+            self._oauth(params, query)
+            return
+        realm = params["realm"]
+        token_url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        resp = self._follow("GET", token_url, headers)
         with resp:
             body = resp.read(1 << 20)
-            if resp.status != 200:
-                raise Unauthenticated(
-                    f"unauthorized: token request to {params['realm']} failed with "
-                    f"{resp.status}: {body[:200].decode(errors='replace')}")
-        data = json.loads(body or b"{}")
-        token = data.get("token") or data.get("access_token")
+        if resp.status != 200:
+            raise Unauthenticated(f'{verb} "{url}": {_token_error(resp.status, body)}')
+        self._auth = f"Bearer {self._token_from(body, verb, url)}"
+
+    def _oauth(self, params: dict[str, str], query: list[tuple[str, str]]) -> None:
+        form = {"grant_type": "refresh_token", "refresh_token": self.creds.identity_token,
+                "client_id": "hangu", "service": params.get("service", ""),
+                "scope": " ".join(v for k, v in query if k == "scope")}
+        data = urllib.parse.urlencode(form).encode()
+        resp = self._follow("POST", params["realm"], {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Content-Length": str(len(data))}, data)
+        with resp:
+            body = resp.read(1 << 20)
+        if resp.status != 200:
+            raise Unauthenticated(_token_error(resp.status, body))
+        self._auth = f"Bearer {self._token_from(body, 'Post', params['realm'])}"
+
+    @staticmethod
+    def _token_from(body: bytes, verb: str, url: str) -> str:
+        try:
+            data = json.loads(body or b"{}")
+        except ValueError:
+            data = {}
+        token = data.get("token") or data.get("access_token") if isinstance(data, dict) else ""
         if not token:
-            raise Unauthenticated("unauthorized: no token in auth server response")
-        self._auth = f"Bearer {token}"
+            raise Unauthenticated(f'{verb} "{url}": unauthorized: no token in auth server '
+                                  f'response')
+        return str(token)
 
     # ------------------------------------------------------------ protocol
     @staticmethod
@@ -277,7 +308,9 @@ class Session:
         return RegistryError(resp.status, code, text)
 
     def ping(self) -> None:
-        """GET /v2/ with the credentials (what `docker login` checks)."""
+        """GET /v2/ with the credentials (what `docker login` checks): a
+        token, if the registry wants one, for no repository at all."""
+        self.login_only = True
         resp = self.request("GET", "/v2/")
         if resp.status == 401:
             resp.close()
@@ -343,22 +376,63 @@ class Session:
                                 "is denied")
         return resp.status == 200
 
-    def upload_blob(self, body: bytes | BinaryIO, size: int, digest: str) -> None:
-        """Monolithic upload: POST for a location, then PUT the bytes."""
-        resp = self.request("POST", f"/v2/{self.ref.path}/blobs/uploads/",
+    def start_upload(self, mount: str = "", source: str = "") -> str:
+        """POST an upload: "" when the registry mounted `mount` from
+        repository `source` (201), else the upload location (202)."""
+        query = ""
+        if mount and source:
+            query = "?" + urllib.parse.urlencode({"mount": mount, "from": source})
+        resp = self.request("POST", f"/v2/{self.ref.path}/blobs/uploads/{query}",
                             {"Content-Length": "0"}, scope_actions="pull,push")
+        if mount and source and resp.status == 201:
+            resp.read()
+            resp.close()
+            return ""
         if resp.status != 202:
             raise self.error_from(resp)
         location = resp.headers.get("Location", "")
         resp.read()
         resp.close()
-        url = urllib.parse.urljoin(f"{self.scheme}://{self.host}/", location)
-        sep = "&" if "?" in url else "?"
-        url += f"{sep}digest={urllib.parse.quote(digest)}"
+        return urllib.parse.urljoin(f"{self.base}/", location)
+
+    def mount_blob(self, digest: str, source: str) -> str:
+        """Cross-repository mount; "" if mounted, else an upload location to
+        use instead."""
+        return self.start_upload(digest, source)
+
+    def _location_url(self, location: str, resp: Response) -> str:
+        new = resp.headers.get("Location", "")
+        return urllib.parse.urljoin(location, new) if new else location
+
+    def upload_blob(self, body: BinaryIO, size: int, digest: str,
+                    location: str = "") -> None:
+        """Upload `size` bytes read from `body`: monolithic (one PUT) up to
+        CHUNK_THRESHOLD, else PATCH chunks with Content-Range, then the PUT
+        that commits it under `digest`."""
+        location = location or self.start_upload()
+        if size > CHUNK_THRESHOLD:
+            offset = 0
+            while offset < size:
+                chunk = body.read(min(CHUNK_SIZE, size - offset))
+                if not chunk:
+                    raise Internal(f"blob {digest} ended after {offset} of {size} bytes")
+                resp = self.request("PATCH", "", {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                    "Content-Length": str(len(chunk))}, "pull,push", chunk, url=location)
+                if resp.status != 202:
+                    raise self.error_from(resp)
+                location = self._location_url(location, resp)
+                resp.read()
+                resp.close()
+                offset += len(chunk)
+            body, size = None, 0  # type: ignore[assignment]
+        sep = "&" if "?" in location else "?"
+        url = f"{location}{sep}digest={urllib.parse.quote(digest)}"
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         if self._auth and urllib.parse.urlsplit(url).netloc == self.host:
             headers["Authorization"] = self._auth
-        resp = self._send("PUT", url, headers, body)
+        resp = self._send("PUT", url, headers, body if size else b"")
         if resp.status not in (201, 204):
             raise self.error_from(resp)
         resp.read()

@@ -14,17 +14,16 @@ from hangu_runtime.config import Settings
 from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.logging import get_logger
 
-from . import archive, commit, diff, listing, prune, push, removal, save
+from . import archive, commit, diff, listing, prune, removal, save
 from .content import ContentStore
+from .distribution import Distribution
 from .events import EventBus
 from .images import ImageStore, ImageView
 from .layers import LayerStore
 from .models import open_image_db
 from .platforms import Platform
 from .progress import ProgressEvent
-from .pull import Pull, pull_all_tags, translate_error
-from .reference import parse
-from .registry import Credentials, RegistryError, Session
+from .registry import Credentials
 from .rootfs import RootfsInfo, RootfsStore
 
 log = get_logger("hangu.image")
@@ -59,52 +58,30 @@ class ImageService:
         self.layers.clean_tmp()
         self.layers.reconcile()
         self.rootfs.clean_partial()
+        # After the reconciliation: undoes the pulls a crash interrupted.
+        self.distribution = Distribution(self.images, settings)
 
     # ------------------------------------------------------------ distribution
-    # `cancel`, when given, is set by the caller when its client goes away.
+    # (distribution.py); `cancel`, when given, is set when the client goes away.
     def pull(self, reference: str, platform: Platform | None = None,
              creds: Credentials | None = None,
              cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
-        pull = Pull(self.images, reference, platform, creds, self.settings.insecure_registries,
-                    cancel)
-        return pull.run()
+        return self.distribution.pull(reference, platform, creds, cancel)
 
     def pull_all_tags(self, reference: str, platform: Platform | None = None,
                       creds: Credentials | None = None,
                       cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
-        return pull_all_tags(self.images, reference, platform, creds,
-                             self.settings.insecure_registries, cancel)
+        return self.distribution.pull_all_tags(reference, platform, creds, cancel)
 
     def push(self, reference: str, all_tags: bool, creds: Credentials | None = None,
              cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
-        return push.push(self.images, reference, all_tags, creds,
-                         self.settings.insecure_registries, cancel)
+        return self.distribution.push(reference, all_tags, creds, cancel)
 
     def login(self, server: str, creds: Credentials) -> str:
-        host = server.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
-        if host in ("", "index.docker.io", "registry-1.docker.io"):
-            host = "docker.io"
-        session = Session(parse(f"{host}/library/x" if host == "docker.io" else f"{host}/x"),
-                          creds, self.settings.insecure_registries)
-        try:
-            session.ping()
-        except RegistryError as err:
-            raise translate_error(err, session.ref) from err
-        return "Login Succeeded"
+        return self.distribution.login(server, creds)
 
     def distribution_inspect(self, reference: str, creds: Credentials | None) -> dict[str, Any]:
-        import json
-        ref = parse(reference)
-        ref = ref if ref.digest else ref.with_default_tag()
-        session = Session(ref, creds, self.settings.insecure_registries)
-        try:
-            raw, media_type, digest = session.get_manifest(ref.tag_or_digest)
-        except RegistryError as err:
-            raise translate_error(err, ref) from err
-        doc = json.loads(raw)
-        platforms = [d.get("platform") or {} for d in doc.get("manifests") or []]
-        return {"media_type": media_type, "digest": digest, "size": len(raw),
-                "platforms": platforms}
+        return self.distribution.inspect(reference, creds)
 
     # ------------------------------------------------------------ archives
     def load(self, chunks: Iterable[bytes], quiet: bool) -> Iterator[ProgressEvent]:
