@@ -32,17 +32,13 @@ def list_json(img: ipb.Image, api_version: str = versions.API_VERSION) -> dict[s
         "Created": unix(img.created), "Size": img.size,
         # -1 when not computed (the service sets it; 0 is a real figure).
         "SharedSize": img.shared_size,
-        "Labels": dict(img.labels) or _labels(img) or None,
+        # The service fills `labels` from the config: no need to parse it here.
+        "Labels": dict(img.labels) or None,
         "Containers": img.containers if img.containers else -1,
     }
     if versions.less_than(api_version, "1.44"):
         out["VirtualSize"] = img.size
     return out
-
-
-def _labels(img: ipb.Image) -> dict[str, str]:
-    cfg = _blob(img).get("config") or {}
-    return dict(cfg.get("Labels") or {})
 
 
 def _docker_config(cfg: dict[str, Any]) -> dict[str, Any]:

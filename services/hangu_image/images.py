@@ -75,11 +75,32 @@ class ImageStore:
         self._cache: dict[str, ImageView] = {}
         self._gen = 0
         self._cache_lock = threading.Lock()
+        self._configs: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        # (generation, request key, answer) of the last listing (listing.py).
+        self.listing_cache: tuple[int, Any, Any] | None = None
 
     def invalidate(self) -> None:
         with self._cache_lock:
             self._gen += 1
             self._cache.clear()
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every write to images or references: what a cached
+        answer about them (a listing) is keyed on."""
+        return self._gen
+
+    def config_of(self, image_id: str) -> tuple[bytes, dict[str, Any]]:
+        """An image's config blob and its parsed form. Immutable (named by
+        its digest), so kept once read: listings read hundreds of them."""
+        hit = self._configs.get(image_id)
+        if hit is None:
+            raw = self.content.read(image_id)
+            hit = (raw, json.loads(raw))
+            if len(self._configs) > 4096:
+                self._configs.clear()
+            self._configs[image_id] = hit
+        return hit
 
     def cached_view(self, text: str) -> ImageView:
         with self._cache_lock:

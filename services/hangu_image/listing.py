@@ -37,6 +37,20 @@ def _dangling_filter(values: list[str]) -> bool | None:
 
 def list_images(store: ImageStore, filters: dict[str, list[str]], all_: bool = False,
                 shared_size: bool = False) -> Listing:
+    """Cached until the next write to images or references: `docker images`
+    repeated over an unchanged store answers from memory."""
+    key = (json.dumps(filters, sort_keys=True), all_, shared_size)
+    generation = store.generation
+    cached = store.listing_cache
+    if cached is not None and cached[0] == generation and cached[1] == key:
+        return cached[2]  # type: ignore[no-any-return]
+    listing = _list_images(store, filters, all_, shared_size)
+    store.listing_cache = (generation, key, listing)
+    return listing
+
+
+def _list_images(store: ImageStore, filters: dict[str, list[str]], all_: bool,
+                 shared_size: bool) -> Listing:
     unknown = set(filters) - KNOWN_FILTERS
     if unknown:
         raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
@@ -78,8 +92,7 @@ def list_images(store: ImageStore, filters: dict[str, list[str]], all_: bool = F
             continue
         if dangling is True and has_children:
             continue
-        config_json = store.content.read(rec.id)
-        config = json.loads(config_json)
+        config_json, config = store.config_of(rec.id)
         labels = dict((config.get("config") or {}).get("Labels") or {})
         if wanted_labels and not labels_match(labels, wanted_labels):
             continue

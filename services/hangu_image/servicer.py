@@ -96,6 +96,7 @@ def rootfs_message(info: RootfsInfo) -> pb.Rootfs:
 class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     def __init__(self, service: ImageService) -> None:
         self.svc = service
+        self._list_cache: tuple[tuple[int, bytes], pb.ListImagesResponse] | None = None
 
     # ------------------------------------------------------------ distribution
     def Pull(self, request: pb.PullRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
@@ -153,6 +154,12 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     # ------------------------------------------------------------ metadata
     def List(self, request: pb.ListImagesRequest,
              context: grpc.ServicerContext) -> pb.ListImagesResponse:
+        # The answer is kept until the image store changes: building 300
+        # messages again for an unchanged store is most of `docker images`.
+        key = (self.svc.images.generation, request.SerializeToString(deterministic=True))
+        cached = self._list_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         found = self.svc.list_images(_filters(request.filters), request.all, request.shared_size)
         images = []
         for view in found.views:
@@ -160,7 +167,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
             if request.shared_size:
                 msg.shared_size = found.shared.get(view.id, 0)
             images.append(msg)
-        return pb.ListImagesResponse(images=images, layers_size=found.layers_size)
+        response = pb.ListImagesResponse(images=images, layers_size=found.layers_size)
+        self._list_cache = (key, response)
+        return response
 
     def Get(self, request: pb.GetImageRequest, context: grpc.ServicerContext) -> pb.Image:
         return image_message(self.svc.get(request.reference))
