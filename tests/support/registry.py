@@ -125,14 +125,48 @@ def _bcrypt(password: str) -> str:
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 4))
 
 
+def make_ca(workdir: Path, name: str = "hangu-test-ca") -> tuple[Path, Path]:
+    """A throw-away certificate authority: (ca.crt, ca.key)."""
+    cert, key = workdir / f"{name}.crt", workdir / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
+                    "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def _server_cert(workdir: Path, ca: tuple[Path, Path] | None) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1: self-signed, or signed by `ca`."""
+    cert, key = workdir / "tls.crt", workdir / "tls.key"
+    if ca is None:
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                        "-keyout", str(key), "-out", str(cert), "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+        return cert, key
+    csr, ext = workdir / "tls.csr", workdir / "tls.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                   "extendedKeyUsage=serverAuth\n")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey",
+                    str(ca[1]), "-CAcreateserial", "-out", str(cert), "-days", "1",
+                    "-extfile", str(ext)], check=True, capture_output=True)
+    return cert, key
+
+
 @contextlib.contextmanager
 def running_registry(tmp_parent: str = "/tmp",
                      credentials: tuple[str, str] | None = None,
                      token_auth: dict[str, str] | None = None,
-                     tls: bool = False) -> Iterator[Registry]:
+                     tls: bool = False,
+                     ca: tuple[Path, Path] | None = None) -> Iterator[Registry]:
     """With `credentials`, the registry demands Basic auth (htpasswd); with
     `token_auth` (realm, service, issuer, cert) Bearer tokens from that realm;
-    with `tls`, it serves HTTPS with a self-signed certificate for 127.0.0.1."""
+    with `tls`, it serves HTTPS with a certificate for 127.0.0.1, self-signed
+    or, given `ca` (cert, key; see make_ca), signed by that CA."""
     workdir = Path(tempfile.mkdtemp(prefix="hgt-reg-", dir=tmp_parent))
     storage = workdir / "storage"
     storage.mkdir()
@@ -145,11 +179,7 @@ def running_registry(tmp_parent: str = "/tmp",
         auth = TOKEN_AUTH.format(**token_auth)
     tls_conf = ""
     if tls:
-        cert, key = workdir / "tls.crt", workdir / "tls.key"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-keyout", str(key), "-out", str(cert), "-days", "1",
-                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                       check=True, capture_output=True)
+        cert, key = _server_cert(workdir, ca)
         tls_conf = TLS.format(cert=cert, key=key)
     config = workdir / "config.yml"
     log = workdir / "registry.log"
@@ -205,3 +235,71 @@ def push_oci_layout(registry: Registry, layout: Path, repo: str = "busybox",
          *extra, f"oci:{layout}:{src_tag}", f"docker://{dest}"],
         check=True, capture_output=True, timeout=120)
     return dest
+
+
+@dataclass
+class Proxy:
+    host: str          # "127.0.0.1:PORT"
+    rate: int          # bytes a second from the registry; 0: unlimited
+
+
+@contextlib.contextmanager
+def throttled_proxy(target: str, rate: int) -> Iterator[Proxy]:
+    """A TCP proxy on 127.0.0.1:<free port> to `target` ("127.0.0.1:PORT")
+    that sends the registry's answers at about `rate` bytes a second (change
+    `proxy.rate` at any time), so a test can act in the middle of a pull."""
+    import threading
+
+    host, _, port = target.rpartition(":")
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(32)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    proxy = Proxy("", rate)
+
+    def pipe(src: socket.socket, dst: socket.socket, throttle: bool) -> None:
+        chunk = 16384
+        try:
+            while not stop.is_set():
+                data = src.recv(chunk)
+                if not data:
+                    break
+                dst.sendall(data)
+                if throttle and proxy.rate:
+                    time.sleep(len(data) / proxy.rate)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection((host, int(port)))
+            conns.extend((client, upstream))
+            threading.Thread(target=pipe, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=pipe, args=(upstream, client, True), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    proxy.host = f"127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        yield proxy
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for sock in conns:
+            with contextlib.suppress(OSError):
+                sock.close()

@@ -35,6 +35,7 @@ class TokenServer:
     users: dict[str, str]
     anonymous_pull: bool = False
     issued: list[dict[str, object]] = field(default_factory=list)
+    requests: list[dict[str, list[str]]] = field(default_factory=list)  # query of each
 
     def sign(self, claims: dict[str, object]) -> str:
         der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
@@ -66,20 +67,27 @@ def _handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *_: object) -> None:
             pass
 
+        def _refuse(self, body: bytes) -> None:
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            server.requests.append(query)
             user = ""
             header = self.headers.get("Authorization", "")
             if header.startswith("Basic "):
                 name, _, password = base64.b64decode(header[6:]).decode().partition(":")
                 if server.users.get(name) != password:
-                    self.send_response(401)
-                    self.end_headers()
+                    # Docker Hub's auth server says it this way.
+                    self._refuse(b'{"details":"incorrect username or password"}')
                     return
                 user = name
             elif not server.anonymous_pull:
-                self.send_response(401)
-                self.end_headers()
+                self._refuse(b'{"details":"authentication required"}')
                 return
             token = server.token_for(user, query.get("scope", []))
             body = json.dumps({"token": token, "access_token": token,
