@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -178,6 +179,24 @@ def shell_timed(engine: Engine, command: str) -> float:
     return time.perf_counter() - start
 
 
+def api_get(host: str, path: str) -> float:
+    """One GET over a new unix-socket connection, timed to the last byte:
+    the engine's own cost, without the docker CLI's start-up and table
+    rendering (which are the same for both engines)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    start = time.perf_counter()
+    sock.connect(host.removeprefix("unix://"))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := sock.recv(1 << 16):
+        data += chunk
+    took = time.perf_counter() - start
+    sock.close()
+    if b" 200 " not in data.split(b"\r\n", 1)[0]:
+        raise RuntimeError(f"GET {path}: {data[:200]!r}")
+    return took
+
+
 def remove_image(engine: Engine, ref: str) -> None:
     engine.docker("rmi", "-f", ref, check=False, timeout=300)
 
@@ -213,6 +232,7 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
                   env={"HANGU_LOG_LEVEL": "info"})
     pull = Figures(f"docker pull ({args.mb} MB, 5 layers)", 1.0)
     listing = Figures(f"docker images ({args.images} images)", 0.5)
+    api_listing = Figures(f"  GET /v1.41/images/json ({args.images} images)", 0.5)
     roundtrip = Figures("docker save + docker load", 1.0)
     rss: list[tuple[int, int]] = []
     with running_registry() as registry, running_dockerd() as dockerd, stack:
@@ -271,8 +291,21 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
                 engine.docker("images")
                 listing.add(engine.name, time.perf_counter() - start)
         print(listing.line(), flush=True)
+        for i in range(args.list_runs):
+            for engine in engines if i % 2 == 0 else list(reversed(engines)):
+                api_listing.add(engine.name, api_get(engine.host, "/v1.41/images/json"))
+        print(api_listing.line(), flush=True)
+        cli_floor = Figures("  docker images -q, nothing matching", 0.5)
+        for i in range(args.list_runs):
+            for engine in engines if i % 2 == 0 else list(reversed(engines)):
+                start = time.perf_counter()
+                engine.docker("images", "-q", "--filter", "reference=nomatch")
+                cli_floor.add(engine.name, time.perf_counter() - start)
+        print(cli_floor.line().split("  (budget")[0] + "  (no budget: the CLI start-up both pay)",
+              flush=True)
     if args.json:
-        args.json.write_text(json.dumps({f.name: f.results for f in (pull, roundtrip, listing)}
+        args.json.write_text(json.dumps({f.name: f.results for f in (pull, roundtrip, listing,
+                                                                     api_listing)}
                                         | {"rss_hwm_bytes": [h for h, _ in rss]}, indent=1))
     return 0
 

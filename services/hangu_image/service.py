@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hangu_runtime.config import Settings
-from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.logging import get_logger
 
-from . import archive, commit, diff, listing, prune, removal, save
+from . import archive, commit, diff, history, listing, prune, removal, save
 from .content import ContentStore
 from .distribution import Distribution
 from .events import EventBus
+from .history import HistoryItem
 from .images import ImageStore, ImageView
 from .layers import LayerStore
 from .models import open_image_db
@@ -27,16 +26,6 @@ from .registry import Credentials
 from .rootfs import RootfsInfo, RootfsStore
 
 log = get_logger("hangu.image")
-
-
-@dataclass
-class HistoryItem:
-    id: str
-    created: str
-    created_by: str
-    tags: list[str]
-    size: int
-    comment: str
 
 
 class ImageService:
@@ -117,21 +106,7 @@ class ImageService:
         return prune.prune(self.images, filters, in_use)
 
     def history(self, reference: str) -> list[HistoryItem]:
-        view = self.get(reference)
-        sizes = iter(view.layer_sizes)
-        items: list[HistoryItem] = []
-        for entry in view.config.get("history") or []:
-            size = 0 if entry.get("empty_layer") else next(sizes, 0)
-            items.append(HistoryItem("<missing>", str(entry.get("created") or ""),
-                                     str(entry.get("created_by") or ""), [], size,
-                                     str(entry.get("comment") or "")))
-        if not items:
-            items.append(HistoryItem("<missing>", view.record.created, "", [],
-                                     view.record.size, ""))
-        items.reverse()
-        items[0].id = view.id
-        items[0].tags = list(view.repo_tags)
-        return items
+        return history.history(self.images, self.get(reference))
 
     # ------------------------------------------------------------ rootfs
     def prepare_rootfs(self, container_id: str, image: str) -> RootfsInfo:

@@ -510,3 +510,21 @@ def test_no_stray_files(stack: Stack) -> None:
     assert list((root / "tmp").iterdir()) == []
     assert list((root / "content" / "ingest").iterdir()) == []
     assert os.path.isdir(root / "layers")
+
+
+def test_history_walks_local_parents(stack: Stack, busybox: str) -> None:
+    name = "hgt-hist-" + secrets.token_hex(3)
+    _ok(stack.run_docker("run", "--name", name, busybox, "sh", "-c", "echo x > /h"))
+    try:
+        child = _ok(stack.run_docker("commit", "-m", "hist", name, "hgt/hist:1")).strip()
+    finally:
+        stack.run_docker("rm", "-f", name)
+    rows = _ok(stack.run_docker("history", "--no-trunc", "--format",
+                                "{{.ID}}|{{.Comment}}", "hgt/hist:1")).splitlines()
+    # As dockerd: the top row is the image, the next its local parent's id.
+    assert rows == [f"{child}|hist", f"{_image_id(stack, busybox)}|"]
+    parent = _image_id(stack, busybox)
+    refused = stack.run_docker("rmi", "-f", parent)
+    assert (f"conflict: unable to delete {parent.removeprefix('sha256:')[:12]} (cannot be "
+            f"forced) - image has dependent child images") in refused.stderr, refused.stderr
+    _ok(stack.run_docker("rmi", "hgt/hist:1"))

@@ -188,8 +188,7 @@ async def list_images(request: web.Request) -> web.StreamResponse:
     fill_filters(req.filters, filters(request))
     resp = await backends(request).image.List(req, metadata=metadata())
     items = sorted(resp.images, key=lambda i: (i.created.seconds, i.id), reverse=True)
-    version = api_version(request)
-    return json_response([image_shape.list_json(i, version) for i in items])
+    return json_response(image_shape.list_many(items, api_version(request)))
 
 
 async def get_image(request: web.Request, ref: str) -> ipb.Image:
