@@ -96,6 +96,18 @@ def _pull_reference(image: str, tag: str) -> tuple[str, bool]:
     return image, not has_tag
 
 
+async def _registry_stream(request: web.Request, call: Any) -> web.StreamResponse:
+    """A pull or push stream. A registry's refusal is not a 401 of the
+    daemon's own: dockerd answers it as an unknown error (500), and the
+    docker CLI would otherwise stop to prompt for a login."""
+    try:
+        return await stream_progress(request, call)
+    except grpc.aio.AioRpcError as err:
+        if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise ApiError(500, err.details() or "unauthorized") from err
+        raise
+
+
 async def _pull(request: web.Request) -> web.StreamResponse:
     reference, all_tags = _pull_reference(request.query["fromImage"],
                                           request.query.get("tag", ""))
@@ -103,7 +115,7 @@ async def _pull(request: web.Request) -> web.StreamResponse:
         reference=reference, all_tags=all_tags,
         platform=_platform(request.query.get("platform", "")),
         auth=registry_auth(request)), metadata=metadata())
-    return await stream_progress(request, call)
+    return await _registry_stream(request, call)
 
 
 async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
@@ -179,7 +191,7 @@ async def push(request: web.Request) -> web.StreamResponse:
     call = backends(request).image.Push(ipb.PushRequest(
         reference=reference, all_tags=not tag and ":" not in name.rsplit("/", 1)[-1],
         auth=registry_auth(request)), metadata=metadata())
-    return await stream_progress(request, call)
+    return await _registry_stream(request, call)
 
 
 async def list_images(request: web.Request) -> web.StreamResponse:
