@@ -25,7 +25,7 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 
-from . import capabilities, imageconfig, users
+from . import capabilities, fds, imageconfig, users
 from .lifecycle import Lifecycle
 from .registry import Live
 from .sessions import AttachSession
@@ -141,40 +141,49 @@ class Execs:
             args.append("-t")
         if r.config.attach_stdin and session is not None:
             args.append("-i")
-        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-        start_r, start_w = os.pipe2(os.O_CLOEXEC)
-        attach_r, attach_w = os.pipe2(os.O_CLOEXEC)
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-               "_OCI_SYNCPIPE": str(sync_w), "_OCI_STARTPIPE": str(start_r),
-               "_OCI_ATTACHPIPE": str(attach_w)}
-        with open(r.bundle / "conmon.err", "wb") as err:
-            proc_handle = subprocess.Popen(args, env=env, pass_fds=(sync_w, start_r, attach_w),
-                                           stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                           start_new_session=True)
-        for fd in (sync_w, start_r, attach_w):
-            os.close(fd)
+        # Each pipe end has one owner (fds.Fd, closed at most once). The
+        # child's ends are closed as soon as conmon has them, so that a
+        # conmon that dies shows up as EOF on ours.
+        sync_r, sync_w = fds.pipe()
+        start_r, start_w = fds.pipe()
+        attach_r, attach_w = fds.pipe()
+        started = None
         try:
-            os.write(start_w, b"0")              # conmon: go on, set up the sockets
+            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                   "_OCI_SYNCPIPE": str(sync_w.fileno()),
+                   "_OCI_STARTPIPE": str(start_r.fileno()),
+                   "_OCI_ATTACHPIPE": str(attach_w.fileno())}
+            try:
+                with open(r.bundle / "conmon.err", "wb") as err:
+                    proc_handle = subprocess.Popen(
+                        args, env=env,
+                        pass_fds=(sync_w.fileno(), start_r.fileno(), attach_w.fileno()),
+                        stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                        start_new_session=True)
+            finally:
+                for fd in (sync_w, start_r, attach_w):
+                    fd.close()
+            start_w.write(b"0")                  # conmon: go on, set up the sockets
             rc = proc_handle.wait()
             if rc != 0:
                 raise Internal(f"conmon exec failed ({rc})")
-            ready = _read_json(attach_r)        # the attach socket exists
+            ready = _Lines(attach_r).next()     # the attach socket exists
             if ready is None:
                 raise Internal(f"conmon exec: {_err(r.bundle)}")
             if session is not None:
                 session.connect(r.bundle / "attach", lambda: self._wait_code(r))
-            os.write(start_w, b"1")              # now run `runc exec`
+            start_w.write(b"1")                  # now run `runc exec`
             sync = _Lines(sync_r)
             started = sync.next()
         except BaseException:
-            os.close(sync_r)
+            sync_r.close()
             raise
         finally:
             for fd in (start_w, attach_r):
-                os.close(fd)
+                fd.close()
         pid = int((started or {}).get("data", -1))
         if pid <= 0:
-            os.close(sync_r)
+            sync_r.close()
             msg = str((started or {}).get("message") or _err(r.bundle) or "exec failed")
             r.exit_code = 126 if "permission denied" in msg else 127
             r.done.set()
@@ -191,7 +200,7 @@ class Execs:
         try:
             msg = sync.next()
         finally:
-            os.close(sync.fd)
+            sync.fd.close()
         r.exit_code = int((msg or {}).get("data", -1)) if msg else -1
         r.running = False
         r.done.set()
@@ -220,13 +229,13 @@ class _Lines:
     """JSON lines from a pipe; one read may bring several (a quick exec's
     pid and exit code arrive together)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: fds.Fd) -> None:
         self.fd = fd
         self.buf = b""
 
     def next(self) -> dict[str, Any] | None:
         while b"\n" not in self.buf:
-            chunk = os.read(self.fd, 4096)
+            chunk = self.fd.read(4096)
             if not chunk:
                 break
             self.buf += chunk
@@ -235,10 +244,6 @@ class _Lines:
             return None
         data: dict[str, Any] = json.loads(line)
         return data
-
-
-def _read_json(fd: int) -> dict[str, Any] | None:
-    return _Lines(fd).next()
 
 
 def _err(bundle: Path) -> str:

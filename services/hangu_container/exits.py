@@ -73,7 +73,14 @@ class ExitWatcher:
             log.exception("exit_handler_failed", id=cid)
 
     def stop(self) -> None:
+        """Idempotent. The inotify fds are closed only once the thread is
+        gone: closing them under it would let it select() on recycled
+        numbers (a handler still running after the timeout keeps them)."""
         self._stop.set()
         self._ino.wake()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            log.warning("exit_watcher_still_busy")
+            return
         self._ino.close()

@@ -119,20 +119,29 @@ class HealthChecks:
             self.execs.start(record.id, False, None, session)
         except HanguError as err:
             return -1, err.message
-        try:
-            if not record.done.wait(timeout):
-                try:
-                    os.kill(record.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                record.done.wait(5)
-                return -1, f"Health check exceeded timeout ({timeout:g}s)"
-            out = bytearray()
+        out = bytearray()
+
+        def drain() -> None:
+            # Read while the probe runs: the session's output buffer is
+            # bounded, and a full one would stall the probe's process.
             for kind, value in session.items():
                 if kind != "exit" and isinstance(value, bytes):
-                    out += value[: MAX_OUTPUT - len(out)]
+                    out.extend(value[: MAX_OUTPUT - len(out)])
+
+        reader = threading.Thread(target=drain, name="health-out", daemon=True)
+        reader.start()
+        try:
+            if not record.done.wait(timeout):
+                if record.pid > 0:
+                    try:
+                        os.kill(record.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                record.done.wait(5)
+                return -1, f"Health check exceeded timeout ({timeout:g}s)"
+            reader.join(5)
             return record.exit_code if record.exit_code is not None else -1, \
-                out.decode(errors="replace")
+                bytes(out).decode(errors="replace")
         finally:
             session.close()
             self.execs.forget(record.id)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import select
 import struct
+import threading
 from collections.abc import Iterator
 
 IN_MODIFY = 0x00000002
@@ -24,8 +26,12 @@ _EVENT = struct.Struct("iIII")
 
 
 class Inotify:
-    """One inotify instance; `read()` blocks until events arrive (or the
-    instance is closed from another thread: then it yields nothing)."""
+    """One inotify instance; `read()` blocks until events arrive (or
+    `wake()` is called from another thread: then it yields nothing).
+
+    `close()` is idempotent and must only run once no thread waits on the
+    instance (callers join their reader first): closing an fd another
+    thread is about to select() on lets that thread use a recycled number."""
 
     def __init__(self, nonblocking: bool = False) -> None:
         flags = IN_CLOEXEC | (IN_NONBLOCK if nonblocking else 0)
@@ -34,8 +40,13 @@ class Inotify:
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
         self.fd: int = fd
+        self._lock = threading.Lock()
         # A pipe to wake a blocked reader when closing.
-        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
+        except OSError:
+            os.close(fd)
+            raise
 
     def add_watch(self, path: str, mask: int) -> int:
         wd = _libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
@@ -45,8 +56,9 @@ class Inotify:
         return int(wd)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True when events are ready, False on timeout or close."""
-        import select
+        """True when events are ready, False on timeout, wake or close."""
+        if self.fd < 0:
+            return False
         ready, _, _ = select.select([self.fd, self._wake_r], [], [], timeout)
         return self.fd in ready and self._wake_r not in ready
 
@@ -56,7 +68,7 @@ class Inotify:
             return
         try:
             data = os.read(self.fd, 64 * 1024)
-        except BlockingIOError:
+        except (BlockingIOError, OSError):
             return
         offset = 0
         while offset + _EVENT.size <= len(data):
@@ -68,18 +80,26 @@ class Inotify:
 
     def wake(self) -> None:
         """Make a blocked `wait`/`read` in another thread return."""
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        """Only once no thread waits on this instance any more."""
-        for fd in (self.fd, self._wake_r, self._wake_w):
+        with self._lock:
+            if self._wake_w < 0:
+                return
             try:
-                os.close(fd)
+                os.write(self._wake_w, b"x")
             except OSError:
                 pass
+
+    @property
+    def closed(self) -> bool:
+        return self.fd < 0
+
+    def close(self) -> None:
+        """Idempotent. Only once no thread waits on this instance any more."""
+        with self._lock:
+            fds = (self.fd, self._wake_r, self._wake_w)
+            self.fd = self._wake_r = self._wake_w = -1
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
 
     def __enter__(self) -> Inotify:
         return self

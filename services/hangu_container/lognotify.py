@@ -90,6 +90,8 @@ class LogNotifier:
                     sub.wake()
 
     def close(self) -> None:
+        """Idempotent; the inotify fds are closed only once the thread is
+        gone (see ExitWatcher.stop)."""
         self._stop.set()
         self._ino.wake()
         self._thread.join(timeout=5)
@@ -97,4 +99,7 @@ class LogNotifier:
             subs = [s for group in self._subs.values() for s in group]
         for sub in subs:
             sub.wake()
+        if self._thread.is_alive():
+            log.warning("log_notifier_still_busy")
+            return
         self._ino.close()

@@ -25,6 +25,8 @@ from typing import Any
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal
 
+from . import fds
+
 log = hlog.get_logger("hangu.container.runtime")
 
 
@@ -169,15 +171,21 @@ class Runtime:
                 args.append("--leave-stdin-open")
         if io.log_size_max > 0:
             args += ["--log-size-max", str(io.log_size_max)]
-        sync_r, sync_w = os.pipe2(os.O_CLOEXEC)
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-               "_OCI_SYNCPIPE": str(sync_w)}
+        # One owner per pipe end (fds.Fd): ours is closed once, on every
+        # path; conmon's is closed as soon as conmon has it, so that a
+        # conmon that dies shows up as EOF.
+        sync_r, sync_w = fds.pipe()
         t0 = time.monotonic()
-        with open(bundle / "conmon.err", "wb") as err:
-            proc = subprocess.Popen(args, env=env, pass_fds=(sync_w,), stdin=subprocess.DEVNULL,
-                                    stdout=err, stderr=err, start_new_session=True)
-        os.close(sync_w)
         try:
+            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                   "_OCI_SYNCPIPE": str(sync_w.fileno())}
+            try:
+                with open(bundle / "conmon.err", "wb") as err:
+                    proc = subprocess.Popen(args, env=env, pass_fds=(sync_w.fileno(),),
+                                            stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                            start_new_session=True)
+            finally:
+                sync_w.close()
             # The first conmon process exits as soon as it has forked the
             # daemon one (and written conmon.pid).
             rc = proc.wait()
@@ -185,7 +193,7 @@ class Runtime:
                 raise Internal(f"conmon failed ({rc}): {self._conmon_err(bundle)}")
             reply = self._read_sync(sync_r)
         finally:
-            os.close(sync_r)
+            sync_r.close()
         pid = int(reply.get("data", -1))
         if pid <= 0:
             msg = str(reply.get("message") or self._conmon_err(bundle) or "conmon exited")
@@ -204,10 +212,10 @@ class Runtime:
             return ""
 
     @staticmethod
-    def _read_sync(fd: int) -> dict[str, Any]:
+    def _read_sync(fd: fds.Fd) -> dict[str, Any]:
         buf = b""
         while b"\n" not in buf:
-            chunk = os.read(fd, 65536)
+            chunk = fd.read(65536)
             if not chunk:
                 break
             buf += chunk

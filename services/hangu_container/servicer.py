@@ -271,7 +271,8 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
             return
         cfg = record.config
         session = AttachSession(cfg.attach_stdin, cfg.attach_stdout or not cfg.attach_stdin,
-                                cfg.attach_stderr or not cfg.attach_stdin)
+                                cfg.attach_stderr or not cfg.attach_stdin,
+                                tty=first.tty or cfg.tty)
 
         def pump() -> None:
             try:

@@ -2,14 +2,23 @@
 
 A session made before the container runs waits; `Lifecycle.start` connects
 it to conmon's attach socket before `runc start`, so no early output is
-lost. Stdin sent before that is buffered and flushed on connect; a
-close_stdin becomes a shutdown of our write side, which conmon turns into
-EOF on the container's stdin. Output goes to `items()` as (stream, data),
-then ("exit", code) once the container has ended, then the iterator stops."""
+lost. Connecting never blocks: stdin sent before the start waits in a
+bounded buffer that a writer thread of the session flushes once connected
+(the start itself must not wait for a container that is not running yet
+to read its stdin). A close_stdin becomes a shutdown of our write side once
+the buffer is drained, which conmon turns into EOF on the container's
+stdin. Output goes to `items()` as (stream, data), then ("exit", code) once
+the container has ended, then the iterator stops.
+
+Threads per connected session: the client's (write_stdin, blocking while
+the stdin buffer is full: back-pressure to gRPC's flow control), a reader
+of conmon's socket (blocking while the output buffer is full: back-pressure
+to conmon, hence to the container), a writer to it (stdin sessions), and
+the gRPC thread iterating `items()`. The reader owns the socket: it closes
+it once the writer has returned."""
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +27,15 @@ from typing import Union
 from hangu_runtime import logging as hlog
 
 from .attach import STDERR, STDOUT, AttachConnection
+from .iobuffer import DEFAULT_LIMIT, BoundedBuffer
 
 log = hlog.get_logger("hangu.container.attach")
 
-Item = Union[tuple[str, bytes], tuple[str, int], None]
+Item = Union[tuple[str, bytes], tuple[str, int]]
+
+# Output chunks already queued are sent as one message up to this size
+# (conmon reads the container's pipes 8 KiB at a time).
+COALESCE = 256 * 1024
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -48,20 +62,23 @@ def parse_detach_keys(spec: str) -> bytes:
 
 class AttachSession:
     def __init__(self, stdin: bool, stdout: bool, stderr: bool,
-                 detach_keys: bytes = b"") -> None:
-        self.detach_keys = detach_keys
+                 detach_keys: bytes = b"", tty: bool = False,
+                 limit: int = DEFAULT_LIMIT) -> None:
+        # dockerd looks for the detach sequence only in a TTY's input: in a
+        # raw stream (`docker run -i` fed a file) ctrl-p ctrl-q is just data.
+        self.detach_keys = detach_keys if tty else b""
         self._matched = 0           # bytes of detach_keys seen so far
         self.detached = False
         self.want_stdin = stdin
         self.want_stdout = stdout
         self.want_stderr = stderr
-        self._out: queue.Queue[Item] = queue.Queue()
+        self._in: BoundedBuffer[bytes] = BoundedBuffer(limit)
+        self._out: BoundedBuffer[Item] = BoundedBuffer(limit)
         self._lock = threading.Lock()
         self._conn: AttachConnection | None = None
-        self._pending: list[bytes] = []
-        self._stdin_closed = False
         self._closed = False
         self._ended = False
+        self._connected = False
 
     # ---- from the client side
 
@@ -89,6 +106,8 @@ class AttachSession:
         return bytes(out)
 
     def write_stdin(self, data: bytes) -> None:
+        """Queue stdin for the container; blocks while the buffer is full
+        (until the container reads, the client leaves or the session ends)."""
         if not self.want_stdin or not data:
             return
         scanned = self._scan_detach(data)
@@ -97,97 +116,123 @@ class AttachSession:
             self.detached = True
             self.close()
             return
-        data = scanned
-        if not data:
-            return
-        with self._lock:
-            if self._stdin_closed or self._closed:
-                return
-            if self._conn is None:
-                self._pending.append(data)
-                return
-            conn = self._conn
-        try:
-            conn.send(data)
-        except OSError:
-            pass
+        if scanned:
+            self._in.put(scanned, len(scanned))
 
     def close_stdin(self) -> None:
-        if not self.want_stdin:
-            return
-        with self._lock:
-            if self._stdin_closed:
-                return
-            self._stdin_closed = True
-            conn = self._conn
-        if conn is not None:
-            conn.close_stdin()
+        """The client's EOF: reaches conmon once what is queued is written."""
+        if self.want_stdin:
+            self._in.finish()
 
     def close(self) -> None:
-        """The client went away."""
+        """The client went away. Any thread; never blocks."""
         with self._lock:
             self._closed = True
             conn = self._conn
+        self._in.abort()
+        self._out.abort()
         if conn is not None:
-            conn.close()
-        self._out.put(None)
+            conn.abort()    # wakes the reader (and writer), which close it
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def put_log(self, stream: str, data: bytes) -> None:
+        # Before the stream starts: not bounded (the log file bounds it), as
+        # the thread that will consume it is the one calling.
         if (stream == "stdout" and self.want_stdout) or (stream == "stderr" and self.want_stderr):
-            self._out.put((stream, data))
+            self._out.put((stream, data), len(data), block=False)
 
-    def items(self) -> Iterator[tuple[str, bytes] | tuple[str, int]]:
+    def items(self) -> Iterator[Item]:
+        held: Item | None = None
         while True:
-            item = self._out.get()
+            item = held if held is not None else self._out.get()
+            held = None
             if item is None:
                 return
-            yield item
+            kind, value = item
+            if not isinstance(value, bytes):
+                yield item
+                continue
+            parts, size = [value], len(value)
+            while size < COALESCE:
+                ok, nxt = self._out.get_nowait()
+                if not ok or nxt is None:
+                    break
+                if nxt[0] != kind or not isinstance(nxt[1], bytes):
+                    held = nxt
+                    break
+                parts.append(nxt[1])
+                size += len(nxt[1])
+            yield kind, parts[0] if len(parts) == 1 else b"".join(parts)
 
     # ---- from the lifecycle side
 
     def connect(self, socket_path: Path, exit_code: Callable[[], int | None]) -> None:
         """Connect to conmon (the container is created or running); a
-        reader thread forwards output, then the exit code."""
+        reader thread forwards output, then the exit code. Never waits for
+        the container."""
         with self._lock:
-            if self._closed:
+            if self._closed or self._ended:
                 return
             try:
-                conn = AttachConnection(socket_path)
+                conn: AttachConnection | None = AttachConnection(socket_path)
             except OSError as err:
                 log.info("attach_connect_failed", error=str(err))
                 conn = None
             self._conn = conn
-            pending, self._pending = self._pending, []
-            stdin_closed = self._stdin_closed
-        if conn is not None:
-            try:
-                for data in pending:
-                    conn.send(data)
-            except OSError:
-                pass
-            if stdin_closed:
-                conn.close_stdin()
-        threading.Thread(target=self._pump, args=(conn, exit_code), name="attach-out",
+            self._connected = True
+        threading.Thread(target=self._read, args=(conn, exit_code), name="attach-out",
                          daemon=True).start()
 
-    def _pump(self, conn: AttachConnection | None, exit_code: Callable[[], int | None]) -> None:
-        while conn is not None:
-            msg = conn.recv()
-            if msg is None:
+    def _read(self, conn: AttachConnection | None, exit_code: Callable[[], int | None]) -> None:
+        writer = None
+        if conn is not None and self.want_stdin:
+            writer = threading.Thread(target=self._write, args=(conn,), name="attach-stdin",
+                                      daemon=True)
+            writer.start()
+        try:
+            while conn is not None:
+                msg = conn.recv()
+                if msg is None:
+                    break
+                pipe, data = msg
+                if pipe == STDOUT and self.want_stdout:
+                    kind = "stdout"
+                elif pipe == STDERR and self.want_stderr:
+                    kind = "stderr"
+                else:
+                    continue
+                if not self._out.put((kind, data), len(data)):
+                    break   # the client left
+        finally:
+            if conn is not None:
+                # The container ended (conmon closed the socket) or the
+                # client left: stop the writer, then close, exactly once.
+                self._in.abort()
+                conn.abort()
+                if writer is not None:
+                    writer.join()
+                conn.close()
+        if not self._out.aborted:
+            code = exit_code()
+            if code is not None:
+                self._out.put(("exit", code), 0)
+        self._out.finish()
+
+    def _write(self, conn: AttachConnection) -> None:
+        while True:
+            data = self._in.get()
+            if data is None:
                 break
-            pipe, data = msg
-            if pipe == STDOUT and self.want_stdout:
-                self._out.put(("stdout", data))
-            elif pipe == STDERR and self.want_stderr:
-                self._out.put(("stderr", data))
-        code = exit_code()
-        if code is not None:
-            self._out.put(("exit", code))
-        self.end()
+            try:
+                conn.send(data)
+            except OSError:
+                self._in.abort()
+                return
+        if self._in.finished:
+            conn.close_stdin()
 
     def end(self) -> None:
         """No more output (the container exited, failed to start, or was removed)."""
@@ -196,6 +241,10 @@ class AttachSession:
                 return
             self._ended = True
             conn = self._conn
-        if conn is not None:
-            conn.close()
-        self._out.put(None)
+            connected = self._connected
+        if connected:
+            if conn is not None:
+                conn.abort()        # the reader finishes the output
+            return
+        self._in.abort()
+        self._out.finish()

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hangu.container.v1 import container_pb2 as pb
+
 from hangu_runtime.errors import InvalidArgument
 
 from . import logs
@@ -49,7 +51,8 @@ class Streams:
             keys = parse_detach_keys(opts.detach_keys)
         except ValueError as err:
             raise InvalidArgument(str(err)) from None
-        session = AttachSession(opts.stdin, opts.stdout, opts.stderr, keys)
+        tty = pb.ContainerConfig.FromString(live.row.config).tty
+        session = AttachSession(opts.stdin, opts.stdout, opts.stderr, keys, tty=tty)
         if opts.logs:
             for entry in logs.select(self.rt.paths.log_path(live.id), logs.LogQuery()):
                 session.put_log(entry.stream, entry.data)

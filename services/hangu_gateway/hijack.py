@@ -46,17 +46,33 @@ def unframe(buf: bytes) -> list[tuple[int, bytes]]:
 
 class RawStream:
     """Payload parser for a hijacked connection: queues client bytes; an
-    empty bytes object marks the end of the client's input."""
+    empty bytes object marks the end of the client's input.
 
-    def __init__(self) -> None:
+    Bounded: above HIGH queued bytes the transport stops reading (the
+    client's writes then block in its kernel buffers) until the forwarder
+    has taken the queue below LOW. Without that, a client piping a large
+    file into a container that reads slowly is buffered here in full."""
+
+    HIGH = 1 << 20
+    LOW = 256 << 10
+
+    def __init__(self, transport: asyncio.BaseTransport | None = None) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.eof = False
         self.lost = asyncio.Event()
+        self.transport = transport
+        self.buffered = 0
+        self._paused = False
 
     # The parser interface RequestHandler.data_received uses.
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         if data and not self.eof:
             self.queue.put_nowait(bytes(data))
+            self.buffered += len(data)
+            if self.buffered > self.HIGH and not self._paused and \
+                    isinstance(self.transport, asyncio.ReadTransport):
+                self._paused = True
+                self.transport.pause_reading()
         return False, b""
 
     def feed_eof(self) -> None:
@@ -70,7 +86,14 @@ class RawStream:
 
     async def read(self) -> bytes:
         """Next chunk from the client; b"" once its input has ended."""
-        return await self.queue.get()
+        data = await self.queue.get()
+        self.buffered -= len(data)
+        if self._paused and self.buffered <= self.LOW:
+            self._paused = False
+            if isinstance(self.transport, asyncio.ReadTransport) and \
+                    not self.transport.is_closing():
+                self.transport.resume_reading()
+        return data
 
 
 class HijackableRequestHandler(RequestHandler):
@@ -152,6 +175,6 @@ async def hijack(request: web.Request, tty: bool) -> Hijacked:
     # HTTP; only an upgraded connection carries stdin. The parser goes in
     # even when stdin is not attached, so a half-close keeps output flowing.
     if upgrade:
-        stream = RawStream()
+        stream = RawStream(request.transport)
         request.protocol.set_parser(stream)  # type: ignore[arg-type]
     return Hijacked(request, response, stream)

@@ -214,8 +214,12 @@ def test_detach_keys() -> None:
     assert parse_detach_keys("ctrl-a,x,ctrl-\\") == b"\x01x\x1c"
     with pytest.raises(ValueError):
         parse_detach_keys("ctrl-1")
-    s = AttachSession(True, True, True, b"\x10\x11")
+    s = AttachSession(True, True, True, b"\x10\x11", tty=True)
     assert s._scan_detach(b"ab\x10") == b"ab"
     assert s._scan_detach(b"c") == b"\x10c"
     assert s._scan_detach(b"\x10") == b""
     assert s._scan_detach(b"\x11rest") is None
+    # Without a TTY (dockerd's rule) the sequence is plain data: binary
+    # stdin piped into `docker run -i` must not detach.
+    raw = AttachSession(True, True, True, b"\x10\x11", tty=False)
+    assert raw._scan_detach(b"a\x10\x11b") == b"a\x10\x11b"
