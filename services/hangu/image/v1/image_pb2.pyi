@@ -454,8 +454,13 @@ class ListImagesRequest(_message.Message):
     ALL_FIELD_NUMBER: _builtins.int
     FILTERS_FIELD_NUMBER: _builtins.int
     SHARED_SIZE_FIELD_NUMBER: _builtins.int
+    WITHOUT_CONFIG_FIELD_NUMBER: _builtins.int
     all: _builtins.bool
     shared_size: _builtins.bool
+    without_config: _builtins.bool
+    """Leave Image.config_json empty in the answer (a listing that does not
+    need the config blobs: GET /images/json).
+    """
     @_builtins.property
     def filters(self) -> _containers.MessageMap[_builtins.str, Global___StringList]:
         """Docker filters: key -> values ("dangling": ["true"], "reference": [...])."""
@@ -466,10 +471,11 @@ class ListImagesRequest(_message.Message):
         all: _builtins.bool = ...,
         filters: _abc.Mapping[_builtins.str, Global___StringList] | None = ...,
         shared_size: _builtins.bool = ...,
+        without_config: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "filters", b"filters", "shared_size", b"shared_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "filters", b"filters", "shared_size", b"shared_size", "without_config", b"without_config"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
