@@ -8,11 +8,14 @@ sequence so the docker CLI draws its usual output:
     Digest: sha256:…
     Status: Downloaded newer image for busybox:latest | Image is up to date for …
 
-Up to three layers download at once (hashing while they stream to the
-content store). Each layer unpacks into a directory of its own, so two
-unpack side by side as soon as their blobs are in; progress is still
-reported in Docker's order (base layer first). The image is registered only
-when every layer is in place; a failure removes what this pull created."""
+Up to three layers download at once, daemon-wide as dockerd (hashing
+while they stream to the content store). Each layer unpacks into a
+directory of its own, so two unpack side by side as soon as their blobs are
+in; progress is still reported in Docker's order (base layer first). The
+image is registered only when every layer is in place; a failure removes
+what this pull created, and a journal (journal.py) lets the next start
+remove what a killed service could not. Docker Hub pulls try the configured
+mirrors first (mirrors.py)."""
 
 from __future__ import annotations
 
@@ -47,6 +50,9 @@ MAX_CONCURRENT_EXTRACTS = 2
 PROGRESS_INTERVAL = 0.1
 
 log = get_logger("hangu.image.pull")
+# Daemon-wide, as dockerd's max-concurrent-downloads: two pulls side by side
+# share the three slots.
+DOWNLOAD_SLOTS = threading.BoundedSemaphore(MAX_CONCURRENT_DOWNLOADS)
 T = TypeVar("T")
 
 
@@ -133,7 +139,7 @@ class Pull:
         self.cancel = StopFlag(cancel)
         self.created_blobs: list[str] = []
         self.created_layers: list[str] = []
-        self.download_slots = threading.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        self.download_slots = DOWNLOAD_SLOTS
         self.extract_slots = threading.Semaphore(MAX_CONCURRENT_EXTRACTS)
         self.extracted: dict[str, int] = {}
         self.image_id = ""

@@ -232,8 +232,16 @@ def test_docker_py_pull(env: Env) -> None:
         with pytest.raises(docker.errors.NotFound) as err:
             client.images.pull(f"{env.reg.host}/nosuch", tag="latest")
         assert "repository" in str(err.value) or "manifest" in str(err.value)
+        # GET /distribution/{name}/json: the index's descriptor and platforms.
+        data = client.api.inspect_distribution(f"{env.reg.host}/multi:latest")
+        assert data["Descriptor"]["mediaType"] == "application/vnd.oci.image.index.v1+json"
+        assert sorted((p["os"], p["architecture"]) for p in data["Platforms"]) == [
+            ("linux", "amd64"), ("linux", "arm64")]
+        data = client.api.inspect_distribution(f"{env.reg.host}/busybox")
+        assert data["Descriptor"]["digest"] == env.digests["busybox"]
+        assert data["Platforms"] == [{"architecture": bb.host_arch(), "os": "linux"}]
         with pytest.raises(docker.errors.APIError) as err:
-            client.api.pull("Not/Valid", tag="latest")
+            client.api.pull("NotValid", tag="latest")
         assert err.value.status_code == 400
         assert "invalid reference format" in str(err.value)
     finally:
