@@ -35,11 +35,18 @@ def list_many(images: list[ipb.Image],
     for img in images:
         tags = list(img.repo_tags)
         digests = list(img.repo_digests)
+        shown_tags: list[str] | None = tags
+        shown_digests: list[str] | None = digests
         if placeholders:
-            tags = tags or ["<none>:<none>"]
-            digests = digests or ["<none>@<none>"]
+            # Before 1.43 dockerd named an image with neither by placeholders,
+            # and left the empty one of the two null.
+            if not tags and not digests:
+                shown_tags, shown_digests = ["<none>:<none>"], ["<none>@<none>"]
+            else:
+                shown_tags, shown_digests = tags or None, digests or None
         entry: dict[str, Any] = {
-            "Id": img.id, "ParentId": img.parent, "RepoTags": tags, "RepoDigests": digests,
+            "Id": img.id, "ParentId": img.parent, "RepoTags": shown_tags,
+            "RepoDigests": shown_digests,
             "Created": img.created.seconds, "Size": img.size,
             # -1 when not computed (the service sets it; 0 is a real figure).
             "SharedSize": img.shared_size,

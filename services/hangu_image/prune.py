@@ -89,4 +89,5 @@ def prune(store: ImageStore, filters: dict[str, list[str]],
         total.deleted += result.deleted
     after = _layer_sizes(store)
     reclaimed = sum(size for cid, size in before.items() if cid not in after)
+    store.events.emit("prune", "", reclaimed=str(reclaimed))
     return total, reclaimed

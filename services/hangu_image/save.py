@@ -24,6 +24,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 CHUNK = 1 << 20
 MTIME = 0
 
@@ -36,9 +37,10 @@ def layer_blobs(store: ImageStore, view: ImageView) -> list[tuple[str, int, str]
         if rec is None or not rec.blob_digest or not store.content.has(rec.blob_digest):
             raise NotFound(f"the blob of layer {chain_id} of {view.id} is not available")
         with store.content.open(rec.blob_digest) as fh:
-            gz = fh.read(2) == b"\x1f\x8b"
-        out.append((rec.blob_digest, store.content.size(rec.blob_digest),
-                    OCI_LAYER_GZIP if gz else OCI_LAYER))
+            head = fh.read(4)
+        media = (OCI_LAYER_GZIP if head[:2] == b"\x1f\x8b" else
+                 OCI_LAYER_ZSTD if head == b"\x28\xb5\x2f\xfd" else OCI_LAYER)
+        out.append((rec.blob_digest, store.content.size(rec.blob_digest), media))
     return out
 
 

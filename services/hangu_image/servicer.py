@@ -164,6 +164,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         images = []
         for view in found.views:
             msg = image_message(view)
+            if request.without_config:
+                msg.ClearField("config_json")
             if request.shared_size:
                 msg.shared_size = found.shared.get(view.id, 0)
             images.append(msg)

@@ -209,7 +209,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
 async def system_df(request: web.Request) -> web.StreamResponse:
     b = backends(request)
     api = api_version(request)
-    imgs = await b.image.List(ipb.ListImagesRequest(shared_size=True), metadata=metadata())
+    imgs = await b.image.List(ipb.ListImagesRequest(shared_size=True, without_config=True), metadata=metadata())
     ctrs = await b.container.List(cpb.ListContainersRequest(all=True, size=True),
                                   metadata=metadata())
     vols = await b.volume.List(vpb.ListVolumesRequest(), metadata=metadata())

@@ -196,7 +196,7 @@ async def push(request: web.Request) -> web.StreamResponse:
 
 async def list_images(request: web.Request) -> web.StreamResponse:
     req = ipb.ListImagesRequest(all=qbool(request, "all"),
-                                shared_size=qbool(request, "shared-size"))
+                                shared_size=qbool(request, "shared-size"), without_config=True)
     fill_filters(req.filters, filters(request))
     resp = await backends(request).image.List(req, metadata=metadata())
     items = sorted(resp.images, key=lambda i: (i.created.seconds, i.id), reverse=True)
