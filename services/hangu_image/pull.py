@@ -34,15 +34,15 @@ from hangu_runtime.errors import HanguError, Internal, InvalidArgument, NotFound
 from hangu_runtime.ids import short_id
 from hangu_runtime.logging import get_logger
 
+from .blobsources import BlobSources
 from .content import ContentStore, DigestMismatch
 from .images import ImageStore
+from .journal import PullJournal
 from .layers import LayerStore, chain_ids
+from .mirrors import RegistryConfig, endpoints
 from .platforms import Platform, host_platform, select_manifest
 from .progress import Cancelled, CountingReader, ProgressEvent, StopFlag, Throttled
 from .reference import Reference, parse
-from .blobsources import BlobSources
-from .journal import PullJournal
-from .mirrors import RegistryConfig, endpoints
 from .registry import INDEX_TYPES, MANIFEST_TYPES, Credentials, RegistryError, Session
 
 MAX_CONCURRENT_DOWNLOADS = 3

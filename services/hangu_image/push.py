@@ -18,6 +18,7 @@ manifest is Docker's schema 2."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import queue
@@ -63,10 +64,10 @@ def _gzip_to(store: ImageStore, digest: str) -> tuple[Path, str, int]:
     file: (path, digest, size)."""
     fd, tmp = store.content.ingest_file()
     try:
-        with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz, \
-                    store.content.open(digest) as src:
-                shutil.copyfileobj(decompressed(src), gz, 1 << 20)
+        with os.fdopen(fd, "wb") as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz, \
+                store.content.open(digest) as src:
+            shutil.copyfileobj(decompressed(src), gz, 1 << 20)
         with open(tmp, "rb") as fh:
             hasher = HashingReader(fh)
             hasher.drain()
@@ -187,8 +188,8 @@ class _TagPush:
                     raise
             view = self.view
             if not self.session.blob_exists(view.id):
-                self.session.upload_blob(_Bytes(view.config_json), len(view.config_json),
-                                         view.id)
+                self.session.upload_blob(io.BytesIO(view.config_json),
+                                         len(view.config_json), view.id)
             self.events.put(None)
         except BaseException as err:  # noqa: BLE001 - reported to the client
             self.cancel.set()
@@ -235,15 +236,3 @@ class _TagPush:
         yield ProgressEvent(aux_json=json.dumps(aux).encode())
         self.store.events.emit("push", ref.familiar, name=ref.familiar)
 
-
-class _Bytes:
-    """A bytes body with the read() upload_blob streams from."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n < 0 else self.pos + n
-        out = self.data[self.pos:end]
-        self.pos += len(out)
-        return out
