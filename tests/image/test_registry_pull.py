@@ -149,3 +149,46 @@ def test_certs_d_material(tmp_path: Path) -> None:
     (folder / "client.cert").write_text("x")
     with pytest.raises(InvalidArgument, match="missing key client.key"):
         tls.context(tmp_path, "127.0.0.1:5000")
+
+
+def test_docker_hub_token_flow(grpc_stub: Any, fixture_dir: Path, busybox_oci_layout: Path,
+                               busybox_image: Image, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`busybox` with no mirror goes to Docker Hub's registry host (here a
+    local token-auth registry standing in for registry-1.docker.io): the
+    401 challenge names the realm and service, the token is asked for
+    repository:library/busybox:pull, anonymously, then with credentials."""
+    from hangu_image import mirrors
+
+    from tests.support.token_server import ISSUER, SERVICE, running_token_server
+    work = fixture_dir / "hub-token"
+    work.mkdir()
+    with running_token_server(work, {"hangu": "t0ken"}, anonymous_pull=True) as tokens, \
+            running_registry(token_auth={"realm": tokens.url, "service": SERVICE,
+                                         "issuer": ISSUER, "cert": str(tokens.cert)}) as hub:
+        hub.credentials = ("hangu", "t0ken")
+        hub.push(busybox_oci_layout, "library/busybox")
+        monkeypatch.setattr(mirrors, "DOCKER_HUB_HOST", hub.host)
+        tokens.requests.clear()         # skopeo's, for its push
+        tokens.issued.clear()
+        out = list(grpc_stub.Pull(pb.PullRequest(reference="busybox")))
+        assert out[0].status == "Pulling from library/busybox"
+        assert out[-1].status == "Status: Downloaded newer image for busybox:latest"
+        assert tokens.requests[0]["service"] == [SERVICE]
+        assert tokens.requests[0]["scope"] == ["repository:library/busybox:pull"]
+        assert tokens.issued[0]["sub"] == ""
+        assert grpc_stub.Get(pb.GetImageRequest(reference="docker.io/library/busybox")).id \
+            == busybox_image.id
+        # With credentials, the token is asked for them (Basic to the realm).
+        auth = pb.RegistryAuth(username="hangu", password="t0ken",
+                               server_address="https://index.docker.io/v1/")
+        list(grpc_stub.Pull(pb.PullRequest(reference="library/busybox:latest", auth=auth)))
+        assert tokens.issued[-1]["sub"] == "hangu"
+        assert grpc_stub.Login(pb.LoginRequest(auth=auth)).status == "Login Succeeded"
+        bad = pb.RegistryAuth(username="hangu", password="nope",
+                              server_address="https://index.docker.io/v1/")
+        import grpc
+        with pytest.raises(grpc.RpcError) as err:
+            grpc_stub.Login(pb.LoginRequest(auth=bad))
+        assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert err.value.details() == (f'Get "http://{hub.host}/v2/": unauthorized: '
+                                       'incorrect username or password')
