@@ -3,8 +3,9 @@ import` (a root filesystem tarball becomes a one-layer image).
 
 The archive arrives as a stream of chunks. Its files are staged on disk
 (never in memory) because a docker-archive may put manifest.json last;
-each layer is then unpacked once and the staging dir removed, success or
-not."""
+a file that reads as a layer is unpacked while it is staged (one pass over
+the archive), the others once the manifest says which file is which layer;
+the staging dir is removed, success or not."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import secrets
 import shutil
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -29,7 +31,7 @@ from .platforms import host_platform, select_manifest
 from .progress import ProgressEvent, Throttled
 from .reference import Reference, parse, parse_repository_tag
 from .registry import INDEX_TYPES
-from .unpack import HashingReader, clean_name
+from .unpack import HashingReader, LayerError, UnpackResult, clean_name, decompressed, unpack
 
 CHUNK = 1 << 20
 
@@ -70,9 +72,51 @@ class _Tee(HashingReader):
         return n
 
 
-def _stage(src: BinaryIO, dest: Path) -> dict[str, str]:
+@dataclass
+class _Unpacked:
+    """A file of the archive that read as a layer and was unpacked while it
+    was staged: its work dir (work/diff), what unpacking found, its digest."""
+
+    work: Path
+    result: UnpackResult
+    blob_digest: str
+
+
+def _looks_like_layer(head: bytes) -> bool:
+    return (head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd"
+            or head[257:262] == b"ustar")
+
+
+def _stage_file(data: BinaryIO, path: Path, size: int, scratch: Path | None,
+                unpacked: dict[Path, _Unpacked]) -> None:
+    """Write one archive member to `path`. A member that looks like a layer
+    (gzip, zstd or tar) is unpacked on the way into `scratch`: the archive
+    is read once, not staged and then read again. If it is not a layer after
+    all, only the staged copy stays."""
+    head = data.peek(512)[:512] if scratch is not None and size >= 512 else b""  # type: ignore[attr-defined]
+    with open(path, "wb") as out:
+        if not _looks_like_layer(head):
+            shutil.copyfileobj(data, out, CHUNK)
+            return
+        assert scratch is not None
+        tee = _Tee(data, out)  # type: ignore[arg-type]
+        work = scratch / secrets.token_hex(8)
+        (work / "diff").mkdir(parents=True)
+        try:
+            result = unpack(decompressed(io.BufferedReader(tee, CHUNK)), work / "diff")
+        except (LayerError, OSError, EOFError, ValueError, ImportError, tarfile.TarError):
+            shutil.rmtree(work, ignore_errors=True)
+            tee.drain()
+            return
+        tee.drain()
+        unpacked[path] = _Unpacked(work, result, tee.digest)
+
+
+def _stage(src: BinaryIO, dest: Path, scratch: Path | None = None,
+           unpacked: dict[Path, _Unpacked] | None = None) -> dict[str, str]:
     """Write the archive's files under `dest`; returns its symlinks."""
     links: dict[str, str] = {}
+    unpacked = {} if unpacked is None else unpacked
     try:
         with tarfile.open(fileobj=src, mode="r|*") as tar:
             for member in tar:
@@ -85,9 +129,10 @@ def _stage(src: BinaryIO, dest: Path) -> dict[str, str]:
                 elif member.isreg():
                     path.parent.mkdir(parents=True, exist_ok=True)
                     data = tar.extractfile(member)
-                    with open(path, "wb") as out:
-                        if data is not None:
-                            shutil.copyfileobj(data, out, CHUNK)
+                    if data is None:
+                        path.touch()
+                    else:
+                        _stage_file(data, path, member.size, scratch, unpacked)
                 elif member.issym() or member.islnk():
                     base = os.path.dirname(name) if member.issym() else ""
                     links[name] = clean_name(os.path.join(base, member.linkname))
@@ -120,10 +165,13 @@ class _Staged:
 
 def load(store: ImageStore, chunks: Iterable[bytes], quiet: bool) -> Iterator[ProgressEvent]:
     staging = Path(os.path.realpath(store.layers.tmp)) / f"load-{secrets.token_hex(8)}"
-    staging.mkdir()
+    files, scratch = staging / "files", staging / "unpacked"
+    files.mkdir(parents=True)
+    scratch.mkdir()
+    unpacked: dict[Path, _Unpacked] = {}
     try:
-        links = _stage(io.BufferedReader(ChunkReader(chunks), CHUNK), staging)
-        staged = _Staged(staging, links)
+        links = _stage(io.BufferedReader(ChunkReader(chunks), CHUNK), files, scratch, unpacked)
+        staged = _Staged(files, links)
         if staged.exists("manifest.json"):
             images = _docker_archive(staged)
         elif staged.exists("index.json"):
@@ -135,7 +183,7 @@ def load(store: ImageStore, chunks: Iterable[bytes], quiet: bool) -> Iterator[Pr
         try:
             for config_path, layer_paths, tags in images:
                 yield from _load_one(store, staged, config_path, layer_paths, tags, quiet,
-                                     adopt, created)
+                                     adopt, created, unpacked)
         except BaseException:
             # Layers this load unpacked but no image took: gone again.
             store.layers.collect(created)
@@ -188,7 +236,7 @@ def _loading(events: list[ProgressEvent], short: str, total: int) -> Callable[[i
 
 def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths: list[str],
               tags: list[str], quiet: bool, adopt: dict[Path, str],
-              created: list[str]) -> Iterator[ProgressEvent]:
+              created: list[str], unpacked: dict[Path, _Unpacked]) -> Iterator[ProgressEvent]:
     config_raw = staged.path(config_path).read_bytes()
     config = json.loads(config_raw)
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
@@ -202,17 +250,29 @@ def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths:
         file = staged.path(path)
         total = file.stat().st_size
         short = diff_ids[i].removeprefix("sha256:")[:12]
-        progress = Throttled(_loading(events, short, total))
-        with open(file, "rb") as fh:
-            blob = HashingReader(fh, progress)
-            store.layers.add(chain[i], chain[i - 1] if i else "", diff_ids[i],
-                             io.BufferedReader(blob, CHUNK))
-            blob.drain()
+        early = unpacked.pop(file, None)
+        if early is not None:
+            # Unpacked while staged: check it is the layer the config names.
+            if early.result.diff_id != diff_ids[i]:
+                raise InvalidArgument(
+                    f"invalid archive: layer {path}: diff id mismatch: expected "
+                    f"{diff_ids[i]}, got {early.result.diff_id}")
+            store.layers.install(chain[i], chain[i - 1] if i else "", early.work,
+                                 early.result, early.blob_digest)
+            digest = early.blob_digest
+        else:
+            progress = Throttled(_loading(events, short, total))
+            with open(file, "rb") as fh:
+                blob = HashingReader(fh, progress)
+                store.layers.add(chain[i], chain[i - 1] if i else "", diff_ids[i],
+                                 io.BufferedReader(blob, CHUNK))
+                blob.drain()
+            digest = blob.digest
         # Keep the layer's blob for save/push: moved out of the staging dir
         # once every image of the archive is in (a file may serve again).
-        adopt[file] = blob.digest
+        adopt[file] = digest
         created.append(chain[i])
-        store.layers.set_blob(chain[i], blob.digest)
+        store.layers.set_blob(chain[i], digest)
         if not quiet:
             yield from events
             yield ProgressEvent(id=short, status="Loading layer", current=total, total=total,

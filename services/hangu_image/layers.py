@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from .content import ContentStore
 from .models import LayerRecord, RootfsRecord
-from .unpack import LayerError, decompressed, unpack
+from .unpack import LayerError, UnpackResult, decompressed, unpack
 
 _LINK_ALPHABET = string.ascii_uppercase + string.digits
 LINK_LEN = 26
@@ -104,20 +104,35 @@ class LayerStore:
                 raise LayerError(
                     f"layer {blob_digest or chain_id}: diff id mismatch: expected "
                     f"{expected_diff_id}, got {result.diff_id}")
-            chain_id = chain_id or result.diff_id
-            existing = self.get(chain_id)
-            if existing is not None and self.diff_dir(chain_id).is_dir():
-                shutil.rmtree(work, ignore_errors=True)
-                return existing
-            link = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(LINK_LEN))
-            (work / "link").write_text(link)
-            final = self.dir(chain_id)
-            if final.exists():
-                shutil.rmtree(final)
-            os.rename(work, final)
+            return self._install(chain_id or result.diff_id, parent, work, result, blob_digest)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+
+    def install(self, chain_id: str, parent: str, work: Path, result: UnpackResult,
+                blob_digest: str = "") -> LayerRecord:
+        """Take a layer unpacked elsewhere (`work`/diff, on this filesystem;
+        a load unpacks while it reads the archive) as `chain_id`. `work` is
+        moved into place, or removed if the layer is there already."""
+        with self.lock_for(chain_id):
+            try:
+                return self._install(chain_id, parent, work, result, blob_digest)
+            except BaseException:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+
+    def _install(self, chain_id: str, parent: str, work: Path, result: UnpackResult,
+                 blob_digest: str) -> LayerRecord:
+        existing = self.get(chain_id)
+        if existing is not None and self.diff_dir(chain_id).is_dir():
+            shutil.rmtree(work, ignore_errors=True)
+            return existing
+        link = "".join(secrets.choice(_LINK_ALPHABET) for _ in range(LINK_LEN))
+        (work / "link").write_text(link)
+        final = self.dir(chain_id)
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(work, final)
         os.symlink(f"../layers/{final.name}/diff", self.links / link)
         with self.db_lock, Session(self.engine) as s:
             # A record may survive its directory (lost in a crash): images
