@@ -54,7 +54,7 @@ def test_at_most_three_downloads_at_once(grpc_stub: Any, many_layers: tuple[Regi
             time.sleep(0.01)
             return bytes(self.resp.read(n))
 
-        def __enter__(self) -> Counted:
+        def __enter__(self) -> Counted:  # noqa: PYI034
             return self
 
         def __exit__(self, *_: object) -> None:
@@ -104,7 +104,7 @@ def test_dead_mirror_falls_back_to_the_next(many_layers: tuple[Registry, Image],
     reg.push(busybox_oci_layout, "library/busybox")
     dead = f"http://127.0.0.1:{free_port()}"
     config = RegistryConfig(mirrors=(dead, f"http://{reg.host}"))
-    session, (raw, _, digest) = with_fallback(parse("busybox"), None, config,
+    session, (_, _, digest) = with_fallback(parse("busybox"), None, config,
                                               lambda s: s.get_manifest("latest"))
     assert session.endpoint.host == reg.host and digest.startswith("sha256:")
 
