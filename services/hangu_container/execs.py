@@ -28,7 +28,7 @@ from hangu_runtime.ids import new_id
 from . import capabilities, fds, imageconfig, users
 from .lifecycle import Lifecycle
 from .registry import Live
-from .sessions import AttachSession
+from .sessions import AttachSession, pid_gone
 
 log = hlog.get_logger("hangu.container.exec")
 
@@ -171,7 +171,8 @@ class Execs:
             if ready is None:
                 raise Internal(f"conmon exec: {_err(r.bundle)}")
             if session is not None:
-                session.connect(r.bundle / "attach", lambda: self._wait_code(r))
+                session.connect(r.bundle / "attach", lambda: self._wait_code(r),
+                                lambda: pid_gone(r.pid))
             start_w.write(b"1")                  # now run `runc exec`
             sync = _Lines(sync_r)
             started = sync.next()

@@ -33,13 +33,17 @@ class BoundedBuffer(Generic[T]):
         self._finished = False
         self._aborted = False
 
-    def put(self, item: T, size: int, block: bool = True) -> bool:
+    def put(self, item: T, size: int, block: bool = True, timeout: float | None = None) -> bool:
         """Queue `item` (of `size` bytes), waiting for room unless `block`
-        is false. False once the buffer is finished or aborted."""
+        is false. False once the buffer is finished or aborted; TimeoutError
+        if there is still no room after `timeout` seconds."""
         with self._cond:
             while block and self._size > 0 and self._size + size > self.limit \
                     and not (self._finished or self._aborted):
-                self._cond.wait()
+                if not self._cond.wait(timeout):
+                    if self._size > 0 and self._size + size > self.limit \
+                            and not (self._finished or self._aborted):
+                        raise TimeoutError
             if self._finished or self._aborted:
                 return False
             self._items.append((item, size))

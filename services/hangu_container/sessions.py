@@ -36,6 +36,19 @@ Item = Union[tuple[str, bytes], tuple[str, int]]
 # Output chunks already queued are sent as one message up to this size
 # (conmon reads the container's pipes 8 KiB at a time).
 COALESCE = 256 * 1024
+# Seconds a client may take nothing once the process has died (_deliver).
+STALLED = 5.0
+
+
+def pid_gone(pid: int) -> bool:
+    """The process is a zombie or gone (0: not known yet, so not gone)."""
+    if pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
 def parse_detach_keys(spec: str) -> bytes:
@@ -79,6 +92,7 @@ class AttachSession:
         self._closed = False
         self._ended = False
         self._connected = False
+        self._process_gone: Callable[[], bool] | None = None
 
     # ---- from the client side
 
@@ -169,10 +183,13 @@ class AttachSession:
 
     # ---- from the lifecycle side
 
-    def connect(self, socket_path: Path, exit_code: Callable[[], int | None]) -> None:
+    def connect(self, socket_path: Path, exit_code: Callable[[], int | None],
+                process_gone: Callable[[], bool] | None = None) -> None:
         """Connect to conmon (the container is created or running); a
         reader thread forwards output, then the exit code. Never waits for
-        the container."""
+        the container. `process_gone` tells whether the process has died:
+        a client that stops reading then is cut off (see `_deliver`)."""
+        self._process_gone = process_gone
         with self._lock:
             if self._closed or self._ended:
                 return
@@ -204,7 +221,7 @@ class AttachSession:
                     kind = "stderr"
                 else:
                     continue
-                if not self._out.put((kind, data), len(data)):
+                if not self._deliver((kind, data), len(data)):
                     break   # the client left
         finally:
             if conn is not None:
@@ -215,11 +232,33 @@ class AttachSession:
                 if writer is not None:
                     writer.join()
                 conn.close()
-        if not self._out.aborted:
-            code = exit_code()
-            if code is not None:
-                self._out.put(("exit", code), 0)
-        self._out.finish()
+        try:
+            if not self._out.aborted:
+                code = exit_code()
+                if code is not None:
+                    self._out.put(("exit", code), 0)
+        finally:
+            self._out.finish()
+
+    def _deliver(self, item: Item, size: int) -> bool:
+        """Queue output, waiting while the client is slow: that holds conmon
+        (and the container) back instead of buffering here. But conmon
+        reports an exit only once it has written all output: a client that
+        stops reading for good would keep a dead container "running" (and
+        `docker stop` waiting). Once the process has died, a client that
+        takes nothing for STALLED seconds is cut off, as dockerd gives its
+        attach streams a grace period after an exit."""
+        waited = 0.0
+        while True:
+            try:
+                return self._out.put(item, size, timeout=1.0)
+            except TimeoutError:
+                gone = self._process_gone
+                waited = waited + 1.0 if gone is not None and gone() else 0.0
+                if waited >= STALLED:
+                    log.info("attach_client_stalled_after_exit")
+                    self.close()
+                    return False
 
     def _write(self, conn: AttachConnection) -> None:
         while True:

@@ -26,6 +26,7 @@ from .models import ContainerRow
 from .peers import Peers, SandboxRequest
 from .registry import Live, Registry
 from .runtime import IOOptions, Runtime
+from .sessions import pid_gone
 from .timing import Phases
 
 log = hlog.get_logger("hangu.container.start")
@@ -179,7 +180,8 @@ class Starter:
             sock = self.rt.paths.attach_socket(cid)
             for session in live.waiting:
                 if not session.closed:
-                    session.connect(sock, lambda s=seen: self.exit_code_after(live, s))
+                    session.connect(sock, lambda s=seen: self.exit_code_after(live, s),
+                                    lambda p=created.pid: pid_gone(p))
             live.waiting.clear()
             ph.mark("attach")
             self.rt.start(cid)

@@ -16,7 +16,7 @@ from . import logs
 from .lifecycle import Lifecycle
 from .lognotify import LogNotifier, Subscription
 from .registry import Live
-from .sessions import AttachSession, parse_detach_keys
+from .sessions import AttachSession, parse_detach_keys, pid_gone
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ class Streams:
                 with self.registry.cond:
                     seen = live.exits
                 session.connect(self.rt.paths.attach_socket(live.id),
-                                lambda: self.lc.starter.exit_code_after(live, seen))
+                                lambda: self.lc.starter.exit_code_after(live, seen),
+                                lambda p=live.row.pid: pid_gone(p))
             else:
                 live.waiting.append(session)
         return session

@@ -346,3 +346,25 @@ def test_parallel_tty_attach_and_exec_stress(stack: PeerStack, stub: object) -> 
     new = {k: v for k, v in _fd_table().items() if table.get(k) != v}
     assert after <= base_fds, f"fds {base_fds} → {after}: {new}"
     stub.Kill(pb.KillContainerRequest(reference=host))  # type: ignore[attr-defined]
+
+
+@needs_root
+@pytest.mark.root
+def test_stalled_client_does_not_hold_a_dead_container(stub: object) -> None:
+    """Back-pressure holds conmon while a client is slow; conmon reports
+    the exit only once the output is written. A client that stops reading
+    for good must not keep a killed container running forever."""
+    cid = _create(stub, ["sh", "-c", "head -c 300000000 /dev/zero; sleep 300"])
+    call = stub.Attach(iter([pb.AttachRequest(  # type: ignore[attr-defined]
+        reference=cid, stdout=True, stderr=True, stream=True)]))
+    time.sleep(0.2)
+    stub.Start(pb.StartContainerRequest(reference=cid), timeout=15)  # type: ignore[attr-defined]
+    next(call)          # then never read again
+    time.sleep(1)
+    t0 = time.monotonic()
+    fut = stub.Wait.future(pb.WaitContainerRequest(  # type: ignore[attr-defined]
+        reference=cid, condition="next-exit"))
+    stub.Kill(pb.KillContainerRequest(reference=cid), timeout=30)  # type: ignore[attr-defined]
+    assert fut.result(timeout=30).status_code == 137
+    print(f"exit noticed {time.monotonic() - t0:.1f}s after the kill")
+    call.cancel()
