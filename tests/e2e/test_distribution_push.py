@@ -274,3 +274,25 @@ def test_image_events(env: Env) -> None:
     # Put busybox back for whoever runs next in this module.
     _ok(env.stack.run_docker("pull", "-q", f"{env.reg.host}/busybox"))
     _ok(env.stack.run_docker("tag", f"{env.reg.host}/busybox", "busybox"))
+
+
+def test_big_layer_goes_up_in_chunks(env: Env, fixture_dir: Path) -> None:
+    """A layer over the chunk threshold (16 MiB) goes up as PATCH chunks,
+    seen on the wire by a proxy in front of a second registry; the registry
+    then serves the image skopeo and a pull agree on."""
+    from tests.support.layouts import random_image
+    from tests.support.registry import throttled_proxy
+    image = random_image(1, 20 << 20, label="big")
+    env.reg.push(bb.write_oci_layout(image, fixture_dir / "dist-chunks"), "chunky")
+    _ok(env.stack.run_docker("pull", "-q", f"{env.reg.host}/chunky"))
+    with running_registry() as target, throttled_proxy(target.host, 0) as proxy:
+        ref = f"{proxy.host}/chunky:v1"
+        _ok(env.stack.run_docker("tag", f"{env.reg.host}/chunky", ref))
+        out = _ok(env.stack.run_docker("push", ref)).splitlines()
+        assert f"{_short(image)}: Pushed" in out and out[-1].startswith("v1: digest: ")
+        patches = [r for r in proxy.requests if r.startswith("PATCH /v2/chunky/blobs/uploads/")]
+        assert len(patches) >= 2, proxy.requests
+        raw = json.loads(_skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{ref}"))
+        assert raw["config"]["digest"] == image.id
+        assert raw["layers"][0]["size"] > 20 << 20
+    _ok(env.stack.run_docker("rmi", ref, f"{env.reg.host}/chunky"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.process import dying_with_parent
@@ -241,6 +242,12 @@ def push_oci_layout(registry: Registry, layout: Path, repo: str = "busybox",
 class Proxy:
     host: str          # "127.0.0.1:PORT"
     rate: int          # bytes a second from the registry; 0: unlimited
+    # Request lines the client sent ("PATCH /v2/x/blobs/uploads/..."), as
+    # far as they can be seen in the byte stream.
+    requests: list[str] = field(default_factory=list)
+
+
+_REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|PATCH|DELETE) (/v2/\S*) HTTP/1\.[01]\r\n")
 
 
 @contextlib.contextmanager
@@ -269,6 +276,9 @@ def throttled_proxy(target: str, rate: int) -> Iterator[Proxy]:
                 if not data:
                     break
                 dst.sendall(data)
+                if not throttle:
+                    proxy.requests += [f"{m.group(1).decode()} {m.group(2).decode()}"
+                                       for m in _REQUEST_LINE.finditer(data)]
                 if throttle and proxy.rate:
                     time.sleep(len(data) / proxy.rate)
         except OSError:
