@@ -6,7 +6,15 @@ Layout under <root>/image: image.db (SQLite), content/blobs/sha256/<hex>
 layers/<chain-id hex>/diff (one unpacked layer each), l/<26 chars> (short
 links to those diff dirs, used in overlay mount options), rootfs/<cid>/
 {upper,work,merged} (a container's writable layer and its mount point),
-tmp/ (unpacking and staging).
+tmp/ (unpacking and staging), pulls/ (journals of running pulls, undone at
+start-up if the service died), certs.d/<host:port>/ (per-registry CAs and
+client certificates, as Docker's /etc/docker/certs.d; HANGU_CERTS_D moves it).
+
+Registries (distribution.py): Docker Hub pulls try HANGU_REGISTRY_MIRRORS
+first; loopback and HANGU_INSECURE_REGISTRIES hosts get HTTPS without
+verification or plain HTTP; a host with a certs.d folder gets verified
+HTTPS; Basic and Bearer (token realm) auth from the X-Registry-Auth
+credentials.
 
 What other services and the gateway can rely on (see servicer.py):
 - Get resolves like dockerd's GetImage: a full id (with or without sha256:),
