@@ -528,3 +528,46 @@ def test_history_walks_local_parents(stack: Stack, busybox: str) -> None:
     assert (f"conflict: unable to delete {parent.removeprefix('sha256:')[:12]} (cannot be "
             f"forced) - image has dependent child images") in refused.stderr, refused.stderr
     _ok(stack.run_docker("rmi", "hgt/hist:1"))
+
+
+def test_untagged_parent_shows_only_with_all(stack: Stack, busybox: str, work: Path) -> None:
+    parent = build_image([busybox_layer()], extra_config={"Labels": {"hgt.par": "1"}})
+    stack.load_image(write_docker_archive(parent, work / "par.tar", ["hgt/par:1"]))
+    name = "hgt-par-" + secrets.token_hex(3)
+    _ok(stack.run_docker("run", "--name", name, "hgt/par:1", "true"))
+    try:
+        kid = _ok(stack.run_docker("commit", name, "hgt/kid:1")).strip()
+    finally:
+        stack.run_docker("rm", "-f", name)
+    # Untagging the parent keeps it (it has a child): an intermediate image.
+    assert _ok(stack.run_docker("rmi", "hgt/par:1")) == "Untagged: hgt/par:1\n"
+    short = parent.id.removeprefix("sha256:")[:12]
+    assert short not in _ok(stack.run_docker("images", "-q")).split()
+    assert short in _ok(stack.run_docker("images", "-a", "-q")).split()
+    assert short not in _ok(stack.run_docker("images", "-q", "-f", "dangling=true")).split()
+    client = stack.docker_client()
+    try:
+        assert parent.id in [i.id for i in client.images.list(all=True)]
+        assert parent.id not in [i.id for i in client.images.list()]
+    finally:
+        client.close()
+    out = _ok(stack.run_docker("rmi", "hgt/kid:1"))
+    assert f"Deleted: {kid}" in out
+    # Now a plain dangling image: listed, and gone with its own layer-less delete.
+    assert short in _ok(stack.run_docker("images", "-q", "-f", "dangling=true")).split()
+    assert f"Deleted: {parent.id}" in _ok(stack.run_docker("rmi", short))
+
+
+def test_docker_py_import_with_changes(stack: Stack) -> None:
+    client = stack.docker_client()
+    try:
+        tar = LayerBuilder().dir("etc").file("etc/py", b"py\n").build()
+        out = client.api.import_image_from_data(tar, repository="hgt/py-import", tag="1",
+                                                changes=["ENV PY=1", "LABEL via=py"])
+        image_id = json.loads(out)["status"] if isinstance(out, str) else out["status"]
+        image = client.images.get("hgt/py-import:1")
+        assert image.id == image_id and image.labels == {"via": "py"}
+        assert image.attrs["Config"]["Env"] == ["PY=1"]
+    finally:
+        client.images.remove("hgt/py-import:1")
+        client.close()
