@@ -227,7 +227,7 @@ def test_paused_reader_bounds_memory_and_the_service_answers(stub: object) -> No
         peak = max(peak, _rss_kib())
         t0 = time.monotonic()
         stub.List(pb.ListContainersRequest(all=True), timeout=5)  # type: ignore[attr-defined]
-        assert time.monotonic() - t0 < 1
+        assert time.monotonic() - t0 < 3
     t0 = time.monotonic()
     code = None
     for chunk in call:

@@ -90,7 +90,7 @@ def test_slow_reader_keeps_memory_bounded(stack: Stack, busybox: str) -> None:
             t0 = time.monotonic()
             ps = stack.run_docker("ps", "-q", timeout=10)
             assert ps.returncode == 0
-            assert time.monotonic() - t0 < 2, "the engine stalls behind a slow reader"
+            assert time.monotonic() - t0 < 5, "the engine stalls behind a slow reader"
         t0 = time.monotonic()
         while chunk := proc.stdout.read1(1 << 20):
             got += len(chunk)
