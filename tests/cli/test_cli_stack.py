@@ -92,10 +92,10 @@ def test_errors_in_docker_form(cli_stack: Stack) -> None:
 def test_run_it_gives_a_terminal(cli_stack: Stack) -> None:
     pexpect = pytest.importorskip("pexpect")
     import sys
-    child = pexpect.spawn(sys.executable, ["-m", "hangu_cli.main", "run", "-it", "--rm",
-                                           "busybox", "sh"],
-                          env=cli_stack.env, timeout=30, encoding="utf-8",
-                          dimensions=(30, 100))
+
+    from tests.support.terminal import Terminal
+    child = Terminal([sys.executable, "-m", "hangu_cli.main", "run", "-it", "--rm", "busybox",
+                      "sh"], env=cli_stack.env, rows=30, cols=100, timeout=30)
     try:
         child.expect_exact("# ")
         child.sendline("echo $((6*7)); tty; stty size")

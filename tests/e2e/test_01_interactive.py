@@ -9,14 +9,13 @@ import re
 import pexpect
 
 from tests.support.stack import DOCKER, Stack
+from tests.support.terminal import Terminal
 
 PROMPT = r"/ # "
 
 
-def _spawn(stack: Stack, *args: str) -> pexpect.spawn:
-    child = pexpect.spawn(DOCKER, list(args), env=stack.env, encoding="utf-8", timeout=60,
-                          dimensions=(24, 100))
-    return child
+def _spawn(stack: Stack, *args: str) -> Terminal:
+    return Terminal([DOCKER, *args], env=stack.env, rows=24, cols=100, timeout=60)
 
 
 def test_run_it_pulls_and_gives_a_terminal(stack: Stack, pull_ref: str) -> None:

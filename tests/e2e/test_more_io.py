@@ -11,6 +11,7 @@ import pexpect
 import pytest
 
 from tests.support.stack import DOCKER, Stack
+from tests.support.terminal import Terminal
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> str:
@@ -26,8 +27,7 @@ def test_exec(stack: Stack, busybox: str) -> None:
         assert _ok(stack.run_docker("exec", cid, "echo", "in-exec")) == "in-exec\n"
         assert _ok(stack.run_docker("exec", "-i", cid, "cat", input="piped\n")) == "piped\n"
         assert stack.run_docker("exec", cid, "sh", "-c", "exit 7").returncode == 7
-        child = pexpect.spawn(DOCKER, ["exec", "-it", cid, "sh"], env=stack.env,
-                              encoding="utf-8", timeout=30)
+        child = Terminal([DOCKER, "exec", "-it", cid, "sh"], env=stack.env, timeout=30)
         try:
             child.expect("/ # ")
             child.sendline("echo tty-$((6*7))")
