@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import platform
 import uuid
@@ -144,15 +145,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         if hasattr(platform, "freedesktop_os_release") else "",
         "OSType": "linux", "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": None,
-            "AllowNondistributableArtifactsHostnames": None,
-            "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"],
-            "IndexConfigs": {"docker.io": {"Name": "docker.io",
-                                           "Mirrors": list(settings.registry_mirrors),
-                                           "Secure": True, "Official": True}},
-            "Mirrors": list(settings.registry_mirrors),
-        },
+        "RegistryConfig": _registry_config(settings),
         "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
         "DockerRootDir": str(settings.root), "HttpProxy": "", "HttpsProxy": "",
         "NoProxy": "", "Name": platform.node(), "Labels": [], "ExperimentalBuild": False,
@@ -169,6 +162,30 @@ async def info(request: web.Request) -> web.StreamResponse:
                                 for p in settings.subnet_pool.split(",") if p.strip()],
     }
     return json_response(data)
+
+
+def _registry_config(settings: Settings) -> dict[str, Any]:
+    """As dockerd: insecure registries given as CIDRs join the loopback
+    ranges; ones given as host[:port] get an index entry with Secure false
+    (the CLI lists both under "Insecure Registries")."""
+    cidrs = ["127.0.0.0/8", "::1/128"]
+    indexes: dict[str, Any] = {"docker.io": {"Name": "docker.io",
+                                             "Mirrors": list(settings.registry_mirrors),
+                                             "Secure": True, "Official": True}}
+    for entry in settings.insecure_registries:
+        if "/" not in entry:
+            indexes[entry] = {"Name": entry, "Mirrors": [], "Secure": False, "Official": False}
+            continue
+        try:
+            cidr = str(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            continue  # not a CIDR: the image service ignores it too
+        if cidr not in cidrs:
+            cidrs.append(cidr)
+    return {"AllowNondistributableArtifactsCIDRs": None,
+            "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": cidrs, "IndexConfigs": indexes,
+            "Mirrors": list(settings.registry_mirrors)}
 
 
 def _settings(request: web.Request) -> Settings:
