@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from hangu_runtime import logging as hlog
 from tests.support import busybox
 from tests.support.registry import Registry, running_registry
+
+# Services run in-process in some tests: their structured lines go to stderr
+# as JSON (shown with a failing test), not to pytest's progress output.
+hlog.configure("tests", level="warning")
 
 
 @pytest.fixture(scope="session")
