@@ -71,3 +71,58 @@ def net_env() -> Iterator[NetEnv]:
         service.close()
         IP_FORWARD.write_text(forward)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- pytest-grpc: the real NetworkServicer registered through the plugin's
+# module-scoped fixtures (test_grpc_api.py). Only modules that ask for
+# grpc_stub build this service; its bridge, nftables table and pool are its
+# own, so it runs alongside net_env without sharing kernel state.
+PG_POOL = "10.209.0.0/16:24"
+
+
+@pytest.fixture(scope="module")
+def pg_network() -> Iterator[object]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    from hangu_network.service import NetworkService
+    forward = IP_FORWARD.read_text()
+    tmp = tempfile.mkdtemp(prefix="hgt-pg-", dir="/tmp")
+    suffix = secrets.token_hex(3)
+    settings = load_settings({"HANGU_ROOT": f"{tmp}/root", "HANGU_RUN": f"{tmp}/run",
+                              "HANGU_BRIDGE": f"hgp{suffix}", "HANGU_SUBNET_POOL": PG_POOL,
+                              "HANGU_NFT_TABLE": f"hgp_{suffix}"})
+    service = NetworkService(settings)
+    try:
+        yield service
+    finally:
+        service.purge()
+        service.close()
+        IP_FORWARD.write_text(forward)
+        shutil.rmtree(tmp, ignore_errors=True)
+    # Nothing of ours may outlive the module.
+    assert subprocess.run(["ip", "link", "show", settings.bridge], capture_output=True,
+                          check=False).returncode != 0
+    assert subprocess.run(["nft", "list", "table", "inet", settings.nft_table],
+                          capture_output=True, check=False).returncode != 0
+    assert tmp not in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.fixture(scope="module")
+def grpc_interceptors() -> list[object]:
+    from hangu_runtime.server import ErrorAndLogInterceptor
+    return [ErrorAndLogInterceptor()]
+
+
+@pytest.fixture(scope="module")
+def grpc_add_to_server() -> object:
+    return pb_grpc.add_NetworkServiceServicer_to_server
+
+
+@pytest.fixture(scope="module")
+def grpc_servicer(pg_network: object) -> object:
+    return pg_network.servicer  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def grpc_stub_cls(grpc_channel: object) -> object:
+    return pb_grpc.NetworkServiceStub

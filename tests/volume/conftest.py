@@ -43,3 +43,40 @@ def vol_env() -> Iterator[VolEnv]:
         service.purge()
         service.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- pytest-grpc: the real VolumeServicer registered through the plugin's
+# module-scoped fixtures (test_grpc_api.py); built only where asked for.
+@pytest.fixture(scope="module")
+def pg_volume() -> Iterator[VolumeService]:
+    tmp = tempfile.mkdtemp(prefix="hgt-pg-", dir="/tmp")
+    service = VolumeService(load_settings({"HANGU_ROOT": f"{tmp}/root",
+                                           "HANGU_RUN": f"{tmp}/run"}))
+    try:
+        yield service
+    finally:
+        service.purge()
+        service.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert tmp not in Path("/proc/self/mountinfo").read_text()
+
+
+@pytest.fixture(scope="module")
+def grpc_interceptors() -> list[object]:
+    from hangu_runtime.server import ErrorAndLogInterceptor
+    return [ErrorAndLogInterceptor()]
+
+
+@pytest.fixture(scope="module")
+def grpc_add_to_server() -> object:
+    return pb_grpc.add_VolumeServiceServicer_to_server
+
+
+@pytest.fixture(scope="module")
+def grpc_servicer(pg_volume: VolumeService) -> object:
+    return pg_volume.servicer
+
+
+@pytest.fixture(scope="module")
+def grpc_stub_cls(grpc_channel: object) -> object:
+    return pb_grpc.VolumeServiceStub
