@@ -16,13 +16,13 @@ from pathlib import Path
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from hangu_runtime.events import EventLog
 from hangu_runtime.ids import new_id
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from . import dockeruser, ipam
 from .dns import DnsServer
-from .events import EventLog
 from .links import HostLinks
 from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
 from .nft import Nft

@@ -11,10 +11,10 @@ from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.db import open_database
+from hangu_runtime.events import EventLog
 
 from . import models
 from .dns import DnsServer
-from .events import EventLog
 from .links import HostLinks
 from .networks import Networks
 from .nft import Nft

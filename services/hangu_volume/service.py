@@ -7,9 +7,9 @@ import grpc
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings
 from hangu_runtime.db import open_database
+from hangu_runtime.events import EventLog
 
 from . import models
-from .events import EventLog
 from .servicer import VolumeServicer
 from .store import Volumes
 

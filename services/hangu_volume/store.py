@@ -14,12 +14,12 @@ from pathlib import Path
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
+from hangu_runtime.events import EventLog
 from hangu_runtime.ids import new_id
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from . import copyup, names
-from .events import EventLog
 from .models import ReferenceRow, VolumeRow
 
 log = hlog.get_logger("hangu.volume.store")

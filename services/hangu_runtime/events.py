@@ -1,4 +1,4 @@
-"""In-process event log for the Events stream: a bounded history (for
+"""In-process event log for a service's Events stream: a bounded history (for
 `since`) and a condition that wakes waiting streams at once (no polling)."""
 
 from __future__ import annotations
