@@ -58,6 +58,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         registry.reserve(name, cid)
     ph.mark("validate")
     prepared = False
+    referenced: list[str] = []
     try:
         rootfs = peers.image.prepare_rootfs(cid, image.id)
         prepared = True
@@ -67,6 +68,11 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
                 vol = peers.volume.ensure(plan.name,
                                           driver="" if plan.driver == "local" else plan.driver)
                 plan.name = vol.name
+                # The container holds its volumes from create on, as with
+                # dockerd: `volume rm` of a created container's volume is a
+                # conflict. Start mounts again, with the image content to copy.
+                peers.volume.mount(vol.name, cid)
+                referenced.append(vol.name)
         ph.mark("volumes")
         row = ContainerRow(
             id=cid, name=name, created=time.time(), image=req.config.image,
@@ -82,6 +88,11 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         ph.mark("store")
     except BaseException:
         registry.release(name, cid)
+        for volume_name in referenced:
+            try:
+                peers.volume.unmount(volume_name, cid)
+            except HanguError:
+                pass
         if prepared:
             try:
                 peers.image.remove_rootfs(cid)

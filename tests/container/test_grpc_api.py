@@ -211,8 +211,6 @@ def test_error_codes(stub: Any) -> None:
     stub.Remove(pb.RemoveContainerRequest(reference="pgdup"))
 
 
-@pytest.mark.xfail(strict=True, reason="contract (brief, Docker): volume.Mount at create, so "
-                   "a created container's volume is in use; hangu mounts it at start only")
 def test_created_container_holds_its_volume(stub: Any, pg_stack: PgStack) -> None:
     volumes = volume_pb2_grpc.VolumeServiceStub(
         grpc.insecure_channel(pg_stack.settings.grpc_target("volume")))

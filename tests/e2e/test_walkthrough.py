@@ -137,6 +137,17 @@ def test_named_volume_shared(stack: Stack, busybox: str) -> None:
     _ok(stack.run_docker("volume", "rm", vol))
 
 
+def test_created_container_holds_its_volume(stack: Stack, busybox: str) -> None:
+    """As dockerd: a volume is in use from `docker create` on, not from start."""
+    vol = "v2-" + secrets.token_hex(3)
+    cid = _ok(stack.run_docker("create", "-v", f"{vol}:/data", busybox, "true")).strip()
+    refused = stack.run_docker("volume", "rm", vol)
+    assert refused.returncode == 1
+    assert f"remove {vol}: volume is in use - [{cid}]" in refused.stderr
+    _ok(stack.run_docker("rm", cid))
+    _ok(stack.run_docker("volume", "rm", vol))
+
+
 def test_images_inspect_tag_rmi(stack: Stack, busybox: str) -> None:
     images = _ok(stack.run_docker("images"))
     assert re.search(r"^busybox\s+latest\s+[0-9a-f]{12}\s", images, re.M), images
