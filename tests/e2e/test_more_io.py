@@ -8,7 +8,6 @@ import subprocess
 import time
 
 import pexpect
-import pytest
 
 from tests.support.stack import DOCKER, Stack
 from tests.support.terminal import Terminal
@@ -19,8 +18,6 @@ def _ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-@pytest.mark.xfail(strict=False, reason="container service: an exec right after start sometimes "
-                   "reports exit code -1 (the CLI exits 255) though its output arrived")
 def test_exec(stack: Stack, busybox: str) -> None:
     cid = _ok(stack.run_docker("run", "-d", busybox, "sleep", "300")).strip()
     try:
