@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import AsyncIterable, Callable
+from typing import Any, Protocol
 
+import grpc
 from aiohttp import web
 
 from hangu.image.v1 import image_pb2
@@ -122,3 +124,35 @@ class JsonStream:
             await self.response.prepare(self.request)
         await self.response.write_eof()
         return self.response
+
+
+class _Chunk(Protocol):
+    data: bytes
+
+
+async def stream_tar(request: web.Request, chunks: AsyncIterable[_Chunk], what: str,
+                     on_error: Callable[[grpc.aio.AioRpcError], None] | None = None,
+                     ) -> web.StreamResponse:
+    """Forward a service's stream of byte chunks as an application/x-tar body.
+
+    The 200 goes out with the first chunk, so a failure before it is still a
+    Docker error response (`on_error` may turn it into a better one); after
+    it, as with dockerd, the only way to tell the client is to cut the
+    connection."""
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/x-tar"
+    try:
+        async for chunk in chunks:
+            if not response.prepared:
+                await response.prepare(request)
+            await response.write(chunk.data)
+    except grpc.aio.AioRpcError as err:
+        if response.prepared:
+            raise ConnectionResetError(f"{what} failed mid-stream") from err
+        if on_error is not None:
+            on_error(err)
+        raise
+    if not response.prepared:
+        await response.prepare(request)
+    await response.write_eof()
+    return response

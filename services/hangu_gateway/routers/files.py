@@ -19,6 +19,7 @@ from hangu.volume.v1 import volume_pb2 as vpb
 from .. import container_shape, image_shape
 from ..backends import metadata
 from ..errors import ApiError, bad_request
+from ..streams import stream_tar
 from .common import api_version, backends, json_response, qbool, reraise_not_found
 from .containers import get_container, no_such_container
 from .volumes import volume_json
@@ -89,21 +90,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     c = await get_container(request, request.match_info["id"])
     call = backends(request).image.Export(ipb.ExportRequest(container_id=c.id),
                                           metadata=metadata())
-    response = web.StreamResponse(status=200)
-    response.content_type = "application/x-tar"
-    try:
-        async for chunk in call:
-            if not response.prepared:
-                await response.prepare(request)
-            await response.write(chunk.data)
-    except grpc.aio.AioRpcError as err:
-        if response.prepared:
-            raise ConnectionResetError("export failed mid-stream") from err
-        raise
-    if not response.prepared:
-        await response.prepare(request)
-    await response.write_eof()
-    return response
+    return await stream_tar(request, call, "export")
 
 
 async def commit(request: web.Request) -> web.StreamResponse:

@@ -19,9 +19,16 @@ from hangu.image.v1 import image_pb2 as ipb
 from .. import image_shape
 from ..backends import metadata
 from ..errors import ApiError, bad_request, not_implemented, rpc_status
-from ..streams import JsonStream, error_message, progress_message
-from .common import (api_version, backends, fill_filters, filters, json_response, qbool,
-                     reraise_not_found)
+from ..streams import JsonStream, error_message, progress_message, stream_tar
+from .common import (
+    api_version,
+    backends,
+    fill_filters,
+    filters,
+    json_response,
+    qbool,
+    reraise_not_found,
+)
 
 _BODY_CHUNK = 1 << 20
 
@@ -177,22 +184,9 @@ async def save(request: web.Request) -> web.StreamResponse:
     call = backends(request).image.Save(ipb.SaveRequest(
         references=names, platform=_platform(request.query.get("platform", ""))),
         metadata=metadata())
-    response = web.StreamResponse(status=200)
-    response.content_type = "application/x-tar"
-    try:
-        async for chunk in call:
-            if not response.prepared:
-                await response.prepare(request)
-            await response.write(chunk.data)
-    except grpc.aio.AioRpcError as err:
-        if response.prepared:
-            raise ConnectionResetError("save failed mid-stream") from err
-        reraise_not_found(err, err.details() or "No such image")
-        raise
-    if not response.prepared:
-        await response.prepare(request)
-    await response.write_eof()
-    return response
+    return await stream_tar(
+        request, call, "save",
+        on_error=lambda err: reraise_not_found(err, err.details() or "No such image"))
 
 
 async def push(request: web.Request) -> web.StreamResponse:
