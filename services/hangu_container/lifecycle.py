@@ -19,7 +19,7 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument
 
 from . import mounts, names, ocispec
-from .events import Events
+from hangu_runtime.events import EventBus
 from .exits import ExitWatcher
 from .peers import Peers
 from .registry import Live, Registry
@@ -39,7 +39,7 @@ class Lifecycle:
         self.peers = peers
         self.cgroup_parent = cgroup_parent
         self.starter = Starter(registry, runtime, peers, cgroup_parent)
-        self.events = Events()
+        self.events = EventBus()
         # Called with the container id after each exit (e.g. to end logs -f).
         self.exit_hooks: list[Callable[[str], None]] = []
         self.shutdown_hooks: list[Callable[[], None]] = []

@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
 
+from hangu_runtime.events import serve_events
 from hangu_runtime.errors import HanguError
 
 from . import archive, listing, logs, stats
@@ -209,13 +210,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
 
     def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext
                ) -> Iterator[pb.Event]:
-        cancelled = threading.Event()
-        context.add_callback(cancelled.set)
-        since = _ns(request.since) if request.HasField("since") else 0
-        until = _ns(request.until) if request.HasField("until") else 0
-        for ev in self.lc.events.subscribe(since, until, cancelled):
-            yield pb.Event(action=ev.action, id=ev.id, attributes=ev.attributes,
-                           time=_ts_ns(ev.time_ns))
+        return serve_events(self.lc.events, request, context, pb.Event)
 
     def Stats(self, request: pb.StatsRequest, context: grpc.ServicerContext
               ) -> Iterator[pb.StatsSample]:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from .content import ContentStore
-from .events import EventBus
+from hangu_runtime.events import EventBus
 from .layers import LayerStore
 from .models import ImageRecord, LayerRecord, RefRecord
 from .reference import IDENTIFIER_RE, SHORT_ID_RE, Reference, is_full_id, parse

@@ -15,7 +15,7 @@ from hangu_runtime.logging import get_logger
 from . import archive, commit, diff, history, listing, prune, removal, save
 from .content import ContentStore
 from .distribution import Distribution
-from .events import EventBus
+from hangu_runtime.events import EventBus
 from .history import HistoryItem
 from .images import ImageStore, ImageView
 from .layers import LayerStore

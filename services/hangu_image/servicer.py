@@ -12,6 +12,7 @@ import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1 import image_pb2_grpc
+from hangu_runtime.events import serve_events
 from hangu_runtime.errors import InvalidArgument, NotImplementedYet
 
 from .images import ImageView
@@ -208,14 +209,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
     def Events(self, request: pb.EventsRequest,
                context: grpc.ServicerContext) -> Iterator[pb.Event]:
-        stop = threading.Event()
-        context.add_callback(stop.set)
-        since = request.since.ToNanoseconds() if request.HasField("since") else 0
-        until = request.until.ToNanoseconds() if request.HasField("until") else 0
-        for ev in self.svc.events.subscribe(since, until, stop):
-            ts = Timestamp()
-            ts.FromNanoseconds(ev.time_ns)
-            yield pb.Event(action=ev.action, id=ev.id, attributes=ev.attributes, time=ts)
+        return serve_events(self.svc.events, request, context, pb.Event)
 
     # ------------------------------------------------------------ rootfs
     def PrepareRootfs(self, request: pb.PrepareRootfsRequest,

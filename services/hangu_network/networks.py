@@ -16,7 +16,7 @@ from pathlib import Path
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
-from hangu_runtime.events import EventLog
+from hangu_runtime.events import EventBus
 from hangu_runtime.ids import new_id
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -63,7 +63,7 @@ class NetworkSpec:
 
 class Networks:
     def __init__(self, settings: Settings, engine: Engine, links: HostLinks, nft: Nft,
-                 events: EventLog, dns: DnsServer | None = None) -> None:
+                 events: EventBus, dns: DnsServer | None = None) -> None:
         self.settings = settings
         self.dns = dns
         self.engine = engine
@@ -305,7 +305,7 @@ class Networks:
                 s.delete(row)
                 s.commit()
                 raise
-        self.events.emit("create", row.id, {"name": row.name, "type": row.driver})
+        self.events.emit("create", row.id, name=row.name, type=row.driver)
         return row
 
     def _subnet_for(self, s: Session, spec: NetworkSpec) -> IPv4Network:
@@ -335,7 +335,7 @@ class Networks:
                     s.delete(a)
                 s.delete(s.get(NetworkRow, row.id))
                 s.commit()
-        self.events.emit("destroy", row.id, {"name": row.name, "type": row.driver})
+        self.events.emit("destroy", row.id, name=row.name, type=row.driver)
 
     def prune(self, filters: Mapping[str, Sequence[str]]) -> list[str]:
         deleted = []

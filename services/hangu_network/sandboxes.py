@@ -345,8 +345,8 @@ class Sandboxes:
         log.info("sandbox_removed", container_id=container_id)
 
     def _event(self, action: str, net: NetworkRow, container_id: str) -> None:
-        self.networks.events.emit(action, net.id, {"container": container_id,
-                                                   "name": net.name, "type": net.driver})
+        self.networks.events.emit(action, net.id, container=container_id, name=net.name,
+                                  type=net.driver)
 
     # -- connect / disconnect ---------------------------------------------
     def connect(self, container_id: str, req: EndpointSpec) -> tuple[EndpointRow, NetworkRow]:

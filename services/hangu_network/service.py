@@ -11,7 +11,7 @@ from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.db import open_database
-from hangu_runtime.events import EventLog
+from hangu_runtime.events import EventBus
 
 from . import models
 from .dns import DnsServer
@@ -35,7 +35,7 @@ class NetworkService:
         self.links = HostLinks()
         self.nft = Nft(settings.nft_table)
         self.dns = DnsServer()
-        self.networks = Networks(settings, self.engine, self.links, self.nft, EventLog(),
+        self.networks = Networks(settings, self.engine, self.links, self.nft, EventBus(),
                                  self.dns)
         self.sandboxes = Sandboxes(settings, self.networks)
         self.networks.startup()

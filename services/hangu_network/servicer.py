@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterator
 
 import grpc
+
+from hangu_runtime.events import serve_events
 from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
@@ -135,7 +137,4 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
 
     def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext
                ) -> Iterator[pb.Event]:
-        since = request.since.ToNanoseconds() / 1e9 if request.HasField("since") else None
-        until = request.until.ToNanoseconds() / 1e9 if request.HasField("until") else None
-        for e in self.networks.events.stream(since, until, context.is_active):
-            yield pb.Event(action=e.action, id=e.id, attributes=e.attributes, time=_ts(e.time))
+        return serve_events(self.networks.events, request, context, pb.Event)

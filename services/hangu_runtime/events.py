@@ -1,61 +1,91 @@
-"""In-process event log for a service's Events stream: a bounded history (for
-`since`) and a condition that wakes waiting streams at once (no polling)."""
+"""A service's Docker events: a bounded in-memory log (for `since`) fanned
+out to live subscribers, and the Events RPC every service serves from it.
+
+Subscribers get events through their own queue as they are emitted; the
+only timed wait is there so `until` and a client leaving are noticed."""
 
 from __future__ import annotations
 
+import collections
+import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 
 @dataclass(frozen=True)
-class EventRecord:
-    seq: int
+class Event:
     action: str
     id: str
     attributes: dict[str, str] = field(default_factory=dict)
-    time: float = 0.0
+    time_ns: int = field(default_factory=time.time_ns)
 
 
-class EventLog:
-    def __init__(self, keep: int = 1000) -> None:
-        self._events: deque[EventRecord] = deque(maxlen=keep)
-        self._cond = threading.Condition()
-        self._seq = 0
+class EventBus:
+    def __init__(self, keep: int = 2048) -> None:
+        self._log: collections.deque[Event] = collections.deque(maxlen=keep)
+        self._subs: set[queue.SimpleQueue[Event | None]] = set()
+        self._lock = threading.Lock()
 
-    def emit(self, action: str, id: str, attributes: dict[str, str] | None = None) -> None:
-        with self._cond:
-            self._seq += 1
-            self._events.append(EventRecord(self._seq, action, id, dict(attributes or {}),
-                                            time.time()))
-            self._cond.notify_all()
+    def emit(self, action: str, id_: str, **attributes: str) -> Event:
+        """Record and deliver one event; empty attributes are left out."""
+        event = Event(action, id_, {k: v for k, v in attributes.items() if v})
+        with self._lock:
+            self._log.append(event)
+            for sub in self._subs:
+                sub.put(event)
+        return event
 
-    def stream(self, since: float | None, until: float | None,
-               alive: Callable[[], bool]) -> Iterator[EventRecord]:
-        """Past events from `since`, then live ones until `until` (or until
-        the client goes away)."""
-        with self._cond:
-            last = self._seq
-            past = [e for e in self._events if since is not None and e.time >= since]
-        for e in past:
-            if until is not None and e.time > until:
-                return
-            yield e
-        while alive():
-            if until is not None and time.time() > until:
-                return
-            with self._cond:
-                wait = 1.0 if until is None else max(0.0, min(1.0, until - time.time()))
-                seen = last
-
-                def fresh_seen() -> bool:
-                    return self._seq > seen
-                self._cond.wait_for(fresh_seen, timeout=wait)
-                fresh = [e for e in self._events if e.seq > last]
-                last = self._seq
-            for e in fresh:
-                if until is not None and e.time > until:
+    def subscribe(self, since_ns: int = 0, until_ns: int = 0,
+                  stop: threading.Event | None = None) -> Iterator[Event]:
+        """Past events since `since_ns` (if given), then live ones until
+        `until_ns` (0: forever), `stop` is set, or the bus closes."""
+        sub: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        with self._lock:
+            past = [e for e in self._log if since_ns and e.time_ns >= since_ns]
+            self._subs.add(sub)
+        try:
+            for event in past:
+                if until_ns and event.time_ns > until_ns:
                     return
-                yield e
+                yield event
+            while not (stop is not None and stop.is_set()):
+                now = time.time_ns()
+                if until_ns and now >= until_ns:
+                    return
+                wait = 1.0 if not until_ns else min(1.0, (until_ns - now) / 1e9)
+                try:
+                    item = sub.get(timeout=max(wait, 0.001))
+                except queue.Empty:
+                    continue
+                if item is None or (until_ns and item.time_ns > until_ns):
+                    return
+                yield item
+        finally:
+            with self._lock:
+                self._subs.discard(sub)
+
+    def close(self) -> None:
+        """End every subscription (service shutdown)."""
+        with self._lock:
+            for sub in self._subs:
+                sub.put(None)
+
+
+def serve_events(bus: EventBus, request: Any, context: grpc.ServicerContext,
+                 message: Callable[..., Any]) -> Iterator[Any]:
+    """The Events RPC of any service: `request` has optional `since`/`until`
+    timestamps, `message` is the service's Event message class."""
+    stop = threading.Event()
+    context.add_callback(stop.set)
+    since = request.since.ToNanoseconds() if request.HasField("since") else 0
+    until = request.until.ToNanoseconds() if request.HasField("until") else 0
+    for event in bus.subscribe(since, until, stop):
+        ts = Timestamp()
+        ts.FromNanoseconds(event.time_ns)
+        yield message(action=event.action, id=event.id, attributes=event.attributes, time=ts)

@@ -7,7 +7,7 @@ import grpc
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings
 from hangu_runtime.db import open_database
-from hangu_runtime.events import EventLog
+from hangu_runtime.events import EventBus
 
 from . import models
 from .servicer import VolumeServicer
@@ -20,7 +20,7 @@ class VolumeService:
     def __init__(self, settings: Settings) -> None:
         root = settings.data_dir("volume")
         self.engine = open_database(root / "volume.db", models.VolumeBase.metadata)
-        self.volumes = Volumes(root, self.engine, EventLog())
+        self.volumes = Volumes(root, self.engine, EventBus())
         self.servicer = VolumeServicer(self.volumes)
 
     def register(self, server: grpc.Server) -> list[str]:

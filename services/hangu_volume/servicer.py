@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
+
+from hangu_runtime.events import serve_events
 from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.volume.v1 import volume_pb2 as pb
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
@@ -66,7 +68,4 @@ class VolumeServicer(pb_grpc.VolumeServiceServicer):
 
     def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext
                ) -> Iterator[pb.Event]:
-        since = request.since.ToNanoseconds() / 1e9 if request.HasField("since") else None
-        until = request.until.ToNanoseconds() / 1e9 if request.HasField("until") else None
-        for e in self.volumes.events.stream(since, until, context.is_active):
-            yield pb.Event(action=e.action, id=e.id, attributes=e.attributes, time=_ts(e.time))
+        return serve_events(self.volumes.events, request, context, pb.Event)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
-from hangu_runtime.events import EventLog
+from hangu_runtime.events import EventBus
 from hangu_runtime.ids import new_id
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -35,7 +35,7 @@ class VolumeView:
 
 
 class Volumes:
-    def __init__(self, root: Path, engine: Engine, events: EventLog) -> None:
+    def __init__(self, root: Path, engine: Engine, events: EventBus) -> None:
         self.root = root / "volumes"
         self.engine = engine
         self.events = events
@@ -78,7 +78,7 @@ class Volumes:
             s.commit()
             s.refresh(row)
             view = self._view(s, row)
-        self.events.emit("create", name, {"driver": driver})
+        self.events.emit("create", name, driver=driver)
         return view
 
     def get(self, name: str) -> VolumeView:
@@ -113,7 +113,7 @@ class Volumes:
             shutil.rmtree(self.root / name, ignore_errors=True)
             s.delete(row)
             s.commit()
-        self.events.emit("destroy", name, {"driver": row.driver})
+        self.events.emit("destroy", name, driver=row.driver)
 
     def prune(self, filters: Mapping[str, Sequence[str]]) -> tuple[list[str], int]:
         """Unused volumes; only anonymous ones unless the filter all=true
@@ -149,7 +149,7 @@ class Volumes:
             if s.get(ReferenceRow, (name, container_id)) is None:
                 s.add(ReferenceRow(name=name, container_id=container_id))
                 s.commit()
-        self.events.emit("mount", name, {"container": container_id, "driver": row.driver})
+        self.events.emit("mount", name, container=container_id, driver=row.driver)
         return str(data)
 
     def unmount(self, name: str, container_id: str) -> None:
@@ -162,7 +162,7 @@ class Volumes:
             s.commit()
             if not self._view(s, row).used_by:
                 self._unmount_device(row)
-        self.events.emit("unmount", name, {"container": container_id, "driver": row.driver})
+        self.events.emit("unmount", name, container=container_id, driver=row.driver)
 
     def _mount_device(self, row: VolumeRow) -> None:
         """driver_opts (type/device/o): mount on first use, as dockerd does."""
