@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from hangu_runtime.units import human_duration
+
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None,
           gap: int = 3) -> None:
@@ -21,44 +23,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | N
         cells = [cell.ljust(widths[i] + gap) if i < len(row) - 1 else cell
                  for i, cell in enumerate(row)]
         out.write("".join(cells).rstrip() + "\n")
-
-
-def human_size(size: float) -> str:
-    """Decimal units with 3 significant digits, as docker's units.HumanSize."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """docker's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = round(s / 3600)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def ago(timestamp: float, now: float | None = None) -> str:

@@ -10,10 +10,11 @@ from typing import Any
 from google.protobuf.message import Message
 
 from hangu.container.v1 import container_pb2 as cpb
+from hangu_runtime.units import human_duration
 
 from . import versions
 from .container_fields import CONFIG_PLAIN, HOST_PLAIN
-from .timefmt import human_duration, is_zero, rfc3339nano, unix
+from .timefmt import is_zero, rfc3339nano, unix
 
 
 def _plain(msg: Message, table: tuple[tuple[str, str], ...]) -> dict[str, Any]:

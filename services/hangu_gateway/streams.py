@@ -12,19 +12,10 @@ import grpc
 from aiohttp import web
 
 from hangu.image.v1 import image_pb2
+from hangu_runtime.units import human_size
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 # dockerd renders the bar for a terminal width it does not know (200).
 _WIDTH = 200
-
-
-def human_size(size: float) -> str:
-    """go-units HumanSize: decimal units, four significant digits."""
-    i = 0
-    while size >= 1000.0 and i < len(_UNITS) - 1:
-        size /= 1000.0
-        i += 1
-    return f"{size:.4g}{_UNITS[i]}"
 
 
 def progress_bar(current: int, total: int, start: float | None = None,

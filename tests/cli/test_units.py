@@ -10,11 +10,13 @@ import struct
 import threading
 
 import pytest
+
 from hangu_cli import output
 from hangu_cli.commands import run
 from hangu_cli.commands.images import split_reference
 from hangu_cli.main import build_parser
 from hangu_cli.streams import copy_output, pump_stdin
+from hangu_runtime import units
 
 
 def test_table_aligns_columns() -> None:
@@ -28,13 +30,13 @@ def test_table_aligns_columns() -> None:
 
 
 def test_sizes_and_durations_as_docker_prints_them() -> None:
-    assert output.human_size(999) == "999B"
-    assert output.human_size(4_261_412) == "4.261MB"
-    assert output.human_size(1_000_000_000) == "1GB"
-    assert output.human_duration(0.2) == "Less than a second"
-    assert output.human_duration(30) == "30 seconds"
-    assert output.human_duration(90) == "About a minute"
-    assert output.human_duration(3 * 3600) == "3 hours"
+    assert units.human_size(999) == "999B"
+    assert units.human_size(4_261_412) == "4.261MB"
+    assert units.human_size(1_000_000_000) == "1GB"
+    assert units.human_duration(0.2) == "Less than a second"
+    assert units.human_duration(30) == "30 seconds"
+    assert units.human_duration(90) == "About a minute"
+    assert units.human_duration(3 * 3600) == "3 hours"
     assert output.ago(100, now=105) == "5 seconds ago"
 
 

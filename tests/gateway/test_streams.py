@@ -2,7 +2,8 @@
 
 from hangu.image.v1 import image_pb2 as ipb
 from hangu_gateway import hijack
-from hangu_gateway.streams import error_message, human_size, progress_bar, progress_message
+from hangu_gateway.streams import error_message, progress_bar, progress_message
+from hangu_runtime.units import human_size
 
 
 def test_human_size_is_decimal_four_digits() -> None:

@@ -7,8 +7,10 @@ import argparse
 import sys
 from typing import TextIO
 
+from hangu_runtime.units import human_size
+
 from ..client import APIClient, APIError
-from ..output import Progress, ago, human_size, short_id, table
+from ..output import Progress, ago, short_id, table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

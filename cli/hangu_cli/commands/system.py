@@ -7,9 +7,10 @@ import platform
 import sys
 from typing import Any
 
+from hangu_runtime.units import human_size
+
 from .. import __version__
 from ..client import API_VERSION, APIClient, APIError, ConnectionFailed
-from ..output import human_size
 
 # Docker names architectures as Go does.
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
