@@ -11,6 +11,8 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
+from hangu_runtime.unixhttp import UnixHTTPConnection
+
 DEFAULT_HOST = "unix:///run/hangu/hangu.sock"
 # The newest API version this client speaks; lowered to the server's.
 API_VERSION = "1.47"
@@ -28,22 +30,6 @@ class APIError(Exception):
 
 class ConnectionFailed(Exception):
     pass
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -70,7 +56,7 @@ class APIClient:
 
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         if self._unix_path is not None:
-            return _UnixConnection(self._unix_path, timeout)
+            return UnixHTTPConnection(self._unix_path, timeout)
         return http.client.HTTPConnection(self._netloc, timeout=timeout)
 
     @property

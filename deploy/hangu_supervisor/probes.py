@@ -4,29 +4,12 @@ socket, and GET /_ping on the gateway's Docker API socket."""
 from __future__ import annotations
 
 import http.client
-import socket
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """http.client over a unix socket (the Docker API is served on one)."""
-
-    def __init__(self, path: str | Path, timeout: float = 5.0) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = str(path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+from hangu_runtime.unixhttp import UnixHTTPConnection
 
 
 def grpc_healthy(socket_path: Path, timeout: float = 1.0) -> bool:
