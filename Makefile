@@ -15,8 +15,12 @@ PYTEST_ARGS ?=
 DEBS := python3 python3-venv runc conmon nftables busybox-static docker-registry skopeo \
 	iproute2 iptables tmux
 
-.PHONY: deps venv protos up down purge status test test-unit test-service test-e2e bench \
-	install-systemd
+.PHONY: deps venv protos lint format up down purge status test test-unit test-service test-e2e \
+	bench install-systemd
+
+# Hand-written code only; the generated gRPC code is checked by test_codegen.
+LINT_PATHS := services cli deploy benchmarks
+TYPED_PATHS := $(wildcard services/hangu_*) cli/hangu_cli deploy/hangu_supervisor benchmarks
 
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -27,9 +31,9 @@ deps:
 # The packages live in services/, cli/ and deploy/; a .pth file puts those
 # folders on the venv's path, so packages added later need no reinstall.
 # (`pip install -e .` installs the console scripts: hangu, hangu-supervisor...)
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --disable-pip-version-check -r requirements.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	$(PIP) install -q --disable-pip-version-check --no-deps -e .
 	printf '%s\n' "$(CURDIR)/services" "$(CURDIR)/cli" "$(CURDIR)/deploy" \
 	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hangu-src.pth"
@@ -40,6 +44,17 @@ venv: $(VENV)/.installed
 # Regenerate the gRPC code from protos/ (output is committed; a test checks it is current).
 protos: venv
 	$(PY) -m hangu_runtime.codegen services
+
+# The CI gates: lint rules, formatting and strict typing, zero findings.
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy $(TYPED_PATHS)
+
+# Apply the formatter and the safe fixes.
+format: venv
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
 
 # Start the stack (detached: returns once every service answers).
 up: deps venv
