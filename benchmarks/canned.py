@@ -33,8 +33,11 @@ def record(host: str, paths: list[str]) -> dict[str, tuple[int, list[tuple[str, 
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
-        keep = [(k, v) for k, v in headers if k.lower() not in
-                ("content-length", "transfer-encoding", "connection", "date")]
+        keep = [
+            (k, v)
+            for k, v in headers
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date")
+        ]
         if any(k.lower() == "transfer-encoding" for k, _ in headers):
             body = _unchunk(body)
         answers[_unversioned(path)] = (status, keep, body)  # type: ignore[assignment]
@@ -57,7 +60,7 @@ def _unchunk(data: bytes) -> bytes:
         size = int(size_line.split(b";")[0], 16)
         if size == 0:
             break
-        out, data = out + data[:size], data[size + 2:]
+        out, data = out + data[:size], data[size + 2 :]
     return out
 
 
@@ -71,8 +74,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def _answer(self, with_body: bool) -> None:
-        status, headers, body = self.server.answers.get(_unversioned(self.path),
-                                                         (404, [], b"{}"))
+        status, headers, body = self.server.answers.get(_unversioned(self.path), (404, [], b"{}"))
         self.send_response_only(status)
         for key, value in headers:
             self.send_header(key, value)
@@ -81,10 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
         if with_body:
             self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self._answer(True)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer(False)
 
     def log_message(self, *_: object) -> None:

@@ -37,8 +37,12 @@ def ensure_installed() -> None:
     try:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                        "docker.io"], check=True, env=env, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker.io"],
+            check=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     finally:
         if added:
             POLICY_RC.unlink()
@@ -89,6 +93,7 @@ def _wait(sock: Path, proc: subprocess.Popen[bytes], log: Path, timeout: float =
 
 def _ping(sock: Path) -> bool:
     import socket as s
+
     conn = s.socket(s.AF_UNIX, s.SOCK_STREAM)
     try:
         conn.connect(str(sock))
@@ -116,11 +121,30 @@ def running_dockerd() -> Iterator[Dockerd]:
     log = tmp / "dockerd.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["dockerd", "--data-root", str(tmp / "data"), "--exec-root", str(tmp / "x"),
-             "--pidfile", str(tmp / "dockerd.pid"), "-H", f"unix://{sock}",
-             "--bridge", bridge, "--iptables=true", "--ip6tables=false",
-             "--log-level", "warn", "--storage-driver", "overlay2"],
-            stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                "dockerd",
+                "--data-root",
+                str(tmp / "data"),
+                "--exec-root",
+                str(tmp / "x"),
+                "--pidfile",
+                str(tmp / "dockerd.pid"),
+                "-H",
+                f"unix://{sock}",
+                "--bridge",
+                bridge,
+                "--iptables=true",
+                "--ip6tables=false",
+                "--log-level",
+                "warn",
+                "--storage-driver",
+                "overlay2",
+            ],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         _wait(sock, proc, log)
         yield Dockerd(tmp=tmp, socket=sock, bridge=bridge, process=proc)
@@ -153,10 +177,13 @@ def _clean(tmp: Path, bridge: str) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True)
     subprocess.run(["ip", "link", "del", bridge], capture_output=True)
     for table in ("filter", "nat"):
-        rules = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True,
-                               text=True).stdout.splitlines()
+        rules = subprocess.run(
+            ["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True
+        ).stdout.splitlines()
         for rule in rules:
             if rule.startswith("-A ") and bridge in shlex.split(rule):
-                subprocess.run(["iptables", "-w", "-t", table, "-D", *shlex.split(rule)[1:]],
-                               capture_output=True)
+                subprocess.run(
+                    ["iptables", "-w", "-t", table, "-D", *shlex.split(rule)[1:]],
+                    capture_output=True,
+                )
     shutil.rmtree(tmp, ignore_errors=True)

@@ -71,24 +71,49 @@ def big_layout(directory: Path, total_mb: int, layers: int = 5) -> Path:
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
         blob = gzip.compress(tar, compresslevel=1, mtime=0)
         del tar
-        descs.append({"mediaType": OCI_LAYER_GZIP, "digest": _blob(blobs, blob),
-                      "size": len(blob)})
+        descs.append({"mediaType": OCI_LAYER_GZIP, "digest": _blob(blobs, blob), "size": len(blob)})
         del blob
-    config = json.dumps({
-        "architecture": busybox.host_arch(), "os": "linux", "created": busybox.CREATED,
-        "config": {"Env": [busybox.PATH_ENV], "Cmd": ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": busybox.CREATED, "created_by": f"bench layer {i}"}
-                    for i in range(layers)]}).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": _blob(blobs, config),
-                   "size": len(config)},
-        "layers": descs}).encode()
+    config = json.dumps(
+        {
+            "architecture": busybox.host_arch(),
+            "os": "linux",
+            "created": busybox.CREATED,
+            "config": {"Env": [busybox.PATH_ENV], "Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [
+                {"created": busybox.CREATED, "created_by": f"bench layer {i}"}
+                for i in range(layers)
+            ],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "digest": _blob(blobs, config),
+                "size": len(config),
+            },
+            "layers": descs,
+        }
+    ).encode()
     (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": OCI_MANIFEST, "digest": _blob(blobs, manifest), "size": len(manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}))
+    (directory / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": OCI_MANIFEST,
+                        "digest": _blob(blobs, manifest),
+                        "size": len(manifest),
+                        "annotations": {"org.opencontainers.image.ref.name": "latest"},
+                    }
+                ],
+            }
+        )
+    )
     return directory
 
 
@@ -97,23 +122,34 @@ def many_images_archive(path: Path, count: int) -> Path:
     bench/many-N:latest (one `docker load` creates them all)."""
     manifest = []
     with tarfile.open(path, "w") as tar:
+
         def add(name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size, info.mtime = len(data), busybox.MTIME
             tar.addfile(info, __import__("io").BytesIO(data))
+
         for n in range(count):
             layer = busybox.LayerBuilder().file(f"n{n}", str(n).encode()).build()
             diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-            config = json.dumps({
-                "architecture": busybox.host_arch(), "os": "linux",
-                "created": f"2024-01-01T00:{n // 60:02d}:{n % 60:02d}Z",
-                "config": {"Cmd": ["sh"], "Labels": {"n": str(n)}},
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+            config = json.dumps(
+                {
+                    "architecture": busybox.host_arch(),
+                    "os": "linux",
+                    "created": f"2024-01-01T00:{n // 60:02d}:{n % 60:02d}Z",
+                    "config": {"Cmd": ["sh"], "Labels": {"n": str(n)}},
+                    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                }
+            ).encode()
             cid = hashlib.sha256(config).hexdigest()
             add(f"{cid}.json", config)
             add(f"{diff_id.removeprefix('sha256:')}/layer.tar", layer)
-            manifest.append({"Config": f"{cid}.json", "RepoTags": [f"bench/many-{n}:latest"],
-                             "Layers": [f"{diff_id.removeprefix('sha256:')}/layer.tar"]})
+            manifest.append(
+                {
+                    "Config": f"{cid}.json",
+                    "RepoTags": [f"bench/many-{n}:latest"],
+                    "Layers": [f"{diff_id.removeprefix('sha256:')}/layer.tar"],
+                }
+            )
         add("manifest.json", json.dumps(manifest).encode())
     return path
 
@@ -166,15 +202,18 @@ class Figures:
         dockerd = statistics.median(self.results["dockerd"])
         ratio = hangu / dockerd
         verdict = "ok" if ratio <= self.budget else "OVER"
-        return (f"{self.name:<44} {hangu * 1000:>9.0f} ms {dockerd * 1000:>9.0f} ms "
-                f"{ratio:>6.2f}x  (budget {self.budget:.1f}x: {verdict})")
+        return (
+            f"{self.name:<44} {hangu * 1000:>9.0f} ms {dockerd * 1000:>9.0f} ms "
+            f"{ratio:>6.2f}x  (budget {self.budget:.1f}x: {verdict})"
+        )
 
 
 def shell_timed(engine: Engine, command: str) -> float:
     start = time.perf_counter()
     env = {**engine.env, "DOCKER_HOST": engine.host}
-    result = subprocess.run(command, shell=True, env=env, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        command, shell=True, env=env, capture_output=True, text=True, timeout=600
+    )
     if result.returncode != 0:
         raise RuntimeError(f"{engine.name}: {command}: {result.stderr}")
     return time.perf_counter() - start
@@ -203,8 +242,9 @@ def remove_image(engine: Engine, ref: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", "--runs", type=int, default=5, help="pull and save/load samples")
     parser.add_argument("--list-runs", type=int, default=20, help="`docker images` samples")
     parser.add_argument("--mb", type=int, default=200, help="size of the pulled image")
@@ -226,11 +266,18 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
     started = time.perf_counter()
     layout = big_layout(tmp / "layout", args.mb)
     many = many_images_archive(tmp / "many.tar", args.images)
-    print(f"built a {args.mb} MB 5-layer image and {args.images} tiny images in "
-          f"{time.perf_counter() - started:.1f}s", flush=True)
+    print(
+        f"built a {args.mb} MB 5-layer image and {args.images} tiny images in "
+        f"{time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
     env = client_env(tmp)
-    stack = Stack("arc-bench", bridge_prefix="hga", subnet_pool="10.207.0.0/16",
-                  env={"HANGU_LOG_LEVEL": "info"})
+    stack = Stack(
+        "arc-bench",
+        bridge_prefix="hga",
+        subnet_pool="10.207.0.0/16",
+        env={"HANGU_LOG_LEVEL": "info"},
+    )
     pull = Figures(f"docker pull ({args.mb} MB, 5 layers)", 1.0)
     listing = Figures(f"docker images ({args.images} images)", 0.5)
     api_listing = Figures(f"  GET /v1.41/images/json ({args.images} images)", 0.5)
@@ -238,9 +285,19 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
     rss: list[tuple[int, int]] = []
     with running_registry() as registry, running_dockerd() as dockerd, stack:
         ref = f"{registry.host}/bench/big:latest"
-        subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet",
-                        "--dest-tls-verify=false", f"oci:{layout}:latest", f"docker://{ref}"],
-                       check=True, timeout=600)
+        subprocess.run(
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                f"oci:{layout}:latest",
+                f"docker://{ref}",
+            ],
+            check=True,
+            timeout=600,
+        )
         shutil.rmtree(layout)
         engines = [Engine("hangu", stack.docker_host, env), Engine("dockerd", dockerd.host, env)]
         server = engines[1].docker("version", "--format", "{{.Server.Version}}").strip()
@@ -262,9 +319,12 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
         print(pull.line(), flush=True)
         peak = max(h for h, _ in rss) / 1e6
         sampled = max(s for _, s in rss) / 1e6
-        print(f"{'  image service peak RSS during pull':<44} {peak:>9.1f} MB (VmHWM; sampled "
-              f"VmRSS {sampled:.1f} MB; budget < {RSS_BUDGET_MB:.0f} MB: "
-              f"{'ok' if peak < RSS_BUDGET_MB else 'OVER'})", flush=True)
+        print(
+            f"{'  image service peak RSS during pull':<44} {peak:>9.1f} MB (VmHWM; sampled "
+            f"VmRSS {sampled:.1f} MB; budget < {RSS_BUDGET_MB:.0f} MB: "
+            f"{'ok' if peak < RSS_BUDGET_MB else 'OVER'})",
+            flush=True,
+        )
 
         # -- save + load of the same image.
         for i in range(args.runs):
@@ -302,8 +362,10 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
                 start = time.perf_counter()
                 engine.docker("images", "-q", "--filter", "reference=nomatch")
                 cli_floor.add(engine.name, time.perf_counter() - start)
-        print(cli_floor.line().split("  (budget")[0] + "  (no budget: the CLI start-up both pay)",
-              flush=True)
+        print(
+            cli_floor.line().split("  (budget")[0] + "  (no budget: the CLI start-up both pay)",
+            flush=True,
+        )
         # -- the floor: the same CLI against an engine that answers hangu's
         # bytes from memory at once. No engine can make `docker images`
         # faster than this, so it bounds the ratio any engine can reach.
@@ -318,12 +380,17 @@ def _run(args: argparse.Namespace, tmp: Path) -> int:
                 canned.docker("images")
                 floor.add("hangu", time.perf_counter() - start)
                 floor.add("dockerd", listing.results["dockerd"][i])
-        print(floor.line().split("  (budget")[0] + "  (best ratio any engine can reach)",
-              flush=True)
+        print(
+            floor.line().split("  (budget")[0] + "  (best ratio any engine can reach)", flush=True
+        )
     if args.json:
-        args.json.write_text(json.dumps({f.name: f.results for f in (pull, roundtrip, listing,
-                                                                     api_listing)}
-                                        | {"rss_hwm_bytes": [h for h, _ in rss]}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {f.name: f.results for f in (pull, roundtrip, listing, api_listing)}
+                | {"rss_hwm_bytes": [h for h, _ in rss]},
+                indent=1,
+            )
+        )
     return 0
 
 

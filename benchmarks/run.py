@@ -42,9 +42,14 @@ class Engine:
     env: dict[str, str]
 
     def docker(self, *args: str, check: bool = True, timeout: float = 60) -> str:
-        result = subprocess.run([DOCKER, "-H", self.host, *args], env=self.env,
-                                capture_output=True, text=True, timeout=timeout,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [DOCKER, "-H", self.host, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"{self.name}: docker {' '.join(args)}: {result.stderr}")
         return result.stdout
@@ -79,13 +84,17 @@ def run_detached_then_stop(engine: Engine) -> float:
 
 
 OPERATIONS = {
-    "run": Operation("docker run --rm busybox true",
-                     lambda e: timed(e, "run", "--rm", "busybox", "true")),
-    "run-none": Operation("docker run --rm --network none busybox true",
-                          lambda e: timed(e, "run", "--rm", "--network", "none", "busybox",
-                                          "true")),
-    "echo": Operation("docker run --rm busybox echo hello",
-                      lambda e: timed(e, "run", "--rm", "busybox", "echo", "hello")),
+    "run": Operation(
+        "docker run --rm busybox true", lambda e: timed(e, "run", "--rm", "busybox", "true")
+    ),
+    "run-none": Operation(
+        "docker run --rm --network none busybox true",
+        lambda e: timed(e, "run", "--rm", "--network", "none", "busybox", "true"),
+    ),
+    "echo": Operation(
+        "docker run --rm busybox echo hello",
+        lambda e: timed(e, "run", "--rm", "busybox", "echo", "hello"),
+    ),
     "run-d": Operation("docker run -d busybox sleep 60 + docker rm -f", run_detached_then_stop),
     "create": Operation("docker create + docker rm", create_and_remove),
     "ps": Operation("docker ps -a", lambda e: timed(e, "ps", "-a")),
@@ -120,14 +129,17 @@ def measure(engines: list[Engine], ops: list[Operation], runs: int, warmup: int)
 def report_line(op: Operation) -> None:
     hangu = statistics.median(op.results["hangu"])
     dockerd = statistics.median(op.results["dockerd"])
-    print(f"{op.name:<48} {hangu * 1000:>9.1f} ms {dockerd * 1000:>9.1f} ms "
-          f"{hangu / dockerd:>7.2f}x", flush=True)
+    print(
+        f"{op.name:<48} {hangu * 1000:>9.1f} ms {dockerd * 1000:>9.1f} ms {hangu / dockerd:>7.2f}x",
+        flush=True,
+    )
 
 
 def host_conditions() -> str:
     """What dockerd did to the host's forwarding (hangu must cope with it)."""
-    rules = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True,
-                           text=True, check=False).stdout.splitlines()
+    rules = subprocess.run(
+        ["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True, check=False
+    ).stdout.splitlines()
     policy = next((r.split()[2] for r in rules if r.startswith("-P FORWARD")), "?")
     nf = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
     bridge_nf = nf.read_text().strip() if nf.exists() else "absent (no br_netfilter)"
@@ -135,12 +147,16 @@ def host_conditions() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-n", "--runs", type=int, default=20, help="samples per engine and op")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--ops", default=",".join(DEFAULT_OPS),
-                        help=f"comma-separated, from: {', '.join(OPERATIONS)}")
+    parser.add_argument(
+        "--ops",
+        default=",".join(DEFAULT_OPS),
+        help=f"comma-separated, from: {', '.join(OPERATIONS)}",
+    )
     parser.add_argument("--json", type=Path, help="also write the samples here")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -152,16 +168,24 @@ def main() -> int:
         tmp = Path(tmpdir)
         archive = busybox.write_docker_archive(busybox.busybox_image(), tmp / "busybox.tar")
         env = client_env(tmp)
-        stack = Stack("bench", bridge_prefix="hgb", subnet_pool="10.205.0.0/16",
-                      env={"HANGU_LOG_LEVEL": "info"})
+        stack = Stack(
+            "bench",
+            bridge_prefix="hgb",
+            subnet_pool="10.205.0.0/16",
+            env={"HANGU_LOG_LEVEL": "info"},
+        )
         with running_dockerd() as dockerd, stack:
-            engines = [Engine("hangu", stack.docker_host, env),
-                       Engine("dockerd", dockerd.host, env)]
+            engines = [
+                Engine("hangu", stack.docker_host, env),
+                Engine("dockerd", dockerd.host, env),
+            ]
             for engine in engines:
                 engine.docker("load", "-i", str(archive), timeout=300)
             server = engines[1].docker("version", "--format", "{{.Server.Version}}").strip()
-            print(f"hangu (this checkout) vs dockerd {server}; docker CLI {DOCKER}; "
-                  f"{args.runs} interleaved runs per engine after {args.warmup} warm-up runs")
+            print(
+                f"hangu (this checkout) vs dockerd {server}; docker CLI {DOCKER}; "
+                f"{args.runs} interleaved runs per engine after {args.warmup} warm-up runs"
+            )
             print(f"host: {host_conditions()}")
             print(f"{'operation':<48} {'hangu':>12} {'dockerd':>12} {'ratio':>8}")
             measure(engines, ops, args.runs, args.warmup)

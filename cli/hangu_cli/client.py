@@ -37,8 +37,9 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 class APIClient:
-    def __init__(self, host: str = DEFAULT_HOST, timeout: float | None = 60.0,
-                 version: str | None = None) -> None:
+    def __init__(
+        self, host: str = DEFAULT_HOST, timeout: float | None = 60.0, version: str | None = None
+    ) -> None:
         self.host = host
         self.timeout = timeout
         self._version = version
@@ -76,10 +77,16 @@ class APIClient:
             query = "?" + urllib.parse.urlencode(clean)
         return prefix + path + query
 
-    def _send(self, method: str, path: str, params: dict[str, Any] | None = None,
-              body: Any = None, headers: dict[str, str] | None = None,
-              timeout: float | None = -1.0, versioned: bool = True,
-              ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = -1.0,
+        versioned: bool = True,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         conn = self._connection(self.timeout if timeout == -1.0 else timeout)
         data = None
         all_headers = {"User-Agent": USER_AGENT, "Host": "docker"}
@@ -88,14 +95,16 @@ class APIClient:
             all_headers["Content-Type"] = "application/json"
         all_headers.update(headers or {})
         try:
-            conn.request(method, self._path(path, params, versioned), body=data,
-                         headers=all_headers)
+            conn.request(
+                method, self._path(path, params, versioned), body=data, headers=all_headers
+            )
             response = conn.getresponse()
         except OSError as err:
             conn.close()
             raise ConnectionFailed(
                 f"Cannot connect to the hangu daemon at {self.host}: {err}. "
-                "Is the hangu daemon running?") from err
+                "Is the hangu daemon running?"
+            ) from err
         if response.status >= 400:
             raw = response.read()
             conn.close()
@@ -114,15 +123,26 @@ class APIClient:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.request("GET", path, params)
 
-    def post(self, path: str, params: dict[str, Any] | None = None, body: Any = None,
-             timeout: float | None = -1.0) -> Any:
+    def post(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = -1.0,
+    ) -> Any:
         return self.request("POST", path, params, body, timeout=timeout)
 
     def delete(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.request("DELETE", path, params)
 
-    def request(self, method: str, path: str, params: dict[str, Any] | None = None,
-                body: Any = None, timeout: float | None = -1.0) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = -1.0,
+    ) -> Any:
         conn, response = self._send(method, path, params, body, timeout=timeout)
         try:
             raw = response.read()
@@ -134,8 +154,9 @@ class APIClient:
             return json.loads(raw)
         return raw.decode(errors="replace")
 
-    def stream_json(self, method: str, path: str, params: dict[str, Any] | None = None,
-                    body: Any = None) -> Iterator[dict[str, Any]]:
+    def stream_json(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> Iterator[dict[str, Any]]:
         """A progress stream (pull, push, load): one JSON object at a time."""
         conn, response = self._send(method, path, params, body, timeout=None)
         decoder = json.JSONDecoder()
@@ -159,18 +180,21 @@ class APIClient:
         finally:
             conn.close()
 
-    def hijack(self, path: str, params: dict[str, Any] | None = None,
-               body: Any = None) -> tuple[socket.socket, bytes]:
+    def hijack(
+        self, path: str, params: dict[str, Any] | None = None, body: Any = None
+    ) -> tuple[socket.socket, bytes]:
         """POST with `Upgrade: tcp` and take over the connection, as the
         docker CLI does for attach and exec start. Returns the raw socket
         and whatever stream bytes came with the response headers."""
         sock = self._raw_socket()
         data = json.dumps(body).encode() if body is not None else b""
-        head = (f"POST {self._path(path, params, True)} HTTP/1.1\r\n"
-                f"Host: docker\r\nUser-Agent: {USER_AGENT}\r\n"
-                "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-                + ("Content-Type: application/json\r\n" if body is not None else "")
-                + f"Content-Length: {len(data)}\r\n\r\n")
+        head = (
+            f"POST {self._path(path, params, True)} HTTP/1.1\r\n"
+            f"Host: docker\r\nUser-Agent: {USER_AGENT}\r\n"
+            "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+            + ("Content-Type: application/json\r\n" if body is not None else "")
+            + f"Content-Length: {len(data)}\r\n\r\n"
+        )
         sock.sendall(head.encode() + data)
         received = b""
         while b"\r\n\r\n" not in received:
@@ -197,7 +221,8 @@ class APIClient:
                 sock = socket.create_connection((host, int(port)))
         except OSError as err:
             raise ConnectionFailed(
-                f"Cannot connect to the hangu daemon at {self.host}: {err}") from err
+                f"Cannot connect to the hangu daemon at {self.host}: {err}"
+            ) from err
         return sock
 
 

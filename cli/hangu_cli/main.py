@@ -14,8 +14,12 @@ from .commands import GROUPS
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hangu", description=__doc__)
-    parser.add_argument("-H", "--host", default=os.environ.get("HANGU_HOST") or DEFAULT_HOST,
-                        help="daemon socket (unix:///path or tcp://host:port)")
+    parser.add_argument(
+        "-H",
+        "--host",
+        default=os.environ.get("HANGU_HOST") or DEFAULT_HOST,
+        help="daemon socket (unix:///path or tcp://host:port)",
+    )
     parser.add_argument("--version", action="version", version=f"hangu {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:

@@ -11,8 +11,9 @@ from typing import Any, TextIO
 from hangu_runtime.units import human_duration
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None,
-          gap: int = 3) -> None:
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | None = None, gap: int = 3
+) -> None:
     """Left-aligned columns, each as wide as its widest cell plus a gap."""
     out = out or sys.stdout
     widths = [len(h) for h in headers]
@@ -20,8 +21,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO | N
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
     for row in [list(headers), *rows]:
-        cells = [cell.ljust(widths[i] + gap) if i < len(row) - 1 else cell
-                 for i, cell in enumerate(row)]
+        cells = [
+            cell.ljust(widths[i] + gap) if i < len(row) - 1 else cell for i, cell in enumerate(row)
+        ]
         out.write("".join(cells).rstrip() + "\n")
 
 
@@ -34,7 +36,7 @@ def short_id(identifier: str) -> str:
 
 
 def truncate(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def ports(entries: list[dict[str, Any]] | None) -> str:

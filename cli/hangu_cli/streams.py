@@ -4,6 +4,7 @@ our stdin into it, closing the write side on EOF so the container sees EOF."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -13,8 +14,9 @@ from typing import BinaryIO
 STDIN, STDOUT, STDERR = 0, 1, 2
 
 
-def copy_output(sock: socket.socket, initial: bytes, tty: bool,
-                stdout: BinaryIO, stderr: BinaryIO) -> None:
+def copy_output(
+    sock: socket.socket, initial: bytes, tty: bool, stdout: BinaryIO, stderr: BinaryIO
+) -> None:
     """Copy the container's output until the server closes the stream."""
     if tty:
         data = initial
@@ -31,8 +33,8 @@ def copy_output(sock: socket.socket, initial: bytes, tty: bool,
             kind, length = struct.unpack(">BxxxL", bytes(buffer[:8]))
             if len(buffer) < 8 + length:
                 break
-            payload = bytes(buffer[8:8 + length])
-            del buffer[:8 + length]
+            payload = bytes(buffer[8 : 8 + length])
+            del buffer[: 8 + length]
             target = stderr if kind == STDERR else stdout
             target.write(payload)
             target.flush()
@@ -55,10 +57,8 @@ def pump_stdin(sock: socket.socket, source: BinaryIO) -> threading.Thread:
                 sock.sendall(data)
         except OSError:
             return
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
     thread = threading.Thread(target=run, name="stdin", daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ KillMode=process does the same)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -57,8 +58,9 @@ def is_clean_exit(returncode: int) -> bool:
 
 
 class Child:
-    def __init__(self, spec: ServiceSpec, settings: Settings, paths: state.Paths,
-                 env: dict[str, str]) -> None:
+    def __init__(
+        self, spec: ServiceSpec, settings: Settings, paths: state.Paths, env: dict[str, str]
+    ) -> None:
         self.spec = spec
         self.settings = settings
         self.paths = paths
@@ -97,9 +99,15 @@ class Child:
             # Own session: a signal meant for the supervisor's group (a
             # terminal's ^C) never reaches a service.
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self.spec.module,
-                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-                env=self.env, start_new_session=True)
+                sys.executable,
+                "-m",
+                self.spec.module,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self.env,
+                start_new_session=True,
+            )
         self.started_at = time.time()
         state.write_pid(self.paths.pidfile(self.name), self.proc.pid)
 
@@ -113,15 +121,17 @@ class Child:
         while True:
             if self.proc.returncode is not None:
                 self.state = "failed"
-                raise ServiceFailed(self.name, describe_exit(self.proc.returncode),
-                                    state.tail(self.log_path))
+                raise ServiceFailed(
+                    self.name, describe_exit(self.proc.returncode), state.tail(self.log_path)
+                )
             if await asyncio.to_thread(self.spec.ready, self.settings):
                 self.state = "running"
                 return
             if loop.time() > deadline:
                 self.state = "failed"
-                raise ServiceFailed(self.name, f"not ready after {timeout:.0f}s",
-                                    state.tail(self.log_path))
+                raise ServiceFailed(
+                    self.name, f"not ready after {timeout:.0f}s", state.tail(self.log_path)
+                )
             # Short sleeps at first: most services answer within ~0.5 s.
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 0.2)
@@ -139,12 +149,12 @@ class Child:
                 pass
             except TimeoutError:
                 with open(self.log_path, "ab") as log:
-                    log.write(f"--- hangu-supervisor: no exit {timeout:.0f}s after "
-                              "SIGTERM, sending SIGKILL ---\n".encode())
-                try:
+                    log.write(
+                        f"--- hangu-supervisor: no exit {timeout:.0f}s after "
+                        "SIGTERM, sending SIGKILL ---\n".encode()
+                    )
+                with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-                except ProcessLookupError:
-                    pass
                 await proc.wait()
         if proc is not None and proc.returncode is not None:
             self.last_exit = describe_exit(proc.returncode)
@@ -152,10 +162,14 @@ class Child:
         state.remove(self.paths.pidfile(self.name))
 
     def status(self) -> dict[str, object]:
-        return {"name": self.name, "state": self.state, "pid": self.pid,
-                "restarts": self.restarts,
-                "uptime": round(time.time() - self.started_at, 1) if self.running() else 0,
-                "last_exit": self.last_exit}
+        return {
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "restarts": self.restarts,
+            "uptime": round(time.time() - self.started_at, 1) if self.running() else 0,
+            "last_exit": self.last_exit,
+        }
 
 
 def kill_orphan(paths: state.Paths, spec: ServiceSpec, timeout: float) -> bool:

@@ -42,7 +42,8 @@ class Supervisor:
         self.shutdown = asyncio.Event()
         self.stopped = asyncio.Event()
         self.purge_requested = False
-        self.log_file = open(self.paths.log("supervisor"), "a", buffering=1)
+        # Open for the supervisor's whole life; closed when it stops.
+        self.log_file = open(self.paths.log("supervisor"), "a", buffering=1)  # noqa: SIM115
         self._lock = asyncio.Lock()
         self._watchers: set[asyncio.Task[None]] = set()
 
@@ -58,10 +59,12 @@ class Supervisor:
         async with self._lock:
             stages = sorted({c.spec.stage for c in self.children.values()})
             for stage in stages:
-                todo = [c for c in self.children.values()
-                        if c.spec.stage == stage and not c.running()]
-                results = await asyncio.gather(*(self._start(c) for c in todo),
-                                               return_exceptions=True)
+                todo = [
+                    c for c in self.children.values() if c.spec.stage == stage and not c.running()
+                ]
+                results = await asyncio.gather(
+                    *(self._start(c) for c in todo), return_exceptions=True
+                )
                 for result in results:
                     if isinstance(result, BaseException):
                         raise result
@@ -88,8 +91,7 @@ class Supervisor:
         code = await proc.wait()
         # A death while starting is reported by whoever started it; only a
         # service that was up is the restart policy's business.
-        if child.proc is not proc or child.stopping or self.shutdown.is_set() \
-                or not child.ready:
+        if child.proc is not proc or child.stopping or self.shutdown.is_set() or not child.ready:
             return
         child.ready = False
         child.last_exit = describe_exit(code)
@@ -109,8 +111,10 @@ class Supervisor:
                 window.popleft()
             if len(window) > RESTART_BURST:
                 child.state = "failed"
-                self.log(f"{child.name} failed {len(window)} times in "
-                         f"{RESTART_WINDOW:.0f}s; not restarting it")
+                self.log(
+                    f"{child.name} failed {len(window)} times in "
+                    f"{RESTART_WINDOW:.0f}s; not restarting it"
+                )
                 return
             child.state = "restarting"
             await asyncio.sleep(RESTART_DELAY)
@@ -156,10 +160,13 @@ class Supervisor:
             await child.stop(STOP_TIMEOUT)
 
     def status(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "root": str(self.settings.root),
-                "run": str(self.settings.run),
-                "purge_on_stop": self.env.get(PURGE_ENV) == "1",
-                "services": [c.status() for c in self.children.values()]}
+        return {
+            "pid": os.getpid(),
+            "root": str(self.settings.root),
+            "run": str(self.settings.run),
+            "purge_on_stop": self.env.get(PURGE_ENV) == "1",
+            "services": [c.status() for c in self.children.values()],
+        }
 
     async def rotate_logs(self) -> None:
         """Copy a log over its `.1` and truncate it once it is too big. The
@@ -172,8 +179,7 @@ class Supervisor:
 
     # -- control socket ------------------------------------------------------
 
-    async def _handle(self, reader: asyncio.StreamReader,
-                      writer: asyncio.StreamWriter) -> None:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             line = await reader.readline()
             request = json.loads(line or b"{}")
@@ -225,8 +231,7 @@ class Supervisor:
         state.remove(self.paths.control)
         server = await asyncio.start_unix_server(self._handle, path=str(self.paths.control))
         os.chmod(self.paths.control, 0o600)
-        self.log(f"supervisor {os.getpid()} up; root={self.settings.root} "
-                 f"run={self.settings.run}")
+        self.log(f"supervisor {os.getpid()} up; root={self.settings.root} run={self.settings.run}")
         code = 0
         rotation = asyncio.create_task(self.rotate_logs())
         try:

@@ -53,10 +53,14 @@ def _start_locked(settings: Settings, paths: state.Paths) -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(paths.log("supervisor"), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hangu_supervisor.main", "run",
-             "--notify-fd", str(write_fd)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
-            pass_fds=(write_fd,), start_new_session=True)
+            [sys.executable, "-m", "hangu_supervisor.main", "run", "--notify-fd", str(write_fd)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
     os.close(write_fd)
     with os.fdopen(read_fd, "rb") as pipe:
         message = pipe.read().decode(errors="replace").strip()
@@ -64,8 +68,10 @@ def _start_locked(settings: Settings, paths: state.Paths) -> int:
         print(f"hangu is up: DOCKER_HOST=unix://{settings.docker_socket}")
         return 0
     proc.wait()
-    print(message or "supervisor died while starting:\n"
-          + state.tail(paths.log("supervisor")), file=sys.stderr)
+    print(
+        message or "supervisor died while starting:\n" + state.tail(paths.log("supervisor")),
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -101,8 +107,7 @@ def cmd_stop(settings: Settings, purge: bool) -> int:
         print("hangu stopped")
     else:
         print(f"hangu is not running (run dir {settings.run})")
-    leftovers = [spec.name for spec in reversed(SERVICES)
-                 if kill_orphan(paths, spec, STOP_TIMEOUT)]
+    leftovers = [spec.name for spec in reversed(SERVICES) if kill_orphan(paths, spec, STOP_TIMEOUT)]
     if leftovers:
         print(f"stopped services left by a dead supervisor: {', '.join(leftovers)}")
     if purge and not purged:
@@ -113,8 +118,7 @@ def cmd_stop(settings: Settings, purge: bool) -> int:
 def _purge_now(settings: Settings) -> None:
     paths = state.Paths.of(settings)
     paths.create()
-    problems = asyncio.run(purge_pass(settings, dict(os.environ),
-                                      lambda line: print(line)))
+    problems = asyncio.run(purge_pass(settings, dict(os.environ), lambda line: print(line)))
     for problem in problems:
         print(problem, file=sys.stderr)
     print("hangu purged")
@@ -127,8 +131,7 @@ def cmd_status(settings: Settings) -> int:
         for spec in SERVICES:
             pid = state.read_pid(paths.pidfile(spec.name))
             if pid is not None and state.alive(pid, spec.module):
-                print(f"  {spec.name} still runs unsupervised (pid {pid}); "
-                      "`stop` stops it")
+                print(f"  {spec.name} still runs unsupervised (pid {pid}); `stop` stops it")
         return 3
     reply = control.call(paths.control, {"cmd": "status"}, timeout=10)
     print(f"supervisor pid {reply['pid']}  root {reply['root']}  run {reply['run']}")
@@ -136,8 +139,10 @@ def cmd_status(settings: Settings) -> int:
     ok = True
     for svc in reply["services"]:
         ok = ok and svc["state"] == "running"
-        print(f"{svc['name']:<10} {svc['state']:<11} {svc['pid'] or '-':>7} "
-              f"{svc['restarts']:>8} {svc['uptime']:>8}s  {svc['last_exit'] or '-'}")
+        print(
+            f"{svc['name']:<10} {svc['state']:<11} {svc['pid'] or '-':>7} "
+            f"{svc['restarts']:>8} {svc['uptime']:>8}s  {svc['last_exit'] or '-'}"
+        )
     return 0 if ok else 3
 
 
@@ -151,13 +156,17 @@ def cmd_service(settings: Settings, command: str, name: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hangu-supervisor", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hangu-supervisor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("start", help="start the stack (detached) and wait until it answers")
     stop = sub.add_parser("stop", help="stop the stack; running containers stay")
-    stop.add_argument("--purge", action="store_true",
-                      help="also remove all containers and kernel state")
+    stop.add_argument(
+        "--purge", action="store_true", help="also remove all containers and kernel state"
+    )
     sub.add_parser("purge", help="stop and remove all containers and kernel state")
     sub.add_parser("status", help="show the processes (exit 3 unless all run)")
     for name in ("restart", "start-service", "stop-service"):

@@ -18,22 +18,30 @@ from .services import SERVICES
 PURGE_ENV = "HANGU_PURGE_ON_STOP"
 
 
-async def purge_pass(settings: Settings, env: dict[str, str],
-                     log: Callable[[str], None], start_timeout: float = 60,
-                     stop_timeout: float = 60) -> list[str]:
+async def purge_pass(
+    settings: Settings,
+    env: dict[str, str],
+    log: Callable[[str], None],
+    start_timeout: float = 60,
+    stop_timeout: float = 60,
+) -> list[str]:
     """Returns the problems met (a service that would not start)."""
     paths = state.Paths.of(settings)
     purge_env = {**env, PURGE_ENV: "1"}
     started: list[Child] = []
     problems: list[str] = []
     for stage in sorted({spec.stage for spec in SERVICES}):
-        children = [Child(spec, settings, paths, purge_env) for spec in SERVICES
-                    if spec.stage == stage and spec.purges]
+        children = [
+            Child(spec, settings, paths, purge_env)
+            for spec in SERVICES
+            if spec.stage == stage and spec.purges
+        ]
         for child in children:
             await child.spawn()
             started.append(child)
-        results = await asyncio.gather(*(c.wait_ready(start_timeout) for c in children),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(c.wait_ready(start_timeout) for c in children), return_exceptions=True
+        )
         for result in results:
             if isinstance(result, ServiceFailed):
                 log(result.report())

@@ -38,9 +38,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("network", "hangu_network.main", _grpc("network"), stage=0),
     ServiceSpec("image", "hangu_image.main", _grpc("image"), stage=0),
     ServiceSpec("container", "hangu_container.main", _grpc("container"), stage=1),
-    ServiceSpec("gateway", "hangu_gateway.main",
-                lambda settings: probes.gateway_pings(settings.docker_socket),
-                stage=2, purges=False),
+    ServiceSpec(
+        "gateway",
+        "hangu_gateway.main",
+        lambda settings: probes.gateway_pings(settings.docker_socket),
+        stage=2,
+        purges=False,
+    ),
 )
 
 NAMES = tuple(spec.name for spec in SERVICES)

@@ -3,6 +3,7 @@ socket and the lock that makes sure only one supervisor runs per run dir."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -61,10 +62,8 @@ def write_pid(path: Path, pid: int) -> None:
 
 
 def remove(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def cmdline(pid: int) -> list[str]:

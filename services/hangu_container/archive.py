@@ -8,13 +8,14 @@ duration of the copy."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import tarfile
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
@@ -32,9 +33,14 @@ CHUNK = 256 * 1024
 def go_mode(st: os.stat_result) -> int:
     m = st.st_mode & 0o777
     kind = stat.S_IFMT(st.st_mode)
-    m |= {stat.S_IFDIR: _GO_DIR, stat.S_IFLNK: _GO_LINK, stat.S_IFIFO: _GO_PIPE,
-          stat.S_IFSOCK: _GO_SOCK, stat.S_IFCHR: _GO_DEV | _GO_CHAR,
-          stat.S_IFBLK: _GO_DEV}.get(kind, 0)
+    m |= {
+        stat.S_IFDIR: _GO_DIR,
+        stat.S_IFLNK: _GO_LINK,
+        stat.S_IFIFO: _GO_PIPE,
+        stat.S_IFSOCK: _GO_SOCK,
+        stat.S_IFCHR: _GO_DEV | _GO_CHAR,
+        stat.S_IFBLK: _GO_DEV,
+    }.get(kind, 0)
     if st.st_mode & stat.S_ISUID:
         m |= _GO_SETUID
     if st.st_mode & stat.S_ISGID:
@@ -65,19 +71,17 @@ class _Root:
         if self.mounted_here:
             with self.live.lock:
                 if not self.live.running:
-                    try:
+                    with contextlib.suppress(HanguError):
                         self.lc.peers.image.unmount_rootfs(self.live.id)
-                    except HanguError:
-                        pass
 
 
 def _stat_json(path: Path, name: str) -> bytes:
     st = os.lstat(path)
     link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-    mtime = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat().replace(
-        "+00:00", "Z")
-    return json.dumps({"name": name, "size": st.st_size, "mode": go_mode(st),
-                       "mtime": mtime, "linkTarget": link}).encode()
+    mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat().replace("+00:00", "Z")
+    return json.dumps(
+        {"name": name, "size": st.st_size, "mode": go_mode(st), "mtime": mtime, "linkTarget": link}
+    ).encode()
 
 
 def archive_get(lc: Lifecycle, ref: str, path: str) -> Iterator[tuple[bytes, bytes]]:
@@ -85,8 +89,11 @@ def archive_get(lc: Lifecycle, ref: str, path: str) -> Iterator[tuple[bytes, byt
     live = lc.registry.lookup(ref)
     root = _Root(lc, live)
     try:
-        target = secure_join(root.path, path) if not path.endswith("/.") else \
-            secure_join(root.path, path[:-2] or "/")
+        target = (
+            secure_join(root.path, path)
+            if not path.endswith("/.")
+            else secure_join(root.path, path[:-2] or "/")
+        )
         if not os.path.lexists(target):
             raise NotFound(f"Could not find the file {path} in container {live.row.name}")
         name = os.path.basename(path.rstrip("/")) or "/"
@@ -99,8 +106,7 @@ def archive_get(lc: Lifecycle, ref: str, path: str) -> Iterator[tuple[bytes, byt
             with os.fdopen(w, "wb") as out:
                 try:
                     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                        tar.add(str(target), arcname=name if name != "/" else ".",
-                                recursive=True)
+                        tar.add(str(target), arcname=name if name != "/" else ".", recursive=True)
                 except (OSError, tarfile.TarError):
                     pass
 
@@ -134,8 +140,13 @@ class _ChunkReader:
         return out
 
 
-def archive_put(lc: Lifecycle, ref: str, path: str, chunks: Iterable[bytes],
-                no_overwrite_dir_non_dir: bool = False) -> None:
+def archive_put(
+    lc: Lifecycle,
+    ref: str,
+    path: str,
+    chunks: Iterable[bytes],
+    no_overwrite_dir_non_dir: bool = False,
+) -> None:
     live = lc.registry.lookup(ref)
     root = _Root(lc, live)
     try:
@@ -149,8 +160,9 @@ def archive_put(lc: Lifecycle, ref: str, path: str, chunks: Iterable[bytes],
         root.close()
 
 
-def _extract(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, dest: Path,
-             no_overwrite: bool) -> None:
+def _extract(
+    tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, dest: Path, no_overwrite: bool
+) -> None:
     name = m.name.lstrip("/")
     if not name or name == ".":
         return
@@ -183,7 +195,7 @@ def _extract(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, dest: Path,
             while src is not None and (block := src.read(CHUNK)):
                 out.write(block)
     else:
-        return   # devices and fifos are not copied
+        return  # devices and fifos are not copied
     os.chown(target, m.uid, m.gid, follow_symlinks=False)
     os.chmod(target, m.mode & 0o7777)
     os.utime(target, (m.mtime, m.mtime), follow_symlinks=False)

@@ -18,6 +18,7 @@ lock and never after `close()`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -71,10 +72,8 @@ class AttachConnection:
         with self._lock:
             if self._closed:
                 return
-            try:
+            with contextlib.suppress(OSError):
                 self.sock.shutdown(how)
-            except OSError:
-                pass
 
     def close_stdin(self) -> None:
         """Our write side: conmon sees the client's EOF."""

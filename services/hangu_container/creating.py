@@ -5,12 +5,12 @@ stored. Nothing runs yet."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.ids import new_id
 
@@ -48,7 +48,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     if hc.network_mode in ("", "default"):
         hc = pb.HostConfig()
         hc.CopyFrom(req.host_config)
-        hc.network_mode = "bridge"   # what dockerd stores for "default"
+        hc.network_mode = "bridge"  # what dockerd stores for "default"
     if not merged.hostname and hc.network_mode != "host":
         merged.hostname = cid[:12]
     if name:
@@ -65,8 +65,9 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         ph.mark("prepare_rootfs")
         for plan in plans:
             if plan.type == "volume":
-                vol = peers.volume.ensure(plan.name,
-                                          driver="" if plan.driver == "local" else plan.driver)
+                vol = peers.volume.ensure(
+                    plan.name, driver="" if plan.driver == "local" else plan.driver
+                )
                 plan.name = vol.name
                 # The container holds its volumes from create on, as with
                 # dockerd: `volume rm` of a created container's volume is a
@@ -75,13 +76,21 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
                 referenced.append(vol.name)
         ph.mark("volumes")
         row = ContainerRow(
-            id=cid, name=name, created=time.time(), image=req.config.image,
-            image_id=image.id, platform=req.platform or "linux",
-            config=merged.SerializeToString(), host_config=hc.SerializeToString(),
+            id=cid,
+            name=name,
+            created=time.time(),
+            image=req.config.image,
+            image_id=image.id,
+            platform=req.platform or "linux",
+            config=merged.SerializeToString(),
+            host_config=hc.SerializeToString(),
             networking_config=req.networking_config.SerializeToString(),
-            path=args[0], args_json=json.dumps(args[1:]),
+            path=args[0],
+            args_json=json.dumps(args[1:]),
             mounts_json=json.dumps([p.to_dict() for p in plans]),
-            upper_dir=rootfs.upper_dir, image_size=image.size)
+            upper_dir=rootfs.upper_dir,
+            image_size=image.size,
+        )
         live = Live(row)
         registry.store.save(row)
         registry.add(live)
@@ -89,15 +98,11 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     except BaseException:
         registry.release(name, cid)
         for volume_name in referenced:
-            try:
+            with contextlib.suppress(HanguError):
                 peers.volume.unmount(volume_name, cid)
-            except HanguError:
-                pass
         if prepared:
-            try:
+            with contextlib.suppress(HanguError):
                 peers.image.remove_rootfs(cid)
-            except HanguError:
-                pass
         raise
     ph.done(id=cid, name=name)
     return live

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
@@ -81,15 +80,27 @@ class Execs:
     def inspect(self, exec_id: str) -> pb.Exec:
         r = self.get(exec_id)
         c = r.config
-        return pb.Exec(id=r.id, container_id=r.container_id, running=r.running,
-                       exit_code=r.exit_code or 0, exit_code_set=r.exit_code is not None,
-                       pid=r.pid, open_stdin=c.attach_stdin, open_stdout=c.attach_stdout,
-                       open_stderr=c.attach_stderr, tty=c.tty, entrypoint=c.cmd[0],
-                       arguments=list(c.cmd[1:]), privileged=c.privileged, user=c.user,
-                       working_dir=c.working_dir)
+        return pb.Exec(
+            id=r.id,
+            container_id=r.container_id,
+            running=r.running,
+            exit_code=r.exit_code or 0,
+            exit_code_set=r.exit_code is not None,
+            pid=r.pid,
+            open_stdin=c.attach_stdin,
+            open_stdout=c.attach_stdout,
+            open_stderr=c.attach_stderr,
+            tty=c.tty,
+            entrypoint=c.cmd[0],
+            arguments=list(c.cmd[1:]),
+            privileged=c.privileged,
+            user=c.user,
+            working_dir=c.working_dir,
+        )
 
-    def _process(self, live: Live, req: pb.ExecCreateRequest, tty: bool,
-                 size: tuple[int, int] | None) -> dict[str, Any]:
+    def _process(
+        self, live: Live, req: pb.ExecCreateRequest, tty: bool, size: tuple[int, int] | None
+    ) -> dict[str, Any]:
         spec = json.loads((self.rt.paths.bundle(live.id) / "config.json").read_text())
         proc: dict[str, Any] = dict(spec["process"])
         proc["args"] = list(req.cmd)
@@ -106,14 +117,15 @@ class Execs:
                 proc["user"]["additionalGids"] = u.additional_gids
         if req.privileged:
             caps = capabilities.effective_caps([], [], True)
-            proc["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+            proc["capabilities"] = dict.fromkeys(("bounding", "effective", "permitted"), caps)
         proc.pop("consoleSize", None)
         if tty and size:
             proc["consoleSize"] = {"height": size[0], "width": size[1]}
         return proc
 
-    def start(self, exec_id: str, tty: bool, size: tuple[int, int] | None,
-              session: AttachSession | None) -> ExecRecord:
+    def start(
+        self, exec_id: str, tty: bool, size: tuple[int, int] | None, session: AttachSession | None
+    ) -> ExecRecord:
         """Run the exec; with a session, its I/O is attached before the
         process starts. Returns once the process runs (its end is
         `record.done`)."""
@@ -130,13 +142,36 @@ class Execs:
         r.bundle = self.rt.paths.run / "exec" / r.id
         r.bundle.mkdir(parents=True, exist_ok=True)
         (r.bundle / "process.json").write_text(json.dumps(proc))
-        args = [self.rt.conmon, "--api-version", "1", "-c", live.id, "-u", r.id,
-                "-r", self.rt.runc, "-b", str(r.bundle), "-p", str(r.bundle / "pidfile"),
-                "-e", "--exec-process-spec", str(r.bundle / "process.json"),
-                "--exit-dir", str(r.bundle), "-l", "none", "--full-attach",
-                "--socket-dir-path", str(self.rt.paths.socket_dir),
-                "--runtime-arg", f"--root={self.rt.paths.runc_root}", "--log-level", "error",
-                "--exec-attach"]
+        args = [
+            self.rt.conmon,
+            "--api-version",
+            "1",
+            "-c",
+            live.id,
+            "-u",
+            r.id,
+            "-r",
+            self.rt.runc,
+            "-b",
+            str(r.bundle),
+            "-p",
+            str(r.bundle / "pidfile"),
+            "-e",
+            "--exec-process-spec",
+            str(r.bundle / "process.json"),
+            "--exit-dir",
+            str(r.bundle),
+            "-l",
+            "none",
+            "--full-attach",
+            "--socket-dir-path",
+            str(self.rt.paths.socket_dir),
+            "--runtime-arg",
+            f"--root={self.rt.paths.runc_root}",
+            "--log-level",
+            "error",
+            "--exec-attach",
+        ]
         if tty:
             args.append("-t")
         if r.config.attach_stdin and session is not None:
@@ -149,31 +184,38 @@ class Execs:
         attach_r, attach_w = fds.pipe()
         started = None
         try:
-            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-                   "_OCI_SYNCPIPE": str(sync_w.fileno()),
-                   "_OCI_STARTPIPE": str(start_r.fileno()),
-                   "_OCI_ATTACHPIPE": str(attach_w.fileno())}
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                "_OCI_SYNCPIPE": str(sync_w.fileno()),
+                "_OCI_STARTPIPE": str(start_r.fileno()),
+                "_OCI_ATTACHPIPE": str(attach_w.fileno()),
+            }
             try:
                 with open(r.bundle / "conmon.err", "wb") as err:
                     proc_handle = subprocess.Popen(
-                        args, env=env,
+                        args,
+                        env=env,
                         pass_fds=(sync_w.fileno(), start_r.fileno(), attach_w.fileno()),
-                        stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                        start_new_session=True)
+                        stdin=subprocess.DEVNULL,
+                        stdout=err,
+                        stderr=err,
+                        start_new_session=True,
+                    )
             finally:
                 for fd in (sync_w, start_r, attach_w):
                     fd.close()
-            start_w.write(b"0")                  # conmon: go on, set up the sockets
+            start_w.write(b"0")  # conmon: go on, set up the sockets
             rc = proc_handle.wait()
             if rc != 0:
                 raise Internal(f"conmon exec failed ({rc})")
-            ready = _Lines(attach_r).next()     # the attach socket exists
+            ready = _Lines(attach_r).next()  # the attach socket exists
             if ready is None:
                 raise Internal(f"conmon exec: {_err(r.bundle)}")
             if session is not None:
-                session.connect(r.bundle / "attach", lambda: self._wait_code(r),
-                                lambda: pid_gone(r.pid))
-            start_w.write(b"1")                  # now run `runc exec`
+                session.connect(
+                    r.bundle / "attach", lambda: self._wait_code(r), lambda: pid_gone(r.pid)
+                )
+            start_w.write(b"1")  # now run `runc exec`
             sync = _Lines(sync_r)
             started = sync.next()
         except BaseException:
@@ -192,8 +234,7 @@ class Execs:
             raise InvalidArgument(f"OCI runtime exec failed: {msg.strip()}")
         r.pid = pid
         r.running = True
-        threading.Thread(target=self._reap, args=(r, sync), name="exec-wait",
-                         daemon=True).start()
+        threading.Thread(target=self._reap, args=(r, sync), name="exec-wait", daemon=True).start()
         self.lc.emit("exec_start", live, execID=r.id)
         return r
 

@@ -61,7 +61,7 @@ class ExitWatcher:
                         self._handle(cid, code)
                     continue
                 if len(name) != 64 or "." in name:
-                    continue   # conmon's temporary file before the rename
+                    continue  # conmon's temporary file before the rename
                 code = _read_code(self.exit_dir / name)
                 if code is not None:
                     self._handle(name, code)

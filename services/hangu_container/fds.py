@@ -11,6 +11,7 @@ named in `pass_fds` reach conmon."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -51,10 +52,8 @@ class Fd:
 
     def __del__(self) -> None:
         # A leak on an unforeseen path still ends in exactly one close.
-        try:
+        with contextlib.suppress(OSError):
             self.close()
-        except OSError:
-            pass
 
 
 def pipe() -> tuple[Fd, Fd]:

@@ -6,15 +6,15 @@ results are kept, as in `docker inspect`'s State.Health.Log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError
 
@@ -44,7 +44,7 @@ def probe_args(test: list[str]) -> list[str] | None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class HealthChecks:
@@ -75,8 +75,9 @@ class HealthChecks:
         live.row.health_status = "starting"
         live.row.health_json = json.dumps({"FailingStreak": 0, "Log": []})
         self.lc.registry.save(live)
-        threading.Thread(target=self._run, args=(live, cfg.healthcheck, args, stop),
-                         name="health", daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(live, cfg.healthcheck, args, stop), name="health", daemon=True
+        ).start()
 
     def stopped(self, cid: str) -> None:
         with self._lock:
@@ -85,7 +86,7 @@ class HealthChecks:
             stop.set()
             live = self.lc.registry.get(cid)
             if live is not None and live.row.health_status:
-                live.row.health_status = "unhealthy"   # as dockerd, once stopped
+                live.row.health_status = "unhealthy"  # as dockerd, once stopped
 
     def close(self) -> None:
         with self._lock:
@@ -93,8 +94,7 @@ class HealthChecks:
         for stop in stops:
             stop.set()
 
-    def _run(self, live: Live, hc: pb.Healthcheck, args: list[str],
-             stop: threading.Event) -> None:
+    def _run(self, live: Live, hc: pb.Healthcheck, args: list[str], stop: threading.Event) -> None:
         interval = hc.interval_ns / 1e9 or DEFAULT_INTERVAL
         timeout = hc.timeout_ns / 1e9 or DEFAULT_TIMEOUT
         retries = hc.retries or DEFAULT_RETRIES
@@ -108,14 +108,18 @@ class HealthChecks:
             code, output = self._probe(live, args, timeout)
             if stop.is_set():
                 return
-            self._record(live, code, output, started, retries,
-                         time.monotonic() - began < start_period)
+            self._record(
+                live, code, output, started, retries, time.monotonic() - began < start_period
+            )
 
     def _probe(self, live: Live, args: list[str], timeout: float) -> tuple[int, str]:
         session = AttachSession(False, True, True)
         try:
-            record = self.execs.create(pb.ExecCreateRequest(
-                reference=live.id, cmd=args, attach_stdout=True, attach_stderr=True))
+            record = self.execs.create(
+                pb.ExecCreateRequest(
+                    reference=live.id, cmd=args, attach_stdout=True, attach_stderr=True
+                )
+            )
             self.execs.start(record.id, False, None, session)
         except HanguError as err:
             return -1, err.message
@@ -133,21 +137,21 @@ class HealthChecks:
         try:
             if not record.done.wait(timeout):
                 if record.pid > 0:
-                    try:
+                    with contextlib.suppress(ProcessLookupError):
                         os.kill(record.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
                 record.done.wait(5)
                 return -1, f"Health check exceeded timeout ({timeout:g}s)"
             reader.join(5)
-            return record.exit_code if record.exit_code is not None else -1, \
-                bytes(out).decode(errors="replace")
+            return record.exit_code if record.exit_code is not None else -1, bytes(out).decode(
+                errors="replace"
+            )
         finally:
             session.close()
             self.execs.forget(record.id)
 
-    def _record(self, live: Live, code: int, output: str, started: str, retries: int,
-                in_start_period: bool) -> None:
+    def _record(
+        self, live: Live, code: int, output: str, started: str, retries: int, in_start_period: bool
+    ) -> None:
         row = live.row
         state = json.loads(row.health_json or "{}")
         logs = state.get("Log") or []
@@ -159,7 +163,7 @@ class HealthChecks:
             streak = 0
             status = "healthy"
         elif in_start_period and before == "starting":
-            status = before   # failures in the start period do not count yet
+            status = before  # failures in the start period do not count yet
         else:
             streak += 1
             status = "unhealthy" if streak >= retries else before

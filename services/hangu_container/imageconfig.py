@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime.errors import InvalidArgument
 
 
@@ -92,7 +91,7 @@ def merge(user: pb.ContainerConfig, image: dict[str, Any]) -> pb.ContainerConfig
 
 def process_args(config: pb.ContainerConfig) -> list[str]:
     """entrypoint + cmd; dockerd refuses a container with neither."""
-    args = [a for a in config.entrypoint] + [a for a in config.cmd]
+    args = list(config.entrypoint) + list(config.cmd)
     if config.entrypoint and len(config.entrypoint) == 1 and config.entrypoint[0] == "":
         args = list(config.cmd)
     if not args:

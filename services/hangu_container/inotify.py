@@ -3,6 +3,7 @@ conmon's exit files and for log growth with it, instead of polling."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -74,7 +75,7 @@ class Inotify:
         while offset + _EVENT.size <= len(data):
             wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
             offset += _EVENT.size
-            name = data[offset:offset + length].rstrip(b"\0").decode(errors="replace")
+            name = data[offset : offset + length].rstrip(b"\0").decode(errors="replace")
             offset += length
             yield wd, mask, name
 
@@ -83,10 +84,8 @@ class Inotify:
         with self._lock:
             if self._wake_w < 0:
                 return
-            try:
+            with contextlib.suppress(OSError):
                 os.write(self._wake_w, b"x")
-            except OSError:
-                pass
 
     @property
     def closed(self) -> bool:

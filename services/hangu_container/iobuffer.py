@@ -38,12 +38,18 @@ class BoundedBuffer(Generic[T]):
         is false. False once the buffer is finished or aborted; TimeoutError
         if there is still no room after `timeout` seconds."""
         with self._cond:
-            while block and self._size > 0 and self._size + size > self.limit \
-                    and not (self._finished or self._aborted):
-                if not self._cond.wait(timeout):
-                    if self._size > 0 and self._size + size > self.limit \
-                            and not (self._finished or self._aborted):
-                        raise TimeoutError
+            while (
+                block
+                and self._size > 0
+                and self._size + size > self.limit
+                and not (self._finished or self._aborted)
+            ):
+                if not self._cond.wait(timeout) and (
+                    self._size > 0
+                    and self._size + size > self.limit
+                    and not (self._finished or self._aborted)
+                ):
+                    raise TimeoutError
             if self._finished or self._aborted:
                 return False
             self._items.append((item, size))

@@ -4,6 +4,7 @@ exit file). Talks to peers only through `peers.Peers`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -14,26 +15,26 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument
+from hangu_runtime.events import EventBus
 
 from . import mounts, names, ocispec
-from hangu_runtime.events import EventBus
+from .creating import CreateRequest, create_container
 from .exits import ExitWatcher
 from .peers import Peers
 from .registry import Live, Registry
 from .runtime import Runtime
 from .signals import parse_signal
-from .creating import CreateRequest, create_container
 from .starting import Starter
 
 log = hlog.get_logger("hangu.container.lifecycle")
 
 
 class Lifecycle:
-    def __init__(self, registry: Registry, runtime: Runtime, peers: Peers,
-                 cgroup_parent: str = "/hangu") -> None:
+    def __init__(
+        self, registry: Registry, runtime: Runtime, peers: Peers, cgroup_parent: str = "/hangu"
+    ) -> None:
         self.registry = registry
         self.rt = runtime
         self.peers = peers
@@ -101,16 +102,12 @@ class Lifecycle:
                     pass
             self.rt.kill_conmon(live.row.conmon_pid, cid)
             self.starter.teardown(live)
-            try:
+            with contextlib.suppress(HanguError):
                 self.peers.image.remove_rootfs(cid)
-            except HanguError:
-                pass
             for plan in self._plans(live):
                 if plan.type == "volume" and plan.name:
-                    try:
+                    with contextlib.suppress(HanguError):
                         self.peers.volume.unmount(plan.name, cid)
-                    except HanguError:
-                        pass
             for session in live.waiting:
                 session.end()
             self.registry.store.delete(cid)
@@ -144,15 +141,15 @@ class Lifecycle:
                     return True
                 if live.row.status == "removing":
                     raise Conflict(
-                        f"container {live.id} is marked for removal and cannot be started")
+                        f"container {live.id} is marked for removal and cannot be started"
+                    )
                 live.row.stopped_by_user = False
                 self.starter.start(live)
                 self._started(live)
         except HanguError:
             # dockerd removes an --rm container whose start failed (the docker
             # CLI waits for that removal before it reports the error).
-            if pb.HostConfig.FromString(live.row.host_config).auto_remove and \
-                    not live.running:
+            if pb.HostConfig.FromString(live.row.host_config).auto_remove and not live.running:
                 self._auto_remove(live)
             raise
         self.emit("start", live)
@@ -183,7 +180,7 @@ class Lifecycle:
             return
         with live.lock:
             if not live.running:
-                return   # already handled (duplicate event)
+                return  # already handled (duplicate event)
             row = live.row
             row.status = "exited"
             row.exit_code = code
@@ -283,10 +280,8 @@ class Lifecycle:
             self.emit("stop", live)
             return False
         log.info("stop_timeout_kill", id=live.id, timeout=timeout)
-        try:
+        with contextlib.suppress(HanguError):
             self.rt.kill(live.id, signal.SIGKILL, all_processes=True)
-        except HanguError:
-            pass
         if not self._wait_exit(live, seen, 30):
             raise Internal(f"container {live.id} did not exit after SIGKILL")
         self.emit("stop", live)
@@ -341,8 +336,9 @@ class Lifecycle:
 
     # ------------------------------------------------------------ wait
 
-    def wait(self, ref: str, condition: str = "",
-             cancelled: threading.Event | None = None) -> tuple[int, str]:
+    def wait(
+        self, ref: str, condition: str = "", cancelled: threading.Event | None = None
+    ) -> tuple[int, str]:
         live = self.registry.lookup(ref)
         condition = condition or "not-running"
         if condition not in ("not-running", "next-exit", "removed"):
@@ -371,15 +367,17 @@ class Lifecycle:
             self._cancel_restart(live)
         if live.running:
             if not force:
-                raise Conflict(f"You cannot remove a running container {cid}. Stop the "
-                               "container before attempting removal or force remove")
+                raise Conflict(
+                    f"You cannot remove a running container {cid}. Stop the "
+                    "container before attempting removal or force remove"
+                )
             with self.registry.cond:
                 seen = live.exits
             live.row.stopped_by_user = True
             try:
                 self.rt.kill(cid, signal.SIGKILL, all_processes=True)
                 if live.row.status == "paused":
-                    self.rt.resume(cid)   # a frozen process cannot die
+                    self.rt.resume(cid)  # a frozen process cannot die
             except HanguError:
                 pass
             if not self._wait_exit(live, seen, 30):
@@ -390,8 +388,10 @@ class Lifecycle:
             if live.row.status == "removing":
                 raise Conflict(f"removal of container {cid} is already in progress")
             if live.running:
-                raise Conflict(f"You cannot remove a running container {cid}. Stop the "
-                               "container before attempting removal or force remove")
+                raise Conflict(
+                    f"You cannot remove a running container {cid}. Stop the "
+                    "container before attempting removal or force remove"
+                )
             live.row.status = "removing"
             self.registry.save(live)
             self.starter.teardown(live)
@@ -407,8 +407,7 @@ class Lifecycle:
                     if remove_volumes and plan.anonymous:
                         self.peers.volume.remove(plan.name)
                 except HanguError as err:
-                    log.info("volume_release_failed", id=cid, volume=plan.name,
-                             error=err.message)
+                    log.info("volume_release_failed", id=cid, volume=plan.name, error=err.message)
             shutil.rmtree(self.rt.paths.log_path(cid).parent, ignore_errors=True)
             for session in live.waiting:
                 session.end()
@@ -436,8 +435,7 @@ class Lifecycle:
         new_name = names.validate(new_name)
         old = live.row.name
         if old == new_name:
-            raise InvalidArgument(f"Renaming a container with the same name as its current "
-                                  f"name")
+            raise InvalidArgument("Renaming a container with the same name as its current name")
         self.registry.reserve(new_name, live.id)
         with live.lock:
             live.row.name = new_name
@@ -445,14 +443,25 @@ class Lifecycle:
         self.registry.release(old, live.id)
         self.emit("rename", live, oldName="/" + old)
 
-    def update(self, ref: str, resources: pb.HostConfig,
-               policy: pb.RestartPolicy | None) -> list[str]:
+    def update(
+        self, ref: str, resources: pb.HostConfig, policy: pb.RestartPolicy | None
+    ) -> list[str]:
         """`docker update`: new resource limits (applied at once to a running
         container with `runc update`) and restart policy."""
         live = self.registry.lookup(ref)
-        fields = ("cpu_shares", "memory", "cpu_period", "cpu_quota", "nano_cpus",
-                  "cpuset_cpus", "cpuset_mems", "memory_reservation", "memory_swap",
-                  "pids_limit", "blkio_weight")
+        fields = (
+            "cpu_shares",
+            "memory",
+            "cpu_period",
+            "cpu_quota",
+            "nano_cpus",
+            "cpuset_cpus",
+            "cpuset_mems",
+            "memory_reservation",
+            "memory_swap",
+            "pids_limit",
+            "blkio_weight",
+        )
         with live.lock:
             hc = pb.HostConfig.FromString(live.row.host_config)
             for name in fields:
@@ -461,8 +470,10 @@ class Lifecycle:
                     setattr(hc, name, value)
             if policy is not None and policy.name:
                 if hc.auto_remove and policy.name not in ("no", ""):
-                    raise InvalidArgument("Restart policy cannot be updated because AutoRemove "
-                                          "is enabled for the container")
+                    raise InvalidArgument(
+                        "Restart policy cannot be updated because AutoRemove "
+                        "is enabled for the container"
+                    )
                 hc.restart_policy.CopyFrom(policy)
             if live.running:
                 res = ocispec.resources(hc)
@@ -475,8 +486,9 @@ class Lifecycle:
 
     def cgroup_path(self, live: Live) -> str:
         hc = pb.HostConfig.FromString(live.row.host_config)
-        inp = ocispec.SpecInput(live.id, pb.ContainerConfig(), hc, Path("/"),
-                                cgroup_parent=self.cgroup_parent)
+        inp = ocispec.SpecInput(
+            live.id, pb.ContainerConfig(), hc, Path("/"), cgroup_parent=self.cgroup_parent
+        )
         return ocispec.cgroups_path(inp)
 
     def cgroup_procs(self, live: Live) -> list[int]:
@@ -486,4 +498,3 @@ class Lifecycle:
             return [int(p) for p in (path / "cgroup.procs").read_text().split()]
         except OSError:
             return [live.row.pid] if live.row.pid else []
-

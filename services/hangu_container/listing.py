@@ -13,7 +13,6 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime.errors import Conflict, InvalidArgument
 
 from . import mounts
@@ -52,35 +51,65 @@ def container_pb(live: Live, size: bool = False) -> pb.Container:
     row = live.row
     status = row.status
     state = pb.ContainerState(
-        status=status, running=status in ("running", "paused", "restarting"),
-        paused=status == "paused", restarting=status == "restarting",
-        oom_killed=row.oom_killed, dead=status == "dead", pid=row.pid if status in
-        ("running", "paused") else 0, exit_code=row.exit_code, error=row.error,
-        started_at=_ts(row.started_at), finished_at=_ts(row.finished_at),
+        status=status,
+        running=status in ("running", "paused", "restarting"),
+        paused=status == "paused",
+        restarting=status == "restarting",
+        oom_killed=row.oom_killed,
+        dead=status == "dead",
+        pid=row.pid if status in ("running", "paused") else 0,
+        exit_code=row.exit_code,
+        error=row.error,
+        started_at=_ts(row.started_at),
+        finished_at=_ts(row.finished_at),
         health_status=row.health_status,
-        health_json=row.health_json if row.health_status else "")
+        health_json=row.health_json if row.health_status else "",
+    )
     cfg = pb.ContainerConfig.FromString(row.config)
     hc = pb.HostConfig.FromString(row.host_config)
     mps = []
     for plan in (mounts.MountPlan.from_dict(d) for d in json.loads(row.mounts_json)):
-        mps.append(pb.MountPoint(
-            type=plan.type, name=plan.name if plan.type == "volume" else "",
-            source=plan.source, destination=plan.destination,
-            driver=plan.driver if plan.type == "volume" else "", mode=plan.mode, rw=plan.rw,
-            propagation=plan.propagation))
+        mps.append(
+            pb.MountPoint(
+                type=plan.type,
+                name=plan.name if plan.type == "volume" else "",
+                source=plan.source,
+                destination=plan.destination,
+                driver=plan.driver if plan.type == "volume" else "",
+                mode=plan.mode,
+                rw=plan.rw,
+                propagation=plan.propagation,
+            )
+        )
     rw = dir_size(row.upper_dir) if size else 0
     ns = pb.NetworkSettings.FromString(row.network_settings)
     if not ns.sandbox_id:
         ns.sandbox_id = row.id
     return pb.Container(
-        id=row.id, name=row.name, created=_ts(row.created), path=row.path,
-        args=json.loads(row.args_json), state=state, image_id=row.image_id, image=row.image,
-        resolv_conf_path=row.resolv_conf_path, hostname_path=row.hostname_path,
-        hosts_path=row.hosts_path, log_path="", restart_count=row.restart_count,
-        driver="overlay2", platform=row.platform, config=cfg, host_config=hc,
-        network_settings=ns, mounts=mps, rootfs_path=row.rootfs_path,
-        size_rw=rw if size else -1, size_root_fs=rw + row.image_size if size else -1,
-        exec_ids_json="[]")
+        id=row.id,
+        name=row.name,
+        created=_ts(row.created),
+        path=row.path,
+        args=json.loads(row.args_json),
+        state=state,
+        image_id=row.image_id,
+        image=row.image,
+        resolv_conf_path=row.resolv_conf_path,
+        hostname_path=row.hostname_path,
+        hosts_path=row.hosts_path,
+        log_path="",
+        restart_count=row.restart_count,
+        driver="overlay2",
+        platform=row.platform,
+        config=cfg,
+        host_config=hc,
+        network_settings=ns,
+        mounts=mps,
+        rootfs_path=row.rootfs_path,
+        size_rw=rw if size else -1,
+        size_root_fs=rw + row.image_size if size else -1,
+        exec_ids_json="[]",
+    )
 
 
 def _matches(live: Live, filters: dict[str, list[str]]) -> bool:
@@ -107,23 +136,32 @@ def _matches(live: Live, filters: dict[str, list[str]]) -> bool:
             if row.status != "exited" or str(row.exit_code) not in values:
                 return False
         elif key == "ancestor":
-            if not any(v in (row.image, row.image_id) or row.image_id.startswith(
-                    "sha256:" + v) for v in values):
+            if not any(
+                v in (row.image, row.image_id) or row.image_id.startswith("sha256:" + v)
+                for v in values
+            ):
                 return False
         elif key == "network":
             nets = pb.NetworkSettings.FromString(row.network_settings).networks
             if not any(v in nets for v in values):
                 return False
-        elif key in ("before", "since", "volume", "health", "isolation", "is-task",
-                     "publish", "expose"):
+        elif key in (
+            "before",
+            "since",
+            "volume",
+            "health",
+            "isolation",
+            "is-task",
+            "publish",
+            "expose",
+        ):
             continue
         else:
             raise InvalidArgument(f"invalid filter '{key}'")
     return True
 
 
-def select(registry: Registry, all_: bool, limit: int, filters: dict[str, list[str]]
-           ) -> list[Live]:
+def select(registry: Registry, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Live]:
     lives = sorted(registry.all(), key=lambda x: x.row.created, reverse=True)
     if not all_ and limit <= 0 and "status" not in filters:
         lives = [x for x in lives if x.running]
@@ -183,7 +221,7 @@ def top(lc: Lifecycle, ref: str, ps_args: str) -> tuple[list[str], list[list[str
         return [], []
     titles = lines[0].split()
     if "PID" not in titles:
-        raise InvalidArgument(f"Couldn't find PID field in ps output")
+        raise InvalidArgument("Couldn't find PID field in ps output")
     pid_col = titles.index("PID")
     rows = []
     for line in lines[1:]:

@@ -19,7 +19,7 @@ from .lognotify import Subscription
 @dataclass(frozen=True)
 class LogEntry:
     time_ns: int
-    stream: str      # "stdout" | "stderr"
+    stream: str  # "stdout" | "stderr"
     data: bytes
 
 
@@ -82,7 +82,7 @@ def read_entries(path: Path) -> Iterator[LogEntry]:
     """Every complete entry in the file, then trailing partial ones."""
     joiner = _Joiner()
     try:
-        fh = open(path, "rb")
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the `with` below; opening may fail
     except FileNotFoundError:
         return
     with fh:
@@ -98,8 +98,8 @@ class LogQuery:
     stdout: bool = True
     stderr: bool = True
     since_ns: int = 0
-    until_ns: int = 0     # 0: no bound
-    tail: int = -1        # -1: all
+    until_ns: int = 0  # 0: no bound
+    tail: int = -1  # -1: all
 
 
 def _wanted(entry: LogEntry, q: LogQuery) -> bool:
@@ -122,8 +122,13 @@ def select(path: Path, q: LogQuery) -> list[LogEntry]:
     return list(out)
 
 
-def follow(path: Path, q: LogQuery, running: Callable[[], bool], sub: Subscription,
-           stop: threading.Event | None = None) -> Iterator[LogEntry]:
+def follow(
+    path: Path,
+    q: LogQuery,
+    running: Callable[[], bool],
+    sub: Subscription,
+    stop: threading.Event | None = None,
+) -> Iterator[LogEntry]:
     """The selected entries, then new ones as conmon writes them, until the
     container is no longer running (or `stop` is set: the client left).
     `sub` wakes us when the log folder changes or the container exits."""
@@ -157,7 +162,8 @@ def follow(path: Path, q: LogQuery, running: Callable[[], bool], sub: Subscripti
                     inode = st.st_ino
                     pos = min(pos, st.st_size)
                 if fh is None:
-                    fh = open(path, "rb")
+                    # Kept open across polls, closed on rotation and at the end.
+                    fh = open(path, "rb")  # noqa: SIM115
                 fh.seek(pos)
                 chunk = fh.read()
                 pos += len(chunk)

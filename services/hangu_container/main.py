@@ -10,7 +10,6 @@ import os
 import grpc
 
 from hangu.container.v1 import container_pb2, container_pb2_grpc
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings, load_settings
 from hangu_runtime.server import serve
@@ -30,8 +29,9 @@ def cgroup_parent() -> str:
     return os.environ.get("HANGU_CGROUP_PARENT", "/hangu")
 
 
-def build(settings: Settings, peers: Peers | None = None, parent: str | None = None
-          ) -> tuple[Lifecycle, ContainerServicer]:
+def build(
+    settings: Settings, peers: Peers | None = None, parent: str | None = None
+) -> tuple[Lifecycle, ContainerServicer]:
     """The service's domain objects and servicer, reconciled with what
     conmon left behind (used by main and by tests)."""
     paths = RuntimePaths(settings.run_dir("container"), settings.data_dir("container"))
@@ -57,9 +57,14 @@ def main() -> None:
         if purge:
             remove_cgroup_parent(lc.cgroup_parent)
 
-    serve("container", settings.grpc_socket("container"), register,
-          max_workers=settings.grpc_workers, max_concurrent=settings.grpc_max_concurrent,
-          on_stop=on_stop)
+    serve(
+        "container",
+        settings.grpc_socket("container"),
+        register,
+        max_workers=settings.grpc_workers,
+        max_concurrent=settings.grpc_max_concurrent,
+        on_stop=on_stop,
+    )
 
 
 if __name__ == "__main__":

@@ -15,15 +15,15 @@ class ContainerRow(SQLModel, table=True):
     id: str = Field(primary_key=True)
     name: str = Field(index=True, unique=True)
     created: float = 0.0
-    image: str = ""                 # the reference the user gave
+    image: str = ""  # the reference the user gave
     image_id: str = ""
     platform: str = "linux"
-    config: bytes = b""             # merged ContainerConfig
+    config: bytes = b""  # merged ContainerConfig
     host_config: bytes = b""
     networking_config: bytes = b""
     path: str = ""
     args_json: str = "[]"
-    status: str = "created"         # created, running, paused, restarting, removing, exited, dead
+    status: str = "created"  # created, running, paused, restarting, removing, exited, dead
     pid: int = 0
     conmon_pid: int = 0
     exit_code: int = 0
@@ -33,13 +33,13 @@ class ContainerRow(SQLModel, table=True):
     finished_at: float = 0.0
     restart_count: int = 0
     rootfs_path: str = ""
-    upper_dir: str = ""             # the writable layer (for `docker ps -s`)
+    upper_dir: str = ""  # the writable layer (for `docker ps -s`)
     image_size: int = 0
     hosts_path: str = ""
     hostname_path: str = ""
     resolv_conf_path: str = ""
-    network_settings: bytes = b""   # NetworkSettings
-    mounts_json: str = "[]"         # [MountPlan as dict]
+    network_settings: bytes = b""  # NetworkSettings
+    mounts_json: str = "[]"  # [MountPlan as dict]
     stopped_by_user: bool = False
     # Kernel state held for the container while it runs (for teardown).
     rootfs_mounted: bool = False

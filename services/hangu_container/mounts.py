@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime.errors import InvalidArgument
 
 _PROPAGATIONS = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
@@ -17,15 +16,15 @@ _PROPAGATIONS = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
 
 @dataclass
 class MountPlan:
-    type: str                 # "bind" | "volume"
+    type: str  # "bind" | "volume"
     destination: str
-    source: str = ""          # host path (bind; volume once mounted)
-    name: str = ""            # volume name ("" until the anonymous volume exists)
+    source: str = ""  # host path (bind; volume once mounted)
+    name: str = ""  # volume name ("" until the anonymous volume exists)
     rw: bool = True
     mode: str = ""
     propagation: str = ""
     driver: str = ""
-    copy_data: bool = True    # copy the image's content into an empty volume
+    copy_data: bool = True  # copy the image's content into an empty volume
     anonymous: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,11 +37,15 @@ class MountPlan:
 
 def _check_destination(dest: str, kind: str) -> str:
     if not dest.startswith("/"):
-        raise InvalidArgument(f'invalid mount config for type "{kind}": invalid mount path: '
-                              f"'{dest}' mount path must be absolute")
+        raise InvalidArgument(
+            f'invalid mount config for type "{kind}": invalid mount path: '
+            f"'{dest}' mount path must be absolute"
+        )
     if os.path.normpath(dest) == "/":
-        raise InvalidArgument(f'invalid mount config for type "{kind}": invalid specification: '
-                              "destination can't be '/'")
+        raise InvalidArgument(
+            f'invalid mount config for type "{kind}": invalid specification: '
+            "destination can't be '/'"
+        )
     return os.path.normpath(dest)
 
 
@@ -53,10 +56,11 @@ def parse_bind(spec: str) -> MountPlan:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
     src, dst = parts[0], parts[1]
     opts = parts[2].split(",") if len(parts) == 3 and parts[2] else []
-    plan = MountPlan(type="bind" if src.startswith("/") else "volume",
-                     destination=_check_destination(dst, "bind" if src.startswith("/")
-                                                    else "volume"),
-                     mode=parts[2] if len(parts) == 3 else "")
+    plan = MountPlan(
+        type="bind" if src.startswith("/") else "volume",
+        destination=_check_destination(dst, "bind" if src.startswith("/") else "volume"),
+        mode=parts[2] if len(parts) == 3 else "",
+    )
     for opt in opts:
         if opt == "ro":
             plan.rw = False
@@ -93,23 +97,42 @@ def plan_mounts(config: pb.ContainerConfig, hc: pb.HostConfig) -> list[MountPlan
         add(parse_bind(spec))
     for m in hc.mounts:
         if m.type == "tmpfs":
-            continue   # tmpfs mounts go straight into the spec
+            continue  # tmpfs mounts go straight into the spec
         if m.type not in ("bind", "volume"):
             raise InvalidArgument(f"mount type unknown or unsupported: {m.type}")
         dest = _check_destination(m.target, m.type)
         if m.type == "bind":
             if not m.source.startswith("/"):
-                raise InvalidArgument(f'invalid mount config for type "bind": invalid mount '
-                                      f"path: '{m.source}' mount path must be absolute")
+                raise InvalidArgument(
+                    f'invalid mount config for type "bind": invalid mount '
+                    f"path: '{m.source}' mount path must be absolute"
+                )
             if not os.path.exists(m.source):
-                raise InvalidArgument(f'invalid mount config for type "bind": bind source path '
-                                      f"does not exist: {m.source}")
-            add(MountPlan(type="bind", destination=dest, source=os.path.normpath(m.source),
-                          rw=not m.read_only, propagation=m.bind_propagation or "rprivate"))
+                raise InvalidArgument(
+                    f'invalid mount config for type "bind": bind source path '
+                    f"does not exist: {m.source}"
+                )
+            add(
+                MountPlan(
+                    type="bind",
+                    destination=dest,
+                    source=os.path.normpath(m.source),
+                    rw=not m.read_only,
+                    propagation=m.bind_propagation or "rprivate",
+                )
+            )
         else:
-            add(MountPlan(type="volume", destination=dest, name=m.source, rw=not m.read_only,
-                          driver=m.volume_driver or "local", copy_data=not m.volume_no_copy,
-                          anonymous=not m.source))
+            add(
+                MountPlan(
+                    type="volume",
+                    destination=dest,
+                    name=m.source,
+                    rw=not m.read_only,
+                    driver=m.volume_driver or "local",
+                    copy_data=not m.volume_no_copy,
+                    anonymous=not m.source,
+                )
+            )
     for target in config.volumes:
         dest = os.path.normpath(target)
         if dest not in seen:
@@ -122,6 +145,7 @@ def to_oci(plans: list[MountPlan]) -> list[dict[str, Any]]:
     for p in plans:
         opts = ["rbind", "rw" if p.rw else "ro"]
         opts.append(p.propagation or "rprivate")
-        out.append({"destination": p.destination, "type": "bind", "source": p.source,
-                    "options": opts})
+        out.append(
+            {"destination": p.destination, "type": "bind", "source": p.source, "options": opts}
+        )
     return out

@@ -20,24 +20,33 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 
 MASKED_PATHS = [
-    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-    "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
 ]
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 # Docker's default device cgroup allow-list (after a deny-all rule).
 DEFAULT_DEVICE_RULES: list[dict[str, Any]] = [
     {"allow": False, "access": "rwm"},
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},    # /dev/zero
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},    # /dev/null
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},    # /dev/urandom
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},    # /dev/random
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},    # /dev/tty
-    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},    # /dev/console
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},    # /dev/ptmx
-    {"allow": True, "type": "c", "major": 136, "access": "rwm"},              # /dev/pts/*
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},    # /dev/full
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # /dev/zero
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # /dev/null
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # /dev/urandom
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # /dev/random
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # /dev/tty
+    {"allow": True, "type": "c", "major": 5, "minor": 1, "access": "rwm"},  # /dev/console
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # /dev/ptmx
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},  # /dev/pts/*
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # /dev/full
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # /dev/net/tun
     {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"},  # /dev/fuse
 ]
@@ -46,7 +55,7 @@ DEFAULT_DEVICE_RULES: list[dict[str, Any]] = [
 @dataclass
 class SpecInput:
     container_id: str
-    config: pb.ContainerConfig          # merged with the image's config
+    config: pb.ContainerConfig  # merged with the image's config
     host_config: pb.HostConfig
     rootfs: Path
     # Network namespace: a path to join, "" to share the host's, None for a
@@ -74,19 +83,43 @@ def _default_mounts(hc: pb.HostConfig) -> list[dict[str, Any]]:
     shm = hc.shm_size or DEFAULT_SHM_SIZE
     sys_opts = ["nosuid", "noexec", "nodev", "rw" if hc.privileged else "ro"]
     return [
-        {"destination": "/proc", "type": "proc", "source": "proc",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {
+            "destination": "/proc",
+            "type": "proc",
+            "source": "proc",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_opts},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["ro", "nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"]},
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["ro", "nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": ["nosuid", "noexec", "nodev"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"],
+        },
     ]
 
 
@@ -94,8 +127,14 @@ def _tmpfs_mounts(hc: pb.HostConfig) -> list[dict[str, Any]]:
     out = []
     for dest, opts in sorted(hc.tmpfs.items()):
         extra = [o for o in opts.split(",") if o]
-        out.append({"destination": dest, "type": "tmpfs", "source": "tmpfs",
-                    "options": ["noexec", "nosuid", "nodev", *extra]})
+        out.append(
+            {
+                "destination": dest,
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["noexec", "nosuid", "nodev", *extra],
+            }
+        )
     for m in hc.mounts:
         if m.type == "tmpfs":
             opts = ["noexec", "nosuid", "nodev"]
@@ -105,18 +144,28 @@ def _tmpfs_mounts(hc: pb.HostConfig) -> list[dict[str, Any]]:
                 opts.append(f"mode={m.tmpfs_mode:o}")
             if m.read_only:
                 opts.append("ro")
-            out.append({"destination": m.target, "type": "tmpfs", "source": "tmpfs",
-                        "options": opts})
+            out.append(
+                {"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts}
+            )
     return out
 
 
 def _etc_binds(inp: SpecInput) -> list[dict[str, Any]]:
     out = []
-    for dest, src in (("/etc/resolv.conf", inp.resolv_conf_path),
-                      ("/etc/hostname", inp.hostname_path), ("/etc/hosts", inp.hosts_path)):
+    for dest, src in (
+        ("/etc/resolv.conf", inp.resolv_conf_path),
+        ("/etc/hostname", inp.hostname_path),
+        ("/etc/hosts", inp.hosts_path),
+    ):
         if src:
-            out.append({"destination": dest, "type": "bind", "source": src,
-                        "options": ["rbind", "rprivate"]})
+            out.append(
+                {
+                    "destination": dest,
+                    "type": "bind",
+                    "source": src,
+                    "options": ["rbind", "rprivate"],
+                }
+            )
     return out
 
 
@@ -152,8 +201,10 @@ def _namespaces(inp: SpecInput) -> list[dict[str, str]]:
 
 def resources(hc: pb.HostConfig) -> dict[str, Any]:
     res: dict[str, Any] = {
-        "devices": [{"allow": True, "access": "rwm"}] if hc.privileged
-        else [dict(r) for r in DEFAULT_DEVICE_RULES]}
+        "devices": [{"allow": True, "access": "rwm"}]
+        if hc.privileged
+        else [dict(r) for r in DEFAULT_DEVICE_RULES]
+    }
     memory: dict[str, Any] = {}
     if hc.memory:
         memory["limit"] = hc.memory
@@ -193,8 +244,9 @@ def resources(hc: pb.HostConfig) -> dict[str, Any]:
 
 def cgroups_path(inp: SpecInput) -> str:
     parent = inp.host_config.cgroup_parent or inp.cgroup_parent
-    return f"/{parent.strip('/')}/{inp.container_id}" if parent.strip("/") else \
-        f"/{inp.container_id}"
+    return (
+        f"/{parent.strip('/')}/{inp.container_id}" if parent.strip("/") else f"/{inp.container_id}"
+    )
 
 
 def build_spec(inp: SpecInput) -> dict[str, Any]:
@@ -210,7 +262,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "cwd": cfg.working_dir or "/",
         "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
         "noNewPrivileges": "no-new-privileges" in hc.security_opt
-                           or "no-new-privileges:true" in hc.security_opt,
+        or "no-new-privileges:true" in hc.security_opt,
     }
     if user.additional_gids:
         process["user"]["additionalGids"] = user.additional_gids

@@ -4,6 +4,7 @@ their code intact."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -13,7 +14,6 @@ import grpc
 from hangu.image.v1 import image_pb2, image_pb2_grpc
 from hangu.network.v1 import network_pb2, network_pb2_grpc
 from hangu.volume.v1 import volume_pb2, volume_pb2_grpc
-
 from hangu_runtime.clients import peer_channel
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import NotFound, from_rpc_error
@@ -40,12 +40,13 @@ class ImageClient:
             raise NotFound(f"No such image: {reference}") from None
 
     def prepare_rootfs(self, cid: str, image_id: str) -> image_pb2.Rootfs:
-        return _call(self.stub.PrepareRootfs,
-                     image_pb2.PrepareRootfsRequest(container_id=cid, image_id=image_id))
+        return _call(
+            self.stub.PrepareRootfs,
+            image_pb2.PrepareRootfsRequest(container_id=cid, image_id=image_id),
+        )
 
     def mount_rootfs(self, cid: str) -> str:
-        return _call(self.stub.MountRootfs,
-                     image_pb2.MountRootfsRequest(container_id=cid)).path
+        return _call(self.stub.MountRootfs, image_pb2.MountRootfsRequest(container_id=cid)).path
 
     def unmount_rootfs(self, cid: str) -> None:
         _call(self.stub.UnmountRootfs, image_pb2.UnmountRootfsRequest(container_id=cid))
@@ -75,29 +76,42 @@ class NetworkClient:
 
     def create_sandbox(self, req: SandboxRequest) -> network_pb2.Sandbox:
         msg = network_pb2.CreateSandboxRequest(
-            container_id=req.container_id, container_name=req.container_name,
-            hostname=req.hostname, domainname=req.domainname, network_mode=req.network_mode,
-            endpoints=[network_pb2.EndpointRequest(network=n, aliases=a, ipv4_address=ip)
-                       for n, a, ip in req.endpoints],
-            dns=req.dns, dns_search=req.dns_search, dns_options=req.dns_options,
+            container_id=req.container_id,
+            container_name=req.container_name,
+            hostname=req.hostname,
+            domainname=req.domainname,
+            network_mode=req.network_mode,
+            endpoints=[
+                network_pb2.EndpointRequest(network=n, aliases=a, ipv4_address=ip)
+                for n, a, ip in req.endpoints
+            ],
+            dns=req.dns,
+            dns_search=req.dns_search,
+            dns_options=req.dns_options,
             extra_hosts=req.extra_hosts,
-            ports=[network_pb2.PortMapping(protocol=p, container_port=c, host_ip=hip,
-                                           host_port=hp) for p, c, hip, hp in req.ports])
+            ports=[
+                network_pb2.PortMapping(protocol=p, container_port=c, host_ip=hip, host_port=hp)
+                for p, c, hip, hp in req.ports
+            ],
+        )
         return _call(self.stub.CreateSandbox, msg)
 
     def remove_sandbox(self, cid: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             _call(self.stub.RemoveSandbox, network_pb2.RemoveSandboxRequest(container_id=cid))
-        except NotFound:
-            pass
 
 
 class VolumeClient:
     def __init__(self, channel: grpc.Channel) -> None:
         self.stub = volume_pb2_grpc.VolumeServiceStub(channel)
 
-    def ensure(self, name: str, driver: str = "", labels: dict[str, str] | None = None,
-               driver_opts: dict[str, str] | None = None) -> volume_pb2.Volume:
+    def ensure(
+        self,
+        name: str,
+        driver: str = "",
+        labels: dict[str, str] | None = None,
+        driver_opts: dict[str, str] | None = None,
+    ) -> volume_pb2.Volume:
         """The named volume, created if missing; an empty name creates an
         anonymous one."""
         if name:
@@ -105,24 +119,26 @@ class VolumeClient:
                 return _call(self.stub.Get, volume_pb2.GetVolumeRequest(name=name))
             except NotFound:
                 pass
-        return _call(self.stub.Create, volume_pb2.CreateVolumeRequest(
-            name=name, driver=driver, labels=labels or {}, driver_opts=driver_opts or {}))
+        return _call(
+            self.stub.Create,
+            volume_pb2.CreateVolumeRequest(
+                name=name, driver=driver, labels=labels or {}, driver_opts=driver_opts or {}
+            ),
+        )
 
     def mount(self, name: str, cid: str, copy_from: str = "") -> str:
-        return _call(self.stub.Mount, volume_pb2.MountVolumeRequest(
-            name=name, container_id=cid, copy_from=copy_from)).path
+        return _call(
+            self.stub.Mount,
+            volume_pb2.MountVolumeRequest(name=name, container_id=cid, copy_from=copy_from),
+        ).path
 
     def unmount(self, name: str, cid: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             _call(self.stub.Unmount, volume_pb2.UnmountVolumeRequest(name=name, container_id=cid))
-        except NotFound:
-            pass
 
     def remove(self, name: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             _call(self.stub.Remove, volume_pb2.RemoveVolumeRequest(name=name))
-        except NotFound:
-            pass
 
 
 class Peers:

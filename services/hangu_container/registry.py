@@ -22,7 +22,7 @@ class Live:
     row: ContainerRow
     # Serializes start/exit-cleanup/remove of one container.
     lock: threading.RLock = field(default_factory=threading.RLock)
-    exits: int = 0          # how many exits this service has seen
+    exits: int = 0  # how many exits this service has seen
     starts: int = 0
     removed: bool = False
     waiting: list[AttachSession] = field(default_factory=list)
@@ -83,7 +83,8 @@ class Registry:
                 raise Conflict(
                     f'Conflict. The container name "/{name}" is already in use by container '
                     f'"{other}". You have to remove (or rename) that container to be able to '
-                    "reuse that name.")
+                    "reuse that name."
+                )
             self._by_name[name] = cid
 
     def release(self, name: str, cid: str) -> None:

@@ -12,11 +12,22 @@ from collections.abc import Callable
 from hangu_runtime.errors import InvalidArgument
 
 _NAMES = {
-    "core": "RLIMIT_CORE", "cpu": "RLIMIT_CPU", "data": "RLIMIT_DATA", "fsize": "RLIMIT_FSIZE",
-    "locks": "RLIMIT_LOCKS", "memlock": "RLIMIT_MEMLOCK", "msgqueue": "RLIMIT_MSGQUEUE",
-    "nice": "RLIMIT_NICE", "nofile": "RLIMIT_NOFILE", "nproc": "RLIMIT_NPROC",
-    "rss": "RLIMIT_RSS", "rtprio": "RLIMIT_RTPRIO", "rttime": "RLIMIT_RTTIME",
-    "sigpending": "RLIMIT_SIGPENDING", "stack": "RLIMIT_STACK", "as": "RLIMIT_AS",
+    "core": "RLIMIT_CORE",
+    "cpu": "RLIMIT_CPU",
+    "data": "RLIMIT_DATA",
+    "fsize": "RLIMIT_FSIZE",
+    "locks": "RLIMIT_LOCKS",
+    "memlock": "RLIMIT_MEMLOCK",
+    "msgqueue": "RLIMIT_MSGQUEUE",
+    "nice": "RLIMIT_NICE",
+    "nofile": "RLIMIT_NOFILE",
+    "nproc": "RLIMIT_NPROC",
+    "rss": "RLIMIT_RSS",
+    "rtprio": "RLIMIT_RTPRIO",
+    "rttime": "RLIMIT_RTTIME",
+    "sigpending": "RLIMIT_SIGPENDING",
+    "stack": "RLIMIT_STACK",
+    "as": "RLIMIT_AS",
 }
 UNLIMITED = 2**64 - 1
 
@@ -33,8 +44,9 @@ def _value(v: int) -> int:
     return UNLIMITED if v < 0 else v
 
 
-def rlimits(ulimits: list[tuple[str, int, int]],
-            host_hard: Callable[[str], int] = _host_hard) -> list[dict[str, object]]:
+def rlimits(
+    ulimits: list[tuple[str, int, int]], host_hard: Callable[[str], int] = _host_hard
+) -> list[dict[str, object]]:
     """`ulimits` is [(name, soft, hard)] as Docker's HostConfig.Ulimits."""
     out: dict[str, dict[str, object]] = {}
     for name, soft, hard in ulimits:
@@ -44,7 +56,8 @@ def rlimits(ulimits: list[tuple[str, int, int]],
         soft_v, hard_v = _value(soft), _value(hard)
         if soft_v > hard_v:
             raise InvalidArgument(
-                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+                f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )
         cap = host_hard(kind)
         hard_v = min(hard_v, cap)
         soft_v = min(soft_v, hard_v)

@@ -12,6 +12,7 @@ dir so it survives reboots, as Docker's does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -32,8 +33,8 @@ log = hlog.get_logger("hangu.container.runtime")
 
 @dataclass(frozen=True)
 class RuntimePaths:
-    run: Path     # the service's run dir
-    data: Path    # the service's data dir
+    run: Path  # the service's run dir
+    data: Path  # the service's data dir
 
     @property
     def runc_root(self) -> Path:
@@ -88,8 +89,12 @@ class Runtime:
     # ------------------------------------------------------------ runc
 
     def _runc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([self.runc, "--root", str(self.paths.runc_root), *args],
-                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [self.runc, "--root", str(self.paths.runc_root), *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         if check and proc.returncode != 0:
             raise Internal(f"runc {args[0]}: {proc.stderr.strip() or proc.stdout.strip()}")
         return proc
@@ -115,9 +120,12 @@ class Runtime:
 
     def update(self, cid: str, resources: dict[str, Any]) -> None:
         """`runc update` with an OCI LinuxResources document."""
-        proc = subprocess.run([self.runc, "--root", str(self.paths.runc_root), "update",
-                               "-r", "-", cid], input=json.dumps(resources),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [self.runc, "--root", str(self.paths.runc_root), "update", "-r", "-", cid],
+            input=json.dumps(resources),
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             raise Internal(f"runc update: {proc.stderr.strip()}")
 
@@ -130,7 +138,7 @@ class Runtime:
     def delete(self, cid: str) -> None:
         """Forget the container in runc (state dir, cgroups); idempotent."""
         if not (self.paths.runc_root / cid).exists():
-            return   # runc knows nothing of it: spare the exec
+            return  # runc knows nothing of it: spare the exec
         proc = self._runc("delete", "--force", cid, check=False)
         if proc.returncode != 0 and "does not exist" not in proc.stderr:
             log.warning("runc_delete_failed", id=cid, stderr=proc.stderr.strip())
@@ -148,20 +156,42 @@ class Runtime:
         (bundle / "config.json").write_text(body)
         log_path = self.paths.log_path(cid)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.paths.exit_file(cid).unlink()
-        except FileNotFoundError:
-            pass
         args = [
-            self.conmon, "--api-version", "1", "-c", cid, "-u", cid, "-r", self.runc,
-            "-b", str(bundle), "-p", str(bundle / "pidfile"), "-P", str(bundle / "conmon.pid"),
-            "-n", name or cid, "--exit-dir", str(self.paths.exit_dir),
-            "--persist-dir", str(bundle), "-l", f"k8s-file:{log_path}",
-            "--socket-dir-path", str(self.paths.socket_dir), "--full-attach",
-            "--runtime-arg", f"--root={self.paths.runc_root}",
+            self.conmon,
+            "--api-version",
+            "1",
+            "-c",
+            cid,
+            "-u",
+            cid,
+            "-r",
+            self.runc,
+            "-b",
+            str(bundle),
+            "-p",
+            str(bundle / "pidfile"),
+            "-P",
+            str(bundle / "conmon.pid"),
+            "-n",
+            name or cid,
+            "--exit-dir",
+            str(self.paths.exit_dir),
+            "--persist-dir",
+            str(bundle),
+            "-l",
+            f"k8s-file:{log_path}",
+            "--socket-dir-path",
+            str(self.paths.socket_dir),
+            "--full-attach",
+            "--runtime-arg",
+            f"--root={self.paths.runc_root}",
             # The log is written with write(2); a sync() of the whole
             # filesystem on every exit costs more than it protects.
-            "--no-sync-log", "--log-level", "error",
+            "--no-sync-log",
+            "--log-level",
+            "error",
         ]
         if io.tty:
             args.append("-t")
@@ -177,13 +207,21 @@ class Runtime:
         sync_r, sync_w = fds.pipe()
         t0 = time.monotonic()
         try:
-            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-                   "_OCI_SYNCPIPE": str(sync_w.fileno())}
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                "_OCI_SYNCPIPE": str(sync_w.fileno()),
+            }
             try:
                 with open(bundle / "conmon.err", "wb") as err:
-                    proc = subprocess.Popen(args, env=env, pass_fds=(sync_w.fileno(),),
-                                            stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                            start_new_session=True)
+                    proc = subprocess.Popen(
+                        args,
+                        env=env,
+                        pass_fds=(sync_w.fileno(),),
+                        stdin=subprocess.DEVNULL,
+                        stdout=err,
+                        stderr=err,
+                        start_new_session=True,
+                    )
             finally:
                 sync_w.close()
             # The first conmon process exits as soon as it has forked the
@@ -200,8 +238,13 @@ class Runtime:
             self.delete(cid)
             raise Internal(f"OCI runtime create failed: {msg.strip()}")
         conmon_pid = int((bundle / "conmon.pid").read_text().strip() or 0)
-        log.debug("conmon_created", id=cid, pid=pid, conmon_pid=conmon_pid,
-                  ms=round((time.monotonic() - t0) * 1000, 2))
+        log.debug(
+            "conmon_created",
+            id=cid,
+            pid=pid,
+            conmon_pid=conmon_pid,
+            ms=round((time.monotonic() - t0) * 1000, 2),
+        )
         return Created(pid=pid, conmon_pid=conmon_pid)
 
     @staticmethod
@@ -253,10 +296,8 @@ class Runtime:
         and the exit file."""
         self.delete(cid)
         shutil.rmtree(self.paths.bundle(cid), ignore_errors=True)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.paths.exit_file(cid).unlink()
-        except FileNotFoundError:
-            pass
 
     @staticmethod
     def conmon_alive(conmon_pid: int, cid: str) -> bool:
@@ -271,10 +312,8 @@ class Runtime:
 
     def kill_conmon(self, conmon_pid: int, cid: str) -> None:
         if self.conmon_alive(conmon_pid, cid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(conmon_pid, _signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def remove_cgroup_parent(parent: str, root: Path = Path("/sys/fs/cgroup")) -> None:
@@ -284,7 +323,5 @@ def remove_cgroup_parent(parent: str, root: Path = Path("/sys/fs/cgroup")) -> No
         return
     for hierarchy in root.iterdir():
         target = hierarchy / rel
-        try:
+        with contextlib.suppress(OSError):
             target.rmdir()
-        except OSError:
-            pass

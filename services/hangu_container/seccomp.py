@@ -20,11 +20,24 @@ _BUNDLED = Path(__file__).with_name("seccomp-default.json")
 
 # Go's GOARCH names (used by the profile's includes/excludes) and the
 # libseccomp architecture of each.
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le",
-           "s390x": "s390x", "riscv64": "riscv64", "i686": "386"}
-_SCMP_ARCH = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "arm": "SCMP_ARCH_ARM",
-              "ppc64le": "SCMP_ARCH_PPC64LE", "s390x": "SCMP_ARCH_S390X",
-              "riscv64": "SCMP_ARCH_RISCV64", "386": "SCMP_ARCH_X86"}
+_GOARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+    "i686": "386",
+}
+_SCMP_ARCH = {
+    "amd64": "SCMP_ARCH_X86_64",
+    "arm64": "SCMP_ARCH_AARCH64",
+    "arm": "SCMP_ARCH_ARM",
+    "ppc64le": "SCMP_ARCH_PPC64LE",
+    "s390x": "SCMP_ARCH_S390X",
+    "riscv64": "SCMP_ARCH_RISCV64",
+    "386": "SCMP_ARCH_X86",
+}
 
 
 def host_arch() -> str:
@@ -56,8 +69,12 @@ def _kernel_at_least(version: str, kernel: tuple[int, int]) -> bool:
     return kernel >= (int(major), int(minor or 0))
 
 
-def convert(profile: dict[str, Any], caps: frozenset[str], arch: str | None = None,
-            kernel: tuple[int, int] | None = None) -> dict[str, Any]:
+def convert(
+    profile: dict[str, Any],
+    caps: frozenset[str],
+    arch: str | None = None,
+    kernel: tuple[int, int] | None = None,
+) -> dict[str, Any]:
     """Docker profile → OCI `linux.seccomp`, for one capability set."""
     arch = arch or host_arch()
     kernel = kernel or _kernel_version()
@@ -85,12 +102,21 @@ def convert(profile: dict[str, Any], caps: frozenset[str], arch: str | None = No
         if rule.get("errnoRet") is not None:
             out["errnoRet"] = rule["errnoRet"]
         if rule.get("args"):
-            out["args"] = [{"index": a["index"], "value": a["value"],
-                            "valueTwo": a.get("valueTwo", 0), "op": a["op"]}
-                           for a in rule["args"]]
+            out["args"] = [
+                {
+                    "index": a["index"],
+                    "value": a["value"],
+                    "valueTwo": a.get("valueTwo", 0),
+                    "op": a["op"],
+                }
+                for a in rule["args"]
+            ]
         syscalls.append(out)
-    spec: dict[str, Any] = {"defaultAction": profile["defaultAction"],
-                            "architectures": architectures, "syscalls": syscalls}
+    spec: dict[str, Any] = {
+        "defaultAction": profile["defaultAction"],
+        "architectures": architectures,
+        "syscalls": syscalls,
+    }
     if profile.get("defaultErrnoRet") is not None:
         spec["defaultErrnoRet"] = profile["defaultErrnoRet"]
     return spec

@@ -22,7 +22,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Union
 
 from hangu_runtime import logging as hlog
 
@@ -31,7 +30,7 @@ from .iobuffer import DEFAULT_LIMIT, BoundedBuffer
 
 log = hlog.get_logger("hangu.container.attach")
 
-Item = Union[tuple[str, bytes], tuple[str, int]]
+Item = tuple[str, bytes] | tuple[str, int]
 
 # Output chunks already queued are sent as one message up to this size
 # (conmon reads the container's pipes 8 KiB at a time).
@@ -74,13 +73,19 @@ def parse_detach_keys(spec: str) -> bytes:
 
 
 class AttachSession:
-    def __init__(self, stdin: bool, stdout: bool, stderr: bool,
-                 detach_keys: bytes = b"", tty: bool = False,
-                 limit: int = DEFAULT_LIMIT) -> None:
+    def __init__(
+        self,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        detach_keys: bytes = b"",
+        tty: bool = False,
+        limit: int = DEFAULT_LIMIT,
+    ) -> None:
         # dockerd looks for the detach sequence only in a TTY's input: in a
         # raw stream (`docker run -i` fed a file) ctrl-p ctrl-q is just data.
         self.detach_keys = detach_keys if tty else b""
-        self._matched = 0           # bytes of detach_keys seen so far
+        self._matched = 0  # bytes of detach_keys seen so far
         self.detached = False
         self.want_stdin = stdin
         self.want_stdout = stdout
@@ -111,7 +116,7 @@ class AttachSession:
                     return None
                 continue
             if self._matched:
-                out += keys[:self._matched]
+                out += keys[: self._matched]
                 self._matched = 0
                 if b == keys[0]:
                     self._matched = 1
@@ -146,7 +151,7 @@ class AttachSession:
         self._in.abort()
         self._out.abort()
         if conn is not None:
-            conn.abort()    # wakes the reader (and writer), which close it
+            conn.abort()  # wakes the reader (and writer), which close it
 
     @property
     def closed(self) -> bool:
@@ -183,8 +188,12 @@ class AttachSession:
 
     # ---- from the lifecycle side
 
-    def connect(self, socket_path: Path, exit_code: Callable[[], int | None],
-                process_gone: Callable[[], bool] | None = None) -> None:
+    def connect(
+        self,
+        socket_path: Path,
+        exit_code: Callable[[], int | None],
+        process_gone: Callable[[], bool] | None = None,
+    ) -> None:
         """Connect to conmon (the container is created or running); a
         reader thread forwards output, then the exit code. Never waits for
         the container. `process_gone` tells whether the process has died:
@@ -200,14 +209,16 @@ class AttachSession:
                 conn = None
             self._conn = conn
             self._connected = True
-        threading.Thread(target=self._read, args=(conn, exit_code), name="attach-out",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._read, args=(conn, exit_code), name="attach-out", daemon=True
+        ).start()
 
     def _read(self, conn: AttachConnection | None, exit_code: Callable[[], int | None]) -> None:
         writer = None
         if conn is not None and self.want_stdin:
-            writer = threading.Thread(target=self._write, args=(conn,), name="attach-stdin",
-                                      daemon=True)
+            writer = threading.Thread(
+                target=self._write, args=(conn,), name="attach-stdin", daemon=True
+            )
             writer.start()
         try:
             while conn is not None:
@@ -222,7 +233,7 @@ class AttachSession:
                 else:
                     continue
                 if not self._deliver((kind, data), len(data)):
-                    break   # the client left
+                    break  # the client left
         finally:
             if conn is not None:
                 # The container ended (conmon closed the socket) or the
@@ -283,7 +294,7 @@ class AttachSession:
             connected = self._connected
         if connected:
             if conn is not None:
-                conn.abort()        # the reader finishes the output
+                conn.abort()  # the reader finishes the output
             return
         self._in.abort()
         self._out.finish()

@@ -8,6 +8,7 @@ image.UnmountRootfs."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import os
@@ -17,7 +18,6 @@ from pathlib import Path
 
 from hangu.container.v1 import container_pb2 as pb
 from hangu.network.v1.network_pb2 import Sandbox
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
 
@@ -37,9 +37,12 @@ def io_options(cfg: pb.ContainerConfig, hc: pb.HostConfig) -> IOOptions:
     # dockerd closes a container's stdin when the attached client leaves
     # only for StdinOnce without a TTY (`echo x | docker run -i`); a TTY
     # session survives a detach (ctrl-p ctrl-q) or a lost client.
-    return IOOptions(tty=cfg.tty, stdin=cfg.open_stdin,
-                     leave_stdin_open=cfg.tty or not cfg.stdin_once,
-                     log_size_max=parse_size(size) if size else 0)
+    return IOOptions(
+        tty=cfg.tty,
+        stdin=cfg.open_stdin,
+        leave_stdin_open=cfg.tty or not cfg.stdin_once,
+        log_size_max=parse_size(size) if size else 0,
+    )
 
 
 def parse_size(text: str) -> int:
@@ -79,16 +82,23 @@ def secure_join(root: Path, path: str, depth: int = 0) -> Path:
     return cur
 
 
-def sandbox_request(row_id: str, name: str, cfg: pb.ContainerConfig, hc: pb.HostConfig,
-                    nc: pb.NetworkingConfig) -> SandboxRequest:
+def sandbox_request(
+    row_id: str, name: str, cfg: pb.ContainerConfig, hc: pb.HostConfig, nc: pb.NetworkingConfig
+) -> SandboxRequest:
     ports: list[tuple[str, int, str, int]] = []
     bound: set[str] = set()
     for key, bindings in hc.port_bindings.items():
         port, _, proto = key.partition("/")
         bound.add(key)
         for b in bindings.bindings or [pb.PortBinding()]:
-            ports.append((proto or "tcp", int(port), b.host_ip,
-                          int(b.host_port.split("-")[0]) if b.host_port else 0))
+            ports.append(
+                (
+                    proto or "tcp",
+                    int(port),
+                    b.host_ip,
+                    int(b.host_port.split("-")[0]) if b.host_port else 0,
+                )
+            )
     if hc.publish_all_ports:
         for key in cfg.exposed_ports:
             if key not in bound:
@@ -96,33 +106,52 @@ def sandbox_request(row_id: str, name: str, cfg: pb.ContainerConfig, hc: pb.Host
                 ports.append((proto or "tcp", int(port), "", 0))
     # The docker CLI keys its endpoint by the network mode, "default" for
     # the default bridge.
-    endpoints = [("bridge" if net == "default" else net, list(ep.aliases), ep.ipv4_address)
-                 for net, ep in nc.endpoints_config.items()]
+    endpoints = [
+        ("bridge" if net == "default" else net, list(ep.aliases), ep.ipv4_address)
+        for net, ep in nc.endpoints_config.items()
+    ]
     return SandboxRequest(
-        container_id=row_id, container_name=name, hostname=cfg.hostname,
-        domainname=cfg.domainname, network_mode=hc.network_mode, endpoints=endpoints,
-        dns=list(hc.dns), dns_search=list(hc.dns_search), dns_options=list(hc.dns_options),
-        extra_hosts=list(hc.extra_hosts), ports=ports)
+        container_id=row_id,
+        container_name=name,
+        hostname=cfg.hostname,
+        domainname=cfg.domainname,
+        network_mode=hc.network_mode,
+        endpoints=endpoints,
+        dns=list(hc.dns),
+        dns_search=list(hc.dns_search),
+        dns_options=list(hc.dns_options),
+        extra_hosts=list(hc.extra_hosts),
+        ports=ports,
+    )
 
 
 def network_settings(sandbox: object) -> pb.NetworkSettings:
     ns = pb.NetworkSettings(sandbox_id="", sandbox_key=getattr(sandbox, "netns_path", ""))
     for p in getattr(sandbox, "ports", []):
         key = f"{p.container_port}/{p.protocol}"
-        ns.ports[key].bindings.append(pb.PortBinding(host_ip=p.host_ip or "0.0.0.0",
-                                                     host_port=str(p.host_port)))
+        ns.ports[key].bindings.append(
+            pb.PortBinding(host_ip=p.host_ip or "0.0.0.0", host_port=str(p.host_port))
+        )
     for ep in getattr(sandbox, "endpoints", []):
-        ns.networks[ep.network_name].CopyFrom(pb.EndpointSettings(
-            network_name=ep.network_name, network_id=ep.network_id,
-            endpoint_id=ep.endpoint_id, gateway=ep.gateway, ip_address=ep.ipv4_address,
-            ip_prefix_len=ep.ipv4_prefix_len, mac_address=ep.mac_address,
-            aliases=list(ep.aliases)))
+        ns.networks[ep.network_name].CopyFrom(
+            pb.EndpointSettings(
+                network_name=ep.network_name,
+                network_id=ep.network_id,
+                endpoint_id=ep.endpoint_id,
+                gateway=ep.gateway,
+                ip_address=ep.ipv4_address,
+                ip_prefix_len=ep.ipv4_prefix_len,
+                mac_address=ep.mac_address,
+                aliases=list(ep.aliases),
+            )
+        )
     return ns
 
 
 class Starter:
-    def __init__(self, registry: Registry, runtime: Runtime, peers: Peers,
-                 cgroup_parent: str) -> None:
+    def __init__(
+        self, registry: Registry, runtime: Runtime, peers: Peers, cgroup_parent: str
+    ) -> None:
         self.registry = registry
         self.rt = runtime
         self.peers = peers
@@ -146,8 +175,9 @@ class Starter:
         # (image and volume services) do not depend on each other: ask for
         # both at once.
         ctx = contextvars.copy_context()
-        pending = self.pool.submit(ctx.run, self.peers.network.create_sandbox,
-                                   sandbox_request(cid, row.name, cfg, hc, nc))
+        pending = self.pool.submit(
+            ctx.run, self.peers.network.create_sandbox, sandbox_request(cid, row.name, cfg, hc, nc)
+        )
         try:
             rootfs = Path(self.peers.image.mount_rootfs(cid))
             row.rootfs_mounted = True
@@ -156,23 +186,30 @@ class Starter:
             plans = [mounts.MountPlan.from_dict(d) for d in json.loads(row.mounts_json)]
             for plan in plans:
                 if plan.type == "volume":
-                    copy_from = str(secure_join(rootfs, plan.destination)) if plan.copy_data \
-                        else ""
+                    copy_from = str(secure_join(rootfs, plan.destination)) if plan.copy_data else ""
                     plan.source = self.peers.volume.mount(plan.name, cid, copy_from)
                     row.volumes_mounted = True
                 elif not os.path.exists(plan.source):
-                    os.makedirs(plan.source, exist_ok=True)   # -v creates a missing source
+                    os.makedirs(plan.source, exist_ok=True)  # -v creates a missing source
             ph.mark("volumes")
             sandbox = self._take_sandbox(row, pending)
             ph.mark("sandbox_wait")
             if cfg.working_dir:
                 secure_join(rootfs, cfg.working_dir).mkdir(parents=True, exist_ok=True)
-            spec = ocispec.build_spec(ocispec.SpecInput(
-                container_id=cid, config=cfg, host_config=hc, rootfs=rootfs,
-                netns_path=sandbox.netns_path, hosts_path=sandbox.hosts_path,
-                hostname_path=sandbox.hostname_path,
-                resolv_conf_path=sandbox.resolv_conf_path, mounts=mounts.to_oci(plans),
-                cgroup_parent=self.cgroup_parent))
+            spec = ocispec.build_spec(
+                ocispec.SpecInput(
+                    container_id=cid,
+                    config=cfg,
+                    host_config=hc,
+                    rootfs=rootfs,
+                    netns_path=sandbox.netns_path,
+                    hosts_path=sandbox.hosts_path,
+                    hostname_path=sandbox.hostname_path,
+                    resolv_conf_path=sandbox.resolv_conf_path,
+                    mounts=mounts.to_oci(plans),
+                    cgroup_parent=self.cgroup_parent,
+                )
+            )
             ph.mark("spec")
             created = self.rt.create(cid, row.name, spec, io_options(cfg, hc))
             ph.mark("runc_create")
@@ -180,18 +217,20 @@ class Starter:
             sock = self.rt.paths.attach_socket(cid)
             for session in live.waiting:
                 if not session.closed:
-                    session.connect(sock, lambda s=seen: self.exit_code_after(live, s),
-                                    lambda p=created.pid: pid_gone(p))
+                    session.connect(
+                        sock,
+                        lambda s=seen: self.exit_code_after(live, s),
+                        lambda p=created.pid: pid_gone(p),
+                    )
             live.waiting.clear()
             ph.mark("attach")
             self.rt.start(cid)
             ph.mark("runc_start")
         except HanguError as err:
             if not row.sandbox_active:
-                try:   # made while something else failed: it must go too
+                # Made while something else failed: it must go too.
+                with contextlib.suppress(HanguError):
                     self._take_sandbox(row, pending)
-                except HanguError:
-                    pass
             self._failed(live, err)
             raise self._start_error(err) from None
         row.status = "running"
@@ -220,8 +259,11 @@ class Starter:
     @staticmethod
     def _start_error(err: HanguError) -> HanguError:
         msg = err.message
-        if "executable file not found" in msg or "no such file or directory" in msg \
-                or "permission denied" in msg:
+        if (
+            "executable file not found" in msg
+            or "no such file or directory" in msg
+            or "permission denied" in msg
+        ):
             return InvalidArgument(msg)
         return err
 

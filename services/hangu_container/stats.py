@@ -60,9 +60,16 @@ def _networks(pid: int) -> dict[str, pb.NetworkCounters]:
         if name == "lo":
             continue
         f = [int(x) for x in rest.split()]
-        out[name] = pb.NetworkCounters(rx_bytes=f[0], rx_packets=f[1], rx_errors=f[2],
-                                       rx_dropped=f[3], tx_bytes=f[8], tx_packets=f[9],
-                                       tx_errors=f[10], tx_dropped=f[11])
+        out[name] = pb.NetworkCounters(
+            rx_bytes=f[0],
+            rx_packets=f[1],
+            rx_errors=f[2],
+            rx_dropped=f[3],
+            tx_bytes=f[8],
+            tx_packets=f[9],
+            tx_errors=f[10],
+            tx_dropped=f[11],
+        )
     return out
 
 
@@ -83,16 +90,18 @@ def sample(cgroup_path: str, pid: int, running: bool) -> pb.StatsSample:
     memory = CGROUP_ROOT / "memory" / rel
     now.memory_usage = _read_int(memory / "memory.usage_in_bytes")
     # Unlimited reads as ~8 EiB on cgroup v1; dockerd shows the host's memory.
-    now.memory_limit = min(_read_int(memory / "memory.limit_in_bytes") or 2**63,
-                           host_memory())
+    now.memory_limit = min(_read_int(memory / "memory.limit_in_bytes") or 2**63, host_memory())
     for key, value in _read_kv(memory / "memory.stat").items():
         now.memory_stats[key] = value
     pids = CGROUP_ROOT / "pids" / rel
     now.pids_current = _read_int(pids / "pids.current")
     now.pids_limit = _read_int(pids / "pids.max")
     try:
-        for line in (CGROUP_ROOT / "blkio" / rel /
-                     "blkio.throttle.io_service_bytes").read_text().splitlines():
+        for line in (
+            (CGROUP_ROOT / "blkio" / rel / "blkio.throttle.io_service_bytes")
+            .read_text()
+            .splitlines()
+        ):
             parts = line.split()
             if len(parts) == 3 and parts[1] == "Read":
                 now.blkio_read_bytes += int(parts[2])

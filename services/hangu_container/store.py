@@ -21,15 +21,16 @@ class _OnlyOurs:
         # Columns added after a database was made: add them (SQLite's
         # ALTER TABLE ADD COLUMN, with the model's default).
         with engine.begin() as conn:
-            have = {row[1] for row in conn.exec_driver_sql(
-                f"PRAGMA table_info({table.name})")}
+            have = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
             for column in table.columns:
                 if column.name in have:
                     continue
                 kind = column.type.compile(dialect=engine.dialect)
                 default = column.default.arg if column.default is not None else None
-                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
-                                     f"{kind} NOT NULL DEFAULT {_sql_literal(default)}")
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
+                    f"{kind} NOT NULL DEFAULT {_sql_literal(default)}"
+                )
 
 
 def _sql_literal(value: object) -> str:

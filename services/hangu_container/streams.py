@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_runtime.errors import InvalidArgument
 
 from . import logs
@@ -37,7 +36,8 @@ class Streams:
         self.notifier = LogNotifier()
         # An exit ends every `logs -f` of the container.
         lifecycle.exit_hooks.append(
-            lambda cid: self.notifier.wake_folder(self.rt.paths.log_path(cid).parent))
+            lambda cid: self.notifier.wake_folder(self.rt.paths.log_path(cid).parent)
+        )
         lifecycle.shutdown_hooks.append(self.close)
 
     def close(self) -> None:
@@ -65,9 +65,11 @@ class Streams:
             elif live.running:
                 with self.registry.cond:
                     seen = live.exits
-                session.connect(self.rt.paths.attach_socket(live.id),
-                                lambda: self.lc.starter.exit_code_after(live, seen),
-                                lambda p=live.row.pid: pid_gone(p))
+                session.connect(
+                    self.rt.paths.attach_socket(live.id),
+                    lambda: self.lc.starter.exit_code_after(live, seen),
+                    lambda p=live.row.pid: pid_gone(p),
+                )
             else:
                 live.waiting.append(session)
         return session
@@ -77,8 +79,9 @@ class Streams:
             if session in ref_live.waiting:
                 ref_live.waiting.remove(session)
 
-    def logs(self, ref: str, query: logs.LogQuery, follow: bool,
-             stop: threading.Event | None = None) -> Iterator[logs.LogEntry]:
+    def logs(
+        self, ref: str, query: logs.LogQuery, follow: bool, stop: threading.Event | None = None
+    ) -> Iterator[logs.LogEntry]:
         live = self.registry.lookup(ref)
         path = self.rt.paths.log_path(live.id)
         if not follow or not live.running:
@@ -86,13 +89,17 @@ class Streams:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         sub = self.notifier.subscribe(path.parent)
-        waker = threading.Thread(target=_wake_when, args=(stop, sub), daemon=True) \
-            if stop is not None else None
+        waker = (
+            threading.Thread(target=_wake_when, args=(stop, sub), daemon=True)
+            if stop is not None
+            else None
+        )
         if waker is not None:
             waker.start()
         try:
-            yield from logs.follow(path, query, lambda: live.running and not live.removed,
-                                   sub, stop)
+            yield from logs.follow(
+                path, query, lambda: live.running and not live.removed, sub, stop
+            )
         finally:
             sub.close()
             if stop is not None and waker is not None:

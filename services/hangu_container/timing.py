@@ -25,5 +25,10 @@ class Phases:
 
     def done(self, **extra: Any) -> None:
         total = round((time.monotonic() - self.start) * 1000, 2)
-        log.info(f"{self.operation}_phases", total_ms=total, phases_ms=self.phases,
-                 **self.fields, **extra)
+        log.info(
+            f"{self.operation}_phases",
+            total_ms=total,
+            phases_ms=self.phases,
+            **self.fields,
+            **extra,
+        )

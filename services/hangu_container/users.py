@@ -84,7 +84,8 @@ def resolve_user(rootfs: Path, user: str, group_add: list[str] | None = None) ->
         entry = next((u for u in users if u.name == user_part), None)
         if entry is None:
             raise InvalidArgument(
-                f"unable to find user {user_part}: no matching entries in passwd file")
+                f"unable to find user {user_part}: no matching entries in passwd file"
+            )
         uid = entry.uid
     gid = entry.gid if entry else 0
     if group_part:
@@ -100,5 +101,4 @@ def resolve_user(rootfs: Path, user: str, group_add: list[str] | None = None) ->
         g_id = _group_id(spec, groups)
         if g_id not in extra:
             extra.append(g_id)
-    return ResolvedUser(uid=uid, gid=gid, additional_gids=extra,
-                        home=entry.home if entry else "/")
+    return ResolvedUser(uid=uid, gid=gid, additional_gids=extra, home=entry.home if entry else "/")

@@ -16,8 +16,7 @@ from hangu_runtime.config import Settings
 
 from . import errors, versions
 from .backends import Backends
-from .routers import (containers, distribution, events, files, images, io, networks, system,
-                      volumes)
+from .routers import containers, distribution, events, files, images, io, networks, system, volumes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
@@ -30,8 +29,15 @@ SERVER_VERSION = "0.1.0"
 log = hlog.get_logger("hangu.gateway")
 
 AREAS: tuple[Iterable[Route], ...] = (
-    system.ROUTES, events.ROUTES, containers.ROUTES, io.ROUTES, files.ROUTES,
-    images.ROUTES, distribution.ROUTES, volumes.ROUTES, networks.ROUTES,
+    system.ROUTES,
+    events.ROUTES,
+    containers.ROUTES,
+    io.ROUTES,
+    files.ROUTES,
+    images.ROUTES,
+    distribution.ROUTES,
+    volumes.ROUTES,
+    networks.ROUTES,
 )
 
 
@@ -53,9 +59,14 @@ async def core_middleware(request: web.Request, handler: Handler) -> web.StreamR
         status = 499  # the client went away (e.g. the CLI's wait after `run -d`)
         raise
     finally:
-        log.info("http", method=request.method, path=request.path,
-                 query=request.query_string or None, status=status,
-                 ms=round((time.monotonic() - start) * 1000, 2))
+        log.info(
+            "http",
+            method=request.method,
+            path=request.path,
+            query=request.query_string or None,
+            status=status,
+            ms=round((time.monotonic() - start) * 1000, 2),
+        )
         hlog.request_id.reset(token)
 
 

@@ -45,8 +45,10 @@ class Backends:
 def connect(settings: Settings) -> Backends:
     """Channels are lazy: nothing connects until the first call, so the
     gateway may start before the services."""
-    chans = {svc: grpc.aio.insecure_channel(settings.grpc_target(svc), options=_OPTIONS)
-             for svc in ("image", "container", "network", "volume")}
+    chans = {
+        svc: grpc.aio.insecure_channel(settings.grpc_target(svc), options=_OPTIONS)
+        for svc in ("image", "container", "network", "volume")
+    }
     return Backends(
         image=image_pb2_grpc.ImageServiceStub(chans["image"]),
         container=container_pb2_grpc.ContainerServiceStub(chans["container"]),

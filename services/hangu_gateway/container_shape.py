@@ -51,45 +51,89 @@ def config_json(cfg: cpb.ContainerConfig) -> dict[str, Any]:
         del out["StopSignal"]
     if cfg.HasField("healthcheck") and cfg.healthcheck.test:
         h = cfg.healthcheck
-        out["Healthcheck"] = {"Test": list(h.test), "Interval": h.interval_ns,
-                              "Timeout": h.timeout_ns, "StartPeriod": h.start_period_ns,
-                              "StartInterval": h.start_interval_ns, "Retries": h.retries}
+        out["Healthcheck"] = {
+            "Test": list(h.test),
+            "Interval": h.interval_ns,
+            "Timeout": h.timeout_ns,
+            "StartPeriod": h.start_period_ns,
+            "StartInterval": h.start_interval_ns,
+            "Retries": h.retries,
+        }
     return out
 
 
 def _bindings(ports: Any) -> dict[str, Any]:
-    return {port: [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in pb.bindings]
-            for port, pb in ports.items()}
+    return {
+        port: [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in pb.bindings]
+        for port, pb in ports.items()
+    }
 
 
 def host_config_json(hc: cpb.HostConfig) -> dict[str, Any]:
     out = _plain(hc, HOST_PLAIN)
-    for key in ("Binds", "CapAdd", "CapDrop", "Dns", "DnsOptions", "DnsSearch",
-                "ExtraHosts", "GroupAdd", "Links", "SecurityOpt", "VolumesFrom",
-                "DeviceCgroupRules"):
+    for key in (
+        "Binds",
+        "CapAdd",
+        "CapDrop",
+        "Dns",
+        "DnsOptions",
+        "DnsSearch",
+        "ExtraHosts",
+        "GroupAdd",
+        "Links",
+        "SecurityOpt",
+        "VolumesFrom",
+        "DeviceCgroupRules",
+    ):
         out[key] = out[key] or None
     out["NetworkMode"] = network_mode(hc.network_mode)
     out["ConsoleSize"] = list(hc.console_size) or [0, 0]
-    out["LogConfig"] = {"Type": log_driver(hc.log_config.type),
-                        "Config": dict(hc.log_config.config)}
+    out["LogConfig"] = {
+        "Type": log_driver(hc.log_config.type),
+        "Config": dict(hc.log_config.config),
+    }
     out["PortBindings"] = _bindings(hc.port_bindings)
-    out["RestartPolicy"] = {"Name": hc.restart_policy.name or "no",
-                            "MaximumRetryCount": hc.restart_policy.maximum_retry_count}
+    out["RestartPolicy"] = {
+        "Name": hc.restart_policy.name or "no",
+        "MaximumRetryCount": hc.restart_policy.maximum_retry_count,
+    }
     out["Mounts"] = [_mount_json(m) for m in hc.mounts] or None
-    out["Devices"] = [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
-                       "CgroupPermissions": d.cgroup_permissions} for d in hc.devices]
+    out["Devices"] = [
+        {
+            "PathOnHost": d.path_on_host,
+            "PathInContainer": d.path_in_container,
+            "CgroupPermissions": d.cgroup_permissions,
+        }
+        for d in hc.devices
+    ]
     out["Ulimits"] = [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in hc.ulimits]
     out["MemorySwappiness"] = hc.memory_swappiness if hc.memory_swappiness_set else None
     out["PidsLimit"] = hc.pids_limit or None
     out["Init"] = hc.init or None
     out["Isolation"] = hc.isolation
     out["CgroupnsMode"] = hc.cgroupns_mode or "host"
-    for key in ("BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
-                "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "DeviceRequests"):
+    for key in (
+        "BlkioWeightDevice",
+        "BlkioDeviceReadBps",
+        "BlkioDeviceWriteBps",
+        "BlkioDeviceReadIOps",
+        "BlkioDeviceWriteIOps",
+        "DeviceRequests",
+    ):
         out[key] = [] if key != "DeviceRequests" else None
-    out.update({"CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "KernelMemoryTCP": 0,
-                "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
-                "ContainerIDFile": hc.container_id_file, "Annotations": None})
+    out.update(
+        {
+            "CpuRealtimePeriod": 0,
+            "CpuRealtimeRuntime": 0,
+            "KernelMemoryTCP": 0,
+            "CpuCount": 0,
+            "CpuPercent": 0,
+            "IOMaximumIOps": 0,
+            "IOMaximumBandwidth": 0,
+            "ContainerIDFile": hc.container_id_file,
+            "Annotations": None,
+        }
+    )
     return out
 
 
@@ -113,8 +157,10 @@ def _mount_json(m: cpb.Mount) -> dict[str, Any]:
     if m.read_only:
         out["ReadOnly"] = True
     if m.bind_propagation or m.bind_create_mountpoint:
-        out["BindOptions"] = {"Propagation": m.bind_propagation,
-                              "CreateMountpoint": m.bind_create_mountpoint}
+        out["BindOptions"] = {
+            "Propagation": m.bind_propagation,
+            "CreateMountpoint": m.bind_create_mountpoint,
+        }
     if m.type == "volume" and (m.volume_no_copy or m.volume_labels or m.volume_driver):
         out["VolumeOptions"] = {"NoCopy": m.volume_no_copy, "Labels": dict(m.volume_labels)}
     return out
@@ -123,23 +169,43 @@ def _mount_json(m: cpb.Mount) -> dict[str, Any]:
 def mount_points(c: cpb.Container) -> list[dict[str, Any]]:
     out = []
     for m in c.mounts:
-        item: dict[str, Any] = {"Type": m.type, "Source": m.source, "Destination": m.destination,
-                                "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation}
+        item: dict[str, Any] = {
+            "Type": m.type,
+            "Source": m.source,
+            "Destination": m.destination,
+            "Mode": m.mode,
+            "RW": m.rw,
+            "Propagation": m.propagation,
+        }
         if m.type == "volume":
-            item = {"Type": m.type, "Name": m.name, "Source": m.source,
-                    "Destination": m.destination, "Driver": m.driver or "local",
-                    "Mode": m.mode, "RW": m.rw, "Propagation": m.propagation}
+            item = {
+                "Type": m.type,
+                "Name": m.name,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Driver": m.driver or "local",
+                "Mode": m.mode,
+                "RW": m.rw,
+                "Propagation": m.propagation,
+            }
         out.append(item)
     return out
 
 
 def endpoint_json(ep: cpb.EndpointSettings) -> dict[str, Any]:
     return {
-        "IPAMConfig": None, "Links": None, "Aliases": list(ep.aliases) or None,
-        "MacAddress": ep.mac_address, "DriverOpts": None,
-        "NetworkID": ep.network_id, "EndpointID": ep.endpoint_id, "Gateway": ep.gateway,
-        "IPAddress": ep.ip_address, "IPPrefixLen": ep.ip_prefix_len,
-        "IPv6Gateway": ep.ipv6_gateway, "GlobalIPv6Address": ep.global_ipv6_address,
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": list(ep.aliases) or None,
+        "MacAddress": ep.mac_address,
+        "DriverOpts": None,
+        "NetworkID": ep.network_id,
+        "EndpointID": ep.endpoint_id,
+        "Gateway": ep.gateway,
+        "IPAddress": ep.ip_address,
+        "IPPrefixLen": ep.ip_prefix_len,
+        "IPv6Gateway": ep.ipv6_gateway,
+        "GlobalIPv6Address": ep.global_ipv6_address,
         "GlobalIPv6PrefixLen": ep.global_ipv6_prefix_len,
         "DNSNames": list(ep.dns_names) or None,
     }
@@ -147,7 +213,7 @@ def endpoint_json(ep: cpb.EndpointSettings) -> dict[str, Any]:
 
 def port_map(c: cpb.Container) -> dict[str, Any]:
     """NetworkSettings.Ports: published ports with bindings, exposed ones null."""
-    ports: dict[str, Any] = {p: None for p in c.config.exposed_ports}
+    ports: dict[str, Any] = dict.fromkeys(c.config.exposed_ports)
     for port, pb in c.network_settings.ports.items():
         ports[port] = [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in pb.bindings]
     return ports
@@ -158,10 +224,15 @@ def network_settings_json(c: cpb.Container) -> dict[str, Any]:
     networks = {name: endpoint_json(ep) for name, ep in ns.networks.items()}
     default = ns.networks.get("bridge")
     return {
-        "Bridge": "", "SandboxID": ns.sandbox_id, "SandboxKey": ns.sandbox_key,
-        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Bridge": "",
+        "SandboxID": ns.sandbox_id,
+        "SandboxKey": ns.sandbox_key,
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
         "Ports": port_map(c) if c.state.running else {},
-        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
         "EndpointID": default.endpoint_id if default else "",
         "Gateway": default.gateway if default else "",
         "GlobalIPv6Address": default.global_ipv6_address if default else "",
@@ -176,10 +247,17 @@ def network_settings_json(c: cpb.Container) -> dict[str, Any]:
 
 def state_json(s: cpb.ContainerState) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "Status": s.status or "created", "Running": s.running, "Paused": s.paused,
-        "Restarting": s.restarting, "OOMKilled": s.oom_killed, "Dead": s.dead,
-        "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
-        "StartedAt": rfc3339nano(s.started_at), "FinishedAt": rfc3339nano(s.finished_at),
+        "Status": s.status or "created",
+        "Running": s.running,
+        "Paused": s.paused,
+        "Restarting": s.restarting,
+        "OOMKilled": s.oom_killed,
+        "Dead": s.dead,
+        "Pid": s.pid,
+        "ExitCode": s.exit_code,
+        "Error": s.error,
+        "StartedAt": rfc3339nano(s.started_at),
+        "FinishedAt": rfc3339nano(s.finished_at),
     }
     if s.health_status:
         out["Health"] = {"Status": s.health_status, "FailingStreak": 0, "Log": []}
@@ -188,18 +266,31 @@ def state_json(s: cpb.ContainerState) -> dict[str, Any]:
 
 def inspect_json(c: cpb.Container, api_version: str = versions.API_VERSION) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "Id": c.id, "Created": rfc3339nano(c.created), "Path": c.path, "Args": list(c.args),
-        "State": state_json(c.state), "Image": c.image_id,
-        "ResolvConfPath": c.resolv_conf_path, "HostnamePath": c.hostname_path,
-        "HostsPath": c.hosts_path, "LogPath": c.log_path, "Name": "/" + c.name,
-        "RestartCount": c.restart_count, "Driver": c.driver or "overlay2",
-        "Platform": c.platform or "linux", "MountLabel": "", "ProcessLabel": "",
-        "AppArmorProfile": "", "ExecIDs": (json.loads(c.exec_ids_json)
-                                           if c.exec_ids_json else None) or None,
+        "Id": c.id,
+        "Created": rfc3339nano(c.created),
+        "Path": c.path,
+        "Args": list(c.args),
+        "State": state_json(c.state),
+        "Image": c.image_id,
+        "ResolvConfPath": c.resolv_conf_path,
+        "HostnamePath": c.hostname_path,
+        "HostsPath": c.hosts_path,
+        "LogPath": c.log_path,
+        "Name": "/" + c.name,
+        "RestartCount": c.restart_count,
+        "Driver": c.driver or "overlay2",
+        "Platform": c.platform or "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": (json.loads(c.exec_ids_json) if c.exec_ids_json else None) or None,
         "HostConfig": host_config_json(c.host_config),
-        "GraphDriver": {"Name": c.driver or "overlay2",
-                        "Data": {"MergedDir": c.rootfs_path} if c.rootfs_path else None},
-        "Mounts": mount_points(c), "Config": config_json(c.config),
+        "GraphDriver": {
+            "Name": c.driver or "overlay2",
+            "Data": {"MergedDir": c.rootfs_path} if c.rootfs_path else None,
+        },
+        "Mounts": mount_points(c),
+        "Config": config_json(c.config),
         "NetworkSettings": network_settings_json(c),
     }
     if c.size_rw >= 0 and (c.size_rw or c.size_root_fs):
@@ -247,8 +338,11 @@ def list_ports(c: cpb.Container) -> list[dict[str, Any]]:
         number, _, proto = port.partition("/")
         for b in pb.bindings:
             published.add(port)
-            item: dict[str, Any] = {"IP": b.host_ip or "0.0.0.0", "PrivatePort": int(number),
-                                    "Type": proto or "tcp"}
+            item: dict[str, Any] = {
+                "IP": b.host_ip or "0.0.0.0",
+                "PrivatePort": int(number),
+                "Type": proto or "tcp",
+            }
             if b.host_port:
                 item["PublicPort"] = int(b.host_port)
             ports.append(item)
@@ -261,13 +355,22 @@ def list_ports(c: cpb.Container) -> list[dict[str, Any]]:
 
 def list_json(c: cpb.Container, now: float | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "Id": c.id, "Names": ["/" + c.name], "Image": c.config.image or c.image,
-        "ImageID": c.image_id, "Command": _command(c), "Created": unix(c.created),
-        "Ports": list_ports(c), "Labels": dict(c.config.labels),
-        "State": c.state.status or "created", "Status": status_text(c.state, now),
+        "Id": c.id,
+        "Names": ["/" + c.name],
+        "Image": c.config.image or c.image,
+        "ImageID": c.image_id,
+        "Command": _command(c),
+        "Created": unix(c.created),
+        "Ports": list_ports(c),
+        "Labels": dict(c.config.labels),
+        "State": c.state.status or "created",
+        "Status": status_text(c.state, now),
         "HostConfig": {"NetworkMode": network_mode(c.host_config.network_mode)},
-        "NetworkSettings": {"Networks": {name: endpoint_json(ep)
-                                         for name, ep in c.network_settings.networks.items()}},
+        "NetworkSettings": {
+            "Networks": {
+                name: endpoint_json(ep) for name, ep in c.network_settings.networks.items()
+            }
+        },
         "Mounts": mount_points(c),
     }
     if c.size_rw >= 0 and (c.size_rw or c.size_root_fs):

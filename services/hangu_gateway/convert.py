@@ -52,10 +52,16 @@ def container_config(body: dict[str, Any]) -> cpb.ContainerConfig:
         cfg.stop_timeout_set = True
     hc = body.get("Healthcheck")
     if hc:
-        cfg.healthcheck.CopyFrom(cpb.Healthcheck(
-            test=hc.get("Test") or [], interval_ns=hc.get("Interval") or 0,
-            timeout_ns=hc.get("Timeout") or 0, start_period_ns=hc.get("StartPeriod") or 0,
-            start_interval_ns=hc.get("StartInterval") or 0, retries=hc.get("Retries") or 0))
+        cfg.healthcheck.CopyFrom(
+            cpb.Healthcheck(
+                test=hc.get("Test") or [],
+                interval_ns=hc.get("Interval") or 0,
+                timeout_ns=hc.get("Timeout") or 0,
+                start_period_ns=hc.get("StartPeriod") or 0,
+                start_interval_ns=hc.get("StartInterval") or 0,
+                retries=hc.get("Retries") or 0,
+            )
+        )
     return cfg
 
 
@@ -65,14 +71,21 @@ def _mount(m: dict[str, Any]) -> cpb.Mount:
     driver = vol.get("DriverConfig") or {}
     tmpfs = m.get("TmpfsOptions") or {}
     return cpb.Mount(
-        type=m.get("Type") or "", source=m.get("Source") or "", target=m.get("Target") or "",
-        read_only=bool(m.get("ReadOnly")), consistency=m.get("Consistency") or "",
+        type=m.get("Type") or "",
+        source=m.get("Source") or "",
+        target=m.get("Target") or "",
+        read_only=bool(m.get("ReadOnly")),
+        consistency=m.get("Consistency") or "",
         bind_propagation=bind.get("Propagation") or "",
         bind_create_mountpoint=bool(bind.get("CreateMountpoint")),
-        volume_no_copy=bool(vol.get("NoCopy")), volume_labels=vol.get("Labels") or {},
-        volume_driver=driver.get("Name") or "", volume_driver_options=driver.get("Options") or {},
+        volume_no_copy=bool(vol.get("NoCopy")),
+        volume_labels=vol.get("Labels") or {},
+        volume_driver=driver.get("Name") or "",
+        volume_driver_options=driver.get("Options") or {},
         volume_subpath=vol.get("Subpath") or "",
-        tmpfs_size_bytes=tmpfs.get("SizeBytes") or 0, tmpfs_mode=tmpfs.get("Mode") or 0)
+        tmpfs_size_bytes=tmpfs.get("SizeBytes") or 0,
+        tmpfs_mode=tmpfs.get("Mode") or 0,
+    )
 
 
 def host_config(body: dict[str, Any]) -> cpb.HostConfig:
@@ -83,25 +96,37 @@ def host_config(body: dict[str, Any]) -> cpb.HostConfig:
     _copy_plain(body, hc, HOST_PLAIN)
     log = body.get("LogConfig") or {}
     if log:
-        hc.log_config.CopyFrom(cpb.LogConfig(type=log.get("Type") or "",
-                                             config=log.get("Config") or {}))
+        hc.log_config.CopyFrom(
+            cpb.LogConfig(type=log.get("Type") or "", config=log.get("Config") or {})
+        )
     for port, bindings in (body.get("PortBindings") or {}).items():
         entry = hc.port_bindings[port if "/" in port else port + "/tcp"]
         for b in bindings or []:
-            entry.bindings.append(cpb.PortBinding(host_ip=b.get("HostIp") or "",
-                                                  host_port=str(b.get("HostPort") or "")))
+            entry.bindings.append(
+                cpb.PortBinding(
+                    host_ip=b.get("HostIp") or "", host_port=str(b.get("HostPort") or "")
+                )
+            )
     rp = body.get("RestartPolicy") or {}
     if rp:
-        hc.restart_policy.CopyFrom(cpb.RestartPolicy(
-            name=rp.get("Name") or "", maximum_retry_count=rp.get("MaximumRetryCount") or 0))
+        hc.restart_policy.CopyFrom(
+            cpb.RestartPolicy(
+                name=rp.get("Name") or "", maximum_retry_count=rp.get("MaximumRetryCount") or 0
+            )
+        )
     hc.mounts.extend(_mount(m) for m in body.get("Mounts") or [])
     for d in body.get("Devices") or []:
-        hc.devices.append(cpb.DeviceMapping(
-            path_on_host=d.get("PathOnHost") or "", path_in_container=d.get("PathInContainer") or "",
-            cgroup_permissions=d.get("CgroupPermissions") or ""))
+        hc.devices.append(
+            cpb.DeviceMapping(
+                path_on_host=d.get("PathOnHost") or "",
+                path_in_container=d.get("PathInContainer") or "",
+                cgroup_permissions=d.get("CgroupPermissions") or "",
+            )
+        )
     for u in body.get("Ulimits") or []:
-        hc.ulimits.append(cpb.Ulimit(name=u.get("Name") or "", soft=u.get("Soft") or 0,
-                                     hard=u.get("Hard") or 0))
+        hc.ulimits.append(
+            cpb.Ulimit(name=u.get("Name") or "", soft=u.get("Soft") or 0, hard=u.get("Hard") or 0)
+        )
     if body.get("MemorySwappiness") is not None and body["MemorySwappiness"] >= 0:
         hc.memory_swappiness = int(body["MemorySwappiness"])
         hc.memory_swappiness_set = True
@@ -113,21 +138,31 @@ def networking_config(body: dict[str, Any]) -> cpb.NetworkingConfig:
     for name, ep in (body.get("EndpointsConfig") or {}).items():
         ep = ep or {}
         ipam = ep.get("IPAMConfig") or {}
-        nc.endpoints_config[name].CopyFrom(cpb.EndpointConfig(
-            aliases=ep.get("Aliases") or [], ipv4_address=ipam.get("IPv4Address") or "",
-            ipv6_address=ipam.get("IPv6Address") or "", links=ep.get("Links") or [],
-            mac_address=ep.get("MacAddress") or "", driver_opts=ep.get("DriverOpts") or {}))
+        nc.endpoints_config[name].CopyFrom(
+            cpb.EndpointConfig(
+                aliases=ep.get("Aliases") or [],
+                ipv4_address=ipam.get("IPv4Address") or "",
+                ipv6_address=ipam.get("IPv6Address") or "",
+                links=ep.get("Links") or [],
+                mac_address=ep.get("MacAddress") or "",
+                driver_opts=ep.get("DriverOpts") or {},
+            )
+        )
     return nc
 
 
-def create_request(name: str, body: dict[str, Any], platform: str = "",
-                   api_version: str = "1.47") -> cpb.CreateContainerRequest:
+def create_request(
+    name: str, body: dict[str, Any], platform: str = "", api_version: str = "1.47"
+) -> cpb.CreateContainerRequest:
     if not isinstance(body, dict):
         raise bad_request("invalid JSON body: expected an object")
     if not body.get("Image"):
         raise bad_request("Config cannot be empty in order to create a container")
     host = body.get("HostConfig") or {}
     return cpb.CreateContainerRequest(
-        name=name, config=container_config(body), host_config=host_config(host),
+        name=name,
+        config=container_config(body),
+        host_config=host_config(host),
         networking_config=networking_config(body.get("NetworkingConfig") or {}),
-        platform=platform)
+        platform=platform,
+    )

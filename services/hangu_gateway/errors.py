@@ -31,8 +31,11 @@ def not_implemented(what: str) -> ApiError:
 def json_error(status: int, message: str) -> web.Response:
     # Exactly "application/json": the Go client compares the header as a
     # whole and prints the raw body when a charset follows.
-    return web.Response(status=status, body=json.dumps({"message": message}).encode() + b"\n",
-                        content_type="application/json")
+    return web.Response(
+        status=status,
+        body=json.dumps({"message": message}).encode() + b"\n",
+        content_type="application/json",
+    )
 
 
 def rpc_status(err: grpc.aio.AioRpcError) -> tuple[int, str]:

@@ -39,7 +39,7 @@ def unframe(buf: bytes) -> list[tuple[int, bytes]]:
     while pos + _HEADER.size <= len(buf):
         stream, size = _HEADER.unpack_from(buf, pos)
         pos += _HEADER.size
-        out.append((stream, buf[pos:pos + size]))
+        out.append((stream, buf[pos : pos + size]))
         pos += size
     return out
 
@@ -69,8 +69,11 @@ class RawStream:
         if data and not self.eof:
             self.queue.put_nowait(bytes(data))
             self.buffered += len(data)
-            if self.buffered > self.HIGH and not self._paused and \
-                    isinstance(self.transport, asyncio.ReadTransport):
+            if (
+                self.buffered > self.HIGH
+                and not self._paused
+                and isinstance(self.transport, asyncio.ReadTransport)
+            ):
                 self._paused = True
                 self.transport.pause_reading()
         return False, b""
@@ -90,8 +93,10 @@ class RawStream:
         self.buffered -= len(data)
         if self._paused and self.buffered <= self.LOW:
             self._paused = False
-            if isinstance(self.transport, asyncio.ReadTransport) and \
-                    not self.transport.is_closing():
+            if (
+                isinstance(self.transport, asyncio.ReadTransport)
+                and not self.transport.is_closing()
+            ):
                 self.transport.resume_reading()
         return data
 
@@ -129,8 +134,9 @@ class _HijackResponse(web.StreamResponse):
 class Hijacked:
     """The raw connection after the header has been sent."""
 
-    def __init__(self, request: web.Request, response: web.StreamResponse,
-                 stream: RawStream | None) -> None:
+    def __init__(
+        self, request: web.Request, response: web.StreamResponse, stream: RawStream | None
+    ) -> None:
         self.request = request
         self.response = response
         self.stream = stream
@@ -141,7 +147,8 @@ class Hijacked:
     @property
     def closed(self) -> bool:
         return self.transport.is_closing() or (
-            self.stream is not None and self.stream.lost.is_set())
+            self.stream is not None and self.stream.lost.is_set()
+        )
 
     async def write(self, data: bytes) -> None:
         if self.closed:

@@ -25,8 +25,9 @@ def list_json(img: ipb.Image, api_version: str = versions.API_VERSION) -> dict[s
     return list_many([img], api_version)[0]
 
 
-def list_many(images: list[ipb.Image],
-              api_version: str = versions.API_VERSION) -> list[dict[str, Any]]:
+def list_many(
+    images: list[ipb.Image], api_version: str = versions.API_VERSION
+) -> list[dict[str, Any]]:
     """GET /images/json entries. One pass with the version checks made once:
     `docker images` over hundreds of images is a budgeted path."""
     placeholders = versions.less_than(api_version, "1.43")
@@ -45,9 +46,12 @@ def list_many(images: list[ipb.Image],
             else:
                 shown_tags, shown_digests = tags or None, digests or None
         entry: dict[str, Any] = {
-            "Id": img.id, "ParentId": img.parent, "RepoTags": shown_tags,
+            "Id": img.id,
+            "ParentId": img.parent,
+            "RepoTags": shown_tags,
             "RepoDigests": shown_digests,
-            "Created": img.created.seconds, "Size": img.size,
+            "Created": img.created.seconds,
+            "Size": img.size,
             # -1 when not computed (the service sets it; 0 is a real figure).
             "SharedSize": img.shared_size,
             # The service fills `labels` from the config: no need to parse it here.
@@ -63,16 +67,49 @@ def list_many(images: list[ipb.Image],
 def _docker_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """The image's config in the inspect shape (Docker's container.Config
     keys, nulls where dockerd writes null)."""
-    keys = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
-            "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
-            "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild",
-            "Labels", "StopSignal", "Shell")
-    defaults: dict[str, Any] = {"Hostname": "", "Domainname": "", "User": "",
-                                "AttachStdin": False, "AttachStdout": False,
-                                "AttachStderr": False, "Tty": False, "OpenStdin": False,
-                                "StdinOnce": False, "Env": None, "Cmd": None, "Image": "",
-                                "Volumes": None, "WorkingDir": "", "Entrypoint": None,
-                                "OnBuild": None, "Labels": None}
+    keys = (
+        "Hostname",
+        "Domainname",
+        "User",
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "ExposedPorts",
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+        "Env",
+        "Cmd",
+        "Healthcheck",
+        "ArgsEscaped",
+        "Image",
+        "Volumes",
+        "WorkingDir",
+        "Entrypoint",
+        "OnBuild",
+        "Labels",
+        "StopSignal",
+        "Shell",
+    )
+    defaults: dict[str, Any] = {
+        "Hostname": "",
+        "Domainname": "",
+        "User": "",
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Env": None,
+        "Cmd": None,
+        "Image": "",
+        "Volumes": None,
+        "WorkingDir": "",
+        "Entrypoint": None,
+        "OnBuild": None,
+        "Labels": None,
+    }
     out = {k: cfg.get(k, defaults.get(k)) for k in keys if k in cfg or k in defaults}
     return out
 
@@ -81,15 +118,20 @@ def inspect_json(img: ipb.Image, api_version: str = versions.API_VERSION) -> dic
     blob = _blob(img)
     cfg = blob.get("config") or {}
     out: dict[str, Any] = {
-        "Id": img.id, "RepoTags": list(img.repo_tags), "RepoDigests": list(img.repo_digests),
-        "Parent": img.parent, "Comment": img.comment or blob.get("comment", ""),
-        "Created": rfc3339nano(img.created) if not is_zero(img.created)
+        "Id": img.id,
+        "RepoTags": list(img.repo_tags),
+        "RepoDigests": list(img.repo_digests),
+        "Parent": img.parent,
+        "Comment": img.comment or blob.get("comment", ""),
+        "Created": rfc3339nano(img.created)
+        if not is_zero(img.created)
         else blob.get("created", ""),
         "DockerVersion": img.docker_version or blob.get("docker_version", ""),
         "Author": img.author or blob.get("author", ""),
         "Config": _docker_config(cfg),
         "Architecture": img.architecture or blob.get("architecture", ""),
-        "Os": img.os or blob.get("os", "linux"), "Size": img.size,
+        "Os": img.os or blob.get("os", "linux"),
+        "Size": img.size,
         "GraphDriver": {"Data": None, "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": list(img.layers)},
         "Metadata": {"LastTagTime": rfc3339nano(img.last_tag_time)},
@@ -105,6 +147,14 @@ def inspect_json(img: ipb.Image, api_version: str = versions.API_VERSION) -> dic
 
 
 def history_json(entries: list[ipb.HistoryEntry]) -> list[dict[str, Any]]:
-    return [{"Id": e.id or "<missing>", "Created": unix(e.created), "CreatedBy": e.created_by,
-             "Tags": list(e.tags) or None, "Size": e.size, "Comment": e.comment}
-            for e in entries]
+    return [
+        {
+            "Id": e.id or "<missing>",
+            "Created": unix(e.created),
+            "CreatedBy": e.created_by,
+            "Tags": list(e.tags) or None,
+            "Size": e.size,
+            "Comment": e.comment,
+        }
+        for e in entries
+    ]

@@ -4,6 +4,7 @@ settings.docker_socket until SIGTERM/SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -29,8 +30,9 @@ class Gateway:
         self.settings = settings
         self.socket_path = socket_path or settings.docker_socket
         self.backends = connect(settings)
-        self.runner = web.AppRunner(build_app(self.backends, settings), access_log=None,
-                                    handler_cancellation=True)
+        self.runner = web.AppRunner(
+            build_app(self.backends, settings), access_log=None, handler_cancellation=True
+        )
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -40,8 +42,9 @@ class Gateway:
         loop = asyncio.get_running_loop()
         # Our own request handler class (see hijack.py), otherwise what
         # aiohttp's UnixSite does.
-        factory = functools.partial(HijackableRequestHandler, web_server, loop=loop,
-                                    **web_server._kwargs)
+        factory = functools.partial(
+            HijackableRequestHandler, web_server, loop=loop, **web_server._kwargs
+        )
         path = self.socket_path
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists() or path.is_symlink():
@@ -57,10 +60,8 @@ class Gateway:
             await self.runner.server.shutdown(2.0)
         await self.runner.cleanup()
         await self.backends.close()
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        except FileNotFoundError:
-            pass
         log.info("stopped")
 
 

@@ -40,12 +40,13 @@ def started(container_id: str) -> None:
         gate.set()
 
 
-async def wait_open(gate: asyncio.Event, still_waiting: Callable[[], Awaitable[bool]],
-                    poll: float = 0.5) -> None:
+async def wait_open(
+    gate: asyncio.Event, still_waiting: Callable[[], Awaitable[bool]], poll: float = 0.5
+) -> None:
     """Until the gate opens, or a poll says the container left `created`."""
     while not gate.is_set():
         try:
             await asyncio.wait_for(gate.wait(), poll)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if not await still_waiting():
                 return

@@ -18,8 +18,9 @@ from hangu_runtime.units import human_size
 _WIDTH = 200
 
 
-def progress_bar(current: int, total: int, start: float | None = None,
-                 now: float | None = None) -> str:
+def progress_bar(
+    current: int, total: int, start: float | None = None, now: float | None = None
+) -> str:
     """The `progress` string of a JSON message, as JSONProgress.String()."""
     if current <= 0 and total <= 0:
         return ""
@@ -121,9 +122,12 @@ class _Chunk(Protocol):
     data: bytes
 
 
-async def stream_tar(request: web.Request, chunks: AsyncIterable[_Chunk], what: str,
-                     on_error: Callable[[grpc.aio.AioRpcError], None] | None = None,
-                     ) -> web.StreamResponse:
+async def stream_tar(
+    request: web.Request,
+    chunks: AsyncIterable[_Chunk],
+    what: str,
+    on_error: Callable[[grpc.aio.AioRpcError], None] | None = None,
+) -> web.StreamResponse:
     """Forward a service's stream of byte chunks as an application/x-tar body.
 
     The 200 goes out with the first chunk, so a failure before it is still a

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -17,7 +17,7 @@ def rfc3339nano(ts: Timestamp) -> str:
     """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
     if is_zero(ts):
         return ZERO_TIME
-    base = datetime.fromtimestamp(ts.seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(ts.seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     frac = f"{ts.nanos:09d}".rstrip("0")
     return f"{base}.{frac}Z" if frac else f"{base}Z"
 
@@ -43,5 +43,5 @@ def parse_unix(value: str) -> Timestamp | None:
     except ValueError:
         pass
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    ts.FromDatetime(dt.astimezone(timezone.utc))
+    ts.FromDatetime(dt.astimezone(UTC))
     return ts

@@ -43,9 +43,10 @@ def negotiate(requested: str | None) -> str:
     if less_than(requested, MIN_API_VERSION):
         raise VersionError(
             f"client version {requested} is too old. Minimum supported API version is "
-            f"{MIN_API_VERSION}, please upgrade your client to a newer version")
+            f"{MIN_API_VERSION}, please upgrade your client to a newer version"
+        )
     if less_than(API_VERSION, requested):
         raise VersionError(
-            f"client version {requested} is too new. Maximum supported API version is "
-            f"{API_VERSION}")
+            f"client version {requested} is too new. Maximum supported API version is {API_VERSION}"
+        )
     return requested

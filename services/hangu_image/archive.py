@@ -83,12 +83,12 @@ class _Unpacked:
 
 
 def _looks_like_layer(head: bytes) -> bool:
-    return (head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd"
-            or head[257:262] == b"ustar")
+    return head[:2] == b"\x1f\x8b" or head[:4] == b"\x28\xb5\x2f\xfd" or head[257:262] == b"ustar"
 
 
-def _stage_file(data: BinaryIO, path: Path, size: int, scratch: Path | None,
-                unpacked: dict[Path, _Unpacked]) -> None:
+def _stage_file(
+    data: BinaryIO, path: Path, size: int, scratch: Path | None, unpacked: dict[Path, _Unpacked]
+) -> None:
     """Write one archive member to `path`. A member that looks like a layer
     (gzip, zstd or tar) is unpacked on the way into `scratch`: the archive
     is read once, not staged and then read again. If it is not a layer after
@@ -112,8 +112,12 @@ def _stage_file(data: BinaryIO, path: Path, size: int, scratch: Path | None,
         unpacked[path] = _Unpacked(work, result, tee.digest)
 
 
-def _stage(src: BinaryIO, dest: Path, scratch: Path | None = None,
-           unpacked: dict[Path, _Unpacked] | None = None) -> dict[str, str]:
+def _stage(
+    src: BinaryIO,
+    dest: Path,
+    scratch: Path | None = None,
+    unpacked: dict[Path, _Unpacked] | None = None,
+) -> dict[str, str]:
     """Write the archive's files under `dest`; returns its symlinks."""
     links: dict[str, str] = {}
     unpacked = {} if unpacked is None else unpacked
@@ -182,8 +186,9 @@ def load(store: ImageStore, chunks: Iterable[bytes], quiet: bool) -> Iterator[Pr
         created: list[str] = []
         try:
             for config_path, layer_paths, tags in images:
-                yield from _load_one(store, staged, config_path, layer_paths, tags, quiet,
-                                     adopt, created, unpacked)
+                yield from _load_one(
+                    store, staged, config_path, layer_paths, tags, quiet, adopt, created, unpacked
+                )
         except BaseException:
             # Layers this load unpacked but no image took: gone again.
             store.layers.collect(created)
@@ -197,8 +202,13 @@ def load(store: ImageStore, chunks: Iterable[bytes], quiet: bool) -> Iterator[Pr
 def _docker_archive(staged: _Staged) -> list[tuple[str, list[str], list[str]]]:
     out = []
     for entry in staged.json("manifest.json"):
-        out.append((str(entry["Config"]), [str(p) for p in entry.get("Layers") or []],
-                    [str(t) for t in entry.get("RepoTags") or []]))
+        out.append(
+            (
+                str(entry["Config"]),
+                [str(p) for p in entry.get("Layers") or []],
+                [str(t) for t in entry.get("RepoTags") or []],
+            )
+        )
     return out
 
 
@@ -221,22 +231,36 @@ def _oci_layout(staged: _Staged) -> list[tuple[str, list[str], list[str]]]:
         if desc.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
             desc = select_manifest(manifest, host_platform())
             manifest = staged.json(_blob(desc["digest"]))
-        out.append((_blob(manifest["config"]["digest"]),
-                    [_blob(layer["digest"]) for layer in manifest.get("layers") or []],
-                    [name] if name else []))
+        out.append(
+            (
+                _blob(manifest["config"]["digest"]),
+                [_blob(layer["digest"]) for layer in manifest.get("layers") or []],
+                [name] if name else [],
+            )
+        )
     return out
 
 
 def _loading(events: list[ProgressEvent], short: str, total: int) -> Callable[[int], None]:
     def report(n: int) -> None:
-        events.append(ProgressEvent(id=short, status="Loading layer", current=n, total=total,
-                                  detail=True))
+        events.append(
+            ProgressEvent(id=short, status="Loading layer", current=n, total=total, detail=True)
+        )
+
     return report
 
 
-def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths: list[str],
-              tags: list[str], quiet: bool, adopt: dict[Path, str],
-              created: list[str], unpacked: dict[Path, _Unpacked]) -> Iterator[ProgressEvent]:
+def _load_one(
+    store: ImageStore,
+    staged: _Staged,
+    config_path: str,
+    layer_paths: list[str],
+    tags: list[str],
+    quiet: bool,
+    adopt: dict[Path, str],
+    created: list[str],
+    unpacked: dict[Path, _Unpacked],
+) -> Iterator[ProgressEvent]:
     config_raw = staged.path(config_path).read_bytes()
     config = json.loads(config_raw)
     diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
@@ -256,16 +280,19 @@ def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths:
             if early.result.diff_id != diff_ids[i]:
                 raise InvalidArgument(
                     f"invalid archive: layer {path}: diff id mismatch: expected "
-                    f"{diff_ids[i]}, got {early.result.diff_id}")
-            store.layers.install(chain[i], chain[i - 1] if i else "", early.work,
-                                 early.result, early.blob_digest)
+                    f"{diff_ids[i]}, got {early.result.diff_id}"
+                )
+            store.layers.install(
+                chain[i], chain[i - 1] if i else "", early.work, early.result, early.blob_digest
+            )
             digest = early.blob_digest
         else:
             progress = Throttled(_loading(events, short, total))
             with open(file, "rb") as fh:
                 blob = HashingReader(fh, progress)
-                store.layers.add(chain[i], chain[i - 1] if i else "", diff_ids[i],
-                                 io.BufferedReader(blob, CHUNK))
+                store.layers.add(
+                    chain[i], chain[i - 1] if i else "", diff_ids[i], io.BufferedReader(blob, CHUNK)
+                )
                 blob.drain()
             digest = blob.digest
         # Keep the layer's blob for save/push: moved out of the staging dir
@@ -275,8 +302,9 @@ def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths:
         store.layers.set_blob(chain[i], digest)
         if not quiet:
             yield from events
-            yield ProgressEvent(id=short, status="Loading layer", current=total, total=total,
-                                detail=True)
+            yield ProgressEvent(
+                id=short, status="Loading layer", current=total, total=total, detail=True
+            )
         events.clear()
     rec = store.register(config_raw, chain)
     refs: list[Reference] = []
@@ -294,9 +322,16 @@ def _load_one(store: ImageStore, staged: _Staged, config_path: str, layer_paths:
         yield ProgressEvent(stream=f"Loaded image ID: {rec.id}\n")
 
 
-def import_rootfs(store: ImageStore, chunks: Iterable[bytes], repository: str = "",
-                  tag: str = "", message: str = "", changes: list[str] | None = None,
-                  architecture: str = "", os_name: str = "linux") -> ProgressEvent:
+def import_rootfs(
+    store: ImageStore,
+    chunks: Iterable[bytes],
+    repository: str = "",
+    tag: str = "",
+    message: str = "",
+    changes: list[str] | None = None,
+    architecture: str = "",
+    os_name: str = "linux",
+) -> ProgressEvent:
     ref = parse_repository_tag(repository, tag).with_default_tag() if repository else None
     fd, tmp = store.content.ingest_file()
     try:
@@ -310,8 +345,7 @@ def import_rootfs(store: ImageStore, chunks: Iterable[bytes], repository: str = 
     store.layers.set_blob(layer.chain_id, tee.digest)
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     config: dict[str, Any] = {
-        "architecture": architecture or host_platform().architecture
-        or _platform.machine(),
+        "architecture": architecture or host_platform().architecture or _platform.machine(),
         "os": os_name or "linux",
         "created": now,
         "comment": message or "Imported from -",

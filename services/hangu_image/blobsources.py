@@ -17,8 +17,8 @@ MAX_PER_BLOB = 8
 class BlobSource(SQLModel, table=True):
     __tablename__ = "img_blob_sources"
     digest: str = Field(primary_key=True)
-    host: str = Field(primary_key=True)          # "127.0.0.1:5000", "docker.io"
-    repository: str = Field(primary_key=True)    # "library/busybox"
+    host: str = Field(primary_key=True)  # "127.0.0.1:5000", "docker.io"
+    repository: str = Field(primary_key=True)  # "library/busybox"
     seen: float = Field(default_factory=time.time)
 
 
@@ -34,15 +34,15 @@ class BlobSources:
         now = time.time()
         with self.db_lock, Session(self.engine) as s:
             for digest in digests:
-                s.merge(BlobSource(digest=digest, host=registry, repository=repository,
-                                   seen=now))
+                s.merge(BlobSource(digest=digest, host=registry, repository=repository, seen=now))
             s.commit()
 
     def candidates(self, digest: str, registry: str, exclude: str) -> list[str]:
         """Other repositories of `registry` known to hold `digest`, newest first."""
         with Session(self.engine) as s:
-            rows = s.exec(select(BlobSource).where(BlobSource.digest == digest,
-                                                   BlobSource.host == registry)).all()
+            rows = s.exec(
+                select(BlobSource).where(BlobSource.digest == digest, BlobSource.host == registry)
+            ).all()
         rows = sorted((r for r in rows if r.repository != exclude), key=lambda r: -r.seen)
         return [r.repository for r in rows[:MAX_PER_BLOB]]
 

@@ -9,8 +9,18 @@ from typing import Any
 
 from hangu_runtime.errors import InvalidArgument
 
-ALLOWED = {"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER",
-           "VOLUME", "WORKDIR"}
+ALLOWED = {
+    "CMD",
+    "ENTRYPOINT",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "ONBUILD",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+}
 
 
 def _json_or_shell(rest: str) -> list[str]:
@@ -54,7 +64,7 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
         elif instr == "ENTRYPOINT":
             cfg["Entrypoint"] = _json_or_shell(rest)
         elif instr == "ENV":
-            env = [e for e in cfg.get("Env") or []]
+            env = list(cfg.get("Env") or [])
             for key, value in _pairs(rest):
                 env = [e for e in env if e.split("=", 1)[0] != key] + [f"{key}={value}"]
             cfg["Env"] = env

@@ -36,29 +36,44 @@ class _HashingWriter:
         self.gz.flush()
 
 
-def commit(store: ImageStore, rootfs: RootfsStore, container_id: str, repository: str = "",
-           tag: str = "", comment: str = "", author: str = "", changes: list[str] | None = None,
-           container_config: dict[str, Any] | None = None) -> str:
+def commit(
+    store: ImageStore,
+    rootfs: RootfsStore,
+    container_id: str,
+    repository: str = "",
+    tag: str = "",
+    comment: str = "",
+    author: str = "",
+    changes: list[str] | None = None,
+    container_config: dict[str, Any] | None = None,
+) -> str:
     rec = rootfs.record(container_id)
     parent = store.get_record(rec.image_id)
-    parent_config: dict[str, Any] = json.loads(store.content.read(rec.image_id)) \
-        if parent is not None else {}
+    parent_config: dict[str, Any] = (
+        json.loads(store.content.read(rec.image_id)) if parent is not None else {}
+    )
     ref = parse_repository_tag(repository, tag).with_default_tag() if repository else None
 
     upper = rootfs.dir(container_id) / "upper"
     fd, tmp = store.content.ingest_file()
     try:
-        with os.fdopen(fd, "wb") as raw:
-            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
-                writer = _HashingWriter(gz)
-                write_layer_tar(upper, writer)  # type: ignore[arg-type]
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
+        ):
+            writer = _HashingWriter(gz)
+            write_layer_tar(upper, writer)  # type: ignore[arg-type]
         diff_id = "sha256:" + writer.hasher.hexdigest()
         diff_ids = list((parent_config.get("rootfs") or {}).get("diff_ids") or []) + [diff_id]
         chain = chain_ids(diff_ids)
         with open(tmp, "rb") as fh:
             blob = HashingReader(fh)
-            store.layers.add(chain[-1], chain[-2] if len(chain) > 1 else "", diff_id,
-                             io.BufferedReader(blob, 1 << 20))
+            store.layers.add(
+                chain[-1],
+                chain[-2] if len(chain) > 1 else "",
+                diff_id,
+                io.BufferedReader(blob, 1 << 20),
+            )
             blob.drain()
         store.content.adopt(Path(tmp), blob.digest)
         store.layers.set_blob(chain[-1], blob.digest)
@@ -67,26 +82,40 @@ def commit(store: ImageStore, rootfs: RootfsStore, container_id: str, repository
 
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     base_cfg = dict(container_config or parent_config.get("config") or {})
-    config = {k: v for k, v in parent_config.items()
-              if k in ("architecture", "os", "variant", "os.version")}
+    config = {
+        k: v
+        for k, v in parent_config.items()
+        if k in ("architecture", "os", "variant", "os.version")
+    }
     config.setdefault("architecture", parent.architecture if parent else "")
     config.setdefault("os", "linux")
     cmd = base_cfg.get("Cmd") or []
-    config.update({
-        "created": now, "container": container_id, "author": author,
-        "comment": comment, "config": apply_changes(base_cfg, changes or []),
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": list(parent_config.get("history") or []) + [{
-            "created": now, "author": author, "comment": comment,
-            "created_by": " ".join(str(c) for c in cmd)}],
-    })
+    config.update(
+        {
+            "created": now,
+            "container": container_id,
+            "author": author,
+            "comment": comment,
+            "config": apply_changes(base_cfg, changes or []),
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": list(parent_config.get("history") or [])
+            + [
+                {
+                    "created": now,
+                    "author": author,
+                    "comment": comment,
+                    "created_by": " ".join(str(c) for c in cmd),
+                }
+            ],
+        }
+    )
     if parent is not None:
         config["parent"] = parent.id
-    config_json = json.dumps({k: v for k, v in config.items() if v != ""},
-                             separators=(",", ":")).encode()
+    config_json = json.dumps(
+        {k: v for k, v in config.items() if v != ""}, separators=(",", ":")
+    ).encode()
     image = store.register(config_json, chain)
     if ref is not None:
         store.set_ref(ref, image.id)
         store.events.emit("tag", image.id, name=ref.familiar)
     return image.id
-

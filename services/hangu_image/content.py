@@ -6,6 +6,7 @@ never holds a half-written or wrong blob under a digest name."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -71,8 +72,12 @@ class ContentStore:
     def put(self, data: bytes, expected: str | None = None) -> str:
         return self.write_chunks([data], expected)
 
-    def write_chunks(self, chunks: Iterable[bytes], expected: str | None = None,
-                     on_progress: Callable[[int], None] | None = None) -> str:
+    def write_chunks(
+        self,
+        chunks: Iterable[bytes],
+        expected: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> str:
         """Store a stream of chunks; returns its digest. With `expected`, a
         mismatch raises DigestMismatch and leaves nothing behind."""
         hasher = hashlib.sha256()
@@ -94,14 +99,16 @@ class ContentStore:
             os.rename(tmp, self.path(digest))
             return digest
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-            except FileNotFoundError:
-                pass
             raise
 
-    def write_stream(self, src: BinaryIO, expected: str | None = None,
-                     on_progress: Callable[[int], None] | None = None) -> str:
+    def write_stream(
+        self,
+        src: BinaryIO,
+        expected: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> str:
         return self.write_chunks(iter(lambda: src.read(CHUNK), b""), expected, on_progress)
 
     def adopt(self, path: Path, digest: str) -> None:
@@ -118,10 +125,8 @@ class ContentStore:
         return tempfile.mkstemp(dir=self.ingest, prefix="blob-")
 
     def delete(self, digest: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.path(digest).unlink()
-        except FileNotFoundError:
-            pass
 
     def clean_ingest(self) -> None:
         """Drop temporary files a crash left behind."""

@@ -111,8 +111,9 @@ class QueueWriter(io.RawIOBase):
     gives up (Stopped) once `stop` is set, so a producer never blocks on a
     consumer that went away."""
 
-    def __init__(self, out: queue.Queue[bytes | BaseException | None],
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, out: queue.Queue[bytes | BaseException | None], stop: threading.Event
+    ) -> None:
         self.out = out
         self.stop = stop
 
@@ -133,8 +134,9 @@ class QueueWriter(io.RawIOBase):
         return len(data)
 
 
-def stream_tar(produce: Callable[[BinaryIO], None],
-               stop: threading.Event | None = None) -> Iterator[bytes]:
+def stream_tar(
+    produce: Callable[[BinaryIO], None], stop: threading.Event | None = None
+) -> Iterator[bytes]:
     """Run `produce(writer)` in a thread; yield what it writes, in chunks."""
     out: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=16)
     stop = stop or threading.Event()
@@ -145,7 +147,7 @@ def stream_tar(produce: Callable[[BinaryIO], None],
             produce(writer)
             writer.flush()
             out.put(None)
-        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+        except BaseException as err:
             out.put(err)
 
     worker = threading.Thread(target=run, name="tar", daemon=True)

@@ -37,22 +37,50 @@ class Distribution:
             log.info("removed what interrupted pulls left", items=len(removed))
 
     # `cancel`, when given, is set by the caller when its client goes away.
-    def pull(self, reference: str, platform: Platform | None = None,
-             creds: Credentials | None = None,
-             cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
-        return Pull(self.images, reference, platform, creds, self.config, cancel,
-                    self.sources, self.journal_dir).run()
+    def pull(
+        self,
+        reference: str,
+        platform: Platform | None = None,
+        creds: Credentials | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[ProgressEvent]:
+        return Pull(
+            self.images,
+            reference,
+            platform,
+            creds,
+            self.config,
+            cancel,
+            self.sources,
+            self.journal_dir,
+        ).run()
 
-    def pull_all_tags(self, reference: str, platform: Platform | None = None,
-                      creds: Credentials | None = None,
-                      cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
-        return pull_all_tags(self.images, reference, platform, creds, self.config, cancel,
-                             self.sources, self.journal_dir)
+    def pull_all_tags(
+        self,
+        reference: str,
+        platform: Platform | None = None,
+        creds: Credentials | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[ProgressEvent]:
+        return pull_all_tags(
+            self.images,
+            reference,
+            platform,
+            creds,
+            self.config,
+            cancel,
+            self.sources,
+            self.journal_dir,
+        )
 
-    def push(self, reference: str, all_tags: bool, creds: Credentials | None = None,
-             cancel: threading.Event | None = None) -> Iterator[ProgressEvent]:
-        return push.push(self.images, reference, all_tags, creds, self.config, cancel,
-                         self.sources)
+    def push(
+        self,
+        reference: str,
+        all_tags: bool,
+        creds: Credentials | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[ProgressEvent]:
+        return push.push(self.images, reference, all_tags, creds, self.config, cancel, self.sources)
 
     def login(self, server: str, creds: Credentials) -> str:
         """What `docker login` asks (POST /auth): do these credentials open
@@ -75,23 +103,30 @@ class Distribution:
         ref = ref if ref.digest else ref.with_default_tag()
         try:
             _, (raw, media_type, digest) = with_fallback(
-                ref, creds, self.config, lambda s: s.get_manifest(ref.tag_or_digest))
+                ref, creds, self.config, lambda s: s.get_manifest(ref.tag_or_digest)
+            )
         except RegistryError as err:
             raise translate_error(err, ref) from err
         doc = json.loads(raw)
         platforms = [d.get("platform") or {} for d in doc.get("manifests") or []]
         if not platforms and doc.get("config"):
             platforms = self._config_platform(ref, creds, doc)
-        return {"media_type": media_type, "digest": digest, "size": len(raw),
-                "platforms": platforms}
+        return {
+            "media_type": media_type,
+            "digest": digest,
+            "size": len(raw),
+            "platforms": platforms,
+        }
 
-    def _config_platform(self, ref: Any, creds: Credentials | None,
-                         manifest: dict[str, Any]) -> list[dict[str, str]]:
+    def _config_platform(
+        self, ref: Any, creds: Credentials | None, manifest: dict[str, Any]
+    ) -> list[dict[str, str]]:
         """A single-platform image: its platform is in its config (dockerd
         reads it too)."""
         try:
-            _, config = with_fallback(ref, creds, self.config,
-                                      lambda s: _read_blob(s, manifest["config"]["digest"]))
+            _, config = with_fallback(
+                ref, creds, self.config, lambda s: _read_blob(s, manifest["config"]["digest"])
+            )
             doc = json.loads(config)
         except (RegistryError, ValueError, KeyError):
             return []

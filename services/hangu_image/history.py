@@ -28,12 +28,18 @@ def history(store: ImageStore, view: ImageView) -> list[HistoryItem]:
     items: list[HistoryItem] = []
     for entry in view.config.get("history") or []:
         size = 0 if entry.get("empty_layer") else next(sizes, 0)
-        items.append(HistoryItem("<missing>", str(entry.get("created") or ""),
-                                 str(entry.get("created_by") or ""), [], size,
-                                 str(entry.get("comment") or "")))
+        items.append(
+            HistoryItem(
+                "<missing>",
+                str(entry.get("created") or ""),
+                str(entry.get("created_by") or ""),
+                [],
+                size,
+                str(entry.get("comment") or ""),
+            )
+        )
     if not items:
-        items.append(HistoryItem("<missing>", view.record.created, "", [],
-                                 view.record.size, ""))
+        items.append(HistoryItem("<missing>", view.record.created, "", [], view.record.size, ""))
     items.reverse()
     current: ImageView | None = view
     for item in items:

@@ -11,12 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hangu_runtime.errors import InvalidArgument, NotFound
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from .content import ContentStore
+from hangu_runtime.errors import InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
+
+from .content import ContentStore
 from .layers import LayerStore
 from .models import ImageRecord, LayerRecord, RefRecord
 from .reference import IDENTIFIER_RE, SHORT_ID_RE, Reference, is_full_id, parse
@@ -63,8 +64,14 @@ class ImageView:
 
 
 class ImageStore:
-    def __init__(self, engine: Engine, db_lock: threading.Lock, content: ContentStore,
-                 layers: LayerStore, events: EventBus) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        db_lock: threading.Lock,
+        content: ContentStore,
+        layers: LayerStore,
+        events: EventBus,
+    ) -> None:
         self.engine = engine
         self.db_lock = db_lock
         self.content = content
@@ -117,8 +124,9 @@ class ImageStore:
         return view
 
     # ------------------------------------------------------------ records
-    def register(self, config_json: bytes, chain: list[str],
-                 manifest_digest: str = "") -> ImageRecord:
+    def register(
+        self, config_json: bytes, chain: list[str], manifest_digest: str = ""
+    ) -> ImageRecord:
         """Record an image whose layers are in the layer store. Idempotent."""
         image_id = self.content.put(config_json)
         config = json.loads(config_json)
@@ -141,12 +149,16 @@ class ImageStore:
                 size += layer.size
                 s.add(layer)
             rec = ImageRecord(
-                id=image_id, created=str(config.get("created") or ""), size=size,
+                id=image_id,
+                created=str(config.get("created") or ""),
+                size=size,
                 os=str(config.get("os") or "linux"),
                 architecture=str(config.get("architecture") or ""),
                 variant=str(config.get("variant") or ""),
-                chain_ids_json=json.dumps(chain), manifest_digest=manifest_digest,
-                parent=str(config.get("parent") or ""))
+                chain_ids_json=json.dumps(chain),
+                manifest_digest=manifest_digest,
+                parent=str(config.get("parent") or ""),
+            )
             s.add(rec)
             s.commit()
             s.refresh(rec)
@@ -159,15 +171,21 @@ class ImageStore:
 
     def refs_of(self, image_id: str) -> list[RefRecord]:
         with Session(self.engine) as s:
-            return list(s.exec(select(RefRecord).where(RefRecord.image_id == image_id)
-                               .order_by(RefRecord.added)).all())  # type: ignore[arg-type]
+            return list(
+                s.exec(
+                    select(RefRecord)
+                    .where(RefRecord.image_id == image_id)
+                    .order_by(RefRecord.added)
+                ).all()
+            )  # type: ignore[arg-type]
 
     def set_ref(self, ref: Reference, image_id: str) -> None:
         """Point `ref` at `image_id` (replacing what it named before)."""
         now = time.time()
         with self.db_lock, Session(self.engine) as s:
-            s.merge(RefRecord(name=str(ref), image_id=image_id, is_digest=bool(ref.digest),
-                              added=now))
+            s.merge(
+                RefRecord(name=str(ref), image_id=image_id, is_digest=bool(ref.digest), added=now)
+            )
             rec = s.get(ImageRecord, image_id)
             if rec is not None and not ref.digest:
                 rec.last_tag_time = now
@@ -193,8 +211,9 @@ class ImageStore:
     def lookup_ref(self, ref: Reference) -> str | None:
         """Image id a named reference points at (TagNameOnly when neither a
         tag nor a digest is given; a digest wins over a tag)."""
-        return self.ref_target(ref.with_digest(ref.digest) if ref.digest
-                               else ref.with_default_tag())
+        return self.ref_target(
+            ref.with_digest(ref.digest) if ref.digest else ref.with_default_tag()
+        )
 
     # ------------------------------------------------------------ resolve
     def resolve(self, text: str) -> ImageRecord:
@@ -229,8 +248,9 @@ class ImageStore:
         if not SHORT_ID_RE.match(prefix):
             return None
         with Session(self.engine) as s:
-            found = s.exec(select(ImageRecord).where(
-                ImageRecord.id.startswith("sha256:" + prefix)).limit(2)).all()
+            found = s.exec(
+                select(ImageRecord).where(ImageRecord.id.startswith("sha256:" + prefix)).limit(2)
+            ).all()
         return found[0] if len(found) == 1 else None
 
     # ------------------------------------------------------------ views
@@ -250,8 +270,7 @@ class ImageStore:
 
     def all_records(self) -> list[ImageRecord]:
         with Session(self.engine) as s:
-            return list(s.exec(select(ImageRecord).order_by(
-                ImageRecord.added.desc())).all())  # type: ignore[attr-defined]
+            return list(s.exec(select(ImageRecord).order_by(ImageRecord.added.desc())).all())  # type: ignore[attr-defined]
 
     def list(self, filters: dict[str, list[str]]) -> list[ImageView]:
         unknown = set(filters) - {"dangling", "reference", "label", "before", "since"}

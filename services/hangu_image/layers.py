@@ -40,9 +40,14 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 
 
 class LayerStore:
-    def __init__(self, root: Path, engine: Engine, db_lock: threading.Lock,
-                 content: ContentStore | None = None) -> None:
-        self.root = root                         # <root>/image
+    def __init__(
+        self,
+        root: Path,
+        engine: Engine,
+        db_lock: threading.Lock,
+        content: ContentStore | None = None,
+    ) -> None:
+        self.root = root  # <root>/image
         self.content = content
         self.layers = root / "layers"
         self.links = root / "l"
@@ -79,8 +84,15 @@ class LayerStore:
             raise LayerError(f"layer {chain_id} does not exist")
         return f"l/{rec.link}"
 
-    def add(self, chain_id: str, parent: str, expected_diff_id: str, src: BinaryIO,
-            blob_digest: str = "", on_progress: Callable[[int], None] | None = None) -> LayerRecord:
+    def add(
+        self,
+        chain_id: str,
+        parent: str,
+        expected_diff_id: str,
+        src: BinaryIO,
+        blob_digest: str = "",
+        on_progress: Callable[[int], None] | None = None,
+    ) -> LayerRecord:
         """Unpack the (possibly compressed) layer stream `src` as `chain_id`.
         Verifies the diff id; on any failure nothing is left behind."""
         with self.lock_for(chain_id):
@@ -93,8 +105,15 @@ class LayerStore:
         """Unpack a base layer whose diff id is not known in advance (import)."""
         return self._unpack("", "", "", src, "", None)
 
-    def _unpack(self, chain_id: str, parent: str, expected_diff_id: str, src: BinaryIO,
-                blob_digest: str, on_progress: Callable[[int], None] | None) -> LayerRecord:
+    def _unpack(
+        self,
+        chain_id: str,
+        parent: str,
+        expected_diff_id: str,
+        src: BinaryIO,
+        blob_digest: str,
+        on_progress: Callable[[int], None] | None,
+    ) -> LayerRecord:
         work = Path(os.path.realpath(self.tmp)) / f"unpack-{secrets.token_hex(8)}"
         diff = work / "diff"
         diff.mkdir(parents=True)
@@ -103,14 +122,16 @@ class LayerStore:
             if expected_diff_id and result.diff_id != expected_diff_id:
                 raise LayerError(
                     f"layer {blob_digest or chain_id}: diff id mismatch: expected "
-                    f"{expected_diff_id}, got {result.diff_id}")
+                    f"{expected_diff_id}, got {result.diff_id}"
+                )
             return self._install(chain_id or result.diff_id, parent, work, result, blob_digest)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
 
-    def install(self, chain_id: str, parent: str, work: Path, result: UnpackResult,
-                blob_digest: str = "") -> LayerRecord:
+    def install(
+        self, chain_id: str, parent: str, work: Path, result: UnpackResult, blob_digest: str = ""
+    ) -> LayerRecord:
         """Take a layer unpacked elsewhere (`work`/diff, on this filesystem;
         a load unpacks while it reads the archive) as `chain_id`. `work` is
         moved into place, or removed if the layer is there already."""
@@ -121,8 +142,9 @@ class LayerStore:
                 shutil.rmtree(work, ignore_errors=True)
                 raise
 
-    def _install(self, chain_id: str, parent: str, work: Path, result: UnpackResult,
-                 blob_digest: str) -> LayerRecord:
+    def _install(
+        self, chain_id: str, parent: str, work: Path, result: UnpackResult, blob_digest: str
+    ) -> LayerRecord:
         existing = self.get(chain_id)
         if existing is not None and self.diff_dir(chain_id).is_dir():
             shutil.rmtree(work, ignore_errors=True)
@@ -140,10 +162,15 @@ class LayerStore:
             old = s.get(LayerRecord, chain_id)
             if old is not None:
                 (self.links / old.link).unlink(missing_ok=True)
-            rec = LayerRecord(chain_id=chain_id, diff_id=result.diff_id, parent=parent,
-                              size=result.size, link=link,
-                              refcount=old.refcount if old is not None else 0,
-                              blob_digest=blob_digest or (old.blob_digest if old else ""))
+            rec = LayerRecord(
+                chain_id=chain_id,
+                diff_id=result.diff_id,
+                parent=parent,
+                size=result.size,
+                link=link,
+                refcount=old.refcount if old is not None else 0,
+                blob_digest=blob_digest or (old.blob_digest if old else ""),
+            )
             rec = s.merge(rec)
             s.commit()
             s.refresh(rec)

@@ -12,8 +12,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from hangu_runtime.errors import InvalidArgument
 from sqlmodel import Session, select
+
+from hangu_runtime.errors import InvalidArgument
 
 from .images import ImageStore, ImageView, labels_match, ref_matches
 from .models import ImageRecord, LayerRecord, RefRecord
@@ -25,7 +26,7 @@ KNOWN_FILTERS = {"dangling", "reference", "label", "before", "since"}
 @dataclass
 class Listing:
     views: list[ImageView]
-    shared: dict[str, int] = field(default_factory=dict)   # image id -> shared size
+    shared: dict[str, int] = field(default_factory=dict)  # image id -> shared size
     layers_size: int = 0
 
 
@@ -35,8 +36,9 @@ def _dangling_filter(values: list[str]) -> bool | None:
     return None if not values else values[0].lower() in ("true", "1")
 
 
-def list_images(store: ImageStore, filters: dict[str, list[str]], all_: bool = False,
-                shared_size: bool = False) -> Listing:
+def list_images(
+    store: ImageStore, filters: dict[str, list[str]], all_: bool = False, shared_size: bool = False
+) -> Listing:
     """Cached until the next write to images or references: `docker images`
     repeated over an unchanged store answers from memory."""
     key = (json.dumps(filters, sort_keys=True), all_, shared_size)
@@ -49,8 +51,9 @@ def list_images(store: ImageStore, filters: dict[str, list[str]], all_: bool = F
     return listing
 
 
-def _list_images(store: ImageStore, filters: dict[str, list[str]], all_: bool,
-                 shared_size: bool) -> Listing:
+def _list_images(
+    store: ImageStore, filters: dict[str, list[str]], all_: bool, shared_size: bool
+) -> Listing:
     unknown = set(filters) - KNOWN_FILTERS
     if unknown:
         raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
@@ -106,7 +109,8 @@ def _list_images(store: ImageStore, filters: dict[str, list[str]], all_: bool,
         for rec in records:
             users.update(set(rec.chain_ids))
         for view in out:
-            listing.shared[view.id] = sum(layers.get(cid, 0) for cid in set(view.record.chain_ids)
-                                          if users[cid] > 1)
+            listing.shared[view.id] = sum(
+                layers.get(cid, 0) for cid in set(view.record.chain_ids) if users[cid] > 1
+            )
         listing.layers_size = sum(layers.values())
     return listing

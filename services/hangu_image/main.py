@@ -25,9 +25,14 @@ def main() -> None:
             service.purge()
         service.close()
 
-    serve("image", settings.grpc_socket("image"), register(service),
-          max_workers=settings.grpc_workers, max_concurrent=settings.grpc_max_concurrent,
-          on_stop=on_stop)
+    serve(
+        "image",
+        settings.grpc_socket("image"),
+        register(service),
+        max_workers=settings.grpc_workers,
+        max_concurrent=settings.grpc_max_concurrent,
+        on_stop=on_stop,
+    )
 
 
 if __name__ == "__main__":

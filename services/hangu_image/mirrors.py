@@ -39,19 +39,19 @@ class RegistryConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryConfig:
-        certs = Path(settings.certs_d) if settings.certs_d else \
-            settings.data_dir("image") / "certs.d"
+        certs = (
+            Path(settings.certs_d) if settings.certs_d else settings.data_dir("image") / "certs.d"
+        )
         for mirror in settings.registry_mirrors:
             validate_mirror(mirror)
-        return cls(tuple(settings.insecure_registries), tuple(settings.registry_mirrors),
-                   certs)
+        return cls(tuple(settings.insecure_registries), tuple(settings.registry_mirrors), certs)
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    scheme: str            # "https" or "http"
-    host: str              # "127.0.0.1:5000", "registry-1.docker.io"
-    verify: bool = True    # verify the TLS certificate
+    scheme: str  # "https" or "http"
+    host: str  # "127.0.0.1:5000", "registry-1.docker.io"
+    verify: bool = True  # verify the TLS certificate
     mirror: bool = False
     path_prefix: str = ""  # a mirror URL may have a path
     config: RegistryConfig = field(default_factory=RegistryConfig)
@@ -120,16 +120,15 @@ def insecure_scheme(host: str) -> str:
         hit = _SCHEMES.get(host)
     if hit is not None and hit[1] > now:
         return hit[0]
-    conn = http.client.HTTPSConnection(host, timeout=5,
-                                       context=ssl._create_unverified_context())
+    conn = http.client.HTTPSConnection(host, timeout=5, context=ssl._create_unverified_context())
     try:
         conn.request("GET", "/v2/", headers={"User-Agent": USER_AGENT})
         conn.getresponse().read()
         scheme = "https"
     except (ssl.SSLError, http.client.HTTPException, ConnectionResetError):
-        scheme = "http"      # something answered, but not TLS
+        scheme = "http"  # something answered, but not TLS
     except OSError:
-        return "http"        # nothing answered: decide next time
+        return "http"  # nothing answered: decide next time
     finally:
         conn.close()
     with _SCHEMES_LOCK:
@@ -139,7 +138,8 @@ def insecure_scheme(host: str) -> str:
 
 def endpoint_for_host(host: str, config: RegistryConfig) -> Endpoint:
     if tls.host_dir(config.certs_d, host) is not None and not listed_insecure(
-            host, config.insecure):
+        host, config.insecure
+    ):
         return Endpoint("https", host, True, config=config)
     if is_insecure(host, config.insecure):
         return Endpoint(insecure_scheme(host), host, False, config=config)
@@ -150,10 +150,11 @@ def mirror_endpoint(url: str, config: RegistryConfig) -> Endpoint:
     parts = urllib.parse.urlsplit(validate_mirror(url))
     host = parts.netloc
     verify = parts.scheme == "https" and (
-        tls.host_dir(config.certs_d, host) is not None
-        or not is_insecure(host, config.insecure))
-    return Endpoint(parts.scheme, host, verify, mirror=True,
-                    path_prefix=parts.path.rstrip("/"), config=config)
+        tls.host_dir(config.certs_d, host) is not None or not is_insecure(host, config.insecure)
+    )
+    return Endpoint(
+        parts.scheme, host, verify, mirror=True, path_prefix=parts.path.rstrip("/"), config=config
+    )
 
 
 def endpoints(ref: Reference, config: RegistryConfig, pull: bool = True) -> list[Endpoint]:

@@ -12,21 +12,22 @@ import json
 import time
 from pathlib import Path
 
-from hangu_runtime.db import open_database
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from hangu_runtime.db import open_database
+
 
 class ImageRecord(SQLModel, table=True):
     __tablename__ = "img_images"
-    id: str = Field(primary_key=True)            # sha256:<config digest>
-    created: str = ""                            # from the config, RFC 3339
-    size: int = 0                                # sum of uncompressed layer sizes
+    id: str = Field(primary_key=True)  # sha256:<config digest>
+    created: str = ""  # from the config, RFC 3339
+    size: int = 0  # sum of uncompressed layer sizes
     os: str = "linux"
     architecture: str = ""
     variant: str = ""
-    chain_ids_json: str = "[]"                   # base first
+    chain_ids_json: str = "[]"  # base first
     manifest_digest: str = ""
     parent: str = ""
     added: float = Field(default_factory=time.time)
@@ -39,7 +40,7 @@ class ImageRecord(SQLModel, table=True):
 
 class RefRecord(SQLModel, table=True):
     __tablename__ = "img_refs"
-    name: str = Field(primary_key=True)          # docker.io/library/busybox:latest or ...@sha256:
+    name: str = Field(primary_key=True)  # docker.io/library/busybox:latest or ...@sha256:
     image_id: str = Field(index=True)
     is_digest: bool = False
     added: float = Field(default_factory=time.time)
@@ -51,16 +52,16 @@ class LayerRecord(SQLModel, table=True):
     diff_id: str = ""
     parent: str = ""
     size: int = 0
-    link: str = ""                               # short name under <image root>/l/
-    refcount: int = 0                            # images that use this layer
-    blob_digest: str = ""                        # compressed blob it came from, if known
+    link: str = ""  # short name under <image root>/l/
+    refcount: int = 0  # images that use this layer
+    blob_digest: str = ""  # compressed blob it came from, if known
 
 
 class RootfsRecord(SQLModel, table=True):
     __tablename__ = "img_rootfs"
     container_id: str = Field(primary_key=True)
     image_id: str = Field(index=True)
-    chain_ids_json: str = "[]"                   # lower layers, base first
+    chain_ids_json: str = "[]"  # lower layers, base first
     added: float = Field(default_factory=time.time)
 
     @property

@@ -15,8 +15,13 @@ from pathlib import Path
 from hangu_runtime.errors import Internal
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                        ctypes.c_ulong, ctypes.c_char_p]
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 MNT_DETACH = 2
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -26,8 +31,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 _EXTRA = ",index=off" if os.path.exists("/sys/module/overlay/parameters/index") else ""
 
 
-def mount_overlay(target: Path, lowers_abs: list[str], lowers_rel: list[str],
-                  upper: tuple[str, str], work: tuple[str, str], cwd: Path) -> None:
+def mount_overlay(
+    target: Path,
+    lowers_abs: list[str],
+    lowers_rel: list[str],
+    upper: tuple[str, str],
+    work: tuple[str, str],
+    cwd: Path,
+) -> None:
     """Mount an overlay at `target`; lowers are topmost first; `upper` and
     `work` are (absolute, relative to `cwd`) pairs."""
     opts = f"lowerdir={':'.join(lowers_abs)},upperdir={upper[0]},workdir={work[0]}{_EXTRA}"
@@ -39,8 +50,13 @@ def mount_overlay(target: Path, lowers_abs: list[str], lowers_rel: list[str],
     rel = f"lowerdir={':'.join(lowers_rel)},upperdir={upper[1]},workdir={work[1]}{_EXTRA}"
     if len(rel) >= PAGE - 1:
         raise Internal(f"too many layers to mount ({len(lowers_rel)})")
-    proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", rel, str(target)],
-                          cwd=cwd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", rel, str(target)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise Internal(f"mount overlay on {target}: {proc.stderr.strip()}")
 

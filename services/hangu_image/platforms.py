@@ -9,9 +9,19 @@ from typing import Any
 
 from hangu_runtime.errors import InvalidArgument, NotFound
 
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
-         "armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
-         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+_ARCH = {
+    "x86_64": "amd64",
+    "amd64": "amd64",
+    "aarch64": "arm64",
+    "arm64": "arm64",
+    "armv7l": "arm",
+    "armv6l": "arm",
+    "i386": "386",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,7 @@ def host_platform() -> Platform:
 
 
 def parse_platform(text: str) -> Platform:
-    """"linux/arm64/v8" → Platform; empty → the host's."""
+    """ "linux/arm64/v8" → Platform; empty → the host's."""
     if not text:
         return host_platform()
     parts = text.lower().split("/")
@@ -57,8 +67,9 @@ def parse_platform(text: str) -> Platform:
 
 
 def matches(want: Platform, have: dict[str, Any]) -> bool:
-    got = Platform(have.get("os", ""), have.get("architecture", ""),
-                   have.get("variant", "")).normalized()
+    got = Platform(
+        have.get("os", ""), have.get("architecture", ""), have.get("variant", "")
+    ).normalized()
     want = want.normalized()
     if got.os != want.os or got.architecture != want.architecture:
         return False
@@ -68,8 +79,7 @@ def matches(want: Platform, have: dict[str, Any]) -> bool:
 def select_manifest(index: dict[str, Any], want: Platform) -> dict[str, Any]:
     """The descriptor in a manifest list/OCI index for platform `want`.
     Exact variant matches win over entries without a variant."""
-    candidates = [d for d in index.get("manifests", [])
-                  if matches(want, d.get("platform") or {})]
+    candidates = [d for d in index.get("manifests", []) if matches(want, d.get("platform") or {})]
     want_n = want.normalized()
     for desc in candidates:
         p = desc["platform"]

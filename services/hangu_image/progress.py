@@ -20,7 +20,7 @@ class ProgressEvent:
     error: str = ""
     aux_json: bytes = b""
     stream: str = ""
-    detail: bool = False        # a per-item update: see Progress.detail in image.proto
+    detail: bool = False  # a per-item update: see Progress.detail in image.proto
 
 
 Emit = Callable[[ProgressEvent], None]
@@ -44,8 +44,12 @@ class StopFlag:
 class Throttled:
     """Calls `emit` with a byte count at most every `interval` seconds."""
 
-    def __init__(self, emit: Callable[[int], None], interval: float = 0.1,
-                 cancel: threading.Event | StopFlag | None = None) -> None:
+    def __init__(
+        self,
+        emit: Callable[[int], None],
+        interval: float = 0.1,
+        cancel: threading.Event | StopFlag | None = None,
+    ) -> None:
         self.emit = emit
         self.interval = interval
         self.last = 0.0

@@ -9,8 +9,9 @@ import re
 import time
 from datetime import datetime
 
-from hangu_runtime.errors import Conflict, InvalidArgument
 from sqlmodel import Session, select
+
+from hangu_runtime.errors import Conflict, InvalidArgument
 
 from . import removal
 from .images import ImageStore, labels_match
@@ -58,13 +59,13 @@ def _layer_sizes(store: ImageStore) -> dict[str, int]:
         return {rec.chain_id: rec.size for rec in s.exec(select(LayerRecord)).all()}
 
 
-def prune(store: ImageStore, filters: dict[str, list[str]],
-          in_use: list[str]) -> tuple[removal.RemoveResult, int]:
+def prune(
+    store: ImageStore, filters: dict[str, list[str]], in_use: list[str]
+) -> tuple[removal.RemoveResult, int]:
     unknown = set(filters) - {"dangling", "label", "label!", "until"}
     if unknown:
         raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
-    dangling_only = [v.lower() for v in filters.get("dangling", ["true"])] not in (
-        ["false"], ["0"])
+    dangling_only = [v.lower() for v in filters.get("dangling", ["true"])] not in (["false"], ["0"])
     cutoffs = [parse_until(v) for v in filters.get("until", [])]
     used = set(in_use)
     before = _layer_sizes(store)

@@ -62,8 +62,10 @@ def translate_error(err: RegistryError, ref: Reference) -> HanguError:
     if code == "UNAUTHORIZED":
         return Unauthenticated(err.message)
     if code == "DENIED":
-        return NotFound(f"pull access denied for {ref.familiar_name}, repository does not exist "
-                        f"or may require 'docker login': {err.message}")
+        return NotFound(
+            f"pull access denied for {ref.familiar_name}, repository does not exist "
+            f"or may require 'docker login': {err.message}"
+        )
     if code == "MANIFEST_UNKNOWN":
         return NotFound(f"manifest for {ref.familiar} not found: {err.message}")
     if code == "NAME_UNKNOWN":
@@ -79,8 +81,9 @@ def source_key(session: Session) -> str:
     return session.ref.domain
 
 
-def with_fallback(ref: Reference, creds: Credentials | None, config: RegistryConfig,
-                  first: Callable[[Session], T]) -> tuple[Session, T]:
+def with_fallback(
+    ref: Reference, creds: Credentials | None, config: RegistryConfig, first: Callable[[Session], T]
+) -> tuple[Session, T]:
     """Call `first` on a session for each endpoint in turn (Docker Hub's
     mirrors, then the registry itself) until one answers; a mirror's
     failure falls back to the next endpoint, as dockerd."""
@@ -92,8 +95,12 @@ def with_fallback(ref: Reference, creds: Credentials | None, config: RegistryCon
         except (RegistryError, Internal, Unauthenticated) as err:
             if not endpoint.mirror:
                 raise
-            log.info("mirror failed, falling back", mirror=endpoint.base,
-                     reference=str(ref), error=str(err))
+            log.info(
+                "mirror failed, falling back",
+                mirror=endpoint.base,
+                reference=str(ref),
+                error=str(err),
+            )
     raise AssertionError("unreachable: the registry itself is the last endpoint")
 
 
@@ -117,10 +124,17 @@ class _Layer:
 class Pull:
     """One pull; iterate `run()` for its progress."""
 
-    def __init__(self, store: ImageStore, text: str, platform: Platform | None = None,
-                 creds: Credentials | None = None, config: RegistryConfig | None = None,
-                 cancel: threading.Event | None = None, sources: BlobSources | None = None,
-                 journal_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        store: ImageStore,
+        text: str,
+        platform: Platform | None = None,
+        creds: Credentials | None = None,
+        config: RegistryConfig | None = None,
+        cancel: threading.Event | None = None,
+        sources: BlobSources | None = None,
+        journal_dir: Path | None = None,
+    ) -> None:
         self.store = store
         self.content: ContentStore = store.content
         self.layers: LayerStore = store.layers
@@ -144,10 +158,12 @@ class Pull:
         self.extracted: dict[str, int] = {}
         self.image_id = ""
 
-    def emit(self, id_: str, status: str, current: int = 0, total: int = 0,
-             detail: bool = True) -> None:
-        self.queue.put(ProgressEvent(id=id_, status=status, current=current, total=total,
-                                     detail=detail))
+    def emit(
+        self, id_: str, status: str, current: int = 0, total: int = 0, detail: bool = True
+    ) -> None:
+        self.queue.put(
+            ProgressEvent(id=id_, status=status, current=current, total=total, detail=detail)
+        )
 
     # ------------------------------------------------------------ driver
     def run(self) -> Iterator[ProgressEvent]:
@@ -185,7 +201,7 @@ class Pull:
         except Cancelled:
             self._cleanup()
             self.queue.put(None)
-        except BaseException as err:  # noqa: BLE001 - reported to the client
+        except BaseException as err:
             self._cleanup()
             self.queue.put(err)
 
@@ -211,8 +227,8 @@ class Pull:
     # ------------------------------------------------------------ steps
     def _manifest(self) -> tuple[dict[str, Any], str]:
         self.session, (raw, media_type, digest) = with_fallback(
-            self.ref, self.creds, self.config,
-            lambda s: s.get_manifest(self.ref.tag_or_digest))
+            self.ref, self.creds, self.config, lambda s: s.get_manifest(self.ref.tag_or_digest)
+        )
         self._store_blob(raw, digest)
         top_digest = digest
         doc: dict[str, Any] = json.loads(raw)
@@ -260,8 +276,10 @@ class Pull:
         if len(diff_ids) != len(descs):
             raise InvalidArgument("manifest and image config disagree on the number of layers")
         chain = chain_ids(diff_ids)
-        layers = [_Layer(i, d, diff_ids[i], chain[i], chain[i - 1] if i else "")
-                  for i, d in enumerate(descs)]
+        layers = [
+            _Layer(i, d, diff_ids[i], chain[i], chain[i - 1] if i else "")
+            for i, d in enumerate(descs)
+        ]
         todo = [layer for layer in layers if not self.layers.exists(layer.chain_id)]
         for layer in layers:
             self.emit(layer.short, "Already exists" if layer not in todo else "Pulling fs layer")
@@ -288,15 +306,17 @@ class Pull:
         self.image_id = config_digest
         if self.sources is not None:
             assert self.session is not None
-            self.sources.add([layer.digest for layer in layers],
-                             source_key(self.session), self.ref.path)
+            self.sources.add(
+                [layer.digest for layer in layers], source_key(self.session), self.ref.path
+            )
         self._tag(config_digest, manifest_digest)
         self._finish(manifest_digest, True)
 
     def _check_platform(self, config: dict[str, Any]) -> None:
         want = self.platform.normalized()
-        got = Platform(config.get("os", "linux"), config.get("architecture", ""),
-                       config.get("variant", "")).normalized()
+        got = Platform(
+            config.get("os", "linux"), config.get("architecture", ""), config.get("variant", "")
+        ).normalized()
         if got.architecture and (got.os, got.architecture) != (want.os, want.architecture):
             # dockerd pulls it anyway and warns; only refuse an explicit mismatch.
             pass
@@ -307,14 +327,16 @@ class Pull:
         total = int(layer.desc.get("size") or 0)
         with self.content.lock(layer.digest):
             if not self.content.has(layer.digest):
-                progress = Throttled(lambda n: self.emit(layer.short, "Downloading", n, total),
-                                     cancel=self.cancel)
+                progress = Throttled(
+                    lambda n: self.emit(layer.short, "Downloading", n, total), cancel=self.cancel
+                )
                 self._created_blob(layer.digest)
                 assert self.session is not None
                 with self.session.open_blob(layer.digest) as resp:
                     try:
-                        self.content.write_chunks(iter(lambda: resp.read(1 << 20), b""),
-                                                  layer.digest, progress)
+                        self.content.write_chunks(
+                            iter(lambda: resp.read(1 << 20), b""), layer.digest, progress
+                        )
                     except DigestMismatch:
                         raise InvalidArgument(
                             f"filesystem layer verification failed for digest {layer.digest}"
@@ -342,9 +364,13 @@ class Pull:
         if not existed and self.journal is not None:
             self.journal.layer(layer.chain_id)
         with self.content.open(layer.digest) as blob:
-            self.layers.add(layer.chain_id, layer.parent, layer.diff_id,
-                            CountingReader(blob, progress),  # type: ignore[arg-type]
-                            blob_digest=layer.digest)
+            self.layers.add(
+                layer.chain_id,
+                layer.parent,
+                layer.diff_id,
+                CountingReader(blob, progress),  # type: ignore[arg-type]
+                blob_digest=layer.digest,
+            )
         if not existed:
             self.created_layers.append(layer.chain_id)
 
@@ -382,10 +408,16 @@ class Pull:
         self.store.events.emit("pull", self.ref.familiar, name=self.ref.familiar)
 
 
-def pull_all_tags(store: ImageStore, text: str, platform: Platform | None = None,
-                  creds: Credentials | None = None, config: RegistryConfig | None = None,
-                  cancel: threading.Event | None = None, sources: BlobSources | None = None,
-                  journal_dir: Path | None = None) -> Iterator[ProgressEvent]:
+def pull_all_tags(
+    store: ImageStore,
+    text: str,
+    platform: Platform | None = None,
+    creds: Credentials | None = None,
+    config: RegistryConfig | None = None,
+    cancel: threading.Event | None = None,
+    sources: BlobSources | None = None,
+    journal_dir: Path | None = None,
+) -> Iterator[ProgressEvent]:
     """`docker pull --all-tags`: each tag in turn, one final status line
     for the repository name, as dockerd's pullRepository."""
     ref = parse(text)
@@ -402,8 +434,9 @@ def pull_all_tags(store: ImageStore, text: str, platform: Platform | None = None
     for tag in tags:
         if cancel is not None and cancel.is_set():
             return
-        one = Pull(store, str(ref.with_tag(tag)), platform, creds, config, cancel, sources,
-                   journal_dir)
+        one = Pull(
+            store, str(ref.with_tag(tag)), platform, creds, config, cancel, sources, journal_dir
+        )
         for ev in one.run():
             if ev.status.startswith("Status: "):
                 updated = updated or ev.status.startswith("Status: Downloaded newer image")

@@ -64,9 +64,11 @@ def _gzip_to(store: ImageStore, digest: str) -> tuple[Path, str, int]:
     file: (path, digest, size)."""
     fd, tmp = store.content.ingest_file()
     try:
-        with os.fdopen(fd, "wb") as raw, \
-                gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz, \
-                store.content.open(digest) as src:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
+            store.content.open(digest) as src,
+        ):
             shutil.copyfileobj(decompressed(src), gz, 1 << 20)
         with open(tmp, "rb") as fh:
             hasher = HashingReader(fh)
@@ -77,16 +79,23 @@ def _gzip_to(store: ImageStore, digest: str) -> tuple[Path, str, int]:
     return Path(tmp), hasher.digest, os.path.getsize(tmp)
 
 
-def push(store: ImageStore, text: str, all_tags: bool, creds: Credentials | None,
-         config: RegistryConfig | None = None, cancel: threading.Event | None = None,
-         sources: BlobSources | None = None) -> Iterator[ProgressEvent]:
+def push(
+    store: ImageStore,
+    text: str,
+    all_tags: bool,
+    creds: Credentials | None,
+    config: RegistryConfig | None = None,
+    cancel: threading.Event | None = None,
+    sources: BlobSources | None = None,
+) -> Iterator[ProgressEvent]:
     ref = parse(text)
     if ref.digest:
         raise InvalidArgument("cannot push a digest reference")
     # As dockerd: no tag of the repository at all is an error before any
     # output; a missing tag is one in the stream.
-    known = sorted({parse(t).tag for v in store.list({}) for t in v.repo_tags
-                    if parse(t).name == ref.name})
+    known = sorted(
+        {parse(t).tag for v in store.list({}) for t in v.repo_tags if parse(t).name == ref.name}
+    )
     if not known:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
     tags = known if all_tags and not ref.tag else [ref.with_default_tag().tag]
@@ -105,8 +114,14 @@ def push(store: ImageStore, text: str, all_tags: bool, creds: Credentials | None
 
 
 class _TagPush:
-    def __init__(self, store: ImageStore, ref: Reference, session: Session, cancel: StopFlag,
-                 sources: BlobSources | None) -> None:
+    def __init__(
+        self,
+        store: ImageStore,
+        ref: Reference,
+        session: Session,
+        cancel: StopFlag,
+        sources: BlobSources | None,
+    ) -> None:
         self.store, self.ref, self.session, self.cancel = store, ref, session, cancel
         self.sources = sources
         image_id = store.lookup_ref(ref)
@@ -116,8 +131,9 @@ class _TagPush:
         self.events: queue.Queue[ProgressEvent | BaseException | None] = queue.Queue()
 
     def emit(self, id_: str, status: str, current: int = 0, total: int = 0) -> None:
-        self.events.put(ProgressEvent(id=id_, status=status, current=current, total=total,
-                                      detail=True))
+        self.events.put(
+            ProgressEvent(id=id_, status=status, current=current, total=total, detail=True)
+        )
 
     def _short(self, i: int) -> str:
         return self.view.diff_ids[i].removeprefix("sha256:")[:12]
@@ -153,8 +169,9 @@ class _TagPush:
             return
         location = ""
         if self.sources is not None:
-            for source in self.sources.candidates(digest, self.ref.domain,
-                                                  self.ref.path)[:MAX_MOUNT_ATTEMPTS]:
+            for source in self.sources.candidates(digest, self.ref.domain, self.ref.path)[
+                :MAX_MOUNT_ATTEMPTS
+            ]:
                 self.session.extra_scopes.add(f"repository:{source}:pull")
                 location = self.session.mount_blob(digest, source)
                 if not location:
@@ -165,8 +182,12 @@ class _TagPush:
                 break
         progress = Throttled(lambda n: self.emit(short, "Pushing", n, size), cancel=self.cancel)
         with open(path, "rb") as fh:
-            self.session.upload_blob(_Progress(fh, progress), size, digest,  # type: ignore[arg-type]
-                                     location)
+            self.session.upload_blob(
+                _Progress(fh, progress),
+                size,
+                digest,  # type: ignore[arg-type]
+                location,
+            )
         self.emit(short, "Pushing", size, size)
         self.emit(short, "Pushed")
 
@@ -188,10 +209,11 @@ class _TagPush:
                     raise
             view = self.view
             if not self.session.blob_exists(view.id):
-                self.session.upload_blob(io.BytesIO(view.config_json),
-                                         len(view.config_json), view.id)
+                self.session.upload_blob(
+                    io.BytesIO(view.config_json), len(view.config_json), view.id
+                )
             self.events.put(None)
-        except BaseException as err:  # noqa: BLE001 - reported to the client
+        except BaseException as err:
             self.cancel.set()
             self.events.put(err)
 
@@ -220,10 +242,12 @@ class _TagPush:
 
     def _finish(self, layers: list[dict[str, Any]]) -> Iterator[ProgressEvent]:
         view, ref = self.view, self.ref
-        manifest = {"schemaVersion": 2, "mediaType": MANIFEST_V2,
-                    "config": {"mediaType": CONFIG_TYPE, "size": len(view.config_json),
-                               "digest": view.id},
-                    "layers": layers}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_V2,
+            "config": {"mediaType": CONFIG_TYPE, "size": len(view.config_json), "digest": view.id},
+            "layers": layers,
+        }
         raw = json.dumps(manifest, indent=3).encode()
         try:
             digest = self.session.put_manifest(ref.tag, raw, MANIFEST_V2)
@@ -235,4 +259,3 @@ class _TagPush:
         aux = {"Tag": ref.tag, "Digest": digest, "Size": len(raw)}
         yield ProgressEvent(aux_json=json.dumps(aux).encode())
         self.store.events.emit("push", ref.familiar, name=ref.familiar)
-

@@ -57,9 +57,11 @@ class Reference:
     def familiar_name(self) -> str:
         """As the docker CLI shows it: busybox, 127.0.0.1:5000/busybox."""
         if self.domain == DEFAULT_DOMAIN:
-            return self.path.removeprefix(OFFICIAL_PREFIX) \
-                if self.path.startswith(OFFICIAL_PREFIX) and self.path.count("/") == 1 \
+            return (
+                self.path.removeprefix(OFFICIAL_PREFIX)
+                if self.path.startswith(OFFICIAL_PREFIX) and self.path.count("/") == 1
                 else self.path
+            )
         return self.name
 
     def __str__(self) -> str:
@@ -96,11 +98,12 @@ class Reference:
 def _split_domain(name: str) -> tuple[str, str]:
     i = name.find("/")
     first = name[:i] if i >= 0 else ""
-    if i == -1 or (not any(c in first for c in ".:") and first != "localhost"
-                   and first.lower() == first):
+    if i == -1 or (
+        not any(c in first for c in ".:") and first != "localhost" and first.lower() == first
+    ):
         domain, rest = DEFAULT_DOMAIN, name
     else:
-        domain, rest = first, name[i + 1:]
+        domain, rest = first, name[i + 1 :]
     if domain == LEGACY_DOMAIN:
         domain = DEFAULT_DOMAIN
     if domain == DEFAULT_DOMAIN and "/" not in rest:
@@ -112,14 +115,16 @@ def parse(text: str) -> Reference:
     """ParseNormalizedNamed: a familiar or full reference to a normalised one."""
     if IDENTIFIER_RE.match(text):
         raise ReferenceError(
-            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings")
+            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
+        )
     domain, remainder = _split_domain(text)
     tag_sep = remainder.find(":")
     remote = remainder[:tag_sep] if tag_sep > -1 else remainder
     remote = remote.split("@", 1)[0]
     if remote.lower() != remote:
         raise ReferenceError(
-            f"invalid reference format: repository name ({remote}) must be lowercase")
+            f"invalid reference format: repository name ({remote}) must be lowercase"
+        )
     m = REFERENCE_RE.match(f"{domain}/{remainder}")
     if not m or not text:
         raise ReferenceError("invalid reference format")
@@ -127,7 +132,8 @@ def parse(text: str) -> Reference:
     if len(name) > NAME_TOTAL_MAX:
         raise ReferenceError(
             f"invalid reference format: repository name must not be more than "
-            f"{NAME_TOTAL_MAX} characters")
+            f"{NAME_TOTAL_MAX} characters"
+        )
     nm = _ANCHORED_NAME_RE.match(name)
     if not nm:
         raise ReferenceError("invalid reference format")
@@ -141,7 +147,8 @@ def parse(text: str) -> Reference:
 def is_full_id(text: str) -> bool:
     """A 64-hex image id, with or without the sha256: prefix (ParseAnyReference)."""
     return bool(IDENTIFIER_RE.match(text.removeprefix("sha256:"))) and (
-        text.startswith("sha256:") or len(text) == 64)
+        text.startswith("sha256:") or len(text) == 64
+    )
 
 
 def parse_repository_tag(repository: str, tag: str) -> Reference:

@@ -42,8 +42,10 @@ MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
-           "application/vnd.docker.distribution.manifest.v1+prettyjws")
+SCHEMA1 = (
+    "application/vnd.docker.distribution.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+)
 INDEX_TYPES = (MANIFEST_LIST, OCI_INDEX)
 MANIFEST_TYPES = (MANIFEST_V2, OCI_MANIFEST)
 ACCEPT = ", ".join((OCI_INDEX, MANIFEST_LIST, OCI_MANIFEST, MANIFEST_V2))
@@ -89,12 +91,17 @@ def _token_error(status: int, body: bytes) -> str:
         errors = doc.get("errors") or []
         if errors and isinstance(errors[0], dict):
             code = str(errors[0].get("code", "")).lower().replace("_", " ")
-            return f"{code}: {errors[0].get('message', '')}" if code else \
-                str(errors[0].get("message", ""))
+            return (
+                f"{code}: {errors[0].get('message', '')}"
+                if code
+                else str(errors[0].get("message", ""))
+            )
     if status == 401:
         return "unauthorized: authentication required"
-    return f"unexpected status from token server: {status} " \
-           f"{http.client.responses.get(status, '')}".rstrip()
+    return (
+        f"unexpected status from token server: {status} "
+        f"{http.client.responses.get(status, '')}".rstrip()
+    )
 
 
 class Response:
@@ -122,8 +129,13 @@ class Response:
 class Session:
     """One repository on one registry endpoint, with its auth state."""
 
-    def __init__(self, ref: Reference, creds: Credentials | None = None,
-                 config: RegistryConfig | None = None, endpoint: Endpoint | None = None) -> None:
+    def __init__(
+        self,
+        ref: Reference,
+        creds: Credentials | None = None,
+        config: RegistryConfig | None = None,
+        endpoint: Endpoint | None = None,
+    ) -> None:
         self.ref = ref
         self.config = config or RegistryConfig()
         self.endpoint = endpoint or endpoint_for_host(registry_host(ref), self.config)
@@ -150,20 +162,21 @@ class Session:
                 context = self.endpoint.ssl_context()
             else:
                 # A redirect (blob storage) or a token realm elsewhere.
-                context = tls.context(self.config.certs_d, netloc,
-                                      not is_insecure(netloc, self.config.insecure))
+                context = tls.context(
+                    self.config.certs_d, netloc, not is_insecure(netloc, self.config.insecure)
+                )
             return http.client.HTTPSConnection(netloc, timeout=TIMEOUT, context=context)
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
-    def _send(self, method: str, url: str, headers: dict[str, str],
-              body: bytes | BinaryIO | None = None) -> Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | BinaryIO | None = None
+    ) -> Response:
         parts = urllib.parse.urlsplit(url)
         conn = self._connect(parts.scheme, parts.netloc)
         conn.blocksize = 1 << 20
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
-            conn.request(method, target, body=body,
-                         headers={"User-Agent": USER_AGENT, **headers})
+            conn.request(method, target, body=body, headers={"User-Agent": USER_AGENT, **headers})
             resp = conn.getresponse()
         except (OSError, http.client.HTTPException) as err:
             conn.close()
@@ -171,17 +184,24 @@ class Session:
             if isinstance(err, ssl.SSLCertVerificationError):
                 raise Internal(f'{verb} "{url}": {tls.describe(err)}') from err
             if isinstance(err, socket.gaierror):
-                raise Internal(f'{verb} "{url}": dial tcp: lookup '
-                               f'{parts.hostname}: no such host') from err
+                raise Internal(
+                    f'{verb} "{url}": dial tcp: lookup {parts.hostname}: no such host'
+                ) from err
             reason = getattr(err, "strerror", None) or str(err)
             if isinstance(err, ConnectionRefusedError):
                 reason = "connect: connection refused"
             raise Internal(f'{verb} "{url}": dial tcp {parts.netloc}: {reason}') from err
         return Response(conn, resp)
 
-    def request(self, method: str, path: str, headers: dict[str, str] | None = None,
-                scope_actions: str = "pull", body: bytes | None = None,
-                url: str | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        scope_actions: str = "pull",
+        body: bytes | None = None,
+        url: str | None = None,
+    ) -> Response:
         """Send with auth; follow the auth challenge once and redirects.
         `path` is under the endpoint's base; `url` (an upload location) is
         taken as it is."""
@@ -204,8 +224,9 @@ class Session:
             self._authenticate(challenge, scope_actions, method, url)
         raise AssertionError("unreachable")
 
-    def _follow(self, method: str, url: str, headers: dict[str, str],
-                body: bytes | None = None) -> Response:
+    def _follow(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None = None
+    ) -> Response:
         origin = urllib.parse.urlsplit(url).netloc
         for _ in range(6):
             resp = self._send(method, url, headers, body)
@@ -264,13 +285,20 @@ class Session:
         self._auth = f"Bearer {self._token_from(body, verb, url)}"
 
     def _oauth(self, params: dict[str, str], query: list[tuple[str, str]]) -> None:
-        form = {"grant_type": "refresh_token", "refresh_token": self.creds.identity_token,
-                "client_id": "hangu", "service": params.get("service", ""),
-                "scope": " ".join(v for k, v in query if k == "scope")}
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self.creds.identity_token,
+            "client_id": "hangu",
+            "service": params.get("service", ""),
+            "scope": " ".join(v for k, v in query if k == "scope"),
+        }
         data = urllib.parse.urlencode(form).encode()
-        resp = self._follow("POST", params["realm"], {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Content-Length": str(len(data))}, data)
+        resp = self._follow(
+            "POST",
+            params["realm"],
+            {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(data))},
+            data,
+        )
         with resp:
             body = resp.read(1 << 20)
         if resp.status != 200:
@@ -285,8 +313,7 @@ class Session:
             data = {}
         token = data.get("token") or data.get("access_token") if isinstance(data, dict) else ""
         if not token:
-            raise Unauthenticated(f'{verb} "{url}": unauthorized: no token in auth server '
-                                  f'response')
+            raise Unauthenticated(f'{verb} "{url}": unauthorized: no token in auth server response')
         return str(token)
 
     # ------------------------------------------------------------ protocol
@@ -300,11 +327,13 @@ class Session:
             errors = []
         if errors:
             first = errors[0]
-            return RegistryError(resp.status, str(first.get("code", "")),
-                                 str(first.get("message", "")))
+            return RegistryError(
+                resp.status, str(first.get("code", "")), str(first.get("message", ""))
+            )
         code = {401: "UNAUTHORIZED", 403: "DENIED", 404: "NOT_FOUND"}.get(resp.status, "")
         text = body[:200].decode(errors="replace").strip() or http.client.responses.get(
-            resp.status, "error")
+            resp.status, "error"
+        )
         return RegistryError(resp.status, code, text)
 
     def ping(self) -> None:
@@ -314,8 +343,10 @@ class Session:
         resp = self.request("GET", "/v2/")
         if resp.status == 401:
             resp.close()
-            raise Unauthenticated(f"login attempt to {self.scheme}://{self.host}/v2/ failed "
-                                  f"with status: 401 Unauthorized")
+            raise Unauthenticated(
+                f"login attempt to {self.scheme}://{self.host}/v2/ failed "
+                f"with status: 401 Unauthorized"
+            )
         if resp.status != 200:
             raise self.error_from(resp)
         resp.read()
@@ -323,8 +354,9 @@ class Session:
 
     def get_manifest(self, tag_or_digest: str) -> tuple[bytes, str, str]:
         """(raw bytes, media type, digest) of a manifest, index or list."""
-        resp = self.request("GET", f"/v2/{self.ref.path}/manifests/{tag_or_digest}",
-                            {"Accept": ACCEPT})
+        resp = self.request(
+            "GET", f"/v2/{self.ref.path}/manifests/{tag_or_digest}", {"Accept": ACCEPT}
+        )
         if resp.status != 200:
             raise self.error_from(resp)
         with resp:
@@ -333,8 +365,7 @@ class Session:
             raise InvalidArgument("manifest too big")
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
         if tag_or_digest.startswith("sha256:") and digest != tag_or_digest:
-            raise InvalidArgument(
-                f"manifest verification failed for digest {tag_or_digest}")
+            raise InvalidArgument(f"manifest verification failed for digest {tag_or_digest}")
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         try:
             doc: dict[str, Any] = json.loads(raw)
@@ -344,7 +375,8 @@ class Session:
         if media_type in SCHEMA1 or doc.get("schemaVersion") == 1:
             raise InvalidArgument(
                 "support for Docker Image Format v1 and Docker Image manifest version 2, "
-                "schema 1 has been removed")
+                "schema 1 has been removed"
+            )
         if not media_type:
             media_type = OCI_INDEX if "manifests" in doc else OCI_MANIFEST
         return raw, media_type, digest
@@ -365,15 +397,20 @@ class Session:
 
     # ------------------------------------------------------------ push
     def blob_exists(self, digest: str) -> bool:
-        resp = self.request("HEAD", f"/v2/{self.ref.path}/blobs/{digest}",
-                            scope_actions="pull,push")
+        resp = self.request(
+            "HEAD", f"/v2/{self.ref.path}/blobs/{digest}", scope_actions="pull,push"
+        )
         resp.read()
         resp.close()
         if resp.status in (401, 403):
             code = "UNAUTHORIZED" if resp.status == 401 else "DENIED"
-            raise RegistryError(resp.status, code, "authentication required"
-                                if resp.status == 401 else "requested access to the resource "
-                                "is denied")
+            raise RegistryError(
+                resp.status,
+                code,
+                "authentication required"
+                if resp.status == 401
+                else "requested access to the resource is denied",
+            )
         return resp.status == 200
 
     def start_upload(self, mount: str = "", source: str = "") -> str:
@@ -382,8 +419,12 @@ class Session:
         query = ""
         if mount and source:
             query = "?" + urllib.parse.urlencode({"mount": mount, "from": source})
-        resp = self.request("POST", f"/v2/{self.ref.path}/blobs/uploads/{query}",
-                            {"Content-Length": "0"}, scope_actions="pull,push")
+        resp = self.request(
+            "POST",
+            f"/v2/{self.ref.path}/blobs/uploads/{query}",
+            {"Content-Length": "0"},
+            scope_actions="pull,push",
+        )
         if mount and source and resp.status == 201:
             resp.read()
             resp.close()
@@ -404,8 +445,7 @@ class Session:
         new = resp.headers.get("Location", "")
         return urllib.parse.urljoin(location, new) if new else location
 
-    def upload_blob(self, body: BinaryIO, size: int, digest: str,
-                    location: str = "") -> None:
+    def upload_blob(self, body: BinaryIO, size: int, digest: str, location: str = "") -> None:
         """Upload `size` bytes read from `body`: monolithic (one PUT) up to
         CHUNK_THRESHOLD, else PATCH chunks with Content-Range, then the PUT
         that commits it under `digest`."""
@@ -416,10 +456,18 @@ class Session:
                 chunk = body.read(min(CHUNK_SIZE, size - offset))
                 if not chunk:
                     raise Internal(f"blob {digest} ended after {offset} of {size} bytes")
-                resp = self.request("PATCH", "", {
-                    "Content-Type": "application/octet-stream",
-                    "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
-                    "Content-Length": str(len(chunk))}, "pull,push", chunk, url=location)
+                resp = self.request(
+                    "PATCH",
+                    "",
+                    {
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+                        "Content-Length": str(len(chunk)),
+                    },
+                    "pull,push",
+                    chunk,
+                    url=location,
+                )
                 if resp.status != 202:
                     raise self.error_from(resp)
                 location = self._location_url(location, resp)
@@ -439,9 +487,13 @@ class Session:
         resp.close()
 
     def put_manifest(self, tag: str, raw: bytes, media_type: str) -> str:
-        resp = self.request("PUT", f"/v2/{self.ref.path}/manifests/{tag}",
-                            {"Content-Type": media_type, "Content-Length": str(len(raw))},
-                            scope_actions="pull,push", body=raw)
+        resp = self.request(
+            "PUT",
+            f"/v2/{self.ref.path}/manifests/{tag}",
+            {"Content-Type": media_type, "Content-Length": str(len(raw))},
+            scope_actions="pull,push",
+            body=raw,
+        )
         if resp.status not in (200, 201):
             raise self.error_from(resp)
         digest = resp.headers.get("Docker-Content-Digest", "")

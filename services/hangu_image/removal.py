@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlmodel import Session, select
+
 from hangu_runtime.errors import Conflict, InvalidArgument
 from hangu_runtime.ids import short_id
-from sqlmodel import Session, select
 
 from .images import ImageStore, is_id_prefix
 from .models import ImageRecord, RefRecord
@@ -26,7 +27,8 @@ def tag(store: ImageStore, source: str, target: str) -> Reference:
     rec = store.resolve(source)
     if IDENTIFIER_RE.match(target):
         raise InvalidArgument(
-            f"invalid repository name ({target}), cannot specify 64-byte hexadecimal strings")
+            f"invalid repository name ({target}), cannot specify 64-byte hexadecimal strings"
+        )
     ref = parse(target)
     if ref.digest:
         raise InvalidArgument("refusing to create a tag with a digest reference")
@@ -56,34 +58,55 @@ def _is_single_reference(refs: list[RefRecord]) -> bool:
 
 def _has_children(store: ImageStore, image_id: str) -> bool:
     with Session(store.engine) as s:
-        return s.exec(select(ImageRecord).where(ImageRecord.parent == image_id)
-                      .limit(1)).first() is not None
+        return (
+            s.exec(select(ImageRecord).where(ImageRecord.parent == image_id).limit(1)).first()
+            is not None
+        )
 
 
-def _conflict(store: ImageStore, rec: ImageRecord, used: list[str], running: list[str],
-              soft: bool, active_reference: bool) -> Conflict | None:
+def _conflict(
+    store: ImageStore,
+    rec: ImageRecord,
+    used: list[str],
+    running: list[str],
+    soft: bool,
+    active_reference: bool,
+) -> Conflict | None:
     """dockerd's checkImageDeleteConflict; `soft` adds the forceable kinds."""
     sid = short_id(rec.id)
     if _has_children(store, rec.id):
-        return Conflict(f"conflict: unable to delete {sid} (cannot be forced) - image has "
-                        f"dependent child images")
+        return Conflict(
+            f"conflict: unable to delete {sid} (cannot be forced) - image has "
+            f"dependent child images"
+        )
     if running:
-        return Conflict(f"conflict: unable to delete {sid} (cannot be forced) - image is "
-                        f"being used by running container {short_id(running[0])}")
+        return Conflict(
+            f"conflict: unable to delete {sid} (cannot be forced) - image is "
+            f"being used by running container {short_id(running[0])}"
+        )
     if soft and active_reference and store.refs_of(rec.id):
-        return Conflict(f"conflict: unable to delete {sid} (must be forced) - image is "
-                        f"referenced in multiple repositories")
+        return Conflict(
+            f"conflict: unable to delete {sid} (must be forced) - image is "
+            f"referenced in multiple repositories"
+        )
     stopped = [c for c in used if c not in running]
     if soft and stopped:
-        return Conflict(f"conflict: unable to delete {sid} (must be forced) - image is "
-                        f"being used by stopped container {short_id(stopped[0])}")
+        return Conflict(
+            f"conflict: unable to delete {sid} (must be forced) - image is "
+            f"being used by stopped container {short_id(stopped[0])}"
+        )
     return None
 
 
-def remove(store: ImageStore, text: str, force: bool = False,
-           used_by: list[str] | None = None, running: list[str] | None = None) -> RemoveResult:
+def remove(
+    store: ImageStore,
+    text: str,
+    force: bool = False,
+    used_by: list[str] | None = None,
+    running: list[str] | None = None,
+) -> RemoveResult:
     used = list(used_by or [])
-    running = [c for c in (running or [])]
+    running = list(running or [])
     used.extend(c for c in running if c not in used)
     rec = store.resolve(text)
     result = RemoveResult()
@@ -93,7 +116,8 @@ def remove(store: ImageStore, text: str, force: bool = False,
         if not force and _is_single_reference(refs) and used:
             raise Conflict(
                 f'conflict: unable to remove repository reference "{text}" (must force) - '
-                f"container {short_id(used[0])} is using its referenced image {short_id(rec.id)}")
+                f"container {short_id(used[0])} is using its referenced image {short_id(rec.id)}"
+            )
         parsed = parse(text)
         parsed = parsed if parsed.digest else parsed.with_default_tag()
         name = str(parsed.with_digest(parsed.digest)) if parsed.digest else str(parsed)
@@ -104,7 +128,8 @@ def remove(store: ImageStore, text: str, force: bool = False,
         store.events.emit("untag", rec.id, name=rec.id)
         refs = store.refs_of(rec.id)
         if not parsed.digest and not any(
-                not r.is_digest and parse(r.name).name == parsed.name for r in refs):
+            not r.is_digest and parse(r.name).name == parsed.name for r in refs
+        ):
             # The last tag of that repository is gone: drop its digest names too.
             remaining = []
             for r in refs:
@@ -128,8 +153,15 @@ def remove(store: ImageStore, text: str, force: bool = False,
     return _delete(store, rec, force, used, running, result, quiet=removed_repo_ref)
 
 
-def _delete(store: ImageStore, rec: ImageRecord, force: bool, used: list[str],
-            running: list[str], result: RemoveResult, quiet: bool) -> RemoveResult:
+def _delete(
+    store: ImageStore,
+    rec: ImageRecord,
+    force: bool,
+    used: list[str],
+    running: list[str],
+    result: RemoveResult,
+    quiet: bool,
+) -> RemoveResult:
     conflict = _conflict(store, rec, used, running, soft=not force, active_reference=True)
     if conflict is not None:
         if quiet and (store.refs_of(rec.id) or used or _has_children(store, rec.id)):

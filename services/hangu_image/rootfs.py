@@ -17,9 +17,10 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hangu_runtime.errors import InvalidArgument, NotFound
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+
+from hangu_runtime.errors import InvalidArgument, NotFound
 
 from .images import ImageStore
 from .layers import LayerStore
@@ -36,12 +37,18 @@ class RootfsInfo:
     path: str
     upper_dir: str
     work_dir: str
-    lower_dirs: list[str] = field(default_factory=list)   # topmost first
+    lower_dirs: list[str] = field(default_factory=list)  # topmost first
 
 
 class RootfsStore:
-    def __init__(self, root: Path, engine: Engine, db_lock: threading.Lock,
-                 images: ImageStore, layers: LayerStore) -> None:
+    def __init__(
+        self,
+        root: Path,
+        engine: Engine,
+        db_lock: threading.Lock,
+        images: ImageStore,
+        layers: LayerStore,
+    ) -> None:
         self.image_root = root
         self.root = root / "rootfs"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -76,11 +83,17 @@ class RootfsStore:
     def info(self, rec: RootfsRecord) -> RootfsInfo:
         d = self.dir(rec.container_id)
         merged = d / "merged"
-        lowers = [str(self.layers.diff_dir(c)) for c in reversed(rec.chain_ids)] or \
-            [str(self.empty)]
-        return RootfsInfo(rec.container_id, rec.image_id,
-                          str(merged) if is_mounted(merged) else "",
-                          str(d / "upper"), str(d / "work"), lowers)
+        lowers = [str(self.layers.diff_dir(c)) for c in reversed(rec.chain_ids)] or [
+            str(self.empty)
+        ]
+        return RootfsInfo(
+            rec.container_id,
+            rec.image_id,
+            str(merged) if is_mounted(merged) else "",
+            str(d / "upper"),
+            str(d / "work"),
+            lowers,
+        )
 
     def get(self, cid: str) -> RootfsInfo:
         return self.info(self._record(cid))
@@ -100,8 +113,9 @@ class RootfsStore:
             for sub in ("upper", "work", "merged"):
                 (tmp / sub).mkdir(mode=0o755)
             os.rename(tmp, d)
-            rec = RootfsRecord(container_id=cid, image_id=image.id,
-                               chain_ids_json=json.dumps(image.chain_ids))
+            rec = RootfsRecord(
+                container_id=cid, image_id=image.id, chain_ids_json=json.dumps(image.chain_ids)
+            )
             with self.db_lock, Session(self.engine) as s:
                 s.add(rec)
                 s.commit()
@@ -123,9 +137,14 @@ class RootfsStore:
                 if not chain:
                     lowers_abs = lowers_rel = [str(self.empty)]
                 rel_base = f"rootfs/{cid}"
-                mount_overlay(merged, lowers_abs, lowers_rel,
-                              (str(d / "upper"), f"{rel_base}/upper"),
-                              (str(d / "work"), f"{rel_base}/work"), self.image_root)
+                mount_overlay(
+                    merged,
+                    lowers_abs,
+                    lowers_rel,
+                    (str(d / "upper"), f"{rel_base}/upper"),
+                    (str(d / "work"), f"{rel_base}/work"),
+                    self.image_root,
+                )
             return self.info(rec)
 
     def unmount(self, cid: str) -> None:

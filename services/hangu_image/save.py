@@ -38,30 +38,38 @@ def layer_blobs(store: ImageStore, view: ImageView) -> list[tuple[str, int, str]
             raise NotFound(f"the blob of layer {chain_id} of {view.id} is not available")
         with store.content.open(rec.blob_digest) as fh:
             head = fh.read(4)
-        media = (OCI_LAYER_GZIP if head[:2] == b"\x1f\x8b" else
-                 OCI_LAYER_ZSTD if head == b"\x28\xb5\x2f\xfd" else OCI_LAYER)
+        media = (
+            OCI_LAYER_GZIP
+            if head[:2] == b"\x1f\x8b"
+            else OCI_LAYER_ZSTD
+            if head == b"\x28\xb5\x2f\xfd"
+            else OCI_LAYER
+        )
         out.append((rec.blob_digest, store.content.size(rec.blob_digest), media))
     return out
 
 
 def oci_manifest(view: ImageView, layers: list[tuple[str, int, str]]) -> bytes:
     manifest: dict[str, Any] = {
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": view.id, "size": len(view.config_json)},
         "layers": [{"mediaType": m, "digest": d, "size": s} for d, s, m in layers],
     }
     return json.dumps(manifest, separators=(",", ":")).encode()
 
 
-def save(store: ImageStore, references: list[str],
-         stop: threading.Event | None = None) -> Iterator[bytes]:
+def save(
+    store: ImageStore, references: list[str], stop: threading.Event | None = None
+) -> Iterator[bytes]:
     # Resolve everything first: a missing image is an error before any byte.
     chosen: dict[str, tuple[ImageView, list[str]]] = {}
     for text in references:
         view = store.view(store.resolve(text))
         tags = chosen.setdefault(view.id, (view, []))[1]
         if not is_full_id(text) and not view.id.removeprefix("sha256:").startswith(
-                text.removeprefix("sha256:")):
+            text.removeprefix("sha256:")
+        ):
             ref = parse(text)
             if not ref.digest:
                 name = ref.with_default_tag().familiar
@@ -72,8 +80,11 @@ def save(store: ImageStore, references: list[str],
     return stream_tar(lambda out: _write(store, plan, out), stop)
 
 
-def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[str, int, str]]]],
-           writer: BinaryIO) -> None:
+def _write(
+    store: ImageStore,
+    plan: list[tuple[ImageView, list[str], list[tuple[str, int, str]]]],
+    writer: BinaryIO,
+) -> None:
     written: set[str] = set()
     with tarfile.open(fileobj=writer, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for name in ("blobs", "blobs/sha256"):
@@ -113,17 +124,29 @@ def _write(store: ImageStore, plan: list[tuple[ImageView, list[str], list[tuple[
                 entry = dict(desc)
                 if tag:
                     ref = parse(tag)
-                    entry["annotations"] = {"io.containerd.image.name": str(ref),
-                                            "org.opencontainers.image.ref.name": ref.tag}
+                    entry["annotations"] = {
+                        "io.containerd.image.name": str(ref),
+                        "org.opencontainers.image.ref.name": ref.tag,
+                    }
                 index.append(entry)
             store.events.emit("save", view.id, name=view.id)
-            docker_manifest.append({
-                "Config": f"blobs/sha256/{view.id.removeprefix('sha256:')}",
-                "RepoTags": tags or None,
-                "Layers": [f"blobs/sha256/{d.removeprefix('sha256:')}" for d, _, _ in layers]})
-        add_bytes("index.json", json.dumps({
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": index}).encode())
+            docker_manifest.append(
+                {
+                    "Config": f"blobs/sha256/{view.id.removeprefix('sha256:')}",
+                    "RepoTags": tags or None,
+                    "Layers": [f"blobs/sha256/{d.removeprefix('sha256:')}" for d, _, _ in layers],
+                }
+            )
+        add_bytes(
+            "index.json",
+            json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.index.v1+json",
+                    "manifests": index,
+                }
+            ).encode(),
+        )
         add_bytes("manifest.json", json.dumps(docker_manifest).encode())
         add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         # The legacy `repositories` file, as Docker 25+ still writes it:

@@ -10,10 +10,11 @@ from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1 import image_pb2_grpc
-from hangu_runtime.events import serve_events
 from hangu_runtime.errors import InvalidArgument, NotImplementedYet
+from hangu_runtime.events import serve_events
 
 from .images import ImageView
 from .platforms import Platform, host_platform
@@ -44,8 +45,9 @@ def _platform(msg: pb.Platform) -> Platform | None:
     """None (the host's) when unset; a missing architecture is the host's."""
     if not msg.architecture and not msg.os:
         return None
-    return Platform(msg.os or "linux", msg.architecture or host_platform().architecture,
-                    msg.variant)
+    return Platform(
+        msg.os or "linux", msg.architecture or host_platform().architecture, msg.variant
+    )
 
 
 def _creds(msg: pb.RegistryAuth) -> Credentials:
@@ -61,9 +63,16 @@ def _on_done(context: grpc.ServicerContext) -> threading.Event:
 
 
 def _progress(ev: ProgressEvent) -> pb.Progress:
-    return pb.Progress(id=ev.id, status=ev.status, current=ev.current, total=ev.total,
-                       error=ev.error, aux_json=ev.aux_json, stream=ev.stream,
-                       detail=ev.detail)
+    return pb.Progress(
+        id=ev.id,
+        status=ev.status,
+        current=ev.current,
+        total=ev.total,
+        error=ev.error,
+        aux_json=ev.aux_json,
+        stream=ev.stream,
+        detail=ev.detail,
+    )
 
 
 def _filters(raw: Any) -> dict[str, list[str]]:
@@ -73,13 +82,24 @@ def _filters(raw: Any) -> dict[str, list[str]]:
 def image_message(view: ImageView) -> pb.Image:
     cfg = view.config
     msg = pb.Image(
-        id=view.id, repo_tags=view.repo_tags, repo_digests=view.repo_digests,
-        parent=view.record.parent, comment=str(cfg.get("comment") or ""),
+        id=view.id,
+        repo_tags=view.repo_tags,
+        repo_digests=view.repo_digests,
+        parent=view.record.parent,
+        comment=str(cfg.get("comment") or ""),
         docker_version=str(cfg.get("docker_version") or ""),
-        author=str(cfg.get("author") or ""), architecture=view.record.architecture,
-        variant=view.record.variant, os=view.record.os, size=view.record.size,
-        layers=view.diff_ids, config_json=view.config_json, shared_size=-1, containers=-1,
-        labels=view.labels, manifest_digest=view.record.manifest_digest)
+        author=str(cfg.get("author") or ""),
+        architecture=view.record.architecture,
+        variant=view.record.variant,
+        os=view.record.os,
+        size=view.record.size,
+        layers=view.diff_ids,
+        config_json=view.config_json,
+        shared_size=-1,
+        containers=-1,
+        labels=view.labels,
+        manifest_digest=view.record.manifest_digest,
+    )
     created = _ts(view.record.created)
     if created is not None:
         msg.created.CopyFrom(created)
@@ -89,9 +109,14 @@ def image_message(view: ImageView) -> pb.Image:
 
 
 def rootfs_message(info: RootfsInfo) -> pb.Rootfs:
-    return pb.Rootfs(container_id=info.container_id, image_id=info.image_id, path=info.path,
-                     upper_dir=info.upper_dir, work_dir=info.work_dir,
-                     lower_dirs=info.lower_dirs)
+    return pb.Rootfs(
+        container_id=info.container_id,
+        image_id=info.image_id,
+        path=info.path,
+        upper_dir=info.upper_dir,
+        work_dir=info.work_dir,
+        lower_dirs=info.lower_dirs,
+    )
 
 
 class ImageServicer(image_pb2_grpc.ImageServiceServicer):
@@ -102,25 +127,37 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     # ------------------------------------------------------------ distribution
     def Pull(self, request: pb.PullRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
         pull = self.svc.pull_all_tags if request.all_tags else self.svc.pull
-        for ev in pull(request.reference, _platform(request.platform), _creds(request.auth),
-                       _on_done(context)):
+        for ev in pull(
+            request.reference, _platform(request.platform), _creds(request.auth), _on_done(context)
+        ):
             yield _progress(ev)
 
     def Login(self, request: pb.LoginRequest, context: grpc.ServicerContext) -> pb.LoginResponse:
         status = self.svc.login(request.auth.server_address, _creds(request.auth))
         return pb.LoginResponse(status=status)
 
-    def DistributionInspect(self, request: pb.DistributionInspectRequest,
-                            context: grpc.ServicerContext) -> pb.DistributionInspectResponse:
+    def DistributionInspect(
+        self, request: pb.DistributionInspectRequest, context: grpc.ServicerContext
+    ) -> pb.DistributionInspectResponse:
         info = self.svc.distribution_inspect(request.reference, _creds(request.auth))
         return pb.DistributionInspectResponse(
-            media_type=info["media_type"], digest=info["digest"], size=info["size"],
-            platforms=[pb.Platform(os=p.get("os", ""), architecture=p.get("architecture", ""),
-                                   variant=p.get("variant", "")) for p in info["platforms"]])
+            media_type=info["media_type"],
+            digest=info["digest"],
+            size=info["size"],
+            platforms=[
+                pb.Platform(
+                    os=p.get("os", ""),
+                    architecture=p.get("architecture", ""),
+                    variant=p.get("variant", ""),
+                )
+                for p in info["platforms"]
+            ],
+        )
 
     # ------------------------------------------------------------ archives
-    def Load(self, request_iterator: Iterator[pb.LoadRequest],
-             context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+    def Load(
+        self, request_iterator: Iterator[pb.LoadRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.Progress]:
         first = next(request_iterator, None)
         if first is None:
             return
@@ -136,8 +173,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         for ev in self.svc.load(chunks(), quiet):
             yield _progress(ev)
 
-    def Import(self, request_iterator: Iterator[pb.ImportRequest],
-               context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+    def Import(
+        self, request_iterator: Iterator[pb.ImportRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.Progress]:
         first = next(request_iterator, None)
         if first is None:
             return
@@ -149,12 +187,21 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
                 if req.data:
                     yield req.data
 
-        yield _progress(self.svc.import_(chunks(), first.repository, first.tag, first.message,
-                                         list(first.changes), _platform(first.platform)))
+        yield _progress(
+            self.svc.import_(
+                chunks(),
+                first.repository,
+                first.tag,
+                first.message,
+                list(first.changes),
+                _platform(first.platform),
+            )
+        )
 
     # ------------------------------------------------------------ metadata
-    def List(self, request: pb.ListImagesRequest,
-             context: grpc.ServicerContext) -> pb.ListImagesResponse:
+    def List(
+        self, request: pb.ListImagesRequest, context: grpc.ServicerContext
+    ) -> pb.ListImagesResponse:
         # The answer is kept until the image store changes: building 300
         # messages again for an unchanged store is most of `docker images`.
         key = (self.svc.images.generation, request.SerializeToString(deterministic=True))
@@ -177,12 +224,18 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     def Get(self, request: pb.GetImageRequest, context: grpc.ServicerContext) -> pb.Image:
         return image_message(self.svc.get(request.reference))
 
-    def History(self, request: pb.HistoryRequest,
-                context: grpc.ServicerContext) -> pb.HistoryResponse:
+    def History(
+        self, request: pb.HistoryRequest, context: grpc.ServicerContext
+    ) -> pb.HistoryResponse:
         entries = []
         for item in self.svc.history(request.reference):
-            entry = pb.HistoryEntry(id=item.id, created_by=item.created_by, tags=item.tags,
-                                    size=item.size, comment=item.comment)
+            entry = pb.HistoryEntry(
+                id=item.id,
+                created_by=item.created_by,
+                tags=item.tags,
+                size=item.size,
+                comment=item.comment,
+            )
             created = _ts(item.created)
             if created is not None:
                 entry.created.CopyFrom(created)
@@ -193,40 +246,52 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         self.svc.tag(request.source, request.target)
         return pb.TagResponse()
 
-    def Remove(self, request: pb.RemoveImageRequest,
-               context: grpc.ServicerContext) -> pb.RemoveImageResponse:
-        result = self.svc.remove(request.reference, request.force,
-                                 list(request.used_by_containers),
-                                 list(request.running_containers))
+    def Remove(
+        self, request: pb.RemoveImageRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveImageResponse:
+        result = self.svc.remove(
+            request.reference,
+            request.force,
+            list(request.used_by_containers),
+            list(request.running_containers),
+        )
         return pb.RemoveImageResponse(untagged=result.untagged, deleted=result.deleted)
 
-    def Prune(self, request: pb.PruneImagesRequest,
-              context: grpc.ServicerContext) -> pb.PruneImagesResponse:
-        result, reclaimed = self.svc.prune(_filters(request.filters),
-                                           list(request.in_use_image_ids))
-        return pb.PruneImagesResponse(untagged=result.untagged, deleted=result.deleted,
-                                      space_reclaimed=reclaimed)
+    def Prune(
+        self, request: pb.PruneImagesRequest, context: grpc.ServicerContext
+    ) -> pb.PruneImagesResponse:
+        result, reclaimed = self.svc.prune(
+            _filters(request.filters), list(request.in_use_image_ids)
+        )
+        return pb.PruneImagesResponse(
+            untagged=result.untagged, deleted=result.deleted, space_reclaimed=reclaimed
+        )
 
-    def Events(self, request: pb.EventsRequest,
-               context: grpc.ServicerContext) -> Iterator[pb.Event]:
+    def Events(
+        self, request: pb.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.Event]:
         return serve_events(self.svc.events, request, context, pb.Event)
 
     # ------------------------------------------------------------ rootfs
-    def PrepareRootfs(self, request: pb.PrepareRootfsRequest,
-                      context: grpc.ServicerContext) -> pb.Rootfs:
+    def PrepareRootfs(
+        self, request: pb.PrepareRootfsRequest, context: grpc.ServicerContext
+    ) -> pb.Rootfs:
         return rootfs_message(self.svc.prepare_rootfs(request.container_id, request.image_id))
 
-    def MountRootfs(self, request: pb.MountRootfsRequest,
-                    context: grpc.ServicerContext) -> pb.Rootfs:
+    def MountRootfs(
+        self, request: pb.MountRootfsRequest, context: grpc.ServicerContext
+    ) -> pb.Rootfs:
         return rootfs_message(self.svc.mount_rootfs(request.container_id))
 
-    def UnmountRootfs(self, request: pb.UnmountRootfsRequest,
-                      context: grpc.ServicerContext) -> pb.UnmountRootfsResponse:
+    def UnmountRootfs(
+        self, request: pb.UnmountRootfsRequest, context: grpc.ServicerContext
+    ) -> pb.UnmountRootfsResponse:
         self.svc.unmount_rootfs(request.container_id)
         return pb.UnmountRootfsResponse()
 
-    def RemoveRootfs(self, request: pb.RemoveRootfsRequest,
-                     context: grpc.ServicerContext) -> pb.RemoveRootfsResponse:
+    def RemoveRootfs(
+        self, request: pb.RemoveRootfsRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveRootfsResponse:
         self.svc.remove_rootfs(request.container_id)
         return pb.RemoveRootfsResponse()
 
@@ -235,49 +300,62 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         return NotImplementedYet(f"{what} is not implemented yet")
 
     def Push(self, request: pb.PushRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
-        for ev in self.svc.push(request.reference, request.all_tags, _creds(request.auth),
-                                _on_done(context)):
+        for ev in self.svc.push(
+            request.reference, request.all_tags, _creds(request.auth), _on_done(context)
+        ):
             yield _progress(ev)
 
-    def Save(self, request: pb.SaveRequest,
-             context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
+    def Save(
+        self, request: pb.SaveRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.DataChunk]:
         for data in self.svc.save(list(request.references), _on_done(context)):
             yield pb.DataChunk(data=data)
 
-    def Build(self, request_iterator: Iterator[pb.BuildRequest],
-              context: grpc.ServicerContext) -> Iterator[pb.Progress]:
+    def Build(
+        self, request_iterator: Iterator[pb.BuildRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.Progress]:
         raise self._todo("build")
 
-    def Changes(self, request: pb.ChangesRequest,
-                context: grpc.ServicerContext) -> pb.ChangesResponse:
-        return pb.ChangesResponse(changes=[
-            pb.Change(path=path, kind=kind) for path, kind in
-            self.svc.changes(request.container_id)])
+    def Changes(
+        self, request: pb.ChangesRequest, context: grpc.ServicerContext
+    ) -> pb.ChangesResponse:
+        return pb.ChangesResponse(
+            changes=[
+                pb.Change(path=path, kind=kind)
+                for path, kind in self.svc.changes(request.container_id)
+            ]
+        )
 
-    def Export(self, request: pb.ExportRequest,
-               context: grpc.ServicerContext) -> Iterator[pb.DataChunk]:
+    def Export(
+        self, request: pb.ExportRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.DataChunk]:
         for data in self.svc.export(request.container_id, _on_done(context)):
             yield pb.DataChunk(data=data)
 
-    def Commit(self, request: pb.CommitRequest,
-               context: grpc.ServicerContext) -> pb.CommitResponse:
+    def Commit(self, request: pb.CommitRequest, context: grpc.ServicerContext) -> pb.CommitResponse:
         config = None
         if request.config_json:
             try:
                 config = json.loads(request.config_json)
             except ValueError as err:
                 raise InvalidArgument(f"invalid container config: {err}") from err
-        image_id = self.svc.commit(request.container_id, request.repository, request.tag,
-                                   request.comment, request.author, list(request.changes),
-                                   config)
+        image_id = self.svc.commit(
+            request.container_id,
+            request.repository,
+            request.tag,
+            request.comment,
+            request.author,
+            list(request.changes),
+            config,
+        )
         return pb.CommitResponse(id=image_id)
 
 
 def register(service: ImageService) -> Any:
     def add(server: grpc.Server) -> list[str]:
         image_pb2_grpc.add_ImageServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            ImageServicer(service), server)
+            ImageServicer(service), server
+        )
         return [pb.DESCRIPTOR.services_by_name["ImageService"].full_name]
+
     return add
-
-

@@ -59,14 +59,17 @@ def context(certs_d: Path | None, host: str, verify: bool = True) -> ssl.SSLCont
         for cert in sorted(folder.glob("*.cert")):
             key_file = cert.with_suffix(".key")
             if not key_file.is_file():
-                raise InvalidArgument(f"missing key {key_file.name} for client certificate "
-                                      f"{cert.name}. CA certificates must use the extension "
-                                      f".crt")
+                raise InvalidArgument(
+                    f"missing key {key_file.name} for client certificate "
+                    f"{cert.name}. CA certificates must use the extension "
+                    f".crt"
+                )
             ctx.load_cert_chain(str(cert), str(key_file))
         for key_file in sorted(folder.glob("*.key")):
             if not key_file.with_suffix(".cert").is_file():
-                raise InvalidArgument(f"missing client certificate {key_file.stem}.cert for "
-                                      f"key {key_file.name}")
+                raise InvalidArgument(
+                    f"missing client certificate {key_file.stem}.cert for key {key_file.name}"
+                )
     with _LOCK:
         _CACHE[key] = (stamp, ctx)
     return ctx
@@ -76,10 +79,14 @@ def describe(err: BaseException) -> str:
     """Go's wording for the usual verification failures."""
     if isinstance(err, ssl.SSLCertVerificationError):
         reason = err.verify_message or str(err)
-        if "unable to get local issuer" in reason or "self-signed" in reason \
-                or "self signed" in reason:
-            return "tls: failed to verify certificate: x509: certificate signed by unknown " \
-                   "authority"
+        if (
+            "unable to get local issuer" in reason
+            or "self-signed" in reason
+            or "self signed" in reason
+        ):
+            return (
+                "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+            )
         if "Hostname mismatch" in reason or "IP address mismatch" in reason:
             return f"tls: failed to verify certificate: x509: {reason}"
         return f"tls: failed to verify certificate: {reason}"

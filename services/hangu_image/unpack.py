@@ -86,14 +86,15 @@ def decompressed(src: BinaryIO) -> BinaryIO:
 
         # Streaming, frame after frame: memory does not grow with the layer.
         return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
-            buffered, read_size=CHUNK, read_across_frames=True)
+            buffered, read_size=CHUNK, read_across_frames=True
+        )
     return buffered
 
 
 @dataclass
 class UnpackResult:
-    diff_id: str      # sha256 of the uncompressed tar
-    size: int         # bytes of file content unpacked (what `docker images` shows)
+    diff_id: str  # sha256 of the uncompressed tar
+    size: int  # bytes of file content unpacked (what `docker images` shows)
 
 
 def clean_name(name: str) -> str:
@@ -140,7 +141,8 @@ class _Unpacker:
             else:
                 if not stat.S_ISDIR(st.st_mode):
                     raise LayerError(
-                        f"invalid tar header: {rel!r} goes through non-directory {walked!r}")
+                        f"invalid tar header: {rel!r} goes through non-directory {walked!r}"
+                    )
             self.safe_dirs.add(walked)
 
     def clear(self, rel: str, keep_dir: bool) -> None:
@@ -166,7 +168,7 @@ class _Unpacker:
                 self.ensure_parent(parent + "/x")
             os.setxattr(target, OPAQUE_XATTR, b"y", follow_symlinks=False)
             return
-        name = base[len(WHITEOUT_PREFIX):]
+        name = base[len(WHITEOUT_PREFIX) :]
         if not name or name in (".", ".."):
             raise LayerError(f"invalid whiteout {member.name!r}")
         target_rel = os.path.join(parent, name)
@@ -183,10 +185,11 @@ class _Unpacker:
         self._owner(path, member)
         for key, value in member.pax_headers.items():
             if key.startswith("SCHILY.xattr."):
-                attr = key[len("SCHILY.xattr."):]
+                attr = key[len("SCHILY.xattr.") :]
                 try:
-                    os.setxattr(path, attr, value.encode("utf-8", "surrogateescape"),
-                                follow_symlinks=False)
+                    os.setxattr(
+                        path, attr, value.encode("utf-8", "surrogateescape"), follow_symlinks=False
+                    )
                 except OSError as err:
                     if err.errno not in (errno.ENOTSUP, errno.EPERM):
                         raise
@@ -231,8 +234,9 @@ class _Unpacker:
             os.symlink(member.linkname, path)
         elif member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-            os.mknod(path, kind | (member.mode & 0o7777),
-                     os.makedev(member.devmajor, member.devminor))
+            os.mknod(
+                path, kind | (member.mode & 0o7777), os.makedev(member.devmajor, member.devminor)
+            )
         elif member.isfifo():
             os.mkfifo(path, member.mode & 0o7777)
         else:
@@ -245,8 +249,9 @@ class _Unpacker:
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
 
 
-def unpack(stream: BinaryIO, dest: Path,
-           on_progress: Callable[[int], None] | None = None) -> UnpackResult:
+def unpack(
+    stream: BinaryIO, dest: Path, on_progress: Callable[[int], None] | None = None
+) -> UnpackResult:
     """Unpack the (already decompressed) tar `stream` into `dest`.
 
     `on_progress` gets the count of tar bytes read so far."""

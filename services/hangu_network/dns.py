@@ -11,6 +11,7 @@ publishes port 53 does not capture the resolver's traffic."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import selectors
 import socket
@@ -42,8 +43,11 @@ def encode_name(name: str) -> bytes:
 
 
 def build_query(qid: int, name: str, qtype: int = QTYPE_A) -> bytes:
-    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + encode_name(name) + \
-        struct.pack("!HH", qtype, 1)
+    return (
+        struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+        + encode_name(name)
+        + struct.pack("!HH", qtype, 1)
+    )
 
 
 def parse_question(packet: bytes) -> tuple[int, int, str, int, int] | None:
@@ -63,20 +67,22 @@ def parse_question(packet: bytes) -> tuple[int, int, str, int, int] | None:
             break
         if length & 0xC0:
             return None
-        labels.append(packet[pos:pos + length].decode("ascii", "replace"))
+        labels.append(packet[pos : pos + length].decode("ascii", "replace"))
         pos += length
     if pos + 4 > len(packet):
         return None
-    qtype, _ = struct.unpack("!HH", packet[pos:pos + 4])
+    qtype, _ = struct.unpack("!HH", packet[pos : pos + 4])
     return qid, flags, ".".join(labels).lower(), qtype, pos + 4
 
 
-def build_answer(packet: bytes, question_end: int, flags: int, qtype: int,
-                 addresses: list[str]) -> bytes:
+def build_answer(
+    packet: bytes, question_end: int, flags: int, qtype: int, addresses: list[str]
+) -> bytes:
     answers = [] if qtype != QTYPE_A else addresses
     rd = flags & 0x0100
-    header = struct.pack("!HHHHHH", struct.unpack("!H", packet[:2])[0], 0x8480 | rd, 1,
-                         len(answers), 0, 0)
+    header = struct.pack(
+        "!HHHHHH", struct.unpack("!H", packet[:2])[0], 0x8480 | rd, 1, len(answers), 0, 0
+    )
     body = packet[12:question_end]
     for addr in answers:
         body += struct.pack("!HHHIH", 0xC00C, QTYPE_A, 1, TTL, 4) + socket.inet_aton(addr)
@@ -98,10 +104,10 @@ def parse_answer_addresses(packet: bytes) -> tuple[int, list[str]]:
             while packet[pos]:
                 pos += packet[pos] + 1
             pos += 1
-        rtype, _, _, rdlen = struct.unpack("!HHIH", packet[pos:pos + 10])
+        rtype, _, _, rdlen = struct.unpack("!HHIH", packet[pos : pos + 10])
         pos += 10
         if rtype == QTYPE_A and rdlen == 4:
-            out.append(socket.inet_ntoa(packet[pos:pos + 4]))
+            out.append(socket.inet_ntoa(packet[pos : pos + 4]))
         pos += rdlen
     return rcode, out
 
@@ -212,8 +218,9 @@ class DnsServer:
                 continue
         return b""
 
-    def _handle(self, sock: socket.socket, packet: bytes, client: tuple[str, int],
-                lookup: Lookup) -> None:
+    def _handle(
+        self, sock: socket.socket, packet: bytes, client: tuple[str, int], lookup: Lookup
+    ) -> None:
         q = self.parse(packet)
         if q is None:
             return
@@ -241,18 +248,14 @@ class DnsServer:
                     reply, _ = up.recvfrom(65535)
                 except OSError:
                     continue
-            try:
+            with contextlib.suppress(OSError):
                 sock.sendto(reply, client)
-            except OSError:
-                pass
             return
         # No upstream answered: SERVFAIL at once rather than a client timeout.
         failed = packet[:2] + struct.pack("!H", 0x8182) + packet[4:6] + b"\0" * 6
         q = parse_question(packet)
-        try:
-            sock.sendto(failed + (packet[12:q[4]] if q else b""), client)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            sock.sendto(failed + (packet[12 : q[4]] if q else b""), client)
 
 
 def _recv_framed(sock: socket.socket) -> bytes:
@@ -264,5 +267,6 @@ def _recv_framed(sock: socket.socket) -> bytes:
                 raise OSError("connection closed")
             buf += chunk
         return buf
+
     (length,) = struct.unpack("!H", exactly(2))
     return exactly(length)

@@ -29,8 +29,9 @@ _LOCK_PATH = "/run/hangu-docker-user.lock"
 
 
 def _ipt(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["iptables", "-w", "5", "-t", "filter", *args],
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["iptables", "-w", "5", "-t", "filter", *args], capture_output=True, text=True, check=False
+    )
 
 
 @contextmanager
@@ -107,6 +108,6 @@ def _drop_chain_if_unused() -> None:
     # accepting built-in chains is left, the table is as if it never was.
     rest = _ipt("-S")
     if rest.returncode == 0 and sorted(rest.stdout.split("\n")) == sorted(
-            ["-P INPUT ACCEPT", "-P FORWARD ACCEPT", "-P OUTPUT ACCEPT", ""]):
-        subprocess.run(["nft", "delete", "table", "ip", "filter"],
-                       capture_output=True, check=False)
+        ["-P INPUT ACCEPT", "-P FORWARD ACCEPT", "-P OUTPUT ACCEPT", ""]
+    ):
+        subprocess.run(["nft", "delete", "table", "ip", "filter"], capture_output=True, check=False)

@@ -43,8 +43,7 @@ def parse_extra_hosts(extra_hosts: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def render_hosts(ip: str, hostname: str, domainname: str,
-                 extra: Sequence[tuple[str, str]]) -> str:
+def render_hosts(ip: str, hostname: str, domainname: str, extra: Sequence[tuple[str, str]]) -> str:
     lines = [f"{a}\t{n}" for a, n in DEFAULT_HOSTS]
     lines += [f"{a}\t{n}" for a, n in extra]
     if ip:
@@ -86,8 +85,13 @@ def _usable(ns: str, ipv6: bool) -> bool:
     return ipv6 or addr.version == 4
 
 
-def render_resolv_conf(host: ResolvConf, dns: Sequence[str], dns_search: Sequence[str],
-                       dns_options: Sequence[str], ipv6: bool = False) -> str:
+def render_resolv_conf(
+    host: ResolvConf,
+    dns: Sequence[str],
+    dns_search: Sequence[str],
+    dns_options: Sequence[str],
+    ipv6: bool = False,
+) -> str:
     """Host settings, loopback nameservers dropped (they mean nothing inside
     the namespace), each kind overridden by the request when given."""
     if dns:

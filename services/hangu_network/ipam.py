@@ -35,16 +35,23 @@ def pick_subnet(pool: str, avoid: Iterable[IPv4Network]) -> IPv4Network:
     for candidate in pool_subnets(pool):
         if not any(candidate.overlaps(t) for t in taken):
             return candidate
-    raise HanguError("could not find an available, non-overlapping IPv4 address pool "
-                     "among the defaults to assign to the network")
+    raise HanguError(
+        "could not find an available, non-overlapping IPv4 address pool "
+        "among the defaults to assign to the network"
+    )
 
 
 def default_gateway(subnet: IPv4Network) -> IPv4Address:
     return subnet.network_address + 1
 
 
-def allocate(subnet: IPv4Network, used: set[IPv4Address], gateway: IPv4Address | None,
-             requested: str = "", ip_range: str = "") -> IPv4Address:
+def allocate(
+    subnet: IPv4Network,
+    used: set[IPv4Address],
+    gateway: IPv4Address | None,
+    requested: str = "",
+    ip_range: str = "",
+) -> IPv4Address:
     """The requested address if it is free and in the subnet, else the lowest
     free host address (inside ip_range when one is set)."""
     reserved = {subnet.network_address, subnet.broadcast_address}
@@ -56,8 +63,9 @@ def allocate(subnet: IPv4Network, used: set[IPv4Address], gateway: IPv4Address |
         except ValueError as err:
             raise InvalidArgument(f"invalid IPv4 address: {requested}") from err
         if addr not in subnet:
-            raise InvalidArgument(f"Invalid address {addr}: It does not belong to any of "
-                                  f"this network's subnets")
+            raise InvalidArgument(
+                f"Invalid address {addr}: It does not belong to any of this network's subnets"
+            )
         if addr in used or addr in reserved:
             raise Conflict(f"Address already in use: {addr}")
         return addr
@@ -65,8 +73,7 @@ def allocate(subnet: IPv4Network, used: set[IPv4Address], gateway: IPv4Address |
     for addr in space.hosts() if space.prefixlen < 31 else space:
         if addr in subnet and addr not in used and addr not in reserved:
             return addr
-    raise HanguError(f"no available IPv4 addresses on this network's address pools: "
-                     f"{subnet}")
+    raise HanguError(f"no available IPv4 addresses on this network's address pools: {subnet}")
 
 
 def mac_for(addr: IPv4Address) -> str:

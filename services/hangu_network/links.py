@@ -9,9 +9,10 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from hangu_runtime import logging as hlog
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+
+from hangu_runtime import logging as hlog
 
 log = hlog.get_logger("hangu.network.links")
 
@@ -40,8 +41,9 @@ class HostLinks:
             found = self._ipr.link_lookup(ifname=name)
         return found[0] if found else None
 
-    def ensure_bridge(self, name: str, gateway: IPv4Address | None, prefix: int,
-                      mtu: int = 1500) -> None:
+    def ensure_bridge(
+        self, name: str, gateway: IPv4Address | None, prefix: int, mtu: int = 1500
+    ) -> None:
         with self._lock:
             found = self._ipr.link_lookup(ifname=name)
             if not found:
@@ -74,8 +76,9 @@ class HostLinks:
                 if err.code not in (ENOENT, ENODEV):
                     raise
 
-    def add_veth(self, host_name: str, bridge: str, netns_fd: int, peer_name: str,
-                 mac: str, mtu: int = 1500) -> None:
+    def add_veth(
+        self, host_name: str, bridge: str, netns_fd: int, peer_name: str, mac: str, mtu: int = 1500
+    ) -> None:
         """A veth pair whose peer is born inside the namespace with its final
         name and MAC, so no move or rename step is needed."""
         with self._lock:
@@ -83,9 +86,15 @@ class HostLinks:
             if not br:
                 raise RuntimeError(f"bridge {bridge} does not exist")
             # One request: the host end is enslaved and up as it is born.
-            self._ipr.link("add", ifname=host_name, kind="veth", mtu=mtu, master=br[0],
-                           state="up", peer={"ifname": peer_name, "address": mac,
-                                             "mtu": mtu, "net_ns_fd": netns_fd})
+            self._ipr.link(
+                "add",
+                ifname=host_name,
+                kind="veth",
+                mtu=mtu,
+                master=br[0],
+                state="up",
+                peer={"ifname": peer_name, "address": mac, "mtu": mtu, "net_ns_fd": netns_fd},
+            )
 
     def host_networks(self) -> list[IPv4Network]:
         """Destinations of every IPv4 route (all tables) and the subnets of
@@ -115,8 +124,14 @@ class HostLinks:
         return out
 
 
-def configure_inside(ns: IPRoute, ifname: str, address: IPv4Address, prefix: int,
-                     gateway: IPv4Address | None, default_route: bool) -> None:
+def configure_inside(
+    ns: IPRoute,
+    ifname: str,
+    address: IPv4Address,
+    prefix: int,
+    gateway: IPv4Address | None,
+    default_route: bool,
+) -> None:
     """Address, up and default route of an interface already in the namespace."""
     idx = ns.link_lookup(ifname=ifname)[0]
     ns.addr("add", index=idx, address=str(address), prefixlen=prefix)

@@ -23,9 +23,14 @@ def main() -> None:
             service.purge()
         service.close()
 
-    serve("network", settings.grpc_socket("network"), service.register,
-          max_workers=settings.grpc_workers, max_concurrent=settings.grpc_max_concurrent,
-          on_stop=on_stop)
+    serve(
+        "network",
+        settings.grpc_socket("network"),
+        service.register,
+        max_workers=settings.grpc_workers,
+        max_concurrent=settings.grpc_max_concurrent,
+        on_stop=on_stop,
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ class NetworkRow(NetworkBase, table=True):
     id: str = Field(primary_key=True)
     name: str = Field(index=True, unique=True)
     driver: str
-    bridge: str = ""                   # Linux bridge (driver bridge)
+    bridge: str = ""  # Linux bridge (driver bridge)
     subnet: str = ""
     gateway: str = ""
     ip_range: str = ""
@@ -44,10 +44,11 @@ class NetworkRow(NetworkBase, table=True):
 
 class AllocationRow(NetworkBase, table=True):
     """One IPv4 address taken in a network (by an endpoint)."""
+
     __tablename__ = "allocations"
     network_id: str = Field(primary_key=True)
     address: str = Field(primary_key=True)
-    owner: str = ""                    # endpoint id
+    owner: str = ""  # endpoint id
 
 
 class SandboxRow(NetworkBase, table=True):
@@ -60,7 +61,7 @@ class SandboxRow(NetworkBase, table=True):
     netns_path: str = ""
     files_dir: str = ""
     extra_hosts_json: str = "[]"
-    ports_json: str = "[]"             # resolved PortRule dicts
+    ports_json: str = "[]"  # resolved PortRule dicts
     created: float = Field(default_factory=time.time)
 
     @property
@@ -73,8 +74,8 @@ class EndpointRow(NetworkBase, table=True):
     id: str = Field(primary_key=True)
     container_id: str = Field(index=True)
     network_id: str = Field(index=True)
-    ifname: str = "eth0"               # inside the namespace
-    veth: str = ""                     # host side
+    ifname: str = "eth0"  # inside the namespace
+    veth: str = ""  # host side
     ipv4_address: str = ""
     prefix_len: int = 0
     gateway: str = ""

@@ -6,13 +6,15 @@ threads never see the switch."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
 from pathlib import Path
 
-from hangu_runtime import logging as hlog
 from pyroute2 import IPRoute
+
+from hangu_runtime import logging as hlog
 
 log = hlog.get_logger("hangu.network.netns")
 
@@ -80,10 +82,8 @@ def _unbind(path: Path) -> None:
         num = ctypes.get_errno()
         if num not in (errno.EINVAL, errno.ENOENT):
             log.warning("netns_umount_failed", path=str(path), errno=num)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def remove(path: Path) -> None:

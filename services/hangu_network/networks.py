@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
 from hangu_runtime.ids import new_id
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
 from . import dockeruser, ipam
 from .dns import DnsServer
@@ -62,15 +63,22 @@ class NetworkSpec:
 
 
 class Networks:
-    def __init__(self, settings: Settings, engine: Engine, links: HostLinks, nft: Nft,
-                 events: EventBus, dns: DnsServer | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        links: HostLinks,
+        nft: Nft,
+        events: EventBus,
+        dns: DnsServer | None = None,
+    ) -> None:
         self.settings = settings
         self.dns = dns
         self.engine = engine
         self.links = links
         self.nft = nft
         self.events = events
-        self.lock = threading.RLock()       # network create/remove and IPAM
+        self.lock = threading.RLock()  # network create/remove and IPAM
 
     # -- start-up -------------------------------------------------------
     def startup(self) -> None:
@@ -98,20 +106,28 @@ class Networks:
             row.subnet, row.gateway = str(fresh), str(ipam.default_gateway(fresh))
             s.add(row)
             s.commit()
-        log.info("default_bridge_subnet", subnet=row.subnet, bridge=row.bridge,
-                 why="previous subnet now used by a host route")
+        log.info(
+            "default_bridge_subnet",
+            subnet=row.subnet,
+            bridge=row.bridge,
+            why="previous subnet now used by a host route",
+        )
 
     def _ensure_predefined(self) -> None:
         with Session(self.engine, expire_on_commit=False) as s:
-            have = {r.name: r for r in s.exec(select(NetworkRow).where(
-                NetworkRow.predefined == True))}
+            have = {r.name: r for r in s.exec(select(NetworkRow).where(NetworkRow.predefined))}
             if "bridge" not in have:
                 subnet = self._pick_subnet(s)
-                row = NetworkRow(id=new_id(), name="bridge", driver="bridge",
-                                 bridge=self.settings.bridge, subnet=str(subnet),
-                                 gateway=str(ipam.default_gateway(subnet)), predefined=True,
-                                 options_json=json.dumps(default_bridge_options(
-                                     self.settings.bridge)))
+                row = NetworkRow(
+                    id=new_id(),
+                    name="bridge",
+                    driver="bridge",
+                    bridge=self.settings.bridge,
+                    subnet=str(subnet),
+                    gateway=str(ipam.default_gateway(subnet)),
+                    predefined=True,
+                    options_json=json.dumps(default_bridge_options(self.settings.bridge)),
+                )
                 s.add(row)
                 log.info("default_bridge_subnet", subnet=str(subnet), bridge=row.bridge)
             elif have["bridge"].bridge != self.settings.bridge:
@@ -133,10 +149,16 @@ class Networks:
     def _kernel_up(self, row: NetworkRow) -> None:
         subnet = IPv4Network(row.subnet)
         gw = IPv4Address(row.gateway) if row.gateway else None
-        self.links.ensure_bridge(row.bridge, gw, subnet.prefixlen,
-                                 int(row.options.get("com.docker.network.driver.mtu", "1500")))
-        masquerade = (not row.internal and row.options.get(
-            "com.docker.network.bridge.enable_ip_masquerade", "true") == "true")
+        self.links.ensure_bridge(
+            row.bridge,
+            gw,
+            subnet.prefixlen,
+            int(row.options.get("com.docker.network.driver.mtu", "1500")),
+        )
+        masquerade = (
+            not row.internal
+            and row.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"
+        )
         dns = self.dns_address(row)
         self.nft.add_network(row.bridge, row.subnet if masquerade else "", dns, row.internal)
         if masquerade:
@@ -182,6 +204,7 @@ class Networks:
     def _resolver(self, network_id: str) -> Callable[[str], list[str]]:
         def lookup(name: str) -> list[str]:
             return self.records(network_id).get(name.rstrip(".").lower(), [])
+
         return lookup
 
     def purge_kernel(self) -> None:
@@ -207,8 +230,10 @@ class Networks:
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
-            raise InvalidArgument(f"network {reference} is ambiguous "
-                                  f"({len(matches)} matches found based on ID prefix)")
+            raise InvalidArgument(
+                f"network {reference} is ambiguous "
+                f"({len(matches)} matches found based on ID prefix)"
+            )
         raise NotFound(f"network {reference} not found")
 
     def default(self) -> NetworkRow:
@@ -248,9 +273,8 @@ class Networks:
                 dangling = not row.predefined and not self.endpoints(row.id)
                 if want != dangling:
                     return False
-            if key == "until":
-                if not any(row.created < _parse_until(v) for v in values):
-                    return False
+            if key == "until" and not any(row.created < _parse_until(v) for v in values):
+                return False
         return True
 
     # -- create / remove -------------------------------------------------
@@ -270,30 +294,41 @@ class Networks:
             nid = new_id()
             subnet = self._subnet_for(s, spec)
             try:
-                gateway = (IPv4Address(spec.gateway) if spec.gateway
-                           else ipam.default_gateway(subnet))
+                gateway = (
+                    IPv4Address(spec.gateway) if spec.gateway else ipam.default_gateway(subnet)
+                )
             except ValueError as err:
                 raise InvalidArgument(f"invalid gateway address {spec.gateway}") from err
             if spec.ip_range:
                 ip_range = ipam.parse_network(spec.ip_range)
                 if ip_range is None or not ip_range.subnet_of(subnet):
-                    raise InvalidArgument(f"invalid ip range {spec.ip_range} for subnet "
-                                          f"{subnet}")
+                    raise InvalidArgument(f"invalid ip range {spec.ip_range} for subnet {subnet}")
             if gateway not in subnet:
                 raise InvalidArgument(f"gateway {gateway} is not in subnet {subnet}")
             bridge = spec.options.get(BRIDGE_NAME_OPT) or "br-" + nid[:12]
             if len(bridge) > 15:
                 raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
-            if any(r.bridge == bridge for r in s.exec(select(NetworkRow))) or \
-                    self.links.index(bridge) is not None:
+            if (
+                any(r.bridge == bridge for r in s.exec(select(NetworkRow)))
+                or self.links.index(bridge) is not None
+            ):
                 raise Conflict(f"bridge name {bridge} is already in use")
-            row = NetworkRow(id=nid, name=spec.name, driver=driver, bridge=bridge,
-                             subnet=str(subnet), gateway=str(gateway), ip_range=spec.ip_range,
-                             internal=spec.internal, attachable=spec.attachable,
-                             enable_ipv6=spec.enable_ipv6, ipam_driver="default",
-                             options_json=json.dumps(spec.options),
-                             labels_json=json.dumps(spec.labels),
-                             ipam_options_json=json.dumps(spec.ipam_options))
+            row = NetworkRow(
+                id=nid,
+                name=spec.name,
+                driver=driver,
+                bridge=bridge,
+                subnet=str(subnet),
+                gateway=str(gateway),
+                ip_range=spec.ip_range,
+                internal=spec.internal,
+                attachable=spec.attachable,
+                enable_ipv6=spec.enable_ipv6,
+                ipam_driver="default",
+                options_json=json.dumps(spec.options),
+                labels_json=json.dumps(spec.labels),
+                ipam_options_json=json.dumps(spec.ipam_options),
+            )
             s.add(row)
             s.commit()
             try:
@@ -316,8 +351,9 @@ class Networks:
             raise InvalidArgument(f"invalid subnet {spec.subnet}")
         for other in s.exec(select(NetworkRow)):
             if other.subnet and IPv4Network(other.subnet).overlaps(subnet):
-                raise Forbidden("invalid pool request: Pool overlaps with other one on "
-                                "this address space")
+                raise Forbidden(
+                    "invalid pool request: Pool overlaps with other one on this address space"
+                )
         return subnet
 
     def remove(self, reference: str) -> None:
@@ -326,12 +362,13 @@ class Networks:
             if row.predefined:
                 raise Forbidden(f"{row.name} is a pre-defined network and cannot be removed")
             if self.endpoints(row.id):
-                raise Conflict(f"error while removing network: network {row.name} "
-                               f"id {row.id} has active endpoints")
+                raise Conflict(
+                    f"error while removing network: network {row.name} "
+                    f"id {row.id} has active endpoints"
+                )
             self._kernel_down(row)
             with Session(self.engine, expire_on_commit=False) as s:
-                for a in s.exec(select(AllocationRow).where(
-                        AllocationRow.network_id == row.id)):
+                for a in s.exec(select(AllocationRow).where(AllocationRow.network_id == row.id)):
                     s.delete(a)
                 s.delete(s.get(NetworkRow, row.id))
                 s.commit()
@@ -352,11 +389,17 @@ class Networks:
     # -- IPAM ------------------------------------------------------------
     def allocate(self, network: NetworkRow, owner: str, requested: str = "") -> IPv4Address:
         with self.lock, Session(self.engine, expire_on_commit=False) as s:
-            used = {IPv4Address(a.address) for a in s.exec(select(AllocationRow).where(
-                AllocationRow.network_id == network.id))}
-            addr = ipam.allocate(IPv4Network(network.subnet), used,
-                                 IPv4Address(network.gateway) if network.gateway else None,
-                                 requested, network.ip_range)
+            used = {
+                IPv4Address(a.address)
+                for a in s.exec(select(AllocationRow).where(AllocationRow.network_id == network.id))
+            }
+            addr = ipam.allocate(
+                IPv4Network(network.subnet),
+                used,
+                IPv4Address(network.gateway) if network.gateway else None,
+                requested,
+                network.ip_range,
+            )
             s.add(AllocationRow(network_id=network.id, address=str(addr), owner=owner))
             s.commit()
             return addr
@@ -393,6 +436,7 @@ def _parse_until(value: str) -> float:
         return float(value)
     except ValueError:
         from datetime import datetime
+
         return datetime.fromisoformat(value).timestamp()
 
 

@@ -31,8 +31,8 @@ log = hlog.get_logger("hangu.network.nft")
 
 @dataclass(frozen=True)
 class PortRule:
-    host_ip: str          # "" or "0.0.0.0" for every local address
-    protocol: str         # tcp, udp
+    host_ip: str  # "" or "0.0.0.0" for every local address
+    protocol: str  # tcp, udp
     host_port: int
     container_ip: str
     container_port: int
@@ -92,8 +92,9 @@ class Nft:
             if self._lib is not None:
                 rc, out, err = self._lib.run(script)
             else:
-                proc = subprocess.run(["nft", "-f", "-"], input=script, text=True,
-                                      capture_output=True, check=False)
+                proc = subprocess.run(
+                    ["nft", "-f", "-"], input=script, text=True, capture_output=True, check=False
+                )
                 rc, out, err = proc.returncode, proc.stdout, proc.stderr
         if check and rc != 0:
             raise Internal(f"nftables: {err.strip() or 'failed'}")
@@ -107,36 +108,52 @@ class Nft:
         set and map elements: restarts keep published ports and networks."""
         t = f"inet {self.table}"
         # Queries to hangu's resolver on a gateway are never published-port traffic.
-        dnat = ("ip daddr @dns_servers meta l4proto { tcp, udp } th dport 53 return\n"
-                "fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
-                "dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n")
+        dnat = (
+            "ip daddr @dns_servers meta l4proto { tcp, udp } th dport 53 return\n"
+            "fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
+            "dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n"
+        )
         chains = {
             "prerouting": ("type nat hook prerouting priority dstnat; policy accept;", dnat),
             "output": ("type nat hook output priority -100; policy accept;", dnat),
-            "postrouting": ("type nat hook postrouting priority srcnat; policy accept;",
-                            ("ip saddr @subnets oifname != @bridges masquerade\n"
-                             "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
-                             # a container reaching a published port of another on
-                             # the same bridge must see replies come back the same way
-                             "ct status dnat ip saddr @subnets oifname @bridges masquerade\n")),
+            "postrouting": (
+                "type nat hook postrouting priority srcnat; policy accept;",
+                (
+                    "ip saddr @subnets oifname != @bridges masquerade\n"
+                    "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
+                    # a container reaching a published port of another on
+                    # the same bridge must see replies come back the same way
+                    "ct status dnat ip saddr @subnets oifname @bridges masquerade\n"
+                ),
+            ),
             # Within a bridge: accept. Between two hangu networks, or out of
             # an internal one: drop (Docker's network isolation). Otherwise accept.
-            "forward": ("type filter hook forward priority filter; policy accept;",
-                        ("iifname . oifname @same_bridge accept\n"
-                         "iifname @bridges oifname @bridges drop\n"
-                         "iifname @internal drop\noifname @internal drop\n"
-                         "iifname @bridges accept\noifname @bridges accept\n")),
+            "forward": (
+                "type filter hook forward priority filter; policy accept;",
+                (
+                    "iifname . oifname @same_bridge accept\n"
+                    "iifname @bridges oifname @bridges drop\n"
+                    "iifname @internal drop\noifname @internal drop\n"
+                    "iifname @bridges accept\noifname @bridges accept\n"
+                ),
+            ),
         }
-        lines = [f"add table {t}",
-                 f"add set {t} bridges {{ type ifname; }}",
-                 f"add set {t} subnets {{ type ipv4_addr; flags interval; }}",
-                 f"add set {t} dns_servers {{ type ipv4_addr; }}",
-                 f"add set {t} same_bridge {{ type ifname . ifname; }}",
-                 f"add set {t} internal {{ type ifname; }}",
-                 (f"add map {t} ports_any {{ type inet_proto . inet_service : "
-                  f"ipv4_addr . inet_service; }}"),
-                 (f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
-                  f"ipv4_addr . inet_service; }}")]
+        lines = [
+            f"add table {t}",
+            f"add set {t} bridges {{ type ifname; }}",
+            f"add set {t} subnets {{ type ipv4_addr; flags interval; }}",
+            f"add set {t} dns_servers {{ type ipv4_addr; }}",
+            f"add set {t} same_bridge {{ type ifname . ifname; }}",
+            f"add set {t} internal {{ type ifname; }}",
+            (
+                f"add map {t} ports_any {{ type inet_proto . inet_service : "
+                f"ipv4_addr . inet_service; }}"
+            ),
+            (
+                f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
+                f"ipv4_addr . inet_service; }}"
+            ),
+        ]
         for name, (head, rules) in chains.items():
             lines.append(f"add chain {t} {name} {{ {head} }}")
             lines.append(f"flush chain {t} {name}")
@@ -149,20 +166,22 @@ class Nft:
             return ""
         return f"{verb} element inet {self.table} {set_name} {{ {', '.join(items)} }}\n"
 
-    def add_network(self, bridge: str, subnet: str, dns_server: str = "",
-                    internal: bool = False) -> None:
+    def add_network(
+        self, bridge: str, subnet: str, dns_server: str = "", internal: bool = False
+    ) -> None:
         self.remove_network(bridge, subnet, dns_server)
-        self.run(self._elements("add", "bridges", [f'"{bridge}"'])
-                 + self._elements("add", "same_bridge", [f'"{bridge}" . "{bridge}"'])
-                 + (self._elements("add", "internal", [f'"{bridge}"']) if internal else "")
-                 + (self._elements("add", "subnets", [subnet]) if subnet else "")
-                 + (self._elements("add", "dns_servers", [dns_server]) if dns_server else ""))
+        self.run(
+            self._elements("add", "bridges", [f'"{bridge}"'])
+            + self._elements("add", "same_bridge", [f'"{bridge}" . "{bridge}"'])
+            + (self._elements("add", "internal", [f'"{bridge}"']) if internal else "")
+            + (self._elements("add", "subnets", [subnet]) if subnet else "")
+            + (self._elements("add", "dns_servers", [dns_server]) if dns_server else "")
+        )
 
     def remove_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
         # Deleting a missing element fails the whole transaction: one each.
         self.run(self._elements("delete", "bridges", [f'"{bridge}"']), check=False)
-        self.run(self._elements("delete", "same_bridge", [f'"{bridge}" . "{bridge}"']),
-                 check=False)
+        self.run(self._elements("delete", "same_bridge", [f'"{bridge}" . "{bridge}"']), check=False)
         self.run(self._elements("delete", "internal", [f'"{bridge}"']), check=False)
         if subnet:
             self.run(self._elements("delete", "subnets", [subnet]), check=False)

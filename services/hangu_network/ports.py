@@ -40,14 +40,18 @@ def _bindable(host_ip: str, protocol: str, port: int) -> bool:
 def _clash(rule: tuple[str, str, int], taken: set[tuple[str, str, int]]) -> bool:
     ip, proto, port = rule
     for tip, tproto, tport in taken:
-        if tproto == proto and tport == port and (
-                ip in ("", "0.0.0.0") or tip in ("", "0.0.0.0") or tip == ip):
+        if (
+            tproto == proto
+            and tport == port
+            and (ip in ("", "0.0.0.0") or tip in ("", "0.0.0.0") or tip == ip)
+        ):
             return True
     return False
 
 
-def resolve(requests: Iterable[PortRequest], container_ip: str,
-            taken: set[tuple[str, str, int]]) -> list[PortRule]:
+def resolve(
+    requests: Iterable[PortRequest], container_ip: str, taken: set[tuple[str, str, int]]
+) -> list[PortRule]:
     """PortRules with host ports filled in. `taken` is (host_ip, proto, port)
     of every port already published by hangu; it is updated."""
     rules = []
@@ -65,17 +69,32 @@ def resolve(requests: Iterable[PortRequest], container_ip: str,
             raise InvalidArgument(f"invalid host IP {host_ip!r}") from err
         port = req.host_port
         if port == 0:
-            port = next((p for p in DYNAMIC_RANGE if not _clash((host_ip, proto, p), taken)
-                         and _bindable(host_ip, proto, p)), 0)
+            port = next(
+                (
+                    p
+                    for p in DYNAMIC_RANGE
+                    if not _clash((host_ip, proto, p), taken) and _bindable(host_ip, proto, p)
+                ),
+                0,
+            )
             if not port:
                 raise HanguError("no free host port to publish on")
         elif _clash((host_ip, proto, port), taken):
             raise HanguError(f"Bind for {host_ip}:{port} failed: port is already allocated")
         elif not _bindable(host_ip, proto, port):
             # A host process listens there: the DNAT would silently hide it.
-            raise HanguError(f"failed to bind port {host_ip}:{port}/{proto}: listen {proto}4 "
-                             f"{host_ip}:{port}: bind: address already in use")
+            raise HanguError(
+                f"failed to bind port {host_ip}:{port}/{proto}: listen {proto}4 "
+                f"{host_ip}:{port}: bind: address already in use"
+            )
         taken.add((host_ip, proto, port))
-        rules.append(PortRule(host_ip=host_ip, protocol=proto, host_port=port,
-                              container_ip=container_ip, container_port=req.container_port))
+        rules.append(
+            PortRule(
+                host_ip=host_ip,
+                protocol=proto,
+                host_port=port,
+                container_ip=container_ip,
+                container_port=req.container_port,
+            )
+        )
     return rules

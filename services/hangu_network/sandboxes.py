@@ -19,12 +19,13 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from pyroute2 import IPRoute
+from sqlmodel import Session, select
+
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
-from pyroute2 import IPRoute
-from sqlmodel import Session, select
 
 from . import etcfiles, ipam, links, netns
 from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
@@ -104,11 +105,19 @@ class Sandboxes:
             row = s.get(SandboxRow, container_id)
             if row is None:
                 raise NotFound(f"sandbox for container {container_id} not found")
-            eps = list(s.exec(select(EndpointRow).where(
-                EndpointRow.container_id == container_id).order_by(EndpointRow.ifname)))
+            eps = list(
+                s.exec(
+                    select(EndpointRow)
+                    .where(EndpointRow.container_id == container_id)
+                    .order_by(EndpointRow.ifname)
+                )
+            )
             nets = {n.id: n for n in s.exec(select(NetworkRow))}
-        return SandboxView(row, [(e, nets[e.network_id]) for e in eps if e.network_id in nets],
-                           [PortRule(**p) for p in row.ports])
+        return SandboxView(
+            row,
+            [(e, nets[e.network_id]) for e in eps if e.network_id in nets],
+            [PortRule(**p) for p in row.ports],
+        )
 
     def all_ids(self) -> list[str]:
         with Session(self.engine, expire_on_commit=False) as s:
@@ -116,8 +125,11 @@ class Sandboxes:
 
     def _taken_ports(self) -> set[tuple[str, str, int]]:
         with Session(self.engine, expire_on_commit=False) as s:
-            return {(p["host_ip"], p["protocol"], p["host_port"])
-                    for r in s.exec(select(SandboxRow)) for p in r.ports}
+            return {
+                (p["host_ip"], p["protocol"], p["host_port"])
+                for r in s.exec(select(SandboxRow))
+                for p in r.ports
+            }
 
     # -- create ----------------------------------------------------------
     def create(self, spec: SandboxSpec) -> SandboxView:
@@ -166,10 +178,15 @@ class Sandboxes:
         files = self.files_root / spec.container_id
         files.mkdir(parents=True, exist_ok=True)
         hostname = spec.hostname or spec.container_id[:12]
-        row = SandboxRow(container_id=spec.container_id, container_name=spec.container_name,
-                         hostname=hostname, domainname=spec.domainname,
-                         network_mode=spec.network_mode or "bridge", files_dir=str(files),
-                         extra_hosts_json=json.dumps(spec.extra_hosts))
+        row = SandboxRow(
+            container_id=spec.container_id,
+            container_name=spec.container_name,
+            hostname=hostname,
+            domainname=spec.domainname,
+            network_mode=spec.network_mode or "bridge",
+            files_dir=str(files),
+            extra_hosts_json=json.dumps(spec.extra_hosts),
+        )
         if kind == "host":
             self._write_host_files(files)
             return self._save(row, [], [], t0)
@@ -189,8 +206,20 @@ class Sandboxes:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 for i, (net, ep_spec) in enumerate(nets):
-                    made.append((self._add_endpoint(spec.container_id, ns, fd, net, ep_spec,
-                                                    f"eth{i}", default_route=(i == 0)), net))
+                    made.append(
+                        (
+                            self._add_endpoint(
+                                spec.container_id,
+                                ns,
+                                fd,
+                                net,
+                                ep_spec,
+                                f"eth{i}",
+                                default_route=(i == 0),
+                            ),
+                            net,
+                        )
+                    )
             finally:
                 os.close(fd)
             t_links = time.perf_counter()
@@ -201,12 +230,16 @@ class Sandboxes:
             resolver = self.networks.dns_address(made[0][1]) if made else ""
             self._write_files(files, ip, hostname, spec, extra, resolver)
             view = self._save(row, made, rules, t0)
-            for ep, net in made:
+            for _, net in made:
                 self._event("connect", net, spec.container_id)
-            log.info("sandbox_created", container_id=spec.container_id, mode=kind,
-                     netns_ms=round((t_ns - t0) * 1000, 2),
-                     links_ms=round((t_links - t_ns) * 1000, 2),
-                     total_ms=round((time.perf_counter() - t0) * 1000, 2))
+            log.info(
+                "sandbox_created",
+                container_id=spec.container_id,
+                mode=kind,
+                netns_ms=round((t_ns - t0) * 1000, 2),
+                links_ms=round((t_links - t_ns) * 1000, 2),
+                total_ms=round((time.perf_counter() - t0) * 1000, 2),
+            )
             return view
         except BaseException:
             self.nft.remove_ports(rules)
@@ -219,8 +252,9 @@ class Sandboxes:
             if ns is not None:
                 ns.close()
 
-    def _endpoint_networks(self, primary: NetworkRow, requests: list[EndpointSpec]
-                           ) -> list[tuple[NetworkRow, EndpointSpec]]:
+    def _endpoint_networks(
+        self, primary: NetworkRow, requests: list[EndpointSpec]
+    ) -> list[tuple[NetworkRow, EndpointSpec]]:
         """The primary network first (with its request, if any), then every
         other requested network."""
         out: list[tuple[NetworkRow, EndpointSpec]] = []
@@ -233,23 +267,45 @@ class Sandboxes:
                 out.append((net, req))
         return [(primary, first), *out]
 
-    def _add_endpoint(self, container_id: str, ns: IPRoute, ns_fd: int, net: NetworkRow,
-                      req: EndpointSpec, ifname: str, default_route: bool) -> EndpointRow:
+    def _add_endpoint(
+        self,
+        container_id: str,
+        ns: IPRoute,
+        ns_fd: int,
+        net: NetworkRow,
+        req: EndpointSpec,
+        ifname: str,
+        default_route: bool,
+    ) -> EndpointRow:
         if req.ipv4_address and net.predefined:
-            raise InvalidArgument("user specified IP address is supported on user defined "
-                                  "networks only")
+            raise InvalidArgument(
+                "user specified IP address is supported on user defined networks only"
+            )
         ep_id = new_id()
         addr = self.networks.allocate(net, ep_id, req.ipv4_address)
         subnet = IPv4Network(net.subnet)
         gw = IPv4Address(net.gateway) if net.gateway else None
-        ep = EndpointRow(id=ep_id, container_id=container_id, network_id=net.id,
-                         ifname=ifname, veth=veth_name(ep_id), ipv4_address=str(addr),
-                         prefix_len=subnet.prefixlen, gateway=net.gateway,
-                         mac_address=req.mac_address or ipam.mac_for(addr),
-                         aliases_json=json.dumps(req.aliases))
+        ep = EndpointRow(
+            id=ep_id,
+            container_id=container_id,
+            network_id=net.id,
+            ifname=ifname,
+            veth=veth_name(ep_id),
+            ipv4_address=str(addr),
+            prefix_len=subnet.prefixlen,
+            gateway=net.gateway,
+            mac_address=req.mac_address or ipam.mac_for(addr),
+            aliases_json=json.dumps(req.aliases),
+        )
         try:
-            self.links.add_veth(ep.veth, net.bridge, ns_fd, ifname, ep.mac_address,
-                                int(net.options.get("com.docker.network.driver.mtu", "1500")))
+            self.links.add_veth(
+                ep.veth,
+                net.bridge,
+                ns_fd,
+                ifname,
+                ep.mac_address,
+                int(net.options.get("com.docker.network.driver.mtu", "1500")),
+            )
             links.configure_inside(ns, ifname, addr, subnet.prefixlen, gw, default_route)
         except BaseException:
             self.links.delete(ep.veth)
@@ -270,17 +326,27 @@ class Sandboxes:
         if len(matches) != 1:
             raise NotFound(f"no running sandbox for container {other_id}")
         other = self.get(matches[0])
-        row = SandboxRow(container_id=spec.container_id, container_name=spec.container_name,
-                         hostname=other.row.hostname, network_mode=spec.network_mode,
-                         netns_path=other.row.netns_path, files_dir=other.row.files_dir)
+        row = SandboxRow(
+            container_id=spec.container_id,
+            container_name=spec.container_name,
+            hostname=other.row.hostname,
+            network_mode=spec.network_mode,
+            netns_path=other.row.netns_path,
+            files_dir=other.row.files_dir,
+        )
         with Session(self.engine, expire_on_commit=False) as s:
             s.add(row)
             s.commit()
             s.refresh(row)
         return SandboxView(row, [], [])
 
-    def _save(self, row: SandboxRow, made: list[tuple[EndpointRow, NetworkRow]],
-              rules: list[PortRule], t0: float) -> SandboxView:
+    def _save(
+        self,
+        row: SandboxRow,
+        made: list[tuple[EndpointRow, NetworkRow]],
+        rules: list[PortRule],
+        t0: float,
+    ) -> SandboxView:
         row.ports_json = json.dumps([asdict(r) for r in rules])
         with Session(self.engine, expire_on_commit=False) as s:
             s.add(row)
@@ -290,16 +356,28 @@ class Sandboxes:
         return SandboxView(row, made, rules)
 
     # -- files -----------------------------------------------------------
-    def _write_files(self, files: Path, ip: str, hostname: str, spec: SandboxSpec,
-                     extra: list[tuple[str, str]], resolver: str = "") -> None:
+    def _write_files(
+        self,
+        files: Path,
+        ip: str,
+        hostname: str,
+        spec: SandboxSpec,
+        extra: list[tuple[str, str]],
+        resolver: str = "",
+    ) -> None:
         etcfiles.write_atomic(files / "hostname", hostname + "\n")
-        etcfiles.write_atomic(files / "hosts",
-                              etcfiles.render_hosts(ip, hostname, spec.domainname, extra))
+        etcfiles.write_atomic(
+            files / "hosts", etcfiles.render_hosts(ip, hostname, spec.domainname, extra)
+        )
         # On user networks hangu's resolver (on the gateway) answers container
         # names and forwards the rest; --dns given by the user wins.
         dns = spec.dns or ([resolver] if resolver else [])
-        etcfiles.write_atomic(files / "resolv.conf", etcfiles.render_resolv_conf(
-            etcfiles.read_host_resolv_conf(), dns, spec.dns_search, spec.dns_options))
+        etcfiles.write_atomic(
+            files / "resolv.conf",
+            etcfiles.render_resolv_conf(
+                etcfiles.read_host_resolv_conf(), dns, spec.dns_search, spec.dns_options
+            ),
+        )
 
     def _write_host_files(self, files: Path) -> None:
         etcfiles.write_atomic(files / "hostname", socket.gethostname() + "\n")
@@ -345,29 +423,35 @@ class Sandboxes:
         log.info("sandbox_removed", container_id=container_id)
 
     def _event(self, action: str, net: NetworkRow, container_id: str) -> None:
-        self.networks.events.emit(action, net.id, container=container_id, name=net.name,
-                                  type=net.driver)
+        self.networks.events.emit(
+            action, net.id, container=container_id, name=net.name, type=net.driver
+        )
 
     # -- connect / disconnect ---------------------------------------------
     def connect(self, container_id: str, req: EndpointSpec) -> tuple[EndpointRow, NetworkRow]:
         with self._lock(container_id):
             view = self.get(container_id)
             if not view.row.netns_path or view.row.network_mode.startswith("container:"):
-                raise Forbidden("container sharing network namespace with another container "
-                                "or host cannot be connected to any other network")
+                raise Forbidden(
+                    "container sharing network namespace with another container "
+                    "or host cannot be connected to any other network"
+                )
             net = self.networks.get(req.network)
             if net.driver != "bridge":
                 raise Forbidden(f"container cannot be connected to network {net.name}")
             if any(n.id == net.id for _, n in view.endpoints):
-                raise Forbidden(f"endpoint with name {view.row.container_name} already "
-                                f"exists in network {net.name}")
+                raise Forbidden(
+                    f"endpoint with name {view.row.container_name} already "
+                    f"exists in network {net.name}"
+                )
             used = {e.ifname for e, _ in view.endpoints}
             ifname = next(f"eth{i}" for i in range(64) if f"eth{i}" not in used)
             ns = netns.open_in(Path(view.row.netns_path))
             fd = os.open(view.row.netns_path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                ep = self._add_endpoint(container_id, ns, fd, net, req, ifname,
-                                        default_route=not view.endpoints)
+                ep = self._add_endpoint(
+                    container_id, ns, fd, net, req, ifname, default_route=not view.endpoints
+                )
             finally:
                 os.close(fd)
                 ns.close()
@@ -384,8 +468,7 @@ class Sandboxes:
             net = self.networks.get(network)
             eps = [e for e, n in view.endpoints if n.id == net.id]
             if not eps:
-                raise Forbidden(f"container {container_id} is not connected to network "
-                                f"{net.name}")
+                raise Forbidden(f"container {container_id} is not connected to network {net.name}")
             for ep in eps:
                 self._drop_endpoint(ep)
                 with Session(self.engine, expire_on_commit=False) as s:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import grpc
+
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
@@ -30,19 +31,23 @@ class NetworkService:
     def __init__(self, settings: Settings) -> None:
         t0 = time.perf_counter()
         self.settings = settings
-        self.engine = open_database(settings.data_dir("network") / "network.db",
-                                    models.NetworkBase.metadata)
+        self.engine = open_database(
+            settings.data_dir("network") / "network.db", models.NetworkBase.metadata
+        )
         self.links = HostLinks()
         self.nft = Nft(settings.nft_table)
         self.dns = DnsServer()
-        self.networks = Networks(settings, self.engine, self.links, self.nft, EventBus(),
-                                 self.dns)
+        self.networks = Networks(settings, self.engine, self.links, self.nft, EventBus(), self.dns)
         self.sandboxes = Sandboxes(settings, self.networks)
         self.networks.startup()
         self.sandboxes.reap_orphans()
         self.servicer = NetworkServicer(self.networks, self.sandboxes)
-        log.info("network_ready", ms=round((time.perf_counter() - t0) * 1000, 2),
-                 bridge=settings.bridge, nft_table=settings.nft_table)
+        log.info(
+            "network_ready",
+            ms=round((time.perf_counter() - t0) * 1000, 2),
+            bridge=settings.bridge,
+            nft_table=settings.nft_table,
+        )
 
     def register(self, server: grpc.Server) -> list[str]:
         pb_grpc.add_NetworkServiceServicer_to_server(self.servicer, server)

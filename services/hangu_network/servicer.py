@@ -7,11 +7,11 @@ import json
 from collections.abc import Iterator
 
 import grpc
-
-from hangu_runtime.events import serve_events
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
+from hangu_runtime.events import serve_events
 
 from .models import EndpointRow, NetworkRow
 from .networks import Networks, NetworkSpec
@@ -30,40 +30,74 @@ def _filters(msg: pb.ListNetworksRequest | pb.PruneNetworksRequest) -> dict[str,
 
 
 def endpoint_pb(ep: EndpointRow, net: NetworkRow, container_name: str = "") -> pb.Endpoint:
-    return pb.Endpoint(endpoint_id=ep.id, network_id=net.id, network_name=net.name,
-                       container_id=ep.container_id, container_name=container_name,
-                       ipv4_address=ep.ipv4_address, ipv4_prefix_len=ep.prefix_len,
-                       gateway=ep.gateway, mac_address=ep.mac_address, aliases=ep.aliases,
-                       interface_name=ep.ifname)
+    return pb.Endpoint(
+        endpoint_id=ep.id,
+        network_id=net.id,
+        network_name=net.name,
+        container_id=ep.container_id,
+        container_name=container_name,
+        ipv4_address=ep.ipv4_address,
+        ipv4_prefix_len=ep.prefix_len,
+        gateway=ep.gateway,
+        mac_address=ep.mac_address,
+        aliases=ep.aliases,
+        interface_name=ep.ifname,
+    )
 
 
 def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.Network:
     config = []
     if row.subnet:
-        config.append(pb.IPAMConfig(subnet=row.subnet, gateway=row.gateway,
-                                    ip_range=row.ip_range))
+        config.append(pb.IPAMConfig(subnet=row.subnet, gateway=row.gateway, ip_range=row.ip_range))
     return pb.Network(
-        id=row.id, name=row.name, created=_ts(row.created), scope="local", driver=row.driver,
-        enable_ipv6=row.enable_ipv6, internal=row.internal, attachable=row.attachable,
-        ipam=pb.IPAM(driver=row.ipam_driver or "default", config=config,
-                     options=json.loads(row.ipam_options_json)),
-        options=row.options, labels=row.labels, bridge_name=row.bridge,
-        containers={ep.container_id: endpoint_pb(ep, row, name) for ep, name in endpoints})
+        id=row.id,
+        name=row.name,
+        created=_ts(row.created),
+        scope="local",
+        driver=row.driver,
+        enable_ipv6=row.enable_ipv6,
+        internal=row.internal,
+        attachable=row.attachable,
+        ipam=pb.IPAM(
+            driver=row.ipam_driver or "default",
+            config=config,
+            options=json.loads(row.ipam_options_json),
+        ),
+        options=row.options,
+        labels=row.labels,
+        bridge_name=row.bridge,
+        containers={ep.container_id: endpoint_pb(ep, row, name) for ep, name in endpoints},
+    )
 
 
 def sandbox_pb(view: SandboxView) -> pb.Sandbox:
     return pb.Sandbox(
-        container_id=view.row.container_id, netns_path=view.row.netns_path,
-        hosts_path=view.hosts_path, hostname_path=view.hostname_path,
-        resolv_conf_path=view.resolv_conf_path, network_mode=view.row.network_mode,
+        container_id=view.row.container_id,
+        netns_path=view.row.netns_path,
+        hosts_path=view.hosts_path,
+        hostname_path=view.hostname_path,
+        resolv_conf_path=view.resolv_conf_path,
+        network_mode=view.row.network_mode,
         endpoints=[endpoint_pb(ep, net, view.row.container_name) for ep, net in view.endpoints],
-        ports=[pb.PortMapping(protocol=r.protocol, container_port=r.container_port,
-                              host_ip=r.host_ip, host_port=r.host_port) for r in view.ports])
+        ports=[
+            pb.PortMapping(
+                protocol=r.protocol,
+                container_port=r.container_port,
+                host_ip=r.host_ip,
+                host_port=r.host_port,
+            )
+            for r in view.ports
+        ],
+    )
 
 
 def _endpoint_spec(req: pb.EndpointRequest) -> EndpointSpec:
-    return EndpointSpec(network=req.network, aliases=list(req.aliases),
-                        ipv4_address=req.ipv4_address, mac_address=req.mac_address)
+    return EndpointSpec(
+        network=req.network,
+        aliases=list(req.aliases),
+        ipv4_address=req.ipv4_address,
+        mac_address=req.mac_address,
+    )
 
 
 class NetworkServicer(pb_grpc.NetworkServiceServicer):
@@ -71,70 +105,100 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
         self.networks = networks
         self.sandboxes = sandboxes
 
-    def Create(self, request: pb.CreateNetworkRequest, context: grpc.ServicerContext
-               ) -> pb.Network:
+    def Create(self, request: pb.CreateNetworkRequest, context: grpc.ServicerContext) -> pb.Network:
         # IPv4 only for now: the first config whose subnet is not IPv6.
         cfg = next((c for c in request.ipam.config if ":" not in c.subnet), pb.IPAMConfig())
-        row = self.networks.create(NetworkSpec(
-            name=request.name, driver=request.driver, internal=request.internal,
-            attachable=request.attachable, enable_ipv6=request.enable_ipv6,
-            subnet=cfg.subnet, gateway=cfg.gateway, ip_range=cfg.ip_range,
-            ipam_driver=request.ipam.driver, ipam_options=dict(request.ipam.options),
-            options=dict(request.options), labels=dict(request.labels)))
+        row = self.networks.create(
+            NetworkSpec(
+                name=request.name,
+                driver=request.driver,
+                internal=request.internal,
+                attachable=request.attachable,
+                enable_ipv6=request.enable_ipv6,
+                subnet=cfg.subnet,
+                gateway=cfg.gateway,
+                ip_range=cfg.ip_range,
+                ipam_driver=request.ipam.driver,
+                ipam_options=dict(request.ipam.options),
+                options=dict(request.options),
+                labels=dict(request.labels),
+            )
+        )
         return network_pb(row, [])
 
     def Get(self, request: pb.GetNetworkRequest, context: grpc.ServicerContext) -> pb.Network:
         row = self.networks.get(request.reference)
         return network_pb(row, self.networks.endpoints(row.id))
 
-    def List(self, request: pb.ListNetworksRequest, context: grpc.ServicerContext
-             ) -> pb.ListNetworksResponse:
+    def List(
+        self, request: pb.ListNetworksRequest, context: grpc.ServicerContext
+    ) -> pb.ListNetworksResponse:
         rows = self.networks.matching(_filters(request))
         return pb.ListNetworksResponse(
-            networks=[network_pb(r, self.networks.endpoints(r.id)) for r in rows])
+            networks=[network_pb(r, self.networks.endpoints(r.id)) for r in rows]
+        )
 
-    def Remove(self, request: pb.RemoveNetworkRequest, context: grpc.ServicerContext
-               ) -> pb.RemoveNetworkResponse:
+    def Remove(
+        self, request: pb.RemoveNetworkRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveNetworkResponse:
         self.networks.remove(request.reference)
         return pb.RemoveNetworkResponse()
 
-    def Prune(self, request: pb.PruneNetworksRequest, context: grpc.ServicerContext
-              ) -> pb.PruneNetworksResponse:
+    def Prune(
+        self, request: pb.PruneNetworksRequest, context: grpc.ServicerContext
+    ) -> pb.PruneNetworksResponse:
         return pb.PruneNetworksResponse(deleted=self.networks.prune(_filters(request)))
 
-    def CreateSandbox(self, request: pb.CreateSandboxRequest, context: grpc.ServicerContext
-                      ) -> pb.Sandbox:
-        view = self.sandboxes.create(SandboxSpec(
-            container_id=request.container_id, container_name=request.container_name,
-            hostname=request.hostname, domainname=request.domainname,
-            network_mode=request.network_mode,
-            endpoints=[_endpoint_spec(e) for e in request.endpoints],
-            dns=list(request.dns), dns_search=list(request.dns_search),
-            dns_options=list(request.dns_options), extra_hosts=list(request.extra_hosts),
-            ports=[PortRequest(protocol=p.protocol, container_port=p.container_port,
-                               host_ip=p.host_ip, host_port=p.host_port)
-                   for p in request.ports]))
+    def CreateSandbox(
+        self, request: pb.CreateSandboxRequest, context: grpc.ServicerContext
+    ) -> pb.Sandbox:
+        view = self.sandboxes.create(
+            SandboxSpec(
+                container_id=request.container_id,
+                container_name=request.container_name,
+                hostname=request.hostname,
+                domainname=request.domainname,
+                network_mode=request.network_mode,
+                endpoints=[_endpoint_spec(e) for e in request.endpoints],
+                dns=list(request.dns),
+                dns_search=list(request.dns_search),
+                dns_options=list(request.dns_options),
+                extra_hosts=list(request.extra_hosts),
+                ports=[
+                    PortRequest(
+                        protocol=p.protocol,
+                        container_port=p.container_port,
+                        host_ip=p.host_ip,
+                        host_port=p.host_port,
+                    )
+                    for p in request.ports
+                ],
+            )
+        )
         return sandbox_pb(view)
 
-    def GetSandbox(self, request: pb.GetSandboxRequest, context: grpc.ServicerContext
-                   ) -> pb.Sandbox:
+    def GetSandbox(
+        self, request: pb.GetSandboxRequest, context: grpc.ServicerContext
+    ) -> pb.Sandbox:
         return sandbox_pb(self.sandboxes.get(request.container_id))
 
-    def RemoveSandbox(self, request: pb.RemoveSandboxRequest, context: grpc.ServicerContext
-                      ) -> pb.RemoveSandboxResponse:
+    def RemoveSandbox(
+        self, request: pb.RemoveSandboxRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveSandboxResponse:
         self.sandboxes.remove(request.container_id)
         return pb.RemoveSandboxResponse()
 
-    def Connect(self, request: pb.ConnectRequest, context: grpc.ServicerContext
-                ) -> pb.Endpoint:
+    def Connect(self, request: pb.ConnectRequest, context: grpc.ServicerContext) -> pb.Endpoint:
         ep, net = self.sandboxes.connect(request.container_id, _endpoint_spec(request.endpoint))
         return endpoint_pb(ep, net)
 
-    def Disconnect(self, request: pb.DisconnectRequest, context: grpc.ServicerContext
-                   ) -> pb.DisconnectResponse:
+    def Disconnect(
+        self, request: pb.DisconnectRequest, context: grpc.ServicerContext
+    ) -> pb.DisconnectResponse:
         self.sandboxes.disconnect(request.container_id, request.network)
         return pb.DisconnectResponse()
 
-    def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext
-               ) -> Iterator[pb.Event]:
+    def Events(
+        self, request: pb.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.Event]:
         return serve_events(self.networks.events, request, context, pb.Event)

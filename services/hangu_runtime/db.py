@@ -15,8 +15,9 @@ def open_database(path: Path, metadata: Any = None) -> Engine:
     """Create (if needed) and open the database at `path`; create tables of
     `metadata` (default: every SQLModel table imported so far)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}",
-                           connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(
+        f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30}
+    )
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _: Any) -> None:

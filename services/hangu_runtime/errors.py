@@ -85,8 +85,18 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 
 _BY_CODE: dict[grpc.StatusCode, type[HanguError]] = {
     cls.code: cls
-    for cls in (NotFound, Conflict, AlreadyExists, InvalidArgument, NotModified,
-                Unauthenticated, Forbidden, Unavailable, NotImplementedYet, Internal)
+    for cls in (
+        NotFound,
+        Conflict,
+        AlreadyExists,
+        InvalidArgument,
+        NotModified,
+        Unauthenticated,
+        Forbidden,
+        Unavailable,
+        NotImplementedYet,
+        Internal,
+    )
 }
 
 

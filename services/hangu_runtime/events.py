@@ -41,8 +41,9 @@ class EventBus:
                 sub.put(event)
         return event
 
-    def subscribe(self, since_ns: int = 0, until_ns: int = 0,
-                  stop: threading.Event | None = None) -> Iterator[Event]:
+    def subscribe(
+        self, since_ns: int = 0, until_ns: int = 0, stop: threading.Event | None = None
+    ) -> Iterator[Event]:
         """Past events since `since_ns` (if given), then live ones until
         `until_ns` (0: forever), `stop` is set, or the bus closes."""
         sub: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
@@ -77,8 +78,9 @@ class EventBus:
                 sub.put(None)
 
 
-def serve_events(bus: EventBus, request: Any, context: grpc.ServicerContext,
-                 message: Callable[..., Any]) -> Iterator[Any]:
+def serve_events(
+    bus: EventBus, request: Any, context: grpc.ServicerContext, message: Callable[..., Any]
+) -> Iterator[Any]:
     """The Events RPC of any service: `request` has optional `since`/`until`
     timestamps, `message` is the service's Event message class."""
     stop = threading.Event()

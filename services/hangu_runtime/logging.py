@@ -23,8 +23,9 @@ def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, o
 
 def configure(service: str, level: str = "info") -> None:
     """JSON lines on stderr, one object per event, with service and time."""
-    logging.basicConfig(stream=sys.stderr, format="%(message)s",
-                        level=getattr(logging, level.upper(), logging.INFO))
+    logging.basicConfig(
+        stream=sys.stderr, format="%(message)s", level=getattr(logging, level.upper(), logging.INFO)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -35,7 +36,8 @@ def configure(service: str, level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
-            getattr(logging, level.upper(), logging.INFO)),
+            getattr(logging, level.upper(), logging.INFO)
+        ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )

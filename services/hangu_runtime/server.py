@@ -9,6 +9,7 @@ and on SIGTERM/SIGINT drain and stop."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -33,8 +34,9 @@ class ErrorAndLogInterceptor(grpc.ServerInterceptor):
     into its gRPC status. Streaming handlers are wrapped too: an error raised
     while iterating a response stream is mapped the same way."""
 
-    def intercept_service(self, continuation: Callable[..., Any],
-                          handler_call_details: grpc.HandlerCallDetails) -> Any:
+    def intercept_service(
+        self, continuation: Callable[..., Any], handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
@@ -59,9 +61,14 @@ class ErrorAndLogInterceptor(grpc.ServerInterceptor):
                     log.exception("rpc_failed", method=method)
                     raise
                 finally:
-                    log.info("rpc", method=method, code=code,
-                             ms=round((time.monotonic() - start) * 1000, 2))
+                    log.info(
+                        "rpc",
+                        method=method,
+                        code=code,
+                        ms=round((time.monotonic() - start) * 1000, 2),
+                    )
                     hlog.request_id.reset(token)
+
             return call
 
         def wrap_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -79,26 +86,40 @@ class ErrorAndLogInterceptor(grpc.ServerInterceptor):
                     log.exception("rpc_failed", method=method)
                     raise
                 finally:
-                    log.info("rpc", method=method, code=code, stream=True,
-                             ms=round((time.monotonic() - start) * 1000, 2))
+                    log.info(
+                        "rpc",
+                        method=method,
+                        code=code,
+                        stream=True,
+                        ms=round((time.monotonic() - start) * 1000, 2),
+                    )
                     hlog.request_id.reset(token)
+
             return call
 
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                wrap_unary(handler.unary_unary), handler.request_deserializer,
-                handler.response_serializer)
+                wrap_unary(handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                wrap_unary(handler.stream_unary), handler.request_deserializer,
-                handler.response_serializer)
+                wrap_unary(handler.stream_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                wrap_stream(handler.unary_stream), handler.request_deserializer,
-                handler.response_serializer)
+                wrap_stream(handler.unary_stream),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
         return grpc.stream_stream_rpc_method_handler(
-            wrap_stream(handler.stream_stream), handler.request_deserializer,
-            handler.response_serializer)
+            wrap_stream(handler.stream_stream),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
 
 
 def build_server(max_workers: int, max_concurrent: int) -> grpc.Server:
@@ -106,14 +127,21 @@ def build_server(max_workers: int, max_concurrent: int) -> grpc.Server:
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[ErrorAndLogInterceptor()],
         maximum_concurrent_rpcs=max_concurrent,
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                 ("grpc.max_send_message_length", 64 * 1024 * 1024)],
+        options=[
+            ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ],
     )
 
 
-def serve(name: str, socket_path: Path, register: Callable[[grpc.Server], list[str]],
-          max_workers: int = 512, max_concurrent: int = 480,
-          on_stop: Callable[[], None] | None = None) -> None:
+def serve(
+    name: str,
+    socket_path: Path,
+    register: Callable[[grpc.Server], list[str]],
+    max_workers: int = 512,
+    max_concurrent: int = 480,
+    on_stop: Callable[[], None] | None = None,
+) -> None:
     """Run one service until SIGTERM/SIGINT.
 
     `register` adds the servicers to the server and returns their full
@@ -123,7 +151,8 @@ def serve(name: str, socket_path: Path, register: Callable[[grpc.Server], list[s
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
 
     socket_path.parent.mkdir(parents=True, exist_ok=True)
     if socket_path.exists():
@@ -150,8 +179,6 @@ def serve(name: str, socket_path: Path, register: Callable[[grpc.Server], list[s
     server.stop(grace=3).wait()
     if on_stop is not None:
         on_stop()
-    try:
+    with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
-    except FileNotFoundError:
-        pass
     log.info("stopped", name=name)

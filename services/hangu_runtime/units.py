@@ -17,7 +17,7 @@ def human_size(size: float) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """"Less than a second", "About a minute", "3 hours", "2 weeks", ..."""
+    """ "Less than a second", "About a minute", "3 hours", "2 weeks", ..."""
     s = int(seconds)
     if s < 1:
         return "Less than a second"

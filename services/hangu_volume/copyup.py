@@ -4,6 +4,7 @@ kept, and the volume's root takes the owner and mode of the source folder."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -25,14 +26,14 @@ def _copy_meta(src_st: os.stat_result, dst: str) -> None:
     os.utime(dst, ns=(src_st.st_atime_ns, src_st.st_mtime_ns), follow_symlinks=False)
 
 
-def _copy_entry(src: str, dst: str, st: os.stat_result, links: dict[tuple[int, int], str]
-                ) -> None:
+def _copy_entry(src: str, dst: str, st: os.stat_result, links: dict[tuple[int, int], str]) -> None:
     mode = st.st_mode
     if stat.S_ISDIR(mode):
         os.mkdir(dst)
         for entry in os.scandir(src):
-            _copy_entry(entry.path, os.path.join(dst, entry.name),
-                        entry.stat(follow_symlinks=False), links)
+            _copy_entry(
+                entry.path, os.path.join(dst, entry.name), entry.stat(follow_symlinks=False), links
+            )
     elif stat.S_ISLNK(mode):
         os.symlink(os.readlink(src), dst)
     elif stat.S_ISREG(mode):
@@ -56,8 +57,9 @@ def copy_into(src: Path, dst: Path) -> None:
         return
     links: dict[tuple[int, int], str] = {}
     for entry in os.scandir(src):
-        _copy_entry(entry.path, os.path.join(dst, entry.name),
-                    entry.stat(follow_symlinks=False), links)
+        _copy_entry(
+            entry.path, os.path.join(dst, entry.name), entry.stat(follow_symlinks=False), links
+        )
     _copy_meta(src_st, str(dst))
 
 
@@ -65,8 +67,6 @@ def tree_size(path: Path) -> int:
     total = 0
     for root, _, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
     return total

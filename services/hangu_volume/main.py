@@ -21,9 +21,14 @@ def main() -> None:
             service.purge()
         service.close()
 
-    serve("volume", settings.grpc_socket("volume"), service.register,
-          max_workers=settings.grpc_workers, max_concurrent=settings.grpc_max_concurrent,
-          on_stop=on_stop)
+    serve(
+        "volume",
+        settings.grpc_socket("volume"),
+        service.register,
+        max_workers=settings.grpc_workers,
+        max_concurrent=settings.grpc_max_concurrent,
+        on_stop=on_stop,
+    )
 
 
 if __name__ == "__main__":

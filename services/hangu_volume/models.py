@@ -33,6 +33,7 @@ class VolumeRow(VolumeBase, table=True):
 
 class ReferenceRow(VolumeBase, table=True):
     """A container using a volume."""
+
     __tablename__ = "references"
     name: str = Field(primary_key=True)
     container_id: str = Field(primary_key=True)

@@ -18,7 +18,8 @@ def validate_name(name: str) -> None:
         raise InvalidArgument(
             f"{json.dumps(name)} includes invalid characters for a local volume name, only "
             f"{json.dumps(RESTRICTED_NAME_CHARS)} are allowed. If you intended to pass a host "
-            f"directory, use absolute path")
+            f"directory, use absolute path"
+        )
 
 
 def validate_options(opts: dict[str, str]) -> None:
@@ -26,7 +27,7 @@ def validate_options(opts: dict[str, str]) -> None:
         if key not in LOCAL_OPTIONS:
             raise InvalidArgument(f"invalid option: {json.dumps(key)}")
     if "size" in opts:
-        raise InvalidArgument('quota size requested but no quota support')
+        raise InvalidArgument("quota size requested but no quota support")
     for required in ("type", "device"):
         if opts and required not in opts:
             raise InvalidArgument(f"missing required option: {json.dumps(required)}")

@@ -4,6 +4,7 @@ main.py and the tests."""
 from __future__ import annotations
 
 import grpc
+
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings
 from hangu_runtime.db import open_database

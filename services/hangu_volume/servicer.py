@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-
-from hangu_runtime.events import serve_events
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from hangu.volume.v1 import volume_pb2 as pb
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
+from hangu_runtime.events import serve_events
 
 from .store import Volumes, VolumeView
 
@@ -23,49 +23,69 @@ def _ts(seconds: float) -> Timestamp:
 
 def volume_pb(view: VolumeView) -> pb.Volume:
     row = view.row
-    return pb.Volume(name=row.name, driver=row.driver, mountpoint=view.mountpoint,
-                     created=_ts(row.created), labels=row.labels, options=row.options,
-                     scope="local", anonymous=row.anonymous, used_by=view.used_by, size=-1)
+    return pb.Volume(
+        name=row.name,
+        driver=row.driver,
+        mountpoint=view.mountpoint,
+        created=_ts(row.created),
+        labels=row.labels,
+        options=row.options,
+        scope="local",
+        anonymous=row.anonymous,
+        used_by=view.used_by,
+        size=-1,
+    )
 
 
 class VolumeServicer(pb_grpc.VolumeServiceServicer):
     def __init__(self, volumes: Volumes) -> None:
         self.volumes = volumes
 
-    def Create(self, request: pb.CreateVolumeRequest, context: grpc.ServicerContext
-               ) -> pb.Volume:
-        return volume_pb(self.volumes.create(request.name, request.driver,
-                                             dict(request.driver_opts), dict(request.labels)))
+    def Create(self, request: pb.CreateVolumeRequest, context: grpc.ServicerContext) -> pb.Volume:
+        return volume_pb(
+            self.volumes.create(
+                request.name, request.driver, dict(request.driver_opts), dict(request.labels)
+            )
+        )
 
     def Get(self, request: pb.GetVolumeRequest, context: grpc.ServicerContext) -> pb.Volume:
         return volume_pb(self.volumes.get(request.name))
 
-    def List(self, request: pb.ListVolumesRequest, context: grpc.ServicerContext
-             ) -> pb.ListVolumesResponse:
+    def List(
+        self, request: pb.ListVolumesRequest, context: grpc.ServicerContext
+    ) -> pb.ListVolumesResponse:
         filters = {k: list(v.values) for k, v in request.filters.items()}
-        return pb.ListVolumesResponse(volumes=[volume_pb(v) for v in self.volumes.matching(filters)])
+        return pb.ListVolumesResponse(
+            volumes=[volume_pb(v) for v in self.volumes.matching(filters)]
+        )
 
-    def Remove(self, request: pb.RemoveVolumeRequest, context: grpc.ServicerContext
-               ) -> pb.RemoveVolumeResponse:
+    def Remove(
+        self, request: pb.RemoveVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.RemoveVolumeResponse:
         self.volumes.remove(request.name, request.force)
         return pb.RemoveVolumeResponse()
 
-    def Prune(self, request: pb.PruneVolumesRequest, context: grpc.ServicerContext
-              ) -> pb.PruneVolumesResponse:
+    def Prune(
+        self, request: pb.PruneVolumesRequest, context: grpc.ServicerContext
+    ) -> pb.PruneVolumesResponse:
         filters = {k: list(v.values) for k, v in request.filters.items()}
         deleted, reclaimed = self.volumes.prune(filters)
         return pb.PruneVolumesResponse(deleted=deleted, space_reclaimed=reclaimed)
 
-    def Mount(self, request: pb.MountVolumeRequest, context: grpc.ServicerContext
-              ) -> pb.MountVolumeResponse:
-        return pb.MountVolumeResponse(path=self.volumes.mount(
-            request.name, request.container_id, request.copy_from))
+    def Mount(
+        self, request: pb.MountVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.MountVolumeResponse:
+        return pb.MountVolumeResponse(
+            path=self.volumes.mount(request.name, request.container_id, request.copy_from)
+        )
 
-    def Unmount(self, request: pb.UnmountVolumeRequest, context: grpc.ServicerContext
-                ) -> pb.UnmountVolumeResponse:
+    def Unmount(
+        self, request: pb.UnmountVolumeRequest, context: grpc.ServicerContext
+    ) -> pb.UnmountVolumeResponse:
         self.volumes.unmount(request.name, request.container_id)
         return pb.UnmountVolumeResponse()
 
-    def Events(self, request: pb.EventsRequest, context: grpc.ServicerContext
-               ) -> Iterator[pb.Event]:
+    def Events(
+        self, request: pb.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.Event]:
         return serve_events(self.volumes.events, request, context, pb.Event)

@@ -12,12 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
 from hangu_runtime.ids import new_id
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
 
 from . import copyup, names
 from .models import ReferenceRow, VolumeRow
@@ -45,17 +46,24 @@ class Volumes:
         return self.root / name / "_data"
 
     def _view(self, s: Session, row: VolumeRow) -> VolumeView:
-        refs = s.exec(select(ReferenceRow).where(ReferenceRow.name == row.name)
-                      .order_by(col(ReferenceRow.created)))
+        refs = s.exec(
+            select(ReferenceRow)
+            .where(ReferenceRow.name == row.name)
+            .order_by(col(ReferenceRow.created))
+        )
         return VolumeView(row, str(self.data_dir(row.name)), [r.container_id for r in refs])
 
     # -- create / get / list ------------------------------------------------
-    def create(self, name: str, driver: str = "", driver_opts: Mapping[str, str] | None = None,
-               labels: Mapping[str, str] | None = None) -> VolumeView:
+    def create(
+        self,
+        name: str,
+        driver: str = "",
+        driver_opts: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> VolumeView:
         driver = driver or "local"
         if driver != "local":
-            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" '
-                           f"not found")
+            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         opts = dict(driver_opts or {})
         anonymous = not name
         name = name or new_id()
@@ -72,8 +80,13 @@ class Volumes:
             data = self.data_dir(name)
             data.mkdir(parents=True, exist_ok=True)
             data.parent.chmod(0o701)
-            row = VolumeRow(name=name, driver=driver, anonymous=anonymous,
-                            labels_json=json.dumps(labels), options_json=json.dumps(opts))
+            row = VolumeRow(
+                name=name,
+                driver=driver,
+                anonymous=anonymous,
+                labels_json=json.dumps(labels),
+                options_json=json.dumps(opts),
+            )
             s.add(row)
             s.commit()
             s.refresh(row)
@@ -93,8 +106,9 @@ class Volumes:
             if key not in ("name", "label", "dangling", "driver", "all", "label!"):
                 raise InvalidArgument(f"invalid filter '{key}'")
         with Session(self.engine, expire_on_commit=False) as s:
-            views = [self._view(s, r) for r in s.exec(select(VolumeRow)
-                                                      .order_by(col(VolumeRow.created)))]
+            views = [
+                self._view(s, r) for r in s.exec(select(VolumeRow).order_by(col(VolumeRow.created)))
+            ]
         return [v for v in views if _matches(v, filters)]
 
     # -- remove / prune --------------------------------------------------
@@ -107,8 +121,7 @@ class Volumes:
                 raise NotFound(f"get {name}: no such volume")
             view = self._view(s, row)
             if view.used_by:
-                raise Conflict(f"remove {name}: volume is in use - "
-                               f"[{' '.join(view.used_by)}]")
+                raise Conflict(f"remove {name}: volume is in use - [{' '.join(view.used_by)}]")
             self._unmount_device(row)
             shutil.rmtree(self.root / name, ignore_errors=True)
             s.delete(row)
@@ -175,8 +188,9 @@ class Volumes:
         cmd = ["mount", "-t", opts["type"]]
         if opts.get("o"):
             cmd += ["-o", opts["o"]]
-        res = subprocess.run([*cmd, opts["device"], str(data)], capture_output=True, text=True,
-                             check=False)
+        res = subprocess.run(
+            [*cmd, opts["device"], str(data)], capture_output=True, text=True, check=False
+        )
         if res.returncode != 0:
             raise Internal(f"error while mounting volume '{data}': {res.stderr.strip()}")
 
@@ -222,4 +236,3 @@ def _matches(view: VolumeView, filters: Mapping[str, Sequence[str]]) -> bool:
                 if k in row.labels and (not eq or row.labels[k] == v):
                     return False
     return True
-

@@ -19,7 +19,8 @@ def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if reason:
         pytest.skip(reason)
     archive = busybox.write_docker_archive(
-        busybox.busybox_image(), tmp_path_factory.mktemp("img") / "busybox.tar")
+        busybox.busybox_image(), tmp_path_factory.mktemp("img") / "busybox.tar"
+    )
     stack = Stack("inf", bridge_prefix="hgi", subnet_pool="10.204.0.0/16")
     with stack:
         stack.load_image(Path(archive))
@@ -28,8 +29,9 @@ def cli_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    layout = busybox.write_oci_layout(busybox.busybox_image(),
-                                      tmp_path_factory.mktemp("oci") / "layout")
+    layout = busybox.write_oci_layout(
+        busybox.busybox_image(), tmp_path_factory.mktemp("oci") / "layout"
+    )
     with running_registry() as reg:
         reg.push(layout, "clitest/busybox")
         yield reg

@@ -44,8 +44,9 @@ def test_run_rm_prints_output_and_removes(cli_stack: Stack) -> None:
 
 
 def test_run_exit_code_and_stderr(cli_stack: Stack) -> None:
-    result = cli_stack.run_cli("run", "--rm", "busybox", "sh", "-c",
-                               "echo out; echo err >&2; exit 3")
+    result = cli_stack.run_cli(
+        "run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"
+    )
     assert result.returncode == 3
     assert result.stdout == "out\n" and result.stderr == "err\n"
 
@@ -94,15 +95,21 @@ def test_run_it_gives_a_terminal(cli_stack: Stack) -> None:
     import sys
 
     from tests.support.terminal import Terminal
-    child = Terminal([sys.executable, "-m", "hangu_cli.main", "run", "-it", "--rm", "busybox",
-                      "sh"], env=cli_stack.env, rows=30, cols=100, timeout=30)
+
+    child = Terminal(
+        [sys.executable, "-m", "hangu_cli.main", "run", "-it", "--rm", "busybox", "sh"],
+        env=cli_stack.env,
+        rows=30,
+        cols=100,
+        timeout=30,
+    )
     try:
         child.expect_exact("# ")
         child.sendline("echo $((6*7)); tty; stty size")
         child.expect_exact("42")
         child.expect("/dev/(pts/\\d+|console)")
         child.expect_exact("30 100")
-        child.setwinsize(40, 120)   # SIGWINCH: the CLI passes the new size on
+        child.setwinsize(40, 120)  # SIGWINCH: the CLI passes the new size on
         time.sleep(0.3)
         child.sendline("stty size")
         child.expect_exact("40 120")

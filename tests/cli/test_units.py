@@ -51,8 +51,10 @@ def test_split_reference() -> None:
 
 def test_ports_column() -> None:
     assert output.ports([{"PrivatePort": 80, "Type": "tcp"}]) == "80/tcp"
-    assert output.ports([{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8080,
-                          "Type": "tcp"}]) == "127.0.0.1:8080->80/tcp"
+    assert (
+        output.ports([{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}])
+        == "127.0.0.1:8080->80/tcp"
+    )
 
 
 def frame(kind: int, data: bytes) -> bytes:
@@ -66,7 +68,7 @@ def test_demultiplexes_frames_split_anywhere() -> None:
 
     def send() -> None:
         for i in range(0, len(rest), 5):
-            a.sendall(rest[i:i + 5])
+            a.sendall(rest[i : i + 5])
         a.close()
 
     threading.Thread(target=send).start()
@@ -104,7 +106,8 @@ def test_stdin_eof_half_closes() -> None:
 
 def test_run_config() -> None:
     args = build_parser().parse_args(
-        ["run", "--rm", "-i", "-e", "A=1", "--name", "x", "busybox", "sh", "-c", "exit 3"])
+        ["run", "--rm", "-i", "-e", "A=1", "--name", "x", "busybox", "sh", "-c", "exit 3"]
+    )
     config = run.container_config(args)
     assert config["Image"] == "busybox"
     assert config["Cmd"] == ["sh", "-c", "exit 3"]
@@ -112,8 +115,9 @@ def test_run_config() -> None:
     assert config["AttachStdin"] and config["OpenStdin"] and config["StdinOnce"]
     # --rm without -d: the CLI removes the container once it has the code.
     assert config["HostConfig"]["AutoRemove"] is False
-    detached = run.container_config(build_parser().parse_args(
-        ["run", "--rm", "-d", "busybox", "sleep", "9"]))
+    detached = run.container_config(
+        build_parser().parse_args(["run", "--rm", "-d", "busybox", "sleep", "9"])
+    )
     assert detached["HostConfig"]["AutoRemove"] is True
     assert not detached["AttachStdout"]
 
@@ -126,6 +130,7 @@ def test_host_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unreachable_daemon_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     from hangu_cli.main import main
+
     assert main(["-H", "unix:///nonexistent/hangu.sock", "ps"]) == 1
     err = capsys.readouterr().err
     assert "Cannot connect to the hangu daemon at unix:///nonexistent/hangu.sock" in err

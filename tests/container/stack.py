@@ -19,8 +19,12 @@ from hangu_runtime.config import Settings, load_settings
 from hangu_runtime.server import build_server
 
 
-def _serve(socket: Path, register: Callable[[grpc.Server], Any], workers: int = 64,
-           max_concurrent: int = 60) -> grpc.Server:
+def _serve(
+    socket: Path,
+    register: Callable[[grpc.Server], Any],
+    workers: int = 64,
+    max_concurrent: int = 60,
+) -> grpc.Server:
     server = build_server(workers, max_concurrent)
     register(server)
     socket.parent.mkdir(parents=True, exist_ok=True)
@@ -33,12 +37,17 @@ class PeerStack:
     def __init__(self) -> None:
         suffix = secrets.token_hex(3)
         self.tmp = Path(tempfile.mkdtemp(prefix="hgt-ctr-", dir="/tmp"))
-        self.settings: Settings = load_settings({
-            "HANGU_ROOT": str(self.tmp / "root"), "HANGU_RUN": str(self.tmp / "run"),
-            "HANGU_BRIDGE": f"hgc{suffix}", "HANGU_NFT_TABLE": f"hgc_{suffix}",
-            # Eight /19s of our 10.202.0.0/16: parallel runs of these tests
-            # (CI and a developer) each find a free one.
-            "HANGU_SUBNET_POOL": ",".join(f"10.202.{i * 32}.0/19" for i in range(8))})
+        self.settings: Settings = load_settings(
+            {
+                "HANGU_ROOT": str(self.tmp / "root"),
+                "HANGU_RUN": str(self.tmp / "run"),
+                "HANGU_BRIDGE": f"hgc{suffix}",
+                "HANGU_NFT_TABLE": f"hgc_{suffix}",
+                # Eight /19s of our 10.202.0.0/16: parallel runs of these tests
+                # (CI and a developer) each find a free one.
+                "HANGU_SUBNET_POOL": ",".join(f"10.202.{i * 32}.0/19" for i in range(8)),
+            }
+        )
         self.cgroup_parent = f"/hgc-{suffix}"
         self.servers: dict[str, grpc.Server] = {}
         self.services: dict[str, Any] = {}
@@ -48,6 +57,7 @@ class PeerStack:
         from hangu_image.servicer import register as image_register
         from hangu_network.service import NetworkService
         from hangu_volume.service import VolumeService
+
         s = self.settings
         vol = VolumeService(s)
         self.services["volume"] = vol
@@ -61,13 +71,14 @@ class PeerStack:
 
     def load_image(self, archive: Path) -> None:
         stub = image_pb2_grpc.ImageServiceStub(
-            grpc.insecure_channel(self.settings.grpc_target("image")))
+            grpc.insecure_channel(self.settings.grpc_target("image"))
+        )
 
         def chunks() -> Any:
             data = archive.read_bytes()
             yield image_pb2.LoadRequest(quiet=True)
             for i in range(0, len(data), 1 << 20):
-                yield image_pb2.LoadRequest(data=data[i:i + 1 << 20])
+                yield image_pb2.LoadRequest(data=data[i : i + 1 << 20])
 
         for progress in stub.Load(chunks()):
             assert not progress.error, progress.error
@@ -76,12 +87,18 @@ class PeerStack:
         """`full_size`: the thread pool and concurrency cap of the settings
         (as main runs it), else a small pool."""
         from hangu_container.main import build
+
         lc, servicer = build(self.settings, parent=self.cgroup_parent)
-        size = (self.settings.grpc_workers, self.settings.grpc_max_concurrent) if full_size \
+        size = (
+            (self.settings.grpc_workers, self.settings.grpc_max_concurrent)
+            if full_size
             else (64, 60)
-        server = _serve(self.settings.grpc_socket("container"),
-                        lambda srv: container_pb2_grpc.add_ContainerServiceServicer_to_server(
-                            servicer, srv), *size)
+        )
+        server = _serve(
+            self.settings.grpc_socket("container"),
+            lambda srv: container_pb2_grpc.add_ContainerServiceServicer_to_server(servicer, srv),
+            *size,
+        )
         self.servers["container"] = server
         self.services["container"] = lc
         return lc
@@ -96,11 +113,13 @@ class PeerStack:
 
     def container_stub(self) -> container_pb2_grpc.ContainerServiceStub:
         return container_pb2_grpc.ContainerServiceStub(
-            grpc.insecure_channel(self.settings.grpc_target("container")))
+            grpc.insecure_channel(self.settings.grpc_target("container"))
+        )
 
     def stop(self) -> None:
         """Purge everything; each step runs even if an earlier one failed."""
         from hangu_container.runtime import remove_cgroup_parent
+
         errors: list[BaseException] = []
         try:
             self.stop_container_service(purge=True)
@@ -131,8 +150,9 @@ class PeerStack:
         bridge, table = self.settings.bridge, self.settings.nft_table
         subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-        rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True,
-                               text=True).stdout.splitlines()
+        rules = subprocess.run(
+            ["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True
+        ).stdout.splitlines()
         for rule in rules:
             if rule.startswith("-A DOCKER-USER") and f" {bridge} " in f"{rule} ":
                 subprocess.run(["iptables", "-D", *rule.split()[1:]], capture_output=True)

@@ -56,9 +56,16 @@ def _exec(stub: object, cid: str, i: int) -> None:
     stdin = i % 5 == 2
     script = f"echo out-{i}; exit {code}" if code != 137 else f"echo out-{i}; kill -9 $$"
     cmd = ["sh", "-c", f"cat >/dev/null; {script}" if stdin else script]
-    eid = stub.ExecCreate(pb.ExecCreateRequest(  # type: ignore[attr-defined]
-        reference=cid, cmd=cmd, attach_stdin=stdin, attach_stdout=True,
-        attach_stderr=True, tty=tty)).id
+    eid = stub.ExecCreate(
+        pb.ExecCreateRequest(  # type: ignore[attr-defined]
+            reference=cid,
+            cmd=cmd,
+            attach_stdin=stdin,
+            attach_stdout=True,
+            attach_stderr=True,
+            tty=tty,
+        )
+    ).id
     hold = threading.Event()
 
     def requests() -> Iterator[pb.ExecStartRequest]:
@@ -66,7 +73,7 @@ def _exec(stub: object, cid: str, i: int) -> None:
         if stdin:
             yield pb.ExecStartRequest(stdin_data=b"x" * 100)
             yield pb.ExecStartRequest(close_stdin=True)
-        hold.wait(60)   # the client keeps its side open, as the gateway does
+        hold.wait(60)  # the client keeps its side open, as the gateway does
 
     out = bytearray()
     exits = []
@@ -88,30 +95,51 @@ def _exec(stub: object, cid: str, i: int) -> None:
 
 def test_execs_right_after_start_report_their_exit_code(stub: object) -> None:
     for round_ in range(3):
-        c = stub.Create(pb.CreateContainerRequest(  # type: ignore[attr-defined]
-            config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])))
+        c = stub.Create(
+            pb.CreateContainerRequest(  # type: ignore[attr-defined]
+                config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])
+            )
+        )
         stub.Start(pb.StartContainerRequest(reference=c.id))  # type: ignore[attr-defined]
         with ThreadPoolExecutor(max_workers=10) as pool:
             list(pool.map(lambda i: _exec(stub, c.id, i), range(EXECS)))
-        stub.Remove(pb.RemoveContainerRequest(  # type: ignore[attr-defined]
-            reference=c.id, force=True))
+        stub.Remove(
+            pb.RemoveContainerRequest(  # type: ignore[attr-defined]
+                reference=c.id, force=True
+            )
+        )
 
 
 def test_detached_exec_exit_code(stub: object) -> None:
     """`docker exec -d`: no stream; ExecInspect shows the code once done."""
-    c = stub.Create(pb.CreateContainerRequest(  # type: ignore[attr-defined]
-        config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])))
+    c = stub.Create(
+        pb.CreateContainerRequest(  # type: ignore[attr-defined]
+            config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])
+        )
+    )
     stub.Start(pb.StartContainerRequest(reference=c.id))  # type: ignore[attr-defined]
     started = []
     for i in range(10):
-        eid = stub.ExecCreate(pb.ExecCreateRequest(  # type: ignore[attr-defined]
-            reference=c.id, cmd=["sh", "-c", f"exit {i}"])).id
-        list(stub.ExecStart(iter([pb.ExecStartRequest(  # type: ignore[attr-defined]
-            exec_id=eid, detach=True)])))
+        eid = stub.ExecCreate(
+            pb.ExecCreateRequest(  # type: ignore[attr-defined]
+                reference=c.id, cmd=["sh", "-c", f"exit {i}"]
+            )
+        ).id
+        list(
+            stub.ExecStart(
+                iter(
+                    [
+                        pb.ExecStartRequest(  # type: ignore[attr-defined]
+                            exec_id=eid, detach=True
+                        )
+                    ]
+                )
+            )
+        )
         started.append((eid, i))
     for eid, i in started:
         deadline = time.monotonic() + 10
-        while True:     # no stream to end: ask until it is done, as a client would
+        while True:  # no stream to end: ask until it is done, as a client would
             info = stub.ExecInspect(pb.ExecInspectRequest(exec_id=eid))  # type: ignore
             if not info.running or time.monotonic() > deadline:
                 break

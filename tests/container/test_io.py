@@ -19,7 +19,6 @@ import grpc
 import pytest
 
 from hangu.container.v1 import container_pb2 as pb
-
 from hangu_container import fds
 from hangu_container.inotify import Inotify
 
@@ -31,6 +30,7 @@ MB = 1_000_000
 
 # ---------------------------------------------------------------- no root
 
+
 def test_inotify_close_is_idempotent() -> None:
     """A second close must not close whatever reused the number."""
     ino = Inotify()
@@ -41,7 +41,7 @@ def test_inotify_close_is_idempotent() -> None:
         assert numbers & set(reused), "the kernel did not recycle the number"
         ino.close()
         for fd in reused:
-            os.fstat(fd)        # still open
+            os.fstat(fd)  # still open
         assert ino.wait(0) is False
         assert list(ino.read(0)) == []
     finally:
@@ -67,6 +67,7 @@ def test_fd_owner_closes_once() -> None:
 
 # ---------------------------------------------------------------- the service
 
+
 @pytest.fixture(scope="module")
 def stack(busybox_docker_archive: Path) -> Iterator[PeerStack]:
     if os.geteuid() != 0:
@@ -85,6 +86,7 @@ def stack(busybox_docker_archive: Path) -> Iterator[PeerStack]:
 def stub(stack: PeerStack) -> Iterator[object]:
     channel = grpc.insecure_channel(stack.settings.grpc_target("container"))
     from hangu.container.v1 import container_pb2_grpc
+
     stub = container_pb2_grpc.ContainerServiceStub(channel)
     yield stub
     for c in stub.List(pb.ListContainersRequest(all=True)).containers:
@@ -95,18 +97,22 @@ def stub(stack: PeerStack) -> Iterator[object]:
 def _payload(size: int, seed: int) -> bytes:
     data = bytearray(random.Random(seed).randbytes(size))
     for pos in range(100, size - 2, max(size // 9, 3)):
-        data[pos:pos + 2] = b"\x10\x11"     # docker's default detach keys
+        data[pos : pos + 2] = b"\x10\x11"  # docker's default detach keys
     return bytes(data)
 
 
 def _create(stub: object, cmd: list[str], **cfg: object) -> str:
-    c = stub.Create(pb.CreateContainerRequest(  # type: ignore[attr-defined]
-        config=pb.ContainerConfig(image="busybox", cmd=cmd, **cfg)))
+    c = stub.Create(
+        pb.CreateContainerRequest(  # type: ignore[attr-defined]
+            config=pb.ContainerConfig(image="busybox", cmd=cmd, **cfg)
+        )
+    )
     return str(c.id)
 
 
-def _stdin(cid: str, chunks: list[bytes], close: bool = True,
-           hold: threading.Event | None = None) -> Iterator[pb.AttachRequest]:
+def _stdin(
+    cid: str, chunks: list[bytes], close: bool = True, hold: threading.Event | None = None
+) -> Iterator[pb.AttachRequest]:
     yield pb.AttachRequest(reference=cid, stdin=True, stdout=True, stderr=True, stream=True)
     for chunk in chunks:
         yield pb.AttachRequest(stdin_data=chunk)
@@ -138,8 +144,11 @@ def _io_fds() -> int:
     (SEQPACKET), pipes (sync, start, attach pipes), inotify. (The peer
     services run in this process too; their per-thread DB connections and
     netlink sockets grow with the thread pools.)"""
-    return sum(1 for v in _fd_table().values()
-               if v.endswith(" seqpacket") or v.startswith("pipe:") or "inotify" in v)
+    return sum(
+        1
+        for v in _fd_table().values()
+        if v.endswith(" seqpacket") or v.startswith("pipe:") or "inotify" in v
+    )
 
 
 def _fd_table() -> dict[str, str]:
@@ -149,7 +158,8 @@ def _fd_table() -> dict[str, str]:
     for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
         parts = line.split()
         kinds[parts[6]] = {"0001": "stream", "0002": "dgram", "0005": "seqpacket"}.get(
-            parts[4], parts[4])
+            parts[4], parts[4]
+        )
     out = {}
     for name in os.listdir("/proc/self/fd"):
         try:
@@ -183,9 +193,9 @@ def test_stdin_before_start_does_not_block_the_start(stub: object) -> None:
     # No ctrl-p here: this test is about the start, not the detach keys.
     data = random.Random(1).randbytes(8 * MB).replace(b"\x10", b" ")
     cid = _create(stub, ["cat"], open_stdin=True, stdin_once=True, attach_stdin=True)
-    chunks = [data[i:i + 65536] for i in range(0, len(data), 65536)]
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
     call = stub.Attach(_stdin(cid, chunks))  # type: ignore[attr-defined]
-    time.sleep(0.5)     # the client has sent what gRPC's flow control lets through
+    time.sleep(0.5)  # the client has sent what gRPC's flow control lets through
     t0 = time.monotonic()
     stub.Start(pb.StartContainerRequest(reference=cid), timeout=15)  # type: ignore[attr-defined]
     started = time.monotonic() - t0
@@ -202,8 +212,15 @@ def test_stdin_before_start_does_not_block_the_start(stub: object) -> None:
 def test_binary_stdin_without_tty_is_data(stub: object) -> None:
     data = _payload(3 * MB, seed=2)
     cid = _create(stub, ["md5sum"], open_stdin=True, stdin_once=True, attach_stdin=True)
-    call = stub.Attach(_stdin(cid, [data[i:i + 100_000]  # type: ignore[attr-defined]
-                                    for i in range(0, len(data), 100_000)]))
+    call = stub.Attach(
+        _stdin(
+            cid,
+            [
+                data[i : i + 100_000]  # type: ignore[attr-defined]
+                for i in range(0, len(data), 100_000)
+            ],
+        )
+    )
     time.sleep(0.2)
     stub.Start(pb.StartContainerRequest(reference=cid), timeout=15)  # type: ignore[attr-defined]
     out, code = _collect(call)
@@ -216,13 +233,20 @@ def test_binary_stdin_without_tty_is_data(stub: object) -> None:
 def test_paused_reader_bounds_memory_and_the_service_answers(stub: object) -> None:
     cid = _create(stub, ["sh", "-c", "head -c 300000000 /dev/zero"])
     before = _rss_kib()
-    call = stub.Attach(iter([pb.AttachRequest(  # type: ignore[attr-defined]
-        reference=cid, stdout=True, stderr=True, stream=True)]))
+    call = stub.Attach(
+        iter(
+            [
+                pb.AttachRequest(  # type: ignore[attr-defined]
+                    reference=cid, stdout=True, stderr=True, stream=True
+                )
+            ]
+        )
+    )
     time.sleep(0.2)
     stub.Start(pb.StartContainerRequest(reference=cid), timeout=15)  # type: ignore[attr-defined]
     got = len(next(call).data)
     peak = before
-    for _ in range(6):      # the reader pauses 3 s; the container could write GBs
+    for _ in range(6):  # the reader pauses 3 s; the container could write GBs
         time.sleep(0.5)
         peak = max(peak, _rss_kib())
         t0 = time.monotonic()
@@ -251,8 +275,14 @@ def test_leaving_clients_release_socket_and_threads(stub: object) -> None:
     # Warm up (gRPC's own fds), then measure.
     for _ in range(2):
         hold = threading.Event()
-        call = stub.Attach(_stdin(cid, [b"echo warm\n"], close=False,  # type: ignore[attr-defined]
-                                  hold=hold))
+        call = stub.Attach(
+            _stdin(
+                cid,
+                [b"echo warm\n"],
+                close=False,  # type: ignore[attr-defined]
+                hold=hold,
+            )
+        )
         for chunk in call:
             if b"warm" in chunk.data:
                 break
@@ -262,8 +292,14 @@ def test_leaving_clients_release_socket_and_threads(stub: object) -> None:
     base_threads = _settle(lambda: _threads("attach-"), 0, timeout=3)
     for i in range(5):
         hold = threading.Event()
-        call = stub.Attach(_stdin(cid, [f"echo n{i}\n".encode()], close=False,  # type: ignore
-                                  hold=hold))
+        call = stub.Attach(
+            _stdin(
+                cid,
+                [f"echo n{i}\n".encode()],
+                close=False,  # type: ignore
+                hold=hold,
+            )
+        )
         for chunk in call:
             if f"n{i}".encode() in chunk.data:
                 break
@@ -286,19 +322,31 @@ def test_parallel_tty_attach_and_exec_stress(stack: PeerStack, stub: object) -> 
     stub.Start(pb.StartContainerRequest(reference=host))  # type: ignore[attr-defined]
 
     def run_it(i: int) -> None:
-        cid = _create(stub, ["sh"], open_stdin=True, stdin_once=True, tty=True,
-                      attach_stdin=True)
+        cid = _create(stub, ["sh"], open_stdin=True, stdin_once=True, tty=True, attach_stdin=True)
         hold = threading.Event()
-        call = stub.Attach(_stdin(cid, [f"echo it-{i}\n".encode(),  # type: ignore
-                                        f"exit {i % 7}\n".encode()], close=False, hold=hold))
+        call = stub.Attach(
+            _stdin(
+                cid,
+                [
+                    f"echo it-{i}\n".encode(),  # type: ignore
+                    f"exit {i % 7}\n".encode(),
+                ],
+                close=False,
+                hold=hold,
+            )
+        )
         time.sleep(0.05)
         try:
             stub.Start(pb.StartContainerRequest(reference=cid), timeout=30)  # type: ignore
             try:
-                stub.Resize(pb.ResizeRequest(reference=cid,  # type: ignore[attr-defined]
-                                             size=pb.TerminalSize(height=30, width=90)))
+                stub.Resize(
+                    pb.ResizeRequest(
+                        reference=cid,  # type: ignore[attr-defined]
+                        size=pb.TerminalSize(height=30, width=90),
+                    )
+                )
             except grpc.RpcError:
-                pass    # it may have exited already
+                pass  # it may have exited already
             out, code = _collect(call)
         finally:
             hold.set()
@@ -306,14 +354,18 @@ def test_parallel_tty_attach_and_exec_stress(stack: PeerStack, stub: object) -> 
         stub.Remove(pb.RemoveContainerRequest(reference=cid))  # type: ignore[attr-defined]
 
     def exec_it(i: int) -> None:
-        eid = stub.ExecCreate(pb.ExecCreateRequest(  # type: ignore[attr-defined]
-            reference=host, cmd=["sh"], tty=True, attach_stdin=True, attach_stdout=True)).id
+        eid = stub.ExecCreate(
+            pb.ExecCreateRequest(  # type: ignore[attr-defined]
+                reference=host, cmd=["sh"], tty=True, attach_stdin=True, attach_stdout=True
+            )
+        ).id
 
         hold = threading.Event()
 
         def reqs() -> Iterator[pb.ExecStartRequest]:
-            yield pb.ExecStartRequest(exec_id=eid, tty=True,
-                                      resize=pb.TerminalSize(height=20, width=70))
+            yield pb.ExecStartRequest(
+                exec_id=eid, tty=True, resize=pb.TerminalSize(height=20, width=70)
+            )
             yield pb.ExecStartRequest(stdin_data=f"echo ex-{i}; exit 3\n".encode())
             hold.wait(60)
 
@@ -331,7 +383,7 @@ def test_parallel_tty_attach_and_exec_stress(stack: PeerStack, stub: object) -> 
     def one(i: int) -> None:
         (run_it if i % 2 == 0 else exec_it)(i)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:     # warm-up
+    with ThreadPoolExecutor(max_workers=4) as pool:  # warm-up
         list(pool.map(one, range(4)))
     base_fds = _settle(_io_fds, 0, timeout=1)
     table = _fd_table()
@@ -355,15 +407,25 @@ def test_stalled_client_does_not_hold_a_dead_container(stub: object) -> None:
     the exit only once the output is written. A client that stops reading
     for good must not keep a killed container running forever."""
     cid = _create(stub, ["sh", "-c", "head -c 300000000 /dev/zero; sleep 300"])
-    call = stub.Attach(iter([pb.AttachRequest(  # type: ignore[attr-defined]
-        reference=cid, stdout=True, stderr=True, stream=True)]))
+    call = stub.Attach(
+        iter(
+            [
+                pb.AttachRequest(  # type: ignore[attr-defined]
+                    reference=cid, stdout=True, stderr=True, stream=True
+                )
+            ]
+        )
+    )
     time.sleep(0.2)
     stub.Start(pb.StartContainerRequest(reference=cid), timeout=15)  # type: ignore[attr-defined]
-    next(call)          # then never read again
+    next(call)  # then never read again
     time.sleep(1)
     t0 = time.monotonic()
-    fut = stub.Wait.future(pb.WaitContainerRequest(  # type: ignore[attr-defined]
-        reference=cid, condition="next-exit"))
+    fut = stub.Wait.future(
+        pb.WaitContainerRequest(  # type: ignore[attr-defined]
+            reference=cid, condition="next-exit"
+        )
+    )
     stub.Kill(pb.KillContainerRequest(reference=cid), timeout=30)  # type: ignore[attr-defined]
     assert fut.result(timeout=30).status_code == 137
     print(f"exit noticed {time.monotonic() - t0:.1f}s after the kill")

@@ -38,19 +38,29 @@ def peers(busybox_docker_archive: Path) -> Iterator[PeerStack]:
 
 def _spawn(stack: PeerStack, purge: bool) -> subprocess.Popen[bytes]:
     s = stack.settings
-    env = dict(os.environ, HANGU_ROOT=str(s.root), HANGU_RUN=str(s.run),
-               HANGU_BRIDGE=s.bridge, HANGU_NFT_TABLE=s.nft_table,
-               HANGU_SUBNET_POOL=s.subnet_pool, HANGU_LOG_LEVEL="warning",
-               HANGU_CGROUP_PARENT=stack.cgroup_parent,
-               PYTHONPATH=f"{CHECKOUT / 'services'}:{os.environ.get('PYTHONPATH', '')}")
+    env = dict(
+        os.environ,
+        HANGU_ROOT=str(s.root),
+        HANGU_RUN=str(s.run),
+        HANGU_BRIDGE=s.bridge,
+        HANGU_NFT_TABLE=s.nft_table,
+        HANGU_SUBNET_POOL=s.subnet_pool,
+        HANGU_LOG_LEVEL="warning",
+        HANGU_CGROUP_PARENT=stack.cgroup_parent,
+        PYTHONPATH=f"{CHECKOUT / 'services'}:{os.environ.get('PYTHONPATH', '')}",
+    )
     env.pop("HANGU_PURGE_ON_STOP", None)
     if purge:
         env["HANGU_PURGE_ON_STOP"] = "1"
     sock = s.grpc_socket("container")
     if sock.exists():
         sock.unlink()
-    proc = subprocess.Popen([sys.executable, "-m", "hangu_container.main"], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hangu_container.main"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while not sock.exists():
         assert proc.poll() is None, "container service died"
@@ -64,8 +74,11 @@ def _stub(stack: PeerStack) -> object:
 
 
 def _run_sleeper(stub: object) -> str:
-    c = stub.Create(pb.CreateContainerRequest(  # type: ignore[attr-defined]
-        config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])))
+    c = stub.Create(
+        pb.CreateContainerRequest(  # type: ignore[attr-defined]
+            config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])
+        )
+    )
     stub.Start(pb.StartContainerRequest(reference=c.id))  # type: ignore[attr-defined]
     return str(c.id)
 
@@ -84,8 +97,9 @@ def test_sigkill_then_adopt_then_purge(peers: PeerStack) -> None:
         stub = _stub(peers)
         got = stub.Get(pb.GetContainerRequest(reference=cid))
         assert got.state.status == "running"
-        assert not stub.Stop(pb.StopContainerRequest(reference=cid, timeout=1,
-                                                     timeout_set=True)).not_modified
+        assert not stub.Stop(
+            pb.StopContainerRequest(reference=cid, timeout=1, timeout_set=True)
+        ).not_modified
         assert stub.Get(pb.GetContainerRequest(reference=cid)).state.status == "exited"
         assert not Runtime.conmon_alive(conmon_pid, cid)
         # SIGTERM without purge: containers keep running.

@@ -46,12 +46,19 @@ def watcher(rt: runtime.Runtime) -> Iterator[Exits]:
     e.watcher.stop()
 
 
-def _create(rt: runtime.Runtime, rootfs: Path, parent: str, cmd: list[str],
-            tty: bool = False, stdin: bool = False) -> str:
+def _create(
+    rt: runtime.Runtime,
+    rootfs: Path,
+    parent: str,
+    cmd: list[str],
+    tty: bool = False,
+    stdin: bool = False,
+) -> str:
     cid = new_id()
     cfg = pb.ContainerConfig(cmd=cmd, tty=tty, open_stdin=stdin)
-    spec = ocispec.build_spec(ocispec.SpecInput(cid, cfg, pb.HostConfig(), rootfs,
-                                                cgroup_parent=parent))
+    spec = ocispec.build_spec(
+        ocispec.SpecInput(cid, cfg, pb.HostConfig(), rootfs, cgroup_parent=parent)
+    )
     rt.create(cid, "t", spec, runtime.IOOptions(tty=tty, stdin=stdin))
     return cid
 
@@ -63,28 +70,43 @@ def _read_all(conn: attach.AttachConnection) -> dict[int, bytes]:
     return out
 
 
-def test_exit_code_and_logs(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str,
-                            watcher: Exits) -> None:
-    cid = _create(rt, busybox_rootfs, cgroup_parent,
-                  ["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"])
+def test_exit_code_and_logs(
+    rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str, watcher: Exits
+) -> None:
+    cid = _create(
+        rt,
+        busybox_rootfs,
+        cgroup_parent,
+        ["sh", "-c", "echo out; echo err >&2; printf partial; exit 3"],
+    )
     rt.start(cid)
     assert watcher.wait(cid) == 3
     entries = list(logs.read_entries(rt.paths.log_path(cid)))
     assert [(e.stream, e.data) for e in entries] == [
-        ("stdout", b"out\n"), ("stderr", b"err\n"), ("stdout", b"partial")]
+        ("stdout", b"out\n"),
+        ("stderr", b"err\n"),
+        ("stdout", b"partial"),
+    ]
     only_err = logs.select(rt.paths.log_path(cid), logs.LogQuery(stdout=False))
     assert [e.data for e in only_err] == [b"err\n"]
-    assert [e.data for e in logs.select(rt.paths.log_path(cid), logs.LogQuery(tail=1))] == \
-        [b"partial"]
+    assert [e.data for e in logs.select(rt.paths.log_path(cid), logs.LogQuery(tail=1))] == [
+        b"partial"
+    ]
     rt.cleanup(cid)
     assert not rt.paths.bundle(cid).exists()
     assert rt.state(cid) is None
 
 
 def test_attach_before_start_gets_everything_and_stdin_eof(
-        rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str, watcher: Exits) -> None:
-    cid = _create(rt, busybox_rootfs, cgroup_parent,
-                  ["sh", "-c", "echo early; cat; echo done >&2"], stdin=True)
+    rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str, watcher: Exits
+) -> None:
+    cid = _create(
+        rt,
+        busybox_rootfs,
+        cgroup_parent,
+        ["sh", "-c", "echo early; cat; echo done >&2"],
+        stdin=True,
+    )
     conn = attach.AttachConnection(rt.paths.attach_socket(cid))
     rt.start(cid)
     conn.send(b"data\n")
@@ -97,8 +119,9 @@ def test_attach_before_start_gets_everything_and_stdin_eof(
     rt.cleanup(cid)
 
 
-def test_tty_and_resize(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str,
-                        watcher: Exits) -> None:
+def test_tty_and_resize(
+    rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str, watcher: Exits
+) -> None:
     cid = _create(rt, busybox_rootfs, cgroup_parent, ["sh"], tty=True, stdin=True)
     conn = attach.AttachConnection(rt.paths.attach_socket(cid))
     rt.start(cid)
@@ -114,10 +137,10 @@ def test_tty_and_resize(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent
     rt.cleanup(cid)
 
 
-def test_kill_and_follow(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str,
-                         watcher: Exits) -> None:
-    cid = _create(rt, busybox_rootfs, cgroup_parent,
-                  ["sh", "-c", "echo up; exec sleep 300"])
+def test_kill_and_follow(
+    rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str, watcher: Exits
+) -> None:
+    cid = _create(rt, busybox_rootfs, cgroup_parent, ["sh", "-c", "echo up; exec sleep 300"])
     rt.start(cid)
     state = rt.state(cid)
     assert state and state["status"] == "running"
@@ -128,8 +151,9 @@ def test_kill_and_follow(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_paren
     sub = notifier.subscribe(rt.paths.log_path(cid).parent)
 
     def reader() -> None:
-        for e in logs.follow(rt.paths.log_path(cid), logs.LogQuery(),
-                             lambda: rt.read_exit(cid) is None, sub):
+        for e in logs.follow(
+            rt.paths.log_path(cid), logs.LogQuery(), lambda: rt.read_exit(cid) is None, sub
+        ):
             got.append(e.data)
         done.set()
 
@@ -141,7 +165,7 @@ def test_kill_and_follow(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_paren
     assert got == [b"up\n"]
     rt.kill(cid, signal.SIGKILL)
     assert watcher.wait(cid) == 137
-    sub.wake()   # what the lifecycle's exit hook does
+    sub.wake()  # what the lifecycle's exit hook does
     assert done.wait(5)
     t.join()
     sub.close()
@@ -149,8 +173,9 @@ def test_kill_and_follow(rt: runtime.Runtime, busybox_rootfs: Path, cgroup_paren
     rt.cleanup(cid)
 
 
-def test_create_failure_is_reported(rt: runtime.Runtime, busybox_rootfs: Path,
-                                    cgroup_parent: str) -> None:
+def test_create_failure_is_reported(
+    rt: runtime.Runtime, busybox_rootfs: Path, cgroup_parent: str
+) -> None:
     with pytest.raises(Exception, match="nosuchbinary"):
         cid = _create(rt, busybox_rootfs, cgroup_parent, ["/nosuchbinary"])
         rt.start(cid)

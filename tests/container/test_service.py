@@ -44,14 +44,20 @@ def stub(stack: PeerStack) -> Iterator[object]:
 
 def create(stub: object, cmd: list[str], name: str = "", **cfg: object) -> pb.Container:
     hc = cfg.pop("host_config", pb.HostConfig())
-    return stub.Create(pb.CreateContainerRequest(  # type: ignore[attr-defined]
-        name=name, config=pb.ContainerConfig(image="busybox", cmd=cmd, **cfg),
-        host_config=hc))
+    return stub.Create(
+        pb.CreateContainerRequest(  # type: ignore[attr-defined]
+            name=name, config=pb.ContainerConfig(image="busybox", cmd=cmd, **cfg), host_config=hc
+        )
+    )
 
 
 def wait_async(stub: object, cid: str, condition: str = "next-exit") -> object:
-    return stub.Wait.future(pb.WaitContainerRequest(reference=cid,  # type: ignore[attr-defined]
-                                                    condition=condition))
+    return stub.Wait.future(
+        pb.WaitContainerRequest(
+            reference=cid,  # type: ignore[attr-defined]
+            condition=condition,
+        )
+    )
 
 
 def logs_of(stub: object, cid: str, **kw: object) -> list[pb.OutputChunk]:
@@ -72,7 +78,9 @@ def test_run_exit_code_and_logs(stub: object) -> None:
     assert got.state.status == "exited" and got.state.exit_code == 3
     chunks = logs_of(stub, c.id)
     assert [(x.stream, x.data) for x in chunks] == [
-        (pb.OutputChunk.STDOUT, b"hello\n"), (pb.OutputChunk.STDERR, b"oops\n")]
+        (pb.OutputChunk.STDOUT, b"hello\n"),
+        (pb.OutputChunk.STDERR, b"oops\n"),
+    ]
     assert [x.data for x in logs_of(stub, c.id, stderr=True)] == [b"oops\n"]
     assert [x.data for x in logs_of(stub, c.id, tail=1)] == [b"oops\n"]
     # Start again: the same container runs once more.
@@ -97,7 +105,8 @@ def test_errors(stub: object) -> None:
     assert err.value.code() == grpc.StatusCode.ABORTED
     assert err.value.details() == (
         f'Conflict. The container name "/dup" is already in use by container "{c.id}". '
-        "You have to remove (or rename) that container to be able to reuse that name.")
+        "You have to remove (or rename) that container to be able to reuse that name."
+    )
     with pytest.raises(grpc.RpcError) as err:
         create(stub, ["true"], name="bad name")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -124,10 +133,12 @@ def test_detached_stop_kill_remove(stub: object) -> None:
     assert err.value.code() == grpc.StatusCode.ABORTED
     assert err.value.details() == (
         f"You cannot remove a running container {c.id}. Stop the container before "
-        "attempting removal or force remove")
+        "attempting removal or force remove"
+    )
     t0 = time.monotonic()
-    assert not stub.Stop(pb.StopContainerRequest(reference="sleeper", timeout=1,
-                                                 timeout_set=True)).not_modified
+    assert not stub.Stop(
+        pb.StopContainerRequest(reference="sleeper", timeout=1, timeout_set=True)
+    ).not_modified
     # busybox sleep as pid 1 ignores SIGTERM: SIGKILL after the timeout.
     assert 0.9 < time.monotonic() - t0 < 5
     got = stub.Get(pb.GetContainerRequest(reference=c.id))
@@ -142,9 +153,14 @@ def test_detached_stop_kill_remove(stub: object) -> None:
         stub.Get(pb.GetContainerRequest(reference=c.id))
 
 
-def _attach(stub: object, cid: str, stdin_data: list[bytes], close: bool = True,
-            tty_resize: tuple[int, int] | None = None, start: bool = True
-            ) -> list[pb.OutputChunk]:
+def _attach(
+    stub: object,
+    cid: str,
+    stdin_data: list[bytes],
+    close: bool = True,
+    tty_resize: tuple[int, int] | None = None,
+    start: bool = True,
+) -> list[pb.OutputChunk]:
     ready = threading.Event()
 
     def requests() -> Iterator[pb.AttachRequest]:
@@ -153,8 +169,9 @@ def _attach(stub: object, cid: str, stdin_data: list[bytes], close: bool = True,
         for d in stdin_data:
             yield pb.AttachRequest(stdin_data=d)
         if tty_resize:
-            yield pb.AttachRequest(resize=pb.TerminalSize(height=tty_resize[0],
-                                                          width=tty_resize[1]))
+            yield pb.AttachRequest(
+                resize=pb.TerminalSize(height=tty_resize[0], width=tty_resize[1])
+            )
         if close:
             yield pb.AttachRequest(close_stdin=True)
         # Keep the request stream open: EOF must come from close_stdin.
@@ -162,7 +179,7 @@ def _attach(stub: object, cid: str, stdin_data: list[bytes], close: bool = True,
 
     out: list[pb.OutputChunk] = []
     call = stub.Attach(requests())  # type: ignore[attr-defined]
-    time.sleep(0.2)   # let the attach register before the start
+    time.sleep(0.2)  # let the attach register before the start
     if start:
         stub.Start(pb.StartContainerRequest(reference=cid))  # type: ignore[attr-defined]
     ready.set()
@@ -172,8 +189,13 @@ def _attach(stub: object, cid: str, stdin_data: list[bytes], close: bool = True,
 
 
 def test_attach_stdin_eof(stub: object) -> None:
-    c = create(stub, ["sh", "-c", "echo before; cat; echo after >&2"], open_stdin=True,
-               stdin_once=True, attach_stdin=True)
+    c = create(
+        stub,
+        ["sh", "-c", "echo before; cat; echo after >&2"],
+        open_stdin=True,
+        stdin_once=True,
+        attach_stdin=True,
+    )
     out = _attach(stub, c.id, [b"data\n", b"more\n"])
     stdout = b"".join(x.data for x in out if x.stream == pb.OutputChunk.STDOUT and not x.exited)
     stderr = b"".join(x.data for x in out if x.stream == pb.OutputChunk.STDERR)
@@ -190,8 +212,11 @@ def test_attach_tty(stub: object) -> None:
 
 
 def test_none_network_and_hostname(stub: object) -> None:
-    c = create(stub, ["sh", "-c", "ip -o link; hostname; cat /etc/hostname"],
-               host_config=pb.HostConfig(network_mode="none"))
+    c = create(
+        stub,
+        ["sh", "-c", "ip -o link; hostname; cat /etc/hostname"],
+        host_config=pb.HostConfig(network_mode="none"),
+    )
     fut = wait_async(stub, c.id)
     stub.Start(pb.StartContainerRequest(reference=c.id))
     assert fut.result(timeout=20).status_code == 0
@@ -203,8 +228,7 @@ def test_none_network_and_hostname(stub: object) -> None:
 
 def test_bridge_network_and_volume(stub: object) -> None:
     hc = pb.HostConfig(binds=["hgcvol:/data"])
-    a = create(stub, ["sh", "-c", "ip -4 -o addr show eth0; echo stored > /data/f"],
-               host_config=hc)
+    a = create(stub, ["sh", "-c", "ip -4 -o addr show eth0; echo stored > /data/f"], host_config=hc)
     fut = wait_async(stub, a.id)
     stub.Start(pb.StartContainerRequest(reference=a.id))
     assert fut.result(timeout=20).status_code == 0
@@ -212,8 +236,11 @@ def test_bridge_network_and_volume(stub: object) -> None:
     assert "inet 10.202." in text, text
     got = stub.Get(pb.GetContainerRequest(reference=a.id))
     assert got.mounts[0].name == "hgcvol" and got.mounts[0].destination == "/data"
-    b = create(stub, ["cat", "/data/f"], host_config=pb.HostConfig(
-        binds=["hgcvol:/data:ro"], auto_remove=True))
+    b = create(
+        stub,
+        ["cat", "/data/f"],
+        host_config=pb.HostConfig(binds=["hgcvol:/data:ro"], auto_remove=True),
+    )
     fut = wait_async(stub, b.id, "removed")
     stub.Start(pb.StartContainerRequest(reference=b.id))
     assert fut.result(timeout=20).status_code == 0
@@ -234,8 +261,9 @@ def test_restart_survival(stack: PeerStack, stub: object) -> None:
     fresh = stack.container_stub()
     got = fresh.Get(pb.GetContainerRequest(reference="survivor"))
     assert got.state.status == "running" and got.state.running
-    assert not fresh.Stop(pb.StopContainerRequest(reference="survivor", timeout=1,
-                                                  timeout_set=True)).not_modified
+    assert not fresh.Stop(
+        pb.StopContainerRequest(reference="survivor", timeout=1, timeout_set=True)
+    ).not_modified
     got = fresh.Get(pb.GetContainerRequest(reference="survivor"))
     assert got.state.status == "exited"
 
@@ -253,13 +281,14 @@ def test_events_prefix_rename_pause(stub: object) -> None:
     stub.Kill(pb.KillContainerRequest(reference="evt2", signal="SIGKILL"))
     stub.Remove(pb.RemoveContainerRequest(reference="evt2"))
     from google.protobuf.timestamp_pb2 import Timestamp
+
     s, u = Timestamp(), Timestamp()
     s.FromNanoseconds(since)
     u.FromNanoseconds(time.time_ns())
-    actions = [e.action for e in stub.Events(pb.EventsRequest(since=s, until=u))
-               if e.id == c.id]
-    assert actions == ["create", "start", "pause", "unpause", "rename", "kill", "die",
-                       "destroy"], actions
+    actions = [e.action for e in stub.Events(pb.EventsRequest(since=s, until=u)) if e.id == c.id]
+    assert actions == ["create", "start", "pause", "unpause", "rename", "kill", "die", "destroy"], (
+        actions
+    )
 
 
 def test_ambiguous_prefix(stub: object) -> None:
@@ -288,11 +317,20 @@ def test_restart_policy_on_failure(stub: object) -> None:
     assert len(logs_of(stub, c.id)) == 3
 
 
-def _exec(stub: object, cid: str, cmd: list[str], stdin: list[bytes] | None = None,
-          tty: bool = False) -> tuple[list[pb.OutputChunk], str]:
-    eid = stub.ExecCreate(pb.ExecCreateRequest(  # type: ignore[attr-defined]
-        reference=cid, cmd=cmd, attach_stdin=stdin is not None, attach_stdout=True,
-        attach_stderr=True, tty=tty, env=["X=1"])).id
+def _exec(
+    stub: object, cid: str, cmd: list[str], stdin: list[bytes] | None = None, tty: bool = False
+) -> tuple[list[pb.OutputChunk], str]:
+    eid = stub.ExecCreate(
+        pb.ExecCreateRequest(  # type: ignore[attr-defined]
+            reference=cid,
+            cmd=cmd,
+            attach_stdin=stdin is not None,
+            attach_stdout=True,
+            attach_stderr=True,
+            tty=tty,
+            env=["X=1"],
+        )
+    ).id
 
     def requests() -> Iterator[pb.ExecStartRequest]:
         yield pb.ExecStartRequest(exec_id=eid, tty=tty)
@@ -309,8 +347,10 @@ def test_exec(stub: object) -> None:
     c = create(stub, ["sleep", "300"])
     stub.Start(pb.StartContainerRequest(reference=c.id))
     out, eid = _exec(stub, c.id, ["sh", "-c", "echo $X; echo e >&2; exit 4"])
-    assert [(x.stream, x.data) for x in out[:-1]] == [(pb.OutputChunk.STDOUT, b"1\n"),
-                                                     (pb.OutputChunk.STDERR, b"e\n")]
+    assert [(x.stream, x.data) for x in out[:-1]] == [
+        (pb.OutputChunk.STDOUT, b"1\n"),
+        (pb.OutputChunk.STDERR, b"e\n"),
+    ]
     assert out[-1].exited and out[-1].exit_code == 4
     info = stub.ExecInspect(pb.ExecInspectRequest(exec_id=eid))
     assert not info.running and info.exit_code_set and info.exit_code == 4
@@ -356,8 +396,10 @@ def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
     import io
     import json as _json
     import tarfile
-    c = create(stub, ["sh", "-c", "mkdir -p /w/d; echo hi > /w/d/f; ln -s /etc /w/esc; "
-                                  "exec sleep 300"])
+
+    c = create(
+        stub, ["sh", "-c", "mkdir -p /w/d; echo hi > /w/d/f; ln -s /etc /w/esc; exec sleep 300"]
+    )
     stub.Start(pb.StartContainerRequest(reference=c.id))
     time.sleep(0.3)
     chunks = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/d")))
@@ -375,8 +417,9 @@ def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
         info.size = 1
         out.addfile(info, io.BytesIO(b"x"))
     data = buf.getvalue()
-    stub.ArchivePut(iter([pb.ArchivePutRequest(reference=c.id, path="/w"),
-                          pb.ArchivePutRequest(data=data)]))
+    stub.ArchivePut(
+        iter([pb.ArchivePutRequest(reference=c.id, path="/w"), pb.ArchivePutRequest(data=data)])
+    )
     assert not os.path.exists("/etc/hgc-escape-test")
     back = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/new.txt")))
     tar = tarfile.open(fileobj=io.BytesIO(b"".join(x.data for x in back)))
@@ -393,9 +436,13 @@ def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
 def test_update_resources_and_policy(stub: object) -> None:
     c = create(stub, ["sleep", "300"])
     stub.Start(pb.StartContainerRequest(reference=c.id))
-    stub.Update(pb.UpdateContainerRequest(
-        reference=c.id, resources=pb.HostConfig(memory=96 << 20, pids_limit=20),
-        restart_policy=pb.RestartPolicy(name="unless-stopped")))
+    stub.Update(
+        pb.UpdateContainerRequest(
+            reference=c.id,
+            resources=pb.HostConfig(memory=96 << 20, pids_limit=20),
+            restart_policy=pb.RestartPolicy(name="unless-stopped"),
+        )
+    )
     got = stub.Get(pb.GetContainerRequest(reference=c.id))
     assert got.host_config.memory == 96 << 20
     assert got.host_config.restart_policy.name == "unless-stopped"
@@ -411,8 +458,7 @@ def test_300_open_streams_do_not_delay_unary_calls(stack: PeerStack) -> None:
     c = create(stub, ["sh", "-c", "echo up; exec sleep 300"])
     stub.Start(pb.StartContainerRequest(reference=c.id))
     waits = [wait_async(stub, c.id) for _ in range(150)]
-    follows = [stub.Logs(pb.LogsRequest(reference=c.id, follow=True, tail=-1))
-               for _ in range(150)]
+    follows = [stub.Logs(pb.LogsRequest(reference=c.id, follow=True, tail=-1)) for _ in range(150)]
     for f in follows:
         assert next(f).data == b"up\n"
     times = []
@@ -433,8 +479,11 @@ def test_300_open_streams_do_not_delay_unary_calls(stack: PeerStack) -> None:
 
 def test_log_max_size_bounds_the_file(stack: PeerStack, stub: object) -> None:
     hc = pb.HostConfig(log_config=pb.LogConfig(type="json-file", config={"max-size": "64k"}))
-    c = create(stub, ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line-$i; "
-                                  "i=$((i+1)); done"], host_config=hc)
+    c = create(
+        stub,
+        ["sh", "-c", "i=0; while [ $i -lt 3000 ]; do echo line-$i; i=$((i+1)); done"],
+        host_config=hc,
+    )
     fut = wait_async(stub, c.id)
     stub.Start(pb.StartContainerRequest(reference=c.id))
     assert fut.result(timeout=30).status_code == 0
@@ -455,8 +504,9 @@ def test_detach_keys_leave_a_tty_container_running(stub: object) -> None:
 
 def test_health_checks(stub: object) -> None:
     def check(test: list[str], retries: int = 2) -> pb.Healthcheck:
-        return pb.Healthcheck(test=test, interval_ns=200_000_000, timeout_ns=2_000_000_000,
-                              retries=retries)
+        return pb.Healthcheck(
+            test=test, interval_ns=200_000_000, timeout_ns=2_000_000_000, retries=retries
+        )
 
     good = create(stub, ["sleep", "300"], healthcheck=check(["CMD-SHELL", "test -d /etc"]))
     bad = create(stub, ["sleep", "300"], healthcheck=check(["CMD", "false"]))
@@ -466,13 +516,16 @@ def test_health_checks(stub: object) -> None:
     deadline = time.monotonic() + 10
     states: tuple[str, str] = ("", "")
     while time.monotonic() < deadline:
-        states = tuple(stub.Get(pb.GetContainerRequest(reference=c.id)).state.health_status
-                       for c in (good, bad))  # type: ignore[assignment]
+        states = tuple(
+            stub.Get(pb.GetContainerRequest(reference=c.id)).state.health_status
+            for c in (good, bad)
+        )  # type: ignore[assignment]
         if states == ("healthy", "unhealthy"):
             break
         time.sleep(0.1)
     assert states == ("healthy", "unhealthy")
     import json as _json
+
     health = _json.loads(stub.Get(pb.GetContainerRequest(reference=bad.id)).state.health_json)
     assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
     for c in (good, bad):

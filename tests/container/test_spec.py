@@ -14,8 +14,14 @@ from hangu_runtime.errors import InvalidArgument
 
 from .rootfs import make_busybox_rootfs
 
-IMAGE = {"Cmd": ["sh"], "Env": ["PATH=/bin:/usr/bin", "A=1"], "WorkingDir": "/w",
-         "Entrypoint": None, "Volumes": {"/data": {}}, "Labels": {"l": "img"}}
+IMAGE = {
+    "Cmd": ["sh"],
+    "Env": ["PATH=/bin:/usr/bin", "A=1"],
+    "WorkingDir": "/w",
+    "Entrypoint": None,
+    "Volumes": {"/data": {}},
+    "Labels": {"l": "img"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +29,10 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_busybox_rootfs(tmp_path_factory.mktemp("rootfs"))
 
 
-def _spec(rootfs: Path, cfg: pb.ContainerConfig, hc: pb.HostConfig | None = None,
-          **kw: object) -> dict:
-    return ocispec.build_spec(ocispec.SpecInput("c" * 64, cfg, hc or pb.HostConfig(), rootfs,
-                                                **kw))  # type: ignore[arg-type]
+def _spec(
+    rootfs: Path, cfg: pb.ContainerConfig, hc: pb.HostConfig | None = None, **kw: object
+) -> dict:
+    return ocispec.build_spec(ocispec.SpecInput("c" * 64, cfg, hc or pb.HostConfig(), rootfs, **kw))  # type: ignore[arg-type]
 
 
 def test_merge_cmd_and_entrypoint_rules() -> None:
@@ -35,13 +41,18 @@ def test_merge_cmd_and_entrypoint_rules() -> None:
     m = imageconfig.merge(pb.ContainerConfig(cmd=["echo", "x"]), IMAGE)
     assert imageconfig.process_args(m) == ["echo", "x"]
     img = dict(IMAGE, Entrypoint=["/entry"], Cmd=["default"])
-    assert imageconfig.process_args(imageconfig.merge(pb.ContainerConfig(), img)) == \
-        ["/entry", "default"]
-    assert imageconfig.process_args(
-        imageconfig.merge(pb.ContainerConfig(cmd=["a"]), img)) == ["/entry", "a"]
+    assert imageconfig.process_args(imageconfig.merge(pb.ContainerConfig(), img)) == [
+        "/entry",
+        "default",
+    ]
+    assert imageconfig.process_args(imageconfig.merge(pb.ContainerConfig(cmd=["a"]), img)) == [
+        "/entry",
+        "a",
+    ]
     # A user entrypoint drops the image's cmd.
-    assert imageconfig.process_args(imageconfig.merge(
-        pb.ContainerConfig(entrypoint=["/bin/other"], entrypoint_set=True), img)) == ["/bin/other"]
+    assert imageconfig.process_args(
+        imageconfig.merge(pb.ContainerConfig(entrypoint=["/bin/other"], entrypoint_set=True), img)
+    ) == ["/bin/other"]
     with pytest.raises(InvalidArgument):
         imageconfig.process_args(imageconfig.merge(pb.ContainerConfig(), {}))
 
@@ -65,16 +76,19 @@ def test_process_env_defaults(rootfs: Path) -> None:
     assert s["process"]["cwd"] == "/"
 
 
-@pytest.mark.parametrize("spec,expect", [
-    ("", (0, 0, [29])),
-    ("1000", (1000, 1000, [10, 29])),
-    ("app", (1000, 1000, [10, 29])),
-    ("app:audio", (1000, 29, [])),
-    ("1000:5", (1000, 5, [])),
-    ("4242", (4242, 0, [])),
-    ("4242:4343", (4242, 4343, [])),
-    ("nobody", (65534, 65534, [])),
-])
+@pytest.mark.parametrize(
+    "spec,expect",
+    [
+        ("", (0, 0, [29])),
+        ("1000", (1000, 1000, [10, 29])),
+        ("app", (1000, 1000, [10, 29])),
+        ("app:audio", (1000, 29, [])),
+        ("1000:5", (1000, 5, [])),
+        ("4242", (4242, 0, [])),
+        ("4242:4343", (4242, 4343, [])),
+        ("nobody", (65534, 65534, [])),
+    ],
+)
 def test_user_resolution(rootfs: Path, spec: str, expect: tuple[int, int, list[int]]) -> None:
     u = users.resolve_user(rootfs, spec)
     assert (u.uid, u.gid, u.additional_gids) == expect
@@ -124,24 +138,30 @@ def test_seccomp_conversion() -> None:
     clone = [r for r in default["syscalls"] if r["names"] == ["clone"]]
     assert clone and clone[0]["args"][0]["op"] == "SCMP_CMP_MASKED_EQ"
     assert any(r["names"] == ["clone3"] and r["errnoRet"] == 38 for r in default["syscalls"])
-    admin = seccomp.convert(profile, frozenset([*capabilities.DEFAULT_CAPS, "CAP_SYS_ADMIN"]),
-                            "amd64", (6, 1))
+    admin = seccomp.convert(
+        profile, frozenset([*capabilities.DEFAULT_CAPS, "CAP_SYS_ADMIN"]), "amd64", (6, 1)
+    )
     admin_names = {n for r in admin["syscalls"] for n in r["names"]}
     assert {"mount", "setns", "clone3"} <= admin_names
     assert not any(r.get("errnoRet") == 38 for r in admin["syscalls"])
     old = seccomp.convert(profile, frozenset(), "amd64", (4, 4))
     assert "ptrace" not in {n for r in old["syscalls"] for n in r["names"]}
     # Prepared once per capability set.
-    assert seccomp.default_for_caps(frozenset(["CAP_KILL"])) is \
-        seccomp.default_for_caps(frozenset(["CAP_KILL"]))
+    assert seccomp.default_for_caps(frozenset(["CAP_KILL"])) is seccomp.default_for_caps(
+        frozenset(["CAP_KILL"])
+    )
 
 
 def test_rlimits_clamped_to_host() -> None:
     hard = {"RLIMIT_NOFILE": 4096}
-    out = rlimits.rlimits([("nofile", 1024, 1_000_000), ("nproc", 10, 20)],
-                          host_hard=lambda k: hard.get(k, rlimits.UNLIMITED))
-    assert out == [{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1024},
-                   {"type": "RLIMIT_NPROC", "hard": 20, "soft": 10}]
+    out = rlimits.rlimits(
+        [("nofile", 1024, 1_000_000), ("nproc", 10, 20)],
+        host_hard=lambda k: hard.get(k, rlimits.UNLIMITED),
+    )
+    assert out == [
+        {"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 1024},
+        {"type": "RLIMIT_NPROC", "hard": 20, "soft": 10},
+    ]
     out = rlimits.rlimits([("nofile", 9000, 9000)], host_hard=lambda k: 4096)
     assert out[0]["soft"] == 4096
     with pytest.raises(InvalidArgument):
@@ -163,8 +183,10 @@ def test_spec_security_defaults(rootfs: Path) -> None:
     json.dumps(s)
     p = _spec(rootfs, pb.ContainerConfig(cmd=["true"]), pb.HostConfig(privileged=True))
     assert "seccomp" not in p["linux"] and "maskedPaths" not in p["linux"]
-    assert "CAP_SYS_RESOURCE" not in p["process"]["capabilities"]["bounding"] or \
-        "CAP_SYS_RESOURCE" in capabilities.host_bounding_set()
+    assert (
+        "CAP_SYS_RESOURCE" not in p["process"]["capabilities"]["bounding"]
+        or "CAP_SYS_RESOURCE" in capabilities.host_bounding_set()
+    )
 
 
 def test_spec_namespaces_for_network_modes(rootfs: Path) -> None:
@@ -177,15 +199,28 @@ def test_spec_namespaces_for_network_modes(rootfs: Path) -> None:
 
 def test_spec_mounts(rootfs: Path) -> None:
     hc = pb.HostConfig(shm_size=1 << 20, tmpfs={"/run": "size=1m"})
-    s = _spec(rootfs, pb.ContainerConfig(cmd=["true"]), hc, hosts_path="/h/hosts",
-              resolv_conf_path="/h/resolv", hostname_path="/h/hostname",
-              mounts=[{"destination": "/data/sub", "type": "bind", "source": "/b",
-                       "options": ["rbind"]},
-                      {"destination": "/data", "type": "bind", "source": "/a",
-                       "options": ["rbind"]}])
+    s = _spec(
+        rootfs,
+        pb.ContainerConfig(cmd=["true"]),
+        hc,
+        hosts_path="/h/hosts",
+        resolv_conf_path="/h/resolv",
+        hostname_path="/h/hostname",
+        mounts=[
+            {"destination": "/data/sub", "type": "bind", "source": "/b", "options": ["rbind"]},
+            {"destination": "/data", "type": "bind", "source": "/a", "options": ["rbind"]},
+        ],
+    )
     dests = [m["destination"] for m in s["mounts"]]
-    assert dests[:7] == ["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue",
-                         "/dev/shm"]
+    assert dests[:7] == [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/sys",
+        "/sys/fs/cgroup",
+        "/dev/mqueue",
+        "/dev/shm",
+    ]
     assert dests.index("/data") < dests.index("/data/sub")
     assert {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/run"} <= set(dests)
     shm = next(m for m in s["mounts"] if m["destination"] == "/dev/shm")
@@ -195,9 +230,14 @@ def test_spec_mounts(rootfs: Path) -> None:
 
 
 def test_spec_resources_and_rlimits(rootfs: Path) -> None:
-    hc = pb.HostConfig(memory=64 << 20, nano_cpus=500_000_000, pids_limit=50,
-                       oom_score_adj=100, cgroup_parent="/custom",
-                       ulimits=[pb.Ulimit(name="nofile", soft=100, hard=200)])
+    hc = pb.HostConfig(
+        memory=64 << 20,
+        nano_cpus=500_000_000,
+        pids_limit=50,
+        oom_score_adj=100,
+        cgroup_parent="/custom",
+        ulimits=[pb.Ulimit(name="nofile", soft=100, hard=200)],
+    )
     s = _spec(rootfs, pb.ContainerConfig(cmd=["true"]), hc)
     res = s["linux"]["resources"]
     assert res["memory"]["limit"] == 64 << 20
@@ -210,6 +250,7 @@ def test_spec_resources_and_rlimits(rootfs: Path) -> None:
 
 def test_detach_keys() -> None:
     from hangu_container.sessions import AttachSession, parse_detach_keys
+
     assert parse_detach_keys("") == b"\x10\x11"
     assert parse_detach_keys("ctrl-a,x,ctrl-\\") == b"\x01x\x1c"
     with pytest.raises(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SERVICE_MAIN = '''
+SERVICE_MAIN = """
 import os, sys, time
 from pathlib import Path
 from hangu_runtime.config import load_settings
@@ -41,9 +41,9 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
-GATEWAY_MAIN = '''
+GATEWAY_MAIN = """
 import os
 from aiohttp import web
 from hangu_runtime.config import load_settings
@@ -62,7 +62,7 @@ def main():
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 
 def install(folder: Path) -> None:

@@ -28,8 +28,11 @@ def test_readme_gives_up_then_test() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = CHECKOUT / ".ci" / "run"
     assert os.access(ci, os.X_OK)
-    lines = [line.strip() for line in ci.read_text().splitlines()
-             if line.strip() and not line.strip().startswith("#")]
+    lines = [
+        line.strip()
+        for line in ci.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
     assert lines[-1] in ("make test", "exec make test </dev/null")
     assert "set -euo pipefail" in lines
 
@@ -44,14 +47,24 @@ def test_make_up_down_purge() -> None:
         pytest.skip("no make")
     tmp = Path(tempfile.mkdtemp(prefix="hgt-inf-", dir="/tmp"))
     suffix = secrets.token_hex(3)
-    env = {**os.environ, "HANGU_ROOT": str(tmp / "root"), "HANGU_RUN": str(tmp / "run"),
-           "HANGU_BRIDGE": f"hgi{suffix}", "HANGU_NFT_TABLE": f"hgi_{suffix}",
-           "HANGU_SUBNET_POOL": split_pool("10.204.0.0/16")}
+    env = {
+        **os.environ,
+        "HANGU_ROOT": str(tmp / "root"),
+        "HANGU_RUN": str(tmp / "run"),
+        "HANGU_BRIDGE": f"hgi{suffix}",
+        "HANGU_NFT_TABLE": f"hgi_{suffix}",
+        "HANGU_SUBNET_POOL": split_pool("10.204.0.0/16"),
+    }
 
     def make(target: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["make", "-s", "-C", str(CHECKOUT), target], env=env,
-                              capture_output=True, text=True, timeout=600,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["make", "-s", "-C", str(CHECKOUT), target],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
 
     try:
         up = make("up")
@@ -60,12 +73,18 @@ def test_make_up_down_purge() -> None:
         assert (tmp / "run" / "grpc" / "container.sock").exists()
         assert make("status").returncode == 0
         version = subprocess.run(
-            [DOCKER, "version", "--format", "{{.Server.APIVersion}}"], capture_output=True,
-            text=True, timeout=60,
-            env={**env, "DOCKER_HOST": f"unix://{tmp / 'run' / 'hangu.sock'}",
-                 "DOCKER_CONFIG": str(tmp)})
+            [DOCKER, "version", "--format", "{{.Server.APIVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **env,
+                "DOCKER_HOST": f"unix://{tmp / 'run' / 'hangu.sock'}",
+                "DOCKER_CONFIG": str(tmp),
+            },
+        )
         assert version.returncode == 0 and version.stdout.strip() == "1.47", version.stderr
-        assert make("up").returncode == 0                  # idempotent
+        assert make("up").returncode == 0  # idempotent
         assert make("down").returncode == 0
         assert not (tmp / "run" / "hangu.sock").exists()
         assert make("status").returncode != 0

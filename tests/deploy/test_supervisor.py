@@ -28,8 +28,9 @@ def fake_path(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def make_stack(fake_path: str, purge_on_stop: bool = True) -> Stack:
-    return Stack("inf", "hgi", "10.204.0.0/16", env={"PYTHONPATH": fake_path},
-                 purge_on_stop=purge_on_stop)
+    return Stack(
+        "inf", "hgi", "10.204.0.0/16", env={"PYTHONPATH": fake_path}, purge_on_stop=purge_on_stop
+    )
 
 
 @pytest.fixture
@@ -89,7 +90,7 @@ def test_sigkill_is_restarted_sigterm_is_not(stack: Stack) -> None:
     assert info["pid"] != old and info["restarts"] == 1
     assert info["last_exit"] == "killed by SIGKILL"
 
-    stack.kill_service("image", signal.SIGTERM)      # returns once the process is gone
+    stack.kill_service("image", signal.SIGTERM)  # returns once the process is gone
     deadline = time.monotonic() + 10
     while stack.service("image")["state"] != "exited" and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -103,9 +104,12 @@ def test_sigkill_is_restarted_sigterm_is_not(stack: Stack) -> None:
 
 
 def probe(stack: Stack, name: str, timeout: float) -> int:
-    return subprocess.run([sys.executable, "-m", "hangu_supervisor.probe", name,
-                           "--timeout", str(timeout)], env=stack.env, timeout=60,
-                          capture_output=True).returncode
+    return subprocess.run(
+        [sys.executable, "-m", "hangu_supervisor.probe", name, "--timeout", str(timeout)],
+        env=stack.env,
+        timeout=60,
+        capture_output=True,
+    ).returncode
 
 
 def test_probe_waits_for_one_service(stack: Stack) -> None:
@@ -197,8 +201,10 @@ def test_services_outlive_a_killed_supervisor_and_stop_finds_them(stack: Stack) 
     result = stack.supervisor("stop")
     assert "left by a dead supervisor" in result.stdout
     for pid in pids.values():
-        assert not Path(f"/proc/{pid}/cmdline").exists() or \
-            b"hangu_" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert (
+            not Path(f"/proc/{pid}/cmdline").exists()
+            or b"hangu_" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
 
 
 def test_start_is_detached(fake_path: str) -> None:
@@ -206,8 +212,12 @@ def test_start_is_detached(fake_path: str) -> None:
     caller's stdout open (a pipe reader would otherwise never see EOF)."""
     s = make_stack(fake_path)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "hangu_supervisor.main", "start"],
-                                env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hangu_supervisor.main", "start"],
+            env=s.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, out
         s.started = True
@@ -218,8 +228,9 @@ def test_start_is_detached(fake_path: str) -> None:
 
 def test_log_rotation_keeps_appending(tmp_path: Path) -> None:
     from hangu_supervisor import state
+
     log = tmp_path / "svc.log"
-    with open(log, "ab", buffering=0) as writer:   # as a service's stdout
+    with open(log, "ab", buffering=0) as writer:  # as a service's stdout
         writer.write(b"x" * 100)
         assert not state.rotate(log, 1000)
         assert state.rotate(log, 50)
@@ -231,9 +242,15 @@ def test_log_rotation_keeps_appending(tmp_path: Path) -> None:
 def test_two_starts_at_once_make_one_stack(fake_path: str) -> None:
     s = make_stack(fake_path)
     try:
-        procs = [subprocess.Popen([sys.executable, "-m", "hangu_supervisor.main", "start"],
-                                  env=s.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-                 for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hangu_supervisor.main", "start"],
+                env=s.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(2)
+        ]
         outputs = [p.communicate(timeout=60)[0] for p in procs]
         assert [p.returncode for p in procs] == [0, 0], outputs
         s.started = True

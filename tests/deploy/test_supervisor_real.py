@@ -19,7 +19,8 @@ pytestmark = [pytest.mark.root, pytest.mark.e2e]
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return busybox.write_docker_archive(
-        busybox.busybox_image(), tmp_path_factory.mktemp("img") / "busybox.tar")
+        busybox.busybox_image(), tmp_path_factory.mktemp("img") / "busybox.tar"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +29,7 @@ def real_stack(archive: Path) -> Iterator[Stack]:
     if reason:
         pytest.skip(reason)
     # Started without HANGU_PURGE_ON_STOP, like `make up`; Stack.stop purges.
-    stack = Stack("inf", bridge_prefix="hgi", subnet_pool="10.204.0.0/16",
-                  purge_on_stop=False)
+    stack = Stack("inf", bridge_prefix="hgi", subnet_pool="10.204.0.0/16", purge_on_stop=False)
     with stack:
         stack.load_image(archive)
         yield stack
@@ -40,8 +40,11 @@ def state_of(stack: Stack, cid: str) -> str:
 
 
 def conmon_pids(stack: Stack) -> list[int]:
-    return [pid for pid in stack.processes()
-            if b"conmon" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]]
+    return [
+        pid
+        for pid in stack.processes()
+        if b"conmon" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    ]
 
 
 def test_status_of_a_real_stack(real_stack: Stack) -> None:
@@ -53,8 +56,7 @@ def test_status_of_a_real_stack(real_stack: Stack) -> None:
     assert version.returncode == 0 and version.stdout.strip() == "1.47", version.stderr
 
 
-def test_killed_container_service_is_restarted_and_containers_survive(
-        real_stack: Stack) -> None:
+def test_killed_container_service_is_restarted_and_containers_survive(real_stack: Stack) -> None:
     run = real_stack.run_docker("run", "-d", "busybox", "sleep", "300")
     assert run.returncode == 0, run.stderr
     cid = run.stdout.strip()
@@ -73,12 +75,12 @@ def test_down_leaves_containers_running_and_up_finds_them(real_stack: Stack) -> 
     cid = run.stdout.strip()
     shims = conmon_pids(real_stack)
     assert shims
-    assert real_stack.supervisor("stop").returncode == 0          # make down
+    assert real_stack.supervisor("stop").returncode == 0  # make down
     assert real_stack.supervisor("status").returncode == 3
     time.sleep(0.2)
     assert all(Path(f"/proc/{pid}").exists() for pid in shims)
     assert real_stack.mounts(), "the container's root filesystem stays mounted"
-    start = real_stack.supervisor("start")                          # make up
+    start = real_stack.supervisor("start")  # make up
     assert start.returncode == 0, start.stderr
     assert state_of(real_stack, cid) == "running"
     assert real_stack.run_docker("rm", "-f", cid).returncode == 0

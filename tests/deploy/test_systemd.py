@@ -10,12 +10,24 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hangu_supervisor.services import NAMES
 
 UNITS = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
-SANDBOXING = {"PrivateTmp", "PrivateMounts", "ProtectSystem", "ProtectHome", "PrivateNetwork",
-              "MountFlags", "ReadOnlyPaths", "InaccessiblePaths", "TemporaryFileSystem",
-              "PrivateDevices", "ProtectKernelModules", "NetworkNamespacePath"}
+SANDBOXING = {
+    "PrivateTmp",
+    "PrivateMounts",
+    "ProtectSystem",
+    "ProtectHome",
+    "PrivateNetwork",
+    "MountFlags",
+    "ReadOnlyPaths",
+    "InaccessiblePaths",
+    "TemporaryFileSystem",
+    "PrivateDevices",
+    "ProtectKernelModules",
+    "NetworkNamespacePath",
+}
 
 
 def parse(path: Path) -> dict[str, dict[str, list[str]]]:
@@ -89,11 +101,18 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
         text = unit.read_text().replace("/opt/hangu/.venv/bin/python", sys.executable)
         (tmp_path / unit.name).write_text(text)
     files = sorted(str(p) for p in tmp_path.iterdir())
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *files],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     # Unknown keys and sections are only warnings to systemd: fail on them.
-    problems = [line for line in output.splitlines()
-                if "Unknown" in line or "ignoring" in line or "Failed" in line]
+    problems = [
+        line
+        for line in output.splitlines()
+        if "Unknown" in line or "ignoring" in line or "Failed" in line
+    ]
     assert not problems, output

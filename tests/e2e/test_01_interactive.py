@@ -32,8 +32,12 @@ def test_run_it_pulls_and_gives_a_terminal(stack: Stack, pull_ref: str) -> None:
         line_start = r"(?:[\r\n]|\x1b\[\d*[A-Za-z])"
         # (ends at "\r": the "\n" after it starts the next line)
         child.expect(line_start + r"Digest: sha256:[0-9a-f]{64}\r")
-        child.expect(line_start + "Status: Downloaded newer image for "
-                     + re.escape(pull_ref) + r":latest *\r")
+        child.expect(
+            line_start
+            + "Status: Downloaded newer image for "
+            + re.escape(pull_ref)
+            + r":latest *\r"
+        )
         child.expect(PROMPT)
         child.sendline("echo hi")
         child.expect("\r\nhi\r\n")
@@ -59,8 +63,9 @@ def test_run_it_pulls_and_gives_a_terminal(stack: Stack, pull_ref: str) -> None:
         child.close()
     assert child.exitstatus == 0, child.before
 
-    inspect = stack.run_docker("inspect", "--format",
-                               "{{.Id}} {{.State.Status}} {{.NetworkSettings.IPAddress}}", "seed")
+    inspect = stack.run_docker(
+        "inspect", "--format", "{{.Id}} {{.State.Status}} {{.NetworkSettings.IPAddress}}", "seed"
+    )
     cid, status, inspect_ip = inspect.stdout.split()
     assert cid.startswith(hostname)
     assert status == "exited"

@@ -32,13 +32,13 @@ from tests.support.token_server import ISSUER, SERVICE, TokenServer, running_tok
 @dataclass
 class Env:
     stack: Stack
-    reg: Registry                 # plain HTTP registry
-    hub: Registry                 # token-auth registry, docker.io's mirror
+    reg: Registry  # plain HTTP registry
+    hub: Registry  # token-auth registry, docker.io's mirror
     tokens: TokenServer
-    tls: Registry                 # HTTPS, certificate from `ca`
+    tls: Registry  # HTTPS, certificate from `ca`
     ca: tuple[Path, Path]
     images: dict[str, bb.Image]
-    digests: dict[str, str]       # repo -> manifest digest in `reg`
+    digests: dict[str, str]  # repo -> manifest digest in `reg`
 
 
 def _label(image: bb.Image, value: str) -> bb.Image:
@@ -46,14 +46,16 @@ def _label(image: bb.Image, value: str) -> bb.Image:
 
 
 def _digest(reg: Registry, ref: str) -> str:
-    out = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--raw",
-                          f"docker://{reg.host}/{ref}"], check=True, capture_output=True)
+    out = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{reg.host}/{ref}"],
+        check=True,
+        capture_output=True,
+    )
     return bb.sha256(out.stdout)
 
 
 @pytest.fixture(scope="module")
-def env(fixture_dir: Path, busybox_image: bb.Image,
-        busybox_oci_layout: Path) -> Iterator[Env]:
+def env(fixture_dir: Path, busybox_image: bb.Image, busybox_oci_layout: Path) -> Iterator[Env]:
     reason = stack_available()
     if reason:
         pytest.skip(reason)
@@ -67,8 +69,7 @@ def env(fixture_dir: Path, busybox_image: bb.Image,
         "raw": _label(busybox_image, "raw"),
         "tag-a": _label(busybox_image, "a"),
         "tag-b": _label(busybox_image, "b"),
-        "two": bb.build_image([base, bb.LayerBuilder().dir("two").file(
-            "two/f", b"two\n").build()]),
+        "two": bb.build_image([base, bb.LayerBuilder().dir("two").file("two/f", b"two\n").build()]),
         "amd64": bb.build_image([base], arch="amd64", extra_config={"Labels": {"p": "amd"}}),
         "arm64": bb.build_image([base], arch="arm64", extra_config={"Labels": {"p": "arm"}}),
         "big1": random_image(3, 3 << 20, label="big1"),
@@ -77,30 +78,48 @@ def env(fixture_dir: Path, busybox_image: bb.Image,
     ca = make_ca(work)
     with contextlib.ExitStack() as stack_:
         reg = stack_.enter_context(running_registry())
-        tokens = stack_.enter_context(running_token_server(work, {"hangu": "t0ken"},
-                                                           anonymous_pull=True))
-        hub = stack_.enter_context(running_registry(token_auth={
-            "realm": tokens.url, "service": SERVICE, "issuer": ISSUER,
-            "cert": str(tokens.cert)}))
+        tokens = stack_.enter_context(
+            running_token_server(work, {"hangu": "t0ken"}, anonymous_pull=True)
+        )
+        hub = stack_.enter_context(
+            running_registry(
+                token_auth={
+                    "realm": tokens.url,
+                    "service": SERVICE,
+                    "issuer": ISSUER,
+                    "cert": str(tokens.cert),
+                }
+            )
+        )
         hub.credentials = ("hangu", "t0ken")
         tls = stack_.enter_context(running_registry(tls=True, ca=ca))
         reg.push(busybox_oci_layout, "busybox")
         hub.push(busybox_oci_layout, "library/busybox")
         tls.push(busybox_oci_layout, "busybox")
-        for name, repo, tag in (("two", "two", "latest"), ("tag-a", "tag", "a"),
-                                ("tag-b", "tag", "b"), ("big1", "big", "big1"),
-                                ("big2", "big", "big2")):
+        for name, repo, tag in (
+            ("two", "two", "latest"),
+            ("tag-a", "tag", "a"),
+            ("tag-b", "tag", "b"),
+            ("big1", "big", "big1"),
+            ("big2", "big", "big2"),
+        ):
             reg.push(bb.write_oci_layout(images[name], work / name), repo, tag)
-        reg.push(bb.write_oci_layout(images["v2s2"], work / "v2s2"), "v2s2",
-                 extra=("--format", "v2s2"))
+        reg.push(
+            bb.write_oci_layout(images["v2s2"], work / "v2s2"), "v2s2", extra=("--format", "v2s2")
+        )
         reg.push(write_layout(images["zstd"], work / "zstd", "zstd"), "zstd")
         reg.push(write_layout(images["raw"], work / "raw", "none"), "raw")
-        multi = bb.write_oci_index_layout({"linux/amd64": images["amd64"],
-                                           "linux/arm64/v8": images["arm64"]}, work / "multi")
+        multi = bb.write_oci_index_layout(
+            {"linux/amd64": images["amd64"], "linux/arm64/v8": images["arm64"]}, work / "multi"
+        )
         reg.push(multi, "multi", extra=("--all",))
         digests = {name: _digest(reg, f"{name}:latest") for name in ("busybox", "v2s2")}
-        stack = Stack("dist", bridge_prefix="hgd", subnet_pool="10.206.0.0/16",
-                      env={"HANGU_REGISTRY_MIRRORS": f"http://{hub.host}"})
+        stack = Stack(
+            "dist",
+            bridge_prefix="hgd",
+            subnet_pool="10.206.0.0/16",
+            env={"HANGU_REGISTRY_MIRRORS": f"http://{hub.host}"},
+        )
         with stack:
             yield Env(stack, reg, hub, tokens, tls, ca, images, digests)
 
@@ -122,8 +141,10 @@ def _state(stack: Stack) -> dict[str, list[str]]:
         path = root / rel
         return sorted(os.listdir(path)) if path.is_dir() else []
 
-    return {rel: ls(rel) for rel in ("content/blobs/sha256", "content/ingest", "layers", "l",
-                                     "tmp", "pulls")}
+    return {
+        rel: ls(rel)
+        for rel in ("content/blobs/sha256", "content/ingest", "layers", "l", "tmp", "pulls")
+    }
 
 
 def _wait_state(stack: Stack, want: dict[str, list[str]], timeout: float = 30) -> None:
@@ -134,6 +155,7 @@ def _wait_state(stack: Stack, want: dict[str, list[str]], timeout: float = 30) -
 
 
 # ---------------------------------------------------------------- pulls
+
 
 def test_pull_by_tag_prints_dockers_progress(env: Env) -> None:
     ref = f"{env.reg.host}/busybox"
@@ -155,8 +177,9 @@ def test_pull_by_tag_prints_dockers_progress(env: Env) -> None:
     again = _ok(env.stack.run_docker("pull", ref))
     assert f"Status: Image is up to date for {ref}:latest" in again
     # The registry's digest is recorded (docker images --digests, RepoDigests).
-    digests = _ok(env.stack.run_docker("image", "inspect", "--format",
-                                       "{{json .RepoDigests}}", ref))
+    digests = _ok(
+        env.stack.run_docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref)
+    )
     assert json.loads(digests) == [f"{ref}@{env.digests['busybox']}"]
 
 
@@ -180,9 +203,15 @@ def test_pull_by_digest_schema2(env: Env) -> None:
     assert f"Status: Downloaded newer image for {ref}" in out
     assert out.splitlines()[0] == f"{env.digests['v2s2']}: Pulling from v2s2"
     assert _image_id(env, ref) == env.images["v2s2"].id
-    listing = _ok(env.stack.run_docker("images", "--digests", "--format",
-                                       "{{.Repository}} {{.Tag}} {{.Digest}}",
-                                       f"{env.reg.host}/v2s2"))
+    listing = _ok(
+        env.stack.run_docker(
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.Digest}}",
+            f"{env.reg.host}/v2s2",
+        )
+    )
     assert listing.split() == [f"{env.reg.host}/v2s2", "<none>", env.digests["v2s2"]]
 
 
@@ -209,12 +238,14 @@ def test_pull_all_tags(env: Env) -> None:
 def test_pull_platform_from_an_index(env: Env) -> None:
     ref = f"{env.reg.host}/multi"
     _ok(env.stack.run_docker("pull", "--platform", "linux/arm64", ref))
-    got = _ok(env.stack.run_docker("image", "inspect", "--format",
-                                   "{{.Id}} {{.Architecture}}", ref)).split()
+    got = _ok(
+        env.stack.run_docker("image", "inspect", "--format", "{{.Id}} {{.Architecture}}", ref)
+    ).split()
     assert got == [env.images["arm64"].id, "arm64"]
     _ok(env.stack.run_docker("pull", "--platform", "linux/amd64", ref))
-    got = _ok(env.stack.run_docker("image", "inspect", "--format",
-                                   "{{.Id}} {{.Architecture}}", ref)).split()
+    got = _ok(
+        env.stack.run_docker("image", "inspect", "--format", "{{.Id}} {{.Architecture}}", ref)
+    ).split()
     assert got == [env.images["amd64"].id, "amd64"]
     bad = env.stack.run_docker("pull", "--platform", "linux/s390x", ref)
     assert bad.returncode == 1
@@ -229,6 +260,7 @@ def test_docker_py_pull(env: Env) -> None:
         images = client.images.pull(f"{env.reg.host}/tag", all_tags=True)
         assert {i.id for i in images} >= {env.images["tag-a"].id, env.images["tag-b"].id}
         import docker.errors
+
         with pytest.raises(docker.errors.NotFound) as err:
             client.images.pull(f"{env.reg.host}/nosuch", tag="latest")
         assert "repository" in str(err.value) or "manifest" in str(err.value)
@@ -236,7 +268,9 @@ def test_docker_py_pull(env: Env) -> None:
         data = client.api.inspect_distribution(f"{env.reg.host}/multi:latest")
         assert data["Descriptor"]["mediaType"] == "application/vnd.oci.image.index.v1+json"
         assert sorted((p["os"], p["architecture"]) for p in data["Platforms"]) == [
-            ("linux", "amd64"), ("linux", "arm64")]
+            ("linux", "amd64"),
+            ("linux", "arm64"),
+        ]
         data = client.api.inspect_distribution(f"{env.reg.host}/busybox")
         assert data["Descriptor"]["digest"] == env.digests["busybox"]
         assert data["Platforms"] == [{"architecture": bb.host_arch(), "os": "linux"}]
@@ -250,10 +284,16 @@ def test_docker_py_pull(env: Env) -> None:
 
 # ---------------------------------------------------------------- names
 
+
 def test_invalid_references(env: Env) -> None:
     # (none of them a valid domain: nothing may be looked up)
-    for bad in ("UPPER", "a:b:c", "bad..name", f"{env.reg.host}/x@sha256:123",
-                f"{env.reg.host}/Upper"):
+    for bad in (
+        "UPPER",
+        "a:b:c",
+        "bad..name",
+        f"{env.reg.host}/x@sha256:123",
+        f"{env.reg.host}/Upper",
+    ):
         result = env.stack.run_docker("pull", bad)
         assert result.returncode == 1
         assert "invalid reference format" in result.stderr, result.stderr
@@ -270,18 +310,24 @@ def test_docker_hub_through_mirror_and_token_flow(env: Env) -> None:
     out = _ok(env.stack.run_docker("pull", "busybox"))
     lines = out.splitlines()
     assert lines[1] == "latest: Pulling from library/busybox"
-    assert lines[-2:] == ["Status: Image is up to date for busybox:latest"
-                          if "up to date" in out else
-                          "Status: Downloaded newer image for busybox:latest",
-                          "docker.io/library/busybox:latest"]
+    assert lines[-2:] == [
+        "Status: Image is up to date for busybox:latest"
+        if "up to date" in out
+        else "Status: Downloaded newer image for busybox:latest",
+        "docker.io/library/busybox:latest",
+    ]
     assert env.tokens.requests and env.tokens.requests[0]["service"] == [SERVICE]
     assert env.tokens.requests[0]["scope"] == ["repository:library/busybox:pull"]
-    assert env.tokens.issued[0]["sub"] == ""        # anonymous pull token
-    for name in ("busybox", "busybox:latest", "docker.io/library/busybox",
-                 "index.docker.io/library/busybox:latest", "library/busybox"):
+    assert env.tokens.issued[0]["sub"] == ""  # anonymous pull token
+    for name in (
+        "busybox",
+        "busybox:latest",
+        "docker.io/library/busybox",
+        "index.docker.io/library/busybox:latest",
+        "library/busybox",
+    ):
         assert _image_id(env, name) == env.images["busybox"].id
-    repo = _ok(env.stack.run_docker("images", "--format", "{{.Repository}}:{{.Tag}}",
-                                    "busybox"))
+    repo = _ok(env.stack.run_docker("images", "--format", "{{.Repository}}:{{.Tag}}", "busybox"))
     assert repo.split() == ["busybox:latest"]
 
 
@@ -308,9 +354,9 @@ def test_certs_d_ca_verifies_the_registry(env: Env) -> None:
 
 # ---------------------------------------------------------------- failures
 
+
 def test_corrupted_blob_fails_and_leaves_nothing(env: Env, fixture_dir: Path) -> None:
-    image = bb.build_image([bb.LayerBuilder().dir("c").file("c/data", os.urandom(200000))
-                            .build()])
+    image = bb.build_image([bb.LayerBuilder().dir("c").file("c/data", os.urandom(200000)).build()])
     layout = bb.write_oci_layout(image, fixture_dir / "dist-corrupt")
     with running_registry() as reg:
         reg.push(layout, "corrupt")
@@ -329,8 +375,14 @@ def test_corrupted_blob_fails_and_leaves_nothing(env: Env, fixture_dir: Path) ->
 
 
 def _start_pull(env: Env, ref: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([DOCKER, "pull", ref], env=env.stack.env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [DOCKER, "pull", ref],
+        env=env.stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
@@ -340,7 +392,9 @@ def _read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
         seen.append(line)
         if text in line:
             return seen
-    raise AssertionError(f"pull ended before {text!r}: {seen} {proc.stderr.read() if proc.stderr else ''}")
+    raise AssertionError(
+        f"pull ended before {text!r}: {seen} {proc.stderr.read() if proc.stderr else ''}"
+    )
 
 
 def test_client_killed_mid_pull(env: Env) -> None:
@@ -404,7 +458,17 @@ def test_pull_events(env: Env) -> None:
     since = time.time() - 1
     ref = f"{env.reg.host}/busybox"
     _ok(env.stack.run_docker("pull", "-q", ref))
-    out = _ok(env.stack.run_docker("events", "--since", f"{since:.3f}", "--until",
-                                   f"{time.time() + 0.5:.3f}", "--filter", "type=image",
-                                   "--format", "{{.Action}} {{.Actor.ID}}"))
+    out = _ok(
+        env.stack.run_docker(
+            "events",
+            "--since",
+            f"{since:.3f}",
+            "--until",
+            f"{time.time() + 0.5:.3f}",
+            "--filter",
+            "type=image",
+            "--format",
+            "{{.Action}} {{.Actor.ID}}",
+        )
+    )
     assert f"pull {ref}:latest" in out.splitlines(), out

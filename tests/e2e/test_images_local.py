@@ -76,9 +76,11 @@ def _members(path: Path) -> list[str]:
 
 # ---------------------------------------------------------------- save / load
 
+
 def test_save_several_then_load_keeps_ids(stack: Stack, busybox: str, work: Path) -> None:
-    extra = build_image([LayerBuilder().file("etc/saved", b"saved\n").build()],
-                        cmd=["cat", "/etc/saved"])
+    extra = build_image(
+        [LayerBuilder().file("etc/saved", b"saved\n").build()], cmd=["cat", "/etc/saved"]
+    )
     stack.load_image(write_docker_archive(extra, work / "extra.tar", ["hgt/saved:1"]))
     ids = {ref: _image_id(stack, ref) for ref in (busybox, "hgt/saved:1")}
     out = work / "both.tar"
@@ -86,15 +88,18 @@ def test_save_several_then_load_keeps_ids(stack: Stack, busybox: str, work: Path
     names = _members(out)
     for name in ("manifest.json", "index.json", "oci-layout"):
         assert name in names
-    assert all(n.startswith("blobs") or n in ("manifest.json", "index.json", "oci-layout",
-                                              "repositories") for n in names), names
+    assert all(
+        n.startswith("blobs") or n in ("manifest.json", "index.json", "oci-layout", "repositories")
+        for n in names
+    ), names
     with tarfile.open(out) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
         index = json.load(tar.extractfile("index.json"))  # type: ignore[arg-type]
-    assert sorted(t for m in manifest for t in m["RepoTags"]) == ["busybox:latest",
-                                                                 "hgt/saved:1"]
+    assert sorted(t for m in manifest for t in m["RepoTags"]) == ["busybox:latest", "hgt/saved:1"]
     assert {d["annotations"]["io.containerd.image.name"] for d in index["manifests"]} == {
-        "docker.io/library/busybox:latest", "docker.io/hgt/saved:1"}
+        "docker.io/library/busybox:latest",
+        "docker.io/hgt/saved:1",
+    }
     # The OCI side is a real image layout: skopeo reads it (skopeo 1.9 finds a
     # manifest by its ref.name only, which must be unique: one image here).
     single = work / "single.tar"
@@ -104,33 +109,61 @@ def test_save_several_then_load_keeps_ids(stack: Stack, busybox: str, work: Path
     with tarfile.open(single) as tar:
         tar.extractall(layout, filter="data")
     sk = work / "sk-copy.tar"
-    subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet", f"oci:{layout}:1",
-                    f"docker-archive:{sk}:hgt/via-skopeo:1"], check=True, timeout=60)
+    subprocess.run(
+        [
+            "skopeo",
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            f"oci:{layout}:1",
+            f"docker-archive:{sk}:hgt/via-skopeo:1",
+        ],
+        check=True,
+        timeout=60,
+    )
     _ok(stack.run_docker("rmi", "hgt/saved:1"))
     loaded = _ok(stack.run_docker("load", "-i", str(out)))
     assert "Loaded image: busybox:latest" in loaded and "Loaded image: hgt/saved:1" in loaded
     assert {ref: _image_id(stack, ref) for ref in ids} == ids
     # A pipe, both ends streaming: save | load.
     _ok(stack.run_docker("rmi", "hgt/saved:1"))
-    piped = subprocess.run(f"{DOCKER} save hgt/via-skopeo:1 2>&1 | cat >/dev/null; "
-                           f"{DOCKER} load -i {sk} && {DOCKER} save hgt/via-skopeo:1 | "
-                           f"{DOCKER} load", shell=True, env=stack.env, capture_output=True,
-                           text=True, timeout=120)
+    piped = subprocess.run(
+        f"{DOCKER} save hgt/via-skopeo:1 2>&1 | cat >/dev/null; "
+        f"{DOCKER} load -i {sk} && {DOCKER} save hgt/via-skopeo:1 | "
+        f"{DOCKER} load",
+        shell=True,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "Loaded image: hgt/via-skopeo:1" in piped.stdout, piped.stderr
     assert _image_id(stack, "hgt/via-skopeo:1") == ids["hgt/saved:1"]
     _ok(stack.run_docker("rmi", "hgt/via-skopeo:1"))
 
 
-def test_load_skopeo_docker_and_oci_archives(stack: Stack, busybox_oci_layout: Path,
-                                             busybox_image: object, work: Path) -> None:
+def test_load_skopeo_docker_and_oci_archives(
+    stack: Stack, busybox_oci_layout: Path, busybox_image: object, work: Path
+) -> None:
     da, oa = work / "sk-da.tar", work / "sk-oci.tar"
     for dest in (f"docker-archive:{da}:hgt/skopeo-da:1", f"oci-archive:{oa}:hgt/skopeo-oci:1"):
-        subprocess.run(["skopeo", "--insecure-policy", "copy", "--quiet",
-                        f"oci:{busybox_oci_layout}:latest", dest], check=True, timeout=60)
+        subprocess.run(
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                f"oci:{busybox_oci_layout}:latest",
+                dest,
+            ],
+            check=True,
+            timeout=60,
+        )
     assert "Loaded image: hgt/skopeo-da:1" in _ok(stack.run_docker("load", "-i", str(da)))
     with open(oa, "rb") as fh:
-        out = subprocess.run([DOCKER, "load"], stdin=fh, env=stack.env, capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            [DOCKER, "load"], stdin=fh, env=stack.env, capture_output=True, text=True, timeout=60
+        )
     assert "Loaded image: hgt/skopeo-oci:1" in _ok(out)
     want = busybox_image.id  # type: ignore[attr-defined]
     assert _image_id(stack, "hgt/skopeo-da:1") == want == _image_id(stack, "hgt/skopeo-oci:1")
@@ -142,15 +175,37 @@ def _dockerd() -> Iterator[str]:
     """Debian's dockerd on a private root, socket and exec root, with no
     bridge and no iptables rules (it only saves and loads here)."""
     from benchmarks.dockerd import _clean, _stop, _wait
+
     tmp = Path(tempfile.mkdtemp(prefix="hgt-arc-d-", dir="/tmp"))
     sock, log = tmp / "d.sock", tmp / "dockerd.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["dockerd", "--data-root", str(tmp / "data"), "--exec-root", str(tmp / "x"),
-             "--pidfile", str(tmp / "d.pid"), "-H", f"unix://{sock}", "--bridge", "none",
-             "--iptables=false", "--ip6tables=false", "--ip-forward=false",
-             "--ip-masq=false", "--log-level", "error", "--storage-driver", "overlay2"],
-            stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                "dockerd",
+                "--data-root",
+                str(tmp / "data"),
+                "--exec-root",
+                str(tmp / "x"),
+                "--pidfile",
+                str(tmp / "d.pid"),
+                "-H",
+                f"unix://{sock}",
+                "--bridge",
+                "none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-forward=false",
+                "--ip-masq=false",
+                "--log-level",
+                "error",
+                "--storage-driver",
+                "overlay2",
+            ],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         _wait(sock, proc, log)
         yield f"unix://{sock}"
@@ -159,17 +214,27 @@ def _dockerd() -> Iterator[str]:
         _clean(tmp, "hga-none")
 
 
-def test_archives_to_and_from_dockerd_2010(stack: Stack, busybox: str, work: Path,
-                                           busybox_docker_archive: Path) -> None:
+def test_archives_to_and_from_dockerd_2010(
+    stack: Stack, busybox: str, work: Path, busybox_docker_archive: Path
+) -> None:
     if shutil.which("dockerd") is None:
         pytest.skip("dockerd (Debian's docker.io) is not installed")
     env = {**stack.env}
     env.pop("DOCKER_HOST")
     want = _image_id(stack, busybox)
     with _dockerd() as host:
+
         def dockerd(*args: str) -> str:
-            return _ok(subprocess.run([DOCKER, "-H", host, *args], env=env,
-                                      capture_output=True, text=True, timeout=120))
+            return _ok(
+                subprocess.run(
+                    [DOCKER, "-H", host, *args],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+            )
+
         version = dockerd("version", "--format", "{{.Server.Version}}")
         dockerd("load", "-i", str(busybox_docker_archive))
         dockerd("tag", busybox, "hgt/from-dockerd:1")
@@ -180,12 +245,12 @@ def test_archives_to_and_from_dockerd_2010(stack: Stack, busybox: str, work: Pat
         _ok(stack.run_docker("tag", busybox, "hgt/to-dockerd:1"))
         _ok(stack.run_docker("save", "-o", str(ours), "hgt/to-dockerd:1"))
         assert "Loaded image: hgt/to-dockerd:1" in dockerd("load", "-i", str(ours))
-        assert dockerd("image", "inspect", "--format", "{{.Id}}",
-                       "hgt/to-dockerd:1").strip() == want
+        assert (
+            dockerd("image", "inspect", "--format", "{{.Id}}", "hgt/to-dockerd:1").strip() == want
+        )
     assert version.startswith("20.10"), version
     assert "manifest.json" in _members(theirs) and "index.json" not in _members(theirs)
-    assert "Loaded image: hgt/from-dockerd:1" in _ok(stack.run_docker("load", "-i",
-                                                                      str(theirs)))
+    assert "Loaded image: hgt/from-dockerd:1" in _ok(stack.run_docker("load", "-i", str(theirs)))
     assert _image_id(stack, "hgt/from-dockerd:1") == want
     _ok(stack.run_docker("rmi", "hgt/from-dockerd:1", "hgt/to-dockerd:1"))
 
@@ -206,9 +271,16 @@ def test_docker_py_save_and_load(stack: Stack, busybox: str) -> None:
 
 # ---------------------------------------------------------------- import / export
 
-CHANGES = ['CMD ["echo", "imported"]', 'ENTRYPOINT ["/bin/busybox"]', "ENV A=1 B=two",
-           "EXPOSE 8080/udp 80", "LABEL hgt.import=yes", "USER nobody", "VOLUME /data",
-           "WORKDIR /work"]
+CHANGES = [
+    'CMD ["echo", "imported"]',
+    'ENTRYPOINT ["/bin/busybox"]',
+    "ENV A=1 B=two",
+    "EXPOSE 8080/udp 80",
+    "LABEL hgt.import=yes",
+    "USER nobody",
+    "VOLUME /data",
+    "WORKDIR /work",
+]
 
 
 def test_import_from_stdin_with_changes_and_message(stack: Stack, work: Path) -> None:
@@ -246,14 +318,17 @@ def test_import_from_file(stack: Stack, work: Path) -> None:
     _ok(stack.run_docker("rmi", "hgt/from-file"))
 
 
-def test_export_streams_the_container_filesystem(stack: Stack, busybox: str,
-                                                 work: Path) -> None:
+def test_export_streams_the_container_filesystem(stack: Stack, busybox: str, work: Path) -> None:
     name = "hgt-exp-" + secrets.token_hex(3)
-    _ok(stack.run_docker("run", "--name", name, busybox, "sh", "-c",
-                         "echo exported > /marker && rm /etc/group"))
+    _ok(
+        stack.run_docker(
+            "run", "--name", name, busybox, "sh", "-c", "echo exported > /marker && rm /etc/group"
+        )
+    )
     try:
-        proc = subprocess.run([DOCKER, "export", name], env=stack.env, capture_output=True,
-                              timeout=60)
+        proc = subprocess.run(
+            [DOCKER, "export", name], env=stack.env, capture_output=True, timeout=60
+        )
         assert proc.returncode == 0, proc.stderr
         with tarfile.open(fileobj=io.BytesIO(proc.stdout), mode="r|") as tar:
             seen = {}
@@ -275,19 +350,27 @@ def test_export_streams_the_container_filesystem(stack: Stack, busybox: str,
 
 # ---------------------------------------------------------------- list / inspect / history
 
+
 @pytest.fixture(scope="module")
 def family(stack: Stack, busybox: str, work: Path) -> dict[str, str]:
     """hgt/child:1 (busybox's layer + one of its own, labelled), then
     hgt/other:1 (one layer, another label), then one untagged image."""
     base = busybox_layer()
-    child = build_image([base, LayerBuilder().file("child", b"c" * 5000).build()],
-                        extra_config={"Labels": {"hgt.role": "child"}})
-    other = build_image([LayerBuilder().file("other", b"o" * 3000).build()],
-                        extra_config={"Labels": {"hgt.role": "other", "hgt.x": "1"}})
+    child = build_image(
+        [base, LayerBuilder().file("child", b"c" * 5000).build()],
+        extra_config={"Labels": {"hgt.role": "child"}},
+    )
+    other = build_image(
+        [LayerBuilder().file("other", b"o" * 3000).build()],
+        extra_config={"Labels": {"hgt.role": "other", "hgt.x": "1"}},
+    )
     loose = build_image([LayerBuilder().file("loose", b"l" * 1000).build()])
     ids = {}
-    for name, image, tags in (("child", child, ["hgt/child:1"]),
-                              ("other", other, ["hgt/other:1"]), ("loose", loose, [])):
+    for name, image, tags in (
+        ("child", child, ["hgt/child:1"]),
+        ("other", other, ["hgt/other:1"]),
+        ("loose", loose, []),
+    ):
         stack.load_image(write_docker_archive(image, work / f"{name}.tar", tags))
         ids[name] = image.id
         time.sleep(0.01)  # distinct load times for before/since
@@ -295,8 +378,7 @@ def family(stack: Stack, busybox: str, work: Path) -> dict[str, str]:
 
 
 def _listed(stack: Stack, *args: str) -> list[str]:
-    return _ok(stack.run_docker("images", "--format", "{{.Repository}}:{{.Tag}}",
-                                *args)).split()
+    return _ok(stack.run_docker("images", "--format", "{{.Repository}}:{{.Tag}}", *args)).split()
 
 
 def test_images_filters(stack: Stack, family: dict[str, str]) -> None:
@@ -344,9 +426,20 @@ def test_images_flags(stack: Stack, family: dict[str, str]) -> None:
 
 def test_inspect_fields(stack: Stack, family: dict[str, str], busybox_image: object) -> None:
     doc = json.loads(_ok(stack.run_docker("image", "inspect", "hgt/child:1")))[0]
-    types = {"Id": str, "RepoTags": list, "RepoDigests": list, "Parent": str, "Comment": str,
-             "Created": str, "Config": dict, "Architecture": str, "Os": str, "Size": int,
-             "RootFS": dict, "Metadata": dict}
+    types = {
+        "Id": str,
+        "RepoTags": list,
+        "RepoDigests": list,
+        "Parent": str,
+        "Comment": str,
+        "Created": str,
+        "Config": dict,
+        "Architecture": str,
+        "Os": str,
+        "Size": int,
+        "RootFS": dict,
+        "Metadata": dict,
+    }
     for key, kind in types.items():
         assert isinstance(doc[key], kind), (key, doc[key])
     assert doc["Id"] == family["child"] and doc["RepoTags"] == ["hgt/child:1"]
@@ -367,10 +460,13 @@ def test_inspect_fields(stack: Stack, family: dict[str, str], busybox_image: obj
 
 
 def test_history_sizes(stack: Stack, family: dict[str, str]) -> None:
-    rows = _ok(stack.run_docker("history", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}",
-                                "hgt/child:1")).splitlines()
-    assert rows == [f"{family['child'].removeprefix('sha256:')[:12]}|hangu test layer 1|5kB",
-                    "<missing>|hangu test layer 0|1.98MB"]
+    rows = _ok(
+        stack.run_docker("history", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}", "hgt/child:1")
+    ).splitlines()
+    assert rows == [
+        f"{family['child'].removeprefix('sha256:')[:12]}|hangu test layer 1|5kB",
+        "<missing>|hangu test layer 0|1.98MB",
+    ]
     full = _ok(stack.run_docker("history", "--no-trunc", "hgt/child:1"))
     assert family["child"] in full
     client = stack.docker_client()
@@ -389,20 +485,23 @@ def test_system_df_shared_size(stack: Stack, family: dict[str, str], busybox: st
     finally:
         client.close()
     rows = {i["Id"]: i for i in df["Images"]}
-    assert rows[family["child"]]["SharedSize"] == 1982474       # busybox's layer
+    assert rows[family["child"]]["SharedSize"] == 1982474  # busybox's layer
     assert rows[family["other"]]["SharedSize"] == 0
     assert rows[family["child"]]["Size"] == 1982474 + 5000
     sizes = [r["Size"] - r["SharedSize"] for r in rows.values()]
     assert df["LayersSize"] == sum(sizes) + 1982474
     table = _ok(stack.run_docker("system", "df", "-v"))
-    assert re.search(r"^hgt/child\s+1\s+[0-9a-f]{12}\s+.+?\s+1\.99MB\s+1\.982MB\s+5kB\s+0$",
-                     table, re.M), table
+    assert re.search(
+        r"^hgt/child\s+1\s+[0-9a-f]{12}\s+.+?\s+1\.99MB\s+1\.982MB\s+5kB\s+0$", table, re.M
+    ), table
 
 
 # ---------------------------------------------------------------- rmi / prune
 
-def test_rmi_untags_first_refuses_in_use_and_deletes_layers(stack: Stack, busybox: str,
-                                                            work: Path) -> None:
+
+def test_rmi_untags_first_refuses_in_use_and_deletes_layers(
+    stack: Stack, busybox: str, work: Path
+) -> None:
     image = build_image([LayerBuilder().file("rmi", secrets.token_bytes(2000)).build()])
     stack.load_image(write_docker_archive(image, work / "rmi.tar", ["hgt/rmi:1"]))
     _ok(stack.run_docker("tag", "hgt/rmi:1", "hgt/rmi:2"))
@@ -414,15 +513,20 @@ def test_rmi_untags_first_refuses_in_use_and_deletes_layers(stack: Stack, busybo
     cid = _ok(stack.run_docker("create", "hgt/rmi:2", "true")).strip()
     refused = stack.run_docker("rmi", "hgt/rmi:2")
     assert refused.returncode == 1
-    assert (f'Error response from daemon: conflict: unable to remove repository reference '
-            f'"hgt/rmi:2" (must force) - container {cid[:12]} is using its referenced image '
-            f"{short}") in refused.stderr
+    assert (
+        f"Error response from daemon: conflict: unable to remove repository reference "
+        f'"hgt/rmi:2" (must force) - container {cid[:12]} is using its referenced image '
+        f"{short}"
+    ) in refused.stderr
     by_id = stack.run_docker("rmi", short)
-    assert (f"conflict: unable to delete {short} (must be forced) - image is being used by "
-            f"stopped container {cid[:12]}") in by_id.stderr
+    assert (
+        f"conflict: unable to delete {short} (must be forced) - image is being used by "
+        f"stopped container {cid[:12]}"
+    ) in by_id.stderr
     client = stack.docker_client()
     try:
         import docker
+
         with pytest.raises(docker.errors.APIError) as err:
             client.images.remove("hgt/rmi:2")
         assert err.value.status_code == 409
@@ -457,17 +561,21 @@ def busybox_layer_id(image: object) -> str:
 
 def test_prune_dangling_all_until_label(stack: Stack, busybox: str, work: Path) -> None:
     made = {}
-    for name, labels, tag in (("d1", {}, []), ("keep", {"hgt.keep": "yes"}, ["hgt/p-keep:1"]),
-                              ("go", {"hgt.keep": "no"}, ["hgt/p-go:1"])):
-        image = build_image([LayerBuilder().file(name, secrets.token_bytes(4000)).build()],
-                            extra_config={"Labels": labels} if labels else None)
+    for name, labels, tag in (
+        ("d1", {}, []),
+        ("keep", {"hgt.keep": "yes"}, ["hgt/p-keep:1"]),
+        ("go", {"hgt.keep": "no"}, ["hgt/p-go:1"]),
+    ):
+        image = build_image(
+            [LayerBuilder().file(name, secrets.token_bytes(4000)).build()],
+            extra_config={"Labels": labels} if labels else None,
+        )
         stack.load_image(write_docker_archive(image, work / f"p-{name}.tar", tag))
         made[name] = image.id
     # Every test image is created 2024-01-01: until=<2023> keeps them all.
     client = stack.docker_client()
     try:
-        kept = client.images.prune(filters={"until": "2023-01-01T00:00:00Z",
-                                            "dangling": False})
+        kept = client.images.prune(filters={"until": "2023-01-01T00:00:00Z", "dangling": False})
         assert kept["ImagesDeleted"] is None and kept["SpaceReclaimed"] == 0
         expected = sum(i.attrs["Size"] for i in client.images.list(filters={"dangling": True}))
         dangling = client.images.prune()
@@ -476,8 +584,20 @@ def test_prune_dangling_all_until_label(stack: Stack, busybox: str, work: Path) 
         assert made["keep"] not in deleted
     finally:
         client.close()
-    out = _ok(stack.run_docker("image", "prune", "-a", "-f", "--filter", "label!=hgt.keep=yes",
-                               "--filter", "label=hgt.keep", "--filter", "until=1h"))
+    out = _ok(
+        stack.run_docker(
+            "image",
+            "prune",
+            "-a",
+            "-f",
+            "--filter",
+            "label!=hgt.keep=yes",
+            "--filter",
+            "label=hgt.keep",
+            "--filter",
+            "until=1h",
+        )
+    )
     assert "untagged: hgt/p-go:1" in out and f"deleted: {made['go']}" in out
     assert "Total reclaimed space: 4kB" in out
     assert _image_id(stack, "hgt/p-keep:1") == made["keep"]
@@ -486,18 +606,31 @@ def test_prune_dangling_all_until_label(stack: Stack, busybox: str, work: Path) 
 
 # ---------------------------------------------------------------- events
 
+
 def test_import_load_save_events(stack: Stack, busybox: str, work: Path) -> None:
     since = str(time.time() - 1)
-    imported = stack.run_docker("import", "-", "hgt/ev:1",
-                                input=LayerBuilder().file("e", b"e").build())
+    imported = stack.run_docker(
+        "import", "-", "hgt/ev:1", input=LayerBuilder().file("e", b"e").build()
+    )
     assert imported.returncode == 0, imported.stderr
     image_id = imported.stdout.decode().strip()
     out = work / "ev.tar"
     _ok(stack.run_docker("save", "-o", str(out), "hgt/ev:1"))
     _ok(stack.run_docker("load", "-i", str(out)))
     until = str(time.time() + 1)
-    events = _ok(stack.run_docker("events", "--since", since, "--until", until, "--filter",
-                                  "type=image", "--format", "{{json .}}"))
+    events = _ok(
+        stack.run_docker(
+            "events",
+            "--since",
+            since,
+            "--until",
+            until,
+            "--filter",
+            "type=image",
+            "--format",
+            "{{json .}}",
+        )
+    )
     seen = [(e["Action"], e["Actor"]["ID"]) for e in map(json.loads, events.splitlines())]
     for action in ("import", "save", "load"):
         assert (action, image_id) in seen, seen
@@ -519,14 +652,17 @@ def test_history_walks_local_parents(stack: Stack, busybox: str) -> None:
         child = _ok(stack.run_docker("commit", "-m", "hist", name, "hgt/hist:1")).strip()
     finally:
         stack.run_docker("rm", "-f", name)
-    rows = _ok(stack.run_docker("history", "--no-trunc", "--format",
-                                "{{.ID}}|{{.Comment}}", "hgt/hist:1")).splitlines()
+    rows = _ok(
+        stack.run_docker("history", "--no-trunc", "--format", "{{.ID}}|{{.Comment}}", "hgt/hist:1")
+    ).splitlines()
     # As dockerd: the top row is the image, the next its local parent's id.
     assert rows == [f"{child}|hist", f"{_image_id(stack, busybox)}|"]
     parent = _image_id(stack, busybox)
     refused = stack.run_docker("rmi", "-f", parent)
-    assert (f"conflict: unable to delete {parent.removeprefix('sha256:')[:12]} (cannot be "
-            f"forced) - image has dependent child images") in refused.stderr, refused.stderr
+    assert (
+        f"conflict: unable to delete {parent.removeprefix('sha256:')[:12]} (cannot be "
+        f"forced) - image has dependent child images"
+    ) in refused.stderr, refused.stderr
     _ok(stack.run_docker("rmi", "hgt/hist:1"))
 
 
@@ -562,8 +698,9 @@ def test_docker_py_import_with_changes(stack: Stack) -> None:
     client = stack.docker_client()
     try:
         tar = LayerBuilder().dir("etc").file("etc/py", b"py\n").build()
-        out = client.api.import_image_from_data(tar, repository="hgt/py-import", tag="1",
-                                                changes=["ENV PY=1", "LABEL via=py"])
+        out = client.api.import_image_from_data(
+            tar, repository="hgt/py-import", tag="1", changes=["ENV PY=1", "LABEL via=py"]
+        )
         image_id = json.loads(out)["status"] if isinstance(out, str) else out["status"]
         image = client.images.get("hgt/py-import:1")
         assert image.id == image_id and image.labels == {"via": "py"}

@@ -22,7 +22,7 @@ def _payload(size: int, seed: int = 7) -> bytes:
     # Random bytes that certainly hold the default detach sequence.
     data = bytearray(random.Random(seed).randbytes(size))
     for pos in range(1000, size - 2, size // 7):
-        data[pos:pos + 2] = b"\x10\x11"
+        data[pos : pos + 2] = b"\x10\x11"
     return bytes(data)
 
 
@@ -35,8 +35,9 @@ def _rss_kib(pid: int | None) -> int:
 
 
 def _popen(stack: Stack, *args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([DOCKER, *args], env=stack.env, stdin=stdin,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [DOCKER, *args], env=stack.env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def test_20mb_binary_stdin(stack: Stack, busybox: str) -> None:
@@ -66,7 +67,12 @@ def test_round_trip_through_cat(stack: Stack, busybox: str) -> None:
 def test_zeros_through_cat_to_wc(stack: Stack, busybox: str) -> None:
     result = subprocess.run(
         f"head -c 5000000 /dev/zero | {DOCKER} run -i --rm {busybox} cat | wc -c",
-        shell=True, env=stack.env, capture_output=True, text=True, timeout=90)
+        shell=True,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "5000000"
 
@@ -111,8 +117,9 @@ def test_slow_writer_keeps_memory_bounded(stack: Stack, busybox: str) -> None:
     client waits; neither service holds the data."""
     ctr_pid, gw_pid = stack.pid("container"), stack.pid("gateway")
     before = _rss_kib(ctr_pid), _rss_kib(gw_pid)
-    proc = _popen(stack, "run", "-i", "--rm", busybox, "sh", "-c", "sleep 3; wc -c",
-                  stdin=subprocess.PIPE)
+    proc = _popen(
+        stack, "run", "-i", "--rm", busybox, "sh", "-c", "sleep 3; wc -c", stdin=subprocess.PIPE
+    )
     assert proc.stdin is not None and proc.stdout is not None
     peak = list(before)
     block = b"\0" * (1 << 20)

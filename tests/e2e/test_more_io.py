@@ -40,15 +40,29 @@ def test_exec(stack: Stack, busybox: str) -> None:
 
 def test_logs_follow_and_events(stack: Stack, busybox: str) -> None:
     since = str(int(time.time()) - 1)
-    cid = _ok(stack.run_docker("run", "-d", busybox, "sh", "-c",
-                               "for i in 1 2 3; do echo line$i; sleep 0.3; done")).strip()
+    cid = _ok(
+        stack.run_docker(
+            "run", "-d", busybox, "sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.3; done"
+        )
+    ).strip()
     follow = stack.run_docker("logs", "-f", cid, timeout=30)
     assert follow.stdout == "line1\nline2\nline3\n"  # returns when the container ends
     assert _ok(stack.run_docker("logs", "--tail", "1", cid)) == "line3\n"
     stamped = _ok(stack.run_docker("logs", "-t", cid)).splitlines()
     assert stamped[0].endswith("Z line1") and stamped[0][:4].isdigit()
-    events = _ok(stack.run_docker("events", "--since", since, "--until", str(int(time.time()) + 1),
-                                  "--filter", f"container={cid}", "--format", "{{json .}}"))
+    events = _ok(
+        stack.run_docker(
+            "events",
+            "--since",
+            since,
+            "--until",
+            str(int(time.time()) + 1),
+            "--filter",
+            f"container={cid}",
+            "--format",
+            "{{json .}}",
+        )
+    )
     actions = [json.loads(line)["Action"] for line in events.splitlines()]
     assert "create" in actions and "start" in actions and "die" in actions
     stack.run_docker("rm", cid)
@@ -69,11 +83,9 @@ def test_diff_and_commit(stack: Stack, busybox: str) -> None:
 
 
 def test_unsupported_is_a_clear_error(stack: Stack, busybox: str) -> None:
-    result = stack.run_docker("run", "--rm", "--device-read-bps", "/dev/null:1mb", busybox,
-                              "true")
+    result = stack.run_docker("run", "--rm", "--device-read-bps", "/dev/null:1mb", busybox, "true")
     assert result.returncode == 125
     assert "not supported by hangu" in result.stderr
-
 
 
 def test_large_stdin_before_start(stack: Stack, busybox: str) -> None:

@@ -16,8 +16,9 @@ def test_sigkill_container_service(stack: Stack, busybox: str) -> None:
         result = stack.run_docker("run", "-d", busybox, "sleep", "300")
         assert result.returncode == 0, result.stderr
         ids.append(result.stdout.strip())
-    pids = [int(stack.run_docker("inspect", "--format", "{{.State.Pid}}", cid).stdout)
-            for cid in ids]
+    pids = [
+        int(stack.run_docker("inspect", "--format", "{{.State.Pid}}", cid).stdout) for cid in ids
+    ]
     assert all(pid > 0 for pid in pids)
     try:
         stack.kill_service("container", signal.SIGKILL)  # returns once it answers again

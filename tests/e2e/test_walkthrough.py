@@ -23,8 +23,13 @@ def test_version_and_info_are_clean(stack: Stack) -> None:
     assert re.search(r"API version:\s+1\.47 \(minimum version 1\.24\)", version.stdout)
     info = stack.run_docker("info")
     assert info.returncode == 0 and info.stderr == "", info.stderr
-    for line in ("Storage Driver: overlay2", "Cgroup Driver: cgroupfs", "Swarm: inactive",
-                 "Default Runtime: runc", "OSType: linux"):
+    for line in (
+        "Storage Driver: overlay2",
+        "Cgroup Driver: cgroupfs",
+        "Swarm: inactive",
+        "Default Runtime: runc",
+        "OSType: linux",
+    ):
         assert line in info.stdout
 
 
@@ -65,8 +70,11 @@ def test_stdin_pipe_reaches_eof(stack: Stack, busybox: str) -> None:
 
 
 def test_detached_ps_logs_stop_rm(stack: Stack, busybox: str) -> None:
-    cid = _ok(stack.run_docker("run", "-d", busybox, "sh", "-c",
-                               "echo started; echo to-stderr >&2; sleep 300")).strip()
+    cid = _ok(
+        stack.run_docker(
+            "run", "-d", busybox, "sh", "-c", "echo started; echo to-stderr >&2; sleep 300"
+        )
+    ).strip()
     assert re.fullmatch(r"[0-9a-f]{64}", cid)
     ps = _ok(stack.run_docker("ps"))
     line = next(line for line in ps.splitlines() if line.startswith(cid[:12]))
@@ -90,9 +98,16 @@ def test_detached_ps_logs_stop_rm(stack: Stack, busybox: str) -> None:
 
 
 def test_stop_sends_sigterm_first(stack: Stack, busybox: str) -> None:
-    cid = _ok(stack.run_docker("run", "-d", busybox, "sh", "-c",
-                               "trap 'echo got-term; exit 0' TERM; echo ready; "
-                               "while true; do sleep 0.1; done")).strip()
+    cid = _ok(
+        stack.run_docker(
+            "run",
+            "-d",
+            busybox,
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 0.1; done",
+        )
+    ).strip()
     deadline = time.monotonic() + 10
     while "ready" not in stack.run_docker("logs", cid).stdout and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -113,8 +128,9 @@ def test_network_none(stack: Stack, busybox: str) -> None:
 def test_two_containers_ping_by_ip(stack: Stack, busybox: str) -> None:
     first = _ok(stack.run_docker("run", "-d", busybox, "sleep", "300")).strip()
     try:
-        ip = _ok(stack.run_docker("inspect", "--format",
-                                  "{{.NetworkSettings.IPAddress}}", first)).strip()
+        ip = _ok(
+            stack.run_docker("inspect", "--format", "{{.NetworkSettings.IPAddress}}", first)
+        ).strip()
         assert ip.startswith("10.203."), ip
         result = stack.run_docker("run", "--rm", busybox, "ping", "-c", "2", "-W", "3", ip)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -126,8 +142,11 @@ def test_two_containers_ping_by_ip(stack: Stack, busybox: str) -> None:
 def test_named_volume_shared(stack: Stack, busybox: str) -> None:
     vol = "v1-" + secrets.token_hex(3)
     assert _ok(stack.run_docker("volume", "create", vol)).strip() == vol
-    _ok(stack.run_docker("run", "--rm", "-v", f"{vol}:/data", busybox, "sh", "-c",
-                         "echo shared-bytes > /data/f"))
+    _ok(
+        stack.run_docker(
+            "run", "--rm", "-v", f"{vol}:/data", busybox, "sh", "-c", "echo shared-bytes > /data/f"
+        )
+    )
     out = _ok(stack.run_docker("run", "--rm", "-v", f"{vol}:/data", busybox, "cat", "/data/f"))
     assert out == "shared-bytes\n"
     assert vol in _ok(stack.run_docker("volume", "ls", "-q")).split()
@@ -185,8 +204,16 @@ def test_container_inspect_fields(stack: Stack, busybox: str) -> None:
         ns = doc["NetworkSettings"]
         assert ns["IPAddress"].startswith("10.203.") and ns["Networks"]["bridge"]["IPAddress"]
         assert isinstance(doc["Mounts"], list)
-        for key in ("ResolvConfPath", "HostnamePath", "HostsPath", "LogPath", "RestartCount",
-                    "Driver", "Platform", "GraphDriver"):
+        for key in (
+            "ResolvConfPath",
+            "HostnamePath",
+            "HostsPath",
+            "LogPath",
+            "RestartCount",
+            "Driver",
+            "Platform",
+            "GraphDriver",
+        ):
             assert key in doc
     finally:
         stack.run_docker("rm", "-f", cid)

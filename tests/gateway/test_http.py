@@ -31,7 +31,9 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
     async def Get(self, request: cpb.GetContainerRequest, context: Any) -> cpb.Container:
         self.request_ids += [v for k, v in context.invocation_metadata() if k == "x-request-id"]
         if request.reference.startswith("nosuch"):
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"No such container: {request.reference}")
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND, f"No such container: {request.reference}"
+            )
         c = cpb.Container(id=request.reference.ljust(64, "0"), name=request.reference)
         c.config.tty = request.reference.startswith("tty")
         # "new…" containers are created, not started, until Start is called.
@@ -39,8 +41,9 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
         c.state.status = "running" if c.state.running else "created"
         return c
 
-    async def Start(self, request: cpb.StartContainerRequest,
-                    context: Any) -> cpb.StartContainerResponse:
+    async def Start(
+        self, request: cpb.StartContainerRequest, context: Any
+    ) -> cpb.StartContainerResponse:
         self.started = True
         return cpb.StartContainerResponse()
 
@@ -48,12 +51,15 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
         if request.config.image == "nosuchimage":
             await context.abort(grpc.StatusCode.NOT_FOUND, "image not known")
         if request.name == "taken":
-            await context.abort(grpc.StatusCode.ALREADY_EXISTS,
-                                'Conflict. The container name "/taken" is already in use')
+            await context.abort(
+                grpc.StatusCode.ALREADY_EXISTS,
+                'Conflict. The container name "/taken" is already in use',
+            )
         return cpb.Container(id="c" * 64)
 
-    async def Attach(self, request_iterator: AsyncIterator[cpb.AttachRequest],
-                     context: Any) -> AsyncIterator[cpb.OutputChunk]:
+    async def Attach(
+        self, request_iterator: AsyncIterator[cpb.AttachRequest], context: Any
+    ) -> AsyncIterator[cpb.OutputChunk]:
         async for req in request_iterator:
             self.attach_requests.append(req)
             if req.stdin_data:
@@ -63,8 +69,9 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
                 yield cpb.OutputChunk(stream=cpb.OutputChunk.STDERR, data=b"eof seen")
                 return
 
-    async def Wait(self, request: cpb.WaitContainerRequest,
-                   context: Any) -> cpb.WaitContainerResponse:
+    async def Wait(
+        self, request: cpb.WaitContainerRequest, context: Any
+    ) -> cpb.WaitContainerResponse:
         await asyncio.sleep(0.3)
         return cpb.WaitContainerResponse(status_code=3)
 
@@ -89,8 +96,9 @@ async def _stack(tmp: Path) -> tuple[Gateway, grpc.aio.Server, FakeContainers]:
     return gateway, server, fake
 
 
-async def _request(sock: Path, raw: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter,
-                                                    bytes]:
+async def _request(
+    sock: Path, raw: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
     reader, writer = await asyncio.open_unix_connection(str(sock))
     writer.write(raw)
     await writer.drain()
@@ -102,9 +110,11 @@ def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 20))
 
 
-ATTACH = (b"POST /v1.47/containers/%s/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
-          b"Host: api.moby.localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
-          b"Content-Length: 0\r\n\r\n")
+ATTACH = (
+    b"POST /v1.47/containers/%s/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n"
+    b"Host: api.moby.localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+    b"Content-Length: 0\r\n\r\n"
+)
 
 
 def test_attach_multiplexed_with_half_close(tmp: Path) -> None:
@@ -129,6 +139,7 @@ def test_attach_multiplexed_with_half_close(tmp: Path) -> None:
         finally:
             await gateway.stop()
             await server.stop(None)
+
     run(go())
 
 
@@ -150,6 +161,7 @@ def test_stdin_waits_for_the_start(tmp: Path) -> None:
         finally:
             await gateway.stop()
             await server.stop(None)
+
     run(go())
 
 
@@ -167,6 +179,7 @@ def test_attach_tty_is_raw(tmp: Path) -> None:
         finally:
             await gateway.stop()
             await server.stop(None)
+
     run(go())
 
 
@@ -179,7 +192,8 @@ def test_wait_sends_header_first(tmp: Path) -> None:
             reader, writer, head = await _request(
                 tmp / "hangu.sock",
                 b"POST /containers/abc/wait?condition=next-exit HTTP/1.1\r\nHost: x\r\n"
-                b"Connection: close\r\nContent-Length: 0\r\n\r\n")
+                b"Connection: close\r\nContent-Length: 0\r\n\r\n",
+            )
             assert head.startswith(b"HTTP/1.1 200")
             assert loop.time() - t0 < 0.25  # before the container exits
             body = await reader.read()
@@ -190,14 +204,19 @@ def test_wait_sends_header_first(tmp: Path) -> None:
         finally:
             await gateway.stop()
             await server.stop(None)
+
     run(go())
 
 
-async def _get(sock: Path, method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, str],
-                                                                          Any]:
+async def _get(
+    sock: Path, method: str, path: str, body: bytes = b""
+) -> tuple[int, dict[str, str], Any]:
     reader, writer = await asyncio.open_unix_connection(str(sock))
-    writer.write(f"{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
-                 f"Content-Type: application/json\r\n\r\n".encode() + body)
+    writer.write(
+        f"{method} {path} HTTP/1.0\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+        f"Content-Type: application/json\r\n\r\n".encode()
+        + body
+    )
     data = await reader.read()
     writer.close()
     head, _, payload = data.partition(b"\r\n\r\n")
@@ -218,23 +237,28 @@ def test_errors_in_dockers_form(tmp: Path) -> None:
             assert status == 400 and "is too new" in body["message"]
             status, _, body = await _get(sock, "GET", "/nothing/here")
             assert status == 404 and body == {"message": "page not found"}
-            status, _, body = await _get(sock, "POST", "/containers/create",
-                                         b'{"Image": "nosuchimage"}')
+            status, _, body = await _get(
+                sock, "POST", "/containers/create", b'{"Image": "nosuchimage"}'
+            )
             assert status == 404 and body == {"message": "No such image: nosuchimage:latest"}
-            status, _, body = await _get(sock, "POST", "/containers/create?name=taken",
-                                         b'{"Image": "busybox"}')
+            status, _, body = await _get(
+                sock, "POST", "/containers/create?name=taken", b'{"Image": "busybox"}'
+            )
             assert status == 409 and "already in use" in body["message"]
-            status, _, body = await _get(sock, "POST", "/containers/create?name=ok",
-                                         b'{"Image": "busybox"}')
+            status, _, body = await _get(
+                sock, "POST", "/containers/create?name=ok", b'{"Image": "busybox"}'
+            )
             assert status == 201 and body == {"Id": "c" * 64, "Warnings": []}
             status, _, body = await _get(sock, "GET", "/volumes")
             assert status == 503  # no volume service here: a clear error, not a hang
             await _get(sock, "GET", "/containers/abc/json")
             assert len(fake.request_ids) >= 2 and len(set(fake.request_ids)) == len(
-                fake.request_ids)
+                fake.request_ids
+            )
         finally:
             await gateway.stop()
             await server.stop(None)
+
     run(go())
 
 
@@ -248,8 +272,14 @@ def test_system_endpoints(tmp: Path) -> None:
             head = (await reader.read()).decode()
             writer.close()
             assert head.startswith("HTTP/1.1 200") or head.startswith("HTTP/1.0 200")
-            for header in ("Api-Version: 1.47", "Ostype: linux", "Docker-Experimental: false",
-                           "Pragma: no-cache", "Builder-Version: ", "Cache-Control: no-cache"):
+            for header in (
+                "Api-Version: 1.47",
+                "Ostype: linux",
+                "Docker-Experimental: false",
+                "Pragma: no-cache",
+                "Builder-Version: ",
+                "Cache-Control: no-cache",
+            ):
                 assert header in head
             status, _, version = await _get(sock, "GET", "/v1.24/version")
             assert status == 200 and version["Platform"]["Name"] == "hangu"
@@ -265,4 +295,5 @@ def test_system_endpoints(tmp: Path) -> None:
         finally:
             await gateway.stop()
             await server.stop(None)
+
     run(go())

@@ -68,10 +68,14 @@ def test_pull_streams(tmp: Path) -> None:
         await gateway.start()
         sock = tmp / "hangu.sock"
         try:
-            auth = base64.urlsafe_b64encode(json.dumps(
-                {"username": "u", "password": "p", "serveraddress": "r"}).encode()).decode()
-            status, body = await _post(sock, "/v1.47/images/create?fromImage=ok&tag=1",
-                                       f"X-Registry-Auth: {auth.rstrip('=')}\r\n")
+            auth = base64.urlsafe_b64encode(
+                json.dumps({"username": "u", "password": "p", "serveraddress": "r"}).encode()
+            ).decode()
+            status, body = await _post(
+                sock,
+                "/v1.47/images/create?fromImage=ok&tag=1",
+                f"X-Registry-Auth: {auth.rstrip('=')}\r\n",
+            )
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
             assert status == 200
             assert lines[1]["progressDetail"] == {"current": 50, "total": 100}
@@ -87,9 +91,12 @@ def test_pull_streams(tmp: Path) -> None:
             status, body = await _post(sock, "/images/create?fromImage=broken&tag=latest")
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
             assert status == 200
-            assert lines[-1] == {"errorDetail": {"message": "digest mismatch"},
-                                 "error": "digest mismatch"}
+            assert lines[-1] == {
+                "errorDetail": {"message": "digest mismatch"},
+                "error": "digest mismatch",
+            }
         finally:
             await gateway.stop()
             await server.stop(None)
+
     asyncio.run(asyncio.wait_for(go(), 20))

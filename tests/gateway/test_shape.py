@@ -11,8 +11,14 @@ from hangu_runtime.units import human_duration
 
 
 def _container() -> cpb.Container:
-    c = cpb.Container(id="a" * 64, name="web", path="sh", args=["-c", "sleep 1"],
-                      image_id="sha256:" + "b" * 64, image="busybox")
+    c = cpb.Container(
+        id="a" * 64,
+        name="web",
+        path="sh",
+        args=["-c", "sleep 1"],
+        image_id="sha256:" + "b" * 64,
+        image="busybox",
+    )
     c.created.FromSeconds(1_700_000_000)
     c.config.image = "busybox"
     c.config.tty = True
@@ -25,7 +31,8 @@ def _container() -> cpb.Container:
     ep = c.network_settings.networks["bridge"]
     ep.ip_address, ep.ip_prefix_len, ep.gateway = "10.203.0.2", 24, "10.203.0.1"
     c.network_settings.ports["80/tcp"].bindings.append(
-        cpb.PortBinding(host_ip="127.0.0.1", host_port="8080"))
+        cpb.PortBinding(host_ip="127.0.0.1", host_port="8080")
+    )
     return c
 
 
@@ -38,8 +45,9 @@ def test_list_shape() -> None:
     assert item["Created"] == 1_700_000_000
     assert item["State"] == "running"
     assert item["Status"] == "Up 3 seconds"
-    assert item["Ports"] == [{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8080,
-                              "Type": "tcp"}]
+    assert item["Ports"] == [
+        {"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}
+    ]
     assert item["HostConfig"] == {"NetworkMode": "bridge"}
     assert item["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == "10.203.0.2"
 
@@ -58,9 +66,23 @@ def test_inspect_shape() -> None:
     assert ns["IPAddress"] == "10.203.0.2" and ns["IPPrefixLen"] == 24
     assert ns["Gateway"] == "10.203.0.1"
     assert ns["Ports"]["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": "8080"}]
-    for key in ("Path", "Args", "ResolvConfPath", "HostnamePath", "HostsPath", "LogPath",
-                "RestartCount", "Driver", "Platform", "MountLabel", "ProcessLabel",
-                "AppArmorProfile", "ExecIDs", "GraphDriver", "Mounts"):
+    for key in (
+        "Path",
+        "Args",
+        "ResolvConfPath",
+        "HostnamePath",
+        "HostsPath",
+        "LogPath",
+        "RestartCount",
+        "Driver",
+        "Platform",
+        "MountLabel",
+        "ProcessLabel",
+        "AppArmorProfile",
+        "ExecIDs",
+        "GraphDriver",
+        "Mounts",
+    ):
         assert key in doc
 
 
@@ -84,16 +106,28 @@ def test_times() -> None:
 
 
 def test_create_body() -> None:
-    body = {"Image": "busybox", "Cmd": "sh", "Tty": True, "OpenStdin": True,
-            "Env": ["A=1"], "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/data": {}},
-            "Entrypoint": None, "StopTimeout": 3,
-            "HostConfig": {"Binds": ["v1:/data"], "NetworkMode": "none", "AutoRemove": True,
-                           "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1",
-                                                        "HostPort": "8080"}]},
-                           "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
-                           "MemorySwappiness": None, "BlkioDeviceReadBps": [],
-                           "Mounts": [{"Type": "volume", "Source": "v2", "Target": "/x"}]},
-            "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["w"]}}}}
+    body = {
+        "Image": "busybox",
+        "Cmd": "sh",
+        "Tty": True,
+        "OpenStdin": True,
+        "Env": ["A=1"],
+        "ExposedPorts": {"80/tcp": {}},
+        "Volumes": {"/data": {}},
+        "Entrypoint": None,
+        "StopTimeout": 3,
+        "HostConfig": {
+            "Binds": ["v1:/data"],
+            "NetworkMode": "none",
+            "AutoRemove": True,
+            "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+            "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
+            "MemorySwappiness": None,
+            "BlkioDeviceReadBps": [],
+            "Mounts": [{"Type": "volume", "Source": "v2", "Target": "/x"}],
+        },
+        "NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["w"]}}},
+    }
     req = convert.create_request("web", body)
     assert req.name == "web"
     assert list(req.config.cmd) == ["sh"] and req.config.cmd_set
@@ -111,16 +145,25 @@ def test_create_refuses_unsupported() -> None:
     import pytest
 
     from hangu_gateway.errors import ApiError
+
     with pytest.raises(ApiError) as err:
-        convert.create_request("", {"Image": "x", "HostConfig": {
-            "BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1}]}})
+        convert.create_request(
+            "",
+            {"Image": "x", "HostConfig": {"BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1}]}},
+        )
     assert err.value.status == 400
 
 
 def test_image_shapes() -> None:
-    img = ipb.Image(id="sha256:" + "c" * 64, repo_tags=["busybox:latest"], size=1234,
-                    architecture="amd64", os="linux", layers=["sha256:" + "d" * 64],
-                    config_json=b'{"config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]}}')
+    img = ipb.Image(
+        id="sha256:" + "c" * 64,
+        repo_tags=["busybox:latest"],
+        size=1234,
+        architecture="amd64",
+        os="linux",
+        layers=["sha256:" + "d" * 64],
+        config_json=b'{"config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]}}',
+    )
     img.created.FromSeconds(1_700_000_000)
     item = image_shape.list_json(img)
     assert item["RepoTags"] == ["busybox:latest"] and item["Created"] == 1_700_000_000

@@ -18,15 +18,15 @@ def test_supported(v: str) -> None:
 def test_too_new() -> None:
     with pytest.raises(versions.VersionError) as err:
         versions.negotiate("v1.48")
-    assert str(err.value) == ("client version 1.48 is too new. "
-                              "Maximum supported API version is 1.47")
+    assert str(err.value) == (
+        "client version 1.48 is too new. Maximum supported API version is 1.47"
+    )
 
 
 def test_too_old() -> None:
     with pytest.raises(versions.VersionError) as err:
         versions.negotiate("v1.12")
-    assert "client version 1.12 is too old. Minimum supported API version is 1.24" in str(
-        err.value)
+    assert "client version 1.12 is too old. Minimum supported API version is 1.24" in str(err.value)
 
 
 def test_compare_numerically() -> None:

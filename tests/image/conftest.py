@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hangu_image.service import ImageService
 from hangu_image.servicer import ImageServicer
 from hangu_runtime.config import Settings
@@ -39,6 +40,7 @@ def grpc_interceptors() -> list[Any]:
 @pytest.fixture(scope="module")
 def grpc_add_to_server() -> Any:
     from hangu.image.v1.image_pb2_grpc import add_ImageServiceServicer_to_server
+
     return add_ImageServiceServicer_to_server
 
 
@@ -50,4 +52,5 @@ def grpc_servicer(image_service: ImageService) -> ImageServicer:
 @pytest.fixture(scope="module")
 def grpc_stub_cls(grpc_channel: Any) -> Any:
     from hangu.image.v1.image_pb2_grpc import ImageServiceStub
+
     return ImageServiceStub

@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 import pytest
-from hangu.image.v1 import image_pb2 as pb
 
+from hangu.image.v1 import image_pb2 as pb
 from tests.support.busybox import (
     Image,
     LayerBuilder,
@@ -34,8 +34,9 @@ def chunks(path: Path, first: Any, size: int = 64 * 1024) -> Iterator[Any]:
             yield type(first)(data=data)
 
 
-def test_load_docker_archive(grpc_stub: Any, busybox_docker_archive: Path,
-                             busybox_image: Image) -> None:
+def test_load_docker_archive(
+    grpc_stub: Any, busybox_docker_archive: Path, busybox_image: Image
+) -> None:
     out = list(grpc_stub.Load(chunks(busybox_docker_archive, pb.LoadRequest())))
     assert out[-1].stream == "Loaded image: busybox:latest\n"
     loading = [p for p in out if p.status == "Loading layer"]
@@ -48,8 +49,9 @@ def test_load_docker_archive(grpc_stub: Any, busybox_docker_archive: Path,
 
 
 def test_load_oci_archive(grpc_stub: Any, fixture_dir: Path) -> None:
-    image = build_image([LayerBuilder().dir("etc").file("etc/oci", b"yes").build()],
-                        cmd=["cat", "/etc/oci"])
+    image = build_image(
+        [LayerBuilder().dir("etc").file("etc/oci", b"yes").build()], cmd=["cat", "/etc/oci"]
+    )
     path = write_oci_archive(image, fixture_dir / "oci.tar", tag="example.com/hgt/oci:1")
     out = list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
     assert [p.stream for p in out] == ["Loaded image: example.com/hgt/oci:1\n"]
@@ -68,15 +70,22 @@ def test_load_untagged_and_garbage(grpc_stub: Any, fixture_dir: Path) -> None:
 
 def test_import_rootfs(grpc_stub: Any) -> None:
     layer = gzip_bytes(LayerBuilder().dir("bin").file("bin/hello", b"#!/bin/sh\n", 0o755).build())
-    reqs = [pb.ImportRequest(repository="hgt/imported", tag="v1", message="from test",
-                             changes=['CMD ["/bin/hello"]', "ENV A=1 B=2", "EXPOSE 80",
-                                      "WORKDIR /bin", "LABEL k=v"]),
-            pb.ImportRequest(data=layer[:100]), pb.ImportRequest(data=layer[100:])]
+    reqs = [
+        pb.ImportRequest(
+            repository="hgt/imported",
+            tag="v1",
+            message="from test",
+            changes=['CMD ["/bin/hello"]', "ENV A=1 B=2", "EXPOSE 80", "WORKDIR /bin", "LABEL k=v"],
+        ),
+        pb.ImportRequest(data=layer[:100]),
+        pb.ImportRequest(data=layer[100:]),
+    ]
     out = list(grpc_stub.Import(iter(reqs)))
     assert len(out) == 1 and out[0].status.startswith("sha256:")
     img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/imported:v1"))
     assert img.id == out[0].status and img.comment == "from test"
     import json
+
     cfg = json.loads(img.config_json)["config"]
     assert cfg["Cmd"] == ["/bin/hello"] and cfg["Env"] == ["A=1", "B=2"]
     assert cfg["ExposedPorts"] == {"80/tcp": {}} and cfg["WorkingDir"] == "/bin"
@@ -93,17 +102,31 @@ def test_history(grpc_stub: Any, busybox_docker_archive: Path, busybox_image: Im
 
 
 def test_many_layers_with_whiteouts_mount(grpc_stub: Any, fixture_dir: Path) -> None:
-    layers = [LayerBuilder().dir("data").file(f"data/f{i}", str(i).encode())
-              .dir("gone").file("gone/file", b"old").build() for i in range(118)]
+    layers = [
+        LayerBuilder()
+        .dir("data")
+        .file(f"data/f{i}", str(i).encode())
+        .dir("gone")
+        .file("gone/file", b"old")
+        .build()
+        for i in range(118)
+    ]
     layers.append(LayerBuilder().dir("data").whiteout("data/f0").whiteout("gone/file").build())
-    layers.append(LayerBuilder().dir("gone").opaque("gone").file("gone/new", b"new")
-                  .file("data/f1", b"changed").build())
+    layers.append(
+        LayerBuilder()
+        .dir("gone")
+        .opaque("gone")
+        .file("gone/new", b"new")
+        .file("data/f1", b"changed")
+        .build()
+    )
     image = build_image(layers)
     path = write_docker_archive(image, fixture_dir / "many.tar", repo_tags=["hgt/many:latest"])
     list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
     cid = "d3" * 32
-    prepared = grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid,
-                                                               image_id="hgt/many"))
+    prepared = grpc_stub.PrepareRootfs(
+        pb.PrepareRootfsRequest(container_id=cid, image_id="hgt/many")
+    )
     assert len(prepared.lower_dirs) == 120
     mounted = grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid))
     try:
@@ -127,6 +150,7 @@ def test_docker_archive_with_symlinked_layer(grpc_stub: Any, fixture_dir: Path) 
     src = tarfile.open(path)
     out = io.BytesIO()
     import json
+
     with tarfile.open(fileobj=out, mode="w") as dst:
         for m in src.getmembers():
             f = src.extractfile(m) if m.isreg() else None
@@ -147,6 +171,7 @@ def test_docker_archive_with_symlinked_layer(grpc_stub: Any, fixture_dir: Path) 
 
 def test_changes_commit_export(grpc_stub: Any, busybox_docker_archive: Path) -> None:
     import json
+
     list(grpc_stub.Load(chunks(busybox_docker_archive, pb.LoadRequest(quiet=True))))
     cid = "f5" * 32
     grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid, image_id="busybox"))
@@ -163,15 +188,30 @@ def test_changes_commit_export(grpc_stub: Any, busybox_docker_archive: Path) -> 
         (merged / "var/spool").rmdir()
         (merged / "var/spool").mkdir()
         (merged / "var/spool/only").write_text("only")
-        changes = {(c.path, c.kind) for c in grpc_stub.Changes(
-            pb.ChangesRequest(container_id=cid)).changes}
-        assert {("/etc", 0), ("/etc/group", 2), ("/etc/passwd", 0), ("/tmp", 0),
-                ("/tmp/new", 1), ("/data", 1), ("/data/f", 1)} <= changes
+        changes = {
+            (c.path, c.kind) for c in grpc_stub.Changes(pb.ChangesRequest(container_id=cid)).changes
+        }
+        assert {
+            ("/etc", 0),
+            ("/etc/group", 2),
+            ("/etc/passwd", 0),
+            ("/tmp", 0),
+            ("/tmp/new", 1),
+            ("/data", 1),
+            ("/data/f", 1),
+        } <= changes
 
-        out = grpc_stub.Commit(pb.CommitRequest(
-            container_id=cid, repository="hgt/committed", tag="v1", comment="snap",
-            author="tester", changes=['CMD ["cat", "/tmp/new"]'],
-            config_json=json.dumps({"Env": ["PATH=/bin"], "Cmd": ["sh"]}).encode()))
+        out = grpc_stub.Commit(
+            pb.CommitRequest(
+                container_id=cid,
+                repository="hgt/committed",
+                tag="v1",
+                comment="snap",
+                author="tester",
+                changes=['CMD ["cat", "/tmp/new"]'],
+                config_json=json.dumps({"Env": ["PATH=/bin"], "Cmd": ["sh"]}).encode(),
+            )
+        )
         img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/committed:v1"))
         assert img.id == out.id and len(img.layers) == 2 and img.author == "tester"
         cfg = json.loads(img.config_json)
@@ -205,8 +245,7 @@ def test_list_filters_and_prune(grpc_stub: Any, fixture_dir: Path) -> None:
         list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
 
     def ids(**filters: list[str]) -> set[str]:
-        req = pb.ListImagesRequest(filters={k: pb.StringList(values=v)
-                                            for k, v in filters.items()})
+        req = pb.ListImagesRequest(filters={k: pb.StringList(values=v) for k, v in filters.items()})
         return {i.id for i in grpc_stub.List(req).images}
 
     assert {dangling.id, used.id} <= ids(dangling=["true"])
@@ -229,8 +268,8 @@ def test_restart_reconciles_crash_leftovers(busybox_docker_archive: Path) -> Non
 
     from hangu_image.service import ImageService
     from hangu_runtime.config import Settings
-
     from tests.image.conftest import new_root
+
     root = new_root()
     try:
         svc = ImageService(Settings(root=root, run=root / "run"))

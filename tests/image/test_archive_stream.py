@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 import pytest
-from hangu.image.v1 import image_pb2 as pb
 
+from hangu.image.v1 import image_pb2 as pb
 from tests.support.busybox import LayerBuilder, build_image, gzip_bytes, write_docker_archive
 
 from .test_archive import chunks
@@ -48,17 +48,23 @@ def _leftovers(image_service: Any) -> list[Path]:
     return list((root / "tmp").iterdir()) + list((root / "content" / "ingest").iterdir())
 
 
-def test_load_one_pass_with_gzip_layers_and_decoys(grpc_stub: Any, image_service: Any,
-                                                  fixture_dir: Path) -> None:
+def test_load_one_pass_with_gzip_layers_and_decoys(
+    grpc_stub: Any, image_service: Any, fixture_dir: Path
+) -> None:
     layers = [LayerBuilder().file(f"f{i}", bytes([i]) * 3000).build() for i in range(3)]
     image = build_image(layers)
     path = write_docker_archive(image, fixture_dir / "onepass.tar", ["hgt/onepass:1"])
     # Gzip layers (as a Docker 25+ save of pulled images has) and two decoys:
     # a gzip file that is no tar, and a tar that no manifest names.
     names = [f"{d.removeprefix('sha256:')}/layer.tar" for d in image.diff_ids]
-    _rewrite(path, {"decoy.gz": gzip.compress(b"not a tar" * 100),
-                    "unused/layer.tar": LayerBuilder().file("x", b"x" * 600).build()},
-             {names[1]: gzip_bytes(layers[1])})
+    _rewrite(
+        path,
+        {
+            "decoy.gz": gzip.compress(b"not a tar" * 100),
+            "unused/layer.tar": LayerBuilder().file("x", b"x" * 600).build(),
+        },
+        {names[1]: gzip_bytes(layers[1])},
+    )
     out = list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
     assert [p.stream for p in out] == ["Loaded image: hgt/onepass:1\n"]
     img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/onepass:1"))
@@ -73,8 +79,9 @@ def test_load_one_pass_with_gzip_layers_and_decoys(grpc_stub: Any, image_service
     grpc_stub.Remove(pb.RemoveImageRequest(reference="hgt/onepass:1"))
 
 
-def test_load_refuses_a_layer_the_config_does_not_name(grpc_stub: Any, image_service: Any,
-                                                      fixture_dir: Path) -> None:
+def test_load_refuses_a_layer_the_config_does_not_name(
+    grpc_stub: Any, image_service: Any, fixture_dir: Path
+) -> None:
     image = build_image([LayerBuilder().file("real", b"r" * 2000).build()])
     path = write_docker_archive(image, fixture_dir / "swapped.tar", ["hgt/swapped:1"])
     name = f"{image.diff_ids[0].removeprefix('sha256:')}/layer.tar"
@@ -88,8 +95,9 @@ def test_load_refuses_a_layer_the_config_does_not_name(grpc_stub: Any, image_ser
     assert _leftovers(image_service) == []
 
 
-def test_load_refuses_an_escaping_layer(grpc_stub: Any, image_service: Any,
-                                        fixture_dir: Path) -> None:
+def test_load_refuses_an_escaping_layer(
+    grpc_stub: Any, image_service: Any, fixture_dir: Path
+) -> None:
     evil = tarfile.TarInfo("../outside")
     image = build_image([LayerBuilder().raw(evil, b"x" * 700).build()])
     path = write_docker_archive(image, fixture_dir / "escape.tar", ["hgt/escape:1"])
@@ -108,8 +116,10 @@ def test_save_several_images_one_archive(grpc_stub: Any, fixture_dir: Path) -> N
     for name, image in (("a", a), ("b", b)):
         path = write_docker_archive(image, fixture_dir / f"sev-{name}.tar", [f"hgt/sev:{name}"])
         list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
-    data = b"".join(c.data for c in grpc_stub.Save(pb.SaveRequest(
-        references=["hgt/sev:a", "hgt/sev:b", "hgt/sev:a"])))
+    data = b"".join(
+        c.data
+        for c in grpc_stub.Save(pb.SaveRequest(references=["hgt/sev:a", "hgt/sev:b", "hgt/sev:a"]))
+    )
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         names = tar.getnames()
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hangu.image.v1 import image_pb2 as pb
 
+from hangu.image.v1 import image_pb2 as pb
 from tests.support.busybox import Image, build_image, write_oci_layout
 from tests.support.registry import Registry, running_registry
 
@@ -19,8 +19,9 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
-def bad_registry(busybox_oci_layout: Path, fixture_dir: Path,
-                 busybox_image: Image) -> Iterator[tuple[Registry, Image]]:
+def bad_registry(
+    busybox_oci_layout: Path, fixture_dir: Path, busybox_image: Image
+) -> Iterator[tuple[Registry, Image]]:
     """A registry of its own (tampering must not spoil the shared one)
     holding busybox with a corrupted layer, plus a two-layer image whose
     second layer is corrupted."""
@@ -42,8 +43,9 @@ def _assert_empty(root: Path) -> None:
     assert list((root / "tmp").iterdir()) == []
 
 
-def test_corrupted_blob_leaves_nothing(grpc_stub: Any, bad_registry: tuple[Registry, Image],
-                                      image_service: Any) -> None:
+def test_corrupted_blob_leaves_nothing(
+    grpc_stub: Any, bad_registry: tuple[Registry, Image], image_service: Any
+) -> None:
     reg, image = bad_registry
     out = list(grpc_stub.Pull(pb.PullRequest(reference=f"{reg.host}/busybox")))
     digest = image.manifest()[1]["layers"][0]["digest"]
@@ -54,11 +56,17 @@ def test_corrupted_blob_leaves_nothing(grpc_stub: Any, bad_registry: tuple[Regis
     _assert_empty(image_service.root)
 
 
-def test_second_layer_corrupt_removes_first(grpc_stub: Any, image_service: Any,
-                                            fixture_dir: Path) -> None:
+def test_second_layer_corrupt_removes_first(
+    grpc_stub: Any, image_service: Any, fixture_dir: Path
+) -> None:
     from tests.support.busybox import LayerBuilder
-    image = build_image([LayerBuilder().dir("a").file("a/one", b"1" * 5000).build(),
-                         LayerBuilder().dir("b").file("b/two", os.urandom(50000)).build()])
+
+    image = build_image(
+        [
+            LayerBuilder().dir("a").file("a/one", b"1" * 5000).build(),
+            LayerBuilder().dir("b").file("b/two", os.urandom(50000)).build(),
+        ]
+    )
     layout = write_oci_layout(image, fixture_dir / "two-layers")
     with running_registry() as reg:
         reg.push(layout, "two", "latest")
@@ -70,13 +78,15 @@ def test_second_layer_corrupt_removes_first(grpc_stub: Any, image_service: Any,
     _assert_empty(image_service.root)
 
 
-def test_cancelled_pull_leaves_nothing(grpc_stub: Any, image_service: Any,
-                                       fixture_dir: Path) -> None:
+def test_cancelled_pull_leaves_nothing(
+    grpc_stub: Any, image_service: Any, fixture_dir: Path
+) -> None:
     """The client goes away in the middle of a pull: the pull stops and
     removes what it made."""
     import time
 
     from tests.support.busybox import LayerBuilder
+
     layers = []
     for n in range(4):
         b = LayerBuilder().dir(f"d{n}")
@@ -95,6 +105,7 @@ def test_cancelled_pull_leaves_nothing(grpc_stub: Any, image_service: Any,
         # The service runs in this process (pytest-grpc): wait for its pull
         # thread to finish, then nothing may be left.
         import threading
+
         deadline = time.monotonic() + 20
         while any(t.name == "pull" for t in threading.enumerate()):
             assert time.monotonic() < deadline, "the pull did not stop"

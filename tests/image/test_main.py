@@ -16,9 +16,9 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1.image_pb2_grpc import ImageServiceStub
-
 from tests.support.process import dying_with_parent
 
 pytestmark = pytest.mark.root
@@ -35,15 +35,21 @@ class Proc:
         return self.run / "grpc/image.sock"
 
     def start(self, purge: bool = False) -> ImageServiceStub:
-        env = {**os.environ, "HANGU_ROOT": str(self.root), "HANGU_RUN": str(self.run),
-               "HANGU_LOG_LEVEL": "warning",
-               "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO)])}
+        env = {
+            **os.environ,
+            "HANGU_ROOT": str(self.root),
+            "HANGU_RUN": str(self.run),
+            "HANGU_LOG_LEVEL": "warning",
+            "PYTHONPATH": os.pathsep.join([str(REPO / "services"), str(REPO)]),
+        }
         env.pop("HANGU_PURGE_ON_STOP", None)
         if purge:
             env["HANGU_PURGE_ON_STOP"] = "1"
         self.proc = subprocess.Popen(
-            dying_with_parent([sys.executable, "-m", "hangu_image.main"]), env=env,
-            stderr=subprocess.DEVNULL)
+            dying_with_parent([sys.executable, "-m", "hangu_image.main"]),
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 20
         while not self.socket.exists():
             assert self.proc.poll() is None, "image service exited"
@@ -78,8 +84,9 @@ def proc() -> Iterator[Proc]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def test_mount_survives_restart_and_purge_unmounts(proc: Proc,
-                                                   busybox_docker_archive: Path) -> None:
+def test_mount_survives_restart_and_purge_unmounts(
+    proc: Proc, busybox_docker_archive: Path
+) -> None:
     stub = proc.start()
     data = busybox_docker_archive.read_bytes()
     list(stub.Load(iter([pb.LoadRequest(quiet=True), pb.LoadRequest(data=data)])))

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hangu.image.v1 import image_pb2 as pb
 from hangu_image import registry as registry_mod
-
 from tests.support.busybox import Image, LayerBuilder, build_image
 from tests.support.layouts import write_layout
 from tests.support.registry import Registry, running_registry
@@ -34,8 +34,7 @@ def _record(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, s
     seen: list[tuple[str, str, dict[str, str]]] = []
     real = registry_mod.Session._send
 
-    def send(self: Any, method: str, url: str, headers: dict[str, str],
-             body: Any = None) -> Any:
+    def send(self: Any, method: str, url: str, headers: dict[str, str], body: Any = None) -> Any:
         seen.append((method, url, dict(headers)))
         return real(self, method, url, headers, body)
 
@@ -43,9 +42,9 @@ def _record(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, s
     return seen
 
 
-def test_chunked_push_of_a_zstd_layer_then_mount(grpc_stub: Any,
-                                                 zstd_registry: tuple[Registry, Image],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunked_push_of_a_zstd_layer_then_mount(
+    grpc_stub: Any, zstd_registry: tuple[Registry, Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
     reg, image = zstd_registry
     out = list(grpc_stub.Pull(pb.PullRequest(reference=f"{reg.host}/zbig")))
     assert out[-1].status == f"Status: Downloaded newer image for {reg.host}/zbig:latest"
@@ -64,9 +63,13 @@ def test_chunked_push_of_a_zstd_layer_then_mount(grpc_stub: Any,
     starts = [int(r.split("-")[0]) for r in ranges]
     assert starts[1:] == [e + 1 for e in ends[:-1]]
     # The registry holds a gzip layer with the image's diff id.
-    manifest = json.loads(subprocess.run(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{target}"],
-        check=True, capture_output=True).stdout)
+    manifest = json.loads(
+        subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{target}"],
+            check=True,
+            capture_output=True,
+        ).stdout
+    )
     assert manifest["layers"][0]["mediaType"].endswith("tar.gzip")
     assert manifest["config"]["digest"] == image.id
     assert manifest["layers"][0]["size"] == ends[-1] + 1
@@ -85,15 +88,21 @@ def test_chunked_push_of_a_zstd_layer_then_mount(grpc_stub: Any,
     assert grpc_stub.Get(pb.GetImageRequest(reference=other)).id == image.id
 
 
-def test_small_blob_goes_up_in_one_put(grpc_stub: Any, zstd_registry: tuple[Registry, Image],
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_blob_goes_up_in_one_put(
+    grpc_stub: Any, zstd_registry: tuple[Registry, Image], monkeypatch: pytest.MonkeyPatch
+) -> None:
     reg, _ = zstd_registry
     small = build_image([LayerBuilder().dir("s").file("s/f", b"small").build()])
     from tests.support.busybox import write_docker_archive
-    archive = write_docker_archive(small, Path(reg.storage).parent / "small.tar",
-                                   repo_tags=[f"{reg.host}/small:v1"])
-    list(grpc_stub.Load(iter([pb.LoadRequest(quiet=True),
-                              pb.LoadRequest(data=archive.read_bytes())])))
+
+    archive = write_docker_archive(
+        small, Path(reg.storage).parent / "small.tar", repo_tags=[f"{reg.host}/small:v1"]
+    )
+    list(
+        grpc_stub.Load(
+            iter([pb.LoadRequest(quiet=True), pb.LoadRequest(data=archive.read_bytes())])
+        )
+    )
     seen = _record(monkeypatch)
     pushed = list(grpc_stub.Push(pb.PushRequest(reference=f"{reg.host}/small:v1")))
     assert not any(p.error for p in pushed)

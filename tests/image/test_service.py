@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from hangu.image.v1 import image_pb2 as pb
 
+from hangu.image.v1 import image_pb2 as pb
 from tests.support.busybox import Image
 
 pytestmark = pytest.mark.root
@@ -27,19 +27,27 @@ def pulled(grpc_stub: Any, registry: Any) -> list[pb.Progress]:
     return list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
 
 
-def test_pull_progress_sequence(pulled: list[pb.Progress], registry: Any,
-                                busybox_image: Image) -> None:
+def test_pull_progress_sequence(
+    pulled: list[pb.Progress], registry: Any, busybox_image: Image
+) -> None:
     layer = busybox_image.manifest()[1]["layers"][0]["digest"].removeprefix("sha256:")[:12]
     assert (pulled[0].id, pulled[0].status) == ("latest", "Pulling from busybox")
     layer_statuses = [p.status for p in pulled if p.id == layer]
     # Collapse repeated progress updates to see the sequence.
     seq = [s for i, s in enumerate(layer_statuses) if i == 0 or s != layer_statuses[i - 1]]
-    assert seq == ["Pulling fs layer", "Downloading", "Verifying Checksum", "Download complete",
-                   "Extracting", "Pull complete"]
+    assert seq == [
+        "Pulling fs layer",
+        "Downloading",
+        "Verifying Checksum",
+        "Download complete",
+        "Extracting",
+        "Pull complete",
+    ]
     downloading = [p for p in pulled if p.status == "Downloading"]
     assert downloading[-1].current == downloading[-1].total == len(busybox_image.compressed[0])
-    assert all(p.total == len(busybox_image.compressed[0])
-               for p in pulled if p.status == "Extracting")
+    assert all(
+        p.total == len(busybox_image.compressed[0]) for p in pulled if p.status == "Extracting"
+    )
     assert pulled[-2].status == f"Digest: {busybox_image.manifest_digest}"
     assert pulled[-1].status == f"Status: Downloaded newer image for {registry.host}/busybox:latest"
     assert not any(p.error for p in pulled)
@@ -49,25 +57,32 @@ def test_pull_progress_sequence(pulled: list[pb.Progress], registry: Any,
     assert not any(p.detail for p in (pulled[0], pulled[-2], pulled[-1]))
 
 
-def test_pull_again_is_up_to_date(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
-                                  busybox_image: Image) -> None:
-    again = [(p.id, p.status) for p in grpc_stub.Pull(
-        pb.PullRequest(reference=f"{registry.host}/busybox:latest"))]
-    assert again == [("latest", "Pulling from busybox"),
-                     ("", f"Digest: {busybox_image.manifest_digest}"),
-                     ("", f"Status: Image is up to date for {registry.host}/busybox:latest")]
+def test_pull_again_is_up_to_date(
+    pulled: list[pb.Progress], grpc_stub: Any, registry: Any, busybox_image: Image
+) -> None:
+    again = [
+        (p.id, p.status)
+        for p in grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox:latest"))
+    ]
+    assert again == [
+        ("latest", "Pulling from busybox"),
+        ("", f"Digest: {busybox_image.manifest_digest}"),
+        ("", f"Status: Image is up to date for {registry.host}/busybox:latest"),
+    ]
 
 
-def test_pull_by_digest(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
-                        busybox_image: Image) -> None:
+def test_pull_by_digest(
+    pulled: list[pb.Progress], grpc_stub: Any, registry: Any, busybox_image: Image
+) -> None:
     ref = f"{registry.host}/busybox@{busybox_image.manifest_digest}"
     out = [(p.id, p.status) for p in grpc_stub.Pull(pb.PullRequest(reference=ref))]
     assert out[0] == (busybox_image.manifest_digest, "Pulling from busybox")
     assert out[-1][1] == f"Status: Image is up to date for {ref}"
 
 
-def test_pulled_image_metadata(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
-                               busybox_image: Image) -> None:
+def test_pulled_image_metadata(
+    pulled: list[pb.Progress], grpc_stub: Any, registry: Any, busybox_image: Image
+) -> None:
     img = grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox"))
     assert img.id == busybox_image.id
     assert list(img.repo_tags) == [f"{registry.host}/busybox:latest"]
@@ -80,24 +95,44 @@ def test_pulled_image_metadata(pulled: list[pb.Progress], grpc_stub: Any, regist
     assert img.manifest_digest == busybox_image.manifest_digest
 
 
-@pytest.mark.parametrize("how", ["name", "name:tag", "full-id", "hex-id", "short-id", "one-hex",
-                                 "repo-digest", "sha256-prefix"])
-def test_get_resolves_like_dockerd(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
-                                   busybox_image: Image, how: str) -> None:
+@pytest.mark.parametrize(
+    "how",
+    [
+        "name",
+        "name:tag",
+        "full-id",
+        "hex-id",
+        "short-id",
+        "one-hex",
+        "repo-digest",
+        "sha256-prefix",
+    ],
+)
+def test_get_resolves_like_dockerd(
+    pulled: list[pb.Progress], grpc_stub: Any, registry: Any, busybox_image: Image, how: str
+) -> None:
     hexid = busybox_image.id.removeprefix("sha256:")
-    ref = {"name": f"{registry.host}/busybox", "name:tag": f"{registry.host}/busybox:latest",
-           "full-id": busybox_image.id, "hex-id": hexid, "short-id": hexid[:12],
-           "one-hex": hexid[:1],
-           "repo-digest": f"{registry.host}/busybox@{busybox_image.manifest_digest}",
-           "sha256-prefix": "sha256:" + hexid[:6]}[how]
+    ref = {
+        "name": f"{registry.host}/busybox",
+        "name:tag": f"{registry.host}/busybox:latest",
+        "full-id": busybox_image.id,
+        "hex-id": hexid,
+        "short-id": hexid[:12],
+        "one-hex": hexid[:1],
+        "repo-digest": f"{registry.host}/busybox@{busybox_image.manifest_digest}",
+        "sha256-prefix": "sha256:" + hexid[:6],
+    }[how]
     assert grpc_stub.Get(pb.GetImageRequest(reference=ref)).id == busybox_image.id
 
 
-@pytest.mark.parametrize("ref,message", [
-    ("nosuch", "No such image: nosuch:latest"),
-    ("nosuch:v1", "No such image: nosuch:v1"),
-    ("0" * 64, "No such image: " + "0" * 64),
-])
+@pytest.mark.parametrize(
+    "ref,message",
+    [
+        ("nosuch", "No such image: nosuch:latest"),
+        ("nosuch:v1", "No such image: nosuch:v1"),
+        ("0" * 64, "No such image: " + "0" * 64),
+    ],
+)
 def test_get_not_found(grpc_stub: Any, ref: str, message: str) -> None:
     with pytest.raises(grpc.RpcError) as err:
         grpc_stub.Get(pb.GetImageRequest(reference=ref))
@@ -116,8 +151,9 @@ def test_pull_missing_tag_is_not_found(grpc_stub: Any, registry: Any) -> None:
     with pytest.raises(grpc.RpcError) as err:
         list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox:nosuch")))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    assert err.value.details() == (f"manifest for {registry.host}/busybox:nosuch not found: "
-                                   "manifest unknown: manifest unknown")
+    assert err.value.details() == (
+        f"manifest for {registry.host}/busybox:nosuch not found: manifest unknown: manifest unknown"
+    )
 
 
 def test_pull_unreachable_registry(grpc_stub: Any) -> None:
@@ -126,15 +162,16 @@ def test_pull_unreachable_registry(grpc_stub: Any) -> None:
     assert "connection refused" in err.value.details()
 
 
-def test_tag_list_and_remove(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
-                             busybox_image: Image) -> None:
+def test_tag_list_and_remove(
+    pulled: list[pb.Progress], grpc_stub: Any, registry: Any, busybox_image: Image
+) -> None:
     grpc_stub.Tag(pb.TagRequest(source=f"{registry.host}/busybox", target="hgt/box:v1"))
     grpc_stub.Tag(pb.TagRequest(source=busybox_image.id[:19], target="hgt/box"))
     img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/box:v1"))
-    assert set(img.repo_tags) == {f"{registry.host}/busybox:latest", "hgt/box:v1",
-                                  "hgt/box:latest"}
-    listed = grpc_stub.List(pb.ListImagesRequest(filters={
-        "reference": pb.StringList(values=["hgt/*"])})).images
+    assert set(img.repo_tags) == {f"{registry.host}/busybox:latest", "hgt/box:v1", "hgt/box:latest"}
+    listed = grpc_stub.List(
+        pb.ListImagesRequest(filters={"reference": pb.StringList(values=["hgt/*"])})
+    ).images
     assert len(listed) == 1 and set(listed[0].repo_tags) == {"hgt/box:v1", "hgt/box:latest"}
     out = grpc_stub.Remove(pb.RemoveImageRequest(reference="hgt/box:v1"))
     assert list(out.untagged) == ["hgt/box:v1"] and not out.deleted
@@ -145,8 +182,9 @@ def test_tag_list_and_remove(pulled: list[pb.Progress], grpc_stub: Any, registry
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_remove_conflicts(pulled: list[pb.Progress], grpc_stub: Any, registry: Any,
-                          busybox_image: Image) -> None:
+def test_remove_conflicts(
+    pulled: list[pb.Progress], grpc_stub: Any, registry: Any, busybox_image: Image
+) -> None:
     cid = "c" * 64
     name = f"{registry.host}/busybox"
     short = busybox_image.id.removeprefix("sha256:")[:12]
@@ -155,32 +193,43 @@ def test_remove_conflicts(pulled: list[pb.Progress], grpc_stub: Any, registry: A
     assert err.value.code() == grpc.StatusCode.ABORTED
     assert err.value.details() == (
         f'conflict: unable to remove repository reference "{name}" (must force) - '
-        f"container cccccccccccc is using its referenced image {short}")
+        f"container cccccccccccc is using its referenced image {short}"
+    )
     with pytest.raises(grpc.RpcError) as err:
         grpc_stub.Remove(pb.RemoveImageRequest(reference=short, used_by_containers=[cid]))
-    assert err.value.details() == (f"conflict: unable to delete {short} (must be forced) - "
-                                   "image is being used by stopped container cccccccccccc")
+    assert err.value.details() == (
+        f"conflict: unable to delete {short} (must be forced) - "
+        "image is being used by stopped container cccccccccccc"
+    )
     with pytest.raises(grpc.RpcError) as err:
-        grpc_stub.Remove(pb.RemoveImageRequest(reference=short, force=True,
-                                               used_by_containers=[cid],
-                                               running_containers=[cid]))
-    assert err.value.details() == (f"conflict: unable to delete {short} (cannot be forced) - "
-                                   "image is being used by running container cccccccccccc")
+        grpc_stub.Remove(
+            pb.RemoveImageRequest(
+                reference=short, force=True, used_by_containers=[cid], running_containers=[cid]
+            )
+        )
+    assert err.value.details() == (
+        f"conflict: unable to delete {short} (cannot be forced) - "
+        "image is being used by running container cccccccccccc"
+    )
     # Two repositories: deleting by id needs force.
     grpc_stub.Tag(pb.TagRequest(source=name, target="hgt/other"))
     with pytest.raises(grpc.RpcError) as err:
         grpc_stub.Remove(pb.RemoveImageRequest(reference=short))
-    assert err.value.details() == (f"conflict: unable to delete {short} (must be forced) - "
-                                   "image is referenced in multiple repositories")
+    assert err.value.details() == (
+        f"conflict: unable to delete {short} (must be forced) - "
+        "image is referenced in multiple repositories"
+    )
     grpc_stub.Remove(pb.RemoveImageRequest(reference="hgt/other"))
     assert grpc_stub.Get(pb.GetImageRequest(reference=name)).id == busybox_image.id
 
 
-def test_rootfs_prepare_mount_unmount_remove(pulled: list[pb.Progress], grpc_stub: Any,
-                                             registry: Any, busybox_image: Image) -> None:
+def test_rootfs_prepare_mount_unmount_remove(
+    pulled: list[pb.Progress], grpc_stub: Any, registry: Any, busybox_image: Image
+) -> None:
     cid = "a1" * 32
-    rootfs = grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid,
-                                                             image_id=busybox_image.id))
+    rootfs = grpc_stub.PrepareRootfs(
+        pb.PrepareRootfsRequest(container_id=cid, image_id=busybox_image.id)
+    )
     assert rootfs.path == "" and rootfs.image_id == busybox_image.id
     assert len(rootfs.lower_dirs) == 1 and Path(rootfs.upper_dir).is_dir()
     mounted = grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid))
@@ -208,14 +257,17 @@ def test_rootfs_prepare_mount_unmount_remove(pulled: list[pb.Progress], grpc_stu
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_rootfs_survives_forced_image_removal(grpc_stub: Any, registry: Any,
-                                              busybox_image: Image) -> None:
+def test_rootfs_survives_forced_image_removal(
+    grpc_stub: Any, registry: Any, busybox_image: Image
+) -> None:
     list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
     cid = "b2" * 32
-    grpc_stub.PrepareRootfs(pb.PrepareRootfsRequest(container_id=cid,
-                                                    image_id=f"{registry.host}/busybox"))
-    out = grpc_stub.Remove(pb.RemoveImageRequest(reference=busybox_image.id, force=True,
-                                                 used_by_containers=[cid]))
+    grpc_stub.PrepareRootfs(
+        pb.PrepareRootfsRequest(container_id=cid, image_id=f"{registry.host}/busybox")
+    )
+    out = grpc_stub.Remove(
+        pb.RemoveImageRequest(reference=busybox_image.id, force=True, used_by_containers=[cid])
+    )
     assert list(out.deleted) == [busybox_image.id]
     mounted = grpc_stub.MountRootfs(pb.MountRootfsRequest(container_id=cid))
     try:
@@ -225,12 +277,15 @@ def test_rootfs_survives_forced_image_removal(grpc_stub: Any, registry: Any,
     assert not Path(mounted.path).exists()
 
 
-def test_remove_deletes_image_and_layers(grpc_stub: Any, registry: Any, image_service: Any,
-                                         busybox_image: Image) -> None:
+def test_remove_deletes_image_and_layers(
+    grpc_stub: Any, registry: Any, image_service: Any, busybox_image: Image
+) -> None:
     list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
     out = grpc_stub.Remove(pb.RemoveImageRequest(reference=f"{registry.host}/busybox"))
-    assert list(out.untagged) == [f"{registry.host}/busybox:latest",
-                                  f"{registry.host}/busybox@{busybox_image.manifest_digest}"]
+    assert list(out.untagged) == [
+        f"{registry.host}/busybox:latest",
+        f"{registry.host}/busybox@{busybox_image.manifest_digest}",
+    ]
     # The image, then its layers by chain id (as dockerd lists them).
     assert list(out.deleted) == [busybox_image.id, busybox_image.diff_ids[0]]
     assert grpc_stub.List(pb.ListImagesRequest()).images == []
@@ -246,13 +301,16 @@ def test_events(grpc_stub: Any) -> None:
         assert action in actions
 
 
-def test_multi_layer_pull_waits_and_reuses(grpc_stub: Any, registry: Any, fixture_dir: Path,
-                                           busybox_image: Image) -> None:
+def test_multi_layer_pull_waits_and_reuses(
+    grpc_stub: Any, registry: Any, fixture_dir: Path, busybox_image: Image
+) -> None:
     """Five layers: at most three download at once (the rest report
     Waiting); a layer already present reports Already exists."""
     from tests.support.busybox import LayerBuilder, build_image, write_oci_layout
+
     layers = [busybox_image.layers[0]] + [
-        LayerBuilder().dir("l").file(f"l/{i}", os.urandom(20000)).build() for i in range(5)]
+        LayerBuilder().dir("l").file(f"l/{i}", os.urandom(20000)).build() for i in range(5)
+    ]
     image = build_image(layers)
     registry.push(write_oci_layout(image, fixture_dir / "hgt-multi"), "hgt-multi", "v1")
     list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
@@ -264,21 +322,23 @@ def test_multi_layer_pull_waits_and_reuses(grpc_stub: Any, registry: Any, fixtur
     waiting = [p.id for p in out if p.status == "Waiting"]
     assert waiting == shorts[4:]
     completes = [p.id for p in out if p.status == "Pull complete"]
-    assert completes == shorts[1:]      # extracted in order, base first
+    assert completes == shorts[1:]  # extracted in order, base first
     assert out[-1].status == f"Status: Downloaded newer image for {registry.host}/hgt-multi:v1"
     img = grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/hgt-multi:v1"))
     assert img.id == image.id and len(img.layers) == 6
     grpc_stub.Remove(pb.RemoveImageRequest(reference=img.id, force=True))
-    assert grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox")).id \
+    assert (
+        grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox")).id
         == busybox_image.id
+    )
 
 
-def test_pull_all_tags(grpc_stub: Any, registry: Any, busybox_oci_layout: Path,
-                       busybox_image: Image) -> None:
+def test_pull_all_tags(
+    grpc_stub: Any, registry: Any, busybox_oci_layout: Path, busybox_image: Image
+) -> None:
     registry.push(busybox_oci_layout, "hgt-tags", "a")
     registry.push(busybox_oci_layout, "hgt-tags", "b")
-    out = list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/hgt-tags",
-                                             all_tags=True)))
+    out = list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/hgt-tags", all_tags=True)))
     pulling = [(p.id, p.status) for p in out if p.status.startswith("Pulling from")]
     assert pulling == [("a", "Pulling from hgt-tags"), ("b", "Pulling from hgt-tags")]
     assert out[-1].status == f"Status: Downloaded newer image for {registry.host}/hgt-tags"
@@ -286,14 +346,17 @@ def test_pull_all_tags(grpc_stub: Any, registry: Any, busybox_oci_layout: Path,
     assert {f"{registry.host}/hgt-tags:a", f"{registry.host}/hgt-tags:b"} <= set(img.repo_tags)
 
 
-def test_save_then_load_round_trip(grpc_stub: Any, registry: Any, busybox_image: Image,
-                                   image_service: Any) -> None:
+def test_save_then_load_round_trip(
+    grpc_stub: Any, registry: Any, busybox_image: Image, image_service: Any
+) -> None:
     import io
     import json
     import tarfile
+
     list(grpc_stub.Pull(pb.PullRequest(reference=f"{registry.host}/busybox")))
-    data = b"".join(c.data for c in grpc_stub.Save(pb.SaveRequest(
-        references=[f"{registry.host}/busybox"])))
+    data = b"".join(
+        c.data for c in grpc_stub.Save(pb.SaveRequest(references=[f"{registry.host}/busybox"]))
+    )
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
         names = tar.getnames()
@@ -303,15 +366,18 @@ def test_save_then_load_round_trip(grpc_stub: Any, registry: Any, busybox_image:
     grpc_stub.Remove(pb.RemoveImageRequest(reference=busybox_image.id, force=True))
     out = list(grpc_stub.Load(iter([pb.LoadRequest(quiet=True), pb.LoadRequest(data=data)])))
     assert [p.stream for p in out] == [f"Loaded image: {registry.host}/busybox:latest\n"]
-    assert grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox")).id \
+    assert (
+        grpc_stub.Get(pb.GetImageRequest(reference=f"{registry.host}/busybox")).id
         == busybox_image.id
+    )
     with pytest.raises(grpc.RpcError) as err:
         list(grpc_stub.Save(pb.SaveRequest(references=["hgt/nosuch"])))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_push_then_pull_back(grpc_stub: Any, registry: Any, busybox_docker_archive: Path,
-                             busybox_image: Image) -> None:
+def test_push_then_pull_back(
+    grpc_stub: Any, registry: Any, busybox_docker_archive: Path, busybox_image: Image
+) -> None:
     """A loaded image (uncompressed layer) pushed under a new name: Docker's
     push sequence, and the registry then serves it to a pull."""
     data = busybox_docker_archive.read_bytes()
@@ -328,6 +394,7 @@ def test_push_then_pull_back(grpc_stub: Any, registry: Any, busybox_docker_archi
     assert statuses[-1] == "Pushed" or statuses[-1].startswith("Mounted from "), statuses
     assert out[-2].status.startswith("v1: digest: sha256:")
     import json
+
     aux = json.loads(out[-1].aux_json)
     assert aux["Tag"] == "v1" and aux["Digest"].startswith("sha256:")
     again = list(grpc_stub.Push(pb.PushRequest(reference=target)))
@@ -339,23 +406,27 @@ def test_push_then_pull_back(grpc_stub: Any, registry: Any, busybox_docker_archi
     with pytest.raises(grpc.RpcError) as err:
         list(grpc_stub.Push(pb.PushRequest(reference=f"{registry.host}/hgt-none:v1")))
     assert err.value.details() == (
-        f"An image does not exist locally with the tag: {registry.host}/hgt-none")
+        f"An image does not exist locally with the tag: {registry.host}/hgt-none"
+    )
 
 
-def test_manifest_list_resolves_platform(grpc_stub: Any, registry: Any, fixture_dir: Path,
-                                         busybox_image: Image) -> None:
+def test_manifest_list_resolves_platform(
+    grpc_stub: Any, registry: Any, fixture_dir: Path, busybox_image: Image
+) -> None:
     """An OCI index with an amd64 and an arm64 image (and an attestation-like
     unknown entry): the host's platform by default, another when asked."""
     import json
 
     from tests.support.busybox import build_image, host_arch, write_oci_index_layout
+
     other_arch = "arm64" if host_arch() == "amd64" else "amd64"
     host_img = build_image(busybox_image.layers, arch=host_arch())
-    other = build_image(busybox_image.layers, arch=other_arch,
-                        extra_config={"Labels": {"arch": other_arch}})
-    layout = write_oci_index_layout({f"linux/{host_arch()}": host_img,
-                                     f"linux/{other_arch}": other},
-                                    fixture_dir / "multi-arch")
+    other = build_image(
+        busybox_image.layers, arch=other_arch, extra_config={"Labels": {"arch": other_arch}}
+    )
+    layout = write_oci_index_layout(
+        {f"linux/{host_arch()}": host_img, f"linux/{other_arch}": other}, fixture_dir / "multi-arch"
+    )
     registry.push(layout, "hgt-multiarch", "latest", extra=("--all",))
     ref = f"{registry.host}/hgt-multiarch"
     out = list(grpc_stub.Pull(pb.PullRequest(reference=ref)))
@@ -364,20 +435,30 @@ def test_manifest_list_resolves_platform(grpc_stub: Any, registry: Any, fixture_
     img = grpc_stub.Get(pb.GetImageRequest(reference=ref))
     assert img.id == host_img.id and img.architecture == host_arch()
     assert f"{ref}@{index_digest}" in img.repo_digests
-    out = list(grpc_stub.Pull(pb.PullRequest(reference=ref, platform=pb.Platform(
-        os="linux", architecture=other_arch))))
+    out = list(
+        grpc_stub.Pull(
+            pb.PullRequest(reference=ref, platform=pb.Platform(os="linux", architecture=other_arch))
+        )
+    )
     img = grpc_stub.Get(pb.GetImageRequest(reference=ref))
     assert img.id == other.id and json.loads(img.config_json)["architecture"] == other_arch
     with pytest.raises(grpc.RpcError) as err:
-        list(grpc_stub.Pull(pb.PullRequest(reference=ref, platform=pb.Platform(
-            os="linux", architecture="s390x"))))
+        list(
+            grpc_stub.Pull(
+                pb.PullRequest(
+                    reference=ref, platform=pb.Platform(os="linux", architecture="s390x")
+                )
+            )
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
-    assert err.value.details() == \
-        "no matching manifest for linux/s390x in the manifest list entries"
+    assert (
+        err.value.details() == "no matching manifest for linux/s390x in the manifest list entries"
+    )
 
 
-def test_docker_schema2_manifest(grpc_stub: Any, registry: Any, busybox_oci_layout: Path,
-                                 busybox_image: Image) -> None:
+def test_docker_schema2_manifest(
+    grpc_stub: Any, registry: Any, busybox_oci_layout: Path, busybox_image: Image
+) -> None:
     registry.push(busybox_oci_layout, "hgt-v2s2", "latest", extra=("--format", "v2s2"))
     ref = f"{registry.host}/hgt-v2s2"
     out = list(grpc_stub.Pull(pb.PullRequest(reference=ref)))
@@ -385,20 +466,24 @@ def test_docker_schema2_manifest(grpc_stub: Any, registry: Any, busybox_oci_layo
     assert grpc_stub.Get(pb.GetImageRequest(reference=ref)).id == busybox_image.id
 
 
-def test_concurrent_pulls_of_one_image(grpc_stub: Any, registry: Any, fixture_dir: Path,
-                                       image_service: Any) -> None:
+def test_concurrent_pulls_of_one_image(
+    grpc_stub: Any, registry: Any, fixture_dir: Path, image_service: Any
+) -> None:
     """Parallel `docker run`s pull the same new image at once: all succeed,
     the image and its layers exist once."""
     from concurrent.futures import ThreadPoolExecutor
 
     from tests.support.busybox import LayerBuilder, build_image, write_oci_layout
-    image = build_image([LayerBuilder().dir("c").file(f"c/{i}", os.urandom(3000)).build()
-                         for i in range(3)])
+
+    image = build_image(
+        [LayerBuilder().dir("c").file(f"c/{i}", os.urandom(3000)).build() for i in range(3)]
+    )
     registry.push(write_oci_layout(image, fixture_dir / "hgt-conc"), "hgt-conc", "latest")
     ref = f"{registry.host}/hgt-conc"
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda _: list(grpc_stub.Pull(pb.PullRequest(reference=ref))),
-                                range(4)))
+        results = list(
+            pool.map(lambda _: list(grpc_stub.Pull(pb.PullRequest(reference=ref))), range(4))
+        )
     for out in results:
         assert not any(p.error for p in out)
         assert out[-1].status.startswith("Status: ")

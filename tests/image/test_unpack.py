@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hangu_image.unpack import LayerError, clean_name, decompressed, unpack
 
+from hangu_image.unpack import LayerError, clean_name, decompressed, unpack
 from tests.support.busybox import LayerBuilder, gzip_bytes
 
 
@@ -47,8 +47,17 @@ def test_diff_id_and_compression(dest: Path) -> None:
 
 @pytest.mark.root
 def test_whiteouts_become_overlay_whiteouts(dest: Path) -> None:
-    layer = (LayerBuilder().dir("etc").whiteout("etc/motd").dir("var").dir("var/cache")
-             .opaque("var/cache").file("var/cache/new", b"x").whiteout("gone").build())
+    layer = (
+        LayerBuilder()
+        .dir("etc")
+        .whiteout("etc/motd")
+        .dir("var")
+        .dir("var/cache")
+        .opaque("var/cache")
+        .file("var/cache/new", b"x")
+        .whiteout("gone")
+        .build()
+    )
     unpack(io.BytesIO(layer), dest)
     st = os.lstat(dest / "etc/motd")
     assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(0, 0)
@@ -61,13 +70,20 @@ def test_whiteouts_become_overlay_whiteouts(dest: Path) -> None:
 
 @pytest.mark.root
 def test_links_devices_modes_owners(dest: Path) -> None:
-    layer = (LayerBuilder().dir("bin").file("bin/tool", b"#!", mode=0o4755)
-             .hardlink("bin/alias", "bin/tool").symlink("bin/sym", "/bin/tool")
-             .dir("dev").device("dev/null", True, 1, 3).device("dev/loop0", False, 7, 0, 0o660)
-             .fifo("dev/fifo").dir("home", mode=0o700, uid=1000, gid=1000)
-             .file("home/f", b"data", mode=0o600, uid=1000, gid=100,
-                   xattrs={"user.note": "hello"})
-             .build())
+    layer = (
+        LayerBuilder()
+        .dir("bin")
+        .file("bin/tool", b"#!", mode=0o4755)
+        .hardlink("bin/alias", "bin/tool")
+        .symlink("bin/sym", "/bin/tool")
+        .dir("dev")
+        .device("dev/null", True, 1, 3)
+        .device("dev/loop0", False, 7, 0, 0o660)
+        .fifo("dev/fifo")
+        .dir("home", mode=0o700, uid=1000, gid=1000)
+        .file("home/f", b"data", mode=0o600, uid=1000, gid=100, xattrs={"user.note": "hello"})
+        .build()
+    )
     unpack(io.BytesIO(layer), dest)
     tool, alias = os.lstat(dest / "bin/tool"), os.lstat(dest / "bin/alias")
     assert tool.st_ino == alias.st_ino and tool.st_nlink == 2
@@ -93,14 +109,18 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
     return info
 
 
-@pytest.mark.parametrize("build", [
-    lambda b: b.raw(_member("../escape"), b"x"),
-    lambda b: b.raw(_member("a/../../escape"), b"x"),
-    lambda b: b.raw(_member("link", tarfile.SYMTYPE, "/tmp")).raw(_member("link/escape"), b"x"),
-    lambda b: b.raw(_member("link", tarfile.SYMTYPE, "..")).raw(_member("link/escape"), b"x"),
-    lambda b: b.raw(_member("hard", tarfile.LNKTYPE, "../../etc/passwd")),
-    lambda b: b.raw(_member("sub", tarfile.SYMTYPE, "../..")).raw(_member("sub/.wh.x"), b""),
-], ids=["dotdot", "nested-dotdot", "symlink-abs", "symlink-rel", "hardlink", "whiteout"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda b: b.raw(_member("../escape"), b"x"),
+        lambda b: b.raw(_member("a/../../escape"), b"x"),
+        lambda b: b.raw(_member("link", tarfile.SYMTYPE, "/tmp")).raw(_member("link/escape"), b"x"),
+        lambda b: b.raw(_member("link", tarfile.SYMTYPE, "..")).raw(_member("link/escape"), b"x"),
+        lambda b: b.raw(_member("hard", tarfile.LNKTYPE, "../../etc/passwd")),
+        lambda b: b.raw(_member("sub", tarfile.SYMTYPE, "../..")).raw(_member("sub/.wh.x"), b""),
+    ],
+    ids=["dotdot", "nested-dotdot", "symlink-abs", "symlink-rel", "hardlink", "whiteout"],
+)
 def test_path_escapes_are_refused(dest: Path, build) -> None:  # type: ignore[no-untyped-def]
     outside = dest.parent / "escape"
     layer = build(LayerBuilder()).build()
@@ -118,8 +138,15 @@ def test_symlink_to_outside_is_kept_as_a_link(dest: Path) -> None:
 
 
 def test_later_entry_replaces_earlier(dest: Path) -> None:
-    layer = (LayerBuilder().file("a", b"1").file("a", b"2").dir("d").file("d/x", b"")
-             .file("d", b"now a file").build())
+    layer = (
+        LayerBuilder()
+        .file("a", b"1")
+        .file("a", b"2")
+        .dir("d")
+        .file("d/x", b"")
+        .file("d", b"now a file")
+        .build()
+    )
     unpack(io.BytesIO(layer), dest)
     assert (dest / "a").read_bytes() == b"2"
     assert (dest / "d").read_bytes() == b"now a file"

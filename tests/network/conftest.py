@@ -15,6 +15,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings, load_settings
 from hangu_runtime.server import build_server
@@ -24,14 +25,25 @@ IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
 def test_settings(tmp: str, suffix: str) -> Settings:
-    return load_settings({"HANGU_ROOT": f"{tmp}/root", "HANGU_RUN": f"{tmp}/run",
-                          "HANGU_BRIDGE": f"hgn{suffix}", "HANGU_SUBNET_POOL": POOL,
-                          "HANGU_NFT_TABLE": f"hgn_{suffix}"})
+    return load_settings(
+        {
+            "HANGU_ROOT": f"{tmp}/root",
+            "HANGU_RUN": f"{tmp}/run",
+            "HANGU_BRIDGE": f"hgn{suffix}",
+            "HANGU_SUBNET_POOL": POOL,
+            "HANGU_NFT_TABLE": f"hgn_{suffix}",
+        }
+    )
 
 
 def ns_run(netns_path: str, *cmd: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["nsenter", f"--net={netns_path}", *cmd], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        ["nsenter", f"--net={netns_path}", *cmd],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def ping(netns_path: str, address: str) -> bool:
@@ -51,6 +63,7 @@ def net_env() -> Iterator[NetEnv]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     from hangu_network.service import NetworkService
+
     forward = IP_FORWARD.read_text()
     tmp = tempfile.mkdtemp(prefix="hgt-net-", dir="/tmp")
     settings = test_settings(tmp, secrets.token_hex(3))
@@ -85,12 +98,19 @@ def pg_network() -> Iterator[object]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     from hangu_network.service import NetworkService
+
     forward = IP_FORWARD.read_text()
     tmp = tempfile.mkdtemp(prefix="hgt-pg-", dir="/tmp")
     suffix = secrets.token_hex(3)
-    settings = load_settings({"HANGU_ROOT": f"{tmp}/root", "HANGU_RUN": f"{tmp}/run",
-                              "HANGU_BRIDGE": f"hgp{suffix}", "HANGU_SUBNET_POOL": PG_POOL,
-                              "HANGU_NFT_TABLE": f"hgp_{suffix}"})
+    settings = load_settings(
+        {
+            "HANGU_ROOT": f"{tmp}/root",
+            "HANGU_RUN": f"{tmp}/run",
+            "HANGU_BRIDGE": f"hgp{suffix}",
+            "HANGU_SUBNET_POOL": PG_POOL,
+            "HANGU_NFT_TABLE": f"hgp_{suffix}",
+        }
+    )
     service = NetworkService(settings)
     try:
         yield service
@@ -100,16 +120,25 @@ def pg_network() -> Iterator[object]:
         IP_FORWARD.write_text(forward)
         shutil.rmtree(tmp, ignore_errors=True)
     # Nothing of ours may outlive the module.
-    assert subprocess.run(["ip", "link", "show", settings.bridge], capture_output=True,
-                          check=False).returncode != 0
-    assert subprocess.run(["nft", "list", "table", "inet", settings.nft_table],
-                          capture_output=True, check=False).returncode != 0
+    assert (
+        subprocess.run(
+            ["ip", "link", "show", settings.bridge], capture_output=True, check=False
+        ).returncode
+        != 0
+    )
+    assert (
+        subprocess.run(
+            ["nft", "list", "table", "inet", settings.nft_table], capture_output=True, check=False
+        ).returncode
+        != 0
+    )
     assert tmp not in Path("/proc/self/mountinfo").read_text()
 
 
 @pytest.fixture(scope="module")
 def grpc_interceptors() -> list[object]:
     from hangu_runtime.server import ErrorAndLogInterceptor
+
     return [ErrorAndLogInterceptor()]
 
 

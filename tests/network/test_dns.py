@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from hangu.network.v1 import network_pb2 as pb
 from hangu_network import dns
 
@@ -38,11 +39,14 @@ print(rcode, ",".join(addrs))
 """
 
 
-def resolve(netns_path: str, server: str, name: str, proto: str = "udp"
-            ) -> tuple[int, list[str]]:
-    out = subprocess.run(["nsenter", f"--net={netns_path}", sys.executable, "-c", QUERY,
-                          server, name, proto], capture_output=True, text=True, timeout=20,
-                         check=True).stdout.split()
+def resolve(netns_path: str, server: str, name: str, proto: str = "udp") -> tuple[int, list[str]]:
+    out = subprocess.run(
+        ["nsenter", f"--net={netns_path}", sys.executable, "-c", QUERY, server, name, proto],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    ).stdout.split()
     return int(out[0]), (out[1].split(",") if len(out) > 1 else [])
 
 
@@ -52,8 +56,7 @@ def test_wire_format_round_trip() -> None:
     assert (qid, name, qtype, end) == (42, "web.example", dns.QTYPE_A, len(q))
     reply = dns.build_answer(q, end, flags, qtype, ["10.201.9.2", "10.201.9.3"])
     assert dns.parse_answer_addresses(reply) == (0, ["10.201.9.2", "10.201.9.3"])
-    assert dns.parse_answer_addresses(dns.build_answer(q, end, flags, 28, ["1.2.3.4"])) == \
-        (0, [])
+    assert dns.parse_answer_addresses(dns.build_answer(q, end, flags, 28, ["1.2.3.4"])) == (0, [])
 
 
 @pytest.fixture
@@ -73,8 +76,8 @@ def fake_upstream(net_env: NetEnv) -> Iterator[None]:
                 continue
             q = dns.parse_question(packet)
             if q:
-                up.sendto(dns.build_answer(packet, q[4], q[1], q[3], ["10.201.254.254"]),
-                          client)
+                up.sendto(dns.build_answer(packet, q[4], q[1], q[3], ["10.201.254.254"]), client)
+
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     server = net_env.service.dns  # type: ignore[attr-defined]
@@ -94,13 +97,19 @@ def test_names_on_user_network(net_env: NetEnv, fake_upstream: None) -> None:
     net = stub.Create(pb.CreateNetworkRequest(name="hgndns-" + secrets.token_hex(2)))
     gw = net.ipam.config[0].gateway
     a, b = secrets.token_hex(32), secrets.token_hex(32)
-    sa = stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=a, container_name="alpha", network_mode=net.name))
-    sb = stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=b, container_name="beta", hostname="bhost", network_mode=net.name,
-        endpoints=[pb.EndpointRequest(network=net.name, aliases=["db"])],
-        ports=[pb.PortMapping(protocol="udp", container_port=53, host_ip=gw,
-                              host_port=53)]))
+    sa = stub.CreateSandbox(
+        pb.CreateSandboxRequest(container_id=a, container_name="alpha", network_mode=net.name)
+    )
+    sb = stub.CreateSandbox(
+        pb.CreateSandboxRequest(
+            container_id=b,
+            container_name="beta",
+            hostname="bhost",
+            network_mode=net.name,
+            endpoints=[pb.EndpointRequest(network=net.name, aliases=["db"])],
+            ports=[pb.PortMapping(protocol="udp", container_port=53, host_ip=gw, host_port=53)],
+        )
+    )
     ip_b = sb.endpoints[0].ipv4_address
     try:
         assert f"nameserver {gw}" in Path(sa.resolv_conf_path).read_text()
@@ -123,7 +132,6 @@ def test_default_bridge_has_no_container_dns(net_env: NetEnv) -> None:
     c = secrets.token_hex(32)
     sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c))
     try:
-        assert f"nameserver {sb.endpoints[0].gateway}" not in \
-            Path(sb.resolv_conf_path).read_text()
+        assert f"nameserver {sb.endpoints[0].gateway}" not in Path(sb.resolv_conf_path).read_text()
     finally:
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))

@@ -42,8 +42,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_network_ls_and_inspect_bridge(stack: Stack) -> None:
     rows = ok(stack.run_docker("network", "ls", "--format", "{{.Name}} {{.Driver}} {{.Scope}}"))
-    assert {"bridge bridge local", "host host local", "none null local"} <= \
-        set(rows.splitlines())
+    assert {"bridge bridge local", "host host local", "none null local"} <= set(rows.splitlines())
     doc = json.loads(ok(stack.run_docker("network", "inspect", "bridge")))[0]
     assert doc["Options"]["com.docker.network.bridge.name"] == stack.bridge
     assert doc["IPAM"]["Config"][0]["Subnet"].startswith("10.201.")
@@ -56,12 +55,36 @@ def test_user_network_dns_and_errors(stack: Stack, busybox: str) -> None:
     assert dup.returncode != 0 and f"network with name {net} already exists" in dup.stderr
     web = "web-" + secrets.token_hex(3)
     try:
-        ok(stack.run_docker("run", "-d", "--name", web, "--network", net, busybox,
-                            "httpd", "-f", "-p", "80", "-h", "/etc"))
+        ok(
+            stack.run_docker(
+                "run",
+                "-d",
+                "--name",
+                web,
+                "--network",
+                net,
+                busybox,
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/etc",
+            )
+        )
         out = ""
         for _ in range(30):
-            res = stack.run_docker("run", "--rm", "--network", net, busybox,
-                                   "wget", "-q", "-O-", f"http://{web}/passwd")
+            res = stack.run_docker(
+                "run",
+                "--rm",
+                "--network",
+                net,
+                busybox,
+                "wget",
+                "-q",
+                "-O-",
+                f"http://{web}/passwd",
+            )
             out = res.stdout
             if "root:" in out:
                 break
@@ -83,8 +106,23 @@ def test_user_network_dns_and_errors(stack: Stack, busybox: str) -> None:
 def test_published_port_on_localhost(stack: Stack, busybox: str) -> None:
     name = "pub-" + secrets.token_hex(3)
     try:
-        ok(stack.run_docker("run", "-d", "--name", name, "-p", "127.0.0.1::80", busybox,
-                            "httpd", "-f", "-p", "80", "-h", "/etc"))
+        ok(
+            stack.run_docker(
+                "run",
+                "-d",
+                "--name",
+                name,
+                "-p",
+                "127.0.0.1::80",
+                busybox,
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/etc",
+            )
+        )
         port = ok(stack.run_docker("port", name, "80")).split()[0]
         assert port.startswith("127.0.0.1:")
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

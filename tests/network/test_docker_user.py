@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from hangu.network.v1 import network_pb2 as pb
 from hangu_network import dockeruser
 
@@ -21,8 +22,9 @@ BR_NF = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
 
 
 def _forward_policy() -> str:
-    out = subprocess.run(["iptables", "-w", "5", "-S", "FORWARD"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["iptables", "-w", "5", "-S", "FORWARD"], capture_output=True, text=True, check=True
+    ).stdout
     return out.splitlines()[0].split()[2]
 
 
@@ -60,12 +62,23 @@ def test_bridge_traffic_passes_forward_drop(net_env: NetEnv, dockerd_like_host: 
         finally:
             dockeruser.add(bridge)
         assert ping(sa.netns_path, ip_b)
-        rules = subprocess.run(["iptables", "-w", "5", "-S", "DOCKER-USER"],
-                               capture_output=True, text=True, check=False).stdout
+        rules = subprocess.run(
+            ["iptables", "-w", "5", "-S", "DOCKER-USER"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         assert f"-A DOCKER-USER -i {bridge} -j ACCEPT" in rules
         assert f"-A DOCKER-USER -o {bridge} -j ACCEPT" in rules
-        assert "-A FORWARD -j DOCKER-USER" in subprocess.run(
-            ["iptables", "-w", "5", "-S", "FORWARD"], capture_output=True, text=True, check=False).stdout
+        assert (
+            "-A FORWARD -j DOCKER-USER"
+            in subprocess.run(
+                ["iptables", "-w", "5", "-S", "FORWARD"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+        )
     finally:
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=b))

@@ -1,6 +1,7 @@
 """hosts and resolv.conf rendering: pure logic."""
 
 import pytest
+
 from hangu_network import etcfiles
 from hangu_runtime.errors import InvalidArgument
 
@@ -17,8 +18,10 @@ def test_hosts_like_docker() -> None:
 
 
 def test_hosts_domain_and_no_ip() -> None:
-    assert etcfiles.render_hosts("10.0.0.2", "h", "example.org", []).splitlines()[-1] == \
-        "10.0.0.2\th.example.org h"
+    assert (
+        etcfiles.render_hosts("10.0.0.2", "h", "example.org", []).splitlines()[-1]
+        == "10.0.0.2\th.example.org h"
+    )
     assert "\th" not in etcfiles.render_hosts("", "h", "", [])
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import grpc
 import pytest
-from hangu.network.v1 import network_pb2 as pb
 from pyroute2 import IPRoute
+
+from hangu.network.v1 import network_pb2 as pb
 
 from .conftest import PG_POOL, ns_run
 
@@ -37,8 +38,11 @@ def _link_exists(name: str) -> bool:
 def test_predefined_networks_listed(grpc_stub: Any, pg_network: Any) -> None:
     nets = {n.name: n for n in grpc_stub.List(pb.ListNetworksRequest()).networks}
     assert {"bridge", "host", "none"} <= set(nets)
-    assert (nets["bridge"].driver, nets["host"].driver, nets["none"].driver) == \
-        ("bridge", "host", "null")
+    assert (nets["bridge"].driver, nets["host"].driver, nets["none"].driver) == (
+        "bridge",
+        "host",
+        "null",
+    )
     bridge = nets["bridge"]
     assert len(bridge.id) == 64 and bridge.scope == "local"
     assert bridge.bridge_name == pg_network.settings.bridge
@@ -59,44 +63,55 @@ def test_user_network_create_get_remove(grpc_stub: Any) -> None:
         assert grpc_stub.Get(pb.GetNetworkRequest(reference=name)).id == net.id
         assert grpc_stub.Get(pb.GetNetworkRequest(reference=net.id[:10])).name == name
         assert _err(grpc_stub.Create, pb.CreateNetworkRequest(name=name)) == (
-            grpc.StatusCode.ABORTED, f"network with name {name} already exists")
+            grpc.StatusCode.ABORTED,
+            f"network with name {name} already exists",
+        )
         assert _err(grpc_stub.Get, pb.GetNetworkRequest(reference="hgpnosuch")) == (
-            grpc.StatusCode.NOT_FOUND, "network hgpnosuch not found")
-        assert _err(grpc_stub.Remove, pb.RemoveNetworkRequest(reference="hgpnosuch"))[0] == \
-            grpc.StatusCode.NOT_FOUND
+            grpc.StatusCode.NOT_FOUND,
+            "network hgpnosuch not found",
+        )
+        assert (
+            _err(grpc_stub.Remove, pb.RemoveNetworkRequest(reference="hgpnosuch"))[0]
+            == grpc.StatusCode.NOT_FOUND
+        )
         assert _err(grpc_stub.Remove, pb.RemoveNetworkRequest(reference="bridge")) == (
             grpc.StatusCode.PERMISSION_DENIED,
-            "bridge is a pre-defined network and cannot be removed")
+            "bridge is a pre-defined network and cannot be removed",
+        )
     finally:
         grpc_stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
     assert not _link_exists(net.bridge_name)
-    assert _err(grpc_stub.Get, pb.GetNetworkRequest(reference=name))[0] == \
-        grpc.StatusCode.NOT_FOUND
+    assert _err(grpc_stub.Get, pb.GetNetworkRequest(reference=name))[0] == grpc.StatusCode.NOT_FOUND
     assert name not in {n.name for n in grpc_stub.List(pb.ListNetworksRequest()).networks}
 
 
 def test_sandbox_none_mode(grpc_stub: Any) -> None:
     cid = secrets.token_hex(32)
-    sb = grpc_stub.CreateSandbox(pb.CreateSandboxRequest(container_id=cid,
-                                                         network_mode="none"))
+    sb = grpc_stub.CreateSandbox(pb.CreateSandboxRequest(container_id=cid, network_mode="none"))
     try:
         assert sb.container_id == cid and not sb.endpoints
         assert os.path.exists(sb.netns_path)
         links = ns_run(sb.netns_path, "ip", "-o", "link").stdout.strip().splitlines()
         assert len(links) == 1 and ": lo:" in links[0] and "UP" in links[0]
-        assert grpc_stub.GetSandbox(pb.GetSandboxRequest(container_id=cid)).netns_path == \
-            sb.netns_path
+        assert (
+            grpc_stub.GetSandbox(pb.GetSandboxRequest(container_id=cid)).netns_path == sb.netns_path
+        )
     finally:
         grpc_stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=cid))
     assert not os.path.exists(sb.netns_path)
-    assert _err(grpc_stub.GetSandbox, pb.GetSandboxRequest(container_id=cid))[0] == \
-        grpc.StatusCode.NOT_FOUND
+    assert (
+        _err(grpc_stub.GetSandbox, pb.GetSandboxRequest(container_id=cid))[0]
+        == grpc.StatusCode.NOT_FOUND
+    )
 
 
 def test_sandbox_bridge_mode(grpc_stub: Any, pg_network: Any) -> None:
     cid = secrets.token_hex(32)
-    sb = grpc_stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=cid, container_name="pg", hostname="pghost", network_mode="bridge"))
+    sb = grpc_stub.CreateSandbox(
+        pb.CreateSandboxRequest(
+            container_id=cid, container_name="pg", hostname="pghost", network_mode="bridge"
+        )
+    )
     try:
         assert os.path.exists(sb.netns_path) and sb.network_mode == "bridge"
         (ep,) = sb.endpoints
@@ -107,17 +122,14 @@ def test_sandbox_bridge_mode(grpc_stub: Any, pg_network: Any) -> None:
         assert ep.gateway == bridge.ipam.config[0].gateway
         addr = ns_run(sb.netns_path, "ip", "-4", "-o", "addr", "show", "eth0").stdout
         assert f"inet {ep.ipv4_address}/{ep.ipv4_prefix_len}" in addr
-        assert ns_run(sb.netns_path, "busybox", "ping", "-c1", "-W1",
-                      ep.gateway).returncode == 0
+        assert ns_run(sb.netns_path, "busybox", "ping", "-c1", "-W1", ep.gateway).returncode == 0
         with open(sb.hostname_path) as fh:
             assert fh.read().strip() == "pghost"
         assert cid in grpc_stub.Get(pb.GetNetworkRequest(reference="bridge")).containers
     finally:
         grpc_stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=cid))
     assert not os.path.exists(sb.netns_path)
-    pg_network.sandboxes.drain()   # veth deletion runs off the exit path
+    pg_network.sandboxes.drain()  # veth deletion runs off the exit path
     with IPRoute() as ipr:
-        assert not [i for i in ipr.get_links()
-                    if i.get_attr("IFLA_ADDRESS") == ep.mac_address]
+        assert not [i for i in ipr.get_links() if i.get_attr("IFLA_ADDRESS") == ep.mac_address]
     assert cid not in grpc_stub.Get(pb.GetNetworkRequest(reference="bridge")).containers
-

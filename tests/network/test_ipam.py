@@ -3,6 +3,7 @@
 from ipaddress import IPv4Address, IPv4Network
 
 import pytest
+
 from hangu_network import ipam
 from hangu_runtime.errors import Conflict, HanguError, InvalidArgument
 
@@ -17,14 +18,18 @@ def test_pool_entries_and_split() -> None:
 
 def test_pick_skips_host_routes_like_dockerd_and_eth0() -> None:
     pool = "172.17.0.0/16,192.0.2.0/24,10.88.0.0/16"
-    avoid = [IPv4Network("0.0.0.0/0"),            # a default route overlaps all: ignored
-             IPv4Network("172.17.0.0/16"), IPv4Network("192.0.2.0/24")]
+    avoid = [
+        IPv4Network("0.0.0.0/0"),  # a default route overlaps all: ignored
+        IPv4Network("172.17.0.0/16"),
+        IPv4Network("192.0.2.0/24"),
+    ]
     assert ipam.pick_subnet(pool, avoid) == IPv4Network("10.88.0.0/16")
 
 
 def test_pick_skips_partial_overlap_and_exhaustion() -> None:
-    assert ipam.pick_subnet("10.201.0.0/16:24", [IPv4Network("10.201.0.128/25")]) == \
-        IPv4Network("10.201.1.0/24")
+    assert ipam.pick_subnet("10.201.0.0/16:24", [IPv4Network("10.201.0.128/25")]) == IPv4Network(
+        "10.201.1.0/24"
+    )
     with pytest.raises(HanguError):
         ipam.pick_subnet("10.201.0.0/24", [IPv4Network("10.0.0.0/8")])
 
@@ -54,8 +59,9 @@ def test_allocate_requested_and_rejections() -> None:
 
 def test_allocate_ip_range_and_exhaustion() -> None:
     net = IPv4Network("10.201.7.0/24")
-    assert ipam.allocate(net, set(), None, ip_range="10.201.7.128/25") == \
-        IPv4Address("10.201.7.129")
+    assert ipam.allocate(net, set(), None, ip_range="10.201.7.128/25") == IPv4Address(
+        "10.201.7.129"
+    )
     small = IPv4Network("10.201.9.0/30")
     with pytest.raises(HanguError, match="no available"):
         ipam.allocate(small, {IPv4Address("10.201.9.2")}, IPv4Address("10.201.9.1"))

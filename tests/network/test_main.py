@@ -15,10 +15,11 @@ from pathlib import Path
 
 import grpc
 import pytest
+from pyroute2 import IPRoute
+
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_network.sandboxes import veth_name
-from pyroute2 import IPRoute
 
 from .conftest import POOL, ping
 
@@ -31,8 +32,12 @@ def _links() -> set[str]:
 
 
 def _start(env: dict[str, str], sock: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "hangu_network.main"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hangu_network.main"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while not os.path.exists(sock):
         assert proc.poll() is None, "network service exited"
@@ -52,8 +57,14 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
     suffix = secrets.token_hex(3)
     tmp = tempfile.mkdtemp(prefix="hgt-net-", dir="/tmp")
     bridge, table = f"hgn{suffix}", f"hgn_{suffix}"
-    env = {**os.environ, "HANGU_ROOT": f"{tmp}/root", "HANGU_RUN": f"{tmp}/run",
-           "HANGU_BRIDGE": bridge, "HANGU_SUBNET_POOL": POOL, "HANGU_NFT_TABLE": table}
+    env = {
+        **os.environ,
+        "HANGU_ROOT": f"{tmp}/root",
+        "HANGU_RUN": f"{tmp}/run",
+        "HANGU_BRIDGE": bridge,
+        "HANGU_SUBNET_POOL": POOL,
+        "HANGU_NFT_TABLE": table,
+    }
     env.pop("HANGU_PURGE_ON_STOP", None)
     sock = f"{tmp}/run/grpc/network.sock"
     forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
@@ -62,11 +73,15 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
         with grpc.insecure_channel(f"unix://{sock}") as ch:
             stub = pb_grpc.NetworkServiceStub(ch)
             net = stub.Create(pb.CreateNetworkRequest(name="hgnmain"))
-            a = stub.CreateSandbox(pb.CreateSandboxRequest(
-                container_id="a" * 64, ports=[pb.PortMapping(
-                    protocol="tcp", container_port=80, host_ip="127.0.0.1")]))
-            b = stub.CreateSandbox(pb.CreateSandboxRequest(container_id="b" * 64,
-                                                           network_mode="hgnmain"))
+            a = stub.CreateSandbox(
+                pb.CreateSandboxRequest(
+                    container_id="a" * 64,
+                    ports=[pb.PortMapping(protocol="tcp", container_port=80, host_ip="127.0.0.1")],
+                )
+            )
+            b = stub.CreateSandbox(
+                pb.CreateSandboxRequest(container_id="b" * 64, network_mode="hgnmain")
+            )
             c = stub.CreateSandbox(pb.CreateSandboxRequest(container_id="c" * 64))
         # A plain stop leaves everything: containers keep their network.
         _stop(proc)
@@ -85,14 +100,18 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
     try:
         # (other test sessions may add links meanwhile: check ours by name)
-        ours = {bridge, net.bridge_name} | {veth_name(e.endpoint_id)
-                                            for sb in (a, b, c) for e in sb.endpoints}
+        ours = {bridge, net.bridge_name} | {
+            veth_name(e.endpoint_id) for sb in (a, b, c) for e in sb.endpoints
+        }
         assert not ours & _links()
         assert not any(os.path.exists(p) for p in (a.netns_path, b.netns_path, c.netns_path))
-        assert subprocess.run(["nft", "list", "table", "inet", table],
-                              capture_output=True, check=False).returncode != 0
-        rules = subprocess.run(["iptables", "-w", "5", "-S"], capture_output=True,
-                               text=True).stdout
+        assert (
+            subprocess.run(
+                ["nft", "list", "table", "inet", table], capture_output=True, check=False
+            ).returncode
+            != 0
+        )
+        rules = subprocess.run(["iptables", "-w", "5", "-S"], capture_output=True, text=True).stdout
         assert bridge not in rules and net.bridge_name not in rules
         with open("/proc/self/mountinfo") as fh:
             assert tmp not in fh.read()

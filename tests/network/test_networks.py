@@ -10,8 +10,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from hangu.network.v1 import network_pb2 as pb
 from pyroute2 import IPRoute
+
+from hangu.network.v1 import network_pb2 as pb
 
 from .conftest import NetEnv, ns_run, ping
 
@@ -42,21 +43,31 @@ def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
         assert not subnet.overlaps(IPv4Network(default.ipam.config[0].subnet))
         assert stub.Get(pb.GetNetworkRequest(reference=name)).id == net.id
         assert stub.Get(pb.GetNetworkRequest(reference=net.id[:8])).name == name
-        listed = stub.List(pb.ListNetworksRequest(
-            filters={"label": pb.StringList(values=["team=net"])})).networks
+        listed = stub.List(
+            pb.ListNetworksRequest(filters={"label": pb.StringList(values=["team=net"])})
+        ).networks
         assert [n.name for n in listed] == [name]
         assert _err(stub.Create, pb.CreateNetworkRequest(name=name)) == (
-            grpc.StatusCode.ABORTED, f"network with name {name} already exists")
+            grpc.StatusCode.ABORTED,
+            f"network with name {name} already exists",
+        )
         assert _err(stub.Get, pb.GetNetworkRequest(reference="nosuchnet")) == (
-            grpc.StatusCode.NOT_FOUND, "network nosuchnet not found")
-        assert _err(stub.Remove, pb.RemoveNetworkRequest(reference="nosuchnet"))[0] == \
-            grpc.StatusCode.NOT_FOUND
+            grpc.StatusCode.NOT_FOUND,
+            "network nosuchnet not found",
+        )
+        assert (
+            _err(stub.Remove, pb.RemoveNetworkRequest(reference="nosuchnet"))[0]
+            == grpc.StatusCode.NOT_FOUND
+        )
         for pre in ("bridge", "host", "none"):
             assert _err(stub.Remove, pb.RemoveNetworkRequest(reference=pre)) == (
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"{pre} is a pre-defined network and cannot be removed")
-        assert _err(stub.Create, pb.CreateNetworkRequest(name="x", driver="overlay2x"))[0] \
+                f"{pre} is a pre-defined network and cannot be removed",
+            )
+        assert (
+            _err(stub.Create, pb.CreateNetworkRequest(name="x", driver="overlay2x"))[0]
             == grpc.StatusCode.NOT_FOUND
+        )
         # in use
         c = secrets.token_hex(32)
         sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c, network_mode=name))
@@ -65,8 +76,9 @@ def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
             assert sb.endpoints[0].ipv4_address == str(subnet.network_address + 2)
             assert ping(sb.netns_path, sb.endpoints[0].gateway)
             assert _err(stub.Remove, pb.RemoveNetworkRequest(reference=name)) == (
-                grpc.StatusCode.ABORTED, f"error while removing network: network {name} "
-                f"id {net.id} has active endpoints")
+                grpc.StatusCode.ABORTED,
+                f"error while removing network: network {name} id {net.id} has active endpoints",
+            )
             assert name not in stub.Prune(pb.PruneNetworksRequest()).deleted
         finally:
             stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
@@ -80,24 +92,40 @@ def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
 
 def test_explicit_subnet_and_overlap(net_env: NetEnv) -> None:
     stub = net_env.stub
-    default = IPv4Network(stub.Get(pb.GetNetworkRequest(reference="bridge"))
-                          .ipam.config[0].subnet)
-    assert _err(stub.Create, pb.CreateNetworkRequest(
-        name="hgnov", ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=str(default))])))[0] == \
-        grpc.StatusCode.PERMISSION_DENIED
-    free = next(IPv4Network(f"10.201.{i}.0/24") for i in range(200, 250)
-                if not IPv4Network(f"10.201.{i}.0/24").overlaps(default))
-    for bad in (pb.IPAMConfig(subnet=str(free), gateway="nope"),
-                pb.IPAMConfig(subnet=str(free), gateway="10.9.9.9"),
-                pb.IPAMConfig(subnet=str(free), ip_range="10.9.9.0/28"),
-                pb.IPAMConfig(subnet="not-a-subnet")):
-        assert _err(stub.Create, pb.CreateNetworkRequest(
-            name="hgnbad", ipam=pb.IPAM(config=[bad])))[0] == grpc.StatusCode.INVALID_ARGUMENT
-    net = stub.Create(pb.CreateNetworkRequest(
-        name="hgnsub-" + secrets.token_hex(2), options={
-            "com.docker.network.bridge.name": "hgs" + secrets.token_hex(3)},
-        ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=str(free),
-                                           gateway=str(free.network_address + 254))])))
+    default = IPv4Network(stub.Get(pb.GetNetworkRequest(reference="bridge")).ipam.config[0].subnet)
+    assert (
+        _err(
+            stub.Create,
+            pb.CreateNetworkRequest(
+                name="hgnov", ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=str(default))])
+            ),
+        )[0]
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    free = next(
+        IPv4Network(f"10.201.{i}.0/24")
+        for i in range(200, 250)
+        if not IPv4Network(f"10.201.{i}.0/24").overlaps(default)
+    )
+    for bad in (
+        pb.IPAMConfig(subnet=str(free), gateway="nope"),
+        pb.IPAMConfig(subnet=str(free), gateway="10.9.9.9"),
+        pb.IPAMConfig(subnet=str(free), ip_range="10.9.9.0/28"),
+        pb.IPAMConfig(subnet="not-a-subnet"),
+    ):
+        assert (
+            _err(stub.Create, pb.CreateNetworkRequest(name="hgnbad", ipam=pb.IPAM(config=[bad])))[0]
+            == grpc.StatusCode.INVALID_ARGUMENT
+        )
+    net = stub.Create(
+        pb.CreateNetworkRequest(
+            name="hgnsub-" + secrets.token_hex(2),
+            options={"com.docker.network.bridge.name": "hgs" + secrets.token_hex(3)},
+            ipam=pb.IPAM(
+                config=[pb.IPAMConfig(subnet=str(free), gateway=str(free.network_address + 254))]
+            ),
+        )
+    )
     try:
         assert net.ipam.config[0].subnet == str(free)
         assert net.ipam.config[0].gateway == str(free.network_address + 254)
@@ -113,8 +141,9 @@ def test_connect_disconnect_and_prune(net_env: NetEnv) -> None:
     sa = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=a))
     sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=b, network_mode=net.name))
     try:
-        ep = stub.Connect(pb.ConnectRequest(container_id=a,
-                                            endpoint=pb.EndpointRequest(network=net.name)))
+        ep = stub.Connect(
+            pb.ConnectRequest(container_id=a, endpoint=pb.EndpointRequest(network=net.name))
+        )
         assert ep.interface_name == "eth1" and ep.network_id == net.id
         assert ping(sa.netns_path, sb.endpoints[0].ipv4_address)
         got = stub.GetSandbox(pb.GetSandboxRequest(container_id=a))
@@ -132,14 +161,16 @@ def test_connect_disconnect_and_prune(net_env: NetEnv) -> None:
 def test_allocations_survive_restart(net_env: NetEnv) -> None:
     from hangu_network.sandboxes import SandboxSpec
     from hangu_network.service import NetworkService
+
     a, b = secrets.token_hex(32), secrets.token_hex(32)
     first = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=a))
-    again = NetworkService(net_env.settings)   # a restarted service on the same root
+    again = NetworkService(net_env.settings)  # a restarted service on the same root
     try:
         view = again.sandboxes.create(SandboxSpec(container_id=b))
         assert view.endpoints[0][0].ipv4_address != first.endpoints[0].ipv4_address
-        assert again.sandboxes.get(a).endpoints[0][0].ipv4_address == \
-            first.endpoints[0].ipv4_address
+        assert (
+            again.sandboxes.get(a).endpoints[0][0].ipv4_address == first.endpoints[0].ipv4_address
+        )
         assert ping(first.netns_path, view.endpoints[0][0].ipv4_address)
         again.sandboxes.remove(b)
     finally:
@@ -151,9 +182,11 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
     import time
 
     from google.protobuf.timestamp_pb2 import Timestamp
+    from sqlmodel import Session, select
+
     from hangu_network.models import AllocationRow, EndpointRow
     from hangu_network.sandboxes import veth_name
-    from sqlmodel import Session, select
+
     stub = net_env.stub
     start = Timestamp()
     start.FromNanoseconds(time.time_ns() - 1_000_000)
@@ -163,8 +196,9 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
     until = Timestamp()
     until.FromNanoseconds(time.time_ns() + 200_000_000)
     events = list(stub.Events(pb.EventsRequest(since=start, until=until), timeout=5))
-    mine = [(e.action, e.attributes["container"]) for e in events
-            if e.attributes.get("container") == c]
+    mine = [
+        (e.action, e.attributes["container"]) for e in events if e.attributes.get("container") == c
+    ]
     assert mine == [("connect", c), ("disconnect", c)]
     # an endpoint lost between RemoveSandbox and its veth deletion is
     # repaired at start-up: veth deleted, address freed
@@ -180,27 +214,30 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
     assert not _link_exists(veth_name(ep_id))
     stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c2))
     with Session(service.engine) as s:  # type: ignore[attr-defined]
-        assert s.get(AllocationRow, (sb.endpoints[0].network_id,
-                                     sb.endpoints[0].ipv4_address)) is None
+        assert (
+            s.get(AllocationRow, (sb.endpoints[0].network_id, sb.endpoints[0].ipv4_address)) is None
+        )
 
 
 def test_stale_sandbox_is_recreated(net_env: NetEnv) -> None:
     """After a reboot the namespace files are gone: CreateSandbox starts
     afresh and start-up removes such sandboxes."""
     from hangu_network import netns
+
     stub = net_env.stub
     c, d = secrets.token_hex(32), secrets.token_hex(32)
     first = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c))
     stub.CreateSandbox(pb.CreateSandboxRequest(container_id=d))
-    netns.remove(Path(first.netns_path))              # as a reboot would
+    netns.remove(Path(first.netns_path))  # as a reboot would
     again = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c))
     assert netns.is_bound(Path(again.netns_path))
     assert again.endpoints[0].endpoint_id != first.endpoints[0].endpoint_id
     view = stub.GetSandbox(pb.GetSandboxRequest(container_id=d))
     netns.remove(Path(view.netns_path))
     net_env.service.sandboxes.reap_orphans()  # type: ignore[attr-defined]
-    assert _err(stub.GetSandbox, pb.GetSandboxRequest(container_id=d))[0] == \
-        grpc.StatusCode.NOT_FOUND
+    assert (
+        _err(stub.GetSandbox, pb.GetSandboxRequest(container_id=d))[0] == grpc.StatusCode.NOT_FOUND
+    )
     stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from hangu.network.v1 import network_pb2 as pb
 from pyroute2 import IPRoute
+
+from hangu.network.v1 import network_pb2 as pb
 
 from .conftest import NetEnv, ns_run, ping
 
@@ -45,16 +46,18 @@ def test_predefined_networks(net_env: NetEnv) -> None:
         addrs = [a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=idx, family=2)]
     assert gw in addrs
     # builtin filters as the docker CLI uses them
-    custom = net_env.stub.List(pb.ListNetworksRequest(
-        filters={"type": pb.StringList(values=["custom"])})).networks
+    custom = net_env.stub.List(
+        pb.ListNetworksRequest(filters={"type": pb.StringList(values=["custom"])})
+    ).networks
     assert all(n.name not in ("bridge", "host", "none") for n in custom)
 
 
 def test_two_sandboxes_ping(net_env: NetEnv) -> None:
     a_id, b_id = cid(), cid()
     a = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=a_id, hostname="a"))
-    b = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=b_id,
-                                                           network_mode="bridge"))
+    b = net_env.stub.CreateSandbox(
+        pb.CreateSandboxRequest(container_id=b_id, network_mode="bridge")
+    )
     try:
         assert ping(a.netns_path, b.endpoints[0].ipv4_address)
         assert ping(b.netns_path, a.endpoints[0].ipv4_address)
@@ -66,10 +69,17 @@ def test_two_sandboxes_ping(net_env: NetEnv) -> None:
 
 def test_sandbox_fields_and_files(net_env: NetEnv) -> None:
     c = cid()
-    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=c, container_name="web", hostname="webhost", dns=["10.201.250.53"],
-        dns_search=["example.test"], dns_options=["ndots:2"],
-        extra_hosts=["db:10.201.250.9"]))
+    sb = net_env.stub.CreateSandbox(
+        pb.CreateSandboxRequest(
+            container_id=c,
+            container_name="web",
+            hostname="webhost",
+            dns=["10.201.250.53"],
+            dns_search=["example.test"],
+            dns_options=["ndots:2"],
+            extra_hosts=["db:10.201.250.9"],
+        )
+    )
     try:
         assert sb.netns_path == str(net_env.settings.run / "netns" / c[:12])
         assert sb.network_mode == "bridge"
@@ -109,14 +119,12 @@ def test_sandbox_fields_and_files(net_env: NetEnv) -> None:
     assert not os.path.exists(sb.netns_path) and not files.exists()
     net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
     with IPRoute() as ipr:
-        assert not [i for i in ipr.get_links()
-                    if i.get_attr("IFLA_ADDRESS") == ep.mac_address]
+        assert not [i for i in ipr.get_links() if i.get_attr("IFLA_ADDRESS") == ep.mac_address]
 
 
 def test_none_mode(net_env: NetEnv) -> None:
     c = cid()
-    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c,
-                                                           network_mode="none"))
+    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c, network_mode="none"))
     try:
         assert sb.netns_path and not sb.endpoints
         links = ns_run(sb.netns_path, "ip", "-o", "link").stdout.strip().splitlines()
@@ -129,8 +137,7 @@ def test_none_mode(net_env: NetEnv) -> None:
 
 def test_host_mode(net_env: NetEnv) -> None:
     c = cid()
-    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c,
-                                                           network_mode="host"))
+    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c, network_mode="host"))
     try:
         assert sb.netns_path == "" and not sb.endpoints
         assert Path(sb.hosts_path).read_text() == Path("/etc/hosts").read_text()
@@ -143,24 +150,47 @@ def test_host_mode(net_env: NetEnv) -> None:
 def test_requested_ip_and_conflict(net_env: NetEnv) -> None:
     stub = net_env.stub
     a, b = cid(), cid()
-    code = _code(stub.CreateSandbox, pb.CreateSandboxRequest(
-        container_id=a, endpoints=[pb.EndpointRequest(network="bridge",
-                                                      ipv4_address="10.201.0.50")]))
-    assert code == grpc.StatusCode.INVALID_ARGUMENT   # as dockerd: user networks only
+    code = _code(
+        stub.CreateSandbox,
+        pb.CreateSandboxRequest(
+            container_id=a,
+            endpoints=[pb.EndpointRequest(network="bridge", ipv4_address="10.201.0.50")],
+        ),
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT  # as dockerd: user networks only
     net = stub.Create(pb.CreateNetworkRequest(name="hgnip-" + secrets.token_hex(2)))
     want = str(IPv4Network(net.ipam.config[0].subnet).network_address + 200)
-    sb = stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=a, network_mode=net.name,
-        endpoints=[pb.EndpointRequest(network=net.name, ipv4_address=want)]))
+    sb = stub.CreateSandbox(
+        pb.CreateSandboxRequest(
+            container_id=a,
+            network_mode=net.name,
+            endpoints=[pb.EndpointRequest(network=net.name, ipv4_address=want)],
+        )
+    )
     try:
         assert sb.endpoints[0].ipv4_address == want
-        assert _code(stub.CreateSandbox, pb.CreateSandboxRequest(
-            container_id=b, network_mode=net.name,
-            endpoints=[pb.EndpointRequest(ipv4_address=want)])) == grpc.StatusCode.ABORTED
-        assert _code(stub.CreateSandbox, pb.CreateSandboxRequest(
-            container_id=b, network_mode=net.name,
-            endpoints=[pb.EndpointRequest(ipv4_address="192.0.2.77")])) == \
-            grpc.StatusCode.INVALID_ARGUMENT
+        assert (
+            _code(
+                stub.CreateSandbox,
+                pb.CreateSandboxRequest(
+                    container_id=b,
+                    network_mode=net.name,
+                    endpoints=[pb.EndpointRequest(ipv4_address=want)],
+                ),
+            )
+            == grpc.StatusCode.ABORTED
+        )
+        assert (
+            _code(
+                stub.CreateSandbox,
+                pb.CreateSandboxRequest(
+                    container_id=b,
+                    network_mode=net.name,
+                    endpoints=[pb.EndpointRequest(ipv4_address="192.0.2.77")],
+                ),
+            )
+            == grpc.StatusCode.INVALID_ARGUMENT
+        )
         # a failed create leaves nothing behind
         assert not (net_env.settings.run / "netns" / b[:12]).exists()
     finally:
@@ -176,28 +206,53 @@ def _code(fn, *args):  # type: ignore[no-untyped-def]
 
 def test_host_port_in_use_by_a_host_process(net_env: NetEnv) -> None:
     import socket
+
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(grpc.RpcError) as err:
-            net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
-                container_id=cid(), ports=[pb.PortMapping(
-                    protocol="tcp", container_port=80, host_ip="127.0.0.1", host_port=port)]))
+            net_env.stub.CreateSandbox(
+                pb.CreateSandboxRequest(
+                    container_id=cid(),
+                    ports=[
+                        pb.PortMapping(
+                            protocol="tcp", container_port=80, host_ip="127.0.0.1", host_port=port
+                        )
+                    ],
+                )
+            )
         assert "address already in use" in (err.value.details() or "")
 
 
 def test_published_port_from_localhost(net_env: NetEnv, tmp_path: Path) -> None:
     c = cid()
     gw = net_env.stub.Get(pb.GetNetworkRequest(reference="bridge")).ipam.config[0].gateway
-    sb = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
-        container_id=c, ports=[pb.PortMapping(protocol="tcp", container_port=8080,
-                                              host_ip="127.0.0.1", host_port=0),
-                               pb.PortMapping(protocol="tcp", container_port=8080,
-                                              host_ip=gw, host_port=0)]))
+    sb = net_env.stub.CreateSandbox(
+        pb.CreateSandboxRequest(
+            container_id=c,
+            ports=[
+                pb.PortMapping(
+                    protocol="tcp", container_port=8080, host_ip="127.0.0.1", host_port=0
+                ),
+                pb.PortMapping(protocol="tcp", container_port=8080, host_ip=gw, host_port=0),
+            ],
+        )
+    )
     (tmp_path / "index.html").write_text("hello from hangu\n")
-    httpd = subprocess.Popen(["nsenter", f"--net={sb.netns_path}", "busybox", "httpd", "-f",
-                              "-p", "8080", "-h", str(tmp_path)])
+    httpd = subprocess.Popen(
+        [
+            "nsenter",
+            f"--net={sb.netns_path}",
+            "busybox",
+            "httpd",
+            "-f",
+            "-p",
+            "8080",
+            "-h",
+            str(tmp_path),
+        ]
+    )
     try:
         port = sb.ports[0]
         assert port.host_ip == "127.0.0.1" and 49153 <= port.host_port <= 65535
@@ -216,26 +271,46 @@ def test_published_port_from_localhost(net_env: NetEnv, tmp_path: Path) -> None:
         other = cid()
         sb2 = net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=other))
         try:
-            fetch = ("import urllib.request,sys; o=urllib.request.build_opener("
-                     "urllib.request.ProxyHandler({})); "
-                     "sys.stdout.write(o.open(sys.argv[1], timeout=3).read().decode())")
-            out = ns_run(sb2.netns_path, sys.executable, "-c", fetch,
-                         f"http://{gw_port.host_ip}:{gw_port.host_port}/")
+            fetch = (
+                "import urllib.request,sys; o=urllib.request.build_opener("
+                "urllib.request.ProxyHandler({})); "
+                "sys.stdout.write(o.open(sys.argv[1], timeout=3).read().decode())"
+            )
+            out = ns_run(
+                sb2.netns_path,
+                sys.executable,
+                "-c",
+                fetch,
+                f"http://{gw_port.host_ip}:{gw_port.host_port}/",
+            )
             assert out.stdout == "hello from hangu\n", out.stderr
         finally:
             net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=other))
         # the same host port cannot be published twice
         with pytest.raises(grpc.RpcError):
-            net_env.stub.CreateSandbox(pb.CreateSandboxRequest(
-                container_id=cid(), ports=[pb.PortMapping(
-                    protocol="tcp", container_port=80, host_ip="127.0.0.1",
-                    host_port=port.host_port)]))
+            net_env.stub.CreateSandbox(
+                pb.CreateSandboxRequest(
+                    container_id=cid(),
+                    ports=[
+                        pb.PortMapping(
+                            protocol="tcp",
+                            container_port=80,
+                            host_ip="127.0.0.1",
+                            host_port=port.host_port,
+                        )
+                    ],
+                )
+            )
     finally:
         httpd.kill()
         httpd.wait()
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
-    out = subprocess.run(["nft", "list", "map", "inet", net_env.settings.nft_table,
-                          "ports_ip"], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["nft", "list", "map", "inet", net_env.settings.nft_table, "ports_ip"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
     assert str(port.host_port) not in out
 
 
@@ -268,16 +343,24 @@ def test_create_sandbox_latency(net_env: NetEnv) -> None:
 
 def test_parallel_sandboxes_get_distinct_addresses(net_env: NetEnv) -> None:
     from concurrent.futures import ThreadPoolExecutor
+
     ids = [cid() for _ in range(16)]
     with ThreadPoolExecutor(8) as pool:
-        boxes = list(pool.map(lambda c: net_env.stub.CreateSandbox(
-            pb.CreateSandboxRequest(container_id=c)), ids))
+        boxes = list(
+            pool.map(
+                lambda c: net_env.stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c)), ids
+            )
+        )
     try:
         addrs = {b.endpoints[0].ipv4_address for b in boxes}
         assert len(addrs) == len(ids)
         assert ping(boxes[0].netns_path, boxes[-1].endpoints[0].ipv4_address)
     finally:
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda c: net_env.stub.RemoveSandbox(
-                pb.RemoveSandboxRequest(container_id=c)), ids))
+            list(
+                pool.map(
+                    lambda c: net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c)),
+                    ids,
+                )
+            )
     assert not any(os.path.exists(b.netns_path) for b in boxes)

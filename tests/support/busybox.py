@@ -41,6 +41,7 @@ def sha256(data: bytes) -> str:
 
 # ---------------------------------------------------------------- layer tars
 
+
 class LayerBuilder:
     """Builds one uncompressed layer tar in memory with fixed metadata."""
 
@@ -48,8 +49,9 @@ class LayerBuilder:
         self._buf = io.BytesIO()
         self._tar = tarfile.open(fileobj=self._buf, mode="w", format=tarfile.PAX_FORMAT)
 
-    def _info(self, name: str, kind: bytes, mode: int, uid: int = 0,
-              gid: int = 0) -> tarfile.TarInfo:
+    def _info(
+        self, name: str, kind: bytes, mode: int, uid: int = 0, gid: int = 0
+    ) -> tarfile.TarInfo:
         info = tarfile.TarInfo(name.lstrip("/"))
         info.type = kind
         info.mode = mode
@@ -62,8 +64,15 @@ class LayerBuilder:
         self._tar.addfile(self._info(name, tarfile.DIRTYPE, mode, uid, gid))
         return self
 
-    def file(self, name: str, data: bytes, mode: int = 0o644, uid: int = 0, gid: int = 0,
-             xattrs: dict[str, str] | None = None) -> LayerBuilder:
+    def file(
+        self,
+        name: str,
+        data: bytes,
+        mode: int = 0o644,
+        uid: int = 0,
+        gid: int = 0,
+        xattrs: dict[str, str] | None = None,
+    ) -> LayerBuilder:
         info = self._info(name, tarfile.REGTYPE, mode, uid, gid)
         info.size = len(data)
         if xattrs:
@@ -83,8 +92,9 @@ class LayerBuilder:
         self._tar.addfile(info)
         return self
 
-    def device(self, name: str, char: bool, major: int, minor: int,
-               mode: int = 0o666) -> LayerBuilder:
+    def device(
+        self, name: str, char: bool, major: int, minor: int, mode: int = 0o666
+    ) -> LayerBuilder:
         info = self._info(name, tarfile.CHRTYPE if char else tarfile.BLKTYPE, mode)
         info.devmajor, info.devminor = major, minor
         self._tar.addfile(info)
@@ -114,12 +124,28 @@ class LayerBuilder:
 
 def busybox_layer() -> bytes:
     """The busybox root filesystem as one uncompressed layer tar."""
-    out = subprocess.run([str(BUSYBOX), "--list-full"], check=True,
-                         capture_output=True, text=True).stdout
-    applets = sorted({line.strip() for line in out.splitlines() if line.strip()}
-                     - {"bin/busybox"})
-    dirs = {"bin", "dev", "etc", "home", "proc", "root", "sys", "tmp", "usr", "usr/bin",
-            "usr/sbin", "sbin", "var", "var/spool", "var/spool/mail", "var/www"}
+    out = subprocess.run(
+        [str(BUSYBOX), "--list-full"], check=True, capture_output=True, text=True
+    ).stdout
+    applets = sorted({line.strip() for line in out.splitlines() if line.strip()} - {"bin/busybox"})
+    dirs = {
+        "bin",
+        "dev",
+        "etc",
+        "home",
+        "proc",
+        "root",
+        "sys",
+        "tmp",
+        "usr",
+        "usr/bin",
+        "usr/sbin",
+        "sbin",
+        "var",
+        "var/spool",
+        "var/spool/mail",
+        "var/www",
+    }
     for applet in applets:
         parent = os.path.dirname(applet)
         while parent:
@@ -127,17 +153,25 @@ def busybox_layer() -> bytes:
             parent = os.path.dirname(parent)
     layer = LayerBuilder()
     for d in sorted(dirs):
-        layer.dir(d, mode={"tmp": 0o1777, "root": 0o700}.get(d, 0o755),
-                  uid=65534 if d == "home" else 0, gid=65534 if d == "home" else 0)
+        layer.dir(
+            d,
+            mode={"tmp": 0o1777, "root": 0o700}.get(d, 0o755),
+            uid=65534 if d == "home" else 0,
+            gid=65534 if d == "home" else 0,
+        )
     layer.file("bin/busybox", BUSYBOX.read_bytes(), mode=0o755)
     for applet in applets:
         layer.hardlink(applet, "bin/busybox")
-    layer.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"
-               b"daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
-               b"nobody:x:65534:65534:nobody:/home:/bin/false\n")
+    layer.file(
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\n"
+        b"daemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
+        b"nobody:x:65534:65534:nobody:/home:/bin/false\n",
+    )
     layer.file("etc/group", b"root:x:0:\ndaemon:x:1:\ntty:x:5:\nnogroup:x:65534:\n")
-    layer.file("etc/shadow", b"root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n",
-               mode=0o640)
+    layer.file(
+        "etc/shadow", b"root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n", mode=0o640
+    )
     return layer.build()
 
 
@@ -149,6 +183,7 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------- images
+
 
 @dataclass
 class Image:
@@ -174,10 +209,11 @@ class Image:
         manifest = {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": self.id,
-                       "size": len(self.config_bytes)},
-            "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": sha256(blob), "size": len(blob)}
-                       for blob in self.compressed],
+            "config": {"mediaType": OCI_CONFIG, "digest": self.id, "size": len(self.config_bytes)},
+            "layers": [
+                {"mediaType": OCI_LAYER_GZIP, "digest": sha256(blob), "size": len(blob)}
+                for blob in self.compressed
+            ],
         }
         raw = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
         return raw, manifest
@@ -187,9 +223,12 @@ class Image:
         return sha256(self.manifest()[0])
 
 
-def build_image(layers: Iterable[bytes], cmd: list[str] | None = None,
-                extra_config: dict[str, object] | None = None,
-                arch: str | None = None) -> Image:
+def build_image(
+    layers: Iterable[bytes],
+    cmd: list[str] | None = None,
+    extra_config: dict[str, object] | None = None,
+    arch: str | None = None,
+) -> Image:
     layers = list(layers)
     image = Image(layers=layers, compressed=[gzip_bytes(layer) for layer in layers])
     container_config: dict[str, object] = {"Env": [PATH_ENV], "Cmd": cmd or ["sh"]}
@@ -200,8 +239,9 @@ def build_image(layers: Iterable[bytes], cmd: list[str] | None = None,
         "created": CREATED,
         "config": container_config,
         "rootfs": {"type": "layers", "diff_ids": image.diff_ids},
-        "history": [{"created": CREATED, "created_by": f"hangu test layer {i}"}
-                    for i in range(len(layers))],
+        "history": [
+            {"created": CREATED, "created_by": f"hangu test layer {i}"} for i in range(len(layers))
+        ],
     }
     return image
 
@@ -211,6 +251,7 @@ def busybox_image() -> Image:
 
 
 # ---------------------------------------------------------------- writers
+
 
 def _write_blob(blobs: Path, data: bytes) -> str:
     digest = sha256(data)
@@ -230,9 +271,17 @@ def write_oci_layout(image: Image, directory: Path, tag: str = "latest") -> Path
     raw_manifest, _ = image.manifest()
     digest = _write_blob(blobs, raw_manifest)
     (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw_manifest),
-        "annotations": {"org.opencontainers.image.ref.name": tag}}]}
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(raw_manifest),
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    }
     (directory / "index.json").write_text(json.dumps(index))
     return directory
 
@@ -240,8 +289,7 @@ def write_oci_layout(image: Image, directory: Path, tag: str = "latest") -> Path
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
-def write_oci_index_layout(images: dict[str, Image], directory: Path,
-                           tag: str = "latest") -> Path:
+def write_oci_index_layout(images: dict[str, Image], directory: Path, tag: str = "latest") -> Path:
     """A multi-platform image: an OCI index over one manifest per platform
     ("linux/amd64", "linux/arm64/v8", ...), tagged `tag`."""
     blobs = directory / "blobs" / "sha256"
@@ -256,15 +304,34 @@ def write_oci_index_layout(images: dict[str, Image], directory: Path,
         platform_desc = {"os": parts[0], "architecture": parts[1]}
         if len(parts) > 2:
             platform_desc["variant"] = parts[2]
-        manifests.append({"mediaType": OCI_MANIFEST, "digest": _write_blob(blobs, raw),
-                          "size": len(raw), "platform": platform_desc})
-    index_raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                            "manifests": manifests}, sort_keys=True).encode()
+        manifests.append(
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": _write_blob(blobs, raw),
+                "size": len(raw),
+                "platform": platform_desc,
+            }
+        )
+    index_raw = json.dumps(
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}, sort_keys=True
+    ).encode()
     digest = _write_blob(blobs, index_raw)
     (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": OCI_INDEX, "digest": digest, "size": len(index_raw),
-        "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    (directory / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": OCI_INDEX,
+                        "digest": digest,
+                        "size": len(index_raw),
+                        "annotations": {"org.opencontainers.image.ref.name": tag},
+                    }
+                ],
+            }
+        )
+    )
     return directory
 
 
@@ -296,10 +363,12 @@ def write_docker_archive(image: Image, path: Path, repo_tags: list[str] | None =
     return path
 
 
-def write_oci_archive(image: Image, path: Path, tag: str = "latest",
-                      workdir: Path | None = None) -> Path:
+def write_oci_archive(
+    image: Image, path: Path, tag: str = "latest", workdir: Path | None = None
+) -> Path:
     """An OCI layout packed into a tarball (what `docker load` also accepts)."""
     import tempfile
+
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         layout = write_oci_layout(image, Path(tmp) / "layout", tag)
         with tarfile.open(path, "w") as tar:

@@ -20,10 +20,12 @@ OCI_LAYER = {
 def compress(data: bytes, how: str) -> bytes:
     if how == "zstd":
         import zstandard
+
         return zstandard.ZstdCompressor(level=3).compress(data)
     if how == "none":
         return data
     from tests.support.busybox import gzip_bytes
+
     return gzip_bytes(data)
 
 
@@ -43,21 +45,40 @@ def write_layout(image: Image, directory: Path, how: str, tag: str = "latest") -
     for layer in image.layers:
         blob = compress(layer, how)
         layers.append({"mediaType": OCI_LAYER[how], "digest": put(blob), "size": len(blob)})
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                           "digest": put(image.config_bytes), "size": len(image.config_bytes)},
-                "layers": layers}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": put(image.config_bytes),
+            "size": len(image.config_bytes),
+        },
+        "layers": layers,
+    }
     raw = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
     digest = put(raw)
     (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": manifest["mediaType"], "digest": digest, "size": len(raw),
-        "annotations": {"org.opencontainers.image.ref.name": tag}}]}))
+    (directory / "index.json").write_text(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": manifest["mediaType"],
+                        "digest": digest,
+                        "size": len(raw),
+                        "annotations": {"org.opencontainers.image.ref.name": tag},
+                    }
+                ],
+            }
+        )
+    )
     return directory
 
 
-def random_image(layers: int, layer_bytes: int, base: bytes | None = None,
-                 label: str = "") -> Image:
+def random_image(
+    layers: int, layer_bytes: int, base: bytes | None = None, label: str = ""
+) -> Image:
     """An image of `layers` layers of incompressible bytes (after an optional
     `base` layer, e.g. busybox's, so it can run)."""
     tars = [base] if base is not None else []

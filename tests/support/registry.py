@@ -69,11 +69,11 @@ auth:
 
 @dataclass
 class Registry:
-    host: str             # "127.0.0.1:PORT"
-    storage: Path         # the registry's filesystem root
+    host: str  # "127.0.0.1:PORT"
+    storage: Path  # the registry's filesystem root
     process: subprocess.Popen[bytes]
-    credentials: tuple[str, str] | None = None   # Basic auth (htpasswd), if enabled
-    tls: bool = False                            # HTTPS with a self-signed certificate
+    credentials: tuple[str, str] | None = None  # Basic auth (htpasswd), if enabled
+    tls: bool = False  # HTTPS with a self-signed certificate
 
     @property
     def url(self) -> str:
@@ -82,10 +82,16 @@ class Registry:
     def blob_path(self, digest: str) -> Path:
         """Where the registry keeps a blob's bytes (to tamper with in tests)."""
         hexd = digest.removeprefix("sha256:")
-        return (self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data")
+        return self.storage / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
 
-    def push(self, layout: Path, repo: str = "busybox", tag: str = "latest",
-             src_tag: str = "latest", extra: tuple[str, ...] = ()) -> str:
+    def push(
+        self,
+        layout: Path,
+        repo: str = "busybox",
+        tag: str = "latest",
+        src_tag: str = "latest",
+        extra: tuple[str, ...] = (),
+    ) -> str:
         """skopeo copy; `extra` adds skopeo options, e.g. ("--all",) for an
         index or ("--format", "v2s2") for Docker's schema 2."""
         return push_oci_layout(self, layout, repo, tag, src_tag, extra)
@@ -97,9 +103,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20,
-                auth: bool = False) -> None:
+def _wait_ready(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 20, auth: bool = False
+) -> None:
     import ssl
+
     context = ssl._create_unverified_context() if url.startswith("https") else None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,6 +128,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 20,
 
 def _bcrypt(password: str) -> str:
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt  # glibc's libxcrypt does bcrypt ($2b$), as htpasswd -B
@@ -129,11 +138,30 @@ def _bcrypt(password: str) -> str:
 def make_ca(workdir: Path, name: str = "hangu-test-ca") -> tuple[Path, Path]:
     """A throw-away certificate authority: (ca.crt, ca.key)."""
     cert, key = workdir / f"{name}.crt", workdir / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={name}",
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -141,29 +169,84 @@ def _server_cert(workdir: Path, ca: tuple[Path, Path] | None) -> tuple[Path, Pat
     """A certificate for 127.0.0.1: self-signed, or signed by `ca`."""
     cert, key = workdir / "tls.crt", workdir / "tls.key"
     if ca is None:
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-keyout", str(key), "-out", str(cert), "-days", "1",
-                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return cert, key
     csr, ext = workdir / "tls.csr", workdir / "tls.ext"
-    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                   "extendedKeyUsage=serverAuth\n")
-    subprocess.run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout",
-                    str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1"],
-                   check=True, capture_output=True)
-    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey",
-                    str(ca[1]), "-CAcreateserial", "-out", str(cert), "-days", "1",
-                    "-extfile", str(ext)], check=True, capture_output=True)
+    ext.write_text(
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(csr),
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(ca[0]),
+            "-CAkey",
+            str(ca[1]),
+            "-CAcreateserial",
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-extfile",
+            str(ext),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
 @contextlib.contextmanager
-def running_registry(tmp_parent: str = "/tmp",
-                     credentials: tuple[str, str] | None = None,
-                     token_auth: dict[str, str] | None = None,
-                     tls: bool = False,
-                     ca: tuple[Path, Path] | None = None) -> Iterator[Registry]:
+def running_registry(
+    tmp_parent: str = "/tmp",
+    credentials: tuple[str, str] | None = None,
+    token_auth: dict[str, str] | None = None,
+    tls: bool = False,
+    ca: tuple[Path, Path] | None = None,
+) -> Iterator[Registry]:
     """With `credentials`, the registry demands Basic auth (htpasswd); with
     `token_auth` (realm, service, issuer, cert) Bearer tokens from that realm;
     with `tls`, it serves HTTPS with a certificate for 127.0.0.1, self-signed
@@ -192,9 +275,13 @@ def running_registry(tmp_parent: str = "/tmp",
             port = free_port()
             config.write_text(CONFIG.format(storage=storage, port=port) + tls_conf + auth)
             with open(log, "wb") as out:
-                proc = subprocess.Popen(dying_with_parent([REGISTRY_BIN, "serve", str(config)]),
-                                        stdout=out, stderr=out, start_new_session=True,
-                                        env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
+                proc = subprocess.Popen(
+                    dying_with_parent([REGISTRY_BIN, "serve", str(config)]),
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                    env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+                )
             try:
                 scheme = "https" if tls else "http"
                 _wait_ready(f"{scheme}://127.0.0.1:{port}", proc, auth=bool(auth))
@@ -206,8 +293,13 @@ def running_registry(tmp_parent: str = "/tmp",
                     continue
                 raise RuntimeError(f"{err}; log: {text[-2000:]}") from None
         assert proc is not None
-        yield Registry(host=f"127.0.0.1:{port}", storage=storage, process=proc,
-                       credentials=credentials, tls=tls)
+        yield Registry(
+            host=f"127.0.0.1:{port}",
+            storage=storage,
+            process=proc,
+            credentials=credentials,
+            tls=tls,
+        )
     finally:
         if proc is not None:
             _stop(proc)
@@ -224,24 +316,41 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def push_oci_layout(registry: Registry, layout: Path, repo: str = "busybox",
-                    tag: str = "latest", src_tag: str = "latest",
-                    extra: tuple[str, ...] = ()) -> str:
+def push_oci_layout(
+    registry: Registry,
+    layout: Path,
+    repo: str = "busybox",
+    tag: str = "latest",
+    src_tag: str = "latest",
+    extra: tuple[str, ...] = (),
+) -> str:
     """skopeo copy oci:LAYOUT:SRC_TAG docker://HOST/REPO:TAG; returns the
     destination reference."""
     dest = f"{registry.host}/{repo}:{tag}"
     creds = ["--dest-creds", ":".join(registry.credentials)] if registry.credentials else []
     subprocess.run(
-        ["skopeo", "--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false", *creds,
-         *extra, f"oci:{layout}:{src_tag}", f"docker://{dest}"],
-        check=True, capture_output=True, timeout=120)
+        [
+            "skopeo",
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            *creds,
+            *extra,
+            f"oci:{layout}:{src_tag}",
+            f"docker://{dest}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return dest
 
 
 @dataclass
 class Proxy:
-    host: str          # "127.0.0.1:PORT"
-    rate: int          # bytes a second from the registry; 0: unlimited
+    host: str  # "127.0.0.1:PORT"
+    rate: int  # bytes a second from the registry; 0: unlimited
     # Request lines the client sent ("PATCH /v2/x/blobs/uploads/..."), as
     # far as they can be seen in the byte stream.
     requests: list[str] = field(default_factory=list)
@@ -277,8 +386,10 @@ def throttled_proxy(target: str, rate: int) -> Iterator[Proxy]:
                     break
                 dst.sendall(data)
                 if not throttle:
-                    proxy.requests += [f"{m.group(1).decode()} {m.group(2).decode()}"
-                                       for m in _REQUEST_LINE.finditer(data)]
+                    proxy.requests += [
+                        f"{m.group(1).decode()} {m.group(2).decode()}"
+                        for m in _REQUEST_LINE.finditer(data)
+                    ]
                 if throttle and proxy.rate:
                     time.sleep(len(data) / proxy.rate)
         except OSError:

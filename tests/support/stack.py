@@ -46,8 +46,9 @@ def stack_available() -> str | None:
     """Why a stack cannot run here (None if it can): tests skip with it."""
     if os.geteuid() != 0:
         return "needs root"
-    missing = [n for n in SERVICES
-               if not (CHECKOUT / "services" / f"hangu_{n}" / "main.py").exists()]
+    missing = [
+        n for n in SERVICES if not (CHECKOUT / "services" / f"hangu_{n}" / "main.py").exists()
+    ]
     if missing:
         return f"services not written yet: {', '.join(missing)}"
     return None
@@ -58,9 +59,14 @@ class StackError(RuntimeError):
 
 
 class Stack:
-    def __init__(self, name: str = "e2e", bridge_prefix: str = "hge",
-                 subnet_pool: str = "10.203.0.0/16", env: dict[str, str] | None = None,
-                 purge_on_stop: bool = True) -> None:
+    def __init__(
+        self,
+        name: str = "e2e",
+        bridge_prefix: str = "hge",
+        subnet_pool: str = "10.203.0.0/16",
+        env: dict[str, str] | None = None,
+        purge_on_stop: bool = True,
+    ) -> None:
         suffix = secrets.token_hex(3)
         self.bridge = f"{bridge_prefix}{suffix}"[:15]
         self.nft_table = f"{bridge_prefix}_{suffix}"
@@ -105,9 +111,14 @@ class Stack:
     # -- lifecycle -------------------------------------------------------------
 
     def supervisor(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hangu_supervisor.main", *args],
-                              env=self.env, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [sys.executable, "-m", "hangu_supervisor.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     def start(self) -> Stack:
         result = self.supervisor("start")
@@ -139,8 +150,9 @@ class Stack:
         try:
             stopped = self.supervisor("stop" if self.purge_on_stop else "purge", timeout=300)
             if stopped.returncode != 0:
-                problems.append(f"supervisor stop: rc={stopped.returncode} "
-                                f"{stopped.stdout}{stopped.stderr}")
+                problems.append(
+                    f"supervisor stop: rc={stopped.returncode} {stopped.stdout}{stopped.stderr}"
+                )
         except subprocess.TimeoutExpired:
             problems.append("supervisor stop timed out")
         self.started = False
@@ -154,7 +166,8 @@ class Stack:
             raise StackError(
                 "hangu stack left state behind"
                 f"\nleft after stop: {leftovers}\nleft after cleaning: {still}"
-                f"\nproblems: {problems}")
+                f"\nproblems: {problems}"
+            )
         return leftovers
 
     def __enter__(self) -> Stack:
@@ -166,24 +179,43 @@ class Stack:
 
     # -- driving it --------------------------------------------------------------
 
-    def run_docker(self, *args: str, input: str | bytes | None = None, timeout: float = 120,
-                   check: bool = False) -> subprocess.CompletedProcess[Any]:
+    def run_docker(
+        self,
+        *args: str,
+        input: str | bytes | None = None,
+        timeout: float = 120,
+        check: bool = False,
+    ) -> subprocess.CompletedProcess[Any]:
         """The real docker CLI against this stack; text output unless `input`
         is bytes."""
-        return subprocess.run([DOCKER, *args], env=self.env, input=input,
-                              capture_output=True, text=not isinstance(input, bytes),
-                              timeout=timeout, check=check,
-                              stdin=subprocess.DEVNULL if input is None else None)
+        return subprocess.run(
+            [DOCKER, *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=not isinstance(input, bytes),
+            timeout=timeout,
+            check=check,
+            stdin=subprocess.DEVNULL if input is None else None,
+        )
 
-    def run_cli(self, *args: str, input: str | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run_cli(
+        self, *args: str, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """The hangu operator CLI against this stack."""
-        return subprocess.run([sys.executable, "-m", "hangu_cli.main", *args], env=self.env,
-                              input=input, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL if input is None else None)
+        return subprocess.run(
+            [sys.executable, "-m", "hangu_cli.main", *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL if input is None else None,
+        )
 
     def docker_client(self) -> Any:
         import docker  # docker-py: only the tests need it
+
         return docker.DockerClient(base_url=self.docker_host, timeout=120)
 
     def load_image(self, archive: Path) -> None:
@@ -220,8 +252,9 @@ class Stack:
     def service(self, name: str) -> dict[str, Any]:
         return next(s for s in self.status()["services"] if s["name"] == name)
 
-    def kill_service(self, name: str, sig: int = signal.SIGKILL, wait: bool = True,
-                     timeout: float = 60) -> int:
+    def kill_service(
+        self, name: str, sig: int = signal.SIGKILL, wait: bool = True, timeout: float = 60
+    ) -> int:
         """Signal one service process; returns its pid.
 
         With `wait`, return once the process is gone and, when the signal is
@@ -241,8 +274,7 @@ class Stack:
             self.wait_running(name, other_than=pid, timeout=timeout)
         return pid
 
-    def wait_running(self, name: str, other_than: int | None = None,
-                     timeout: float = 60) -> int:
+    def wait_running(self, name: str, other_than: int | None = None, timeout: float = 60) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             info = self.service(name)
@@ -328,15 +360,20 @@ class Stack:
         return found
 
     def nft_table_exists(self) -> bool:
-        result = subprocess.run(["nft", "list", "table", "inet", self.nft_table],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            ["nft", "list", "table", "inet", self.nft_table], capture_output=True, text=True
+        )
         return result.returncode == 0
 
     def docker_user_rules(self) -> list[str]:
-        result = subprocess.run(["iptables", "-w", "-S", "DOCKER-USER"],
-                                capture_output=True, text=True)
-        return [line for line in result.stdout.splitlines()
-                if line.startswith("-A ") and self.bridge in line.split()]
+        result = subprocess.run(
+            ["iptables", "-w", "-S", "DOCKER-USER"], capture_output=True, text=True
+        )
+        return [
+            line
+            for line in result.stdout.splitlines()
+            if line.startswith("-A ") and self.bridge in line.split()
+        ]
 
     def cgroups(self) -> list[Path]:
         """runc cgroups (parent /hangu, any controller) of this stack's containers."""
@@ -390,8 +427,9 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(name: str = "e2e", bridge_prefix: str = "hge",
-                  subnet_pool: str = "10.203.0.0/16", **kwargs: Any) -> Iterator[Stack]:
+def running_stack(
+    name: str = "e2e", bridge_prefix: str = "hge", subnet_pool: str = "10.203.0.0/16", **kwargs: Any
+) -> Iterator[Stack]:
     """A started stack, stopped and checked on exit."""
     stack = Stack(name, bridge_prefix, subnet_pool, **kwargs)
     with stack:
@@ -430,8 +468,8 @@ def _unescape(field: str) -> str:
     # mountinfo escapes space, tab, newline and backslash as \ooo.
     out, i = [], 0
     while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
+        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
             i += 4
         else:
             out.append(field[i])

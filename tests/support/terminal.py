@@ -24,13 +24,20 @@ from pexpect import fdpexpect
 
 
 class Terminal:
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], rows: int = 24,
-                 cols: int = 80, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        rows: int = 24,
+        cols: int = 80,
+        timeout: float = 60,
+    ) -> None:
         master, slave = pty.openpty()
         self._master = master
         self.setwinsize(rows, cols)
-        self.proc = subprocess.Popen(["setsid", "--ctty", *argv], env=dict(env),
-                                     stdin=slave, stdout=slave, stderr=slave)
+        self.proc = subprocess.Popen(
+            ["setsid", "--ctty", *argv], env=dict(env), stdin=slave, stdout=slave, stderr=slave
+        )
         os.close(slave)
         self.child = fdpexpect.fdspawn(master, encoding="utf-8", timeout=timeout)
         self.exitstatus: int | None = None

@@ -29,8 +29,8 @@ def _b64(data: bytes) -> str:
 
 @dataclass
 class TokenServer:
-    url: str                      # realm: http://127.0.0.1:PORT/token
-    cert: Path                    # PEM certificate the registry trusts
+    url: str  # realm: http://127.0.0.1:PORT/token
+    cert: Path  # PEM certificate the registry trusts
     key: Path
     users: dict[str, str]
     anonymous_pull: bool = False
@@ -38,13 +38,19 @@ class TokenServer:
     requests: list[dict[str, list[str]]] = field(default_factory=list)  # query of each
 
     def sign(self, claims: dict[str, object]) -> str:
-        der = subprocess.run(["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
-                             check=True, capture_output=True).stdout
+        der = subprocess.run(
+            ["openssl", "x509", "-in", str(self.cert), "-outform", "DER"],
+            check=True,
+            capture_output=True,
+        ).stdout
         header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.key)],
-                             input=signing_input.encode(), check=True,
-                             capture_output=True).stdout
+        sig = subprocess.run(
+            ["openssl", "dgst", "-sha256", "-sign", str(self.key)],
+            input=signing_input.encode(),
+            check=True,
+            capture_output=True,
+        ).stdout
         return f"{signing_input}.{_b64(sig)}"
 
     def token_for(self, user: str, scopes: list[str]) -> str:
@@ -55,9 +61,16 @@ class TokenServer:
             allowed = [a for a in actions.split(",") if user or a == "pull"]
             access.append({"type": kind, "name": name, "actions": allowed})
         now = int(time.time())
-        claims: dict[str, object] = {"iss": ISSUER, "sub": user, "aud": SERVICE,
-                                     "exp": now + 300, "nbf": now - 10, "iat": now,
-                                     "jti": secrets.token_hex(8), "access": access}
+        claims: dict[str, object] = {
+            "iss": ISSUER,
+            "sub": user,
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
         self.issued.append(claims)
         return self.sign(claims)
 
@@ -90,8 +103,7 @@ def _handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
                 self._refuse(b'{"details":"authentication required"}')
                 return
             token = server.token_for(user, query.get("scope", []))
-            body = json.dumps({"token": token, "access_token": token,
-                               "expires_in": 300}).encode()
+            body = json.dumps({"token": token, "access_token": token, "expires_in": 300}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -102,12 +114,30 @@ def _handler(server: TokenServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextlib.contextmanager
-def running_token_server(workdir: Path, users: dict[str, str],
-                         anonymous_pull: bool = False) -> Iterator[TokenServer]:
+def running_token_server(
+    workdir: Path, users: dict[str, str], anonymous_pull: bool = False
+) -> Iterator[TokenServer]:
     cert, key = workdir / "token.crt", workdir / "token.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", str(key), "-out", str(cert), "-days", "1",
-                    "-subj", "/CN=hangu-test-token"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=hangu-test-token",
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = TokenServer("", cert, key, users, anonymous_pull)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
     server.url = f"http://127.0.0.1:{httpd.server_address[1]}/token"

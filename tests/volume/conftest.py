@@ -10,6 +10,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 from hangu_runtime.config import load_settings
 from hangu_runtime.server import build_server
@@ -50,8 +51,7 @@ def vol_env() -> Iterator[VolEnv]:
 @pytest.fixture(scope="module")
 def pg_volume() -> Iterator[VolumeService]:
     tmp = tempfile.mkdtemp(prefix="hgt-pg-", dir="/tmp")
-    service = VolumeService(load_settings({"HANGU_ROOT": f"{tmp}/root",
-                                           "HANGU_RUN": f"{tmp}/run"}))
+    service = VolumeService(load_settings({"HANGU_ROOT": f"{tmp}/root", "HANGU_RUN": f"{tmp}/run"}))
     try:
         yield service
     finally:
@@ -64,6 +64,7 @@ def pg_volume() -> Iterator[VolumeService]:
 @pytest.fixture(scope="module")
 def grpc_interceptors() -> list[object]:
     from hangu_runtime.server import ErrorAndLogInterceptor
+
     return [ErrorAndLogInterceptor()]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+
 from hangu.volume.v1 import volume_pb2 as pb
 
 grpc_max_workers = 4
@@ -49,9 +50,13 @@ def test_create_named_and_anonymous(grpc_stub: Any) -> None:
     assert _names(grpc_stub) == {"pgv1", anon.name}
     assert grpc_stub.Get(pb.GetVolumeRequest(name="pgv1")).mountpoint == v.mountpoint
     assert _err(grpc_stub.Get, pb.GetVolumeRequest(name="pgnosuch")) == (
-        grpc.StatusCode.NOT_FOUND, "get pgnosuch: no such volume")
-    assert _err(grpc_stub.Create, pb.CreateVolumeRequest(name="a/b"))[0] == \
-        grpc.StatusCode.INVALID_ARGUMENT
+        grpc.StatusCode.NOT_FOUND,
+        "get pgnosuch: no such volume",
+    )
+    assert (
+        _err(grpc_stub.Create, pb.CreateVolumeRequest(name="a/b"))[0]
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
 
 
 def test_mount_unmount_and_remove_in_use(grpc_stub: Any, tmp_path: Path) -> None:
@@ -59,22 +64,26 @@ def test_mount_unmount_and_remove_in_use(grpc_stub: Any, tmp_path: Path) -> None
     image_dir = tmp_path / "data"
     image_dir.mkdir()
     (image_dir / "seed").write_text("from the image")
-    path = grpc_stub.Mount(pb.MountVolumeRequest(name="pgused", container_id="c1",
-                                                 copy_from=str(image_dir))).path
+    path = grpc_stub.Mount(
+        pb.MountVolumeRequest(name="pgused", container_id="c1", copy_from=str(image_dir))
+    ).path
     assert path == v.mountpoint and Path(path, "seed").read_text() == "from the image"
     grpc_stub.Mount(pb.MountVolumeRequest(name="pgused", container_id="c2"))
     assert list(grpc_stub.Get(pb.GetVolumeRequest(name="pgused")).used_by) == ["c1", "c2"]
     assert _err(grpc_stub.Remove, pb.RemoveVolumeRequest(name="pgused")) == (
-        grpc.StatusCode.ABORTED, "remove pgused: volume is in use - [c1 c2]")
-    assert _err(grpc_stub.Mount, pb.MountVolumeRequest(name="pgnosuch", container_id="c1"))[0] \
+        grpc.StatusCode.ABORTED,
+        "remove pgused: volume is in use - [c1 c2]",
+    )
+    assert (
+        _err(grpc_stub.Mount, pb.MountVolumeRequest(name="pgnosuch", container_id="c1"))[0]
         == grpc.StatusCode.NOT_FOUND
+    )
     grpc_stub.Unmount(pb.UnmountVolumeRequest(name="pgused", container_id="c1"))
     assert list(grpc_stub.Get(pb.GetVolumeRequest(name="pgused")).used_by) == ["c2"]
     grpc_stub.Unmount(pb.UnmountVolumeRequest(name="pgused", container_id="c2"))
     grpc_stub.Remove(pb.RemoveVolumeRequest(name="pgused"))
     assert not Path(path).exists()
-    assert _err(grpc_stub.Get, pb.GetVolumeRequest(name="pgused"))[0] == \
-        grpc.StatusCode.NOT_FOUND
+    assert _err(grpc_stub.Get, pb.GetVolumeRequest(name="pgused"))[0] == grpc.StatusCode.NOT_FOUND
 
 
 def test_prune(grpc_stub: Any) -> None:
@@ -86,7 +95,6 @@ def test_prune(grpc_stub: Any) -> None:
     # By default only unused anonymous volumes go (Docker API >= 1.42).
     resp = grpc_stub.Prune(pb.PruneVolumesRequest())
     assert list(resp.deleted) == [unused.name] and resp.space_reclaimed == 100
-    resp = grpc_stub.Prune(pb.PruneVolumesRequest(
-        filters={"all": pb.StringList(values=["true"])}))
+    resp = grpc_stub.Prune(pb.PruneVolumesRequest(filters={"all": pb.StringList(values=["true"])}))
     assert list(resp.deleted) == ["pgnamed"]
     assert _names(grpc_stub) == {busy.name}

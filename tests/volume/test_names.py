@@ -1,6 +1,7 @@
 """Volume name and driver option checks: pure logic."""
 
 import pytest
+
 from hangu_runtime.errors import InvalidArgument
 from hangu_volume import names
 
@@ -16,7 +17,8 @@ def test_invalid_names_with_dockerd_message(name: str) -> None:
         names.validate_name(name)
     assert err.value.message.endswith(
         'includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" '
-        "are allowed. If you intended to pass a host directory, use absolute path")
+        "are allowed. If you intended to pass a host directory, use absolute path"
+    )
 
 
 def test_driver_options() -> None:

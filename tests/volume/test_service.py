@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from hangu.volume.v1 import volume_pb2 as pb
 
 from .conftest import VolEnv
@@ -33,7 +34,9 @@ def test_create_get_and_idempotent(vol_env: VolEnv) -> None:
     assert again.labels == {"k": "x"} and again.created == v.created
     assert vol_env.stub.Get(pb.GetVolumeRequest(name="v1")).mountpoint == v.mountpoint
     assert _err(vol_env.stub.Get, pb.GetVolumeRequest(name="nope")) == (
-        grpc.StatusCode.NOT_FOUND, "get nope: no such volume")
+        grpc.StatusCode.NOT_FOUND,
+        "get nope: no such volume",
+    )
 
 
 def test_anonymous_and_errors(vol_env: VolEnv) -> None:
@@ -44,8 +47,9 @@ def test_anonymous_and_errors(vol_env: VolEnv) -> None:
     assert code == grpc.StatusCode.INVALID_ARGUMENT and "includes invalid characters" in msg
     code, msg = _err(vol_env.stub.Create, pb.CreateVolumeRequest(name="v", driver="nfsx"))
     assert code == grpc.StatusCode.NOT_FOUND and 'plugin "nfsx" not found' in msg
-    code, msg = _err(vol_env.stub.Create, pb.CreateVolumeRequest(
-        name="vo", driver_opts={"bogus": "1"}))
+    code, msg = _err(
+        vol_env.stub.Create, pb.CreateVolumeRequest(name="vo", driver_opts={"bogus": "1"})
+    )
     assert code == grpc.StatusCode.INVALID_ARGUMENT and msg == 'invalid option: "bogus"'
 
 
@@ -56,18 +60,22 @@ def test_list_filters(vol_env: VolEnv) -> None:
     s.Mount(pb.MountVolumeRequest(name="beta", container_id="c1"))
     f = pb.StringList
     assert _names(s.List(pb.ListVolumesRequest())) == {"alpha", "beta"}
-    assert _names(s.List(pb.ListVolumesRequest(filters={"name": f(values=["alp"])}))) == \
-        {"alpha"}
-    assert _names(s.List(pb.ListVolumesRequest(filters={"label": f(values=["env=dev"])}))) \
-        == {"beta"}
-    assert _names(s.List(pb.ListVolumesRequest(filters={"label": f(values=["env"])}))) == \
-        {"alpha", "beta"}
-    assert _names(s.List(pb.ListVolumesRequest(filters={"dangling": f(values=["true"])}))) \
-        == {"alpha"}
-    assert _names(s.List(pb.ListVolumesRequest(filters={"dangling": f(values=["0"])}))) == \
-        {"beta"}
-    assert _err(s.List, pb.ListVolumesRequest(filters={"bogus": f(values=["1"])}))[0] == \
-        grpc.StatusCode.INVALID_ARGUMENT
+    assert _names(s.List(pb.ListVolumesRequest(filters={"name": f(values=["alp"])}))) == {"alpha"}
+    assert _names(s.List(pb.ListVolumesRequest(filters={"label": f(values=["env=dev"])}))) == {
+        "beta"
+    }
+    assert _names(s.List(pb.ListVolumesRequest(filters={"label": f(values=["env"])}))) == {
+        "alpha",
+        "beta",
+    }
+    assert _names(s.List(pb.ListVolumesRequest(filters={"dangling": f(values=["true"])}))) == {
+        "alpha"
+    }
+    assert _names(s.List(pb.ListVolumesRequest(filters={"dangling": f(values=["0"])}))) == {"beta"}
+    assert (
+        _err(s.List, pb.ListVolumesRequest(filters={"bogus": f(values=["1"])}))[0]
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
 
 
 def test_in_use_remove_and_force(vol_env: VolEnv) -> None:
@@ -79,7 +87,9 @@ def test_in_use_remove_and_force(vol_env: VolEnv) -> None:
     assert list(s.Get(pb.GetVolumeRequest(name="used")).used_by) == ["c1", "c2"]
     assert path.endswith("/volumes/used/_data")
     assert _err(s.Remove, pb.RemoveVolumeRequest(name="used")) == (
-        grpc.StatusCode.ABORTED, "remove used: volume is in use - [c1 c2]")
+        grpc.StatusCode.ABORTED,
+        "remove used: volume is in use - [c1 c2]",
+    )
     s.Unmount(pb.UnmountVolumeRequest(name="used", container_id="c1"))
     s.Unmount(pb.UnmountVolumeRequest(name="used", container_id="c2"))
     s.Unmount(pb.UnmountVolumeRequest(name="used", container_id="c2"))
@@ -115,8 +125,9 @@ def test_copy_up_preserves_content_modes_owners(vol_env: VolEnv, tmp_path: Path)
     os.chown(src, 1000, 1000)
     s = vol_env.stub
     s.Create(pb.CreateVolumeRequest(name="cp"))
-    path = Path(s.Mount(pb.MountVolumeRequest(name="cp", container_id="c1",
-                                              copy_from=str(src))).path)
+    path = Path(
+        s.Mount(pb.MountVolumeRequest(name="cp", container_id="c1", copy_from=str(src))).path
+    )
     st = os.stat(path / "file")
     assert (path / "file").read_text() == "content"
     assert (st.st_mode & 0o7777, st.st_uid, st.st_gid) == (0o640, 1234, 5678)
@@ -135,8 +146,11 @@ def test_driver_opts_tmpfs_mount(vol_env: VolEnv) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
     s = vol_env.stub
-    s.Create(pb.CreateVolumeRequest(name="tmp", driver_opts={
-        "type": "tmpfs", "device": "tmpfs", "o": "size=1m"}))
+    s.Create(
+        pb.CreateVolumeRequest(
+            name="tmp", driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+        )
+    )
     path = s.Mount(pb.MountVolumeRequest(name="tmp", container_id="c1")).path
     try:
         assert path in Path("/proc/self/mountinfo").read_text()
@@ -150,16 +164,22 @@ def test_main_serves_on_its_socket(tmp_path: Path) -> None:
     import signal
     import sys
     import time
+
     env = {**os.environ, "HANGU_ROOT": f"{tmp_path}/r", "HANGU_RUN": f"{tmp_path}/x"}
     sock = Path(f"{tmp_path}/x/grpc/volume.sock")
-    proc = subprocess.Popen([sys.executable, "-m", "hangu_volume.main"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hangu_volume.main"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while not sock.exists():
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
+
         with grpc.insecure_channel(f"unix://{sock}") as ch:
             stub = pb_grpc.VolumeServiceStub(ch)
             assert stub.Create(pb.CreateVolumeRequest(name="m1")).name == "m1"
@@ -174,6 +194,7 @@ def test_events(vol_env: VolEnv) -> None:
     import time
 
     from google.protobuf.timestamp_pb2 import Timestamp
+
     since = Timestamp()
     since.FromNanoseconds(time.time_ns() - 1_000_000)
     s = vol_env.stub
@@ -186,5 +207,9 @@ def test_events(vol_env: VolEnv) -> None:
     until.FromNanoseconds(time.time_ns() + 100_000_000)
     events = list(s.Events(pb.EventsRequest(since=since, until=until), timeout=5))
     assert [(e.action, e.id) for e in events] == [
-        ("create", "ev"), ("mount", "ev"), ("unmount", "ev"), ("destroy", "ev")]
+        ("create", "ev"),
+        ("mount", "ev"),
+        ("unmount", "ev"),
+        ("destroy", "ev"),
+    ]
     assert events[1].attributes["container"] == "c1"

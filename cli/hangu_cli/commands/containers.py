@@ -37,16 +37,16 @@ def cmd_ps(client: APIClient, args: argparse.Namespace) -> int:
     rows = []
     for container in containers:
         names = ",".join(n.lstrip("/") for n in container.get("Names") or [])
-        rows.append([
-            container["Id"] if args.no_trunc else short_id(container["Id"]),
-            container.get("Image", ""),
-            _command(container, args.no_trunc),
-            ago(container.get("Created", now), now),
-            container.get("Status", ""),
-            ports(container.get("Ports")),
-            names,
-        ])
+        rows.append(
+            [
+                container["Id"] if args.no_trunc else short_id(container["Id"]),
+                container.get("Image", ""),
+                _command(container, args.no_trunc),
+                ago(container.get("Created", now), now),
+                container.get("Status", ""),
+                ports(container.get("Ports")),
+                names,
+            ]
+        )
     table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
     return 0
-
-

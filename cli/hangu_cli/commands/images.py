@@ -24,14 +24,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def split_reference(reference: str) -> tuple[str, str]:
-    """"repo[:tag|@digest]" → (repo, tag or digest); the tag defaults to latest."""
+    """ "repo[:tag|@digest]" → (repo, tag or digest); the tag defaults to latest."""
     if "@" in reference:
         name, digest = reference.split("@", 1)
         return name, digest
     slash = reference.rfind("/")
     colon = reference.rfind(":")
     if colon > slash:
-        return reference[:colon], reference[colon + 1:]
+        return reference[:colon], reference[colon + 1 :]
     return reference, "latest"
 
 
@@ -39,8 +39,7 @@ def pull(client: APIClient, reference: str, out: TextIO | None = None) -> None:
     """Pull, printing progress; raises APIError with the stream's error."""
     name, tag = split_reference(reference)
     progress = Progress(out)
-    for message in client.stream_json("POST", "/images/create",
-                                      {"fromImage": name, "tag": tag}):
+    for message in client.stream_json("POST", "/images/create", {"fromImage": name, "tag": tag}):
         if "error" in message:
             raise APIError(500, str(message["error"]))
         progress.show(message)
@@ -69,11 +68,17 @@ def cmd_images(client: APIClient, args: argparse.Namespace) -> int:
         return 0
     rows = []
     for image in images:
-        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"] \
-            or ["<none>:<none>"]
+        tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"] or ["<none>:<none>"]
         for tag in tags:
             repo, _, name = tag.rpartition(":")
-            rows.append([repo, name, short_id(image["Id"]), ago(image.get("Created", 0)),
-                         human_size(float(image.get("Size", 0)))])
+            rows.append(
+                [
+                    repo,
+                    name,
+                    short_id(image["Id"]),
+                    ago(image.get("Created", 0)),
+                    human_size(float(image.get("Size", 0))),
+                ]
+            )
     table(["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], rows)
     return 0

@@ -89,6 +89,7 @@ def raw_terminal(enabled: bool) -> Iterator[None]:
         return
     import termios
     import tty
+
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
     tty.setraw(fd)
@@ -104,8 +105,7 @@ def follow_terminal_size(client: APIClient, container_id: str) -> None:
     def resize(*_: object) -> None:
         size = shutil.get_terminal_size()
         with contextlib.suppress(APIError, OSError):
-            client.post(f"/containers/{container_id}/resize",
-                        {"h": size.lines, "w": size.columns})
+            client.post(f"/containers/{container_id}/resize", {"h": size.lines, "w": size.columns})
 
     resize()
     if sys.stdout.isatty():
@@ -153,12 +153,11 @@ def _run_attached(client: APIClient, args: argparse.Namespace, container_id: str
             pump_stdin(sock, sys.stdin.buffer)
         copy_output(sock, initial, args.tty, sys.stdout.buffer, sys.stderr.buffer)
     # The output ended: the container exited (or is about to be seen so).
-    reply = client.post(f"/containers/{container_id}/wait", {"condition": "not-running"},
-                        timeout=None)
+    reply = client.post(
+        f"/containers/{container_id}/wait", {"condition": "not-running"}, timeout=None
+    )
     error = (reply.get("Error") or {}).get("Message") if reply else None
     if error:
         print(f"hangu: {error}", file=sys.stderr)
     code = int(reply.get("StatusCode", 0)) if reply else 0
     return code if 0 <= code < 256 else 255
-
-

@@ -38,12 +38,15 @@ def cmd_version(client: APIClient, args: argparse.Namespace) -> int:
     print()
     print(f"Server: {server.get('Platform', {}).get('Name', '')}".rstrip())
     for component in server.get("Components") or [
-            {"Name": "Engine", "Version": server.get("Version", ""), "Details": {}}]:
+        {"Name": "Engine", "Version": server.get("Version", ""), "Details": {}}
+    ]:
         print(f" {component.get('Name')}:")
         print(f"  Version:          {component.get('Version', '')}")
         if component.get("Name") == "Engine":
-            print(f"  API version:      {server.get('ApiVersion', '')} "
-                  f"(minimum version {server.get('MinAPIVersion', '')})")
+            print(
+                f"  API version:      {server.get('ApiVersion', '')} "
+                f"(minimum version {server.get('MinAPIVersion', '')})"
+            )
             print(f"  Python version:   {server.get('GoVersion', '')}")
             print(f"  Git commit:       {server.get('GitCommit', '')}")
             print(f"  Built:            {server.get('BuildTime', '')}")

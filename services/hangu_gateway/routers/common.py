@@ -86,8 +86,9 @@ async def json_body(request: web.Request, required: bool = True) -> Any:
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(data).encode() + b"\n",
-                        content_type="application/json")
+    return web.Response(
+        status=status, body=json.dumps(data).encode() + b"\n", content_type="application/json"
+    )
 
 
 def no_content() -> web.Response:

@@ -15,8 +15,19 @@ from hangu.container.v1 import container_pb2 as cpb
 from .. import container_shape, convert, startgate
 from ..backends import metadata
 from ..errors import ApiError, bad_request
-from .common import (api_version, backends, fill_filters, filters, json_body, json_response,
-                     no_content, not_modified, qbool, qint, reraise_not_found)
+from .common import (
+    api_version,
+    backends,
+    fill_filters,
+    filters,
+    json_body,
+    json_response,
+    no_content,
+    not_modified,
+    qbool,
+    qint,
+    reraise_not_found,
+)
 
 
 def no_such_container(ref: str) -> str:
@@ -26,7 +37,8 @@ def no_such_container(ref: str) -> str:
 async def get_container(request: web.Request, ref: str, size: bool = False) -> cpb.Container:
     try:
         return await backends(request).container.Get(
-            cpb.GetContainerRequest(reference=ref, size=size), metadata=metadata())
+            cpb.GetContainerRequest(reference=ref, size=size), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -43,8 +55,9 @@ def _familiar_image(ref: str) -> str:
 async def create(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     name = request.query.get("name", "")
-    req = convert.create_request(name, body, request.query.get("platform", ""),
-                                 api_version(request))
+    req = convert.create_request(
+        name, body, request.query.get("platform", ""), api_version(request)
+    )
     try:
         created = await backends(request).container.Create(req, metadata=metadata())
     except grpc.aio.AioRpcError as err:
@@ -73,8 +86,9 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
             req.all = True
     fill_filters(req.filters, flt)
     resp = await backends(request).container.List(req, metadata=metadata())
-    items = sorted(resp.containers, key=lambda c: (c.created.seconds, c.created.nanos),
-                   reverse=True)
+    items = sorted(
+        resp.containers, key=lambda c: (c.created.seconds, c.created.nanos), reverse=True
+    )
     if limit > 0:
         items = items[:limit]
     now = time.time()
@@ -90,15 +104,19 @@ async def start(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     raw = (await request.read()).strip()
     if raw not in (b"", b"null", b"{}"):
-        raise bad_request("starting container with non-empty request body was deprecated "
-                          "since API v1.22 and removed in v1.24")
+        raise bad_request(
+            "starting container with non-empty request body was deprecated "
+            "since API v1.22 and removed in v1.24"
+        )
     if request.query.get("checkpoint"):
         raise ApiError(501, "checkpoints are not supported by hangu")
     try:
         resp = await backends(request).container.Start(
-            cpb.StartContainerRequest(reference=ref,
-                                      detach_keys=request.query.get("detachKeys", "")),
-            metadata=metadata())
+            cpb.StartContainerRequest(
+                reference=ref, detach_keys=request.query.get("detachKeys", "")
+            ),
+            metadata=metadata(),
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -121,7 +139,8 @@ async def stop(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
         resp = await backends(request).container.Stop(
-            cpb.StopContainerRequest(reference=ref, **_stop_args(request)), metadata=metadata())
+            cpb.StopContainerRequest(reference=ref, **_stop_args(request)), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -132,8 +151,8 @@ async def restart(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
         await backends(request).container.Restart(
-            cpb.RestartContainerRequest(reference=ref, **_stop_args(request)),
-            metadata=metadata())
+            cpb.RestartContainerRequest(reference=ref, **_stop_args(request)), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -151,32 +170,51 @@ async def _simple(request: web.Request, rpc: str, message: Any) -> web.StreamRes
 
 
 async def kill(request: web.Request) -> web.StreamResponse:
-    return await _simple(request, "Kill", cpb.KillContainerRequest(
-        reference=request.match_info["id"], signal=request.query.get("signal", "")))
+    return await _simple(
+        request,
+        "Kill",
+        cpb.KillContainerRequest(
+            reference=request.match_info["id"], signal=request.query.get("signal", "")
+        ),
+    )
 
 
 async def pause(request: web.Request) -> web.StreamResponse:
-    return await _simple(request, "Pause",
-                         cpb.PauseContainerRequest(reference=request.match_info["id"]))
+    return await _simple(
+        request, "Pause", cpb.PauseContainerRequest(reference=request.match_info["id"])
+    )
 
 
 async def unpause(request: web.Request) -> web.StreamResponse:
-    return await _simple(request, "Unpause",
-                         cpb.UnpauseContainerRequest(reference=request.match_info["id"]))
+    return await _simple(
+        request, "Unpause", cpb.UnpauseContainerRequest(reference=request.match_info["id"])
+    )
 
 
 async def rename(request: web.Request) -> web.StreamResponse:
     new_name = request.query.get("name", "")
     if not new_name:
         raise bad_request("Neither old nor new names may be empty")
-    return await _simple(request, "Rename", cpb.RenameContainerRequest(
-        reference=request.match_info["id"], new_name=new_name.lstrip("/")))
+    return await _simple(
+        request,
+        "Rename",
+        cpb.RenameContainerRequest(
+            reference=request.match_info["id"], new_name=new_name.lstrip("/")
+        ),
+    )
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
-    return await _simple(request, "Remove", cpb.RemoveContainerRequest(
-        reference=request.match_info["id"], force=qbool(request, "force"),
-        remove_volumes=qbool(request, "v"), remove_link=qbool(request, "link")))
+    return await _simple(
+        request,
+        "Remove",
+        cpb.RemoveContainerRequest(
+            reference=request.match_info["id"],
+            force=qbool(request, "force"),
+            remove_volumes=qbool(request, "v"),
+            remove_link=qbool(request, "link"),
+        ),
+    )
 
 
 async def top(request: web.Request) -> web.StreamResponse:
@@ -184,12 +222,14 @@ async def top(request: web.Request) -> web.StreamResponse:
     try:
         resp = await backends(request).container.Top(
             cpb.TopRequest(reference=ref, ps_args=request.query.get("ps_args", "")),
-            metadata=metadata())
+            metadata=metadata(),
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
-    return json_response({"Titles": list(resp.titles),
-                          "Processes": [list(p.values) for p in resp.processes]})
+    return json_response(
+        {"Titles": list(resp.titles), "Processes": [list(p.values) for p in resp.processes]}
+    )
 
 
 async def update(request: web.Request) -> web.StreamResponse:
@@ -213,8 +253,9 @@ async def prune(request: web.Request) -> web.StreamResponse:
     req = cpb.PruneContainersRequest()
     fill_filters(req.filters, filters(request))
     resp = await backends(request).container.Prune(req, metadata=metadata())
-    return json_response({"ContainersDeleted": list(resp.deleted) or None,
-                          "SpaceReclaimed": resp.space_reclaimed})
+    return json_response(
+        {"ContainersDeleted": list(resp.deleted) or None, "SpaceReclaimed": resp.space_reclaimed}
+    )
 
 
 ROUTES = [

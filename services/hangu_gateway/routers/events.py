@@ -29,13 +29,19 @@ _BACKLOG_WINDOW = 0.1  # seconds
 def event_json(kind: str, ev: Any, api: str = versions.API_VERSION) -> dict[str, Any]:
     nanos = ev.time.seconds * 1_000_000_000 + ev.time.nanos
     attrs = dict(ev.attributes)
-    out: dict[str, Any] = {"Type": kind, "Action": ev.action,
-                           "Actor": {"ID": ev.id, "Attributes": attrs}, "scope": "local",
-                           "time": ev.time.seconds, "timeNano": nanos}
+    out: dict[str, Any] = {
+        "Type": kind,
+        "Action": ev.action,
+        "Actor": {"ID": ev.id, "Attributes": attrs},
+        "scope": "local",
+        "time": ev.time.seconds,
+        "timeNano": nanos,
+    }
     if kind == "container" and versions.less_than(api, "1.46"):
         # The pre-1.22 fields that older clients still read.
-        out.update(status=ev.action, id=ev.id, **({"from": attrs["image"]}
-                                                    if "image" in attrs else {}))
+        out.update(
+            status=ev.action, id=ev.id, **({"from": attrs["image"]} if "image" in attrs else {})
+        )
     return out
 
 
@@ -45,31 +51,46 @@ def matches(event: dict[str, Any], flt: dict[str, list[str]]) -> bool:
     kind = event["Type"]
     checks: dict[str, bool] = {
         "type": kind in flt.get("type", []),
-        "event": event["Action"] in flt.get("event", []) or
-        event["Action"].split(":")[0] in flt.get("event", []),
-        "container": kind == "container" and any(
-            v in (actor, attrs.get("name")) or actor.startswith(v)
-            for v in flt.get("container", [])),
-        "image": any(v in (attrs.get("image"), actor, attrs.get("name"))
-                     for v in flt.get("image", [])),
-        "network": kind == "network" and any(
-            v in (actor, attrs.get("name")) for v in flt.get("network", [])),
+        "event": event["Action"] in flt.get("event", [])
+        or event["Action"].split(":")[0] in flt.get("event", []),
+        "container": kind == "container"
+        and any(
+            v in (actor, attrs.get("name")) or actor.startswith(v) for v in flt.get("container", [])
+        ),
+        "image": any(
+            v in (attrs.get("image"), actor, attrs.get("name")) for v in flt.get("image", [])
+        ),
+        "network": kind == "network"
+        and any(v in (actor, attrs.get("name")) for v in flt.get("network", [])),
         "volume": kind == "volume" and actor in flt.get("volume", []),
         "label": all(
-            (attrs.get(lbl.split("=", 1)[0]) == lbl.split("=", 1)[1]) if "=" in lbl
-            else lbl in attrs for lbl in flt.get("label", [])),
+            (attrs.get(lbl.split("=", 1)[0]) == lbl.split("=", 1)[1])
+            if "=" in lbl
+            else lbl in attrs
+            for lbl in flt.get("label", [])
+        ),
     }
-    for key in flt:
-        if key in checks and not checks[key]:
-            return False
-    return True
+    return all(not (key in checks and not checks[key]) for key in flt)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     flt = filters(request)
-    unknown = set(flt) - {"type", "event", "container", "image", "network", "volume",
-                          "label", "scope", "daemon", "plugin", "node", "service",
-                          "secret", "config"}
+    unknown = set(flt) - {
+        "type",
+        "event",
+        "container",
+        "image",
+        "network",
+        "volume",
+        "label",
+        "scope",
+        "daemon",
+        "plugin",
+        "node",
+        "service",
+        "secret",
+        "config",
+    }
     if unknown:
         raise bad_request(f"invalid filter '{sorted(unknown)[0]}'")
     try:
@@ -79,8 +100,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         raise bad_request(f"invalid time value: {err}") from err
     kinds = [k for k in _KINDS if not flt.get("type") or k in flt["type"]]
     b = backends(request)
-    requests = {"container": cpb.EventsRequest, "image": ipb.EventsRequest,
-                "network": npb.EventsRequest, "volume": vpb.EventsRequest}
+    requests = {
+        "container": cpb.EventsRequest,
+        "image": ipb.EventsRequest,
+        "network": npb.EventsRequest,
+        "volume": vpb.EventsRequest,
+    }
     api = api_version(request)
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
@@ -119,7 +144,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                     continue
                 try:
                     item = await asyncio.wait_for(queue.get(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
             else:
                 item = await queue.get()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -33,15 +33,15 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
         raise bad_request("path is required")
     c = await get_container(request, ref)
     call = backends(request).container.ArchiveGet(
-        cpb.ArchiveGetRequest(reference=c.id, path=path), metadata=metadata())
+        cpb.ArchiveGetRequest(reference=c.id, path=path), metadata=metadata()
+    )
     response = web.StreamResponse(status=200)
     response.content_type = "application/x-tar"
     try:
         async for chunk in call:
             if not response.prepared:
                 stat = chunk.stat_json or b"{}"
-                response.headers["X-Docker-Container-Path-Stat"] = base64.b64encode(
-                    stat).decode()
+                response.headers["X-Docker-Container-Path-Stat"] = base64.b64encode(stat).decode()
                 if request.method == "HEAD":
                     response.content_length = 0
                 await response.prepare(request)
@@ -69,9 +69,11 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
 
     async def requests() -> AsyncIterator[cpb.ArchivePutRequest]:
         yield cpb.ArchivePutRequest(
-            reference=c.id, path=path,
+            reference=c.id,
+            path=path,
             no_overwrite_dir_non_dir=qbool(request, "noOverwriteDirNonDir"),
-            copy_uid_gid=qbool(request, "copyUIDGID"))
+            copy_uid_gid=qbool(request, "copyUIDGID"),
+        )
         while chunk := await request.content.read(_CHUNK):
             yield cpb.ArchivePutRequest(data=chunk)
 
@@ -81,15 +83,15 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
 
 async def changes(request: web.Request) -> web.StreamResponse:
     c = await get_container(request, request.match_info["id"])
-    resp = await backends(request).image.Changes(ipb.ChangesRequest(container_id=c.id),
-                                                 metadata=metadata())
+    resp = await backends(request).image.Changes(
+        ipb.ChangesRequest(container_id=c.id), metadata=metadata()
+    )
     return json_response([{"Path": ch.path, "Kind": ch.kind} for ch in resp.changes] or None)
 
 
 async def export(request: web.Request) -> web.StreamResponse:
     c = await get_container(request, request.match_info["id"])
-    call = backends(request).image.Export(ipb.ExportRequest(container_id=c.id),
-                                          metadata=metadata())
+    call = backends(request).image.Export(ipb.ExportRequest(container_id=c.id), metadata=metadata())
     return await stream_tar(request, call, "export")
 
 
@@ -107,54 +109,90 @@ async def commit(request: web.Request) -> web.StreamResponse:
         except ValueError as err:
             raise bad_request(f"invalid JSON: {err}") from err
         config.update({k: v for k, v in (override or {}).items() if v not in (None, "", [], {})})
-    resp = await backends(request).image.Commit(ipb.CommitRequest(
-        container_id=c.id, repository=q.get("repo", ""), tag=q.get("tag", ""),
-        comment=q.get("comment", ""), author=q.get("author", ""),
-        changes=q.getall("changes", []), config_json=json.dumps(config).encode()),
-        metadata=metadata())
+    resp = await backends(request).image.Commit(
+        ipb.CommitRequest(
+            container_id=c.id,
+            repository=q.get("repo", ""),
+            tag=q.get("tag", ""),
+            comment=q.get("comment", ""),
+            author=q.get("author", ""),
+            changes=q.getall("changes", []),
+            config_json=json.dumps(config).encode(),
+        ),
+        metadata=metadata(),
+    )
     return json_response({"Id": resp.id}, status=201)
 
 
 def _rfc3339(ts: Any) -> str:
-    base = datetime.fromtimestamp(ts.seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(ts.seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{ts.nanos:09d}Z"
 
 
-def stats_json(c: cpb.Container, cur: cpb.StatsSample,
-               prev: cpb.StatsSample | None) -> dict[str, Any]:
+def stats_json(
+    c: cpb.Container, cur: cpb.StatsSample, prev: cpb.StatsSample | None
+) -> dict[str, Any]:
     def cpu(s: cpb.StatsSample | None) -> dict[str, Any]:
         if s is None:
-            return {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0,
-                                  "usage_in_usermode": 0},
-                    "throttling_data": {"periods": 0, "throttled_periods": 0,
-                                        "throttled_time": 0}}
-        return {"cpu_usage": {"total_usage": s.cpu_total_usage,
-                              "usage_in_kernelmode": s.cpu_usage_in_kernelmode,
-                              "usage_in_usermode": s.cpu_usage_in_usermode},
-                "system_cpu_usage": s.system_cpu_usage, "online_cpus": s.online_cpus,
-                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+            return {
+                "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+            }
+        return {
+            "cpu_usage": {
+                "total_usage": s.cpu_total_usage,
+                "usage_in_kernelmode": s.cpu_usage_in_kernelmode,
+                "usage_in_usermode": s.cpu_usage_in_usermode,
+            },
+            "system_cpu_usage": s.system_cpu_usage,
+            "online_cpus": s.online_cpus,
+            "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+        }
 
     return {
-        "name": "/" + c.name, "id": c.id, "read": _rfc3339(cur.read),
+        "name": "/" + c.name,
+        "id": c.id,
+        "read": _rfc3339(cur.read),
         "preread": _rfc3339(prev.read) if prev else "0001-01-01T00:00:00Z",
-        "pids_stats": {"current": cur.pids_current,
-                       **({"limit": cur.pids_limit} if cur.pids_limit else {})},
-        "blkio_stats": {"io_service_bytes_recursive": [
-            {"major": 0, "minor": 0, "op": "read", "value": cur.blkio_read_bytes},
-            {"major": 0, "minor": 0, "op": "write", "value": cur.blkio_write_bytes}],
-            "io_serviced_recursive": None, "io_queue_recursive": None,
-            "io_service_time_recursive": None, "io_wait_time_recursive": None,
-            "io_merged_recursive": None, "io_time_recursive": None,
-            "sectors_recursive": None},
-        "num_procs": 0, "storage_stats": {},
-        "cpu_stats": cpu(cur), "precpu_stats": cpu(prev),
-        "memory_stats": {"usage": cur.memory_usage, "limit": cur.memory_limit,
-                         "stats": dict(cur.memory_stats)},
-        "networks": {name: {"rx_bytes": n.rx_bytes, "rx_packets": n.rx_packets,
-                            "rx_errors": n.rx_errors, "rx_dropped": n.rx_dropped,
-                            "tx_bytes": n.tx_bytes, "tx_packets": n.tx_packets,
-                            "tx_errors": n.tx_errors, "tx_dropped": n.tx_dropped}
-                     for name, n in cur.networks.items()},
+        "pids_stats": {
+            "current": cur.pids_current,
+            **({"limit": cur.pids_limit} if cur.pids_limit else {}),
+        },
+        "blkio_stats": {
+            "io_service_bytes_recursive": [
+                {"major": 0, "minor": 0, "op": "read", "value": cur.blkio_read_bytes},
+                {"major": 0, "minor": 0, "op": "write", "value": cur.blkio_write_bytes},
+            ],
+            "io_serviced_recursive": None,
+            "io_queue_recursive": None,
+            "io_service_time_recursive": None,
+            "io_wait_time_recursive": None,
+            "io_merged_recursive": None,
+            "io_time_recursive": None,
+            "sectors_recursive": None,
+        },
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu(cur),
+        "precpu_stats": cpu(prev),
+        "memory_stats": {
+            "usage": cur.memory_usage,
+            "limit": cur.memory_limit,
+            "stats": dict(cur.memory_stats),
+        },
+        "networks": {
+            name: {
+                "rx_bytes": n.rx_bytes,
+                "rx_packets": n.rx_packets,
+                "rx_errors": n.rx_errors,
+                "rx_dropped": n.rx_dropped,
+                "tx_bytes": n.tx_bytes,
+                "tx_packets": n.tx_packets,
+                "tx_errors": n.tx_errors,
+                "tx_dropped": n.tx_dropped,
+            }
+            for name, n in cur.networks.items()
+        },
     }
 
 
@@ -164,8 +202,9 @@ async def stats(request: web.Request) -> web.StreamResponse:
     one_shot = qbool(request, "one-shot")
     if one_shot and stream:
         raise bad_request("cannot have stream=true and one-shot=true")
-    call = backends(request).container.Stats(cpb.StatsRequest(reference=c.id, stream=True),
-                                             metadata=metadata())
+    call = backends(request).container.Stats(
+        cpb.StatsRequest(reference=c.id, stream=True), metadata=metadata()
+    )
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     prev: cpb.StatsSample | None = None
@@ -196,23 +235,30 @@ async def stats(request: web.Request) -> web.StreamResponse:
 async def system_df(request: web.Request) -> web.StreamResponse:
     b = backends(request)
     api = api_version(request)
-    imgs = await b.image.List(ipb.ListImagesRequest(shared_size=True, without_config=True), metadata=metadata())
-    ctrs = await b.container.List(cpb.ListContainersRequest(all=True, size=True),
-                                  metadata=metadata())
+    imgs = await b.image.List(
+        ipb.ListImagesRequest(shared_size=True, without_config=True), metadata=metadata()
+    )
+    ctrs = await b.container.List(
+        cpb.ListContainersRequest(all=True, size=True), metadata=metadata()
+    )
     vols = await b.volume.List(vpb.ListVolumesRequest(), metadata=metadata())
     images = []
     for img in imgs.images:
         item = image_shape.list_json(img, api)
         item["Containers"] = sum(1 for c in ctrs.containers if c.image_id == img.id)
         images.append(item)
-    return json_response({
-        "LayersSize": imgs.layers_size,
-        "Images": images,
-        "Containers": [container_shape.list_json(c) for c in ctrs.containers],
-        "Volumes": [dict(volume_json(v), UsageData={"Size": v.size, "RefCount": len(v.used_by)})
-                    for v in vols.volumes],
-        "BuildCache": [],
-    })
+    return json_response(
+        {
+            "LayersSize": imgs.layers_size,
+            "Images": images,
+            "Containers": [container_shape.list_json(c) for c in ctrs.containers],
+            "Volumes": [
+                dict(volume_json(v), UsageData={"Size": v.size, "RefCount": len(v.used_by)})
+                for v in vols.volumes
+            ],
+            "BuildCache": [],
+        }
+    )
 
 
 ROUTES = [

@@ -45,18 +45,23 @@ def registry_auth(request: web.Request) -> ipb.RegistryAuth:
     if not isinstance(data, dict):
         return ipb.RegistryAuth()
     return ipb.RegistryAuth(
-        username=data.get("username") or "", password=data.get("password") or "",
+        username=data.get("username") or "",
+        password=data.get("password") or "",
         server_address=data.get("serveraddress") or "",
         identity_token=data.get("identitytoken") or "",
-        registry_token=data.get("registrytoken") or "")
+        registry_token=data.get("registrytoken") or "",
+    )
 
 
 def _platform(value: str) -> ipb.Platform:
     if not value:
         return ipb.Platform()
     parts = value.split("/")
-    return ipb.Platform(os=parts[0], architecture=parts[1] if len(parts) > 1 else "",
-                        variant=parts[2] if len(parts) > 2 else "")
+    return ipb.Platform(
+        os=parts[0],
+        architecture=parts[1] if len(parts) > 1 else "",
+        variant=parts[2] if len(parts) > 2 else "",
+    )
 
 
 def no_such_image(ref: str) -> str:
@@ -116,12 +121,16 @@ async def _registry_stream(request: web.Request, call: Any) -> web.StreamRespons
 
 
 async def _pull(request: web.Request) -> web.StreamResponse:
-    reference, all_tags = _pull_reference(request.query["fromImage"],
-                                          request.query.get("tag", ""))
-    call = backends(request).image.Pull(ipb.PullRequest(
-        reference=reference, all_tags=all_tags,
-        platform=_platform(request.query.get("platform", "")),
-        auth=registry_auth(request)), metadata=metadata())
+    reference, all_tags = _pull_reference(request.query["fromImage"], request.query.get("tag", ""))
+    call = backends(request).image.Pull(
+        ipb.PullRequest(
+            reference=reference,
+            all_tags=all_tags,
+            platform=_platform(request.query.get("platform", "")),
+            auth=registry_auth(request),
+        ),
+        metadata=metadata(),
+    )
     return await _registry_stream(request, call)
 
 
@@ -153,9 +162,13 @@ async def _import(request: web.Request) -> web.StreamResponse:
         repo, tag = repo.rsplit(":", 1)
 
     async def requests() -> AsyncIterator[ipb.ImportRequest]:
-        yield ipb.ImportRequest(repository=repo, tag=tag, message=q.get("message", ""),
-                                changes=q.getall("changes", []),
-                                platform=_platform(q.get("platform", "")))
+        yield ipb.ImportRequest(
+            repository=repo,
+            tag=tag,
+            message=q.get("message", ""),
+            changes=q.getall("changes", []),
+            platform=_platform(q.get("platform", "")),
+        )
         async for chunk in _body_chunks(request):
             yield ipb.ImportRequest(data=chunk)
 
@@ -181,27 +194,37 @@ async def save(request: web.Request) -> web.StreamResponse:
         names = [request.match_info["name"]]
     if not names:
         raise bad_request("no images to save")
-    call = backends(request).image.Save(ipb.SaveRequest(
-        references=names, platform=_platform(request.query.get("platform", ""))),
-        metadata=metadata())
+    call = backends(request).image.Save(
+        ipb.SaveRequest(references=names, platform=_platform(request.query.get("platform", ""))),
+        metadata=metadata(),
+    )
     return await stream_tar(
-        request, call, "save",
-        on_error=lambda err: reraise_not_found(err, err.details() or "No such image"))
+        request,
+        call,
+        "save",
+        on_error=lambda err: reraise_not_found(err, err.details() or "No such image"),
+    )
 
 
 async def push(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     tag = request.query.get("tag", "")
     reference = f"{name}:{tag}" if tag else name
-    call = backends(request).image.Push(ipb.PushRequest(
-        reference=reference, all_tags=not tag and ":" not in name.rsplit("/", 1)[-1],
-        auth=registry_auth(request)), metadata=metadata())
+    call = backends(request).image.Push(
+        ipb.PushRequest(
+            reference=reference,
+            all_tags=not tag and ":" not in name.rsplit("/", 1)[-1],
+            auth=registry_auth(request),
+        ),
+        metadata=metadata(),
+    )
     return await _registry_stream(request, call)
 
 
 async def list_images(request: web.Request) -> web.StreamResponse:
-    req = ipb.ListImagesRequest(all=qbool(request, "all"),
-                                shared_size=qbool(request, "shared-size"), without_config=True)
+    req = ipb.ListImagesRequest(
+        all=qbool(request, "all"), shared_size=qbool(request, "shared-size"), without_config=True
+    )
     fill_filters(req.filters, filters(request))
     resp = await backends(request).image.List(req, metadata=metadata())
     items = sorted(resp.images, key=lambda i: (i.created.seconds, i.id), reverse=True)
@@ -210,8 +233,9 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 
 async def get_image(request: web.Request, ref: str) -> ipb.Image:
     try:
-        return await backends(request).image.Get(ipb.GetImageRequest(reference=ref),
-                                                 metadata=metadata())
+        return await backends(request).image.Get(
+            ipb.GetImageRequest(reference=ref), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
         raise
@@ -225,8 +249,9 @@ async def inspect(request: web.Request) -> web.StreamResponse:
 async def history(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["name"]
     try:
-        resp = await backends(request).image.History(ipb.HistoryRequest(reference=ref),
-                                                     metadata=metadata())
+        resp = await backends(request).image.History(
+            ipb.HistoryRequest(reference=ref), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
         raise
@@ -240,8 +265,9 @@ async def tag(request: web.Request) -> web.StreamResponse:
         raise bad_request("repository name is required")
     target = f"{repo}:{tag_}" if tag_ else repo
     try:
-        await backends(request).image.Tag(ipb.TagRequest(source=ref, target=target),
-                                          metadata=metadata())
+        await backends(request).image.Tag(
+            ipb.TagRequest(source=ref, target=target), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
         raise
@@ -249,8 +275,9 @@ async def tag(request: web.Request) -> web.StreamResponse:
 
 
 async def _containers_using(request: web.Request, image_id: str) -> list[str]:
-    resp = await backends(request).container.List(cpb.ListContainersRequest(all=True),
-                                                  metadata=metadata())
+    resp = await backends(request).container.List(
+        cpb.ListContainersRequest(all=True), metadata=metadata()
+    )
     return [c.id for c in resp.containers if c.image_id == image_id]
 
 
@@ -259,9 +286,15 @@ async def remove(request: web.Request) -> web.StreamResponse:
     img = await get_image(request, ref)
     used_by = await _containers_using(request, img.id)
     try:
-        resp = await backends(request).image.Remove(ipb.RemoveImageRequest(
-            reference=ref, force=qbool(request, "force"), no_prune=qbool(request, "noprune"),
-            used_by_containers=used_by), metadata=metadata())
+        resp = await backends(request).image.Remove(
+            ipb.RemoveImageRequest(
+                reference=ref,
+                force=qbool(request, "force"),
+                no_prune=qbool(request, "noprune"),
+                used_by_containers=used_by,
+            ),
+            metadata=metadata(),
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
         raise
@@ -271,16 +304,15 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 async def prune(request: web.Request) -> web.StreamResponse:
-    resp_c = await backends(request).container.List(cpb.ListContainersRequest(all=True),
-                                                    metadata=metadata())
-    req = ipb.PruneImagesRequest(in_use_image_ids=sorted({c.image_id
-                                                          for c in resp_c.containers}))
+    resp_c = await backends(request).container.List(
+        cpb.ListContainersRequest(all=True), metadata=metadata()
+    )
+    req = ipb.PruneImagesRequest(in_use_image_ids=sorted({c.image_id for c in resp_c.containers}))
     fill_filters(req.filters, filters(request))
     resp = await backends(request).image.Prune(req, metadata=metadata())
     deleted: list[dict[str, str]] = [{"Untagged": u} for u in resp.untagged]
     deleted += [{"Deleted": d} for d in resp.deleted]
-    return json_response({"ImagesDeleted": deleted or None,
-                          "SpaceReclaimed": resp.space_reclaimed})
+    return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": resp.space_reclaimed})
 
 
 async def build(request: web.Request) -> web.StreamResponse:

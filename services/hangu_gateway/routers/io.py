@@ -4,9 +4,10 @@ terminal resizes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -19,16 +20,20 @@ from .. import hijack, startgate, versions
 from ..backends import metadata
 from ..errors import bad_request
 from ..timefmt import parse_unix
-from .common import (api_version, backends, json_body, json_response, qbool, qint,
-                     reraise_not_found)
+from .common import api_version, backends, json_body, json_response, qbool, qint, reraise_not_found
 from .containers import get_container, no_such_container
 
 log = hlog.get_logger("hangu.gateway.io")
 
 
-async def _pump(hj: hijack.Hijacked, call: Any, tty: bool,
-                stdin_message: Callable[[bytes], Any], close_message: Any,
-                before_input: Callable[[], Awaitable[None]] | None = None) -> None:
+async def _pump(
+    hj: hijack.Hijacked,
+    call: Any,
+    tty: bool,
+    stdin_message: Callable[[bytes], Any],
+    close_message: Any,
+    before_input: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Client bytes → stdin messages; output chunks → the client, raw with a
     TTY, framed without. Ends when the output ends or the client goes away."""
 
@@ -66,25 +71,33 @@ async def _pump(hj: hijack.Hijacked, call: Any, tty: bool,
         call.cancel()
         for task in (tasks[0], input_task):
             if task is not None:
-                try:
+                with contextlib.suppress(
+                    asyncio.CancelledError, grpc.aio.AioRpcError, ConnectionError
+                ):
                     await task
-                except (asyncio.CancelledError, grpc.aio.AioRpcError, ConnectionError):
-                    pass
         hj.close()
 
 
 async def attach(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     c = await get_container(request, ref)
-    if not any(qbool(request, k) for k in ("stdin", "stdout", "stderr")) and \
-            not qbool(request, "logs"):
+    if not any(qbool(request, k) for k in ("stdin", "stdout", "stderr")) and not qbool(
+        request, "logs"
+    ):
         raise bad_request("at least one of stdin, stdout or stderr must be requested")
     tty = c.config.tty
     call = backends(request).container.Attach(metadata=metadata())
-    await call.write(cpb.AttachRequest(
-        reference=c.id, stdin=qbool(request, "stdin"), stdout=qbool(request, "stdout"),
-        stderr=qbool(request, "stderr"), stream=qbool(request, "stream"),
-        logs=qbool(request, "logs"), detach_keys=request.query.get("detachKeys", "")))
+    await call.write(
+        cpb.AttachRequest(
+            reference=c.id,
+            stdin=qbool(request, "stdin"),
+            stdout=qbool(request, "stdout"),
+            stderr=qbool(request, "stderr"),
+            stream=qbool(request, "stream"),
+            logs=qbool(request, "logs"),
+            detach_keys=request.query.get("detachKeys", ""),
+        )
+    )
     hj = await hijack.hijack(request, tty)
     gate = None
     if qbool(request, "stdin") and not c.state.running:
@@ -102,8 +115,14 @@ async def attach(request: web.Request) -> web.StreamResponse:
             await startgate.wait_open(gate, still_created)
 
     try:
-        await _pump(hj, call, tty, lambda data: cpb.AttachRequest(stdin_data=data),
-                    cpb.AttachRequest(close_stdin=True), before_input)
+        await _pump(
+            hj,
+            call,
+            tty,
+            lambda data: cpb.AttachRequest(stdin_data=data),
+            cpb.AttachRequest(close_stdin=True),
+            before_input,
+        )
     finally:
         if gate is not None:
             startgate.unregister(c.id, gate)
@@ -117,7 +136,8 @@ async def wait(request: web.Request) -> web.StreamResponse:
         raise bad_request(f"invalid condition: {condition!r}")
     c = await get_container(request, ref)
     call = backends(request).container.Wait(
-        cpb.WaitContainerRequest(reference=c.id, condition=condition), metadata=metadata())
+        cpb.WaitContainerRequest(reference=c.id, condition=condition), metadata=metadata()
+    )
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     # The header goes out at once (API >= 1.30) so the client knows the
@@ -127,8 +147,10 @@ async def wait(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
     try:
         result = await call
-        body: dict[str, Any] = {"Error": {"Message": result.error} if result.error else None,
-                                "StatusCode": result.status_code}
+        body: dict[str, Any] = {
+            "Error": {"Message": result.error} if result.error else None,
+            "StatusCode": result.status_code,
+        }
     except grpc.aio.AioRpcError as err:
         if not early:
             raise
@@ -144,8 +166,9 @@ async def resize(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
     try:
-        await backends(request).container.Resize(cpb.ResizeRequest(reference=ref, size=size),
-                                                 metadata=metadata())
+        await backends(request).container.Resize(
+            cpb.ResizeRequest(reference=ref, size=size), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -155,7 +178,7 @@ async def resize(request: web.Request) -> web.StreamResponse:
 def _log_time(chunk: cpb.OutputChunk) -> bytes:
     """jsonmessage.RFC3339NanoFixed, as `docker logs -t` prints."""
     t = chunk.time
-    base = datetime.fromtimestamp(t.seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    base = datetime.fromtimestamp(t.seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{t.nanos:09d}Z ".encode()
 
 
@@ -170,8 +193,9 @@ async def logs(request: web.Request) -> web.StreamResponse:
         tail = -1 if tail_raw in ("", "all") else int(tail_raw)
     except ValueError:
         tail = -1
-    req = cpb.LogsRequest(reference=c.id, follow=qbool(request, "follow"), stdout=stdout,
-                          stderr=stderr, tail=tail)
+    req = cpb.LogsRequest(
+        reference=c.id, follow=qbool(request, "follow"), stdout=stdout, stderr=stderr, tail=tail
+    )
     try:
         since = parse_unix(request.query.get("since", ""))
         until = parse_unix(request.query.get("until", ""))
@@ -185,7 +209,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     tty = c.config.tty
     call = backends(request).container.Logs(req, metadata=metadata())
     response = web.StreamResponse(status=200)
-    response.content_type = (hijack.RAW_STREAM if tty else hijack.MULTIPLEXED_STREAM)
+    response.content_type = hijack.RAW_STREAM if tty else hijack.MULTIPLEXED_STREAM
     await response.prepare(request)
     try:
         async for chunk in call:
@@ -202,6 +226,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
 
 # ----------------------------------------------------------------- exec
 
+
 async def exec_create(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     body = await json_body(request)
@@ -211,14 +236,23 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
     if not cmd:
         raise bad_request("No exec command specified")
     try:
-        resp = await backends(request).container.ExecCreate(cpb.ExecCreateRequest(
-            reference=ref, attach_stdin=bool(body.get("AttachStdin")),
-            attach_stdout=bool(body.get("AttachStdout")),
-            attach_stderr=bool(body.get("AttachStderr")),
-            detach_keys=body.get("DetachKeys") or "", tty=bool(body.get("Tty")),
-            env=body.get("Env") or [], cmd=cmd, privileged=bool(body.get("Privileged")),
-            user=body.get("User") or "", working_dir=body.get("WorkingDir") or "",
-            console_size=body.get("ConsoleSize") or []), metadata=metadata())
+        resp = await backends(request).container.ExecCreate(
+            cpb.ExecCreateRequest(
+                reference=ref,
+                attach_stdin=bool(body.get("AttachStdin")),
+                attach_stdout=bool(body.get("AttachStdout")),
+                attach_stderr=bool(body.get("AttachStderr")),
+                detach_keys=body.get("DetachKeys") or "",
+                tty=bool(body.get("Tty")),
+                env=body.get("Env") or [],
+                cmd=cmd,
+                privileged=bool(body.get("Privileged")),
+                user=body.get("User") or "",
+                working_dir=body.get("WorkingDir") or "",
+                console_size=body.get("ConsoleSize") or [],
+            ),
+            metadata=metadata(),
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -228,7 +262,8 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
 async def _exec_inspect(request: web.Request, exec_id: str) -> cpb.Exec:
     try:
         return await backends(request).container.ExecInspect(
-            cpb.ExecInspectRequest(exec_id=exec_id), metadata=metadata())
+            cpb.ExecInspectRequest(exec_id=exec_id), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, f"No such exec instance: {exec_id}")
         raise
@@ -251,8 +286,13 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
             pass
         return json_response({}, status=200)
     hj = await hijack.hijack(request, tty)
-    await _pump(hj, call, tty, lambda data: cpb.ExecStartRequest(stdin_data=data),
-                cpb.ExecStartRequest(close_stdin=True))
+    await _pump(
+        hj,
+        call,
+        tty,
+        lambda data: cpb.ExecStartRequest(stdin_data=data),
+        cpb.ExecStartRequest(close_stdin=True),
+    )
     return hj.response
 
 
@@ -261,7 +301,8 @@ async def exec_resize(request: web.Request) -> web.StreamResponse:
     size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
     try:
         await backends(request).container.ExecResize(
-            cpb.ExecResizeRequest(exec_id=exec_id, size=size), metadata=metadata())
+            cpb.ExecResizeRequest(exec_id=exec_id, size=size), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, f"No such exec instance: {exec_id}")
         raise
@@ -270,15 +311,27 @@ async def exec_resize(request: web.Request) -> web.StreamResponse:
 
 async def exec_inspect(request: web.Request) -> web.StreamResponse:
     e = await _exec_inspect(request, request.match_info["id"])
-    return json_response({
-        "CanRemove": False, "ContainerID": e.container_id, "DetachKeys": "", "ID": e.id,
-        "Running": e.running, "ExitCode": e.exit_code if e.exit_code_set else None,
-        "ProcessConfig": {"tty": e.tty, "entrypoint": e.entrypoint,
-                          "arguments": list(e.arguments), "privileged": e.privileged,
-                          "user": e.user},
-        "OpenStdin": e.open_stdin, "OpenStderr": e.open_stderr, "OpenStdout": e.open_stdout,
-        "Pid": e.pid,
-    })
+    return json_response(
+        {
+            "CanRemove": False,
+            "ContainerID": e.container_id,
+            "DetachKeys": "",
+            "ID": e.id,
+            "Running": e.running,
+            "ExitCode": e.exit_code if e.exit_code_set else None,
+            "ProcessConfig": {
+                "tty": e.tty,
+                "entrypoint": e.entrypoint,
+                "arguments": list(e.arguments),
+                "privileged": e.privileged,
+                "user": e.user,
+            },
+            "OpenStdin": e.open_stdin,
+            "OpenStderr": e.open_stderr,
+            "OpenStdout": e.open_stdout,
+            "Pid": e.pid,
+        }
+    )
 
 
 ROUTES = [

@@ -12,8 +12,15 @@ from hangu.network.v1 import network_pb2 as npb
 from ..backends import metadata
 from ..errors import bad_request
 from ..timefmt import rfc3339nano
-from .common import (backends, fill_filters, filters, json_body, json_response, no_content,
-                     reraise_not_found)
+from .common import (
+    backends,
+    fill_filters,
+    filters,
+    json_body,
+    json_response,
+    no_content,
+    reraise_not_found,
+)
 from .containers import get_container
 
 
@@ -21,20 +28,36 @@ def network_json(n: npb.Network, containers: bool = True) -> dict[str, Any]:
     eps: dict[str, Any] = {}
     if containers:
         for cid, ep in n.containers.items():
-            eps[cid] = {"Name": ep.container_name, "EndpointID": ep.endpoint_id,
-                        "MacAddress": ep.mac_address,
-                        "IPv4Address": (f"{ep.ipv4_address}/{ep.ipv4_prefix_len}"
-                                        if ep.ipv4_address else ""),
-                        "IPv6Address": ep.ipv6_address}
+            eps[cid] = {
+                "Name": ep.container_name,
+                "EndpointID": ep.endpoint_id,
+                "MacAddress": ep.mac_address,
+                "IPv4Address": (
+                    f"{ep.ipv4_address}/{ep.ipv4_prefix_len}" if ep.ipv4_address else ""
+                ),
+                "IPv6Address": ep.ipv6_address,
+            }
     return {
-        "Name": n.name, "Id": n.id, "Created": rfc3339nano(n.created),
-        "Scope": n.scope or "local", "Driver": n.driver, "EnableIPv4": True,
+        "Name": n.name,
+        "Id": n.id,
+        "Created": rfc3339nano(n.created),
+        "Scope": n.scope or "local",
+        "Driver": n.driver,
+        "EnableIPv4": True,
         "EnableIPv6": n.enable_ipv6,
-        "IPAM": {"Driver": n.ipam.driver or "default", "Options": dict(n.ipam.options) or None,
-                 "Config": [_ipam_config(c) for c in n.ipam.config]},
-        "Internal": n.internal, "Attachable": n.attachable, "Ingress": n.ingress,
-        "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": eps,
-        "Options": dict(n.options), "Labels": dict(n.labels),
+        "IPAM": {
+            "Driver": n.ipam.driver or "default",
+            "Options": dict(n.ipam.options) or None,
+            "Config": [_ipam_config(c) for c in n.ipam.config],
+        },
+        "Internal": n.internal,
+        "Attachable": n.attachable,
+        "Ingress": n.ingress,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": eps,
+        "Options": dict(n.options),
+        "Labels": dict(n.labels),
     }
 
 
@@ -62,8 +85,9 @@ async def list_networks(request: web.Request) -> web.StreamResponse:
 
 async def _get(request: web.Request, ref: str) -> npb.Network:
     try:
-        return await backends(request).network.Get(npb.GetNetworkRequest(reference=ref),
-                                                   metadata=metadata())
+        return await backends(request).network.Get(
+            npb.GetNetworkRequest(reference=ref), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_network(ref))
         raise
@@ -80,16 +104,28 @@ async def create(request: web.Request) -> web.StreamResponse:
         raise bad_request("network name is required")
     ipam = body.get("IPAM") or {}
     req = npb.CreateNetworkRequest(
-        name=body["Name"], driver=body.get("Driver") or "bridge",
-        internal=bool(body.get("Internal")), attachable=bool(body.get("Attachable")),
-        enable_ipv6=bool(body.get("EnableIPv6")), options=body.get("Options") or {},
-        labels=body.get("Labels") or {}, check_duplicate=bool(body.get("CheckDuplicate", True)),
-        ipam=npb.IPAM(driver=ipam.get("Driver") or "", options=ipam.get("Options") or {},
-                      config=[npb.IPAMConfig(subnet=c.get("Subnet") or "",
-                                             ip_range=c.get("IPRange") or "",
-                                             gateway=c.get("Gateway") or "",
-                                             aux_addresses=c.get("AuxiliaryAddresses") or {})
-                              for c in ipam.get("Config") or []]))
+        name=body["Name"],
+        driver=body.get("Driver") or "bridge",
+        internal=bool(body.get("Internal")),
+        attachable=bool(body.get("Attachable")),
+        enable_ipv6=bool(body.get("EnableIPv6")),
+        options=body.get("Options") or {},
+        labels=body.get("Labels") or {},
+        check_duplicate=bool(body.get("CheckDuplicate", True)),
+        ipam=npb.IPAM(
+            driver=ipam.get("Driver") or "",
+            options=ipam.get("Options") or {},
+            config=[
+                npb.IPAMConfig(
+                    subnet=c.get("Subnet") or "",
+                    ip_range=c.get("IPRange") or "",
+                    gateway=c.get("Gateway") or "",
+                    aux_addresses=c.get("AuxiliaryAddresses") or {},
+                )
+                for c in ipam.get("Config") or []
+            ],
+        ),
+    )
     if body.get("Ingress") or body.get("Scope") == "swarm" or body.get("ConfigOnly"):
         raise bad_request("swarm-scoped, ingress and config-only networks are not supported")
     n = await backends(request).network.Create(req, metadata=metadata())
@@ -99,8 +135,9 @@ async def create(request: web.Request) -> web.StreamResponse:
 async def remove(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
-        await backends(request).network.Remove(npb.RemoveNetworkRequest(reference=ref),
-                                               metadata=metadata())
+        await backends(request).network.Remove(
+            npb.RemoveNetworkRequest(reference=ref), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_network(ref))
         raise
@@ -114,11 +151,18 @@ async def connect(request: web.Request) -> web.StreamResponse:
     ep = body.get("EndpointConfig") or {}
     ipam = ep.get("IPAMConfig") or {}
     network = await _get(request, ref)
-    await backends(request).network.Connect(npb.ConnectRequest(
-        container_id=c.id, endpoint=npb.EndpointRequest(
-            network=network.id, aliases=ep.get("Aliases") or [],
-            ipv4_address=ipam.get("IPv4Address") or "", mac_address=ep.get("MacAddress") or "")),
-        metadata=metadata())
+    await backends(request).network.Connect(
+        npb.ConnectRequest(
+            container_id=c.id,
+            endpoint=npb.EndpointRequest(
+                network=network.id,
+                aliases=ep.get("Aliases") or [],
+                ipv4_address=ipam.get("IPv4Address") or "",
+                mac_address=ep.get("MacAddress") or "",
+            ),
+        ),
+        metadata=metadata(),
+    )
     return web.Response(status=200)
 
 
@@ -127,9 +171,10 @@ async def disconnect(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     c = await get_container(request, str(body.get("Container") or ""))
     network = await _get(request, ref)
-    await backends(request).network.Disconnect(npb.DisconnectRequest(
-        container_id=c.id, network=network.id, force=bool(body.get("Force"))),
-        metadata=metadata())
+    await backends(request).network.Disconnect(
+        npb.DisconnectRequest(container_id=c.id, network=network.id, force=bool(body.get("Force"))),
+        metadata=metadata(),
+    )
     return web.Response(status=200)
 
 

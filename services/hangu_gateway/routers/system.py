@@ -7,6 +7,7 @@ import ipaddress
 import os
 import platform
 import uuid
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,15 @@ from ..backends import metadata
 from .common import backends, json_response
 
 ENGINE_VERSION = "0.1.0"
-_GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
-            "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+_GO_ARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "i686": "386",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
 
 
 def go_arch() -> str:
@@ -31,11 +39,17 @@ def go_arch() -> str:
 
 
 def _ping_headers(response: web.StreamResponse) -> web.StreamResponse:
-    response.headers.update({
-        "Api-Version": versions.API_VERSION, "Ostype": "linux",
-        "Docker-Experimental": "false", "Cache-Control": "no-cache, no-store, must-revalidate",
-        "Pragma": "no-cache", "Builder-Version": "1", "Swarm": "inactive",
-    })
+    response.headers.update(
+        {
+            "Api-Version": versions.API_VERSION,
+            "Ostype": "linux",
+            "Docker-Experimental": "false",
+            "Cache-Control": "no-cache, no-store, must-revalidate",
+            "Pragma": "no-cache",
+            "Builder-Version": "1",
+            "Swarm": "inactive",
+        }
+    )
     return response
 
 
@@ -78,18 +92,31 @@ def _py_version() -> str:
 
 async def version(request: web.Request) -> web.StreamResponse:
     details = {
-        "ApiVersion": versions.API_VERSION, "Arch": go_arch(), "BuildTime": "",
-        "Experimental": "false", "GitCommit": "", "GoVersion": _py_version(),
-        "KernelVersion": _kernel(), "MinAPIVersion": versions.MIN_API_VERSION, "Os": "linux",
+        "ApiVersion": versions.API_VERSION,
+        "Arch": go_arch(),
+        "BuildTime": "",
+        "Experimental": "false",
+        "GitCommit": "",
+        "GoVersion": _py_version(),
+        "KernelVersion": _kernel(),
+        "MinAPIVersion": versions.MIN_API_VERSION,
+        "Os": "linux",
     }
-    return json_response({
-        "Platform": {"Name": "hangu"},
-        "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details}],
-        "Version": ENGINE_VERSION, "ApiVersion": versions.API_VERSION,
-        "MinAPIVersion": versions.MIN_API_VERSION, "GitCommit": "",
-        "GoVersion": _py_version(), "Os": "linux", "Arch": go_arch(),
-        "KernelVersion": _kernel(), "BuildTime": "",
-    })
+    return json_response(
+        {
+            "Platform": {"Name": "hangu"},
+            "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details}],
+            "Version": ENGINE_VERSION,
+            "ApiVersion": versions.API_VERSION,
+            "MinAPIVersion": versions.MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": _py_version(),
+            "Os": "linux",
+            "Arch": go_arch(),
+            "KernelVersion": _kernel(),
+            "BuildTime": "",
+        }
+    )
 
 
 async def _counts(request: web.Request) -> tuple[int, int, int, int, int]:
@@ -102,7 +129,8 @@ async def _counts(request: web.Request) -> tuple[int, int, int, int, int]:
     results = await asyncio.gather(
         b.container.List(cpb.ListContainersRequest(all=True), metadata=md, timeout=10),
         b.image.List(ipb.ListImagesRequest(), metadata=md, timeout=10),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     if not isinstance(results[0], BaseException):
         containers = list(results[0].containers)
     if not isinstance(results[1], BaseException):
@@ -124,42 +152,88 @@ async def info(request: web.Request) -> web.StreamResponse:
     settings = _settings(request)
     total, running, paused, stopped, images = await _counts(request)
     data: dict[str, Any] = {
-        "ID": _engine_id(settings.root), "Containers": total, "ContainersRunning": running,
-        "ContainersPaused": paused, "ContainersStopped": stopped, "Images": images,
-        "Driver": "overlay2", "DriverStatus": [["Backing Filesystem", "extfs"],
-                                               ["Supports d_type", "true"],
-                                               ["Using metacopy", "false"],
-                                               ["Native Overlay Diff", "true"],
-                                               ["userxattr", "false"]],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
-                    "Authorization": None, "Log": ["json-file"]},
-        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
-        "BridgeNfIptables": True, "BridgeNfIp6tables": True, "OomKillDisable": True,
-        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
-        "NGoroutines": len(asyncio.all_tasks()), "SystemTime": _now_rfc3339(),
-        "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
-        "CgroupVersion": _cgroup_version(), "NEventsListener": 0,
-        "KernelVersion": _kernel(), "OperatingSystem": _os_name(),
+        "ID": _engine_id(settings.root),
+        "Containers": total,
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": stopped,
+        "Images": images,
+        "Driver": "overlay2",
+        "DriverStatus": [
+            ["Backing Filesystem", "extfs"],
+            ["Supports d_type", "true"],
+            ["Using metacopy", "false"],
+            ["Native Overlay Diff", "true"],
+            ["userxattr", "false"],
+        ],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": None,
+            "Log": ["json-file"],
+        },
+        "MemoryLimit": True,
+        "SwapLimit": True,
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": True,
+        "BridgeNfIptables": True,
+        "BridgeNfIp6tables": True,
+        "OomKillDisable": True,
+        "Debug": False,
+        "NFd": len(os.listdir("/proc/self/fd")),
+        "NGoroutines": len(asyncio.all_tasks()),
+        "SystemTime": _now_rfc3339(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": _cgroup_version(),
+        "NEventsListener": 0,
+        "KernelVersion": _kernel(),
+        "OperatingSystem": _os_name(),
         "OSVersion": platform.freedesktop_os_release().get("VERSION_ID", "")
-        if hasattr(platform, "freedesktop_os_release") else "",
-        "OSType": "linux", "Architecture": platform.machine(),
+        if hasattr(platform, "freedesktop_os_release")
+        else "",
+        "OSType": "linux",
+        "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": _registry_config(settings),
-        "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(), "GenericResources": None,
-        "DockerRootDir": str(settings.root), "HttpProxy": "", "HttpsProxy": "",
-        "NoProxy": "", "Name": platform.node(), "Labels": [], "ExperimentalBuild": False,
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": _mem_total(),
+        "GenericResources": None,
+        "DockerRootDir": str(settings.root),
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": platform.node(),
+        "Labels": [],
+        "ExperimentalBuild": False,
         "ServerVersion": ENGINE_VERSION,
-        "Runtimes": {"runc": {"path": settings.runtime}}, "DefaultRuntime": "runc",
-        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
-                  "ControlAvailable": False, "Error": "", "RemoteManagers": None},
-        "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "",
-        "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
+        "Runtimes": {"runc": {"path": settings.runtime}},
+        "DefaultRuntime": "runc",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "",
+        "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""},
+        "InitCommit": {"ID": ""},
         "SecurityOptions": ["name=seccomp,profile=builtin"],
-        "CDISpecDirs": [], "Containerd": None,
+        "CDISpecDirs": [],
+        "Containerd": None,
         "Warnings": [],
-        "DefaultAddressPools": [{"Base": p.strip(), "Size": 24}
-                                for p in settings.subnet_pool.split(",") if p.strip()],
+        "DefaultAddressPools": [
+            {"Base": p.strip(), "Size": 24} for p in settings.subnet_pool.split(",") if p.strip()
+        ],
     }
     return json_response(data)
 
@@ -169,9 +243,14 @@ def _registry_config(settings: Settings) -> dict[str, Any]:
     ranges; ones given as host[:port] get an index entry with Secure false
     (the CLI lists both under "Insecure Registries")."""
     cidrs = ["127.0.0.0/8", "::1/128"]
-    indexes: dict[str, Any] = {"docker.io": {"Name": "docker.io",
-                                             "Mirrors": list(settings.registry_mirrors),
-                                             "Secure": True, "Official": True}}
+    indexes: dict[str, Any] = {
+        "docker.io": {
+            "Name": "docker.io",
+            "Mirrors": list(settings.registry_mirrors),
+            "Secure": True,
+            "Official": True,
+        }
+    }
     for entry in settings.insecure_registries:
         if "/" not in entry:
             indexes[entry] = {"Name": entry, "Mirrors": [], "Secure": False, "Official": False}
@@ -182,10 +261,13 @@ def _registry_config(settings: Settings) -> dict[str, Any]:
             continue  # not a CIDR: the image service ignores it too
         if cidr not in cidrs:
             cidrs.append(cidr)
-    return {"AllowNondistributableArtifactsCIDRs": None,
-            "AllowNondistributableArtifactsHostnames": None,
-            "InsecureRegistryCIDRs": cidrs, "IndexConfigs": indexes,
-            "Mirrors": list(settings.registry_mirrors)}
+    return {
+        "AllowNondistributableArtifactsCIDRs": None,
+        "AllowNondistributableArtifactsHostnames": None,
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": indexes,
+        "Mirrors": list(settings.registry_mirrors),
+    }
 
 
 def _settings(request: web.Request) -> Settings:
@@ -195,9 +277,9 @@ def _settings(request: web.Request) -> Settings:
 
 
 def _now_rfc3339() -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 ROUTES = [
@@ -206,4 +288,3 @@ ROUTES = [
     ("GET", "/version", version),
     ("GET", "/info", info),
 ]
-

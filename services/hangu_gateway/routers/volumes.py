@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -12,19 +12,30 @@ from hangu.volume.v1 import volume_pb2 as vpb
 
 from ..backends import metadata
 from ..timefmt import is_zero
-from .common import (backends, fill_filters, filters, json_body, json_response, no_content,
-                     qbool, reraise_not_found)
+from .common import (
+    backends,
+    fill_filters,
+    filters,
+    json_body,
+    json_response,
+    no_content,
+    qbool,
+    reraise_not_found,
+)
 
 
 def volume_json(v: vpb.Volume) -> dict[str, Any]:
     created = ""
     if not is_zero(v.created):
         # dockerd writes volume times as RFC 3339 in seconds.
-        created = datetime.fromtimestamp(v.created.seconds, tz=timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%SZ")
+        created = datetime.fromtimestamp(v.created.seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out: dict[str, Any] = {
-        "CreatedAt": created, "Driver": v.driver or "local", "Labels": dict(v.labels) or None,
-        "Mountpoint": v.mountpoint, "Name": v.name, "Options": dict(v.options) or None,
+        "CreatedAt": created,
+        "Driver": v.driver or "local",
+        "Labels": dict(v.labels) or None,
+        "Mountpoint": v.mountpoint,
+        "Name": v.name,
+        "Options": dict(v.options) or None,
         "Scope": v.scope or "local",
     }
     if v.size >= 0 and (v.size or v.used_by):
@@ -40,26 +51,31 @@ async def list_volumes(request: web.Request) -> web.StreamResponse:
     req = vpb.ListVolumesRequest()
     fill_filters(req.filters, filters(request))
     resp = await backends(request).volume.List(req, metadata=metadata())
-    return json_response({"Volumes": [volume_json(v) for v in resp.volumes],
-                          "Warnings": list(resp.warnings) or None})
+    return json_response(
+        {"Volumes": [volume_json(v) for v in resp.volumes], "Warnings": list(resp.warnings) or None}
+    )
 
 
 async def create(request: web.Request) -> web.StreamResponse:
     body = await json_body(request, required=False) or {}
     if body.get("ClusterVolumeSpec"):
         return json_response({"message": "cluster volumes are not supported by hangu"}, 400)
-    v = await backends(request).volume.Create(vpb.CreateVolumeRequest(
-        name=body.get("Name") or "", driver=body.get("Driver") or "local",
-        driver_opts=body.get("DriverOpts") or {}, labels=body.get("Labels") or {}),
-        metadata=metadata())
+    v = await backends(request).volume.Create(
+        vpb.CreateVolumeRequest(
+            name=body.get("Name") or "",
+            driver=body.get("Driver") or "local",
+            driver_opts=body.get("DriverOpts") or {},
+            labels=body.get("Labels") or {},
+        ),
+        metadata=metadata(),
+    )
     return json_response(volume_json(v), status=201)
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     try:
-        v = await backends(request).volume.Get(vpb.GetVolumeRequest(name=name),
-                                               metadata=metadata())
+        v = await backends(request).volume.Get(vpb.GetVolumeRequest(name=name), metadata=metadata())
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_volume(name))
         raise
@@ -70,8 +86,8 @@ async def remove(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     try:
         await backends(request).volume.Remove(
-            vpb.RemoveVolumeRequest(name=name, force=qbool(request, "force")),
-            metadata=metadata())
+            vpb.RemoveVolumeRequest(name=name, force=qbool(request, "force")), metadata=metadata()
+        )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_volume(name))
         raise
@@ -82,8 +98,9 @@ async def prune(request: web.Request) -> web.StreamResponse:
     req = vpb.PruneVolumesRequest()
     fill_filters(req.filters, filters(request))
     resp = await backends(request).volume.Prune(req, metadata=metadata())
-    return json_response({"VolumesDeleted": list(resp.deleted) or None,
-                          "SpaceReclaimed": resp.space_reclaimed})
+    return json_response(
+        {"VolumesDeleted": list(resp.deleted) or None, "SpaceReclaimed": resp.space_reclaimed}
+    )
 
 
 ROUTES = [
