@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
+from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime.errors import HanguError
 from hangu_runtime.events import serve_events
 
@@ -238,12 +239,12 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
 
     def Top(self, request: pb.TopRequest, context: grpc.ServicerContext) -> pb.TopResponse:
         titles, rows = listing.top(self.lc, request.reference, request.ps_args)
-        return pb.TopResponse(titles=titles, processes=[pb.KeyValues(values=r) for r in rows])
+        return pb.TopResponse(titles=titles, processes=[tpb.StringList(values=r) for r in rows])
 
     def Events(
-        self, request: pb.EventsRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.Event]:
-        return serve_events(self.lc.events, request, context, pb.Event)
+        self, request: tpb.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[tpb.Event]:
+        return serve_events(self.lc.events, request, context)
 
     def Stats(
         self, request: pb.StatsRequest, context: grpc.ServicerContext

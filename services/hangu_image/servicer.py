@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1 import image_pb2_grpc
+from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime.errors import InvalidArgument, NotImplementedYet
 from hangu_runtime.events import serve_events
 
@@ -268,9 +269,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         )
 
     def Events(
-        self, request: pb.EventsRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.Event]:
-        return serve_events(self.svc.events, request, context, pb.Event)
+        self, request: tpb.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[tpb.Event]:
+        return serve_events(self.svc.events, request, context)
 
     # ------------------------------------------------------------ rootfs
     def PrepareRootfs(
@@ -307,9 +308,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
     def Save(
         self, request: pb.SaveRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.DataChunk]:
+    ) -> Iterator[tpb.DataChunk]:
         for data in self.svc.save(list(request.references), _on_done(context)):
-            yield pb.DataChunk(data=data)
+            yield tpb.DataChunk(data=data)
 
     def Build(
         self, request_iterator: Iterator[pb.BuildRequest], context: grpc.ServicerContext
@@ -328,9 +329,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
     def Export(
         self, request: pb.ExportRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.DataChunk]:
+    ) -> Iterator[tpb.DataChunk]:
         for data in self.svc.export(request.container_id, _on_done(context)):
-            yield pb.DataChunk(data=data)
+            yield tpb.DataChunk(data=data)
 
     def Commit(self, request: pb.CommitRequest, context: grpc.ServicerContext) -> pb.CommitResponse:
         config = None

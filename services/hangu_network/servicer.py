@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
+from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime.events import serve_events
 
 from .models import EndpointRow, NetworkRow
@@ -199,6 +200,6 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
         return pb.DisconnectResponse()
 
     def Events(
-        self, request: pb.EventsRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.Event]:
-        return serve_events(self.networks.events, request, context, pb.Event)
+        self, request: tpb.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[tpb.Event]:
+        return serve_events(self.networks.events, request, context)

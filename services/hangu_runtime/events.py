@@ -10,12 +10,13 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
+
+from hangu.types.v1 import types_pb2
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,9 @@ class EventBus:
 
 
 def serve_events(
-    bus: EventBus, request: Any, context: grpc.ServicerContext, message: Callable[..., Any]
-) -> Iterator[Any]:
-    """The Events RPC of any service: `request` has optional `since`/`until`
-    timestamps, `message` is the service's Event message class."""
+    bus: EventBus, request: types_pb2.EventsRequest, context: grpc.ServicerContext
+) -> Iterator[types_pb2.Event]:
+    """The Events RPC of any service (hangu.types.v1.EventsRequest/Event)."""
     stop = threading.Event()
     context.add_callback(stop.set)
     since = request.since.ToNanoseconds() if request.HasField("since") else 0
@@ -90,4 +90,6 @@ def serve_events(
     for event in bus.subscribe(since, until, stop):
         ts = Timestamp()
         ts.FromNanoseconds(event.time_ns)
-        yield message(action=event.action, id=event.id, attributes=event.attributes, time=ts)
+        yield types_pb2.Event(
+            action=event.action, id=event.id, attributes=event.attributes, time=ts
+        )

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from hangu.types.v1 import types_pb2 as tpb
 from hangu.volume.v1 import volume_pb2 as pb
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 from hangu_runtime.events import serve_events
@@ -86,6 +87,6 @@ class VolumeServicer(pb_grpc.VolumeServiceServicer):
         return pb.UnmountVolumeResponse()
 
     def Events(
-        self, request: pb.EventsRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.Event]:
-        return serve_events(self.volumes.events, request, context, pb.Event)
+        self, request: tpb.EventsRequest, context: grpc.ServicerContext
+    ) -> Iterator[tpb.Event]:
+        return serve_events(self.volumes.events, request, context)

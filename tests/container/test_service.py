@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from hangu.container.v1 import container_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 
 from .conftest import needs_root
 from .stack import PeerStack
@@ -285,7 +286,7 @@ def test_events_prefix_rename_pause(stub: object) -> None:
     s, u = Timestamp(), Timestamp()
     s.FromNanoseconds(since)
     u.FromNanoseconds(time.time_ns())
-    actions = [e.action for e in stub.Events(pb.EventsRequest(since=s, until=u)) if e.id == c.id]
+    actions = [e.action for e in stub.Events(tpb.EventsRequest(since=s, until=u)) if e.id == c.id]
     assert actions == ["create", "start", "pause", "unpause", "rename", "kill", "die", "destroy"], (
         actions
     )
@@ -537,9 +538,11 @@ def test_prune_filters(stub: object) -> None:
     gone = create(stub, ["true"])
     running = create(stub, ["sleep", "300"])
     stub.Start(pb.StartContainerRequest(reference=running.id))
-    resp = stub.Prune(pb.PruneContainersRequest(filters={"label!": pb.KeyValues(values=["keep"])}))
+    resp = stub.Prune(
+        pb.PruneContainersRequest(filters={"label!": tpb.StringList(values=["keep"])})
+    )
     assert list(resp.deleted) == [gone.id]
-    resp = stub.Prune(pb.PruneContainersRequest(filters={"until": pb.KeyValues(values=["1h"])}))
+    resp = stub.Prune(pb.PruneContainersRequest(filters={"until": tpb.StringList(values=["1h"])}))
     assert list(resp.deleted) == []
     assert stub.Get(pb.GetContainerRequest(reference=keep.id)).id == keep.id
     stub.Kill(pb.KillContainerRequest(reference=running.id))

@@ -1,12 +1,13 @@
 """Event messages and their filters; stats samples in Docker's shape."""
 
 from hangu.container.v1 import container_pb2 as cpb
+from hangu.types.v1 import types_pb2 as tpb
 from hangu_gateway.routers.events import event_json, matches
 from hangu_gateway.routers.files import stats_json
 
 
 def _event(action: str = "start", cid: str = "a" * 64) -> dict[str, object]:
-    ev = cpb.Event(
+    ev = tpb.Event(
         action=action, id=cid, attributes={"name": "web", "image": "busybox", "app": "x"}
     )
     ev.time.FromNanoseconds(1_700_000_000_123_456_789)

@@ -15,6 +15,7 @@ import grpc
 import pytest
 
 from hangu.image.v1 import image_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 from tests.support.busybox import (
     Image,
     LayerBuilder,
@@ -245,7 +246,9 @@ def test_list_filters_and_prune(grpc_stub: Any, fixture_dir: Path) -> None:
         list(grpc_stub.Load(chunks(path, pb.LoadRequest(quiet=True))))
 
     def ids(**filters: list[str]) -> set[str]:
-        req = pb.ListImagesRequest(filters={k: pb.StringList(values=v) for k, v in filters.items()})
+        req = pb.ListImagesRequest(
+            filters={k: tpb.StringList(values=v) for k, v in filters.items()}
+        )
         return {i.id for i in grpc_stub.List(req).images}
 
     assert {dangling.id, used.id} <= ids(dangling=["true"])

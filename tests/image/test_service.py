@@ -14,6 +14,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.image.v1 import image_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 from tests.support.busybox import Image
 
 pytestmark = pytest.mark.root
@@ -170,7 +171,7 @@ def test_tag_list_and_remove(
     img = grpc_stub.Get(pb.GetImageRequest(reference="hgt/box:v1"))
     assert set(img.repo_tags) == {f"{registry.host}/busybox:latest", "hgt/box:v1", "hgt/box:latest"}
     listed = grpc_stub.List(
-        pb.ListImagesRequest(filters={"reference": pb.StringList(values=["hgt/*"])})
+        pb.ListImagesRequest(filters={"reference": tpb.StringList(values=["hgt/*"])})
     ).images
     assert len(listed) == 1 and set(listed[0].repo_tags) == {"hgt/box:v1", "hgt/box:latest"}
     out = grpc_stub.Remove(pb.RemoveImageRequest(reference="hgt/box:v1"))
@@ -296,7 +297,7 @@ def test_remove_deletes_image_and_layers(
 def test_events(grpc_stub: Any) -> None:
     until = Timestamp()
     until.FromNanoseconds(time.time_ns() + 200_000_000)
-    actions = [e.action for e in grpc_stub.Events(pb.EventsRequest(since=START, until=until))]
+    actions = [e.action for e in grpc_stub.Events(tpb.EventsRequest(since=START, until=until))]
     for action in ("pull", "tag", "untag", "delete"):
         assert action in actions
 

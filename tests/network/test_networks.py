@@ -13,6 +13,7 @@ import pytest
 from pyroute2 import IPRoute
 
 from hangu.network.v1 import network_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 
 from .conftest import NetEnv, ns_run, ping
 
@@ -44,7 +45,7 @@ def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
         assert stub.Get(pb.GetNetworkRequest(reference=name)).id == net.id
         assert stub.Get(pb.GetNetworkRequest(reference=net.id[:8])).name == name
         listed = stub.List(
-            pb.ListNetworksRequest(filters={"label": pb.StringList(values=["team=net"])})
+            pb.ListNetworksRequest(filters={"label": tpb.StringList(values=["team=net"])})
         ).networks
         assert [n.name for n in listed] == [name]
         assert _err(stub.Create, pb.CreateNetworkRequest(name=name)) == (
@@ -195,7 +196,7 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
     stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
     until = Timestamp()
     until.FromNanoseconds(time.time_ns() + 200_000_000)
-    events = list(stub.Events(pb.EventsRequest(since=start, until=until), timeout=5))
+    events = list(stub.Events(tpb.EventsRequest(since=start, until=until), timeout=5))
     mine = [
         (e.action, e.attributes["container"]) for e in events if e.attributes.get("container") == c
     ]

@@ -18,6 +18,7 @@ import pytest
 from pyroute2 import IPRoute
 
 from hangu.network.v1 import network_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 
 from .conftest import NetEnv, ns_run, ping
 
@@ -47,7 +48,7 @@ def test_predefined_networks(net_env: NetEnv) -> None:
     assert gw in addrs
     # builtin filters as the docker CLI uses them
     custom = net_env.stub.List(
-        pb.ListNetworksRequest(filters={"type": pb.StringList(values=["custom"])})
+        pb.ListNetworksRequest(filters={"type": tpb.StringList(values=["custom"])})
     ).networks
     assert all(n.name not in ("bridge", "host", "none") for n in custom)
 

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from hangu.types.v1 import types_pb2 as tpb
 from hangu.volume.v1 import volume_pb2 as pb
 
 grpc_max_workers = 4
@@ -95,6 +96,6 @@ def test_prune(grpc_stub: Any) -> None:
     # By default only unused anonymous volumes go (Docker API >= 1.42).
     resp = grpc_stub.Prune(pb.PruneVolumesRequest())
     assert list(resp.deleted) == [unused.name] and resp.space_reclaimed == 100
-    resp = grpc_stub.Prune(pb.PruneVolumesRequest(filters={"all": pb.StringList(values=["true"])}))
+    resp = grpc_stub.Prune(pb.PruneVolumesRequest(filters={"all": tpb.StringList(values=["true"])}))
     assert list(resp.deleted) == ["pgnamed"]
     assert _names(grpc_stub) == {busy.name}

@@ -10,6 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hangu.types.v1 import types_pb2 as tpb
 from hangu.volume.v1 import volume_pb2 as pb
 
 from .conftest import VolEnv
@@ -58,7 +59,7 @@ def test_list_filters(vol_env: VolEnv) -> None:
     s.Create(pb.CreateVolumeRequest(name="alpha", labels={"env": "prod"}))
     s.Create(pb.CreateVolumeRequest(name="beta", labels={"env": "dev"}))
     s.Mount(pb.MountVolumeRequest(name="beta", container_id="c1"))
-    f = pb.StringList
+    f = tpb.StringList
     assert _names(s.List(pb.ListVolumesRequest())) == {"alpha", "beta"}
     assert _names(s.List(pb.ListVolumesRequest(filters={"name": f(values=["alp"])}))) == {"alpha"}
     assert _names(s.List(pb.ListVolumesRequest(filters={"label": f(values=["env=dev"])}))) == {
@@ -108,7 +109,7 @@ def test_prune_anonymous_only_unless_all(vol_env: VolEnv) -> None:
     Path(anon.mountpoint, "f").write_bytes(b"x" * 1000)
     resp = s.Prune(pb.PruneVolumesRequest())
     assert list(resp.deleted) == [anon.name] and resp.space_reclaimed == 1000
-    resp = s.Prune(pb.PruneVolumesRequest(filters={"all": pb.StringList(values=["true"])}))
+    resp = s.Prune(pb.PruneVolumesRequest(filters={"all": tpb.StringList(values=["true"])}))
     assert list(resp.deleted) == [named.name]
     assert _names(s.List(pb.ListVolumesRequest())) == {busy.name}
 
@@ -205,7 +206,7 @@ def test_events(vol_env: VolEnv) -> None:
     s.Remove(pb.RemoveVolumeRequest(name="ev"))
     until = Timestamp()
     until.FromNanoseconds(time.time_ns() + 100_000_000)
-    events = list(s.Events(pb.EventsRequest(since=since, until=until), timeout=5))
+    events = list(s.Events(tpb.EventsRequest(since=since, until=until), timeout=5))
     assert [(e.action, e.id) for e in events] == [
         ("create", "ev"),
         ("mount", "ev"),

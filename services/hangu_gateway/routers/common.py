@@ -68,7 +68,7 @@ def filters(request: web.Request) -> dict[str, list[str]]:
 
 
 def fill_filters(target: Any, values: dict[str, list[str]]) -> None:
-    """Copy filters into a proto map<string, StringList/KeyValues>."""
+    """Copy filters into a proto map<string, hangu.types.v1.StringList>."""
     for key, vals in values.items():
         target[key].values.extend(vals)
 

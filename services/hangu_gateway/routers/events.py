@@ -11,10 +11,7 @@ import grpc
 from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hangu.container.v1 import container_pb2 as cpb
-from hangu.image.v1 import image_pb2 as ipb
-from hangu.network.v1 import network_pb2 as npb
-from hangu.volume.v1 import volume_pb2 as vpb
+from hangu.types.v1 import types_pb2 as tpb
 
 from .. import versions
 from ..backends import metadata
@@ -100,17 +97,11 @@ async def events(request: web.Request) -> web.StreamResponse:
         raise bad_request(f"invalid time value: {err}") from err
     kinds = [k for k in _KINDS if not flt.get("type") or k in flt["type"]]
     b = backends(request)
-    requests = {
-        "container": cpb.EventsRequest,
-        "image": ipb.EventsRequest,
-        "network": npb.EventsRequest,
-        "volume": vpb.EventsRequest,
-    }
     api = api_version(request)
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
     async def follow(kind: str) -> None:
-        req = requests[kind]()
+        req = tpb.EventsRequest()
         if since is not None:
             req.since.CopyFrom(since)
         if until is not None:

@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from hangu.types.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -23,29 +24,9 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
-class KeyValues(_message.Message):
+class Healthcheck(_message.Message):
     """---------------------------------------------------------------- config"""
 
-    DESCRIPTOR: _descriptor.Descriptor
-
-    VALUES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
-    def __init__(
-        self,
-        *,
-        values: _abc.Iterable[_builtins.str] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___KeyValues: _TypeAlias = KeyValues  # noqa: Y015
-
-@_typing.final
-class Healthcheck(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TEST_FIELD_NUMBER: _builtins.int
@@ -1274,12 +1255,12 @@ class ListContainersRequest(_message.Message):
         VALUE_FIELD_NUMBER: _builtins.int
         key: _builtins.str
         @_builtins.property
-        def value(self) -> Global___KeyValues: ...
+        def value(self) -> _types_pb2.StringList: ...
         def __init__(
             self,
             *,
             key: _builtins.str = ...,
-            value: Global___KeyValues | None = ...,
+            value: _types_pb2.StringList | None = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -1295,14 +1276,14 @@ class ListContainersRequest(_message.Message):
     limit: _builtins.int
     size: _builtins.bool
     @_builtins.property
-    def filters(self) -> _containers.MessageMap[_builtins.str, Global___KeyValues]: ...
+    def filters(self) -> _containers.MessageMap[_builtins.str, _types_pb2.StringList]: ...
     def __init__(
         self,
         *,
         all: _builtins.bool = ...,
         limit: _builtins.int = ...,
         size: _builtins.bool = ...,
-        filters: _abc.Mapping[_builtins.str, Global___KeyValues] | None = ...,
+        filters: _abc.Mapping[_builtins.str, _types_pb2.StringList] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -1471,12 +1452,12 @@ class PruneContainersRequest(_message.Message):
         VALUE_FIELD_NUMBER: _builtins.int
         key: _builtins.str
         @_builtins.property
-        def value(self) -> Global___KeyValues: ...
+        def value(self) -> _types_pb2.StringList: ...
         def __init__(
             self,
             *,
             key: _builtins.str = ...,
-            value: Global___KeyValues | None = ...,
+            value: _types_pb2.StringList | None = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -1486,11 +1467,11 @@ class PruneContainersRequest(_message.Message):
 
     FILTERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def filters(self) -> _containers.MessageMap[_builtins.str, Global___KeyValues]: ...
+    def filters(self) -> _containers.MessageMap[_builtins.str, _types_pb2.StringList]: ...
     def __init__(
         self,
         *,
-        filters: _abc.Mapping[_builtins.str, Global___KeyValues] | None = ...,
+        filters: _abc.Mapping[_builtins.str, _types_pb2.StringList] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -2260,12 +2241,12 @@ class TopResponse(_message.Message):
     @_builtins.property
     def titles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
-    def processes(self) -> _containers.RepeatedCompositeFieldContainer[Global___KeyValues]: ...
+    def processes(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.StringList]: ...
     def __init__(
         self,
         *,
         titles: _abc.Iterable[_builtins.str] | None = ...,
-        processes: _abc.Iterable[Global___KeyValues] | None = ...,
+        processes: _abc.Iterable[_types_pb2.StringList] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -2440,83 +2421,6 @@ class NetworkCounters(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NetworkCounters: _TypeAlias = NetworkCounters  # noqa: Y015
-
-@_typing.final
-class EventsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    SINCE_FIELD_NUMBER: _builtins.int
-    UNTIL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def since(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def until(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        since: _timestamp_pb2.Timestamp | None = ...,
-        until: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___EventsRequest: _TypeAlias = EventsRequest  # noqa: Y015
-
-@_typing.final
-class Event(_message.Message):
-    """One Docker event (type "container")."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    @_typing.final
-    class AttributesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    ACTION_FIELD_NUMBER: _builtins.int
-    ID_FIELD_NUMBER: _builtins.int
-    ATTRIBUTES_FIELD_NUMBER: _builtins.int
-    TIME_FIELD_NUMBER: _builtins.int
-    action: _builtins.str
-    """create, start, die, stop, kill, destroy, attach, ..."""
-    id: _builtins.str
-    @_builtins.property
-    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
-    @_builtins.property
-    def time(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        action: _builtins.str = ...,
-        id: _builtins.str = ...,
-        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        time: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attributes", b"attributes", "id", b"id", "time", b"time"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Event: _TypeAlias = Event  # noqa: Y015
 
 @_typing.final
 class ArchiveGetRequest(_message.Message):

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from hangu.container.v1 import container_pb2 as hangu_dot_container_dot_v1_dot_container__pb2
+from hangu.types.v1 import types_pb2 as hangu_dot_types_dot_v1_dot_types__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -151,8 +152,8 @@ class ContainerServiceStub:
                 _registered_method=True)
         self.Events = channel.unary_stream(
                 '/hangu.container.v1.ContainerService/Events',
-                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.EventsRequest.SerializeToString,
-                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.Event.FromString,
+                request_serializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+                response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
                 _registered_method=True)
         self.ArchiveGet = channel.unary_stream(
                 '/hangu.container.v1.ContainerService/ArchiveGet',
@@ -450,8 +451,8 @@ def add_ContainerServiceServicer_to_server(servicer, server):
             ),
             'Events': grpc.unary_stream_rpc_method_handler(
                     servicer.Events,
-                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.EventsRequest.FromString,
-                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.Event.SerializeToString,
+                    request_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.FromString,
+                    response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.SerializeToString,
             ),
             'ArchiveGet': grpc.unary_stream_rpc_method_handler(
                     servicer.ArchiveGet,
@@ -1110,8 +1111,8 @@ class ContainerService:
             request,
             target,
             '/hangu.container.v1.ContainerService/Events',
-            hangu_dot_container_dot_v1_dot_container__pb2.EventsRequest.SerializeToString,
-            hangu_dot_container_dot_v1_dot_container__pb2.Event.FromString,
+            hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+            hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,6 +8,7 @@ conmon), attach/exec/logs, and the lifecycle of each container's task.
 from collections import abc as _abc
 from grpc import aio as _aio
 from hangu.container.v1 import container_pb2 as _container_pb2
+from hangu.types.v1 import types_pb2 as _types_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -60,7 +61,7 @@ class ContainerServiceStub:
     Top: _grpc.UnaryUnaryMultiCallable[_container_pb2.TopRequest, _container_pb2.TopResponse]
     """Observation."""
     Stats: _grpc.UnaryStreamMultiCallable[_container_pb2.StatsRequest, _container_pb2.StatsSample]
-    Events: _grpc.UnaryStreamMultiCallable[_container_pb2.EventsRequest, _container_pb2.Event]
+    Events: _grpc.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]
     ArchiveGet: _grpc.UnaryStreamMultiCallable[_container_pb2.ArchiveGetRequest, _container_pb2.ArchiveChunk]
     """Files."""
     ArchivePut: _grpc.StreamUnaryMultiCallable[_container_pb2.ArchivePutRequest, _container_pb2.ArchivePutResponse]
@@ -95,7 +96,7 @@ class ContainerServiceAsyncStub(ContainerServiceStub):
     Top: _aio.UnaryUnaryMultiCallable[_container_pb2.TopRequest, _container_pb2.TopResponse]  # type: ignore[assignment]
     """Observation."""
     Stats: _aio.UnaryStreamMultiCallable[_container_pb2.StatsRequest, _container_pb2.StatsSample]  # type: ignore[assignment]
-    Events: _aio.UnaryStreamMultiCallable[_container_pb2.EventsRequest, _container_pb2.Event]  # type: ignore[assignment]
+    Events: _aio.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]  # type: ignore[assignment]
     ArchiveGet: _aio.UnaryStreamMultiCallable[_container_pb2.ArchiveGetRequest, _container_pb2.ArchiveChunk]  # type: ignore[assignment]
     """Files."""
     ArchivePut: _aio.StreamUnaryMultiCallable[_container_pb2.ArchivePutRequest, _container_pb2.ArchivePutResponse]  # type: ignore[assignment]
@@ -269,9 +270,9 @@ class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Events(
         self,
-        request: _container_pb2.EventsRequest,
+        request: _types_pb2.EventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_container_pb2.Event], _abc.AsyncIterator[_container_pb2.Event]]: ...
+    ) -> _typing.Union[_abc.Iterator[_types_pb2.Event], _abc.AsyncIterator[_types_pb2.Event]]: ...
 
     @_abc_1.abstractmethod
     def ArchiveGet(

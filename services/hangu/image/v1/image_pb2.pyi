@@ -11,6 +11,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from hangu.types.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -75,25 +76,6 @@ class Progress(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Progress: _TypeAlias = Progress  # noqa: Y015
-
-@_typing.final
-class DataChunk(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    DATA_FIELD_NUMBER: _builtins.int
-    data: _builtins.bytes
-    def __init__(
-        self,
-        *,
-        data: _builtins.bytes = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___DataChunk: _TypeAlias = DataChunk  # noqa: Y015
 
 @_typing.final
 class RegistryAuth(_message.Message):
@@ -438,12 +420,12 @@ class ListImagesRequest(_message.Message):
         VALUE_FIELD_NUMBER: _builtins.int
         key: _builtins.str
         @_builtins.property
-        def value(self) -> Global___StringList: ...
+        def value(self) -> _types_pb2.StringList: ...
         def __init__(
             self,
             *,
             key: _builtins.str = ...,
-            value: Global___StringList | None = ...,
+            value: _types_pb2.StringList | None = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -462,14 +444,14 @@ class ListImagesRequest(_message.Message):
     need the config blobs: GET /images/json).
     """
     @_builtins.property
-    def filters(self) -> _containers.MessageMap[_builtins.str, Global___StringList]:
+    def filters(self) -> _containers.MessageMap[_builtins.str, _types_pb2.StringList]:
         """Docker filters: key -> values ("dangling": ["true"], "reference": [...])."""
 
     def __init__(
         self,
         *,
         all: _builtins.bool = ...,
-        filters: _abc.Mapping[_builtins.str, Global___StringList] | None = ...,
+        filters: _abc.Mapping[_builtins.str, _types_pb2.StringList] | None = ...,
         shared_size: _builtins.bool = ...,
         without_config: _builtins.bool = ...,
     ) -> None: ...
@@ -480,26 +462,6 @@ class ListImagesRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListImagesRequest: _TypeAlias = ListImagesRequest  # noqa: Y015
-
-@_typing.final
-class StringList(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    VALUES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
-    def __init__(
-        self,
-        *,
-        values: _abc.Iterable[_builtins.str] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___StringList: _TypeAlias = StringList  # noqa: Y015
 
 @_typing.final
 class ListImagesResponse(_message.Message):
@@ -848,12 +810,12 @@ class PruneImagesRequest(_message.Message):
         VALUE_FIELD_NUMBER: _builtins.int
         key: _builtins.str
         @_builtins.property
-        def value(self) -> Global___StringList: ...
+        def value(self) -> _types_pb2.StringList: ...
         def __init__(
             self,
             *,
             key: _builtins.str = ...,
-            value: Global___StringList | None = ...,
+            value: _types_pb2.StringList | None = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -864,13 +826,13 @@ class PruneImagesRequest(_message.Message):
     FILTERS_FIELD_NUMBER: _builtins.int
     IN_USE_IMAGE_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def filters(self) -> _containers.MessageMap[_builtins.str, Global___StringList]: ...
+    def filters(self) -> _containers.MessageMap[_builtins.str, _types_pb2.StringList]: ...
     @_builtins.property
     def in_use_image_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
-        filters: _abc.Mapping[_builtins.str, Global___StringList] | None = ...,
+        filters: _abc.Mapping[_builtins.str, _types_pb2.StringList] | None = ...,
         in_use_image_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
@@ -907,83 +869,6 @@ class PruneImagesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PruneImagesResponse: _TypeAlias = PruneImagesResponse  # noqa: Y015
-
-@_typing.final
-class EventsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    SINCE_FIELD_NUMBER: _builtins.int
-    UNTIL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def since(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def until(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        since: _timestamp_pb2.Timestamp | None = ...,
-        until: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___EventsRequest: _TypeAlias = EventsRequest  # noqa: Y015
-
-@_typing.final
-class Event(_message.Message):
-    """One Docker event (type "image")."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    @_typing.final
-    class AttributesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    ACTION_FIELD_NUMBER: _builtins.int
-    ID_FIELD_NUMBER: _builtins.int
-    ATTRIBUTES_FIELD_NUMBER: _builtins.int
-    TIME_FIELD_NUMBER: _builtins.int
-    action: _builtins.str
-    """pull, push, tag, untag, delete, import, load, save"""
-    id: _builtins.str
-    @_builtins.property
-    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
-    @_builtins.property
-    def time(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        action: _builtins.str = ...,
-        id: _builtins.str = ...,
-        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        time: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attributes", b"attributes", "id", b"id", "time", b"time"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Event: _TypeAlias = Event  # noqa: Y015
 
 @_typing.final
 class PrepareRootfsRequest(_message.Message):

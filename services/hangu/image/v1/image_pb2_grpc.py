@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from hangu.image.v1 import image_pb2 as hangu_dot_image_dot_v1_dot_image__pb2
+from hangu.types.v1 import types_pb2 as hangu_dot_types_dot_v1_dot_types__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -67,7 +68,7 @@ class ImageServiceStub:
         self.Save = channel.unary_stream(
                 '/hangu.image.v1.ImageService/Save',
                 request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.SaveRequest.SerializeToString,
-                response_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.DataChunk.FromString,
+                response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.FromString,
                 _registered_method=True)
         self.Build = channel.stream_stream(
                 '/hangu.image.v1.ImageService/Build',
@@ -106,8 +107,8 @@ class ImageServiceStub:
                 _registered_method=True)
         self.Events = channel.unary_stream(
                 '/hangu.image.v1.ImageService/Events',
-                request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.EventsRequest.SerializeToString,
-                response_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.Event.FromString,
+                request_serializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+                response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
                 _registered_method=True)
         self.PrepareRootfs = channel.unary_unary(
                 '/hangu.image.v1.ImageService/PrepareRootfs',
@@ -137,7 +138,7 @@ class ImageServiceStub:
         self.Export = channel.unary_stream(
                 '/hangu.image.v1.ImageService/Export',
                 request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.ExportRequest.SerializeToString,
-                response_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.DataChunk.FromString,
+                response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.FromString,
                 _registered_method=True)
         self.Commit = channel.unary_unary(
                 '/hangu.image.v1.ImageService/Commit',
@@ -325,7 +326,7 @@ def add_ImageServiceServicer_to_server(servicer, server):
             'Save': grpc.unary_stream_rpc_method_handler(
                     servicer.Save,
                     request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.SaveRequest.FromString,
-                    response_serializer=hangu_dot_image_dot_v1_dot_image__pb2.DataChunk.SerializeToString,
+                    response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.SerializeToString,
             ),
             'Build': grpc.stream_stream_rpc_method_handler(
                     servicer.Build,
@@ -364,8 +365,8 @@ def add_ImageServiceServicer_to_server(servicer, server):
             ),
             'Events': grpc.unary_stream_rpc_method_handler(
                     servicer.Events,
-                    request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.EventsRequest.FromString,
-                    response_serializer=hangu_dot_image_dot_v1_dot_image__pb2.Event.SerializeToString,
+                    request_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.FromString,
+                    response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.SerializeToString,
             ),
             'PrepareRootfs': grpc.unary_unary_rpc_method_handler(
                     servicer.PrepareRootfs,
@@ -395,7 +396,7 @@ def add_ImageServiceServicer_to_server(servicer, server):
             'Export': grpc.unary_stream_rpc_method_handler(
                     servicer.Export,
                     request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.ExportRequest.FromString,
-                    response_serializer=hangu_dot_image_dot_v1_dot_image__pb2.DataChunk.SerializeToString,
+                    response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.SerializeToString,
             ),
             'Commit': grpc.unary_unary_rpc_method_handler(
                     servicer.Commit,
@@ -591,7 +592,7 @@ class ImageService:
             target,
             '/hangu.image.v1.ImageService/Save',
             hangu_dot_image_dot_v1_dot_image__pb2.SaveRequest.SerializeToString,
-            hangu_dot_image_dot_v1_dot_image__pb2.DataChunk.FromString,
+            hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.FromString,
             options,
             channel_credentials,
             insecure,
@@ -806,8 +807,8 @@ class ImageService:
             request,
             target,
             '/hangu.image.v1.ImageService/Events',
-            hangu_dot_image_dot_v1_dot_image__pb2.EventsRequest.SerializeToString,
-            hangu_dot_image_dot_v1_dot_image__pb2.Event.FromString,
+            hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+            hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,
@@ -969,7 +970,7 @@ class ImageService:
             target,
             '/hangu.image.v1.ImageService/Export',
             hangu_dot_image_dot_v1_dot_image__pb2.ExportRequest.SerializeToString,
-            hangu_dot_image_dot_v1_dot_image__pb2.DataChunk.FromString,
+            hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.FromString,
             options,
             channel_credentials,
             insecure,

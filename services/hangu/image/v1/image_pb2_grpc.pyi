@@ -9,6 +9,7 @@ mounts image layers.
 from collections import abc as _abc
 from grpc import aio as _aio
 from hangu.image.v1 import image_pb2 as _image_pb2
+from hangu.types.v1 import types_pb2 as _types_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -46,7 +47,7 @@ class ImageServiceStub:
     later ones carry the bytes.
     """
     Import: _grpc.StreamStreamMultiCallable[_image_pb2.ImportRequest, _image_pb2.Progress]
-    Save: _grpc.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _image_pb2.DataChunk]
+    Save: _grpc.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _types_pb2.DataChunk]
     Build: _grpc.StreamStreamMultiCallable[_image_pb2.BuildRequest, _image_pb2.Progress]
     List: _grpc.UnaryUnaryMultiCallable[_image_pb2.ListImagesRequest, _image_pb2.ListImagesResponse]
     """Metadata."""
@@ -55,7 +56,7 @@ class ImageServiceStub:
     Tag: _grpc.UnaryUnaryMultiCallable[_image_pb2.TagRequest, _image_pb2.TagResponse]
     Remove: _grpc.UnaryUnaryMultiCallable[_image_pb2.RemoveImageRequest, _image_pb2.RemoveImageResponse]
     Prune: _grpc.UnaryUnaryMultiCallable[_image_pb2.PruneImagesRequest, _image_pb2.PruneImagesResponse]
-    Events: _grpc.UnaryStreamMultiCallable[_image_pb2.EventsRequest, _image_pb2.Event]
+    Events: _grpc.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]
     PrepareRootfs: _grpc.UnaryUnaryMultiCallable[_image_pb2.PrepareRootfsRequest, _image_pb2.Rootfs]
     """Root filesystems for containers (snapshots, in containerd's words).
     Prepare creates the writable layer, Mount returns a mounted overlay,
@@ -65,7 +66,7 @@ class ImageServiceStub:
     UnmountRootfs: _grpc.UnaryUnaryMultiCallable[_image_pb2.UnmountRootfsRequest, _image_pb2.UnmountRootfsResponse]
     RemoveRootfs: _grpc.UnaryUnaryMultiCallable[_image_pb2.RemoveRootfsRequest, _image_pb2.RemoveRootfsResponse]
     Changes: _grpc.UnaryUnaryMultiCallable[_image_pb2.ChangesRequest, _image_pb2.ChangesResponse]
-    Export: _grpc.UnaryStreamMultiCallable[_image_pb2.ExportRequest, _image_pb2.DataChunk]
+    Export: _grpc.UnaryStreamMultiCallable[_image_pb2.ExportRequest, _types_pb2.DataChunk]
     Commit: _grpc.UnaryUnaryMultiCallable[_image_pb2.CommitRequest, _image_pb2.CommitResponse]
 
 @_typing.type_check_only
@@ -83,7 +84,7 @@ class ImageServiceAsyncStub(ImageServiceStub):
     later ones carry the bytes.
     """
     Import: _aio.StreamStreamMultiCallable[_image_pb2.ImportRequest, _image_pb2.Progress]  # type: ignore[assignment]
-    Save: _aio.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _image_pb2.DataChunk]  # type: ignore[assignment]
+    Save: _aio.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _types_pb2.DataChunk]  # type: ignore[assignment]
     Build: _aio.StreamStreamMultiCallable[_image_pb2.BuildRequest, _image_pb2.Progress]  # type: ignore[assignment]
     List: _aio.UnaryUnaryMultiCallable[_image_pb2.ListImagesRequest, _image_pb2.ListImagesResponse]  # type: ignore[assignment]
     """Metadata."""
@@ -92,7 +93,7 @@ class ImageServiceAsyncStub(ImageServiceStub):
     Tag: _aio.UnaryUnaryMultiCallable[_image_pb2.TagRequest, _image_pb2.TagResponse]  # type: ignore[assignment]
     Remove: _aio.UnaryUnaryMultiCallable[_image_pb2.RemoveImageRequest, _image_pb2.RemoveImageResponse]  # type: ignore[assignment]
     Prune: _aio.UnaryUnaryMultiCallable[_image_pb2.PruneImagesRequest, _image_pb2.PruneImagesResponse]  # type: ignore[assignment]
-    Events: _aio.UnaryStreamMultiCallable[_image_pb2.EventsRequest, _image_pb2.Event]  # type: ignore[assignment]
+    Events: _aio.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]  # type: ignore[assignment]
     PrepareRootfs: _aio.UnaryUnaryMultiCallable[_image_pb2.PrepareRootfsRequest, _image_pb2.Rootfs]  # type: ignore[assignment]
     """Root filesystems for containers (snapshots, in containerd's words).
     Prepare creates the writable layer, Mount returns a mounted overlay,
@@ -102,7 +103,7 @@ class ImageServiceAsyncStub(ImageServiceStub):
     UnmountRootfs: _aio.UnaryUnaryMultiCallable[_image_pb2.UnmountRootfsRequest, _image_pb2.UnmountRootfsResponse]  # type: ignore[assignment]
     RemoveRootfs: _aio.UnaryUnaryMultiCallable[_image_pb2.RemoveRootfsRequest, _image_pb2.RemoveRootfsResponse]  # type: ignore[assignment]
     Changes: _aio.UnaryUnaryMultiCallable[_image_pb2.ChangesRequest, _image_pb2.ChangesResponse]  # type: ignore[assignment]
-    Export: _aio.UnaryStreamMultiCallable[_image_pb2.ExportRequest, _image_pb2.DataChunk]  # type: ignore[assignment]
+    Export: _aio.UnaryStreamMultiCallable[_image_pb2.ExportRequest, _types_pb2.DataChunk]  # type: ignore[assignment]
     Commit: _aio.UnaryUnaryMultiCallable[_image_pb2.CommitRequest, _image_pb2.CommitResponse]  # type: ignore[assignment]
 
 class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -159,7 +160,7 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _image_pb2.SaveRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_image_pb2.DataChunk], _abc.AsyncIterator[_image_pb2.DataChunk]]: ...
+    ) -> _typing.Union[_abc.Iterator[_types_pb2.DataChunk], _abc.AsyncIterator[_types_pb2.DataChunk]]: ...
 
     @_abc_1.abstractmethod
     def Build(
@@ -214,9 +215,9 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Events(
         self,
-        request: _image_pb2.EventsRequest,
+        request: _types_pb2.EventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_image_pb2.Event], _abc.AsyncIterator[_image_pb2.Event]]: ...
+    ) -> _typing.Union[_abc.Iterator[_types_pb2.Event], _abc.AsyncIterator[_types_pb2.Event]]: ...
 
     @_abc_1.abstractmethod
     def PrepareRootfs(
@@ -262,7 +263,7 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _image_pb2.ExportRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_image_pb2.DataChunk], _abc.AsyncIterator[_image_pb2.DataChunk]]: ...
+    ) -> _typing.Union[_abc.Iterator[_types_pb2.DataChunk], _abc.AsyncIterator[_types_pb2.DataChunk]]: ...
 
     @_abc_1.abstractmethod
     def Commit(

@@ -11,6 +11,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from hangu.types.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -21,26 +22,6 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-@_typing.final
-class StringList(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    VALUES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
-    def __init__(
-        self,
-        *,
-        values: _abc.Iterable[_builtins.str] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["values", b"values"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___StringList: _TypeAlias = StringList  # noqa: Y015
 
 @_typing.final
 class IPAMConfig(_message.Message):
@@ -385,12 +366,12 @@ class ListNetworksRequest(_message.Message):
         VALUE_FIELD_NUMBER: _builtins.int
         key: _builtins.str
         @_builtins.property
-        def value(self) -> Global___StringList: ...
+        def value(self) -> _types_pb2.StringList: ...
         def __init__(
             self,
             *,
             key: _builtins.str = ...,
-            value: Global___StringList | None = ...,
+            value: _types_pb2.StringList | None = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -400,11 +381,11 @@ class ListNetworksRequest(_message.Message):
 
     FILTERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def filters(self) -> _containers.MessageMap[_builtins.str, Global___StringList]: ...
+    def filters(self) -> _containers.MessageMap[_builtins.str, _types_pb2.StringList]: ...
     def __init__(
         self,
         *,
-        filters: _abc.Mapping[_builtins.str, Global___StringList] | None = ...,
+        filters: _abc.Mapping[_builtins.str, _types_pb2.StringList] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -480,12 +461,12 @@ class PruneNetworksRequest(_message.Message):
         VALUE_FIELD_NUMBER: _builtins.int
         key: _builtins.str
         @_builtins.property
-        def value(self) -> Global___StringList: ...
+        def value(self) -> _types_pb2.StringList: ...
         def __init__(
             self,
             *,
             key: _builtins.str = ...,
-            value: Global___StringList | None = ...,
+            value: _types_pb2.StringList | None = ...,
         ) -> None: ...
         _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
         def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -495,11 +476,11 @@ class PruneNetworksRequest(_message.Message):
 
     FILTERS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def filters(self) -> _containers.MessageMap[_builtins.str, Global___StringList]: ...
+    def filters(self) -> _containers.MessageMap[_builtins.str, _types_pb2.StringList]: ...
     def __init__(
         self,
         *,
-        filters: _abc.Mapping[_builtins.str, Global___StringList] | None = ...,
+        filters: _abc.Mapping[_builtins.str, _types_pb2.StringList] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -862,80 +843,3 @@ class DisconnectResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DisconnectResponse: _TypeAlias = DisconnectResponse  # noqa: Y015
-
-@_typing.final
-class EventsRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    SINCE_FIELD_NUMBER: _builtins.int
-    UNTIL_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def since(self) -> _timestamp_pb2.Timestamp: ...
-    @_builtins.property
-    def until(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        since: _timestamp_pb2.Timestamp | None = ...,
-        until: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___EventsRequest: _TypeAlias = EventsRequest  # noqa: Y015
-
-@_typing.final
-class Event(_message.Message):
-    """One Docker event (type "network")."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    @_typing.final
-    class AttributesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
-
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
-        def __init__(
-            self,
-            *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
-        ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-    ACTION_FIELD_NUMBER: _builtins.int
-    ID_FIELD_NUMBER: _builtins.int
-    ATTRIBUTES_FIELD_NUMBER: _builtins.int
-    TIME_FIELD_NUMBER: _builtins.int
-    action: _builtins.str
-    """create, connect, disconnect, destroy"""
-    id: _builtins.str
-    @_builtins.property
-    def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
-    @_builtins.property
-    def time(self) -> _timestamp_pb2.Timestamp: ...
-    def __init__(
-        self,
-        *,
-        action: _builtins.str = ...,
-        id: _builtins.str = ...,
-        attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        time: _timestamp_pb2.Timestamp | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "attributes", b"attributes", "id", b"id", "time", b"time"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Event: _TypeAlias = Event  # noqa: Y015

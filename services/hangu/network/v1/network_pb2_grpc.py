@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from hangu.network.v1 import network_pb2 as hangu_dot_network_dot_v1_dot_network__pb2
+from hangu.types.v1 import types_pb2 as hangu_dot_types_dot_v1_dot_types__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -86,8 +87,8 @@ class NetworkServiceStub:
                 _registered_method=True)
         self.Events = channel.unary_stream(
                 '/hangu.network.v1.NetworkService/Events',
-                request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.EventsRequest.SerializeToString,
-                response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.Event.FromString,
+                request_serializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+                response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
                 _registered_method=True)
 
 
@@ -218,8 +219,8 @@ def add_NetworkServiceServicer_to_server(servicer, server):
             ),
             'Events': grpc.unary_stream_rpc_method_handler(
                     servicer.Events,
-                    request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.EventsRequest.FromString,
-                    response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.Event.SerializeToString,
+                    request_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.FromString,
+                    response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -517,8 +518,8 @@ class NetworkService:
             request,
             target,
             '/hangu.network.v1.NetworkService/Events',
-            hangu_dot_network_dot_v1_dot_network__pb2.EventsRequest.SerializeToString,
-            hangu_dot_network_dot_v1_dot_network__pb2.Event.FromString,
+            hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+            hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,7 @@ that describe them) and container DNS.
 from collections import abc as _abc
 from grpc import aio as _aio
 from hangu.network.v1 import network_pb2 as _network_pb2
+from hangu.types.v1 import types_pb2 as _types_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -48,7 +49,7 @@ class NetworkServiceStub:
     RemoveSandbox: _grpc.UnaryUnaryMultiCallable[_network_pb2.RemoveSandboxRequest, _network_pb2.RemoveSandboxResponse]
     Connect: _grpc.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]
     Disconnect: _grpc.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]
-    Events: _grpc.UnaryStreamMultiCallable[_network_pb2.EventsRequest, _network_pb2.Event]
+    Events: _grpc.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]
 
 @_typing.type_check_only
 class NetworkServiceAsyncStub(NetworkServiceStub):
@@ -67,7 +68,7 @@ class NetworkServiceAsyncStub(NetworkServiceStub):
     RemoveSandbox: _aio.UnaryUnaryMultiCallable[_network_pb2.RemoveSandboxRequest, _network_pb2.RemoveSandboxResponse]  # type: ignore[assignment]
     Connect: _aio.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]  # type: ignore[assignment]
     Disconnect: _aio.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]  # type: ignore[assignment]
-    Events: _aio.UnaryStreamMultiCallable[_network_pb2.EventsRequest, _network_pb2.Event]  # type: ignore[assignment]
+    Events: _aio.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]  # type: ignore[assignment]
 
 class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -147,8 +148,8 @@ class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Events(
         self,
-        request: _network_pb2.EventsRequest,
+        request: _types_pb2.EventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_network_pb2.Event], _abc.AsyncIterator[_network_pb2.Event]]: ...
+    ) -> _typing.Union[_abc.Iterator[_types_pb2.Event], _abc.AsyncIterator[_types_pb2.Event]]: ...
 
 def add_NetworkServiceServicer_to_server(servicer: NetworkServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from hangu.types.v1 import types_pb2 as hangu_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1changu/volume/v1/volume.proto\x12\x0fhangu.volume.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1c\n\nStringList\x12\x0e\n\x06values\x18\x01 \x03(\t\"\xf3\x02\n\x06Volume\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12\x12\n\nmountpoint\x18\x03 \x01(\t\x12+\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x06labels\x18\x05 \x03(\x0b\x32#.hangu.volume.v1.Volume.LabelsEntry\x12\x35\n\x07options\x18\x06 \x03(\x0b\x32$.hangu.volume.v1.Volume.OptionsEntry\x12\r\n\x05scope\x18\x07 \x01(\t\x12\x11\n\tanonymous\x18\x08 \x01(\x08\x12\x0f\n\x07used_by\x18\t \x03(\t\x12\x0c\n\x04size\x18\n \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa2\x02\n\x13\x43reateVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12I\n\x0b\x64river_opts\x18\x03 \x03(\x0b\x32\x34.hangu.volume.v1.CreateVolumeRequest.DriverOptsEntry\x12@\n\x06labels\x18\x04 \x03(\x0b\x32\x30.hangu.volume.v1.CreateVolumeRequest.LabelsEntry\x1a\x31\n\x0f\x44riverOptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\" \n\x10GetVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xa4\x01\n\x12ListVolumesRequest\x12\x41\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x30.hangu.volume.v1.ListVolumesRequest.FiltersEntry\x1aK\n\x0c\x46iltersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.hangu.volume.v1.StringList:\x02\x38\x01\"Q\n\x13ListVolumesResponse\x12(\n\x07volumes\x18\x01 \x03(\x0b\x32\x17.hangu.volume.v1.Volume\x12\x10\n\x08warnings\x18\x02 \x03(\t\"2\n\x13RemoveVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x16\n\x14RemoveVolumeResponse\"\xa6\x01\n\x13PruneVolumesRequest\x12\x42\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x31.hangu.volume.v1.PruneVolumesRequest.FiltersEntry\x1aK\n\x0c\x46iltersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.hangu.volume.v1.StringList:\x02\x38\x01\"@\n\x14PruneVolumesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x03(\t\x12\x17\n\x0fspace_reclaimed\x18\x02 \x01(\x03\"K\n\x12MountVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x11\n\tcopy_from\x18\x03 \x01(\t\"#\n\x13MountVolumeResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\":\n\x14UnmountVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\"\x17\n\x15UnmountVolumeResponse\"e\n\rEventsRequest\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbc\x01\n\x05\x45vent\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12:\n\nattributes\x18\x03 \x03(\x0b\x32&.hangu.volume.v1.Event.AttributesEntry\x12(\n\x04time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x8d\x05\n\rVolumeService\x12G\n\x06\x43reate\x12$.hangu.volume.v1.CreateVolumeRequest\x1a\x17.hangu.volume.v1.Volume\x12\x41\n\x03Get\x12!.hangu.volume.v1.GetVolumeRequest\x1a\x17.hangu.volume.v1.Volume\x12Q\n\x04List\x12#.hangu.volume.v1.ListVolumesRequest\x1a$.hangu.volume.v1.ListVolumesResponse\x12U\n\x06Remove\x12$.hangu.volume.v1.RemoveVolumeRequest\x1a%.hangu.volume.v1.RemoveVolumeResponse\x12T\n\x05Prune\x12$.hangu.volume.v1.PruneVolumesRequest\x1a%.hangu.volume.v1.PruneVolumesResponse\x12R\n\x05Mount\x12#.hangu.volume.v1.MountVolumeRequest\x1a$.hangu.volume.v1.MountVolumeResponse\x12X\n\x07Unmount\x12%.hangu.volume.v1.UnmountVolumeRequest\x1a&.hangu.volume.v1.UnmountVolumeResponse\x12\x42\n\x06\x45vents\x12\x1e.hangu.volume.v1.EventsRequest\x1a\x16.hangu.volume.v1.Event0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1changu/volume/v1/volume.proto\x12\x0fhangu.volume.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ahangu/types/v1/types.proto\"\xf3\x02\n\x06Volume\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12\x12\n\nmountpoint\x18\x03 \x01(\t\x12+\n\x07\x63reated\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x06labels\x18\x05 \x03(\x0b\x32#.hangu.volume.v1.Volume.LabelsEntry\x12\x35\n\x07options\x18\x06 \x03(\x0b\x32$.hangu.volume.v1.Volume.OptionsEntry\x12\r\n\x05scope\x18\x07 \x01(\t\x12\x11\n\tanonymous\x18\x08 \x01(\x08\x12\x0f\n\x07used_by\x18\t \x03(\t\x12\x0c\n\x04size\x18\n \x01(\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa2\x02\n\x13\x43reateVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64river\x18\x02 \x01(\t\x12I\n\x0b\x64river_opts\x18\x03 \x03(\x0b\x32\x34.hangu.volume.v1.CreateVolumeRequest.DriverOptsEntry\x12@\n\x06labels\x18\x04 \x03(\x0b\x32\x30.hangu.volume.v1.CreateVolumeRequest.LabelsEntry\x1a\x31\n\x0f\x44riverOptsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\" \n\x10GetVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xa3\x01\n\x12ListVolumesRequest\x12\x41\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x30.hangu.volume.v1.ListVolumesRequest.FiltersEntry\x1aJ\n\x0c\x46iltersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.hangu.types.v1.StringList:\x02\x38\x01\"Q\n\x13ListVolumesResponse\x12(\n\x07volumes\x18\x01 \x03(\x0b\x32\x17.hangu.volume.v1.Volume\x12\x10\n\x08warnings\x18\x02 \x03(\t\"2\n\x13RemoveVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x16\n\x14RemoveVolumeResponse\"\xa5\x01\n\x13PruneVolumesRequest\x12\x42\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x31.hangu.volume.v1.PruneVolumesRequest.FiltersEntry\x1aJ\n\x0c\x46iltersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.hangu.types.v1.StringList:\x02\x38\x01\"@\n\x14PruneVolumesResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x03(\t\x12\x17\n\x0fspace_reclaimed\x18\x02 \x01(\x03\"K\n\x12MountVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\x12\x11\n\tcopy_from\x18\x03 \x01(\t\"#\n\x13MountVolumeResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\":\n\x14UnmountVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontainer_id\x18\x02 \x01(\t\"\x17\n\x15UnmountVolumeResponse2\x8b\x05\n\rVolumeService\x12G\n\x06\x43reate\x12$.hangu.volume.v1.CreateVolumeRequest\x1a\x17.hangu.volume.v1.Volume\x12\x41\n\x03Get\x12!.hangu.volume.v1.GetVolumeRequest\x1a\x17.hangu.volume.v1.Volume\x12Q\n\x04List\x12#.hangu.volume.v1.ListVolumesRequest\x1a$.hangu.volume.v1.ListVolumesResponse\x12U\n\x06Remove\x12$.hangu.volume.v1.RemoveVolumeRequest\x1a%.hangu.volume.v1.RemoveVolumeResponse\x12T\n\x05Prune\x12$.hangu.volume.v1.PruneVolumesRequest\x1a%.hangu.volume.v1.PruneVolumesResponse\x12R\n\x05Mount\x12#.hangu.volume.v1.MountVolumeRequest\x1a$.hangu.volume.v1.MountVolumeResponse\x12X\n\x07Unmount\x12%.hangu.volume.v1.UnmountVolumeRequest\x1a&.hangu.volume.v1.UnmountVolumeResponse\x12@\n\x06\x45vents\x12\x1d.hangu.types.v1.EventsRequest\x1a\x15.hangu.types.v1.Event0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,54 +45,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTVOLUMESREQUEST_FILTERSENTRY']._serialized_options = b'8\001'
   _globals['_PRUNEVOLUMESREQUEST_FILTERSENTRY']._loaded_options = None
   _globals['_PRUNEVOLUMESREQUEST_FILTERSENTRY']._serialized_options = b'8\001'
-  _globals['_EVENT_ATTRIBUTESENTRY']._loaded_options = None
-  _globals['_EVENT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_STRINGLIST']._serialized_start=82
-  _globals['_STRINGLIST']._serialized_end=110
-  _globals['_VOLUME']._serialized_start=113
-  _globals['_VOLUME']._serialized_end=484
-  _globals['_VOLUME_LABELSENTRY']._serialized_start=391
-  _globals['_VOLUME_LABELSENTRY']._serialized_end=436
-  _globals['_VOLUME_OPTIONSENTRY']._serialized_start=438
-  _globals['_VOLUME_OPTIONSENTRY']._serialized_end=484
-  _globals['_CREATEVOLUMEREQUEST']._serialized_start=487
-  _globals['_CREATEVOLUMEREQUEST']._serialized_end=777
-  _globals['_CREATEVOLUMEREQUEST_DRIVEROPTSENTRY']._serialized_start=681
-  _globals['_CREATEVOLUMEREQUEST_DRIVEROPTSENTRY']._serialized_end=730
-  _globals['_CREATEVOLUMEREQUEST_LABELSENTRY']._serialized_start=391
-  _globals['_CREATEVOLUMEREQUEST_LABELSENTRY']._serialized_end=436
-  _globals['_GETVOLUMEREQUEST']._serialized_start=779
-  _globals['_GETVOLUMEREQUEST']._serialized_end=811
-  _globals['_LISTVOLUMESREQUEST']._serialized_start=814
-  _globals['_LISTVOLUMESREQUEST']._serialized_end=978
-  _globals['_LISTVOLUMESREQUEST_FILTERSENTRY']._serialized_start=903
-  _globals['_LISTVOLUMESREQUEST_FILTERSENTRY']._serialized_end=978
-  _globals['_LISTVOLUMESRESPONSE']._serialized_start=980
-  _globals['_LISTVOLUMESRESPONSE']._serialized_end=1061
-  _globals['_REMOVEVOLUMEREQUEST']._serialized_start=1063
-  _globals['_REMOVEVOLUMEREQUEST']._serialized_end=1113
-  _globals['_REMOVEVOLUMERESPONSE']._serialized_start=1115
-  _globals['_REMOVEVOLUMERESPONSE']._serialized_end=1137
-  _globals['_PRUNEVOLUMESREQUEST']._serialized_start=1140
-  _globals['_PRUNEVOLUMESREQUEST']._serialized_end=1306
-  _globals['_PRUNEVOLUMESREQUEST_FILTERSENTRY']._serialized_start=903
-  _globals['_PRUNEVOLUMESREQUEST_FILTERSENTRY']._serialized_end=978
-  _globals['_PRUNEVOLUMESRESPONSE']._serialized_start=1308
-  _globals['_PRUNEVOLUMESRESPONSE']._serialized_end=1372
-  _globals['_MOUNTVOLUMEREQUEST']._serialized_start=1374
-  _globals['_MOUNTVOLUMEREQUEST']._serialized_end=1449
-  _globals['_MOUNTVOLUMERESPONSE']._serialized_start=1451
-  _globals['_MOUNTVOLUMERESPONSE']._serialized_end=1486
-  _globals['_UNMOUNTVOLUMEREQUEST']._serialized_start=1488
-  _globals['_UNMOUNTVOLUMEREQUEST']._serialized_end=1546
-  _globals['_UNMOUNTVOLUMERESPONSE']._serialized_start=1548
-  _globals['_UNMOUNTVOLUMERESPONSE']._serialized_end=1571
-  _globals['_EVENTSREQUEST']._serialized_start=1573
-  _globals['_EVENTSREQUEST']._serialized_end=1674
-  _globals['_EVENT']._serialized_start=1677
-  _globals['_EVENT']._serialized_end=1865
-  _globals['_EVENT_ATTRIBUTESENTRY']._serialized_start=1816
-  _globals['_EVENT_ATTRIBUTESENTRY']._serialized_end=1865
-  _globals['_VOLUMESERVICE']._serialized_start=1868
-  _globals['_VOLUMESERVICE']._serialized_end=2521
+  _globals['_VOLUME']._serialized_start=111
+  _globals['_VOLUME']._serialized_end=482
+  _globals['_VOLUME_LABELSENTRY']._serialized_start=389
+  _globals['_VOLUME_LABELSENTRY']._serialized_end=434
+  _globals['_VOLUME_OPTIONSENTRY']._serialized_start=436
+  _globals['_VOLUME_OPTIONSENTRY']._serialized_end=482
+  _globals['_CREATEVOLUMEREQUEST']._serialized_start=485
+  _globals['_CREATEVOLUMEREQUEST']._serialized_end=775
+  _globals['_CREATEVOLUMEREQUEST_DRIVEROPTSENTRY']._serialized_start=679
+  _globals['_CREATEVOLUMEREQUEST_DRIVEROPTSENTRY']._serialized_end=728
+  _globals['_CREATEVOLUMEREQUEST_LABELSENTRY']._serialized_start=389
+  _globals['_CREATEVOLUMEREQUEST_LABELSENTRY']._serialized_end=434
+  _globals['_GETVOLUMEREQUEST']._serialized_start=777
+  _globals['_GETVOLUMEREQUEST']._serialized_end=809
+  _globals['_LISTVOLUMESREQUEST']._serialized_start=812
+  _globals['_LISTVOLUMESREQUEST']._serialized_end=975
+  _globals['_LISTVOLUMESREQUEST_FILTERSENTRY']._serialized_start=901
+  _globals['_LISTVOLUMESREQUEST_FILTERSENTRY']._serialized_end=975
+  _globals['_LISTVOLUMESRESPONSE']._serialized_start=977
+  _globals['_LISTVOLUMESRESPONSE']._serialized_end=1058
+  _globals['_REMOVEVOLUMEREQUEST']._serialized_start=1060
+  _globals['_REMOVEVOLUMEREQUEST']._serialized_end=1110
+  _globals['_REMOVEVOLUMERESPONSE']._serialized_start=1112
+  _globals['_REMOVEVOLUMERESPONSE']._serialized_end=1134
+  _globals['_PRUNEVOLUMESREQUEST']._serialized_start=1137
+  _globals['_PRUNEVOLUMESREQUEST']._serialized_end=1302
+  _globals['_PRUNEVOLUMESREQUEST_FILTERSENTRY']._serialized_start=901
+  _globals['_PRUNEVOLUMESREQUEST_FILTERSENTRY']._serialized_end=975
+  _globals['_PRUNEVOLUMESRESPONSE']._serialized_start=1304
+  _globals['_PRUNEVOLUMESRESPONSE']._serialized_end=1368
+  _globals['_MOUNTVOLUMEREQUEST']._serialized_start=1370
+  _globals['_MOUNTVOLUMEREQUEST']._serialized_end=1445
+  _globals['_MOUNTVOLUMERESPONSE']._serialized_start=1447
+  _globals['_MOUNTVOLUMERESPONSE']._serialized_end=1482
+  _globals['_UNMOUNTVOLUMEREQUEST']._serialized_start=1484
+  _globals['_UNMOUNTVOLUMEREQUEST']._serialized_end=1542
+  _globals['_UNMOUNTVOLUMERESPONSE']._serialized_start=1544
+  _globals['_UNMOUNTVOLUMERESPONSE']._serialized_end=1567
+  _globals['_VOLUMESERVICE']._serialized_start=1570
+  _globals['_VOLUMESERVICE']._serialized_end=2221
 # @@protoc_insertion_point(module_scope)

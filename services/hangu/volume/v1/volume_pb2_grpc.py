@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from hangu.types.v1 import types_pb2 as hangu_dot_types_dot_v1_dot_types__pb2
 from hangu.volume.v1 import volume_pb2 as hangu_dot_volume_dot_v1_dot_volume__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -71,8 +72,8 @@ class VolumeServiceStub:
                 _registered_method=True)
         self.Events = channel.unary_stream(
                 '/hangu.volume.v1.VolumeService/Events',
-                request_serializer=hangu_dot_volume_dot_v1_dot_volume__pb2.EventsRequest.SerializeToString,
-                response_deserializer=hangu_dot_volume_dot_v1_dot_volume__pb2.Event.FromString,
+                request_serializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+                response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
                 _registered_method=True)
 
 
@@ -170,8 +171,8 @@ def add_VolumeServiceServicer_to_server(servicer, server):
             ),
             'Events': grpc.unary_stream_rpc_method_handler(
                     servicer.Events,
-                    request_deserializer=hangu_dot_volume_dot_v1_dot_volume__pb2.EventsRequest.FromString,
-                    response_serializer=hangu_dot_volume_dot_v1_dot_volume__pb2.Event.SerializeToString,
+                    request_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.FromString,
+                    response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -388,8 +389,8 @@ class VolumeService:
             request,
             target,
             '/hangu.volume.v1.VolumeService/Events',
-            hangu_dot_volume_dot_v1_dot_volume__pb2.EventsRequest.SerializeToString,
-            hangu_dot_volume_dot_v1_dot_volume__pb2.Event.FromString,
+            hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
+            hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ driver-option mounts, and which containers use them.
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from hangu.types.v1 import types_pb2 as _types_pb2
 from hangu.volume.v1 import volume_pb2 as _volume_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -44,7 +45,7 @@ class VolumeServiceStub:
     cannot be removed (conflict).
     """
     Unmount: _grpc.UnaryUnaryMultiCallable[_volume_pb2.UnmountVolumeRequest, _volume_pb2.UnmountVolumeResponse]
-    Events: _grpc.UnaryStreamMultiCallable[_volume_pb2.EventsRequest, _volume_pb2.Event]
+    Events: _grpc.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]
 
 @_typing.type_check_only
 class VolumeServiceAsyncStub(VolumeServiceStub):
@@ -60,7 +61,7 @@ class VolumeServiceAsyncStub(VolumeServiceStub):
     cannot be removed (conflict).
     """
     Unmount: _aio.UnaryUnaryMultiCallable[_volume_pb2.UnmountVolumeRequest, _volume_pb2.UnmountVolumeResponse]  # type: ignore[assignment]
-    Events: _aio.UnaryStreamMultiCallable[_volume_pb2.EventsRequest, _volume_pb2.Event]  # type: ignore[assignment]
+    Events: _aio.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]  # type: ignore[assignment]
 
 class VolumeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -119,8 +120,8 @@ class VolumeServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Events(
         self,
-        request: _volume_pb2.EventsRequest,
+        request: _types_pb2.EventsRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_volume_pb2.Event], _abc.AsyncIterator[_volume_pb2.Event]]: ...
+    ) -> _typing.Union[_abc.Iterator[_types_pb2.Event], _abc.AsyncIterator[_types_pb2.Event]]: ...
 
 def add_VolumeServiceServicer_to_server(servicer: VolumeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
