@@ -1,3 +1,5 @@
 """hangu's operator CLI: talks to the gateway's Docker Engine API."""
 
-__version__ = "0.1.0"
+from hangu_runtime.version import SERVER_VERSION as __version__
+
+__all__ = ["__version__"]

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from hangu_runtime.unixhttp import UnixHTTPConnection
+from hangu_runtime.version import API_VERSION
 
 DEFAULT_HOST = "unix:///run/hangu/hangu.sock"
-# The newest API version this client speaks; lowered to the server's.
-API_VERSION = "1.47"
+# API_VERSION (the newest this client speaks, the gateway's newest) is
+# lowered to the server's when that is older.
 USER_AGENT = "hangu-cli/0.1"
 
 

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
+from hangu_runtime.version import SERVER_VERSION
 
 from . import errors, versions
 from .backends import Backends
@@ -24,7 +25,6 @@ Route = tuple[str, str, Handler]
 BACKENDS: web.AppKey[Backends] = web.AppKey("backends", Backends)
 API_VERSION: web.RequestKey[str] = web.RequestKey("api_version", str)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
-SERVER_VERSION = "0.1.0"
 
 log = hlog.get_logger("hangu.gateway")
 

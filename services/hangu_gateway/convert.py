@@ -8,6 +8,7 @@ from hangu.container.v1 import container_pb2 as cpb
 
 from .container_fields import CONFIG_PLAIN, HOST_PLAIN, HOST_UNSUPPORTED
 from .errors import bad_request
+from .versions import API_VERSION
 
 
 def _strslice(value: Any) -> list[str]:
@@ -152,7 +153,7 @@ def networking_config(body: dict[str, Any]) -> cpb.NetworkingConfig:
 
 
 def create_request(
-    name: str, body: dict[str, Any], platform: str = "", api_version: str = "1.47"
+    name: str, body: dict[str, Any], platform: str = "", api_version: str = API_VERSION
 ) -> cpb.CreateContainerRequest:
     if not isinstance(body, dict):
         raise bad_request("invalid JSON body: expected an object")

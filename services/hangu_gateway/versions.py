@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import re
 
-API_VERSION = "1.47"
-MIN_API_VERSION = "1.24"
+from hangu_runtime.version import API_VERSION, MIN_API_VERSION
+
+# The range is hangu's (hangu_runtime.version); negotiation is the gateway's.
+__all__ = [
+    "API_VERSION",
+    "MIN_API_VERSION",
+    "PREFIX_PATTERN",
+    "VersionError",
+    "at_least",
+    "less_than",
+    "negotiate",
+    "parse",
+]
+
 # The route prefix; any dotted number, so that out-of-range versions reach
 # the check (and get dockerd's message) instead of a bare 404.
 PREFIX_PATTERN = r"{api_version:v[0-9]+(?:\.[0-9]+)?}"

@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from hangu_runtime.units import human_size
+from hangu_runtime.version import API_VERSION, SERVER_VERSION
 
-from .. import __version__
-from ..client import API_VERSION, APIClient, APIError, ConnectionFailed
+from ..client import APIClient, APIError, ConnectionFailed
 
 # Docker names architectures as Go does.
 GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_version(client: APIClient, args: argparse.Namespace) -> int:
     print("Client: hangu")
-    print(f" Version:           {__version__}")
+    print(f" Version:           {SERVER_VERSION}")
     print(f" API version:       {API_VERSION}")
     print(f" Python version:    {platform.python_version()}")
     arch = GOARCH.get(platform.machine(), platform.machine())

@@ -16,12 +16,12 @@ from aiohttp import web
 from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
 from hangu_runtime.config import Settings
+from hangu_runtime.version import SERVER_VERSION
 
 from .. import versions
 from ..backends import metadata
 from .common import backends, json_response
 
-ENGINE_VERSION = "0.1.0"
 _GO_ARCH = {
     "x86_64": "amd64",
     "aarch64": "arm64",
@@ -105,8 +105,8 @@ async def version(request: web.Request) -> web.StreamResponse:
     return json_response(
         {
             "Platform": {"Name": "hangu"},
-            "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details}],
-            "Version": ENGINE_VERSION,
+            "Components": [{"Name": "Engine", "Version": SERVER_VERSION, "Details": details}],
+            "Version": SERVER_VERSION,
             "ApiVersion": versions.API_VERSION,
             "MinAPIVersion": versions.MIN_API_VERSION,
             "GitCommit": "",
@@ -210,7 +210,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Name": platform.node(),
         "Labels": [],
         "ExperimentalBuild": False,
-        "ServerVersion": ENGINE_VERSION,
+        "ServerVersion": SERVER_VERSION,
         "Runtimes": {"runc": {"path": settings.runtime}},
         "DefaultRuntime": "runc",
         "Swarm": {
