@@ -16,15 +16,11 @@ from hangu_runtime.config import Settings
 from hangu_runtime.version import SERVER_VERSION
 
 from . import errors, versions
-from .backends import Backends
+from .keys import API_VERSION, BACKENDS, SETTINGS, Backends
 from .routers import containers, distribution, events, files, images, io, networks, system, volumes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
-
-BACKENDS: web.AppKey[Backends] = web.AppKey("backends", Backends)
-API_VERSION: web.RequestKey[str] = web.RequestKey("api_version", str)
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 
 log = hlog.get_logger("hangu.gateway")
 
@@ -39,10 +35,6 @@ AREAS: tuple[Iterable[Route], ...] = (
     volumes.ROUTES,
     networks.ROUTES,
 )
-
-
-def backends(request: web.Request) -> Backends:
-    return request.app[BACKENDS]
 
 
 @web.middleware

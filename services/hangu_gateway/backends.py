@@ -1,9 +1,7 @@
-"""The four services, as grpc.aio stubs, plus the request id every call
-carries in its metadata (`x-request-id`)."""
+"""Channels to the four services, as grpc.aio stubs, plus the request id
+every call carries in its metadata (`x-request-id`)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import grpc
 
@@ -13,6 +11,8 @@ from hangu.network.v1 import network_pb2_grpc
 from hangu.volume.v1 import volume_pb2_grpc
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
+
+from .keys import Backends
 
 _OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -27,19 +27,6 @@ def metadata() -> tuple[tuple[str, str], ...]:
     """Metadata for one call: the current HTTP request's id."""
     rid = hlog.request_id.get()
     return ((hlog.REQUEST_ID_KEY, rid),) if rid else ()
-
-
-@dataclass
-class Backends:
-    image: image_pb2_grpc.ImageServiceStub
-    container: container_pb2_grpc.ContainerServiceStub
-    network: network_pb2_grpc.NetworkServiceStub
-    volume: volume_pb2_grpc.VolumeServiceStub
-    channels: list[grpc.aio.Channel]
-
-    async def close(self) -> None:
-        for channel in self.channels:
-            await channel.close()
 
 
 def connect(settings: Settings) -> Backends:

@@ -1,5 +1,6 @@
 """Small helpers every router uses: query values as dockerd parses them,
-filters, JSON bodies, and references in error messages."""
+filters, JSON bodies, and references in error messages. (The services, the
+settings and the negotiated version come from ..keys.)"""
 
 from __future__ import annotations
 
@@ -9,22 +10,9 @@ from typing import Any
 import grpc
 from aiohttp import web
 
-from ..backends import Backends
 from ..errors import ApiError, bad_request
 
 _FALSE = {"", "0", "no", "false", "none"}
-
-
-def backends(request: web.Request) -> Backends:
-    from ..app import BACKENDS  # the app module imports the routers
-
-    return request.app[BACKENDS]
-
-
-def api_version(request: web.Request) -> str:
-    from ..app import API_VERSION
-
-    return request.get(API_VERSION, "1.47")
 
 
 def qbool(request: web.Request, name: str, default: bool = False) -> bool:

@@ -15,9 +15,8 @@ from hangu.container.v1 import container_pb2 as cpb
 from .. import container_shape, convert, startgate
 from ..backends import metadata
 from ..errors import ApiError, bad_request
+from ..keys import api_version, backends
 from .common import (
-    api_version,
-    backends,
     fill_filters,
     filters,
     json_body,

@@ -9,7 +9,8 @@ from hangu.image.v1 import image_pb2 as ipb
 
 from ..backends import metadata
 from ..errors import bad_request
-from .common import backends, json_body, json_response
+from ..keys import backends
+from .common import json_body, json_response
 from .images import registry_auth
 
 

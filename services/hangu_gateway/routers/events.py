@@ -16,8 +16,9 @@ from hangu.types.v1 import types_pb2 as tpb
 from .. import versions
 from ..backends import metadata
 from ..errors import bad_request
+from ..keys import api_version, backends
 from ..timefmt import parse_unix
-from .common import api_version, backends, filters
+from .common import filters
 
 _KINDS = ("container", "image", "network", "volume")
 _BACKLOG_WINDOW = 0.1  # seconds

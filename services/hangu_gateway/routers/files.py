@@ -19,8 +19,9 @@ from hangu.volume.v1 import volume_pb2 as vpb
 from .. import container_shape, image_shape
 from ..backends import metadata
 from ..errors import ApiError, bad_request
+from ..keys import api_version, backends
 from ..streams import stream_tar
-from .common import api_version, backends, json_response, qbool, reraise_not_found
+from .common import json_response, qbool, reraise_not_found
 from .containers import get_container, no_such_container
 from .volumes import volume_json
 

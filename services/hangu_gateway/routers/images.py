@@ -19,16 +19,9 @@ from hangu.image.v1 import image_pb2 as ipb
 from .. import image_shape
 from ..backends import metadata
 from ..errors import ApiError, bad_request, not_implemented, rpc_status
+from ..keys import api_version, backends
 from ..streams import JsonStream, error_message, progress_message, stream_tar
-from .common import (
-    api_version,
-    backends,
-    fill_filters,
-    filters,
-    json_response,
-    qbool,
-    reraise_not_found,
-)
+from .common import fill_filters, filters, json_response, qbool, reraise_not_found
 
 _BODY_CHUNK = 1 << 20
 

@@ -19,8 +19,9 @@ from hangu_runtime import logging as hlog
 from .. import hijack, startgate, versions
 from ..backends import metadata
 from ..errors import bad_request
+from ..keys import api_version, backends
 from ..timefmt import parse_unix
-from .common import api_version, backends, json_body, json_response, qbool, qint, reraise_not_found
+from .common import json_body, json_response, qbool, qint, reraise_not_found
 from .containers import get_container, no_such_container
 
 log = hlog.get_logger("hangu.gateway.io")

@@ -11,16 +11,9 @@ from hangu.network.v1 import network_pb2 as npb
 
 from ..backends import metadata
 from ..errors import bad_request
+from ..keys import backends
 from ..timefmt import rfc3339nano
-from .common import (
-    backends,
-    fill_filters,
-    filters,
-    json_body,
-    json_response,
-    no_content,
-    reraise_not_found,
-)
+from .common import fill_filters, filters, json_body, json_response, no_content, reraise_not_found
 from .containers import get_container
 
 

@@ -20,7 +20,8 @@ from hangu_runtime.version import SERVER_VERSION
 
 from .. import versions
 from ..backends import metadata
-from .common import backends, json_response
+from ..keys import backends, settings
+from .common import json_response
 
 _GO_ARCH = {
     "x86_64": "amd64",
@@ -149,10 +150,10 @@ def _engine_id(root: Path) -> str:
 
 
 async def info(request: web.Request) -> web.StreamResponse:
-    settings = _settings(request)
+    cfg = settings(request)
     total, running, paused, stopped, images = await _counts(request)
     data: dict[str, Any] = {
-        "ID": _engine_id(settings.root),
+        "ID": _engine_id(cfg.root),
         "Containers": total,
         "ContainersRunning": running,
         "ContainersPaused": paused,
@@ -199,11 +200,11 @@ async def info(request: web.Request) -> web.StreamResponse:
         "OSType": "linux",
         "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": _registry_config(settings),
+        "RegistryConfig": _registry_config(cfg),
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(),
         "GenericResources": None,
-        "DockerRootDir": str(settings.root),
+        "DockerRootDir": str(cfg.root),
         "HttpProxy": "",
         "HttpsProxy": "",
         "NoProxy": "",
@@ -211,7 +212,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Labels": [],
         "ExperimentalBuild": False,
         "ServerVersion": SERVER_VERSION,
-        "Runtimes": {"runc": {"path": settings.runtime}},
+        "Runtimes": {"runc": {"path": cfg.runtime}},
         "DefaultRuntime": "runc",
         "Swarm": {
             "NodeID": "",
@@ -232,7 +233,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Containerd": None,
         "Warnings": [],
         "DefaultAddressPools": [
-            {"Base": p.strip(), "Size": 24} for p in settings.subnet_pool.split(",") if p.strip()
+            {"Base": p.strip(), "Size": 24} for p in cfg.subnet_pool.split(",") if p.strip()
         ],
     }
     return json_response(data)
@@ -268,12 +269,6 @@ def _registry_config(settings: Settings) -> dict[str, Any]:
         "IndexConfigs": indexes,
         "Mirrors": list(settings.registry_mirrors),
     }
-
-
-def _settings(request: web.Request) -> Settings:
-    from ..app import SETTINGS  # the app module imports the routers
-
-    return request.app[SETTINGS]
 
 
 def _now_rfc3339() -> str:

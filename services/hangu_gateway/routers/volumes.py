@@ -11,9 +11,9 @@ from aiohttp import web
 from hangu.volume.v1 import volume_pb2 as vpb
 
 from ..backends import metadata
+from ..keys import backends
 from ..timefmt import is_zero
 from .common import (
-    backends,
     fill_filters,
     filters,
     json_body,
