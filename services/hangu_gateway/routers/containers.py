@@ -13,7 +13,6 @@ from aiohttp import web
 from hangu.container.v1 import container_pb2 as cpb
 
 from .. import container_shape, convert, startgate
-from ..backends import metadata
 from ..errors import ApiError, bad_request
 from ..keys import api_version, backends
 from .common import (
@@ -36,7 +35,7 @@ def no_such_container(ref: str) -> str:
 async def get_container(request: web.Request, ref: str, size: bool = False) -> cpb.Container:
     try:
         return await backends(request).container.Get(
-            cpb.GetContainerRequest(reference=ref, size=size), metadata=metadata()
+            cpb.GetContainerRequest(reference=ref, size=size)
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
@@ -58,7 +57,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         name, body, request.query.get("platform", ""), api_version(request)
     )
     try:
-        created = await backends(request).container.Create(req, metadata=metadata())
+        created = await backends(request).container.Create(req)
     except grpc.aio.AioRpcError as err:
         if err.code() == grpc.StatusCode.NOT_FOUND:
             details = err.details() or ""
@@ -84,7 +83,7 @@ async def list_containers(request: web.Request) -> web.StreamResponse:
             flt.setdefault(legacy, []).append(request.query[legacy])
             req.all = True
     fill_filters(req.filters, flt)
-    resp = await backends(request).container.List(req, metadata=metadata())
+    resp = await backends(request).container.List(req)
     items = sorted(
         resp.containers, key=lambda c: (c.created.seconds, c.created.nanos), reverse=True
     )
@@ -113,8 +112,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         resp = await backends(request).container.Start(
             cpb.StartContainerRequest(
                 reference=ref, detach_keys=request.query.get("detachKeys", "")
-            ),
-            metadata=metadata(),
+            )
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
@@ -138,7 +136,7 @@ async def stop(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
         resp = await backends(request).container.Stop(
-            cpb.StopContainerRequest(reference=ref, **_stop_args(request)), metadata=metadata()
+            cpb.StopContainerRequest(reference=ref, **_stop_args(request))
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
@@ -150,7 +148,7 @@ async def restart(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
         await backends(request).container.Restart(
-            cpb.RestartContainerRequest(reference=ref, **_stop_args(request)), metadata=metadata()
+            cpb.RestartContainerRequest(reference=ref, **_stop_args(request))
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
@@ -161,7 +159,7 @@ async def restart(request: web.Request) -> web.StreamResponse:
 async def _simple(request: web.Request, rpc: str, message: Any) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
-        await getattr(backends(request).container, rpc)(message, metadata=metadata())
+        await getattr(backends(request).container, rpc)(message)
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -220,8 +218,7 @@ async def top(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
         resp = await backends(request).container.Top(
-            cpb.TopRequest(reference=ref, ps_args=request.query.get("ps_args", "")),
-            metadata=metadata(),
+            cpb.TopRequest(reference=ref, ps_args=request.query.get("ps_args", ""))
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
@@ -241,7 +238,7 @@ async def update(request: web.Request) -> web.StreamResponse:
     if body.get("RestartPolicy"):
         req.restart_policy.CopyFrom(resources.restart_policy)
     try:
-        resp = await backends(request).container.Update(req, metadata=metadata())
+        resp = await backends(request).container.Update(req)
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -251,7 +248,7 @@ async def update(request: web.Request) -> web.StreamResponse:
 async def prune(request: web.Request) -> web.StreamResponse:
     req = cpb.PruneContainersRequest()
     fill_filters(req.filters, filters(request))
-    resp = await backends(request).container.Prune(req, metadata=metadata())
+    resp = await backends(request).container.Prune(req)
     return json_response(
         {"ContainersDeleted": list(resp.deleted) or None, "SpaceReclaimed": resp.space_reclaimed}
     )

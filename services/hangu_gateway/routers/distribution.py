@@ -7,7 +7,6 @@ from aiohttp import web
 
 from hangu.image.v1 import image_pb2 as ipb
 
-from ..backends import metadata
 from ..errors import bad_request
 from ..keys import backends
 from .common import json_body, json_response
@@ -27,8 +26,7 @@ async def auth(request: web.Request) -> web.StreamResponse:
                 identity_token=body.get("identitytoken") or "",
                 registry_token=body.get("registrytoken") or "",
             )
-        ),
-        metadata=metadata(),
+        )
     )
     return json_response(
         {"Status": resp.status or "Login Succeeded", "IdentityToken": resp.identity_token}
@@ -39,8 +37,7 @@ async def distribution(request: web.Request) -> web.StreamResponse:
     resp = await backends(request).image.DistributionInspect(
         ipb.DistributionInspectRequest(
             reference=request.match_info["name"], auth=registry_auth(request)
-        ),
-        metadata=metadata(),
+        )
     )
     platforms = []
     for p in resp.platforms:

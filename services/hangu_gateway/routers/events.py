@@ -14,7 +14,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.types.v1 import types_pb2 as tpb
 
 from .. import versions
-from ..backends import metadata
 from ..errors import bad_request
 from ..keys import api_version, backends
 from ..timefmt import parse_unix
@@ -109,7 +108,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             req.until.CopyFrom(until)
         stub = getattr(b, kind)
         try:
-            async for ev in stub.Events(req, metadata=metadata()):
+            async for ev in stub.Events(req):
                 await queue.put(event_json(kind, ev, api))
         except grpc.aio.AioRpcError:
             pass  # a service without events (or down) just contributes none

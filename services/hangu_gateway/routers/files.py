@@ -17,7 +17,6 @@ from hangu.image.v1 import image_pb2 as ipb
 from hangu.volume.v1 import volume_pb2 as vpb
 
 from .. import container_shape, image_shape
-from ..backends import metadata
 from ..errors import ApiError, bad_request
 from ..keys import api_version, backends
 from ..streams import stream_tar
@@ -33,9 +32,7 @@ async def archive_get(request: web.Request) -> web.StreamResponse:
     if not path:
         raise bad_request("path is required")
     c = await get_container(request, ref)
-    call = backends(request).container.ArchiveGet(
-        cpb.ArchiveGetRequest(reference=c.id, path=path), metadata=metadata()
-    )
+    call = backends(request).container.ArchiveGet(cpb.ArchiveGetRequest(reference=c.id, path=path))
     response = web.StreamResponse(status=200)
     response.content_type = "application/x-tar"
     try:
@@ -78,21 +75,19 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
         while chunk := await request.content.read(_CHUNK):
             yield cpb.ArchivePutRequest(data=chunk)
 
-    await backends(request).container.ArchivePut(requests(), metadata=metadata())
+    await backends(request).container.ArchivePut(requests())
     return web.Response(status=200)
 
 
 async def changes(request: web.Request) -> web.StreamResponse:
     c = await get_container(request, request.match_info["id"])
-    resp = await backends(request).image.Changes(
-        ipb.ChangesRequest(container_id=c.id), metadata=metadata()
-    )
+    resp = await backends(request).image.Changes(ipb.ChangesRequest(container_id=c.id))
     return json_response([{"Path": ch.path, "Kind": ch.kind} for ch in resp.changes] or None)
 
 
 async def export(request: web.Request) -> web.StreamResponse:
     c = await get_container(request, request.match_info["id"])
-    call = backends(request).image.Export(ipb.ExportRequest(container_id=c.id), metadata=metadata())
+    call = backends(request).image.Export(ipb.ExportRequest(container_id=c.id))
     return await stream_tar(request, call, "export")
 
 
@@ -119,8 +114,7 @@ async def commit(request: web.Request) -> web.StreamResponse:
             author=q.get("author", ""),
             changes=q.getall("changes", []),
             config_json=json.dumps(config).encode(),
-        ),
-        metadata=metadata(),
+        )
     )
     return json_response({"Id": resp.id}, status=201)
 
@@ -203,9 +197,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     one_shot = qbool(request, "one-shot")
     if one_shot and stream:
         raise bad_request("cannot have stream=true and one-shot=true")
-    call = backends(request).container.Stats(
-        cpb.StatsRequest(reference=c.id, stream=True), metadata=metadata()
-    )
+    call = backends(request).container.Stats(cpb.StatsRequest(reference=c.id, stream=True))
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
     prev: cpb.StatsSample | None = None
@@ -236,13 +228,9 @@ async def stats(request: web.Request) -> web.StreamResponse:
 async def system_df(request: web.Request) -> web.StreamResponse:
     b = backends(request)
     api = api_version(request)
-    imgs = await b.image.List(
-        ipb.ListImagesRequest(shared_size=True, without_config=True), metadata=metadata()
-    )
-    ctrs = await b.container.List(
-        cpb.ListContainersRequest(all=True, size=True), metadata=metadata()
-    )
-    vols = await b.volume.List(vpb.ListVolumesRequest(), metadata=metadata())
+    imgs = await b.image.List(ipb.ListImagesRequest(shared_size=True, without_config=True))
+    ctrs = await b.container.List(cpb.ListContainersRequest(all=True, size=True))
+    vols = await b.volume.List(vpb.ListVolumesRequest())
     images = []
     for img in imgs.images:
         item = image_shape.list_json(img, api)

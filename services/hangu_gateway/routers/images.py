@@ -17,7 +17,6 @@ from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
 
 from .. import image_shape
-from ..backends import metadata
 from ..errors import ApiError, bad_request, not_implemented, rpc_status
 from ..keys import api_version, backends
 from ..streams import JsonStream, error_message, progress_message, stream_tar
@@ -121,8 +120,7 @@ async def _pull(request: web.Request) -> web.StreamResponse:
             all_tags=all_tags,
             platform=_platform(request.query.get("platform", "")),
             auth=registry_auth(request),
-        ),
-        metadata=metadata(),
+        )
     )
     return await _registry_stream(request, call)
 
@@ -165,7 +163,7 @@ async def _import(request: web.Request) -> web.StreamResponse:
         async for chunk in _body_chunks(request):
             yield ipb.ImportRequest(data=chunk)
 
-    call = backends(request).image.Import(requests(), metadata=metadata())
+    call = backends(request).image.Import(requests())
     return await stream_progress(request, call)
 
 
@@ -177,7 +175,7 @@ async def load(request: web.Request) -> web.StreamResponse:
         async for chunk in _body_chunks(request):
             yield ipb.LoadRequest(data=chunk)
 
-    call = backends(request).image.Load(requests(), metadata=metadata())
+    call = backends(request).image.Load(requests())
     return await stream_progress(request, call)
 
 
@@ -188,8 +186,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     if not names:
         raise bad_request("no images to save")
     call = backends(request).image.Save(
-        ipb.SaveRequest(references=names, platform=_platform(request.query.get("platform", ""))),
-        metadata=metadata(),
+        ipb.SaveRequest(references=names, platform=_platform(request.query.get("platform", "")))
     )
     return await stream_tar(
         request,
@@ -208,8 +205,7 @@ async def push(request: web.Request) -> web.StreamResponse:
             reference=reference,
             all_tags=not tag and ":" not in name.rsplit("/", 1)[-1],
             auth=registry_auth(request),
-        ),
-        metadata=metadata(),
+        )
     )
     return await _registry_stream(request, call)
 
@@ -219,16 +215,14 @@ async def list_images(request: web.Request) -> web.StreamResponse:
         all=qbool(request, "all"), shared_size=qbool(request, "shared-size"), without_config=True
     )
     fill_filters(req.filters, filters(request))
-    resp = await backends(request).image.List(req, metadata=metadata())
+    resp = await backends(request).image.List(req)
     items = sorted(resp.images, key=lambda i: (i.created.seconds, i.id), reverse=True)
     return json_response(image_shape.list_many(items, api_version(request)))
 
 
 async def get_image(request: web.Request, ref: str) -> ipb.Image:
     try:
-        return await backends(request).image.Get(
-            ipb.GetImageRequest(reference=ref), metadata=metadata()
-        )
+        return await backends(request).image.Get(ipb.GetImageRequest(reference=ref))
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
         raise
@@ -242,9 +236,7 @@ async def inspect(request: web.Request) -> web.StreamResponse:
 async def history(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["name"]
     try:
-        resp = await backends(request).image.History(
-            ipb.HistoryRequest(reference=ref), metadata=metadata()
-        )
+        resp = await backends(request).image.History(ipb.HistoryRequest(reference=ref))
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
         raise
@@ -258,9 +250,7 @@ async def tag(request: web.Request) -> web.StreamResponse:
         raise bad_request("repository name is required")
     target = f"{repo}:{tag_}" if tag_ else repo
     try:
-        await backends(request).image.Tag(
-            ipb.TagRequest(source=ref, target=target), metadata=metadata()
-        )
+        await backends(request).image.Tag(ipb.TagRequest(source=ref, target=target))
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
         raise
@@ -268,9 +258,7 @@ async def tag(request: web.Request) -> web.StreamResponse:
 
 
 async def _containers_using(request: web.Request, image_id: str) -> list[str]:
-    resp = await backends(request).container.List(
-        cpb.ListContainersRequest(all=True), metadata=metadata()
-    )
+    resp = await backends(request).container.List(cpb.ListContainersRequest(all=True))
     return [c.id for c in resp.containers if c.image_id == image_id]
 
 
@@ -285,8 +273,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
                 force=qbool(request, "force"),
                 no_prune=qbool(request, "noprune"),
                 used_by_containers=used_by,
-            ),
-            metadata=metadata(),
+            )
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_image(ref))
@@ -297,12 +284,10 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 async def prune(request: web.Request) -> web.StreamResponse:
-    resp_c = await backends(request).container.List(
-        cpb.ListContainersRequest(all=True), metadata=metadata()
-    )
+    resp_c = await backends(request).container.List(cpb.ListContainersRequest(all=True))
     req = ipb.PruneImagesRequest(in_use_image_ids=sorted({c.image_id for c in resp_c.containers}))
     fill_filters(req.filters, filters(request))
-    resp = await backends(request).image.Prune(req, metadata=metadata())
+    resp = await backends(request).image.Prune(req)
     deleted: list[dict[str, str]] = [{"Untagged": u} for u in resp.untagged]
     deleted += [{"Deleted": d} for d in resp.deleted]
     return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": resp.space_reclaimed})

@@ -17,7 +17,6 @@ from hangu.container.v1 import container_pb2 as cpb
 from hangu_runtime import logging as hlog
 
 from .. import hijack, startgate, versions
-from ..backends import metadata
 from ..errors import bad_request
 from ..keys import api_version, backends
 from ..timefmt import parse_unix
@@ -87,7 +86,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     ):
         raise bad_request("at least one of stdin, stdout or stderr must be requested")
     tty = c.config.tty
-    call = backends(request).container.Attach(metadata=metadata())
+    call = backends(request).container.Attach()
     await call.write(
         cpb.AttachRequest(
             reference=c.id,
@@ -137,7 +136,7 @@ async def wait(request: web.Request) -> web.StreamResponse:
         raise bad_request(f"invalid condition: {condition!r}")
     c = await get_container(request, ref)
     call = backends(request).container.Wait(
-        cpb.WaitContainerRequest(reference=c.id, condition=condition), metadata=metadata()
+        cpb.WaitContainerRequest(reference=c.id, condition=condition)
     )
     response = web.StreamResponse(status=200)
     response.content_type = "application/json"
@@ -167,9 +166,7 @@ async def resize(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
     try:
-        await backends(request).container.Resize(
-            cpb.ResizeRequest(reference=ref, size=size), metadata=metadata()
-        )
+        await backends(request).container.Resize(cpb.ResizeRequest(reference=ref, size=size))
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
         raise
@@ -208,7 +205,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         req.until.CopyFrom(until)
     timestamps = qbool(request, "timestamps")
     tty = c.config.tty
-    call = backends(request).container.Logs(req, metadata=metadata())
+    call = backends(request).container.Logs(req)
     response = web.StreamResponse(status=200)
     response.content_type = hijack.RAW_STREAM if tty else hijack.MULTIPLEXED_STREAM
     await response.prepare(request)
@@ -251,8 +248,7 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
                 user=body.get("User") or "",
                 working_dir=body.get("WorkingDir") or "",
                 console_size=body.get("ConsoleSize") or [],
-            ),
-            metadata=metadata(),
+            )
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_container(ref))
@@ -263,7 +259,7 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
 async def _exec_inspect(request: web.Request, exec_id: str) -> cpb.Exec:
     try:
         return await backends(request).container.ExecInspect(
-            cpb.ExecInspectRequest(exec_id=exec_id), metadata=metadata()
+            cpb.ExecInspectRequest(exec_id=exec_id)
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, f"No such exec instance: {exec_id}")
@@ -276,7 +272,7 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     info = await _exec_inspect(request, exec_id)
     detach = bool(body.get("Detach"))
     tty = bool(body.get("Tty")) or info.tty
-    call = backends(request).container.ExecStart(metadata=metadata())
+    call = backends(request).container.ExecStart()
     first = cpb.ExecStartRequest(exec_id=exec_id, detach=detach, tty=tty)
     size = body.get("ConsoleSize") or []
     if len(size) == 2 and size[0] and size[1]:
@@ -302,7 +298,7 @@ async def exec_resize(request: web.Request) -> web.StreamResponse:
     size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
     try:
         await backends(request).container.ExecResize(
-            cpb.ExecResizeRequest(exec_id=exec_id, size=size), metadata=metadata()
+            cpb.ExecResizeRequest(exec_id=exec_id, size=size)
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, f"No such exec instance: {exec_id}")

@@ -9,7 +9,6 @@ from aiohttp import web
 
 from hangu.network.v1 import network_pb2 as npb
 
-from ..backends import metadata
 from ..errors import bad_request
 from ..keys import backends
 from ..timefmt import rfc3339nano
@@ -72,15 +71,13 @@ def no_such_network(ref: str) -> str:
 async def list_networks(request: web.Request) -> web.StreamResponse:
     req = npb.ListNetworksRequest()
     fill_filters(req.filters, filters(request))
-    resp = await backends(request).network.List(req, metadata=metadata())
+    resp = await backends(request).network.List(req)
     return json_response([network_json(n, containers=False) for n in resp.networks])
 
 
 async def _get(request: web.Request, ref: str) -> npb.Network:
     try:
-        return await backends(request).network.Get(
-            npb.GetNetworkRequest(reference=ref), metadata=metadata()
-        )
+        return await backends(request).network.Get(npb.GetNetworkRequest(reference=ref))
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_network(ref))
         raise
@@ -121,16 +118,14 @@ async def create(request: web.Request) -> web.StreamResponse:
     )
     if body.get("Ingress") or body.get("Scope") == "swarm" or body.get("ConfigOnly"):
         raise bad_request("swarm-scoped, ingress and config-only networks are not supported")
-    n = await backends(request).network.Create(req, metadata=metadata())
+    n = await backends(request).network.Create(req)
     return json_response({"Id": n.id, "Warning": ""}, status=201)
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
     try:
-        await backends(request).network.Remove(
-            npb.RemoveNetworkRequest(reference=ref), metadata=metadata()
-        )
+        await backends(request).network.Remove(npb.RemoveNetworkRequest(reference=ref))
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_network(ref))
         raise
@@ -153,8 +148,7 @@ async def connect(request: web.Request) -> web.StreamResponse:
                 ipv4_address=ipam.get("IPv4Address") or "",
                 mac_address=ep.get("MacAddress") or "",
             ),
-        ),
-        metadata=metadata(),
+        )
     )
     return web.Response(status=200)
 
@@ -165,8 +159,7 @@ async def disconnect(request: web.Request) -> web.StreamResponse:
     c = await get_container(request, str(body.get("Container") or ""))
     network = await _get(request, ref)
     await backends(request).network.Disconnect(
-        npb.DisconnectRequest(container_id=c.id, network=network.id, force=bool(body.get("Force"))),
-        metadata=metadata(),
+        npb.DisconnectRequest(container_id=c.id, network=network.id, force=bool(body.get("Force")))
     )
     return web.Response(status=200)
 
@@ -174,7 +167,7 @@ async def disconnect(request: web.Request) -> web.StreamResponse:
 async def prune(request: web.Request) -> web.StreamResponse:
     req = npb.PruneNetworksRequest()
     fill_filters(req.filters, filters(request))
-    resp = await backends(request).network.Prune(req, metadata=metadata())
+    resp = await backends(request).network.Prune(req)
     return json_response({"NetworksDeleted": list(resp.deleted) or None})
 
 

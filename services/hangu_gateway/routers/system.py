@@ -19,7 +19,6 @@ from hangu_runtime.config import Settings
 from hangu_runtime.version import SERVER_VERSION
 
 from .. import versions
-from ..backends import metadata
 from ..keys import backends, settings
 from .common import json_response
 
@@ -124,12 +123,11 @@ async def _counts(request: web.Request) -> tuple[int, int, int, int, int]:
     """Containers (total, running, paused, stopped) and images; zeros for a
     service that does not answer, so `docker info` still prints."""
     b = backends(request)
-    md = metadata()
     containers: list[cpb.Container] = []
     images = 0
     results = await asyncio.gather(
-        b.container.List(cpb.ListContainersRequest(all=True), metadata=md, timeout=10),
-        b.image.List(ipb.ListImagesRequest(), metadata=md, timeout=10),
+        b.container.List(cpb.ListContainersRequest(all=True), timeout=10),
+        b.image.List(ipb.ListImagesRequest(), timeout=10),
         return_exceptions=True,
     )
     if not isinstance(results[0], BaseException):

@@ -10,7 +10,6 @@ from aiohttp import web
 
 from hangu.volume.v1 import volume_pb2 as vpb
 
-from ..backends import metadata
 from ..keys import backends
 from ..timefmt import is_zero
 from .common import (
@@ -50,7 +49,7 @@ def no_such_volume(name: str) -> str:
 async def list_volumes(request: web.Request) -> web.StreamResponse:
     req = vpb.ListVolumesRequest()
     fill_filters(req.filters, filters(request))
-    resp = await backends(request).volume.List(req, metadata=metadata())
+    resp = await backends(request).volume.List(req)
     return json_response(
         {"Volumes": [volume_json(v) for v in resp.volumes], "Warnings": list(resp.warnings) or None}
     )
@@ -66,8 +65,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             driver=body.get("Driver") or "local",
             driver_opts=body.get("DriverOpts") or {},
             labels=body.get("Labels") or {},
-        ),
-        metadata=metadata(),
+        )
     )
     return json_response(volume_json(v), status=201)
 
@@ -75,7 +73,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 async def inspect(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     try:
-        v = await backends(request).volume.Get(vpb.GetVolumeRequest(name=name), metadata=metadata())
+        v = await backends(request).volume.Get(vpb.GetVolumeRequest(name=name))
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_volume(name))
         raise
@@ -86,7 +84,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     try:
         await backends(request).volume.Remove(
-            vpb.RemoveVolumeRequest(name=name, force=qbool(request, "force")), metadata=metadata()
+            vpb.RemoveVolumeRequest(name=name, force=qbool(request, "force"))
         )
     except grpc.aio.AioRpcError as err:
         reraise_not_found(err, no_such_volume(name))
@@ -97,7 +95,7 @@ async def remove(request: web.Request) -> web.StreamResponse:
 async def prune(request: web.Request) -> web.StreamResponse:
     req = vpb.PruneVolumesRequest()
     fill_filters(req.filters, filters(request))
-    resp = await backends(request).volume.Prune(req, metadata=metadata())
+    resp = await backends(request).volume.Prune(req)
     return json_response(
         {"VolumesDeleted": list(resp.deleted) or None, "SpaceReclaimed": resp.space_reclaimed}
     )
