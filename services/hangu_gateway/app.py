@@ -72,6 +72,7 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
     except errors.ApiError as err:
         return errors.json_error(err.status, err.message)
     except grpc.aio.AioRpcError as err:
+        # Handlers let a service's error through; it is mapped here only.
         status, message = errors.rpc_status(err)
         return errors.json_error(status, message)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed):

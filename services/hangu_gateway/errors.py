@@ -1,5 +1,13 @@
 """Errors in Docker's form: `{"message": ...}` with application/json, the
-HTTP status from the one table in hangu_runtime.errors."""
+HTTP status from the one table in hangu_runtime.errors.
+
+Handlers do not catch a service's gRPC error: it reaches the app's
+middleware, which maps it here once (moby's handlers `return err` and
+httpstatus.FromError maps it the same way). The message is the service's
+own; each service words a missing object as dockerd does ("No such
+container: x", "No such image: x:latest", "network x not found", "get x:
+no such volume", "No such exec instance: x"). A handler overrides it only
+where dockerd's wording differs by endpoint, explicitly, with ApiError."""
 
 from __future__ import annotations
 
@@ -39,7 +47,8 @@ def json_error(status: int, message: str) -> web.Response:
 
 
 def rpc_status(err: grpc.aio.AioRpcError) -> tuple[int, str]:
-    """HTTP status and message for a gRPC error from a service."""
+    """HTTP status and message for a gRPC error from a service: the one
+    place the gateway maps them, NOT_FOUND included."""
     code = err.code()
     if code == grpc.StatusCode.UNIMPLEMENTED and (err.details() or "").startswith("Method not"):
         # The service has no such RPC yet: say so plainly, never a silent 200.
@@ -47,7 +56,3 @@ def rpc_status(err: grpc.aio.AioRpcError) -> tuple[int, str]:
     if code == grpc.StatusCode.UNAVAILABLE:
         return 503, f"hangu service unavailable: {err.details() or code.name}"
     return http_status(code), err.details() or code.name.lower()
-
-
-def is_not_found(err: grpc.aio.AioRpcError) -> bool:
-    return err.code() == grpc.StatusCode.NOT_FOUND

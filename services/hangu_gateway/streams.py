@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable
 from typing import Any, Protocol
 
 import grpc
@@ -126,14 +126,12 @@ async def stream_tar(
     request: web.Request,
     chunks: AsyncIterable[_Chunk],
     what: str,
-    on_error: Callable[[grpc.aio.AioRpcError], None] | None = None,
 ) -> web.StreamResponse:
     """Forward a service's stream of byte chunks as an application/x-tar body.
 
     The 200 goes out with the first chunk, so a failure before it is still a
-    Docker error response (`on_error` may turn it into a better one); after
-    it, as with dockerd, the only way to tell the client is to cut the
-    connection."""
+    Docker error response (the app's middleware maps it); after it, as with
+    dockerd, the only way to tell the client is to cut the connection."""
     response = web.StreamResponse(status=200)
     response.content_type = "application/x-tar"
     try:
@@ -144,8 +142,6 @@ async def stream_tar(
     except grpc.aio.AioRpcError as err:
         if response.prepared:
             raise ConnectionResetError(f"{what} failed mid-stream") from err
-        if on_error is not None:
-            on_error(err)
         raise
     if not response.prepared:
         await response.prepare(request)

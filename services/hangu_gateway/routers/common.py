@@ -1,16 +1,15 @@
 """Small helpers every router uses: query values as dockerd parses them,
-filters, JSON bodies, and references in error messages. (The services, the
-settings and the negotiated version come from ..keys.)"""
+filters, JSON bodies and empty answers. (The services, the settings and the
+negotiated version come from ..keys.)"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import grpc
 from aiohttp import web
 
-from ..errors import ApiError, bad_request
+from ..errors import bad_request
 
 _FALSE = {"", "0", "no", "false", "none"}
 
@@ -85,11 +84,3 @@ def no_content() -> web.Response:
 
 def not_modified() -> web.Response:
     return web.Response(status=304)
-
-
-def reraise_not_found(err: grpc.aio.AioRpcError, message: str) -> None:
-    """A NOT_FOUND from a service keeps the service's message (it may name a
-    peer's missing object, e.g. a network at start); dockerd's wording for
-    the reference stands in only when the service gave none."""
-    if err.code() == grpc.StatusCode.NOT_FOUND:
-        raise ApiError(404, err.details() or message) from err

@@ -24,22 +24,11 @@ from .common import (
     not_modified,
     qbool,
     qint,
-    reraise_not_found,
 )
 
 
-def no_such_container(ref: str) -> str:
-    return f"No such container: {ref}"
-
-
 async def get_container(request: web.Request, ref: str, size: bool = False) -> cpb.Container:
-    try:
-        return await backends(request).container.Get(
-            cpb.GetContainerRequest(reference=ref, size=size)
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    return await backends(request).container.Get(cpb.GetContainerRequest(reference=ref, size=size))
 
 
 def _familiar_image(ref: str) -> str:
@@ -59,14 +48,14 @@ async def create(request: web.Request) -> web.StreamResponse:
     try:
         created = await backends(request).container.Create(req)
     except grpc.aio.AioRpcError as err:
-        if err.code() == grpc.StatusCode.NOT_FOUND:
-            details = err.details() or ""
-            lowered = details.lower()
-            # The CLI pulls and retries on any 404 from create; name the image
-            # as dockerd does unless the missing thing is a network or volume.
-            if "network" not in lowered and "volume" not in lowered:
-                details = f"No such image: {_familiar_image(req.config.image)}"
-            raise ApiError(404, details) from err
+        # One of the few overrides of a service's wording: on create, dockerd
+        # names the missing image with its tag (the CLI pulls and retries on
+        # that 404), unless the missing thing is a network or a volume.
+        details = err.details() or ""
+        if err.code() == grpc.StatusCode.NOT_FOUND and not any(
+            peer in details.lower() for peer in ("network", "volume")
+        ):
+            raise ApiError(404, f"No such image: {_familiar_image(req.config.image)}") from err
         raise
     return json_response({"Id": created.id, "Warnings": []}, status=201)
 
@@ -108,15 +97,9 @@ async def start(request: web.Request) -> web.StreamResponse:
         )
     if request.query.get("checkpoint"):
         raise ApiError(501, "checkpoints are not supported by hangu")
-    try:
-        resp = await backends(request).container.Start(
-            cpb.StartContainerRequest(
-                reference=ref, detach_keys=request.query.get("detachKeys", "")
-            )
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    resp = await backends(request).container.Start(
+        cpb.StartContainerRequest(reference=ref, detach_keys=request.query.get("detachKeys", ""))
+    )
     if startgate.waiting():
         # Attached clients hold their stdin until now (see startgate.py).
         with contextlib.suppress(ApiError, grpc.aio.AioRpcError):
@@ -133,115 +116,84 @@ def _stop_args(request: web.Request) -> dict[str, Any]:
 
 
 async def stop(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    try:
-        resp = await backends(request).container.Stop(
-            cpb.StopContainerRequest(reference=ref, **_stop_args(request))
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    resp = await backends(request).container.Stop(
+        cpb.StopContainerRequest(reference=request.match_info["id"], **_stop_args(request))
+    )
     return not_modified() if resp.not_modified else no_content()
 
 
 async def restart(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    try:
-        await backends(request).container.Restart(
-            cpb.RestartContainerRequest(reference=ref, **_stop_args(request))
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
-    return no_content()
-
-
-async def _simple(request: web.Request, rpc: str, message: Any) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    try:
-        await getattr(backends(request).container, rpc)(message)
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    await backends(request).container.Restart(
+        cpb.RestartContainerRequest(reference=request.match_info["id"], **_stop_args(request))
+    )
     return no_content()
 
 
 async def kill(request: web.Request) -> web.StreamResponse:
-    return await _simple(
-        request,
-        "Kill",
+    await backends(request).container.Kill(
         cpb.KillContainerRequest(
             reference=request.match_info["id"], signal=request.query.get("signal", "")
-        ),
+        )
     )
+    return no_content()
 
 
 async def pause(request: web.Request) -> web.StreamResponse:
-    return await _simple(
-        request, "Pause", cpb.PauseContainerRequest(reference=request.match_info["id"])
+    await backends(request).container.Pause(
+        cpb.PauseContainerRequest(reference=request.match_info["id"])
     )
+    return no_content()
 
 
 async def unpause(request: web.Request) -> web.StreamResponse:
-    return await _simple(
-        request, "Unpause", cpb.UnpauseContainerRequest(reference=request.match_info["id"])
+    await backends(request).container.Unpause(
+        cpb.UnpauseContainerRequest(reference=request.match_info["id"])
     )
+    return no_content()
 
 
 async def rename(request: web.Request) -> web.StreamResponse:
     new_name = request.query.get("name", "")
     if not new_name:
         raise bad_request("Neither old nor new names may be empty")
-    return await _simple(
-        request,
-        "Rename",
+    await backends(request).container.Rename(
         cpb.RenameContainerRequest(
             reference=request.match_info["id"], new_name=new_name.lstrip("/")
-        ),
+        )
     )
+    return no_content()
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
-    return await _simple(
-        request,
-        "Remove",
+    await backends(request).container.Remove(
         cpb.RemoveContainerRequest(
             reference=request.match_info["id"],
             force=qbool(request, "force"),
             remove_volumes=qbool(request, "v"),
             remove_link=qbool(request, "link"),
-        ),
+        )
     )
+    return no_content()
 
 
 async def top(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    try:
-        resp = await backends(request).container.Top(
-            cpb.TopRequest(reference=ref, ps_args=request.query.get("ps_args", ""))
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    resp = await backends(request).container.Top(
+        cpb.TopRequest(reference=request.match_info["id"], ps_args=request.query.get("ps_args", ""))
+    )
     return json_response(
         {"Titles": list(resp.titles), "Processes": [list(p.values) for p in resp.processes]}
     )
 
 
 async def update(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
     body = await json_body(request)
     if not isinstance(body, dict):
         raise bad_request("invalid JSON: expected an object")
     resources = convert.host_config(body)
-    req = cpb.UpdateContainerRequest(reference=ref, resources=resources)
+    req = cpb.UpdateContainerRequest(reference=request.match_info["id"], resources=resources)
     if body.get("RestartPolicy"):
         req.restart_policy.CopyFrom(resources.restart_policy)
-    try:
-        resp = await backends(request).container.Update(req)
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    resp = await backends(request).container.Update(req)
     return json_response({"Warnings": list(resp.warnings)})
 
 

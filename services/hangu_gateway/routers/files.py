@@ -20,8 +20,8 @@ from .. import container_shape, image_shape
 from ..errors import ApiError, bad_request
 from ..keys import api_version, backends
 from ..streams import stream_tar
-from .common import json_response, qbool, reraise_not_found
-from .containers import get_container, no_such_container
+from .common import json_response, qbool
+from .containers import get_container
 from .volumes import volume_json
 
 _CHUNK = 256 * 1024
@@ -212,10 +212,9 @@ async def stats(request: web.Request) -> web.StreamResponse:
             prev = sample
             if not stream:
                 break
-    except grpc.aio.AioRpcError as err:
+    except grpc.aio.AioRpcError:
         if response.prepared:
             return response
-        reraise_not_found(err, no_such_container(c.id))
         raise
     finally:
         call.cancel()

@@ -20,7 +20,7 @@ from .. import image_shape
 from ..errors import ApiError, bad_request, not_implemented, rpc_status
 from ..keys import api_version, backends
 from ..streams import JsonStream, error_message, progress_message, stream_tar
-from .common import fill_filters, filters, json_response, qbool, reraise_not_found
+from .common import fill_filters, filters, json_response, qbool
 
 _BODY_CHUNK = 1 << 20
 
@@ -54,10 +54,6 @@ def _platform(value: str) -> ipb.Platform:
         architecture=parts[1] if len(parts) > 1 else "",
         variant=parts[2] if len(parts) > 2 else "",
     )
-
-
-def no_such_image(ref: str) -> str:
-    return f"No such image: {ref}"
 
 
 async def stream_progress(request: web.Request, call: Any) -> web.StreamResponse:
@@ -188,12 +184,7 @@ async def save(request: web.Request) -> web.StreamResponse:
     call = backends(request).image.Save(
         ipb.SaveRequest(references=names, platform=_platform(request.query.get("platform", "")))
     )
-    return await stream_tar(
-        request,
-        call,
-        "save",
-        on_error=lambda err: reraise_not_found(err, err.details() or "No such image"),
-    )
+    return await stream_tar(request, call, "save")
 
 
 async def push(request: web.Request) -> web.StreamResponse:
@@ -221,11 +212,7 @@ async def list_images(request: web.Request) -> web.StreamResponse:
 
 
 async def get_image(request: web.Request, ref: str) -> ipb.Image:
-    try:
-        return await backends(request).image.Get(ipb.GetImageRequest(reference=ref))
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_image(ref))
-        raise
+    return await backends(request).image.Get(ipb.GetImageRequest(reference=ref))
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
@@ -234,12 +221,9 @@ async def inspect(request: web.Request) -> web.StreamResponse:
 
 
 async def history(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["name"]
-    try:
-        resp = await backends(request).image.History(ipb.HistoryRequest(reference=ref))
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_image(ref))
-        raise
+    resp = await backends(request).image.History(
+        ipb.HistoryRequest(reference=request.match_info["name"])
+    )
     return json_response(image_shape.history_json(list(resp.entries)))
 
 
@@ -249,11 +233,7 @@ async def tag(request: web.Request) -> web.StreamResponse:
     if not repo:
         raise bad_request("repository name is required")
     target = f"{repo}:{tag_}" if tag_ else repo
-    try:
-        await backends(request).image.Tag(ipb.TagRequest(source=ref, target=target))
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_image(ref))
-        raise
+    await backends(request).image.Tag(ipb.TagRequest(source=ref, target=target))
     return web.Response(status=201)
 
 
@@ -266,18 +246,14 @@ async def remove(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["name"]
     img = await get_image(request, ref)
     used_by = await _containers_using(request, img.id)
-    try:
-        resp = await backends(request).image.Remove(
-            ipb.RemoveImageRequest(
-                reference=ref,
-                force=qbool(request, "force"),
-                no_prune=qbool(request, "noprune"),
-                used_by_containers=used_by,
-            )
+    resp = await backends(request).image.Remove(
+        ipb.RemoveImageRequest(
+            reference=ref,
+            force=qbool(request, "force"),
+            no_prune=qbool(request, "noprune"),
+            used_by_containers=used_by,
         )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_image(ref))
-        raise
+    )
     out: list[dict[str, str]] = [{"Untagged": u} for u in resp.untagged]
     out += [{"Deleted": d} for d in resp.deleted]
     return json_response(out)

@@ -20,8 +20,8 @@ from .. import hijack, startgate, versions
 from ..errors import bad_request
 from ..keys import api_version, backends
 from ..timefmt import parse_unix
-from .common import json_body, json_response, qbool, qint, reraise_not_found
-from .containers import get_container, no_such_container
+from .common import json_body, json_response, qbool, qint
+from .containers import get_container
 
 log = hlog.get_logger("hangu.gateway.io")
 
@@ -163,13 +163,10 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 
 async def resize(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
     size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
-    try:
-        await backends(request).container.Resize(cpb.ResizeRequest(reference=ref, size=size))
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    await backends(request).container.Resize(
+        cpb.ResizeRequest(reference=request.match_info["id"], size=size)
+    )
     return web.Response(status=200)
 
 
@@ -233,37 +230,27 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
         cmd = [cmd]
     if not cmd:
         raise bad_request("No exec command specified")
-    try:
-        resp = await backends(request).container.ExecCreate(
-            cpb.ExecCreateRequest(
-                reference=ref,
-                attach_stdin=bool(body.get("AttachStdin")),
-                attach_stdout=bool(body.get("AttachStdout")),
-                attach_stderr=bool(body.get("AttachStderr")),
-                detach_keys=body.get("DetachKeys") or "",
-                tty=bool(body.get("Tty")),
-                env=body.get("Env") or [],
-                cmd=cmd,
-                privileged=bool(body.get("Privileged")),
-                user=body.get("User") or "",
-                working_dir=body.get("WorkingDir") or "",
-                console_size=body.get("ConsoleSize") or [],
-            )
+    resp = await backends(request).container.ExecCreate(
+        cpb.ExecCreateRequest(
+            reference=ref,
+            attach_stdin=bool(body.get("AttachStdin")),
+            attach_stdout=bool(body.get("AttachStdout")),
+            attach_stderr=bool(body.get("AttachStderr")),
+            detach_keys=body.get("DetachKeys") or "",
+            tty=bool(body.get("Tty")),
+            env=body.get("Env") or [],
+            cmd=cmd,
+            privileged=bool(body.get("Privileged")),
+            user=body.get("User") or "",
+            working_dir=body.get("WorkingDir") or "",
+            console_size=body.get("ConsoleSize") or [],
         )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_container(ref))
-        raise
+    )
     return json_response({"Id": resp.id}, status=201)
 
 
 async def _exec_inspect(request: web.Request, exec_id: str) -> cpb.Exec:
-    try:
-        return await backends(request).container.ExecInspect(
-            cpb.ExecInspectRequest(exec_id=exec_id)
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, f"No such exec instance: {exec_id}")
-        raise
+    return await backends(request).container.ExecInspect(cpb.ExecInspectRequest(exec_id=exec_id))
 
 
 async def exec_start(request: web.Request) -> web.StreamResponse:
@@ -294,15 +281,10 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
 
 
 async def exec_resize(request: web.Request) -> web.StreamResponse:
-    exec_id = request.match_info["id"]
     size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
-    try:
-        await backends(request).container.ExecResize(
-            cpb.ExecResizeRequest(exec_id=exec_id, size=size)
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, f"No such exec instance: {exec_id}")
-        raise
+    await backends(request).container.ExecResize(
+        cpb.ExecResizeRequest(exec_id=request.match_info["id"], size=size)
+    )
     return web.Response(status=200)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from hangu.network.v1 import network_pb2 as npb
@@ -12,7 +11,7 @@ from hangu.network.v1 import network_pb2 as npb
 from ..errors import bad_request
 from ..keys import backends
 from ..timefmt import rfc3339nano
-from .common import fill_filters, filters, json_body, json_response, no_content, reraise_not_found
+from .common import fill_filters, filters, json_body, json_response, no_content
 from .containers import get_container
 
 
@@ -64,10 +63,6 @@ def _ipam_config(c: npb.IPAMConfig) -> dict[str, Any]:
     return out
 
 
-def no_such_network(ref: str) -> str:
-    return f"network {ref} not found"
-
-
 async def list_networks(request: web.Request) -> web.StreamResponse:
     req = npb.ListNetworksRequest()
     fill_filters(req.filters, filters(request))
@@ -76,11 +71,7 @@ async def list_networks(request: web.Request) -> web.StreamResponse:
 
 
 async def _get(request: web.Request, ref: str) -> npb.Network:
-    try:
-        return await backends(request).network.Get(npb.GetNetworkRequest(reference=ref))
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_network(ref))
-        raise
+    return await backends(request).network.Get(npb.GetNetworkRequest(reference=ref))
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
@@ -123,12 +114,9 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    try:
-        await backends(request).network.Remove(npb.RemoveNetworkRequest(reference=ref))
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_network(ref))
-        raise
+    await backends(request).network.Remove(
+        npb.RemoveNetworkRequest(reference=request.match_info["id"])
+    )
     return no_content()
 
 

@@ -5,22 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import grpc
 from aiohttp import web
 
 from hangu.volume.v1 import volume_pb2 as vpb
 
 from ..keys import backends
 from ..timefmt import is_zero
-from .common import (
-    fill_filters,
-    filters,
-    json_body,
-    json_response,
-    no_content,
-    qbool,
-    reraise_not_found,
-)
+from .common import fill_filters, filters, json_body, json_response, no_content, qbool
 
 
 def volume_json(v: vpb.Volume) -> dict[str, Any]:
@@ -40,10 +31,6 @@ def volume_json(v: vpb.Volume) -> dict[str, Any]:
     if v.size >= 0 and (v.size or v.used_by):
         out["UsageData"] = {"Size": v.size, "RefCount": len(v.used_by)}
     return out
-
-
-def no_such_volume(name: str) -> str:
-    return f"get {name}: no such volume"
 
 
 async def list_volumes(request: web.Request) -> web.StreamResponse:
@@ -71,24 +58,14 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    try:
-        v = await backends(request).volume.Get(vpb.GetVolumeRequest(name=name))
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_volume(name))
-        raise
+    v = await backends(request).volume.Get(vpb.GetVolumeRequest(name=request.match_info["name"]))
     return json_response(volume_json(v))
 
 
 async def remove(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
-    try:
-        await backends(request).volume.Remove(
-            vpb.RemoveVolumeRequest(name=name, force=qbool(request, "force"))
-        )
-    except grpc.aio.AioRpcError as err:
-        reraise_not_found(err, no_such_volume(name))
-        raise
+    await backends(request).volume.Remove(
+        vpb.RemoveVolumeRequest(name=request.match_info["name"], force=qbool(request, "force"))
+    )
     return no_content()
 
 
