@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import sys
 import uuid
+from collections.abc import MutableMapping
 from contextvars import ContextVar
+from typing import Any
 
 import structlog
 
@@ -14,7 +16,8 @@ REQUEST_ID_KEY = "x-request-id"
 request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 
-def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor (its signature is structlog's)."""
     rid = request_id.get()
     if rid and "request_id" not in event:
         event["request_id"] = rid
