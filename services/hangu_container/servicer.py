@@ -3,7 +3,6 @@ calls (lifecycle.py, streams.py, listing.py), protobuf messages out."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -21,7 +20,7 @@ from .creating import CreateRequest
 from .execs import Execs
 from .health import HealthChecks
 from .lifecycle import Lifecycle
-from .sessions import AttachSession
+from .sessions import AttachSession, ClientInput, pump_input
 from .streams import AttachOptions, Streams
 
 _STREAMS = {"stdout": pb.OutputChunk.STDOUT, "stderr": pb.OutputChunk.STDERR}
@@ -35,6 +34,15 @@ def _ts_ns(ns: int) -> Timestamp:
     ts = Timestamp()
     ts.FromNanoseconds(ns)
     return ts
+
+
+def _client_input(req: pb.AttachRequest | pb.ExecStartRequest) -> ClientInput:
+    size = (
+        (req.resize.height, req.resize.width)
+        if req.HasField("resize") and req.resize.height and req.resize.width
+        else None
+    )
+    return ClientInput(data=req.stdin_data, size=size, close_stdin=req.close_stdin)
 
 
 def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -182,23 +190,12 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         live = self.lc.registry.lookup(first.reference)
         self.lc.emit("attach", live)
 
-        def pump() -> None:
-            # Stdin, resizes and close_stdin from the client. The end of the
-            # request stream counts as close_stdin too.
-            try:
-                for req in request_iterator:
-                    if req.stdin_data:
-                        session.write_stdin(req.stdin_data)
-                    if req.HasField("resize") and req.resize.height and req.resize.width:
-                        with contextlib.suppress(Exception):
-                            self.lc.resize(live.id, req.resize.height, req.resize.width)
-                    if req.close_stdin:
-                        session.close_stdin()
-            except Exception:
-                pass
-            session.close_stdin()
-
-        threading.Thread(target=pump, name="attach-in", daemon=True).start()
+        pump_input(
+            session,
+            (_client_input(r) for r in request_iterator),
+            lambda h, w: self.lc.resize(live.id, h, w),
+            "attach-in",
+        )
 
         def on_done() -> None:
             session.close()
@@ -316,23 +313,14 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
             tty=first.tty or cfg.tty,
         )
 
-        def pump() -> None:
-            try:
-                for req in request_iterator:
-                    if req.stdin_data:
-                        session.write_stdin(req.stdin_data)
-                    if req.HasField("resize") and req.resize.height and req.resize.width:
-                        with contextlib.suppress(Exception):
-                            self.execs.resize(first.exec_id, req.resize.height, req.resize.width)
-                    if req.close_stdin:
-                        session.close_stdin()
-            except Exception:
-                pass
-            session.close_stdin()
-
         context.add_callback(session.close)
         self.execs.start(first.exec_id, first.tty, size, session)
-        threading.Thread(target=pump, name="exec-in", daemon=True).start()
+        pump_input(
+            session,
+            (_client_input(r) for r in request_iterator),
+            lambda h, w: self.execs.resize(first.exec_id, h, w),
+            "exec-in",
+        )
         for kind, value in session.items():
             if kind == "exit":
                 yield pb.OutputChunk(exited=True, exit_code=int(value))  # type: ignore[arg-type]

@@ -3,9 +3,12 @@
 A session made before the container runs waits; `Lifecycle.start` connects
 it to conmon's attach socket before `runc start`, so no early output is
 lost. Connecting never blocks: stdin sent before the start waits in a
-bounded buffer that a writer thread of the session flushes once connected
-(the start itself must not wait for a container that is not running yet
-to read its stdin). A close_stdin becomes a shutdown of our write side once
+bounded buffer that a writer thread of the session flushes once the
+container runs. A session connected before `runc start` holds its stdin
+(`hold_stdin`) until the start has returned (`release_stdin`): conmon
+would write it into the pipe of a process that cannot read yet, and more
+than a pipe holds wedges the start. The start itself never waits for
+stdin to be taken. A close_stdin becomes a shutdown of our write side once
 the buffer is drained, which conmon turns into EOF on the container's
 stdin. Output goes to `items()` as (stream, data), then ("exit", code) once
 the container has ended, then the iterator stops.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from hangu_runtime import logging as hlog
@@ -98,6 +102,8 @@ class AttachSession:
         self._ended = False
         self._connected = False
         self._process_gone: Callable[[], bool] | None = None
+        # Set once stdin may go to conmon (see the module docstring).
+        self._stdin_released = threading.Event()
 
     # ---- from the client side
 
@@ -150,6 +156,7 @@ class AttachSession:
             conn = self._conn
         self._in.abort()
         self._out.abort()
+        self._stdin_released.set()  # a held writer wakes and sees the abort
         if conn is not None:
             conn.abort()  # wakes the reader (and writer), which close it
 
@@ -193,12 +200,17 @@ class AttachSession:
         socket_path: Path,
         exit_code: Callable[[], int | None],
         process_gone: Callable[[], bool] | None = None,
+        hold_stdin: bool = False,
     ) -> None:
         """Connect to conmon (the container is created or running); a
         reader thread forwards output, then the exit code. Never waits for
         the container. `process_gone` tells whether the process has died:
-        a client that stops reading then is cut off (see `_deliver`)."""
+        a client that stops reading then is cut off (see `_deliver`).
+        `hold_stdin`: keep stdin queued until `release_stdin` (a container
+        created but not started yet)."""
         self._process_gone = process_gone
+        if not hold_stdin:
+            self._stdin_released.set()
         with self._lock:
             if self._closed or self._ended:
                 return
@@ -212,6 +224,10 @@ class AttachSession:
         threading.Thread(
             target=self._read, args=(conn, exit_code), name="attach-out", daemon=True
         ).start()
+
+    def release_stdin(self) -> None:
+        """The container runs: queued stdin may go to conmon now."""
+        self._stdin_released.set()
 
     def _read(self, conn: AttachConnection | None, exit_code: Callable[[], int | None]) -> None:
         writer = None
@@ -239,6 +255,7 @@ class AttachSession:
                 # The container ended (conmon closed the socket) or the
                 # client left: stop the writer, then close, exactly once.
                 self._in.abort()
+                self._stdin_released.set()
                 conn.abort()
                 if writer is not None:
                     writer.join()
@@ -272,6 +289,7 @@ class AttachSession:
                     return False
 
     def _write(self, conn: AttachConnection) -> None:
+        self._stdin_released.wait()
         while True:
             data = self._in.get()
             if data is None:
@@ -298,3 +316,45 @@ class AttachSession:
             return
         self._in.abort()
         self._out.finish()
+
+
+@dataclass(frozen=True)
+class ClientInput:
+    """One message of a client's input stream: stdin bytes, a terminal
+    size, or the client's EOF (any of them)."""
+
+    data: bytes = b""
+    size: tuple[int, int] | None = None
+    close_stdin: bool = False
+
+
+def pump_input(
+    session: AttachSession,
+    inputs: Iterator[ClientInput],
+    resize: Callable[[int, int], None],
+    name: str = "attach-in",
+) -> threading.Thread:
+    """Feed a client's input into `session` on a thread of its own (attach
+    and exec alike): stdin, resizes (through `resize(height, width)`), and
+    EOF. The end of the input stream counts as EOF too, whether the client
+    half-closed or went away (then the error is logged)."""
+
+    def run() -> None:
+        try:
+            for item in inputs:
+                if item.data:
+                    session.write_stdin(item.data)
+                if item.size is not None:
+                    try:
+                        resize(*item.size)
+                    except Exception as err:  # a resize never ends the session
+                        log.info("resize_failed", error=str(err))
+                if item.close_stdin:
+                    session.close_stdin()
+        except Exception as err:  # the client's stream broke (cancelled, gone)
+            log.info("client_input_ended", error=str(err) or type(err).__name__)
+        session.close_stdin()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -2,7 +2,7 @@
 
 start: image.MountRootfs → volume.Mount (each volume) →
 network.CreateSandbox → OCI spec → conmon + `runc create` → connect the
-waiting attach clients → `runc start`. Every phase is timed. teardown (after
+waiting attach clients → `runc start` → release their stdin. Every phase is timed. teardown (after
 an exit or a failed start): `runc delete`, network.RemoveSandbox,
 image.UnmountRootfs."""
 
@@ -215,16 +215,21 @@ class Starter:
             ph.mark("runc_create")
             seen = live.exits
             sock = self.rt.paths.attach_socket(cid)
-            for session in live.waiting:
-                if not session.closed:
-                    session.connect(
-                        sock,
-                        lambda s=seen: self.exit_code_after(live, s),
-                        lambda p=created.pid: pid_gone(p),
-                    )
+            # Output from the first byte on, but stdin only once `runc start`
+            # has returned (see sessions.py): a client cannot wedge a start.
+            attached = [s for s in live.waiting if not s.closed]
+            for session in attached:
+                session.connect(
+                    sock,
+                    lambda s=seen: self.exit_code_after(live, s),
+                    lambda p=created.pid: pid_gone(p),
+                    hold_stdin=True,
+                )
             live.waiting.clear()
             ph.mark("attach")
             self.rt.start(cid)
+            for session in attached:
+                session.release_stdin()
             ph.mark("runc_start")
         except HanguError as err:
             if not row.sandbox_active:

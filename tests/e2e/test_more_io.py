@@ -90,7 +90,8 @@ def test_unsupported_is_a_clear_error(stack: Stack, busybox: str) -> None:
 
 def test_large_stdin_before_start(stack: Stack, busybox: str) -> None:
     """More stdin than a pipe holds, sent before the container starts (the
-    gateway holds it until the start: see hangu_gateway/startgate.py)."""
+    container service holds it until `runc start` has returned: see
+    hangu_container/sessions.py)."""
     data = b"x" * (8 * 1024 * 1024)
     result = stack.run_docker("run", "-i", "--rm", busybox, "wc", "-c", input=data, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -27,6 +27,7 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
         self.attach_requests: list[cpb.AttachRequest] = []
         self.request_ids: list[str] = []
         self.started = False
+        self.start_event = asyncio.Event()
 
     async def Get(self, request: cpb.GetContainerRequest, context: Any) -> cpb.Container:
         self.request_ids += [v for k, v in context.invocation_metadata() if k == "x-request-id"]
@@ -45,6 +46,7 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
         self, request: cpb.StartContainerRequest, context: Any
     ) -> cpb.StartContainerResponse:
         self.started = True
+        self.start_event.set()
         return cpb.StartContainerResponse()
 
     async def Create(self, request: cpb.CreateContainerRequest, context: Any) -> cpb.Container:
@@ -60,8 +62,15 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
     async def Attach(
         self, request_iterator: AsyncIterator[cpb.AttachRequest], context: Any
     ) -> AsyncIterator[cpb.OutputChunk]:
+        created = False
         async for req in request_iterator:
             self.attach_requests.append(req)
+            if req.reference:
+                created = req.reference.startswith("new") and not self.started
+            if req.stdin_data and created:
+                # As the real service: stdin sent before the start waits
+                # until the container runs.
+                await self.start_event.wait()
             if req.stdin_data:
                 yield cpb.OutputChunk(stream=cpb.OutputChunk.STDOUT, data=req.stdin_data.upper())
             if req.close_stdin:
@@ -143,7 +152,11 @@ def test_attach_multiplexed_with_half_close(tmp: Path) -> None:
     run(go())
 
 
-def test_stdin_waits_for_the_start(tmp: Path) -> None:
+def test_stdin_before_the_start_goes_to_the_service(tmp: Path) -> None:
+    """The gateway holds nothing back: stdin sent before the start goes to
+    the container service at once, which keeps it until `runc start` has
+    returned (so no client can wedge a start)."""
+
     async def go() -> None:
         gateway, server, fake = await _stack(tmp)
         try:
@@ -153,7 +166,7 @@ def test_stdin_waits_for_the_start(tmp: Path) -> None:
             await writer.drain()
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(reader.readexactly(8), 0.3)
-            assert not any(r.stdin_data for r in fake.attach_requests)
+            assert [r.stdin_data for r in fake.attach_requests if r.stdin_data] == [b"early"]
             status, _, _ = await _get(tmp / "hangu.sock", "POST", "/containers/newc/start")
             assert status == 204
             assert hijack.unframe(await reader.readexactly(13)) == [(1, b"EARLY")]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -12,7 +11,7 @@ from aiohttp import web
 
 from hangu.container.v1 import container_pb2 as cpb
 
-from .. import container_shape, convert, startgate
+from .. import container_shape, convert
 from ..errors import ApiError, bad_request
 from ..keys import api_version, backends
 from .common import (
@@ -100,10 +99,6 @@ async def start(request: web.Request) -> web.StreamResponse:
     resp = await backends(request).container.Start(
         cpb.StartContainerRequest(reference=ref, detach_keys=request.query.get("detachKeys", ""))
     )
-    if startgate.waiting():
-        # Attached clients hold their stdin until now (see startgate.py).
-        with contextlib.suppress(ApiError, grpc.aio.AioRpcError):
-            startgate.started((await get_container(request, ref)).id)
     return not_modified() if resp.not_modified else no_content()
 
 

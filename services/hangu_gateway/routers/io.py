@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from aiohttp import web
 from hangu.container.v1 import container_pb2 as cpb
 from hangu_runtime import logging as hlog
 
-from .. import hijack, startgate, versions
+from .. import hijack, versions
 from ..errors import bad_request
 from ..keys import api_version, backends
 from ..timefmt import parse_unix
@@ -32,15 +32,12 @@ async def _pump(
     tty: bool,
     stdin_message: Callable[[bytes], Any],
     close_message: Any,
-    before_input: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Client bytes → stdin messages; output chunks → the client, raw with a
     TTY, framed without. Ends when the output ends or the client goes away."""
 
     async def forward_input() -> None:
         assert hj.stream is not None
-        if before_input is not None:
-            await before_input()
         while True:
             data = await hj.stream.read()
             if not data:
@@ -99,33 +96,15 @@ async def attach(request: web.Request) -> web.StreamResponse:
         )
     )
     hj = await hijack.hijack(request, tty)
-    gate = None
-    if qbool(request, "stdin") and not c.state.running:
-        gate = startgate.register(c.id)
-
-    async def still_created() -> bool:
-        try:
-            now = await get_container(request, c.id)
-        except Exception:
-            return False
-        return not now.state.running and (now.state.status or "created") == "created"
-
-    async def before_input() -> None:
-        if gate is not None:
-            await startgate.wait_open(gate, still_created)
-
-    try:
-        await _pump(
-            hj,
-            call,
-            tty,
-            lambda data: cpb.AttachRequest(stdin_data=data),
-            cpb.AttachRequest(close_stdin=True),
-            before_input,
-        )
-    finally:
-        if gate is not None:
-            startgate.unregister(c.id, gate)
+    # Stdin sent before the container starts waits in the container
+    # service, which hands it on once `runc start` has returned.
+    await _pump(
+        hj,
+        call,
+        tty,
+        lambda data: cpb.AttachRequest(stdin_data=data),
+        cpb.AttachRequest(close_stdin=True),
+    )
     return hj.response
 
 
