@@ -162,8 +162,12 @@ def _matches(live: Live, filters: dict[str, list[str]]) -> bool:
 
 
 def select(registry: Registry, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Live]:
+    """`docker ps`: newest first; running ones only, unless `all`, a limit,
+    a status filter or the legacy `before`/`since` ask for stopped ones too
+    (dockerd's rules); at most `limit` (> 0)."""
     lives = sorted(registry.all(), key=lambda x: x.row.created, reverse=True)
-    if not all_ and limit <= 0 and "status" not in filters:
+    everything = all_ or limit > 0 or any(k in filters for k in ("status", "before", "since"))
+    if not everything:
         lives = [x for x in lives if x.running]
     lives = [x for x in lives if _matches(x, filters)]
     return lives[:limit] if limit > 0 else lives

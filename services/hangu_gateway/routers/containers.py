@@ -60,25 +60,19 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 
 async def list_containers(request: web.Request) -> web.StreamResponse:
-    req = cpb.ListContainersRequest(all=qbool(request, "all"), size=qbool(request, "size"))
-    limit = qint(request, "limit", -1) or -1
-    if limit > 0:
-        req.limit = limit
-        req.all = True  # dockerd: a limit lists stopped containers too
+    # The listing rules (all, limit, order) are the container service's.
+    limit = qint(request, "limit", 0) or 0
+    req = cpb.ListContainersRequest(
+        all=qbool(request, "all"), size=qbool(request, "size"), limit=max(limit, 0)
+    )
     flt = filters(request)
-    for legacy in ("before", "since"):
+    for legacy in ("before", "since"):  # the legacy query parameters, as filters
         if request.query.get(legacy):
             flt.setdefault(legacy, []).append(request.query[legacy])
-            req.all = True
     fill_filters(req.filters, flt)
     resp = await backends(request).container.List(req)
-    items = sorted(
-        resp.containers, key=lambda c: (c.created.seconds, c.created.nanos), reverse=True
-    )
-    if limit > 0:
-        items = items[:limit]
     now = time.time()
-    return json_response([container_shape.list_json(c, now) for c in items])
+    return json_response([container_shape.list_json(c, now) for c in resp.containers])
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
