@@ -9,7 +9,7 @@ duration of the copy."""
 from __future__ import annotations
 
 import contextlib
-import json
+import io
 import os
 import stat
 import tarfile
@@ -21,6 +21,7 @@ from pathlib import Path
 from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
 
 from .lifecycle import Lifecycle
+from .model import PathStat
 from .registry import Live
 from .starting import secure_join
 
@@ -57,12 +58,13 @@ class _Root:
         self.lc = lc
         self.live = live
         self.mounted_here = False
-        if live.running and live.row.pid:
-            self.path = Path(f"/proc/{live.row.pid}/root")
+        ctr = live.ctr
+        if live.running and ctr.state.pid:
+            self.path = Path(f"/proc/{ctr.state.pid}/root")
         else:
             with live.lock:
-                if live.row.rootfs_mounted and live.row.rootfs_path:
-                    self.path = Path(live.row.rootfs_path)
+                if ctr.rootfs_mounted and ctr.rootfs_path:
+                    self.path = Path(ctr.rootfs_path)
                 else:
                     self.path = Path(lc.peers.image.mount_rootfs(live.id))
                     self.mounted_here = True
@@ -75,17 +77,19 @@ class _Root:
                         self.lc.peers.image.unmount_rootfs(self.live.id)
 
 
-def _stat_json(path: Path, name: str) -> bytes:
+def path_stat(path: Path, name: str) -> PathStat:
     st = os.lstat(path)
-    link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-    mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat().replace("+00:00", "Z")
-    return json.dumps(
-        {"name": name, "size": st.st_size, "mode": go_mode(st), "mtime": mtime, "linkTarget": link}
-    ).encode()
+    return PathStat(
+        name=name,
+        size=st.st_size,
+        mode=go_mode(st),
+        mtime=datetime.fromtimestamp(st.st_mtime, tz=UTC),
+        link_target=os.readlink(path) if stat.S_ISLNK(st.st_mode) else "",
+    )
 
 
-def archive_get(lc: Lifecycle, ref: str, path: str) -> Iterator[tuple[bytes, bytes]]:
-    """(stat_json, b"") first, then (b"", tar bytes) chunks."""
+def archive_get(lc: Lifecycle, ref: str, path: str) -> Iterator[PathStat | bytes]:
+    """The path's stat first, then tar bytes in chunks."""
     live = lc.registry.lookup(ref)
     root = _Root(lc, live)
     try:
@@ -95,11 +99,11 @@ def archive_get(lc: Lifecycle, ref: str, path: str) -> Iterator[tuple[bytes, byt
             else secure_join(root.path, path[:-2] or "/")
         )
         if not os.path.lexists(target):
-            raise NotFound(f"Could not find the file {path} in container {live.row.name}")
+            raise NotFound(f"Could not find the file {path} in container {live.ctr.name}")
         name = os.path.basename(path.rstrip("/")) or "/"
         if path.endswith("/."):
             name = "."
-        yield _stat_json(target, name), b""
+        yield path_stat(target, name)
         r, w = os.pipe()
 
         def produce() -> None:
@@ -114,18 +118,32 @@ def archive_get(lc: Lifecycle, ref: str, path: str) -> Iterator[tuple[bytes, byt
         thread.start()
         with os.fdopen(r, "rb") as src:
             while chunk := src.read(CHUNK):
-                yield b"", chunk
+                yield chunk
         thread.join()
     finally:
         root.close()
 
 
 class _ChunkReader:
-    """A file object over an iterator of byte chunks (for tarfile's stream mode)."""
+    """A file object over an iterator of byte chunks, for tarfile's stream
+    mode ("r|*"), which only reads."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._it = iter(chunks)
         self._buf = b""
+        self._pos = 0
+
+    def write(self, b: bytes, /) -> int:
+        raise io.UnsupportedOperation("write")
+
+    def seek(self, pos: int, /) -> int:
+        raise io.UnsupportedOperation("seek")
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        pass
 
     def read(self, n: int = -1) -> bytes:
         while n < 0 or len(self._buf) < n:
@@ -137,6 +155,7 @@ class _ChunkReader:
             out, self._buf = self._buf, b""
         else:
             out, self._buf = self._buf[:n], self._buf[n:]
+        self._pos += len(out)
         return out
 
 
@@ -152,7 +171,7 @@ def archive_put(
     try:
         dest = secure_join(root.path, path)
         if not dest.is_dir():
-            raise NotFound(f"Could not find the file {path} in container {live.row.name}")
+            raise NotFound(f"Could not find the file {path} in container {live.ctr.name}")
         with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|*") as tar:
             for member in tar:
                 _extract(tar, member, root.path, dest, no_overwrite_dir_non_dir)

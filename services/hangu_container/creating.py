@@ -6,16 +6,15 @@ stored. Nothing runs yet."""
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import time
 from dataclasses import dataclass
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.ids import new_id
 
 from . import imageconfig, mounts, names
-from .models import ContainerRow
+from .model import Container, ContainerConfig, HostConfig, NetworkingConfig
 from .peers import Peers
 from .registry import Live, Registry
 from .timing import Phases
@@ -24,9 +23,9 @@ from .timing import Phases
 @dataclass
 class CreateRequest:
     name: str
-    config: pb.ContainerConfig
-    host_config: pb.HostConfig
-    networking_config: pb.NetworkingConfig
+    config: ContainerConfig
+    host_config: HostConfig
+    networking_config: NetworkingConfig
     platform: str = ""
 
 
@@ -46,9 +45,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     cid = new_id()
     if hc.network_mode in ("", "default"):
-        hc = pb.HostConfig()
-        hc.CopyFrom(req.host_config)
-        hc.network_mode = "bridge"  # what dockerd stores for "default"
+        hc = dataclasses.replace(hc, network_mode="bridge")  # what dockerd stores for "default"
     if not merged.hostname and hc.network_mode != "host":
         merged.hostname = cid[:12]
     if name:
@@ -75,24 +72,24 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
                 peers.volume.mount(vol.name, cid)
                 referenced.append(vol.name)
         ph.mark("volumes")
-        row = ContainerRow(
+        ctr = Container(
             id=cid,
             name=name,
             created=time.time(),
             image=req.config.image,
             image_id=image.id,
             platform=req.platform or "linux",
-            config=merged.SerializeToString(),
-            host_config=hc.SerializeToString(),
-            networking_config=req.networking_config.SerializeToString(),
+            config=merged,
+            host_config=hc,
+            networking_config=req.networking_config,
             path=args[0],
-            args_json=json.dumps(args[1:]),
-            mounts_json=json.dumps([p.to_dict() for p in plans]),
+            args=args[1:],
+            mounts=plans,
             upper_dir=rootfs.upper_dir,
             image_size=image.size,
         )
-        live = Live(row)
-        registry.store.save(row)
+        live = Live(ctr)
+        registry.store.save(ctr)
         registry.add(live)
         ph.mark("store")
     except BaseException:

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 
 from . import capabilities, fds, imageconfig, users
 from .lifecycle import Lifecycle
+from .model import ExecConfig
 from .registry import Live
 from .sessions import AttachSession, pid_gone
 
@@ -36,7 +36,7 @@ log = hlog.get_logger("hangu.container.exec")
 class ExecRecord:
     id: str
     container_id: str
-    config: pb.ExecCreateRequest
+    config: ExecConfig
     running: bool = False
     started: bool = False
     exit_code: int | None = None
@@ -52,9 +52,9 @@ class Execs:
         self._by_id: dict[str, ExecRecord] = {}
         self._lock = threading.Lock()
 
-    def create(self, req: pb.ExecCreateRequest) -> ExecRecord:
-        live = self.lc.registry.lookup(req.reference)
-        if live.row.status == "paused":
+    def create(self, req: ExecConfig) -> ExecRecord:
+        live = self.lc.registry.lookup(req.container)
+        if live.ctr.state.status == "paused":
             raise Conflict(f"Container {live.id} is paused, unpause the container before exec")
         if not live.running:
             raise Conflict(f"Container {live.id} is not running")
@@ -72,34 +72,24 @@ class Execs:
             raise NotFound(f"No such exec instance: {exec_id}")
         return record
 
+    def session(self, exec_id: str, tty: bool) -> AttachSession:
+        """A session for the exec's I/O (output streams as dockerd: both
+        when stdin is not attached)."""
+        cfg = self.get(exec_id).config
+        return AttachSession(
+            cfg.attach_stdin,
+            cfg.attach_stdout or not cfg.attach_stdin,
+            cfg.attach_stderr or not cfg.attach_stdin,
+            tty=tty or cfg.tty,
+        )
+
     def forget(self, exec_id: str) -> None:
         """Drop an internal exec (health checks) once it is done."""
         with self._lock:
             self._by_id.pop(exec_id, None)
 
-    def inspect(self, exec_id: str) -> pb.Exec:
-        r = self.get(exec_id)
-        c = r.config
-        return pb.Exec(
-            id=r.id,
-            container_id=r.container_id,
-            running=r.running,
-            exit_code=r.exit_code or 0,
-            exit_code_set=r.exit_code is not None,
-            pid=r.pid,
-            open_stdin=c.attach_stdin,
-            open_stdout=c.attach_stdout,
-            open_stderr=c.attach_stderr,
-            tty=c.tty,
-            entrypoint=c.cmd[0],
-            arguments=list(c.cmd[1:]),
-            privileged=c.privileged,
-            user=c.user,
-            working_dir=c.working_dir,
-        )
-
     def _process(
-        self, live: Live, req: pb.ExecCreateRequest, tty: bool, size: tuple[int, int] | None
+        self, live: Live, req: ExecConfig, tty: bool, size: tuple[int, int] | None
     ) -> dict[str, Any]:
         spec = json.loads((self.rt.paths.bundle(live.id) / "config.json").read_text())
         proc: dict[str, Any] = dict(spec["process"])

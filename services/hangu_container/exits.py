@@ -62,9 +62,9 @@ class ExitWatcher:
                     continue
                 if len(name) != 64 or "." in name:
                     continue  # conmon's temporary file before the rename
-                code = _read_code(self.exit_dir / name)
-                if code is not None:
-                    self._handle(name, code)
+                exit_code = _read_code(self.exit_dir / name)
+                if exit_code is not None:
+                    self._handle(name, exit_code)
 
     def _handle(self, cid: str, code: int) -> None:
         try:

@@ -7,19 +7,18 @@ results are kept, as in `docker inspect`'s State.Health.Log."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import threading
 import time
 from datetime import UTC, datetime
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError
 
 from .execs import Execs
 from .lifecycle import Lifecycle
+from .model import ExecConfig, Health, Healthcheck, HealthResult
 from .registry import Live
 from .sessions import AttachSession
 
@@ -43,8 +42,8 @@ def probe_args(test: list[str]) -> list[str] | None:
     return list(test)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class HealthChecks:
@@ -58,12 +57,12 @@ class HealthChecks:
         lifecycle.shutdown_hooks.append(self.close)
         # Containers adopted at service start keep being checked.
         for live in lifecycle.registry.all():
-            if live.row.status == "running":
+            if live.ctr.state.status == "running":
                 self.started(live)
 
     def started(self, live: Live) -> None:
-        cfg = pb.ContainerConfig.FromString(live.row.config)
-        args = probe_args(list(cfg.healthcheck.test))
+        check = live.ctr.config.healthcheck or Healthcheck()
+        args = probe_args(list(check.test))
         if args is None:
             return
         stop = threading.Event()
@@ -72,11 +71,10 @@ class HealthChecks:
             if old is not None:
                 old.set()
             self._stops[live.id] = stop
-        live.row.health_status = "starting"
-        live.row.health_json = json.dumps({"FailingStreak": 0, "Log": []})
+        live.ctr.state.health = Health(status="starting")
         self.lc.registry.save(live)
         threading.Thread(
-            target=self._run, args=(live, cfg.healthcheck, args, stop), name="health", daemon=True
+            target=self._run, args=(live, check, args, stop), name="health", daemon=True
         ).start()
 
     def stopped(self, cid: str) -> None:
@@ -85,8 +83,8 @@ class HealthChecks:
         if stop is not None:
             stop.set()
             live = self.lc.registry.get(cid)
-            if live is not None and live.row.health_status:
-                live.row.health_status = "unhealthy"  # as dockerd, once stopped
+            if live is not None and live.ctr.state.health is not None:
+                live.ctr.state.health.status = "unhealthy"  # as dockerd, once stopped
 
     def close(self) -> None:
         with self._lock:
@@ -94,7 +92,7 @@ class HealthChecks:
         for stop in stops:
             stop.set()
 
-    def _run(self, live: Live, hc: pb.Healthcheck, args: list[str], stop: threading.Event) -> None:
+    def _run(self, live: Live, hc: Healthcheck, args: list[str], stop: threading.Event) -> None:
         interval = hc.interval_ns / 1e9 or DEFAULT_INTERVAL
         timeout = hc.timeout_ns / 1e9 or DEFAULT_TIMEOUT
         retries = hc.retries or DEFAULT_RETRIES
@@ -116,9 +114,7 @@ class HealthChecks:
         session = AttachSession(False, True, True)
         try:
             record = self.execs.create(
-                pb.ExecCreateRequest(
-                    reference=live.id, cmd=args, attach_stdout=True, attach_stderr=True
-                )
+                ExecConfig(container=live.id, cmd=args, attach_stdout=True, attach_stderr=True)
             )
             self.execs.start(record.id, False, None, session)
         except HanguError as err:
@@ -150,15 +146,20 @@ class HealthChecks:
             self.execs.forget(record.id)
 
     def _record(
-        self, live: Live, code: int, output: str, started: str, retries: int, in_start_period: bool
+        self,
+        live: Live,
+        code: int,
+        output: str,
+        started: datetime,
+        retries: int,
+        in_start_period: bool,
     ) -> None:
-        row = live.row
-        state = json.loads(row.health_json or "{}")
-        logs = state.get("Log") or []
-        logs.append({"Start": started, "End": _now(), "ExitCode": code, "Output": output})
-        state["Log"] = logs[-KEEP:]
-        streak = int(state.get("FailingStreak", 0))
-        before = row.health_status
+        health = live.ctr.state.health
+        if health is None:
+            return  # the container has left (stopped() came first)
+        health.log = [*health.log, HealthResult(started, _now(), code, output)][-KEEP:]
+        streak = health.failing_streak
+        before = health.status
         if code == 0:
             streak = 0
             status = "healthy"
@@ -167,9 +168,8 @@ class HealthChecks:
         else:
             streak += 1
             status = "unhealthy" if streak >= retries else before
-        state["FailingStreak"] = streak
-        row.health_status = status
-        row.health_json = json.dumps(state)
+        health.failing_streak = streak
+        health.status = status
         self.lc.registry.save(live)
         if status != before:
             log.info("health_status", id=live.id, status=status)

@@ -4,11 +4,13 @@ arguments (entrypoint + cmd)."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_runtime.errors import InvalidArgument
+
+from .model import ContainerConfig, Healthcheck
 
 
 def image_runtime_config(config_json: bytes) -> dict[str, Any]:
@@ -38,62 +40,58 @@ def merge_env(image_env: list[str], user_env: list[str]) -> list[str]:
     return out
 
 
-def merge(user: pb.ContainerConfig, image: dict[str, Any]) -> pb.ContainerConfig:
+def merge(user: ContainerConfig, image: dict[str, Any]) -> ContainerConfig:
     """A new ContainerConfig with the image's defaults filled in."""
-    merged = pb.ContainerConfig()
-    merged.CopyFrom(user)
+    merged = copy.deepcopy(user)
     if not merged.user and image.get("User"):
         merged.user = image["User"]
     if not merged.exposed_ports:
-        merged.exposed_ports.extend(sorted((image.get("ExposedPorts") or {}).keys()))
+        merged.exposed_ports = sorted((image.get("ExposedPorts") or {}).keys())
     else:
         extra = [p for p in (image.get("ExposedPorts") or {}) if p not in merged.exposed_ports]
         merged.exposed_ports.extend(extra)
-    merged.ClearField("env")
-    merged.env.extend(merge_env(list(image.get("Env") or []), list(user.env)))
+    merged.env = merge_env(list(image.get("Env") or []), list(user.env))
     for key, value in (image.get("Labels") or {}).items():
         if key not in merged.labels:
             merged.labels[key] = value
     # dockerd: with no user entrypoint, an absent cmd takes the image's, and
     # an absent entrypoint takes the image's. A user entrypoint drops the
-    # image's cmd.
+    # image's cmd. (An empty image value leaves the user's: [] or absent.)
     if not user.entrypoint:
         if not user.cmd:
-            merged.ClearField("cmd")
-            merged.cmd.extend(list(image.get("Cmd") or []))
+            merged.cmd = list(image.get("Cmd") or []) or user.cmd
             merged.args_escaped = bool(image.get("ArgsEscaped"))
-        if not user.entrypoint_set:
-            merged.ClearField("entrypoint")
-            merged.entrypoint.extend(list(image.get("Entrypoint") or []))
+        if user.entrypoint is None:
+            merged.entrypoint = list(image.get("Entrypoint") or []) or None
     if not merged.working_dir:
         merged.working_dir = image.get("WorkingDir") or ""
-    vols = list(merged.volumes)
     for v in image.get("Volumes") or {}:
-        if v not in vols:
-            vols.append(v)
-    merged.ClearField("volumes")
-    merged.volumes.extend(vols)
+        if v not in merged.volumes:
+            merged.volumes.append(v)
     if not merged.stop_signal and image.get("StopSignal"):
         merged.stop_signal = image["StopSignal"]
-    if not merged.HasField("healthcheck") and image.get("Healthcheck"):
+    if merged.healthcheck is None and image.get("Healthcheck"):
         hc = image["Healthcheck"]
-        merged.healthcheck.test.extend(hc.get("Test") or [])
-        merged.healthcheck.interval_ns = int(hc.get("Interval") or 0)
-        merged.healthcheck.timeout_ns = int(hc.get("Timeout") or 0)
-        merged.healthcheck.start_period_ns = int(hc.get("StartPeriod") or 0)
-        merged.healthcheck.retries = int(hc.get("Retries") or 0)
+        merged.healthcheck = Healthcheck(
+            test=list(hc.get("Test") or []),
+            interval_ns=int(hc.get("Interval") or 0),
+            timeout_ns=int(hc.get("Timeout") or 0),
+            start_period_ns=int(hc.get("StartPeriod") or 0),
+            retries=int(hc.get("Retries") or 0),
+        )
     if not merged.shell and image.get("Shell"):
-        merged.shell.extend(image["Shell"])
+        merged.shell = list(image["Shell"])
     if not merged.on_build and image.get("OnBuild"):
-        merged.on_build.extend(image["OnBuild"])
+        merged.on_build = list(image["OnBuild"])
     return merged
 
 
-def process_args(config: pb.ContainerConfig) -> list[str]:
+def process_args(config: ContainerConfig) -> list[str]:
     """entrypoint + cmd; dockerd refuses a container with neither."""
-    args = list(config.entrypoint) + list(config.cmd)
-    if config.entrypoint and len(config.entrypoint) == 1 and config.entrypoint[0] == "":
-        args = list(config.cmd)
+    entrypoint, cmd = config.entrypoint or [], config.cmd or []
+    args = entrypoint + cmd
+    if len(entrypoint) == 1 and entrypoint[0] == "":
+        args = list(cmd)
     if not args:
         raise InvalidArgument("no command specified")
     return args

@@ -5,7 +5,7 @@ exit file). Talks to peers only through `peers.Peers`."""
 from __future__ import annotations
 
 import contextlib
-import json
+import copy
 import shutil
 import signal
 import threading
@@ -14,14 +14,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument
 from hangu_runtime.events import EventBus
 
-from . import mounts, names, ocispec
+from . import names, ocispec
 from .creating import CreateRequest, create_container
 from .exits import ExitWatcher
+from .model import ContainerConfig, HostConfig, RestartPolicy
 from .peers import Peers
 from .registry import Live, Registry
 from .runtime import Runtime
@@ -64,8 +64,8 @@ class Lifecycle:
             cid = live.id
             if cid in pending:
                 self.handle_exit(cid, pending.pop(cid))
-            elif self.rt.conmon_alive(live.row.conmon_pid, cid):
-                log.info("reconciled_running", id=cid, conmon_pid=live.row.conmon_pid)
+            elif self.rt.conmon_alive(live.ctr.state.conmon_pid, cid):
+                log.info("reconciled_running", id=cid, conmon_pid=live.ctr.state.conmon_pid)
             else:
                 code = self.rt.read_exit(cid)
                 log.warning("conmon_gone", id=cid, exit_code=code)
@@ -96,15 +96,15 @@ class Lifecycle:
             if live.running:
                 try:
                     self.rt.kill(cid, signal.SIGKILL, all_processes=True)
-                    if live.row.status == "paused":
+                    if live.ctr.state.status == "paused":
                         self.rt.resume(cid)
                 except HanguError:
                     pass
-            self.rt.kill_conmon(live.row.conmon_pid, cid)
+            self.rt.kill_conmon(live.ctr.state.conmon_pid, cid)
             self.starter.teardown(live)
             with contextlib.suppress(HanguError):
                 self.peers.image.remove_rootfs(cid)
-            for plan in self._plans(live):
+            for plan in live.ctr.mounts:
                 if plan.type == "volume" and plan.name:
                     with contextlib.suppress(HanguError):
                         self.peers.volume.unmount(plan.name, cid)
@@ -114,8 +114,8 @@ class Lifecycle:
             self.registry.drop(live)
 
     def emit(self, action: str, live: Live, **attrs: str) -> None:
-        merged = dict(pb.ContainerConfig.FromString(live.row.config).labels)
-        merged.update(name=live.row.name, image=live.row.image)
+        merged = dict(live.ctr.config.labels)
+        merged.update(name=live.ctr.name, image=live.ctr.image)
         merged.update(attrs)
         self.events.emit(action, live.id, **merged)
 
@@ -126,10 +126,6 @@ class Lifecycle:
         self.emit("create", live)
         return live
 
-    @staticmethod
-    def _plans(live: Live) -> list[mounts.MountPlan]:
-        return [mounts.MountPlan.from_dict(d) for d in json.loads(live.row.mounts_json)]
-
     # ------------------------------------------------------------ start
 
     def start(self, ref: str) -> bool:
@@ -139,17 +135,17 @@ class Lifecycle:
             with live.lock:
                 if live.running:
                     return True
-                if live.row.status == "removing":
+                if live.ctr.state.status == "removing":
                     raise Conflict(
                         f"container {live.id} is marked for removal and cannot be started"
                     )
-                live.row.stopped_by_user = False
+                live.ctr.stopped_by_user = False
                 self.starter.start(live)
                 self._started(live)
         except HanguError:
             # dockerd removes an --rm container whose start failed (the docker
             # CLI waits for that removal before it reports the error).
-            if pb.HostConfig.FromString(live.row.host_config).auto_remove and not live.running:
+            if live.ctr.host_config.auto_remove and not live.running:
                 self._auto_remove(live)
             raise
         self.emit("start", live)
@@ -181,12 +177,12 @@ class Lifecycle:
         with live.lock:
             if not live.running:
                 return  # already handled (duplicate event)
-            row = live.row
-            row.status = "exited"
-            row.exit_code = code
-            row.finished_at = time.time()
-            row.pid = 0
-            row.oom_killed = self.rt.oom_killed(cid)
+            state = live.ctr.state
+            state.status = "exited"
+            state.exit_code = code
+            state.finished_at = time.time()
+            state.pid = 0
+            state.oom_killed = self.rt.oom_killed(cid)
             with self.registry.cond:
                 live.exits += 1
             self.registry.save(live)
@@ -195,40 +191,39 @@ class Lifecycle:
             self.starter.teardown(live)
             restart = self._should_restart(live)
             if restart:
-                row.status = "restarting"
+                state.status = "restarting"
                 self.registry.save(live)
         log.info("container_exited", id=cid, exit_code=code, restart=restart)
         self.emit("die", live, exitCode=str(code))
-        hc = pb.HostConfig.FromString(live.row.host_config)
         if restart:
             self.pool.submit(self._restart_after_exit, live)
-        elif hc.auto_remove:
+        elif live.ctr.host_config.auto_remove:
             self.pool.submit(self._auto_remove, live)
 
     def _should_restart(self, live: Live) -> bool:
-        hc = pb.HostConfig.FromString(live.row.host_config)
-        policy = hc.restart_policy.name
-        if live.row.stopped_by_user or policy in ("", "no"):
+        ctr = live.ctr
+        policy = ctr.host_config.restart_policy.name
+        if ctr.stopped_by_user or policy in ("", "no"):
             return False
         if policy == "on-failure":
-            if live.row.exit_code == 0:
+            if ctr.state.exit_code == 0:
                 return False
-            limit = hc.restart_policy.maximum_retry_count
-            return limit <= 0 or live.row.restart_count < limit
+            limit = ctr.host_config.restart_policy.maximum_retry_count
+            return limit <= 0 or ctr.restart_count < limit
         return True
 
     def _restart_after_exit(self, live: Live) -> None:
         time.sleep(0.1)
         with live.lock:
-            if live.removed or live.row.status != "restarting":
+            if live.removed or live.ctr.state.status != "restarting":
                 return
-            live.row.restart_count += 1
+            live.ctr.restart_count += 1
             try:
                 self.starter.start(live)
                 self._started(live)
             except HanguError as err:
                 log.warning("restart_failed", id=live.id, error=err.message)
-                live.row.status = "exited"
+                live.ctr.state.status = "exited"
                 self.registry.save(live)
                 return
         self.emit("start", live)
@@ -244,10 +239,10 @@ class Lifecycle:
     def _cancel_restart(self, live: Live) -> bool:
         """A container waiting to be restarted is stopped by cancelling that."""
         with live.lock:
-            if live.row.status != "restarting":
+            if live.ctr.state.status != "restarting":
                 return False
-            live.row.status = "exited"
-            live.row.stopped_by_user = True
+            live.ctr.state.status = "exited"
+            live.ctr.stopped_by_user = True
             self.registry.save(live)
             return True
 
@@ -261,17 +256,17 @@ class Lifecycle:
             return True
         if self._cancel_restart(live):
             return False
-        cfg = pb.ContainerConfig.FromString(live.row.config)
+        cfg = live.ctr.config
         if timeout is None:
-            timeout = cfg.stop_timeout if cfg.stop_timeout_set else 10
+            timeout = cfg.stop_timeout if cfg.stop_timeout is not None else 10
         signum = parse_signal(sig or cfg.stop_signal, signal.SIGTERM)
         with self.registry.cond:
             seen = live.exits
-        live.row.stopped_by_user = True
+        live.ctr.stopped_by_user = True
         self.registry.save(live)
         try:
             self.rt.kill(live.id, signum)
-            if live.row.status == "paused":
+            if live.ctr.state.status == "paused":
                 self.rt.resume(live.id)
         except HanguError:
             pass
@@ -290,17 +285,17 @@ class Lifecycle:
     def kill(self, ref: str, sig: str = "") -> None:
         live = self.registry.lookup(ref)
         signum = parse_signal(sig, signal.SIGKILL)
-        if live.row.status == "restarting" and signum == signal.SIGKILL:
+        if live.ctr.state.status == "restarting" and signum == signal.SIGKILL:
             self._cancel_restart(live)
             return
-        if live.row.status not in ("running", "paused"):
+        if live.ctr.state.status not in ("running", "paused"):
             raise Conflict(f"Container {live.id} is not running")
         if signum == signal.SIGKILL:
-            live.row.stopped_by_user = True
+            live.ctr.stopped_by_user = True
         with self.registry.cond:
             seen = live.exits
         self.rt.kill(live.id, signum)
-        if signum == signal.SIGKILL and live.row.status == "paused":
+        if signum == signal.SIGKILL and live.ctr.state.status == "paused":
             self.rt.resume(live.id)
         self.emit("kill", live, signal=str(signum))
         if signum == signal.SIGKILL:
@@ -315,22 +310,22 @@ class Lifecycle:
     def pause(self, ref: str) -> None:
         live = self.registry.lookup(ref)
         with live.lock:
-            if live.row.status == "paused":
+            if live.ctr.state.status == "paused":
                 raise Conflict(f"Container {live.id} is already paused")
             if not live.running:
                 raise Conflict(f"Container {live.id} is not running")
             self.rt.pause(live.id)
-            live.row.status = "paused"
+            live.ctr.state.status = "paused"
             self.registry.save(live)
         self.emit("pause", live)
 
     def unpause(self, ref: str) -> None:
         live = self.registry.lookup(ref)
         with live.lock:
-            if live.row.status != "paused":
+            if live.ctr.state.status != "paused":
                 raise Conflict(f"Container {live.id} is not paused")
             self.rt.resume(live.id)
-            live.row.status = "running"
+            live.ctr.state.status = "running"
             self.registry.save(live)
         self.emit("unpause", live)
 
@@ -346,7 +341,7 @@ class Lifecycle:
         with self.registry.cond:
             seen = live.exits
             if condition == "not-running" and not live.running:
-                return live.row.exit_code, live.row.error
+                return live.ctr.state.exit_code, live.ctr.state.error
 
             def done() -> bool:
                 if cancelled is not None and cancelled.is_set():
@@ -356,7 +351,12 @@ class Lifecycle:
                 return live.exits > seen or live.removed
 
             self.registry.cond.wait_for(done)
-        return live.row.exit_code, live.row.error
+        return live.ctr.state.exit_code, live.ctr.state.error
+
+    def cancel_wait(self, cancelled: threading.Event) -> None:
+        """The waiting client left: its `wait` returns."""
+        cancelled.set()
+        self.registry.notify()
 
     # ------------------------------------------------------------ remove
 
@@ -373,10 +373,10 @@ class Lifecycle:
                 )
             with self.registry.cond:
                 seen = live.exits
-            live.row.stopped_by_user = True
+            live.ctr.stopped_by_user = True
             try:
                 self.rt.kill(cid, signal.SIGKILL, all_processes=True)
-                if live.row.status == "paused":
+                if live.ctr.state.status == "paused":
                     self.rt.resume(cid)  # a frozen process cannot die
             except HanguError:
                 pass
@@ -385,21 +385,21 @@ class Lifecycle:
         with live.lock:
             if live.removed:
                 return
-            if live.row.status == "removing":
+            if live.ctr.state.status == "removing":
                 raise Conflict(f"removal of container {cid} is already in progress")
             if live.running:
                 raise Conflict(
                     f"You cannot remove a running container {cid}. Stop the "
                     "container before attempting removal or force remove"
                 )
-            live.row.status = "removing"
+            live.ctr.state.status = "removing"
             self.registry.save(live)
             self.starter.teardown(live)
             try:
                 self.peers.image.remove_rootfs(cid)
             except HanguError as err:
                 log.warning("remove_rootfs_failed", id=cid, error=err.message)
-            for plan in self._plans(live):
+            for plan in live.ctr.mounts:
                 if plan.type != "volume" or not plan.name:
                     continue
                 try:
@@ -423,8 +423,7 @@ class Lifecycle:
         live = self.registry.lookup(ref)
         if not live.running:
             raise Conflict(f"Container {live.id} is not running")
-        cfg = pb.ContainerConfig.FromString(live.row.config)
-        if cfg.tty:
+        if live.ctr.config.tty:
             try:
                 self.rt.resize(live.id, height, width)
             except OSError as err:
@@ -433,19 +432,17 @@ class Lifecycle:
     def rename(self, ref: str, new_name: str) -> None:
         live = self.registry.lookup(ref)
         new_name = names.validate(new_name)
-        old = live.row.name
+        old = live.ctr.name
         if old == new_name:
             raise InvalidArgument("Renaming a container with the same name as its current name")
         self.registry.reserve(new_name, live.id)
         with live.lock:
-            live.row.name = new_name
+            live.ctr.name = new_name
             self.registry.save(live)
         self.registry.release(old, live.id)
         self.emit("rename", live, oldName="/" + old)
 
-    def update(
-        self, ref: str, resources: pb.HostConfig, policy: pb.RestartPolicy | None
-    ) -> list[str]:
+    def update(self, ref: str, resources: HostConfig, policy: RestartPolicy | None) -> list[str]:
         """`docker update`: new resource limits (applied at once to a running
         container with `runc update`) and restart policy."""
         live = self.registry.lookup(ref)
@@ -463,7 +460,7 @@ class Lifecycle:
             "blkio_weight",
         )
         with live.lock:
-            hc = pb.HostConfig.FromString(live.row.host_config)
+            hc = copy.deepcopy(live.ctr.host_config)
             for name in fields:
                 value = getattr(resources, name)
                 if value:
@@ -474,21 +471,19 @@ class Lifecycle:
                         "Restart policy cannot be updated because AutoRemove "
                         "is enabled for the container"
                     )
-                hc.restart_policy.CopyFrom(policy)
+                hc.restart_policy = copy.deepcopy(policy)
             if live.running:
                 res = ocispec.resources(hc)
                 res.pop("devices", None)
                 self.rt.update(live.id, res)
-            live.row.host_config = hc.SerializeToString()
+            live.ctr.host_config = hc
             self.registry.save(live)
         self.emit("update", live)
         return []
 
     def cgroup_path(self, live: Live) -> str:
-        hc = pb.HostConfig.FromString(live.row.host_config)
-        inp = ocispec.SpecInput(
-            live.id, pb.ContainerConfig(), hc, Path("/"), cgroup_parent=self.cgroup_parent
-        )
+        hc, parent = live.ctr.host_config, self.cgroup_parent
+        inp = ocispec.SpecInput(live.id, ContainerConfig(), hc, Path("/"), cgroup_parent=parent)
         return ocispec.cgroups_path(inp)
 
     def cgroup_procs(self, live: Live) -> list[int]:
@@ -497,4 +492,4 @@ class Lifecycle:
         try:
             return [int(p) for p in (path / "cgroup.procs").read_text().split()]
         except OSError:
-            return [live.row.pid] if live.row.pid else []
+            return [live.ctr.state.pid] if live.ctr.state.pid else []

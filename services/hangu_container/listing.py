@@ -1,30 +1,19 @@
-"""Container records as the API shows them: the Container message, list
-filters as `docker ps` has them, and `top`."""
+"""Container records as the API shows them: the view of one container,
+list filters and order as `docker ps` has them, and `top`."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import time
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
+from hangu_runtime.errors import Conflict, HanguError, InvalidArgument
 
-from hangu.container.v1 import container_pb2 as pb
-from hangu_runtime.errors import Conflict, InvalidArgument
-
-from . import mounts
 from .lifecycle import Lifecycle
+from .model import ContainerView
 from .registry import Live, Registry
-
-
-def _ts(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    if seconds:
-        ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
 
 
 def dir_size(path: str) -> int:
@@ -47,102 +36,46 @@ def dir_size(path: str) -> int:
     return total
 
 
-def container_pb(live: Live, size: bool = False) -> pb.Container:
-    row = live.row
-    status = row.status
-    state = pb.ContainerState(
-        status=status,
-        running=status in ("running", "paused", "restarting"),
-        paused=status == "paused",
-        restarting=status == "restarting",
-        oom_killed=row.oom_killed,
-        dead=status == "dead",
-        pid=row.pid if status in ("running", "paused") else 0,
-        exit_code=row.exit_code,
-        error=row.error,
-        started_at=_ts(row.started_at),
-        finished_at=_ts(row.finished_at),
-        health_status=row.health_status,
-        health_json=row.health_json if row.health_status else "",
-    )
-    cfg = pb.ContainerConfig.FromString(row.config)
-    hc = pb.HostConfig.FromString(row.host_config)
-    mps = []
-    for plan in (mounts.MountPlan.from_dict(d) for d in json.loads(row.mounts_json)):
-        mps.append(
-            pb.MountPoint(
-                type=plan.type,
-                name=plan.name if plan.type == "volume" else "",
-                source=plan.source,
-                destination=plan.destination,
-                driver=plan.driver if plan.type == "volume" else "",
-                mode=plan.mode,
-                rw=plan.rw,
-                propagation=plan.propagation,
-            )
-        )
-    rw = dir_size(row.upper_dir) if size else 0
-    ns = pb.NetworkSettings.FromString(row.network_settings)
-    if not ns.sandbox_id:
-        ns.sandbox_id = row.id
-    return pb.Container(
-        id=row.id,
-        name=row.name,
-        created=_ts(row.created),
-        path=row.path,
-        args=json.loads(row.args_json),
-        state=state,
-        image_id=row.image_id,
-        image=row.image,
-        resolv_conf_path=row.resolv_conf_path,
-        hostname_path=row.hostname_path,
-        hosts_path=row.hosts_path,
-        log_path="",
-        restart_count=row.restart_count,
-        driver="overlay2",
-        platform=row.platform,
-        config=cfg,
-        host_config=hc,
-        network_settings=ns,
-        mounts=mps,
-        rootfs_path=row.rootfs_path,
-        size_rw=rw if size else -1,
-        size_root_fs=rw + row.image_size if size else -1,
-        exec_ids_json="[]",
-    )
+def view(live: Live, size: bool = False) -> ContainerView:
+    """The container as Get and List show it; `size`: with `docker ps -s`'s sizes."""
+    ctr = live.ctr
+    if not size:
+        return ContainerView(ctr)
+    rw = dir_size(ctr.upper_dir)
+    return ContainerView(ctr, size_rw=rw, size_root_fs=rw + ctr.image_size)
 
 
 def _matches(live: Live, filters: dict[str, list[str]]) -> bool:
-    row = live.row
+    ctr = live.ctr
     for key, values in filters.items():
         if not values:
             continue
         if key == "status":
-            if row.status not in values:
+            if ctr.state.status not in values:
                 return False
         elif key == "id":
-            if not any(row.id.startswith(v) for v in values):
+            if not any(ctr.id.startswith(v) for v in values):
                 return False
         elif key == "name":
-            if not any(v.lstrip("/") in row.name for v in values):
+            if not any(v.lstrip("/") in ctr.name for v in values):
                 return False
         elif key == "label":
-            labels = pb.ContainerConfig.FromString(row.config).labels
+            labels = ctr.config.labels
             for v in values:
                 k, eq, val = v.partition("=")
                 if k not in labels or (eq and labels[k] != val):
                     return False
         elif key == "exited":
-            if row.status != "exited" or str(row.exit_code) not in values:
+            if ctr.state.status != "exited" or str(ctr.state.exit_code) not in values:
                 return False
         elif key == "ancestor":
             if not any(
-                v in (row.image, row.image_id) or row.image_id.startswith("sha256:" + v)
+                v in (ctr.image, ctr.image_id) or ctr.image_id.startswith("sha256:" + v)
                 for v in values
             ):
                 return False
         elif key == "network":
-            nets = pb.NetworkSettings.FromString(row.network_settings).networks
+            nets = ctr.network_settings.networks
             if not any(v in nets for v in values):
                 return False
         elif key in (
@@ -165,7 +98,7 @@ def select(registry: Registry, all_: bool, limit: int, filters: dict[str, list[s
     """`docker ps`: newest first; running ones only, unless `all`, a limit,
     a status filter or the legacy `before`/`since` ask for stopped ones too
     (dockerd's rules); at most `limit` (> 0)."""
-    lives = sorted(registry.all(), key=lambda x: x.row.created, reverse=True)
+    lives = sorted(registry.all(), key=lambda x: x.ctr.created, reverse=True)
     everything = all_ or limit > 0 or any(k in filters for k in ("status", "before", "since"))
     if not everything:
         lives = [x for x in lives if x.running]
@@ -191,18 +124,30 @@ def prunable(registry: Registry, filters: dict[str, list[str]]) -> list[Live]:
     (until, label, label!)."""
     out = []
     for live in registry.all():
-        row = live.row
-        if row.status not in ("exited", "created", "dead"):
+        ctr = live.ctr
+        if ctr.state.status not in ("exited", "created", "dead"):
             continue
-        if any(row.created >= _until(v) for v in filters.get("until", [])):
+        if any(ctr.created >= _until(v) for v in filters.get("until", [])):
             continue
-        labels = pb.ContainerConfig.FromString(row.config).labels
+        labels = ctr.config.labels
         if not all(_label_match(labels, v) for v in filters.get("label", [])):
             continue
         if any(_label_match(labels, v) for v in filters.get("label!", [])):
             continue
         out.append(live)
     return out
+
+
+def prune(lc: Lifecycle, filters: dict[str, list[str]]) -> list[str]:
+    """Remove the prunable containers; the ids of those removed."""
+    deleted = []
+    for live in prunable(lc.registry, filters):
+        try:
+            lc.remove(live.id)
+        except HanguError:
+            continue  # started or removed meanwhile
+        deleted.append(live.id)
+    return deleted
 
 
 def _label_match(labels: Any, spec: str) -> bool:

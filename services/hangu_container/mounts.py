@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_runtime.errors import InvalidArgument
+
+if TYPE_CHECKING:  # model.py holds MountPlan records: no import at run time
+    from .model import ContainerConfig, HostConfig
 
 _PROPAGATIONS = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
 
@@ -83,7 +85,7 @@ def parse_bind(spec: str) -> MountPlan:
     return plan
 
 
-def plan_mounts(config: pb.ContainerConfig, hc: pb.HostConfig) -> list[MountPlan]:
+def plan_mounts(config: ContainerConfig, hc: HostConfig) -> list[MountPlan]:
     plans: list[MountPlan] = []
     seen: set[str] = set()
 

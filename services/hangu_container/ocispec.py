@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hangu.container.v1 import container_pb2 as pb
-
 from . import capabilities, imageconfig, rlimits, seccomp, users
+from .model import ContainerConfig, HostConfig
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
@@ -55,8 +54,8 @@ DEFAULT_DEVICE_RULES: list[dict[str, Any]] = [
 @dataclass
 class SpecInput:
     container_id: str
-    config: pb.ContainerConfig  # merged with the image's config
-    host_config: pb.HostConfig
+    config: ContainerConfig  # merged with the image's config
+    host_config: HostConfig
     rootfs: Path
     # Network namespace: a path to join, "" to share the host's, None for a
     # fresh empty one (runtime tests without a network service).
@@ -68,18 +67,18 @@ class SpecInput:
     cgroup_parent: str = "/hangu"
 
 
-def hostname_of(config: pb.ContainerConfig, container_id: str) -> str:
+def hostname_of(config: ContainerConfig, container_id: str) -> str:
     return config.hostname or container_id[:12]
 
 
-def process_env(config: pb.ContainerConfig, hostname: str) -> list[str]:
+def process_env(config: ContainerConfig, hostname: str) -> list[str]:
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if config.tty:
         base.append("TERM=xterm")
     return imageconfig.merge_env(base, list(config.env))
 
 
-def _default_mounts(hc: pb.HostConfig) -> list[dict[str, Any]]:
+def _default_mounts(hc: HostConfig) -> list[dict[str, Any]]:
     shm = hc.shm_size or DEFAULT_SHM_SIZE
     sys_opts = ["nosuid", "noexec", "nodev", "rw" if hc.privileged else "ro"]
     return [
@@ -123,7 +122,7 @@ def _default_mounts(hc: pb.HostConfig) -> list[dict[str, Any]]:
     ]
 
 
-def _tmpfs_mounts(hc: pb.HostConfig) -> list[dict[str, Any]]:
+def _tmpfs_mounts(hc: HostConfig) -> list[dict[str, Any]]:
     out = []
     for dest, opts in sorted(hc.tmpfs.items()):
         extra = [o for o in opts.split(",") if o]
@@ -137,15 +136,15 @@ def _tmpfs_mounts(hc: pb.HostConfig) -> list[dict[str, Any]]:
         )
     for m in hc.mounts:
         if m.type == "tmpfs":
-            opts = ["noexec", "nosuid", "nodev"]
+            options = ["noexec", "nosuid", "nodev"]
             if m.tmpfs_size_bytes:
-                opts.append(f"size={m.tmpfs_size_bytes}")
+                options.append(f"size={m.tmpfs_size_bytes}")
             if m.tmpfs_mode:
-                opts.append(f"mode={m.tmpfs_mode:o}")
+                options.append(f"mode={m.tmpfs_mode:o}")
             if m.read_only:
-                opts.append("ro")
+                options.append("ro")
             out.append(
-                {"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": opts}
+                {"destination": m.target, "type": "tmpfs", "source": "tmpfs", "options": options}
             )
     return out
 
@@ -199,7 +198,7 @@ def _namespaces(inp: SpecInput) -> list[dict[str, str]]:
     return ns
 
 
-def resources(hc: pb.HostConfig) -> dict[str, Any]:
+def resources(hc: HostConfig) -> dict[str, Any]:
     res: dict[str, Any] = {
         "devices": [{"allow": True, "access": "rwm"}]
         if hc.privileged
@@ -212,7 +211,7 @@ def resources(hc: pb.HostConfig) -> dict[str, Any]:
             memory["swap"] = hc.memory_swap
     if hc.memory_reservation:
         memory["reservation"] = hc.memory_reservation
-    if hc.memory_swappiness_set and hc.memory_swappiness >= 0:
+    if hc.memory_swappiness is not None and hc.memory_swappiness >= 0:
         memory["swappiness"] = hc.memory_swappiness
     if hc.oom_kill_disable:
         memory["disableOOMKiller"] = True

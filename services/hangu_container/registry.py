@@ -10,16 +10,14 @@ from dataclasses import dataclass, field
 
 from hangu_runtime.errors import Conflict, InvalidArgument, NotFound
 
-from .models import ContainerRow
+from .model import Container
 from .sessions import AttachSession
 from .store import Store
-
-RUNNING = ("running", "paused", "restarting")
 
 
 @dataclass
 class Live:
-    row: ContainerRow
+    ctr: Container
     # Serializes start/exit-cleanup/remove of one container.
     lock: threading.RLock = field(default_factory=threading.RLock)
     exits: int = 0  # how many exits this service has seen
@@ -29,11 +27,11 @@ class Live:
 
     @property
     def id(self) -> str:
-        return self.row.id
+        return self.ctr.id
 
     @property
     def running(self) -> bool:
-        return self.row.status in RUNNING
+        return self.ctr.state.running
 
 
 class Registry:
@@ -44,9 +42,9 @@ class Registry:
         self._by_name: dict[str, str] = {}
 
     def load(self) -> list[Live]:
-        for row in self.store.load_all():
-            self._by_id[row.id] = Live(row)
-            self._by_name[row.name] = row.id
+        for ctr in self.store.load_all():
+            self._by_id[ctr.id] = Live(ctr)
+            self._by_name[ctr.name] = ctr.id
         return list(self._by_id.values())
 
     def all(self) -> list[Live]:
@@ -95,18 +93,18 @@ class Registry:
     def add(self, live: Live) -> None:
         with self.cond:
             self._by_id[live.id] = live
-            self._by_name[live.row.name] = live.id
+            self._by_name[live.ctr.name] = live.id
 
     def drop(self, live: Live) -> None:
         with self.cond:
             self._by_id.pop(live.id, None)
-            if self._by_name.get(live.row.name) == live.id:
-                del self._by_name[live.row.name]
+            if self._by_name.get(live.ctr.name) == live.id:
+                del self._by_name[live.ctr.name]
             live.removed = True
             self.cond.notify_all()
 
     def save(self, live: Live) -> None:
-        self.store.save(live.row)
+        self.store.save(live.ctr)
         self.notify()
 
     def notify(self) -> None:

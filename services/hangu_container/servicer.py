@@ -1,88 +1,63 @@
-"""gRPC adapter of the container service: protobuf messages in, domain
-calls (lifecycle.py, streams.py, listing.py), protobuf messages out."""
+"""gRPC adapter of the container service: protobuf messages in (through
+converters.py), one call of the domain (lifecycle.py, streams.py, execs.py,
+listing.py, archive.py), protobuf messages out. No logic of its own."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
 from hangu.types.v1 import types_pb2 as tpb
-from hangu_runtime.errors import HanguError
 from hangu_runtime.events import serve_events
 
-from . import archive, listing, logs, stats
-from .creating import CreateRequest
+from . import archive, converters, listing
 from .execs import Execs
-from .health import HealthChecks
 from .lifecycle import Lifecycle
-from .sessions import AttachSession, ClientInput, pump_input
-from .streams import AttachOptions, Streams
-
-_STREAMS = {"stdout": pb.OutputChunk.STDOUT, "stderr": pb.OutputChunk.STDERR}
-
-
-def _ns(ts: Timestamp) -> int:
-    return ts.seconds * 1_000_000_000 + ts.nanos
+from .model import PathStat
+from .sessions import pump_input
+from .streams import Streams
 
 
-def _ts_ns(ns: int) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(ns)
-    return ts
+def _filters(msg: pb.ListContainersRequest | pb.PruneContainersRequest) -> dict[str, list[str]]:
+    return {k: list(v.values) for k, v in msg.filters.items()}
 
 
-def _client_input(req: pb.AttachRequest | pb.ExecStartRequest) -> ClientInput:
-    size = (
-        (req.resize.height, req.resize.width)
-        if req.HasField("resize") and req.resize.height and req.resize.width
-        else None
-    )
-    return ClientInput(data=req.stdin_data, size=size, close_stdin=req.close_stdin)
-
-
-def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield head
-    yield from rest
+def _stopped(context: grpc.ServicerContext) -> threading.Event:
+    """An event set once the client has gone (or the call has ended)."""
+    stop = threading.Event()
+    context.add_callback(stop.set)
+    return stop
 
 
 class ContainerServicer(pb_grpc.ContainerServiceServicer):
-    def __init__(self, lifecycle: Lifecycle, streams: Streams) -> None:
+    def __init__(self, lifecycle: Lifecycle, streams: Streams, execs: Execs) -> None:
         self.lc = lifecycle
         self.streams = streams
-        self.execs = Execs(lifecycle)
-        self.health = HealthChecks(lifecycle, self.execs)
+        self.execs = execs
 
     # ---- metadata
 
     def Create(
         self, request: pb.CreateContainerRequest, context: grpc.ServicerContext
     ) -> pb.Container:
-        live = self.lc.create(
-            CreateRequest(
-                name=request.name,
-                config=request.config,
-                host_config=request.host_config,
-                networking_config=request.networking_config,
-                platform=request.platform,
-            )
-        )
-        return listing.container_pb(live)
+        live = self.lc.create(converters.create_request(request))
+        return converters.container_to_pb(listing.view(live))
 
     def Get(self, request: pb.GetContainerRequest, context: grpc.ServicerContext) -> pb.Container:
-        return listing.container_pb(self.lc.registry.lookup(request.reference), request.size)
+        live = self.lc.registry.lookup(request.reference)
+        return converters.container_to_pb(listing.view(live, request.size))
 
     def List(
         self, request: pb.ListContainersRequest, context: grpc.ServicerContext
     ) -> pb.ListContainersResponse:
-        filters = {k: list(v.values) for k, v in request.filters.items()}
-        lives = listing.select(self.lc.registry, request.all, request.limit, filters)
+        lives = listing.select(self.lc.registry, request.all, request.limit, _filters(request))
         return pb.ListContainersResponse(
-            containers=[listing.container_pb(x, request.size) for x in lives]
+            containers=[converters.container_to_pb(listing.view(x, request.size)) for x in lives]
         )
 
     def Remove(
@@ -100,22 +75,20 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Update(
         self, request: pb.UpdateContainerRequest, context: grpc.ServicerContext
     ) -> pb.UpdateContainerResponse:
-        policy = request.restart_policy if request.HasField("restart_policy") else None
-        warnings = self.lc.update(request.reference, request.resources, policy)
-        return pb.UpdateContainerResponse(warnings=warnings)
+        policy = (
+            converters.restart_policy_from_pb(request.restart_policy)
+            if request.HasField("restart_policy")
+            else None
+        )
+        resources = converters.host_config_from_pb(request.resources)
+        return pb.UpdateContainerResponse(
+            warnings=self.lc.update(request.reference, resources, policy)
+        )
 
     def Prune(
         self, request: pb.PruneContainersRequest, context: grpc.ServicerContext
     ) -> pb.PruneContainersResponse:
-        filters = {k: list(v.values) for k, v in request.filters.items()}
-        deleted = []
-        for live in listing.prunable(self.lc.registry, filters):
-            try:
-                self.lc.remove(live.id)
-            except HanguError:
-                continue  # started or removed meanwhile
-            deleted.append(live.id)
-        return pb.PruneContainersResponse(deleted=deleted)
+        return pb.PruneContainersResponse(deleted=listing.prune(self.lc, _filters(request)))
 
     # ---- lifecycle
 
@@ -127,7 +100,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Stop(
         self, request: pb.StopContainerRequest, context: grpc.ServicerContext
     ) -> pb.StopContainerResponse:
-        timeout = request.timeout if request.timeout_set else None
+        timeout = request.timeout if request.HasField("timeout") else None
         return pb.StopContainerResponse(
             not_modified=self.lc.stop(request.reference, request.signal, timeout)
         )
@@ -135,7 +108,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Restart(
         self, request: pb.RestartContainerRequest, context: grpc.ServicerContext
     ) -> pb.RestartContainerResponse:
-        timeout = request.timeout if request.timeout_set else None
+        timeout = request.timeout if request.HasField("timeout") else None
         self.lc.restart(request.reference, request.signal, timeout)
         return pb.RestartContainerResponse()
 
@@ -161,12 +134,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         self, request: pb.WaitContainerRequest, context: grpc.ServicerContext
     ) -> pb.WaitContainerResponse:
         cancelled = threading.Event()
-
-        def on_done() -> None:
-            cancelled.set()
-            self.lc.registry.notify()
-
-        context.add_callback(on_done)
+        context.add_callback(lambda: self.lc.cancel_wait(cancelled))
         code, error = self.lc.wait(request.reference, request.condition, cancelled)
         return pb.WaitContainerResponse(status_code=code, error=error)
 
@@ -176,37 +144,16 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         self, request_iterator: Iterator[pb.AttachRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.OutputChunk]:
         first = next(request_iterator)
-        session = self.streams.attach(
-            first.reference,
-            AttachOptions(
-                stdin=first.stdin,
-                stdout=first.stdout,
-                stderr=first.stderr,
-                stream=first.stream,
-                logs=first.logs,
-                detach_keys=first.detach_keys,
-            ),
-        )
-        live = self.lc.registry.lookup(first.reference)
-        self.lc.emit("attach", live)
-
+        live, session = self.streams.attach(first.reference, converters.attach_options(first))
         pump_input(
             session,
-            (_client_input(r) for r in request_iterator),
+            (converters.client_input(r) for r in request_iterator),
             lambda h, w: self.lc.resize(live.id, h, w),
             "attach-in",
         )
-
-        def on_done() -> None:
-            session.close()
-            self.streams.detach(live, session)
-
-        context.add_callback(on_done)
-        for kind, value in session.items():
-            if kind == "exit":
-                yield pb.OutputChunk(exited=True, exit_code=int(value))  # type: ignore[arg-type]
-            else:
-                yield pb.OutputChunk(stream=_STREAMS[kind], data=value)  # type: ignore[arg-type]
+        context.add_callback(lambda: self.streams.detach(live, session))
+        for item in session.items():
+            yield converters.output_chunk(item)
 
     def Resize(self, request: pb.ResizeRequest, context: grpc.ServicerContext) -> pb.ResizeResponse:
         self.lc.resize(request.reference, request.size.height, request.size.width)
@@ -215,22 +162,11 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Logs(
         self, request: pb.LogsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.OutputChunk]:
-        both = not request.stdout and not request.stderr
-        query = logs.LogQuery(
-            stdout=request.stdout or both,
-            stderr=request.stderr or both,
-            since_ns=_ns(request.since) if request.HasField("since") else 0,
-            until_ns=_ns(request.until) if request.HasField("until") else 0,
-            tail=request.tail if request.tail >= 0 else -1,
+        entries = self.streams.logs(
+            request.reference, converters.log_query(request), request.follow, _stopped(context)
         )
-        stop = threading.Event()
-        context.add_callback(stop.set)
-        for entry in self.streams.logs(request.reference, query, request.follow, stop):
-            yield pb.OutputChunk(
-                stream=_STREAMS.get(entry.stream, pb.OutputChunk.STDOUT),
-                data=entry.data,
-                time=_ts_ns(entry.time_ns),
-            )
+        for entry in entries:
+            yield converters.log_chunk(entry)
 
     # ---- observation
 
@@ -246,83 +182,63 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Stats(
         self, request: pb.StatsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.StatsSample]:
-        """One sample, or one a second while the client stays (as dockerd)."""
-        live = self.lc.registry.lookup(request.reference)
-        stop = threading.Event()
-        context.add_callback(stop.set)
-        while True:
-            yield stats.sample(
-                self.lc.cgroup_path(live), live.row.pid, live.row.status in ("running", "paused")
-            )
-            if not request.stream or live.removed or stop.wait(1.0):
-                return
+        for sample in self.streams.stats(request.reference, request.stream, _stopped(context)):
+            yield converters.stats_to_pb(sample)
 
     # ---- files
 
-    def ArchiveGet(
-        self, request: pb.ArchiveGetRequest, context: grpc.ServicerContext
-    ) -> Iterator[pb.ArchiveChunk]:
-        for stat_json, data in archive.archive_get(self.lc, request.reference, request.path):
-            yield pb.ArchiveChunk(stat_json=stat_json, data=data)
+    def GetArchive(
+        self, request: pb.GetArchiveRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.GetArchiveResponse]:
+        for item in archive.archive_get(self.lc, request.reference, request.path):
+            if isinstance(item, PathStat):
+                yield pb.GetArchiveResponse(stat=converters.path_stat_to_pb(item))
+            else:
+                yield pb.GetArchiveResponse(data=item)
 
-    def ArchivePut(
-        self, request_iterator: Iterator[pb.ArchivePutRequest], context: grpc.ServicerContext
-    ) -> pb.ArchivePutResponse:
+    def PutArchive(
+        self, request_iterator: Iterator[pb.PutArchiveRequest], context: grpc.ServicerContext
+    ) -> pb.PutArchiveResponse:
         first = next(request_iterator)
-        chunks = (r.data for r in request_iterator if r.data)
-        data = _prepend(first.data, chunks) if first.data else chunks
+        chunks = (r.data for r in itertools.chain([first], request_iterator) if r.data)
         archive.archive_put(
-            self.lc, first.reference, first.path, data, first.no_overwrite_dir_non_dir
+            self.lc, first.reference, first.path, chunks, first.no_overwrite_dir_non_dir
         )
-        return pb.ArchivePutResponse()
+        return pb.PutArchiveResponse()
 
     # ---- exec
 
-    def ExecCreate(
-        self, request: pb.ExecCreateRequest, context: grpc.ServicerContext
-    ) -> pb.ExecCreateResponse:
-        return pb.ExecCreateResponse(id=self.execs.create(request).id)
+    def CreateExec(
+        self, request: pb.CreateExecRequest, context: grpc.ServicerContext
+    ) -> pb.CreateExecResponse:
+        record = self.execs.create(converters.exec_config_from_pb(request))
+        return pb.CreateExecResponse(id=record.id)
 
-    def ExecInspect(self, request: pb.ExecInspectRequest, context: grpc.ServicerContext) -> pb.Exec:
-        return self.execs.inspect(request.exec_id)
+    def GetExec(self, request: pb.GetExecRequest, context: grpc.ServicerContext) -> pb.Exec:
+        return converters.exec_to_pb(self.execs.get(request.exec_id))
 
-    def ExecResize(
-        self, request: pb.ExecResizeRequest, context: grpc.ServicerContext
-    ) -> pb.ResizeResponse:
+    def ResizeExec(
+        self, request: pb.ResizeExecRequest, context: grpc.ServicerContext
+    ) -> pb.ResizeExecResponse:
         self.execs.resize(request.exec_id, request.size.height, request.size.width)
-        return pb.ResizeResponse()
+        return pb.ResizeExecResponse()
 
-    def ExecStart(
-        self, request_iterator: Iterator[pb.ExecStartRequest], context: grpc.ServicerContext
+    def StartExec(
+        self, request_iterator: Iterator[pb.StartExecRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.OutputChunk]:
         first = next(request_iterator)
-        size = (
-            (first.resize.height, first.resize.width)
-            if first.HasField("resize") and first.resize.height and first.resize.width
-            else None
-        )
-        record = self.execs.get(first.exec_id)
+        exec_id, size = first.exec_id, converters.terminal_size(first)
         if first.detach:
-            self.execs.start(first.exec_id, first.tty, size, None)
+            self.execs.start(exec_id, first.tty, size, None)
             return
-        cfg = record.config
-        session = AttachSession(
-            cfg.attach_stdin,
-            cfg.attach_stdout or not cfg.attach_stdin,
-            cfg.attach_stderr or not cfg.attach_stdin,
-            tty=first.tty or cfg.tty,
-        )
-
+        session = self.execs.session(exec_id, first.tty)
         context.add_callback(session.close)
-        self.execs.start(first.exec_id, first.tty, size, session)
+        self.execs.start(exec_id, first.tty, size, session)
         pump_input(
             session,
-            (_client_input(r) for r in request_iterator),
-            lambda h, w: self.execs.resize(first.exec_id, h, w),
+            (converters.client_input(r) for r in request_iterator),
+            lambda h, w: self.execs.resize(exec_id, h, w),
             "exec-in",
         )
-        for kind, value in session.items():
-            if kind == "exit":
-                yield pb.OutputChunk(exited=True, exit_code=int(value))  # type: ignore[arg-type]
-            else:
-                yield pb.OutputChunk(stream=_STREAMS[kind], data=value)  # type: ignore[arg-type]
+        for item in session.items():
+            yield converters.output_chunk(item)

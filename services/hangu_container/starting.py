@@ -10,19 +10,28 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
+import copy
+import functools
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu.network.v1.network_pb2 import Sandbox
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
 
 from . import mounts, ocispec
-from .models import ContainerRow
+from .model import (
+    Container,
+    ContainerConfig,
+    EndpointSettings,
+    HostConfig,
+    NetworkingConfig,
+    NetworkSettings,
+    PortBinding,
+    PortBindings,
+)
 from .peers import Peers, SandboxRequest
 from .registry import Live, Registry
 from .runtime import IOOptions, Runtime
@@ -32,7 +41,7 @@ from .timing import Phases
 log = hlog.get_logger("hangu.container.start")
 
 
-def io_options(cfg: pb.ContainerConfig, hc: pb.HostConfig) -> IOOptions:
+def io_options(cfg: ContainerConfig, hc: HostConfig) -> IOOptions:
     size = hc.log_config.config.get("max-size", "")
     # dockerd closes a container's stdin when the attached client leaves
     # only for StdinOnce without a TTY (`echo x | docker run -i`); a TTY
@@ -83,14 +92,14 @@ def secure_join(root: Path, path: str, depth: int = 0) -> Path:
 
 
 def sandbox_request(
-    row_id: str, name: str, cfg: pb.ContainerConfig, hc: pb.HostConfig, nc: pb.NetworkingConfig
+    cid: str, name: str, cfg: ContainerConfig, hc: HostConfig, nc: NetworkingConfig
 ) -> SandboxRequest:
     ports: list[tuple[str, int, str, int]] = []
     bound: set[str] = set()
     for key, bindings in hc.port_bindings.items():
         port, _, proto = key.partition("/")
         bound.add(key)
-        for b in bindings.bindings or [pb.PortBinding()]:
+        for b in bindings.bindings or [PortBinding()]:
             ports.append(
                 (
                     proto or "tcp",
@@ -111,7 +120,7 @@ def sandbox_request(
         for net, ep in nc.endpoints_config.items()
     ]
     return SandboxRequest(
-        container_id=row_id,
+        container_id=cid,
         container_name=name,
         hostname=cfg.hostname,
         domainname=cfg.domainname,
@@ -125,25 +134,23 @@ def sandbox_request(
     )
 
 
-def network_settings(sandbox: object) -> pb.NetworkSettings:
-    ns = pb.NetworkSettings(sandbox_id="", sandbox_key=getattr(sandbox, "netns_path", ""))
+def network_settings(sandbox: object) -> NetworkSettings:
+    ns = NetworkSettings(sandbox_id="", sandbox_key=getattr(sandbox, "netns_path", ""))
     for p in getattr(sandbox, "ports", []):
         key = f"{p.container_port}/{p.protocol}"
-        ns.ports[key].bindings.append(
-            pb.PortBinding(host_ip=p.host_ip or "0.0.0.0", host_port=str(p.host_port))
+        ns.ports.setdefault(key, PortBindings()).bindings.append(
+            PortBinding(host_ip=p.host_ip or "0.0.0.0", host_port=str(p.host_port))
         )
     for ep in getattr(sandbox, "endpoints", []):
-        ns.networks[ep.network_name].CopyFrom(
-            pb.EndpointSettings(
-                network_name=ep.network_name,
-                network_id=ep.network_id,
-                endpoint_id=ep.endpoint_id,
-                gateway=ep.gateway,
-                ip_address=ep.ipv4_address,
-                ip_prefix_len=ep.ipv4_prefix_len,
-                mac_address=ep.mac_address,
-                aliases=list(ep.aliases),
-            )
+        ns.networks[ep.network_name] = EndpointSettings(
+            network_name=ep.network_name,
+            network_id=ep.network_id,
+            endpoint_id=ep.endpoint_id,
+            gateway=ep.gateway,
+            ip_address=ep.ipv4_address,
+            ip_prefix_len=ep.ipv4_prefix_len,
+            mac_address=ep.mac_address,
+            aliases=list(ep.aliases),
         )
     return ns
 
@@ -161,38 +168,37 @@ class Starter:
     def exit_code_after(self, live: Live, seen: int) -> int | None:
         """Block until the exit after `seen`; its code (None if removed first)."""
         self.registry.wait_for(lambda: live.exits > seen or live.removed)
-        return live.row.exit_code if live.exits > seen else None
+        return live.ctr.state.exit_code if live.exits > seen else None
 
     def start(self, live: Live) -> None:
         """Caller holds live.lock."""
-        row = live.row
-        cid = row.id
+        ctr = live.ctr
+        cid = ctr.id
         ph = Phases("start", id=cid)
-        cfg = pb.ContainerConfig.FromString(row.config)
-        hc = pb.HostConfig.FromString(row.host_config)
-        nc = pb.NetworkingConfig.FromString(row.networking_config)
+        cfg, hc, nc = ctr.config, ctr.host_config, ctr.networking_config
         # The sandbox (network service) and the root filesystem and volumes
         # (image and volume services) do not depend on each other: ask for
         # both at once.
         ctx = contextvars.copy_context()
         pending = self.pool.submit(
-            ctx.run, self.peers.network.create_sandbox, sandbox_request(cid, row.name, cfg, hc, nc)
+            ctx.run, self.peers.network.create_sandbox, sandbox_request(cid, ctr.name, cfg, hc, nc)
         )
         try:
             rootfs = Path(self.peers.image.mount_rootfs(cid))
-            row.rootfs_mounted = True
-            row.rootfs_path = str(rootfs)
+            ctr.rootfs_mounted = True
+            ctr.rootfs_path = str(rootfs)
             ph.mark("mount_rootfs")
-            plans = [mounts.MountPlan.from_dict(d) for d in json.loads(row.mounts_json)]
+            # Host paths resolved for this start only (the record keeps the plan).
+            plans = copy.deepcopy(ctr.mounts)
             for plan in plans:
                 if plan.type == "volume":
                     copy_from = str(secure_join(rootfs, plan.destination)) if plan.copy_data else ""
                     plan.source = self.peers.volume.mount(plan.name, cid, copy_from)
-                    row.volumes_mounted = True
+                    ctr.volumes_mounted = True
                 elif not os.path.exists(plan.source):
                     os.makedirs(plan.source, exist_ok=True)  # -v creates a missing source
             ph.mark("volumes")
-            sandbox = self._take_sandbox(row, pending)
+            sandbox = self._take_sandbox(ctr, pending)
             ph.mark("sandbox_wait")
             if cfg.working_dir:
                 secure_join(rootfs, cfg.working_dir).mkdir(parents=True, exist_ok=True)
@@ -211,7 +217,7 @@ class Starter:
                 )
             )
             ph.mark("spec")
-            created = self.rt.create(cid, row.name, spec, io_options(cfg, hc))
+            created = self.rt.create(cid, ctr.name, spec, io_options(cfg, hc))
             ph.mark("runc_create")
             seen = live.exits
             sock = self.rt.paths.attach_socket(cid)
@@ -221,8 +227,8 @@ class Starter:
             for session in attached:
                 session.connect(
                     sock,
-                    lambda s=seen: self.exit_code_after(live, s),
-                    lambda p=created.pid: pid_gone(p),
+                    functools.partial(self.exit_code_after, live, seen),
+                    functools.partial(pid_gone, created.pid),
                     hold_stdin=True,
                 )
             live.waiting.clear()
@@ -232,33 +238,34 @@ class Starter:
                 session.release_stdin()
             ph.mark("runc_start")
         except HanguError as err:
-            if not row.sandbox_active:
+            if not ctr.sandbox_active:
                 # Made while something else failed: it must go too.
                 with contextlib.suppress(HanguError):
-                    self._take_sandbox(row, pending)
+                    self._take_sandbox(ctr, pending)
             self._failed(live, err)
             raise self._start_error(err) from None
-        row.status = "running"
-        row.pid = created.pid
-        row.conmon_pid = created.conmon_pid
-        row.started_at = time.time()
-        row.finished_at = 0.0
-        row.exit_code = 0
-        row.error = ""
-        row.oom_killed = False
+        state = ctr.state
+        state.status = "running"
+        state.pid = created.pid
+        state.conmon_pid = created.conmon_pid
+        state.started_at = time.time()
+        state.finished_at = 0.0
+        state.exit_code = 0
+        state.error = ""
+        state.oom_killed = False
         live.starts += 1
         self.registry.save(live)
         ph.mark("store")
         ph.done(pid=created.pid)
 
     @staticmethod
-    def _take_sandbox(row: ContainerRow, pending: Future[Sandbox]) -> Sandbox:
+    def _take_sandbox(ctr: Container, pending: Future[Sandbox]) -> Sandbox:
         sandbox = pending.result()
-        row.sandbox_active = True
-        row.hosts_path = sandbox.hosts_path
-        row.hostname_path = sandbox.hostname_path
-        row.resolv_conf_path = sandbox.resolv_conf_path
-        row.network_settings = network_settings(sandbox).SerializeToString()
+        ctr.sandbox_active = True
+        ctr.hosts_path = sandbox.hosts_path
+        ctr.hostname_path = sandbox.hostname_path
+        ctr.resolv_conf_path = sandbox.resolv_conf_path
+        ctr.network_settings = network_settings(sandbox)
         return sandbox
 
     @staticmethod
@@ -274,15 +281,15 @@ class Starter:
 
     def _failed(self, live: Live, err: HanguError) -> None:
         msg = err.message
-        row = live.row
-        row.error = msg
+        state = live.ctr.state
+        state.error = msg
         if "executable file not found" in msg or "no such file or directory" in msg:
-            row.exit_code = 127
+            state.exit_code = 127
         elif "permission denied" in msg:
-            row.exit_code = 126
+            state.exit_code = 126
         else:
-            row.exit_code = 128
-        log.warning("start_failed", id=row.id, error=msg)
+            state.exit_code = 128
+        log.warning("start_failed", id=live.id, error=msg)
         self.teardown(live)
         for session in live.waiting:
             session.end()
@@ -291,19 +298,19 @@ class Starter:
 
     def teardown(self, live: Live) -> None:
         """Undo what a start set up. Idempotent; peer errors are logged."""
-        row = live.row
-        cid = row.id
+        ctr = live.ctr
+        cid = ctr.id
         self.rt.cleanup(cid)
-        if row.sandbox_active:
+        if ctr.sandbox_active:
             try:
                 self.peers.network.remove_sandbox(cid)
-                row.sandbox_active = False
+                ctr.sandbox_active = False
             except HanguError as err:
                 log.warning("remove_sandbox_failed", id=cid, error=err.message)
-        if row.rootfs_mounted:
+        if ctr.rootfs_mounted:
             try:
                 self.peers.image.unmount_rootfs(cid)
-                row.rootfs_mounted = False
+                ctr.rootfs_mounted = False
             except HanguError as err:
                 log.warning("unmount_rootfs_failed", id=cid, error=err.message)
-        self.registry.store.save(row)
+        self.registry.store.save(ctr)

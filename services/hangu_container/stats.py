@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from hangu.container.v1 import container_pb2 as pb
+from .model import NetworkCounters, StatsSample
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _USER_HZ = os.sysconf("SC_CLK_TCK")
@@ -48,8 +48,8 @@ def system_cpu_ns() -> int:
     return sum(int(f) for f in fields) * (1_000_000_000 // _USER_HZ)
 
 
-def _networks(pid: int) -> dict[str, pb.NetworkCounters]:
-    out: dict[str, pb.NetworkCounters] = {}
+def _networks(pid: int) -> dict[str, NetworkCounters]:
+    out: dict[str, NetworkCounters] = {}
     try:
         lines = Path(f"/proc/{pid}/net/dev").read_text().splitlines()[2:]
     except OSError:
@@ -60,7 +60,7 @@ def _networks(pid: int) -> dict[str, pb.NetworkCounters]:
         if name == "lo":
             continue
         f = [int(x) for x in rest.split()]
-        out[name] = pb.NetworkCounters(
+        out[name] = NetworkCounters(
             rx_bytes=f[0],
             rx_packets=f[1],
             rx_errors=f[2],
@@ -73,9 +73,8 @@ def _networks(pid: int) -> dict[str, pb.NetworkCounters]:
     return out
 
 
-def sample(cgroup_path: str, pid: int, running: bool) -> pb.StatsSample:
-    now = pb.StatsSample()
-    now.read.FromNanoseconds(time.time_ns())
+def sample(cgroup_path: str, pid: int, running: bool) -> StatsSample:
+    now = StatsSample(read_ns=time.time_ns())
     now.online_cpus = len(os.sched_getaffinity(0))
     now.system_cpu_usage = system_cpu_ns()
     if not running:
@@ -91,8 +90,7 @@ def sample(cgroup_path: str, pid: int, running: bool) -> pb.StatsSample:
     now.memory_usage = _read_int(memory / "memory.usage_in_bytes")
     # Unlimited reads as ~8 EiB on cgroup v1; dockerd shows the host's memory.
     now.memory_limit = min(_read_int(memory / "memory.limit_in_bytes") or 2**63, host_memory())
-    for key, value in _read_kv(memory / "memory.stat").items():
-        now.memory_stats[key] = value
+    now.memory_stats = _read_kv(memory / "memory.stat")
     pids = CGROUP_ROOT / "pids" / rel
     now.pids_current = _read_int(pids / "pids.current")
     now.pids_limit = _read_int(pids / "pids.max")
@@ -109,6 +107,5 @@ def sample(cgroup_path: str, pid: int, running: bool) -> pb.StatsSample:
                 now.blkio_write_bytes += int(parts[2])
     except OSError:
         pass
-    for name, counters in _networks(pid).items():
-        now.networks[name].CopyFrom(counters)
+    now.networks = _networks(pid)
     return now

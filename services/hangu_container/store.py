@@ -1,5 +1,6 @@
-"""Persistence of container records (write-through; the manager keeps the
-live copy in memory)."""
+"""Persistence of container records (write-through; the registry keeps the
+live copy in memory). A database written by an earlier version is
+converted once, at startup (migration.py)."""
 
 from __future__ import annotations
 
@@ -7,67 +8,52 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlmodel import Session, select
 
 from hangu_runtime.db import open_database
 
-from .models import ContainerRow
+from .model import Container
+from .models import ContainerRecord
+
+_CONTAINER: TypeAdapter[Container] = TypeAdapter(Container)
+
+
+def encode(ctr: Container) -> str:
+    return _CONTAINER.dump_json(ctr).decode()
+
+
+def decode(doc: str) -> Container:
+    return _CONTAINER.validate_json(doc)
 
 
 class _OnlyOurs:
+    """Only our table: other services' SQLModel tables share the global
+    metadata when they are imported into one process (tests)."""
+
     def create_all(self, engine: Any) -> None:
-        table = ContainerRow.__table__  # type: ignore[attr-defined]
+        table = ContainerRecord.__table__  # type: ignore[attr-defined]  # SQLModel sets it
         table.create(engine, checkfirst=True)
-        # Columns added after a database was made: add them (SQLite's
-        # ALTER TABLE ADD COLUMN, with the model's default).
-        with engine.begin() as conn:
-            have = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table.name})")}
-            for column in table.columns:
-                if column.name in have:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                default = column.default.arg if column.default is not None else None
-                conn.exec_driver_sql(
-                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} "
-                    f"{kind} NOT NULL DEFAULT {_sql_literal(default)}"
-                )
-
-
-def _sql_literal(value: object) -> str:
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, bytes):
-        return "X'" + value.hex() + "'"
-    if isinstance(value, (bool, int)):
-        return str(int(value))
-    if isinstance(value, float):
-        return repr(value)
-    return "NULL"
 
 
 class Store:
     def __init__(self, path: Path) -> None:
-        # Only our table: other services' SQLModel tables share the global
-        # metadata when they are imported into one process (tests).
         self.engine = open_database(path, _OnlyOurs())
         self._lock = threading.Lock()
 
-    def load_all(self) -> list[ContainerRow]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            rows = list(s.exec(select(ContainerRow)).all())
-            for row in rows:
-                s.expunge(row)
-            return rows
+    def load_all(self) -> list[Container]:
+        with Session(self.engine) as s:
+            return [decode(r.doc) for r in s.exec(select(ContainerRecord)).all()]
 
-    def save(self, row: ContainerRow) -> None:
-        data = row.model_dump()
+    def save(self, ctr: Container) -> None:
+        record = ContainerRecord(id=ctr.id, name=ctr.name, doc=encode(ctr))
         with self._lock, Session(self.engine) as s:
-            s.merge(ContainerRow(**data))
+            s.merge(record)
             s.commit()
 
     def delete(self, cid: str) -> None:
         with self._lock, Session(self.engine) as s:
-            row = s.get(ContainerRow, cid)
+            row = s.get(ContainerRecord, cid)
             if row is not None:
                 s.delete(row)
                 s.commit()

@@ -4,16 +4,17 @@ logs read from conmon's k8s-file log, optionally followed."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_runtime.errors import InvalidArgument
 
-from . import logs
+from . import logs, stats
 from .lifecycle import Lifecycle
 from .lognotify import LogNotifier, Subscription
+from .model import StatsSample
 from .registry import Live
 from .sessions import AttachSession, parse_detach_keys, pid_gone
 
@@ -43,7 +44,7 @@ class Streams:
     def close(self) -> None:
         self.notifier.close()
 
-    def attach(self, ref: str, opts: AttachOptions) -> AttachSession:
+    def attach(self, ref: str, opts: AttachOptions) -> tuple[Live, AttachSession]:
         """A session. Not running: it waits for the next start (as dockerd,
         so `docker start -a` can attach first). Running: connected now."""
         live = self.registry.lookup(ref)
@@ -51,14 +52,15 @@ class Streams:
             keys = parse_detach_keys(opts.detach_keys)
         except ValueError as err:
             raise InvalidArgument(str(err)) from None
-        tty = pb.ContainerConfig.FromString(live.row.config).tty
+        tty = live.ctr.config.tty
         session = AttachSession(opts.stdin, opts.stdout, opts.stderr, keys, tty=tty)
         if opts.logs:
             for entry in logs.select(self.rt.paths.log_path(live.id), logs.LogQuery()):
                 session.put_log(entry.stream, entry.data)
         if not opts.stream:
             session.end()
-            return session
+            self.lc.emit("attach", live)
+            return live, session
         with live.lock:
             if live.removed:
                 session.end()
@@ -67,14 +69,17 @@ class Streams:
                     seen = live.exits
                 session.connect(
                     self.rt.paths.attach_socket(live.id),
-                    lambda: self.lc.starter.exit_code_after(live, seen),
-                    lambda p=live.row.pid: pid_gone(p),
+                    functools.partial(self.lc.starter.exit_code_after, live, seen),
+                    functools.partial(pid_gone, live.ctr.state.pid),
                 )
             else:
                 live.waiting.append(session)
-        return session
+        self.lc.emit("attach", live)
+        return live, session
 
     def detach(self, ref_live: Live, session: AttachSession) -> None:
+        """The client left (any thread)."""
+        session.close()
         with ref_live.lock:
             if session in ref_live.waiting:
                 ref_live.waiting.remove(session)
@@ -105,6 +110,18 @@ class Streams:
             if stop is not None and waker is not None:
                 stop.set()
                 waker.join()
+
+    def stats(self, ref: str, stream: bool, stop: threading.Event) -> Iterator[StatsSample]:
+        """One sample, or one a second until `stop` (as dockerd)."""
+        live = self.registry.lookup(ref)
+        while True:
+            yield stats.sample(
+                self.lc.cgroup_path(live),
+                live.ctr.state.pid,
+                live.ctr.state.status in ("running", "paused"),
+            )
+            if not stream or live.removed or stop.wait(1.0):
+                return
 
 
 def _wake_when(stop: threading.Event, sub: Subscription) -> None:

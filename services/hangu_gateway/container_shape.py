@@ -3,7 +3,6 @@ GET /containers/json and the document of GET /containers/{id}/json."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -32,14 +31,14 @@ def _plain(msg: Message, table: tuple[tuple[str, str], ...]) -> dict[str, Any]:
 
 def config_json(cfg: cpb.ContainerConfig) -> dict[str, Any]:
     out = _plain(cfg, CONFIG_PLAIN)
-    out["Cmd"] = list(cfg.cmd) if (cfg.cmd or cfg.cmd_set) else None
-    out["Entrypoint"] = list(cfg.entrypoint) if (cfg.entrypoint or cfg.entrypoint_set) else None
+    out["Cmd"] = list(cfg.cmd.values) if cfg.HasField("cmd") else None
+    out["Entrypoint"] = list(cfg.entrypoint.values) if cfg.HasField("entrypoint") else None
     out["Env"] = list(cfg.env) or None
     out["OnBuild"] = list(cfg.on_build) or None
     out["Volumes"] = {v: {} for v in cfg.volumes} or None
     if cfg.exposed_ports:
         out["ExposedPorts"] = {p: {} for p in cfg.exposed_ports}
-    if cfg.stop_timeout_set:
+    if cfg.HasField("stop_timeout"):
         out["StopTimeout"] = cfg.stop_timeout
     if not cfg.shell:
         del out["Shell"]
@@ -107,7 +106,7 @@ def host_config_json(hc: cpb.HostConfig) -> dict[str, Any]:
         for d in hc.devices
     ]
     out["Ulimits"] = [{"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in hc.ulimits]
-    out["MemorySwappiness"] = hc.memory_swappiness if hc.memory_swappiness_set else None
+    out["MemorySwappiness"] = hc.memory_swappiness if hc.HasField("memory_swappiness") else None
     out["PidsLimit"] = hc.pids_limit or None
     out["Init"] = hc.init or None
     out["Isolation"] = hc.isolation
@@ -259,8 +258,8 @@ def state_json(s: cpb.ContainerState) -> dict[str, Any]:
         "StartedAt": rfc3339nano(s.started_at),
         "FinishedAt": rfc3339nano(s.finished_at),
     }
-    if s.health_status:
-        out["Health"] = {"Status": s.health_status, "FailingStreak": 0, "Log": []}
+    if s.HasField("health"):
+        out["Health"] = {"Status": s.health.status, "FailingStreak": 0, "Log": []}
     return out
 
 
@@ -283,7 +282,7 @@ def inspect_json(c: cpb.Container, api_version: str = versions.API_VERSION) -> d
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": (json.loads(c.exec_ids_json) if c.exec_ids_json else None) or None,
+        "ExecIDs": list(c.exec_ids) or None,
         "HostConfig": host_config_json(c.host_config),
         "GraphDriver": {
             "Name": c.driver or "overlay2",
@@ -311,7 +310,7 @@ def status_text(s: cpb.ContainerState, now: float | None = None) -> str:
             return f"Up {human_duration(now - started)} (Paused)"
         if s.restarting:
             return f"Restarting ({s.exit_code}) {human_duration(now - finished)} ago"
-        health = f" ({s.health_status})" if s.health_status else ""
+        health = f" ({s.health.status})" if s.HasField("health") else ""
         return f"Up {human_duration(now - started)}{health}"
     if s.status == "removing":
         return "Removal In Progress"
@@ -327,7 +326,8 @@ def status_text(s: cpb.ContainerState, now: float | None = None) -> str:
 
 
 def _command(c: cpb.Container) -> str:
-    parts = [c.path, *c.args] if c.path else list(c.config.entrypoint) + list(c.config.cmd)
+    cfg = c.config
+    parts = [c.path, *c.args] if c.path else [*cfg.entrypoint.values, *cfg.cmd.values]
     return " ".join(parts)
 
 

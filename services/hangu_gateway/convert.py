@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hangu.container.v1 import container_pb2 as cpb
+from hangu.types.v1 import types_pb2 as tpb
 
 from .container_fields import CONFIG_PLAIN, HOST_PLAIN, HOST_UNSUPPORTED
 from .errors import bad_request
@@ -40,17 +41,15 @@ def _copy_plain(body: dict[str, Any], msg: Any, table: tuple[tuple[str, str], ..
 def container_config(body: dict[str, Any]) -> cpb.ContainerConfig:
     cfg = cpb.ContainerConfig()
     _copy_plain(body, cfg, CONFIG_PLAIN)
+    # Set (even empty) only when given: "Cmd": [] is not an absent Cmd.
     if body.get("Cmd") is not None:
-        cfg.cmd.extend(_strslice(body["Cmd"]))
-        cfg.cmd_set = True
+        cfg.cmd.CopyFrom(tpb.StringList(values=_strslice(body["Cmd"])))
     if body.get("Entrypoint") is not None:
-        cfg.entrypoint.extend(_strslice(body["Entrypoint"]))
-        cfg.entrypoint_set = True
+        cfg.entrypoint.CopyFrom(tpb.StringList(values=_strslice(body["Entrypoint"])))
     cfg.exposed_ports.extend(sorted(body.get("ExposedPorts") or {}))
     cfg.volumes.extend(sorted(body.get("Volumes") or {}))
     if body.get("StopTimeout") is not None:
         cfg.stop_timeout = int(body["StopTimeout"])
-        cfg.stop_timeout_set = True
     hc = body.get("Healthcheck")
     if hc:
         cfg.healthcheck.CopyFrom(
@@ -130,7 +129,6 @@ def host_config(body: dict[str, Any]) -> cpb.HostConfig:
         )
     if body.get("MemorySwappiness") is not None and body["MemorySwappiness"] >= 0:
         hc.memory_swappiness = int(body["MemorySwappiness"])
-        hc.memory_swappiness_set = True
     return hc
 
 

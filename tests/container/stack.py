@@ -86,7 +86,7 @@ class PeerStack:
     def start_container_service(self, full_size: bool = False) -> Any:
         """`full_size`: the thread pool and concurrency cap of the settings
         (as main runs it), else a small pool."""
-        from hangu_container.main import build
+        from hangu_container.service import build
 
         lc, servicer = build(self.settings, parent=self.cgroup_parent)
         size = (

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from hangu.container.v1 import container_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 
 from .conftest import needs_root
 from .stack import PeerStack
@@ -56,8 +57,8 @@ def _exec(stub: object, cid: str, i: int) -> None:
     stdin = i % 5 == 2
     script = f"echo out-{i}; exit {code}" if code != 137 else f"echo out-{i}; kill -9 $$"
     cmd = ["sh", "-c", f"cat >/dev/null; {script}" if stdin else script]
-    eid = stub.ExecCreate(
-        pb.ExecCreateRequest(  # type: ignore[attr-defined]
+    eid = stub.CreateExec(
+        pb.CreateExecRequest(  # type: ignore[attr-defined]
             reference=cid,
             cmd=cmd,
             attach_stdin=stdin,
@@ -68,17 +69,17 @@ def _exec(stub: object, cid: str, i: int) -> None:
     ).id
     hold = threading.Event()
 
-    def requests() -> Iterator[pb.ExecStartRequest]:
-        yield pb.ExecStartRequest(exec_id=eid, tty=tty)
+    def requests() -> Iterator[pb.StartExecRequest]:
+        yield pb.StartExecRequest(exec_id=eid, tty=tty)
         if stdin:
-            yield pb.ExecStartRequest(stdin_data=b"x" * 100)
-            yield pb.ExecStartRequest(close_stdin=True)
+            yield pb.StartExecRequest(stdin_data=b"x" * 100)
+            yield pb.StartExecRequest(close_stdin=True)
         hold.wait(60)  # the client keeps its side open, as the gateway does
 
     out = bytearray()
     exits = []
     try:
-        for chunk in stub.ExecStart(requests(), timeout=60):  # type: ignore[attr-defined]
+        for chunk in stub.StartExec(requests(), timeout=60):  # type: ignore[attr-defined]
             if chunk.exited:
                 exits.append(chunk.exit_code)
             else:
@@ -86,10 +87,10 @@ def _exec(stub: object, cid: str, i: int) -> None:
     finally:
         hold.set()
     # What the CLI does as soon as the stream ends.
-    info = stub.ExecInspect(pb.ExecInspectRequest(exec_id=eid))  # type: ignore[attr-defined]
+    info = stub.GetExec(pb.GetExecRequest(exec_id=eid))  # type: ignore[attr-defined]
     assert f"out-{i}".encode() in out, (i, bytes(out))
     assert exits == [code], (i, cmd, exits)
-    assert not info.running and info.exit_code_set and info.exit_code == code, (i, info)
+    assert not info.running and info.HasField("exit_code") and info.exit_code == code, (i, info)
     assert info.pid > 0
 
 
@@ -97,7 +98,9 @@ def test_execs_right_after_start_report_their_exit_code(stub: object) -> None:
     for round_ in range(3):
         c = stub.Create(
             pb.CreateContainerRequest(  # type: ignore[attr-defined]
-                config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])
+                config=pb.ContainerConfig(
+                    image="busybox", cmd=tpb.StringList(values=["sleep", "300"])
+                )
             )
         )
         stub.Start(pb.StartContainerRequest(reference=c.id))  # type: ignore[attr-defined]
@@ -114,22 +117,22 @@ def test_detached_exec_exit_code(stub: object) -> None:
     """`docker exec -d`: no stream; ExecInspect shows the code once done."""
     c = stub.Create(
         pb.CreateContainerRequest(  # type: ignore[attr-defined]
-            config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])
+            config=pb.ContainerConfig(image="busybox", cmd=tpb.StringList(values=["sleep", "300"]))
         )
     )
     stub.Start(pb.StartContainerRequest(reference=c.id))  # type: ignore[attr-defined]
     started = []
     for i in range(10):
-        eid = stub.ExecCreate(
-            pb.ExecCreateRequest(  # type: ignore[attr-defined]
+        eid = stub.CreateExec(
+            pb.CreateExecRequest(  # type: ignore[attr-defined]
                 reference=c.id, cmd=["sh", "-c", f"exit {i}"]
             )
         ).id
         list(
-            stub.ExecStart(
+            stub.StartExec(
                 iter(
                     [
-                        pb.ExecStartRequest(  # type: ignore[attr-defined]
+                        pb.StartExecRequest(  # type: ignore[attr-defined]
                             exec_id=eid, detach=True
                         )
                     ]
@@ -140,8 +143,8 @@ def test_detached_exec_exit_code(stub: object) -> None:
     for eid, i in started:
         deadline = time.monotonic() + 10
         while True:  # no stream to end: ask until it is done, as a client would
-            info = stub.ExecInspect(pb.ExecInspectRequest(exec_id=eid))  # type: ignore
+            info = stub.GetExec(pb.GetExecRequest(exec_id=eid))  # type: ignore
             if not info.running or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        assert not info.running and info.exit_code_set and info.exit_code == i, (i, info)
+        assert not info.running and info.HasField("exit_code") and info.exit_code == i, (i, info)

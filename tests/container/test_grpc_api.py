@@ -1,5 +1,5 @@
 """The container service's gRPC API contract through pytest-grpc: the real
-ContainerServicer (hangu_container.main.build) registered on the plugin's
+ContainerServicer (hangu_container.service.build) registered on the plugin's
 server, its peers (image, network, volume) on real unix sockets started by
 stack.PeerStack, all on one temporary root with this module's own bridge,
 nftables table, subnet pool and cgroup parent. Create/Start/Wait/Logs/Remove,
@@ -22,6 +22,7 @@ import pytest
 from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
 from hangu.network.v1 import network_pb2, network_pb2_grpc
+from hangu.types.v1 import types_pb2 as tpb
 from hangu.volume.v1 import volume_pb2, volume_pb2_grpc
 from hangu_runtime.config import load_settings
 
@@ -110,7 +111,7 @@ def grpc_add_to_server() -> Any:
 
 @pytest.fixture(scope="module")
 def grpc_servicer(pg_stack: PgStack) -> Any:
-    from hangu_container.main import build
+    from hangu_container.service import build
 
     lc, servicer = build(pg_stack.settings, parent=pg_stack.cgroup_parent)
     # stack.stop() shuts it down with a purge (kill, runc delete, conmon).
@@ -136,7 +137,7 @@ def _create(
     return stub.Create(
         pb.CreateContainerRequest(
             name=name,
-            config=pb.ContainerConfig(image="busybox", cmd=cmd),
+            config=pb.ContainerConfig(image="busybox", cmd=tpb.StringList(values=cmd)),
             host_config=host_config or pb.HostConfig(),
         )
     )

@@ -19,6 +19,7 @@ import grpc
 import pytest
 
 from hangu.container.v1 import container_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 from hangu_container import fds
 from hangu_container.inotify import Inotify
 
@@ -104,7 +105,7 @@ def _payload(size: int, seed: int) -> bytes:
 def _create(stub: object, cmd: list[str], **cfg: object) -> str:
     c = stub.Create(
         pb.CreateContainerRequest(  # type: ignore[attr-defined]
-            config=pb.ContainerConfig(image="busybox", cmd=cmd, **cfg)
+            config=pb.ContainerConfig(image="busybox", cmd=tpb.StringList(values=cmd), **cfg)
         )
     )
     return str(c.id)
@@ -354,25 +355,25 @@ def test_parallel_tty_attach_and_exec_stress(stack: PeerStack, stub: object) -> 
         stub.Remove(pb.RemoveContainerRequest(reference=cid))  # type: ignore[attr-defined]
 
     def exec_it(i: int) -> None:
-        eid = stub.ExecCreate(
-            pb.ExecCreateRequest(  # type: ignore[attr-defined]
+        eid = stub.CreateExec(
+            pb.CreateExecRequest(  # type: ignore[attr-defined]
                 reference=host, cmd=["sh"], tty=True, attach_stdin=True, attach_stdout=True
             )
         ).id
 
         hold = threading.Event()
 
-        def reqs() -> Iterator[pb.ExecStartRequest]:
-            yield pb.ExecStartRequest(
+        def reqs() -> Iterator[pb.StartExecRequest]:
+            yield pb.StartExecRequest(
                 exec_id=eid, tty=True, resize=pb.TerminalSize(height=20, width=70)
             )
-            yield pb.ExecStartRequest(stdin_data=f"echo ex-{i}; exit 3\n".encode())
+            yield pb.StartExecRequest(stdin_data=f"echo ex-{i}; exit 3\n".encode())
             hold.wait(60)
 
         out = bytearray()
         code = None
         try:
-            for chunk in stub.ExecStart(reqs()):  # type: ignore[attr-defined]
+            for chunk in stub.StartExec(reqs()):  # type: ignore[attr-defined]
                 out += chunk.data
                 if chunk.exited:
                     code = chunk.exit_code

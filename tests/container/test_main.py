@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from hangu.container.v1 import container_pb2 as pb
+from hangu.types.v1 import types_pb2 as tpb
 from hangu_container.runtime import Runtime, RuntimePaths
 
 from .conftest import needs_root
@@ -76,7 +77,7 @@ def _stub(stack: PeerStack) -> object:
 def _run_sleeper(stub: object) -> str:
     c = stub.Create(
         pb.CreateContainerRequest(  # type: ignore[attr-defined]
-            config=pb.ContainerConfig(image="busybox", cmd=["sleep", "300"])
+            config=pb.ContainerConfig(image="busybox", cmd=tpb.StringList(values=["sleep", "300"]))
         )
     )
     stub.Start(pb.StartContainerRequest(reference=c.id))  # type: ignore[attr-defined]
@@ -97,9 +98,7 @@ def test_sigkill_then_adopt_then_purge(peers: PeerStack) -> None:
         stub = _stub(peers)
         got = stub.Get(pb.GetContainerRequest(reference=cid))
         assert got.state.status == "running"
-        assert not stub.Stop(
-            pb.StopContainerRequest(reference=cid, timeout=1, timeout_set=True)
-        ).not_modified
+        assert not stub.Stop(pb.StopContainerRequest(reference=cid, timeout=1)).not_modified
         assert stub.Get(pb.GetContainerRequest(reference=cid)).state.status == "exited"
         assert not Runtime.conmon_alive(conmon_pid, cid)
         # SIGTERM without purge: containers keep running.

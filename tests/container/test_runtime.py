@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_container import attach, exits, logs, ocispec, runtime
+from hangu_container import model as cm
 from hangu_container.lognotify import LogNotifier
 from hangu_runtime.ids import new_id
 
@@ -55,9 +55,9 @@ def _create(
     stdin: bool = False,
 ) -> str:
     cid = new_id()
-    cfg = pb.ContainerConfig(cmd=cmd, tty=tty, open_stdin=stdin)
+    cfg = cm.ContainerConfig(cmd=cmd, tty=tty, open_stdin=stdin)
     spec = ocispec.build_spec(
-        ocispec.SpecInput(cid, cfg, pb.HostConfig(), rootfs, cgroup_parent=parent)
+        ocispec.SpecInput(cid, cfg, cm.HostConfig(), rootfs, cgroup_parent=parent)
     )
     rt.create(cid, "t", spec, runtime.IOOptions(tty=tty, stdin=stdin))
     return cid

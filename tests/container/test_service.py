@@ -47,7 +47,9 @@ def create(stub: object, cmd: list[str], name: str = "", **cfg: object) -> pb.Co
     hc = cfg.pop("host_config", pb.HostConfig())
     return stub.Create(
         pb.CreateContainerRequest(  # type: ignore[attr-defined]
-            name=name, config=pb.ContainerConfig(image="busybox", cmd=cmd, **cfg), host_config=hc
+            name=name,
+            config=pb.ContainerConfig(image="busybox", cmd=tpb.StringList(values=cmd), **cfg),
+            host_config=hc,
         )
     )
 
@@ -137,9 +139,7 @@ def test_detached_stop_kill_remove(stub: object) -> None:
         "attempting removal or force remove"
     )
     t0 = time.monotonic()
-    assert not stub.Stop(
-        pb.StopContainerRequest(reference="sleeper", timeout=1, timeout_set=True)
-    ).not_modified
+    assert not stub.Stop(pb.StopContainerRequest(reference="sleeper", timeout=1)).not_modified
     # busybox sleep as pid 1 ignores SIGTERM: SIGKILL after the timeout.
     assert 0.9 < time.monotonic() - t0 < 5
     got = stub.Get(pb.GetContainerRequest(reference=c.id))
@@ -262,9 +262,7 @@ def test_restart_survival(stack: PeerStack, stub: object) -> None:
     fresh = stack.container_stub()
     got = fresh.Get(pb.GetContainerRequest(reference="survivor"))
     assert got.state.status == "running" and got.state.running
-    assert not fresh.Stop(
-        pb.StopContainerRequest(reference="survivor", timeout=1, timeout_set=True)
-    ).not_modified
+    assert not fresh.Stop(pb.StopContainerRequest(reference="survivor", timeout=1)).not_modified
     got = fresh.Get(pb.GetContainerRequest(reference="survivor"))
     assert got.state.status == "exited"
 
@@ -321,8 +319,8 @@ def test_restart_policy_on_failure(stub: object) -> None:
 def _exec(
     stub: object, cid: str, cmd: list[str], stdin: list[bytes] | None = None, tty: bool = False
 ) -> tuple[list[pb.OutputChunk], str]:
-    eid = stub.ExecCreate(
-        pb.ExecCreateRequest(  # type: ignore[attr-defined]
+    eid = stub.CreateExec(
+        pb.CreateExecRequest(  # type: ignore[attr-defined]
             reference=cid,
             cmd=cmd,
             attach_stdin=stdin is not None,
@@ -333,15 +331,15 @@ def _exec(
         )
     ).id
 
-    def requests() -> Iterator[pb.ExecStartRequest]:
-        yield pb.ExecStartRequest(exec_id=eid, tty=tty)
+    def requests() -> Iterator[pb.StartExecRequest]:
+        yield pb.StartExecRequest(exec_id=eid, tty=tty)
         for d in stdin or []:
-            yield pb.ExecStartRequest(stdin_data=d)
+            yield pb.StartExecRequest(stdin_data=d)
         if stdin is not None:
-            yield pb.ExecStartRequest(close_stdin=True)
+            yield pb.StartExecRequest(close_stdin=True)
         time.sleep(30)
 
-    return list(stub.ExecStart(requests())), eid  # type: ignore[attr-defined]
+    return list(stub.StartExec(requests())), eid  # type: ignore[attr-defined]
 
 
 def test_exec(stub: object) -> None:
@@ -353,8 +351,8 @@ def test_exec(stub: object) -> None:
         (pb.OutputChunk.STDERR, b"e\n"),
     ]
     assert out[-1].exited and out[-1].exit_code == 4
-    info = stub.ExecInspect(pb.ExecInspectRequest(exec_id=eid))
-    assert not info.running and info.exit_code_set and info.exit_code == 4
+    info = stub.GetExec(pb.GetExecRequest(exec_id=eid))
+    assert not info.running and info.HasField("exit_code") and info.exit_code == 4
     out, _ = _exec(stub, c.id, ["cat"], stdin=[b"piped\n"])
     assert b"".join(x.data for x in out) == b"piped\n" and out[-1].exit_code == 0
     out, _ = _exec(stub, c.id, ["tty"], tty=True)
@@ -395,7 +393,6 @@ def test_stats(stub: object) -> None:
 
 def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
     import io
-    import json as _json
     import tarfile
 
     c = create(
@@ -403,9 +400,9 @@ def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
     )
     stub.Start(pb.StartContainerRequest(reference=c.id))
     time.sleep(0.3)
-    chunks = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/d")))
-    st = _json.loads(chunks[0].stat_json)
-    assert st["name"] == "d" and st["mode"] & (1 << 31)
+    chunks = list(stub.GetArchive(pb.GetArchiveRequest(reference=c.id, path="/w/d")))
+    st = chunks[0].stat
+    assert st.name == "d" and st.mode & (1 << 31)
     tar = tarfile.open(fileobj=io.BytesIO(b"".join(x.data for x in chunks)))
     assert tar.extractfile("d/f").read() == b"hi\n"  # type: ignore[union-attr]
     buf = io.BytesIO()
@@ -418,20 +415,20 @@ def test_archive_get_and_put(stub: object, tmp_path: Path) -> None:
         info.size = 1
         out.addfile(info, io.BytesIO(b"x"))
     data = buf.getvalue()
-    stub.ArchivePut(
-        iter([pb.ArchivePutRequest(reference=c.id, path="/w"), pb.ArchivePutRequest(data=data)])
+    stub.PutArchive(
+        iter([pb.PutArchiveRequest(reference=c.id, path="/w"), pb.PutArchiveRequest(data=data)])
     )
     assert not os.path.exists("/etc/hgc-escape-test")
-    back = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/new.txt")))
+    back = list(stub.GetArchive(pb.GetArchiveRequest(reference=c.id, path="/w/new.txt")))
     tar = tarfile.open(fileobj=io.BytesIO(b"".join(x.data for x in back)))
     assert tar.extractfile("new.txt").read() == b"new"  # type: ignore[union-attr]
     with pytest.raises(grpc.RpcError) as err:
-        list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/nope")))
+        list(stub.GetArchive(pb.GetArchiveRequest(reference=c.id, path="/nope")))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     stub.Kill(pb.KillContainerRequest(reference=c.id))
     # Stopped: read through the root filesystem.
-    chunks = list(stub.ArchiveGet(pb.ArchiveGetRequest(reference=c.id, path="/w/d/f")))
-    assert _json.loads(chunks[0].stat_json)["size"] == 3
+    chunks = list(stub.GetArchive(pb.GetArchiveRequest(reference=c.id, path="/w/d/f")))
+    assert chunks[0].stat.size == 3
 
 
 def test_update_resources_and_policy(stub: object) -> None:
@@ -513,22 +510,20 @@ def test_health_checks(stub: object) -> None:
     bad = create(stub, ["sleep", "300"], healthcheck=check(["CMD", "false"]))
     for c in (good, bad):
         stub.Start(pb.StartContainerRequest(reference=c.id))
-        assert stub.Get(pb.GetContainerRequest(reference=c.id)).state.health_status == "starting"
+        assert stub.Get(pb.GetContainerRequest(reference=c.id)).state.health.status == "starting"
     deadline = time.monotonic() + 10
     states: tuple[str, str] = ("", "")
     while time.monotonic() < deadline:
         states = tuple(
-            stub.Get(pb.GetContainerRequest(reference=c.id)).state.health_status
+            stub.Get(pb.GetContainerRequest(reference=c.id)).state.health.status
             for c in (good, bad)
         )  # type: ignore[assignment]
         if states == ("healthy", "unhealthy"):
             break
         time.sleep(0.1)
     assert states == ("healthy", "unhealthy")
-    import json as _json
-
-    health = _json.loads(stub.Get(pb.GetContainerRequest(reference=bad.id)).state.health_json)
-    assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
+    health = stub.Get(pb.GetContainerRequest(reference=bad.id)).state.health
+    assert health.failing_streak >= 2 and health.log[-1].exit_code == 1
     for c in (good, bad):
         stub.Kill(pb.KillContainerRequest(reference=c.id))
 

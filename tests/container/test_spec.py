@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hangu.container.v1 import container_pb2 as pb
 from hangu_container import capabilities, imageconfig, ocispec, rlimits, seccomp, users
+from hangu_container import model as cm
 from hangu_runtime.errors import InvalidArgument
 
 from .rootfs import make_busybox_rootfs
@@ -30,35 +30,35 @@ def rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _spec(
-    rootfs: Path, cfg: pb.ContainerConfig, hc: pb.HostConfig | None = None, **kw: object
+    rootfs: Path, cfg: cm.ContainerConfig, hc: cm.HostConfig | None = None, **kw: object
 ) -> dict:
-    return ocispec.build_spec(ocispec.SpecInput("c" * 64, cfg, hc or pb.HostConfig(), rootfs, **kw))  # type: ignore[arg-type]
+    return ocispec.build_spec(ocispec.SpecInput("c" * 64, cfg, hc or cm.HostConfig(), rootfs, **kw))  # type: ignore[arg-type]
 
 
 def test_merge_cmd_and_entrypoint_rules() -> None:
-    m = imageconfig.merge(pb.ContainerConfig(), IMAGE)
+    m = imageconfig.merge(cm.ContainerConfig(), IMAGE)
     assert imageconfig.process_args(m) == ["sh"]
-    m = imageconfig.merge(pb.ContainerConfig(cmd=["echo", "x"]), IMAGE)
+    m = imageconfig.merge(cm.ContainerConfig(cmd=["echo", "x"]), IMAGE)
     assert imageconfig.process_args(m) == ["echo", "x"]
     img = dict(IMAGE, Entrypoint=["/entry"], Cmd=["default"])
-    assert imageconfig.process_args(imageconfig.merge(pb.ContainerConfig(), img)) == [
+    assert imageconfig.process_args(imageconfig.merge(cm.ContainerConfig(), img)) == [
         "/entry",
         "default",
     ]
-    assert imageconfig.process_args(imageconfig.merge(pb.ContainerConfig(cmd=["a"]), img)) == [
+    assert imageconfig.process_args(imageconfig.merge(cm.ContainerConfig(cmd=["a"]), img)) == [
         "/entry",
         "a",
     ]
     # A user entrypoint drops the image's cmd.
     assert imageconfig.process_args(
-        imageconfig.merge(pb.ContainerConfig(entrypoint=["/bin/other"], entrypoint_set=True), img)
+        imageconfig.merge(cm.ContainerConfig(entrypoint=["/bin/other"]), img)
     ) == ["/bin/other"]
     with pytest.raises(InvalidArgument):
-        imageconfig.process_args(imageconfig.merge(pb.ContainerConfig(), {}))
+        imageconfig.process_args(imageconfig.merge(cm.ContainerConfig(), {}))
 
 
 def test_merge_env_workdir_volumes_labels() -> None:
-    m = imageconfig.merge(pb.ContainerConfig(env=["A=2", "B=3"], labels={"u": "1"}), IMAGE)
+    m = imageconfig.merge(cm.ContainerConfig(env=["A=2", "B=3"], labels={"u": "1"}), IMAGE)
     assert list(m.env) == ["PATH=/bin:/usr/bin", "A=2", "B=3"]
     assert m.working_dir == "/w"
     assert list(m.volumes) == ["/data"]
@@ -66,12 +66,12 @@ def test_merge_env_workdir_volumes_labels() -> None:
 
 
 def test_process_env_defaults(rootfs: Path) -> None:
-    s = _spec(rootfs, pb.ContainerConfig(cmd=["true"], tty=True))
+    s = _spec(rootfs, cm.ContainerConfig(cmd=["true"], tty=True))
     env = s["process"]["env"]
     assert env[0] == f"PATH={ocispec.DEFAULT_PATH}"
     assert "HOSTNAME=cccccccccccc" in env and "TERM=xterm" in env
     assert s["hostname"] == "cccccccccccc"
-    s = _spec(rootfs, pb.ContainerConfig(cmd=["true"], env=["PATH=/x"], hostname="h"))
+    s = _spec(rootfs, cm.ContainerConfig(cmd=["true"], env=["PATH=/x"], hostname="h"))
     assert s["process"]["env"][:2] == ["PATH=/x", "HOSTNAME=h"]
     assert s["process"]["cwd"] == "/"
 
@@ -171,7 +171,7 @@ def test_rlimits_clamped_to_host() -> None:
 
 
 def test_spec_security_defaults(rootfs: Path) -> None:
-    s = _spec(rootfs, pb.ContainerConfig(cmd=["true"]))
+    s = _spec(rootfs, cm.ContainerConfig(cmd=["true"]))
     linux = s["linux"]
     assert "/proc/kcore" in linux["maskedPaths"] and "/proc/sys" in linux["readonlyPaths"]
     assert linux["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
@@ -181,7 +181,7 @@ def test_spec_security_defaults(rootfs: Path) -> None:
     types = [n["type"] for n in linux["namespaces"]]
     assert types == ["mount", "pid", "ipc", "uts", "network"]
     json.dumps(s)
-    p = _spec(rootfs, pb.ContainerConfig(cmd=["true"]), pb.HostConfig(privileged=True))
+    p = _spec(rootfs, cm.ContainerConfig(cmd=["true"]), cm.HostConfig(privileged=True))
     assert "seccomp" not in p["linux"] and "maskedPaths" not in p["linux"]
     assert (
         "CAP_SYS_RESOURCE" not in p["process"]["capabilities"]["bounding"]
@@ -190,18 +190,18 @@ def test_spec_security_defaults(rootfs: Path) -> None:
 
 
 def test_spec_namespaces_for_network_modes(rootfs: Path) -> None:
-    s = _spec(rootfs, pb.ContainerConfig(cmd=["true"]), netns_path="/run/netns/x")
+    s = _spec(rootfs, cm.ContainerConfig(cmd=["true"]), netns_path="/run/netns/x")
     assert {"type": "network", "path": "/run/netns/x"} in s["linux"]["namespaces"]
-    host = _spec(rootfs, pb.ContainerConfig(cmd=["true"]), netns_path="")
+    host = _spec(rootfs, cm.ContainerConfig(cmd=["true"]), netns_path="")
     types = [n["type"] for n in host["linux"]["namespaces"]]
     assert "network" not in types and "uts" not in types and "hostname" not in host
 
 
 def test_spec_mounts(rootfs: Path) -> None:
-    hc = pb.HostConfig(shm_size=1 << 20, tmpfs={"/run": "size=1m"})
+    hc = cm.HostConfig(shm_size=1 << 20, tmpfs={"/run": "size=1m"})
     s = _spec(
         rootfs,
-        pb.ContainerConfig(cmd=["true"]),
+        cm.ContainerConfig(cmd=["true"]),
         hc,
         hosts_path="/h/hosts",
         resolv_conf_path="/h/resolv",
@@ -230,15 +230,15 @@ def test_spec_mounts(rootfs: Path) -> None:
 
 
 def test_spec_resources_and_rlimits(rootfs: Path) -> None:
-    hc = pb.HostConfig(
+    hc = cm.HostConfig(
         memory=64 << 20,
         nano_cpus=500_000_000,
         pids_limit=50,
         oom_score_adj=100,
         cgroup_parent="/custom",
-        ulimits=[pb.Ulimit(name="nofile", soft=100, hard=200)],
+        ulimits=[cm.Ulimit(name="nofile", soft=100, hard=200)],
     )
-    s = _spec(rootfs, pb.ContainerConfig(cmd=["true"]), hc)
+    s = _spec(rootfs, cm.ContainerConfig(cmd=["true"]), hc)
     res = s["linux"]["resources"]
     assert res["memory"]["limit"] == 64 << 20
     assert res["cpu"] == {"period": 100000, "quota": 50000}

@@ -22,7 +22,7 @@ def _container() -> cpb.Container:
     c.created.FromSeconds(1_700_000_000)
     c.config.image = "busybox"
     c.config.tty = True
-    c.config.cmd.extend(["sh"])
+    c.config.cmd.values.extend(["sh"])
     c.config.exposed_ports.append("80/tcp")
     c.state.status = "running"
     c.state.running = True
@@ -130,9 +130,9 @@ def test_create_body() -> None:
     }
     req = convert.create_request("web", body)
     assert req.name == "web"
-    assert list(req.config.cmd) == ["sh"] and req.config.cmd_set
-    assert not req.config.entrypoint_set
-    assert req.config.stop_timeout_set and req.config.stop_timeout == 3
+    assert list(req.config.cmd.values) == ["sh"] and req.config.HasField("cmd")
+    assert not req.config.HasField("entrypoint")
+    assert req.config.HasField("stop_timeout") and req.config.stop_timeout == 3
     assert list(req.config.volumes) == ["/data"]
     assert req.host_config.network_mode == "none" and req.host_config.auto_remove
     assert req.host_config.port_bindings["80/tcp"].bindings[0].host_port == "8080"

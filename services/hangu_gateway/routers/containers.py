@@ -100,7 +100,7 @@ def _stop_args(request: web.Request) -> dict[str, Any]:
     args: dict[str, Any] = {"signal": request.query.get("signal", "")}
     timeout = qint(request, "t")
     if timeout is not None:
-        args.update(timeout=timeout, timeout_set=True)
+        args["timeout"] = timeout
     return args
 
 

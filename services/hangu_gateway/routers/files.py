@@ -27,19 +27,35 @@ from .volumes import volume_json
 _CHUNK = 256 * 1024
 
 
+def path_stat_header(chunk: cpb.GetArchiveResponse) -> str:
+    """X-Docker-Container-Path-Stat: base64 of the path's stat as JSON
+    (dockerd's container.PathStat; mtime as Python's isoformat in UTC)."""
+    if not chunk.HasField("stat"):
+        return base64.b64encode(b"{}").decode()
+    st = chunk.stat
+    mtime = st.mtime.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    doc = {
+        "name": st.name,
+        "size": st.size,
+        "mode": st.mode,
+        "mtime": mtime,
+        "linkTarget": st.link_target,
+    }
+    return base64.b64encode(json.dumps(doc).encode()).decode()
+
+
 async def archive_get(request: web.Request) -> web.StreamResponse:
     ref, path = request.match_info["id"], request.query.get("path", "")
     if not path:
         raise bad_request("path is required")
     c = await get_container(request, ref)
-    call = backends(request).container.ArchiveGet(cpb.ArchiveGetRequest(reference=c.id, path=path))
+    call = backends(request).container.GetArchive(cpb.GetArchiveRequest(reference=c.id, path=path))
     response = web.StreamResponse(status=200)
     response.content_type = "application/x-tar"
     try:
         async for chunk in call:
             if not response.prepared:
-                stat = chunk.stat_json or b"{}"
-                response.headers["X-Docker-Container-Path-Stat"] = base64.b64encode(stat).decode()
+                response.headers["X-Docker-Container-Path-Stat"] = path_stat_header(chunk)
                 if request.method == "HEAD":
                     response.content_length = 0
                 await response.prepare(request)
@@ -65,17 +81,17 @@ async def archive_put(request: web.Request) -> web.StreamResponse:
         raise bad_request("path is required")
     c = await get_container(request, ref)
 
-    async def requests() -> AsyncIterator[cpb.ArchivePutRequest]:
-        yield cpb.ArchivePutRequest(
+    async def requests() -> AsyncIterator[cpb.PutArchiveRequest]:
+        yield cpb.PutArchiveRequest(
             reference=c.id,
             path=path,
             no_overwrite_dir_non_dir=qbool(request, "noOverwriteDirNonDir"),
             copy_uid_gid=qbool(request, "copyUIDGID"),
         )
         while chunk := await request.content.read(_CHUNK):
-            yield cpb.ArchivePutRequest(data=chunk)
+            yield cpb.PutArchiveRequest(data=chunk)
 
-    await backends(request).container.ArchivePut(requests())
+    await backends(request).container.PutArchive(requests())
     return web.Response(status=200)
 
 

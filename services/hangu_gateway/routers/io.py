@@ -209,8 +209,8 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
         cmd = [cmd]
     if not cmd:
         raise bad_request("No exec command specified")
-    resp = await backends(request).container.ExecCreate(
-        cpb.ExecCreateRequest(
+    resp = await backends(request).container.CreateExec(
+        cpb.CreateExecRequest(
             reference=ref,
             attach_stdin=bool(body.get("AttachStdin")),
             attach_stdout=bool(body.get("AttachStdout")),
@@ -229,7 +229,7 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
 
 
 async def _exec_inspect(request: web.Request, exec_id: str) -> cpb.Exec:
-    return await backends(request).container.ExecInspect(cpb.ExecInspectRequest(exec_id=exec_id))
+    return await backends(request).container.GetExec(cpb.GetExecRequest(exec_id=exec_id))
 
 
 async def exec_start(request: web.Request) -> web.StreamResponse:
@@ -238,8 +238,8 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
     info = await _exec_inspect(request, exec_id)
     detach = bool(body.get("Detach"))
     tty = bool(body.get("Tty")) or info.tty
-    call = backends(request).container.ExecStart()
-    first = cpb.ExecStartRequest(exec_id=exec_id, detach=detach, tty=tty)
+    call = backends(request).container.StartExec()
+    first = cpb.StartExecRequest(exec_id=exec_id, detach=detach, tty=tty)
     size = body.get("ConsoleSize") or []
     if len(size) == 2 and size[0] and size[1]:
         first.resize.CopyFrom(cpb.TerminalSize(height=size[0], width=size[1]))
@@ -253,16 +253,16 @@ async def exec_start(request: web.Request) -> web.StreamResponse:
         hj,
         call,
         tty,
-        lambda data: cpb.ExecStartRequest(stdin_data=data),
-        cpb.ExecStartRequest(close_stdin=True),
+        lambda data: cpb.StartExecRequest(stdin_data=data),
+        cpb.StartExecRequest(close_stdin=True),
     )
     return hj.response
 
 
 async def exec_resize(request: web.Request) -> web.StreamResponse:
     size = cpb.TerminalSize(height=qint(request, "h", 0) or 0, width=qint(request, "w", 0) or 0)
-    await backends(request).container.ExecResize(
-        cpb.ExecResizeRequest(exec_id=request.match_info["id"], size=size)
+    await backends(request).container.ResizeExec(
+        cpb.ResizeExecRequest(exec_id=request.match_info["id"], size=size)
     )
     return web.Response(status=200)
 
@@ -276,7 +276,7 @@ async def exec_inspect(request: web.Request) -> web.StreamResponse:
             "DetachKeys": "",
             "ID": e.id,
             "Running": e.running,
-            "ExitCode": e.exit_code if e.exit_code_set else None,
+            "ExitCode": e.exit_code if e.HasField("exit_code") else None,
             "ProcessConfig": {
                 "tty": e.tty,
                 "entrypoint": e.entrypoint,

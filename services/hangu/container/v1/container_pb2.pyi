@@ -98,21 +98,18 @@ class ContainerConfig(_message.Message):
     STDIN_ONCE_FIELD_NUMBER: _builtins.int
     ENV_FIELD_NUMBER: _builtins.int
     CMD_FIELD_NUMBER: _builtins.int
-    CMD_SET_FIELD_NUMBER: _builtins.int
     HEALTHCHECK_FIELD_NUMBER: _builtins.int
     ARGS_ESCAPED_FIELD_NUMBER: _builtins.int
     IMAGE_FIELD_NUMBER: _builtins.int
     VOLUMES_FIELD_NUMBER: _builtins.int
     WORKING_DIR_FIELD_NUMBER: _builtins.int
     ENTRYPOINT_FIELD_NUMBER: _builtins.int
-    ENTRYPOINT_SET_FIELD_NUMBER: _builtins.int
     NETWORK_DISABLED_FIELD_NUMBER: _builtins.int
     MAC_ADDRESS_FIELD_NUMBER: _builtins.int
     ON_BUILD_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     STOP_SIGNAL_FIELD_NUMBER: _builtins.int
     STOP_TIMEOUT_FIELD_NUMBER: _builtins.int
-    STOP_TIMEOUT_SET_FIELD_NUMBER: _builtins.int
     SHELL_FIELD_NUMBER: _builtins.int
     hostname: _builtins.str
     domainname: _builtins.str
@@ -123,18 +120,14 @@ class ContainerConfig(_message.Message):
     tty: _builtins.bool
     open_stdin: _builtins.bool
     stdin_once: _builtins.bool
-    cmd_set: _builtins.bool
-    """distinguishes "Cmd": [] from absent"""
     args_escaped: _builtins.bool
     image: _builtins.str
     """what the user asked for"""
     working_dir: _builtins.str
-    entrypoint_set: _builtins.bool
     network_disabled: _builtins.bool
     mac_address: _builtins.str
     stop_signal: _builtins.str
     stop_timeout: _builtins.int
-    stop_timeout_set: _builtins.bool
     @_builtins.property
     def exposed_ports(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """"80/tcp" """
@@ -142,7 +135,9 @@ class ContainerConfig(_message.Message):
     @_builtins.property
     def env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
-    def cmd(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def cmd(self) -> _types_pb2.StringList:
+        """Unset: "Cmd": null; set and empty: "Cmd": [] (so for entrypoint)."""
+
     @_builtins.property
     def healthcheck(self) -> Global___Healthcheck: ...
     @_builtins.property
@@ -150,7 +145,7 @@ class ContainerConfig(_message.Message):
         """anonymous volume targets"""
 
     @_builtins.property
-    def entrypoint(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def entrypoint(self) -> _types_pb2.StringList: ...
     @_builtins.property
     def on_build(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -171,29 +166,28 @@ class ContainerConfig(_message.Message):
         open_stdin: _builtins.bool = ...,
         stdin_once: _builtins.bool = ...,
         env: _abc.Iterable[_builtins.str] | None = ...,
-        cmd: _abc.Iterable[_builtins.str] | None = ...,
-        cmd_set: _builtins.bool = ...,
+        cmd: _types_pb2.StringList | None = ...,
         healthcheck: Global___Healthcheck | None = ...,
         args_escaped: _builtins.bool = ...,
         image: _builtins.str = ...,
         volumes: _abc.Iterable[_builtins.str] | None = ...,
         working_dir: _builtins.str = ...,
-        entrypoint: _abc.Iterable[_builtins.str] | None = ...,
-        entrypoint_set: _builtins.bool = ...,
+        entrypoint: _types_pb2.StringList | None = ...,
         network_disabled: _builtins.bool = ...,
         mac_address: _builtins.str = ...,
         on_build: _abc.Iterable[_builtins.str] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         stop_signal: _builtins.str = ...,
-        stop_timeout: _builtins.int = ...,
-        stop_timeout_set: _builtins.bool = ...,
+        stop_timeout: _builtins.int | None = ...,
         shell: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "cmd", b"cmd", "entrypoint", b"entrypoint", "healthcheck", b"healthcheck", "stop_timeout", b"stop_timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args_escaped", b"args_escaped", "attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "cmd", b"cmd", "cmd_set", b"cmd_set", "domainname", b"domainname", "entrypoint", b"entrypoint", "entrypoint_set", b"entrypoint_set", "env", b"env", "exposed_ports", b"exposed_ports", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "labels", b"labels", "mac_address", b"mac_address", "network_disabled", b"network_disabled", "on_build", b"on_build", "open_stdin", b"open_stdin", "shell", b"shell", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "stop_timeout_set", b"stop_timeout_set", "tty", b"tty", "user", b"user", "volumes", b"volumes", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout", "args_escaped", b"args_escaped", "attach_stderr", b"attach_stderr", "attach_stdin", b"attach_stdin", "attach_stdout", b"attach_stdout", "cmd", b"cmd", "domainname", b"domainname", "entrypoint", b"entrypoint", "env", b"env", "exposed_ports", b"exposed_ports", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "labels", b"labels", "mac_address", b"mac_address", "network_disabled", b"network_disabled", "on_build", b"on_build", "open_stdin", b"open_stdin", "shell", b"shell", "stdin_once", b"stdin_once", "stop_signal", b"stop_signal", "stop_timeout", b"stop_timeout", "tty", b"tty", "user", b"user", "volumes", b"volumes", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__stop_timeout: _TypeAlias = _typing.Literal["stop_timeout"]  # noqa: Y015
+    _WhichOneofArgType__stop_timeout: _TypeAlias = _typing.Literal["_stop_timeout", b"_stop_timeout"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__stop_timeout) -> _WhichOneofReturnType__stop_timeout | None: ...
 
 Global___ContainerConfig: _TypeAlias = ContainerConfig  # noqa: Y015
 
@@ -590,7 +584,6 @@ class HostConfig(_message.Message):
     MEMORY_RESERVATION_FIELD_NUMBER: _builtins.int
     MEMORY_SWAP_FIELD_NUMBER: _builtins.int
     MEMORY_SWAPPINESS_FIELD_NUMBER: _builtins.int
-    MEMORY_SWAPPINESS_SET_FIELD_NUMBER: _builtins.int
     OOM_KILL_DISABLE_FIELD_NUMBER: _builtins.int
     PIDS_LIMIT_FIELD_NUMBER: _builtins.int
     ULIMITS_FIELD_NUMBER: _builtins.int
@@ -629,7 +622,6 @@ class HostConfig(_message.Message):
     memory_reservation: _builtins.int
     memory_swap: _builtins.int
     memory_swappiness: _builtins.int
-    memory_swappiness_set: _builtins.bool
     oom_kill_disable: _builtins.bool
     pids_limit: _builtins.int
     init: _builtins.bool
@@ -735,8 +727,7 @@ class HostConfig(_message.Message):
         devices: _abc.Iterable[Global___DeviceMapping] | None = ...,
         memory_reservation: _builtins.int = ...,
         memory_swap: _builtins.int = ...,
-        memory_swappiness: _builtins.int = ...,
-        memory_swappiness_set: _builtins.bool = ...,
+        memory_swappiness: _builtins.int | None = ...,
         oom_kill_disable: _builtins.bool = ...,
         pids_limit: _builtins.int = ...,
         ulimits: _abc.Iterable[Global___Ulimit] | None = ...,
@@ -747,11 +738,13 @@ class HostConfig(_message.Message):
         device_cgroup_rules: _abc.Iterable[_builtins.str] | None = ...,
         console_size: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["log_config", b"log_config", "restart_policy", b"restart_policy"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_memory_swappiness", b"_memory_swappiness", "log_config", b"log_config", "memory_swappiness", b"memory_swappiness", "restart_policy", b"restart_policy"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto_remove", b"auto_remove", "binds", b"binds", "blkio_weight", b"blkio_weight", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cgroup", b"cgroup", "cgroup_parent", b"cgroup_parent", "cgroupns_mode", b"cgroupns_mode", "console_size", b"console_size", "container_id_file", b"container_id_file", "cpu_period", b"cpu_period", "cpu_quota", b"cpu_quota", "cpu_shares", b"cpu_shares", "cpuset_cpus", b"cpuset_cpus", "cpuset_mems", b"cpuset_mems", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_options", b"dns_options", "dns_search", b"dns_search", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "init", b"init", "ipc_mode", b"ipc_mode", "isolation", b"isolation", "links", b"links", "log_config", b"log_config", "masked_paths", b"masked_paths", "memory", b"memory", "memory_reservation", b"memory_reservation", "memory_swap", b"memory_swap", "memory_swappiness", b"memory_swappiness", "memory_swappiness_set", b"memory_swappiness_set", "mounts", b"mounts", "nano_cpus", b"nano_cpus", "network_mode", b"network_mode", "oom_kill_disable", b"oom_kill_disable", "oom_score_adj", b"oom_score_adj", "pid_mode", b"pid_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all_ports", b"publish_all_ports", "readonly_paths", b"readonly_paths", "readonly_rootfs", b"readonly_rootfs", "restart_policy", b"restart_policy", "runtime", b"runtime", "security_opt", b"security_opt", "shm_size", b"shm_size", "storage_opt", b"storage_opt", "sysctls", b"sysctls", "tmpfs", b"tmpfs", "ulimits", b"ulimits", "userns_mode", b"userns_mode", "uts_mode", b"uts_mode", "volume_driver", b"volume_driver", "volumes_from", b"volumes_from"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_memory_swappiness", b"_memory_swappiness", "auto_remove", b"auto_remove", "binds", b"binds", "blkio_weight", b"blkio_weight", "cap_add", b"cap_add", "cap_drop", b"cap_drop", "cgroup", b"cgroup", "cgroup_parent", b"cgroup_parent", "cgroupns_mode", b"cgroupns_mode", "console_size", b"console_size", "container_id_file", b"container_id_file", "cpu_period", b"cpu_period", "cpu_quota", b"cpu_quota", "cpu_shares", b"cpu_shares", "cpuset_cpus", b"cpuset_cpus", "cpuset_mems", b"cpuset_mems", "device_cgroup_rules", b"device_cgroup_rules", "devices", b"devices", "dns", b"dns", "dns_options", b"dns_options", "dns_search", b"dns_search", "extra_hosts", b"extra_hosts", "group_add", b"group_add", "init", b"init", "ipc_mode", b"ipc_mode", "isolation", b"isolation", "links", b"links", "log_config", b"log_config", "masked_paths", b"masked_paths", "memory", b"memory", "memory_reservation", b"memory_reservation", "memory_swap", b"memory_swap", "memory_swappiness", b"memory_swappiness", "mounts", b"mounts", "nano_cpus", b"nano_cpus", "network_mode", b"network_mode", "oom_kill_disable", b"oom_kill_disable", "oom_score_adj", b"oom_score_adj", "pid_mode", b"pid_mode", "pids_limit", b"pids_limit", "port_bindings", b"port_bindings", "privileged", b"privileged", "publish_all_ports", b"publish_all_ports", "readonly_paths", b"readonly_paths", "readonly_rootfs", b"readonly_rootfs", "restart_policy", b"restart_policy", "runtime", b"runtime", "security_opt", b"security_opt", "shm_size", b"shm_size", "storage_opt", b"storage_opt", "sysctls", b"sysctls", "tmpfs", b"tmpfs", "ulimits", b"ulimits", "userns_mode", b"userns_mode", "uts_mode", b"uts_mode", "volume_driver", b"volume_driver", "volumes_from", b"volumes_from"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__memory_swappiness: _TypeAlias = _typing.Literal["memory_swappiness"]  # noqa: Y015
+    _WhichOneofArgType__memory_swappiness: _TypeAlias = _typing.Literal["_memory_swappiness", b"_memory_swappiness"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__memory_swappiness) -> _WhichOneofReturnType__memory_swappiness | None: ...
 
 Global___HostConfig: _TypeAlias = HostConfig  # noqa: Y015
 
@@ -870,8 +863,7 @@ class ContainerState(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     STARTED_AT_FIELD_NUMBER: _builtins.int
     FINISHED_AT_FIELD_NUMBER: _builtins.int
-    HEALTH_STATUS_FIELD_NUMBER: _builtins.int
-    HEALTH_JSON_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
     status: _builtins.str
     """created, running, paused, restarting, removing, exited, dead"""
     running: _builtins.bool
@@ -882,16 +874,14 @@ class ContainerState(_message.Message):
     pid: _builtins.int
     exit_code: _builtins.int
     error: _builtins.str
-    health_status: _builtins.str
-    """"", starting, healthy, unhealthy"""
-    health_json: _builtins.str
-    """State.Health without its Status: {"FailingStreak": n, "Log": [{"Start",
-    "End", "ExitCode", "Output"}, ...]} (last five probes); "" without checks.
-    """
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def finished_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def health(self) -> Global___Health:
+        """unset: no health checks"""
+
     def __init__(
         self,
         *,
@@ -906,16 +896,76 @@ class ContainerState(_message.Message):
         error: _builtins.str = ...,
         started_at: _timestamp_pb2.Timestamp | None = ...,
         finished_at: _timestamp_pb2.Timestamp | None = ...,
-        health_status: _builtins.str = ...,
-        health_json: _builtins.str = ...,
+        health: Global___Health | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "started_at", b"started_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["finished_at", b"finished_at", "health", b"health", "started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead", b"dead", "error", b"error", "exit_code", b"exit_code", "finished_at", b"finished_at", "health_json", b"health_json", "health_status", b"health_status", "oom_killed", b"oom_killed", "paused", b"paused", "pid", b"pid", "restarting", b"restarting", "running", b"running", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dead", b"dead", "error", b"error", "exit_code", b"exit_code", "finished_at", b"finished_at", "health", b"health", "oom_killed", b"oom_killed", "paused", b"paused", "pid", b"pid", "restarting", b"restarting", "running", b"running", "started_at", b"started_at", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContainerState: _TypeAlias = ContainerState  # noqa: Y015
+
+@_typing.final
+class Health(_message.Message):
+    """State.Health."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    FAILING_STREAK_FIELD_NUMBER: _builtins.int
+    LOG_FIELD_NUMBER: _builtins.int
+    status: _builtins.str
+    """starting, healthy, unhealthy"""
+    failing_streak: _builtins.int
+    @_builtins.property
+    def log(self) -> _containers.RepeatedCompositeFieldContainer[Global___HealthResult]:
+        """the last five probes"""
+
+    def __init__(
+        self,
+        *,
+        status: _builtins.str = ...,
+        failing_streak: _builtins.int = ...,
+        log: _abc.Iterable[Global___HealthResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failing_streak", b"failing_streak", "log", b"log", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Health: _TypeAlias = Health  # noqa: Y015
+
+@_typing.final
+class HealthResult(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_FIELD_NUMBER: _builtins.int
+    END_FIELD_NUMBER: _builtins.int
+    EXIT_CODE_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    exit_code: _builtins.int
+    output: _builtins.str
+    @_builtins.property
+    def start(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def end(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        start: _timestamp_pb2.Timestamp | None = ...,
+        end: _timestamp_pb2.Timestamp | None = ...,
+        exit_code: _builtins.int = ...,
+        output: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "start", b"start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end", b"end", "exit_code", b"exit_code", "output", b"output", "start", b"start"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HealthResult: _TypeAlias = HealthResult  # noqa: Y015
 
 @_typing.final
 class EndpointSettings(_message.Message):
@@ -1112,7 +1162,7 @@ class Container(_message.Message):
     ROOTFS_PATH_FIELD_NUMBER: _builtins.int
     SIZE_RW_FIELD_NUMBER: _builtins.int
     SIZE_ROOT_FS_FIELD_NUMBER: _builtins.int
-    EXEC_IDS_JSON_FIELD_NUMBER: _builtins.int
+    EXEC_IDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """64 hex digits"""
     name: _builtins.str
@@ -1133,7 +1183,6 @@ class Container(_message.Message):
     size_rw: _builtins.int
     """-1 when not computed"""
     size_root_fs: _builtins.int
-    exec_ids_json: _builtins.str
     @_builtins.property
     def created(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -1148,6 +1197,8 @@ class Container(_message.Message):
     def network_settings(self) -> Global___NetworkSettings: ...
     @_builtins.property
     def mounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___MountPoint]: ...
+    @_builtins.property
+    def exec_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -1173,11 +1224,11 @@ class Container(_message.Message):
         rootfs_path: _builtins.str = ...,
         size_rw: _builtins.int = ...,
         size_root_fs: _builtins.int = ...,
-        exec_ids_json: _builtins.str = ...,
+        exec_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "created", b"created", "host_config", b"host_config", "network_settings", b"network_settings", "state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "config", b"config", "created", b"created", "driver", b"driver", "exec_ids_json", b"exec_ids_json", "host_config", b"host_config", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "id", b"id", "image", b"image", "image_id", b"image_id", "log_path", b"log_path", "mounts", b"mounts", "name", b"name", "network_settings", b"network_settings", "path", b"path", "platform", b"platform", "resolv_conf_path", b"resolv_conf_path", "restart_count", b"restart_count", "rootfs_path", b"rootfs_path", "size_root_fs", b"size_root_fs", "size_rw", b"size_rw", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "config", b"config", "created", b"created", "driver", b"driver", "exec_ids", b"exec_ids", "host_config", b"host_config", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "id", b"id", "image", b"image", "image_id", b"image_id", "log_path", b"log_path", "mounts", b"mounts", "name", b"name", "network_settings", b"network_settings", "path", b"path", "platform", b"platform", "resolv_conf_path", b"resolv_conf_path", "restart_count", b"restart_count", "rootfs_path", b"rootfs_path", "size_root_fs", b"size_root_fs", "size_rw", b"size_rw", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1553,26 +1604,25 @@ class StopContainerRequest(_message.Message):
     REFERENCE_FIELD_NUMBER: _builtins.int
     SIGNAL_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
-    TIMEOUT_SET_FIELD_NUMBER: _builtins.int
     reference: _builtins.str
     signal: _builtins.str
     """empty: the container's stop signal"""
     timeout: _builtins.int
-    timeout_set: _builtins.bool
-    """false: the container's stop timeout (10 s)"""
+    """unset: the container's stop timeout (10 s)"""
     def __init__(
         self,
         *,
         reference: _builtins.str = ...,
         signal: _builtins.str = ...,
-        timeout: _builtins.int = ...,
-        timeout_set: _builtins.bool = ...,
+        timeout: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference", b"reference", "signal", b"signal", "timeout", b"timeout", "timeout_set", b"timeout_set"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "reference", b"reference", "signal", b"signal", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__timeout: _TypeAlias = _typing.Literal["timeout"]  # noqa: Y015
+    _WhichOneofArgType__timeout: _TypeAlias = _typing.Literal["_timeout", b"_timeout"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout) -> _WhichOneofReturnType__timeout | None: ...
 
 Global___StopContainerRequest: _TypeAlias = StopContainerRequest  # noqa: Y015
 
@@ -1603,24 +1653,23 @@ class RestartContainerRequest(_message.Message):
     REFERENCE_FIELD_NUMBER: _builtins.int
     SIGNAL_FIELD_NUMBER: _builtins.int
     TIMEOUT_FIELD_NUMBER: _builtins.int
-    TIMEOUT_SET_FIELD_NUMBER: _builtins.int
     reference: _builtins.str
     signal: _builtins.str
     timeout: _builtins.int
-    timeout_set: _builtins.bool
     def __init__(
         self,
         *,
         reference: _builtins.str = ...,
         signal: _builtins.str = ...,
-        timeout: _builtins.int = ...,
-        timeout_set: _builtins.bool = ...,
+        timeout: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "timeout", b"timeout"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reference", b"reference", "signal", b"signal", "timeout", b"timeout", "timeout_set", b"timeout_set"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_timeout", b"_timeout", "reference", b"reference", "signal", b"signal", "timeout", b"timeout"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__timeout: _TypeAlias = _typing.Literal["timeout"]  # noqa: Y015
+    _WhichOneofArgType__timeout: _TypeAlias = _typing.Literal["_timeout", b"_timeout"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__timeout) -> _WhichOneofReturnType__timeout | None: ...
 
 Global___RestartContainerRequest: _TypeAlias = RestartContainerRequest  # noqa: Y015
 
@@ -1997,7 +2046,7 @@ class LogsRequest(_message.Message):
 Global___LogsRequest: _TypeAlias = LogsRequest  # noqa: Y015
 
 @_typing.final
-class ExecCreateRequest(_message.Message):
+class CreateExecRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REFERENCE_FIELD_NUMBER: _builtins.int
@@ -2049,10 +2098,10 @@ class ExecCreateRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ExecCreateRequest: _TypeAlias = ExecCreateRequest  # noqa: Y015
+Global___CreateExecRequest: _TypeAlias = CreateExecRequest  # noqa: Y015
 
 @_typing.final
-class ExecCreateResponse(_message.Message):
+class CreateExecResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
@@ -2068,10 +2117,10 @@ class ExecCreateResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ExecCreateResponse: _TypeAlias = ExecCreateResponse  # noqa: Y015
+Global___CreateExecResponse: _TypeAlias = CreateExecResponse  # noqa: Y015
 
 @_typing.final
-class ExecStartRequest(_message.Message):
+class StartExecRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXEC_ID_FIELD_NUMBER: _builtins.int
@@ -2104,7 +2153,7 @@ class ExecStartRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ExecStartRequest: _TypeAlias = ExecStartRequest  # noqa: Y015
+Global___StartExecRequest: _TypeAlias = StartExecRequest  # noqa: Y015
 
 @_typing.final
 class Exec(_message.Message):
@@ -2114,7 +2163,6 @@ class Exec(_message.Message):
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     RUNNING_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
-    EXIT_CODE_SET_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
     OPEN_STDIN_FIELD_NUMBER: _builtins.int
     OPEN_STDOUT_FIELD_NUMBER: _builtins.int
@@ -2129,7 +2177,7 @@ class Exec(_message.Message):
     container_id: _builtins.str
     running: _builtins.bool
     exit_code: _builtins.int
-    exit_code_set: _builtins.bool
+    """unset while it runs"""
     pid: _builtins.int
     open_stdin: _builtins.bool
     open_stdout: _builtins.bool
@@ -2147,8 +2195,7 @@ class Exec(_message.Message):
         id: _builtins.str = ...,
         container_id: _builtins.str = ...,
         running: _builtins.bool = ...,
-        exit_code: _builtins.int = ...,
-        exit_code_set: _builtins.bool = ...,
+        exit_code: _builtins.int | None = ...,
         pid: _builtins.int = ...,
         open_stdin: _builtins.bool = ...,
         open_stdout: _builtins.bool = ...,
@@ -2160,16 +2207,18 @@ class Exec(_message.Message):
         user: _builtins.str = ...,
         working_dir: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["arguments", b"arguments", "container_id", b"container_id", "entrypoint", b"entrypoint", "exit_code", b"exit_code", "exit_code_set", b"exit_code_set", "id", b"id", "open_stderr", b"open_stderr", "open_stdin", b"open_stdin", "open_stdout", b"open_stdout", "pid", b"pid", "privileged", b"privileged", "running", b"running", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "arguments", b"arguments", "container_id", b"container_id", "entrypoint", b"entrypoint", "exit_code", b"exit_code", "id", b"id", "open_stderr", b"open_stderr", "open_stdin", b"open_stdin", "open_stdout", b"open_stdout", "pid", b"pid", "privileged", b"privileged", "running", b"running", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
+    _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__exit_code) -> _WhichOneofReturnType__exit_code | None: ...
 
 Global___Exec: _TypeAlias = Exec  # noqa: Y015
 
 @_typing.final
-class ExecInspectRequest(_message.Message):
+class GetExecRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXEC_ID_FIELD_NUMBER: _builtins.int
@@ -2185,10 +2234,10 @@ class ExecInspectRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ExecInspectRequest: _TypeAlias = ExecInspectRequest  # noqa: Y015
+Global___GetExecRequest: _TypeAlias = GetExecRequest  # noqa: Y015
 
 @_typing.final
-class ExecResizeRequest(_message.Message):
+class ResizeExecRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     EXEC_ID_FIELD_NUMBER: _builtins.int
@@ -2208,7 +2257,22 @@ class ExecResizeRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ExecResizeRequest: _TypeAlias = ExecResizeRequest  # noqa: Y015
+Global___ResizeExecRequest: _TypeAlias = ResizeExecRequest  # noqa: Y015
+
+@_typing.final
+class ResizeExecResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResizeExecResponse: _TypeAlias = ResizeExecResponse  # noqa: Y015
 
 @_typing.final
 class TopRequest(_message.Message):
@@ -2423,7 +2487,7 @@ class NetworkCounters(_message.Message):
 Global___NetworkCounters: _TypeAlias = NetworkCounters  # noqa: Y015
 
 @_typing.final
-class ArchiveGetRequest(_message.Message):
+class GetArchiveRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REFERENCE_FIELD_NUMBER: _builtins.int
@@ -2442,33 +2506,70 @@ class ArchiveGetRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ArchiveGetRequest: _TypeAlias = ArchiveGetRequest  # noqa: Y015
+Global___GetArchiveRequest: _TypeAlias = GetArchiveRequest  # noqa: Y015
 
 @_typing.final
-class ArchiveChunk(_message.Message):
+class GetArchiveResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     DATA_FIELD_NUMBER: _builtins.int
-    STAT_JSON_FIELD_NUMBER: _builtins.int
+    STAT_FIELD_NUMBER: _builtins.int
     data: _builtins.bytes
-    stat_json: _builtins.bytes
-    """first message: X-Docker-Container-Path-Stat"""
+    @_builtins.property
+    def stat(self) -> Global___PathStat:
+        """first message: X-Docker-Container-Path-Stat"""
+
     def __init__(
         self,
         *,
         data: _builtins.bytes = ...,
-        stat_json: _builtins.bytes = ...,
+        stat: Global___PathStat | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stat", b"stat"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "stat_json", b"stat_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "stat", b"stat"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ArchiveChunk: _TypeAlias = ArchiveChunk  # noqa: Y015
+Global___GetArchiveResponse: _TypeAlias = GetArchiveResponse  # noqa: Y015
 
 @_typing.final
-class ArchivePutRequest(_message.Message):
+class PathStat(_message.Message):
+    """A path in a container, as Docker's container path stat describes it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    MTIME_FIELD_NUMBER: _builtins.int
+    LINK_TARGET_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    size: _builtins.int
+    mode: _builtins.int
+    """Go's os.FileMode bits"""
+    link_target: _builtins.str
+    @_builtins.property
+    def mtime(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        size: _builtins.int = ...,
+        mode: _builtins.int = ...,
+        mtime: _timestamp_pb2.Timestamp | None = ...,
+        link_target: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["mtime", b"mtime"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["link_target", b"link_target", "mode", b"mode", "mtime", b"mtime", "name", b"name", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PathStat: _TypeAlias = PathStat  # noqa: Y015
+
+@_typing.final
+class PutArchiveRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     REFERENCE_FIELD_NUMBER: _builtins.int
@@ -2497,10 +2598,10 @@ class ArchivePutRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ArchivePutRequest: _TypeAlias = ArchivePutRequest  # noqa: Y015
+Global___PutArchiveRequest: _TypeAlias = PutArchiveRequest  # noqa: Y015
 
 @_typing.final
-class ArchivePutResponse(_message.Message):
+class PutArchiveResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -2512,4 +2613,4 @@ class ArchivePutResponse(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ArchivePutResponse: _TypeAlias = ArchivePutResponse  # noqa: Y015
+Global___PutArchiveResponse: _TypeAlias = PutArchiveResponse  # noqa: Y015

@@ -120,25 +120,25 @@ class ContainerServiceStub:
                 request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.LogsRequest.SerializeToString,
                 response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.OutputChunk.FromString,
                 _registered_method=True)
-        self.ExecCreate = channel.unary_unary(
-                '/hangu.container.v1.ContainerService/ExecCreate',
-                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecCreateRequest.SerializeToString,
-                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecCreateResponse.FromString,
+        self.CreateExec = channel.unary_unary(
+                '/hangu.container.v1.ContainerService/CreateExec',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.CreateExecRequest.SerializeToString,
+                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.CreateExecResponse.FromString,
                 _registered_method=True)
-        self.ExecStart = channel.stream_stream(
-                '/hangu.container.v1.ContainerService/ExecStart',
-                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecStartRequest.SerializeToString,
+        self.StartExec = channel.stream_stream(
+                '/hangu.container.v1.ContainerService/StartExec',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.StartExecRequest.SerializeToString,
                 response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.OutputChunk.FromString,
                 _registered_method=True)
-        self.ExecInspect = channel.unary_unary(
-                '/hangu.container.v1.ContainerService/ExecInspect',
-                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecInspectRequest.SerializeToString,
+        self.GetExec = channel.unary_unary(
+                '/hangu.container.v1.ContainerService/GetExec',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.GetExecRequest.SerializeToString,
                 response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.Exec.FromString,
                 _registered_method=True)
-        self.ExecResize = channel.unary_unary(
-                '/hangu.container.v1.ContainerService/ExecResize',
-                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecResizeRequest.SerializeToString,
-                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ResizeResponse.FromString,
+        self.ResizeExec = channel.unary_unary(
+                '/hangu.container.v1.ContainerService/ResizeExec',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ResizeExecRequest.SerializeToString,
+                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ResizeExecResponse.FromString,
                 _registered_method=True)
         self.Top = channel.unary_unary(
                 '/hangu.container.v1.ContainerService/Top',
@@ -155,15 +155,15 @@ class ContainerServiceStub:
                 request_serializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
                 response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.FromString,
                 _registered_method=True)
-        self.ArchiveGet = channel.unary_stream(
-                '/hangu.container.v1.ContainerService/ArchiveGet',
-                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchiveGetRequest.SerializeToString,
-                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchiveChunk.FromString,
+        self.GetArchive = channel.unary_stream(
+                '/hangu.container.v1.ContainerService/GetArchive',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.GetArchiveRequest.SerializeToString,
+                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.GetArchiveResponse.FromString,
                 _registered_method=True)
-        self.ArchivePut = channel.stream_unary(
-                '/hangu.container.v1.ContainerService/ArchivePut',
-                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchivePutRequest.SerializeToString,
-                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchivePutResponse.FromString,
+        self.PutArchive = channel.stream_unary(
+                '/hangu.container.v1.ContainerService/PutArchive',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.PutArchiveRequest.SerializeToString,
+                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.PutArchiveResponse.FromString,
                 _registered_method=True)
 
 
@@ -275,25 +275,25 @@ class ContainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ExecCreate(self, request, context):
+    def CreateExec(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ExecStart(self, request_iterator, context):
+    def StartExec(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ExecInspect(self, request, context):
+    def GetExec(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ExecResize(self, request, context):
+    def ResizeExec(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,14 +318,14 @@ class ContainerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ArchiveGet(self, request, context):
+    def GetArchive(self, request, context):
         """Files.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ArchivePut(self, request_iterator, context):
+    def PutArchive(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -419,25 +419,25 @@ def add_ContainerServiceServicer_to_server(servicer, server):
                     request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.LogsRequest.FromString,
                     response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.OutputChunk.SerializeToString,
             ),
-            'ExecCreate': grpc.unary_unary_rpc_method_handler(
-                    servicer.ExecCreate,
-                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecCreateRequest.FromString,
-                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecCreateResponse.SerializeToString,
+            'CreateExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateExec,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.CreateExecRequest.FromString,
+                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.CreateExecResponse.SerializeToString,
             ),
-            'ExecStart': grpc.stream_stream_rpc_method_handler(
-                    servicer.ExecStart,
-                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecStartRequest.FromString,
+            'StartExec': grpc.stream_stream_rpc_method_handler(
+                    servicer.StartExec,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.StartExecRequest.FromString,
                     response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.OutputChunk.SerializeToString,
             ),
-            'ExecInspect': grpc.unary_unary_rpc_method_handler(
-                    servicer.ExecInspect,
-                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecInspectRequest.FromString,
+            'GetExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExec,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.GetExecRequest.FromString,
                     response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.Exec.SerializeToString,
             ),
-            'ExecResize': grpc.unary_unary_rpc_method_handler(
-                    servicer.ExecResize,
-                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ExecResizeRequest.FromString,
-                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ResizeResponse.SerializeToString,
+            'ResizeExec': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResizeExec,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ResizeExecRequest.FromString,
+                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ResizeExecResponse.SerializeToString,
             ),
             'Top': grpc.unary_unary_rpc_method_handler(
                     servicer.Top,
@@ -454,15 +454,15 @@ def add_ContainerServiceServicer_to_server(servicer, server):
                     request_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.FromString,
                     response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.Event.SerializeToString,
             ),
-            'ArchiveGet': grpc.unary_stream_rpc_method_handler(
-                    servicer.ArchiveGet,
-                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchiveGetRequest.FromString,
-                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchiveChunk.SerializeToString,
+            'GetArchive': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetArchive,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.GetArchiveRequest.FromString,
+                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.GetArchiveResponse.SerializeToString,
             ),
-            'ArchivePut': grpc.stream_unary_rpc_method_handler(
-                    servicer.ArchivePut,
-                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchivePutRequest.FromString,
-                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ArchivePutResponse.SerializeToString,
+            'PutArchive': grpc.stream_unary_rpc_method_handler(
+                    servicer.PutArchive,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.PutArchiveRequest.FromString,
+                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.PutArchiveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -935,7 +935,7 @@ class ContainerService:
             _registered_method=True)
 
     @staticmethod
-    def ExecCreate(request,
+    def CreateExec(request,
             target,
             options=(),
             channel_credentials=None,
@@ -948,9 +948,9 @@ class ContainerService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/hangu.container.v1.ContainerService/ExecCreate',
-            hangu_dot_container_dot_v1_dot_container__pb2.ExecCreateRequest.SerializeToString,
-            hangu_dot_container_dot_v1_dot_container__pb2.ExecCreateResponse.FromString,
+            '/hangu.container.v1.ContainerService/CreateExec',
+            hangu_dot_container_dot_v1_dot_container__pb2.CreateExecRequest.SerializeToString,
+            hangu_dot_container_dot_v1_dot_container__pb2.CreateExecResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -962,7 +962,7 @@ class ContainerService:
             _registered_method=True)
 
     @staticmethod
-    def ExecStart(request_iterator,
+    def StartExec(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -975,8 +975,8 @@ class ContainerService:
         return grpc.experimental.stream_stream(
             request_iterator,
             target,
-            '/hangu.container.v1.ContainerService/ExecStart',
-            hangu_dot_container_dot_v1_dot_container__pb2.ExecStartRequest.SerializeToString,
+            '/hangu.container.v1.ContainerService/StartExec',
+            hangu_dot_container_dot_v1_dot_container__pb2.StartExecRequest.SerializeToString,
             hangu_dot_container_dot_v1_dot_container__pb2.OutputChunk.FromString,
             options,
             channel_credentials,
@@ -989,7 +989,7 @@ class ContainerService:
             _registered_method=True)
 
     @staticmethod
-    def ExecInspect(request,
+    def GetExec(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1002,8 +1002,8 @@ class ContainerService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/hangu.container.v1.ContainerService/ExecInspect',
-            hangu_dot_container_dot_v1_dot_container__pb2.ExecInspectRequest.SerializeToString,
+            '/hangu.container.v1.ContainerService/GetExec',
+            hangu_dot_container_dot_v1_dot_container__pb2.GetExecRequest.SerializeToString,
             hangu_dot_container_dot_v1_dot_container__pb2.Exec.FromString,
             options,
             channel_credentials,
@@ -1016,7 +1016,7 @@ class ContainerService:
             _registered_method=True)
 
     @staticmethod
-    def ExecResize(request,
+    def ResizeExec(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1029,9 +1029,9 @@ class ContainerService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/hangu.container.v1.ContainerService/ExecResize',
-            hangu_dot_container_dot_v1_dot_container__pb2.ExecResizeRequest.SerializeToString,
-            hangu_dot_container_dot_v1_dot_container__pb2.ResizeResponse.FromString,
+            '/hangu.container.v1.ContainerService/ResizeExec',
+            hangu_dot_container_dot_v1_dot_container__pb2.ResizeExecRequest.SerializeToString,
+            hangu_dot_container_dot_v1_dot_container__pb2.ResizeExecResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1124,7 +1124,7 @@ class ContainerService:
             _registered_method=True)
 
     @staticmethod
-    def ArchiveGet(request,
+    def GetArchive(request,
             target,
             options=(),
             channel_credentials=None,
@@ -1137,9 +1137,9 @@ class ContainerService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/hangu.container.v1.ContainerService/ArchiveGet',
-            hangu_dot_container_dot_v1_dot_container__pb2.ArchiveGetRequest.SerializeToString,
-            hangu_dot_container_dot_v1_dot_container__pb2.ArchiveChunk.FromString,
+            '/hangu.container.v1.ContainerService/GetArchive',
+            hangu_dot_container_dot_v1_dot_container__pb2.GetArchiveRequest.SerializeToString,
+            hangu_dot_container_dot_v1_dot_container__pb2.GetArchiveResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1151,7 +1151,7 @@ class ContainerService:
             _registered_method=True)
 
     @staticmethod
-    def ArchivePut(request_iterator,
+    def PutArchive(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -1164,9 +1164,9 @@ class ContainerService:
         return grpc.experimental.stream_unary(
             request_iterator,
             target,
-            '/hangu.container.v1.ContainerService/ArchivePut',
-            hangu_dot_container_dot_v1_dot_container__pb2.ArchivePutRequest.SerializeToString,
-            hangu_dot_container_dot_v1_dot_container__pb2.ArchivePutResponse.FromString,
+            '/hangu.container.v1.ContainerService/PutArchive',
+            hangu_dot_container_dot_v1_dot_container__pb2.PutArchiveRequest.SerializeToString,
+            hangu_dot_container_dot_v1_dot_container__pb2.PutArchiveResponse.FromString,
             options,
             channel_credentials,
             insecure,

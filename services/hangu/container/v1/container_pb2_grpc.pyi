@@ -54,17 +54,17 @@ class ContainerServiceStub:
     """I/O. Attach and exec are bidirectional: stdin and resizes in, output out."""
     Resize: _grpc.UnaryUnaryMultiCallable[_container_pb2.ResizeRequest, _container_pb2.ResizeResponse]
     Logs: _grpc.UnaryStreamMultiCallable[_container_pb2.LogsRequest, _container_pb2.OutputChunk]
-    ExecCreate: _grpc.UnaryUnaryMultiCallable[_container_pb2.ExecCreateRequest, _container_pb2.ExecCreateResponse]
-    ExecStart: _grpc.StreamStreamMultiCallable[_container_pb2.ExecStartRequest, _container_pb2.OutputChunk]
-    ExecInspect: _grpc.UnaryUnaryMultiCallable[_container_pb2.ExecInspectRequest, _container_pb2.Exec]
-    ExecResize: _grpc.UnaryUnaryMultiCallable[_container_pb2.ExecResizeRequest, _container_pb2.ResizeResponse]
+    CreateExec: _grpc.UnaryUnaryMultiCallable[_container_pb2.CreateExecRequest, _container_pb2.CreateExecResponse]
+    StartExec: _grpc.StreamStreamMultiCallable[_container_pb2.StartExecRequest, _container_pb2.OutputChunk]
+    GetExec: _grpc.UnaryUnaryMultiCallable[_container_pb2.GetExecRequest, _container_pb2.Exec]
+    ResizeExec: _grpc.UnaryUnaryMultiCallable[_container_pb2.ResizeExecRequest, _container_pb2.ResizeExecResponse]
     Top: _grpc.UnaryUnaryMultiCallable[_container_pb2.TopRequest, _container_pb2.TopResponse]
     """Observation."""
     Stats: _grpc.UnaryStreamMultiCallable[_container_pb2.StatsRequest, _container_pb2.StatsSample]
     Events: _grpc.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]
-    ArchiveGet: _grpc.UnaryStreamMultiCallable[_container_pb2.ArchiveGetRequest, _container_pb2.ArchiveChunk]
+    GetArchive: _grpc.UnaryStreamMultiCallable[_container_pb2.GetArchiveRequest, _container_pb2.GetArchiveResponse]
     """Files."""
-    ArchivePut: _grpc.StreamUnaryMultiCallable[_container_pb2.ArchivePutRequest, _container_pb2.ArchivePutResponse]
+    PutArchive: _grpc.StreamUnaryMultiCallable[_container_pb2.PutArchiveRequest, _container_pb2.PutArchiveResponse]
 
 @_typing.type_check_only
 class ContainerServiceAsyncStub(ContainerServiceStub):
@@ -89,17 +89,17 @@ class ContainerServiceAsyncStub(ContainerServiceStub):
     """I/O. Attach and exec are bidirectional: stdin and resizes in, output out."""
     Resize: _aio.UnaryUnaryMultiCallable[_container_pb2.ResizeRequest, _container_pb2.ResizeResponse]  # type: ignore[assignment]
     Logs: _aio.UnaryStreamMultiCallable[_container_pb2.LogsRequest, _container_pb2.OutputChunk]  # type: ignore[assignment]
-    ExecCreate: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecCreateRequest, _container_pb2.ExecCreateResponse]  # type: ignore[assignment]
-    ExecStart: _aio.StreamStreamMultiCallable[_container_pb2.ExecStartRequest, _container_pb2.OutputChunk]  # type: ignore[assignment]
-    ExecInspect: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecInspectRequest, _container_pb2.Exec]  # type: ignore[assignment]
-    ExecResize: _aio.UnaryUnaryMultiCallable[_container_pb2.ExecResizeRequest, _container_pb2.ResizeResponse]  # type: ignore[assignment]
+    CreateExec: _aio.UnaryUnaryMultiCallable[_container_pb2.CreateExecRequest, _container_pb2.CreateExecResponse]  # type: ignore[assignment]
+    StartExec: _aio.StreamStreamMultiCallable[_container_pb2.StartExecRequest, _container_pb2.OutputChunk]  # type: ignore[assignment]
+    GetExec: _aio.UnaryUnaryMultiCallable[_container_pb2.GetExecRequest, _container_pb2.Exec]  # type: ignore[assignment]
+    ResizeExec: _aio.UnaryUnaryMultiCallable[_container_pb2.ResizeExecRequest, _container_pb2.ResizeExecResponse]  # type: ignore[assignment]
     Top: _aio.UnaryUnaryMultiCallable[_container_pb2.TopRequest, _container_pb2.TopResponse]  # type: ignore[assignment]
     """Observation."""
     Stats: _aio.UnaryStreamMultiCallable[_container_pb2.StatsRequest, _container_pb2.StatsSample]  # type: ignore[assignment]
     Events: _aio.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]  # type: ignore[assignment]
-    ArchiveGet: _aio.UnaryStreamMultiCallable[_container_pb2.ArchiveGetRequest, _container_pb2.ArchiveChunk]  # type: ignore[assignment]
+    GetArchive: _aio.UnaryStreamMultiCallable[_container_pb2.GetArchiveRequest, _container_pb2.GetArchiveResponse]  # type: ignore[assignment]
     """Files."""
-    ArchivePut: _aio.StreamUnaryMultiCallable[_container_pb2.ArchivePutRequest, _container_pb2.ArchivePutResponse]  # type: ignore[assignment]
+    PutArchive: _aio.StreamUnaryMultiCallable[_container_pb2.PutArchiveRequest, _container_pb2.PutArchiveResponse]  # type: ignore[assignment]
 
 class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -225,32 +225,32 @@ class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_container_pb2.OutputChunk], _abc.AsyncIterator[_container_pb2.OutputChunk]]: ...
 
     @_abc_1.abstractmethod
-    def ExecCreate(
+    def CreateExec(
         self,
-        request: _container_pb2.ExecCreateRequest,
+        request: _container_pb2.CreateExecRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_container_pb2.ExecCreateResponse, _abc.Awaitable[_container_pb2.ExecCreateResponse]]: ...
+    ) -> _typing.Union[_container_pb2.CreateExecResponse, _abc.Awaitable[_container_pb2.CreateExecResponse]]: ...
 
     @_abc_1.abstractmethod
-    def ExecStart(
+    def StartExec(
         self,
-        request_iterator: _MaybeAsyncIterator[_container_pb2.ExecStartRequest],
+        request_iterator: _MaybeAsyncIterator[_container_pb2.StartExecRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_container_pb2.OutputChunk], _abc.AsyncIterator[_container_pb2.OutputChunk]]: ...
 
     @_abc_1.abstractmethod
-    def ExecInspect(
+    def GetExec(
         self,
-        request: _container_pb2.ExecInspectRequest,
+        request: _container_pb2.GetExecRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_container_pb2.Exec, _abc.Awaitable[_container_pb2.Exec]]: ...
 
     @_abc_1.abstractmethod
-    def ExecResize(
+    def ResizeExec(
         self,
-        request: _container_pb2.ExecResizeRequest,
+        request: _container_pb2.ResizeExecRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_container_pb2.ResizeResponse, _abc.Awaitable[_container_pb2.ResizeResponse]]: ...
+    ) -> _typing.Union[_container_pb2.ResizeExecResponse, _abc.Awaitable[_container_pb2.ResizeExecResponse]]: ...
 
     @_abc_1.abstractmethod
     def Top(
@@ -275,18 +275,18 @@ class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_types_pb2.Event], _abc.AsyncIterator[_types_pb2.Event]]: ...
 
     @_abc_1.abstractmethod
-    def ArchiveGet(
+    def GetArchive(
         self,
-        request: _container_pb2.ArchiveGetRequest,
+        request: _container_pb2.GetArchiveRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_container_pb2.ArchiveChunk], _abc.AsyncIterator[_container_pb2.ArchiveChunk]]:
+    ) -> _typing.Union[_abc.Iterator[_container_pb2.GetArchiveResponse], _abc.AsyncIterator[_container_pb2.GetArchiveResponse]]:
         """Files."""
 
     @_abc_1.abstractmethod
-    def ArchivePut(
+    def PutArchive(
         self,
-        request_iterator: _MaybeAsyncIterator[_container_pb2.ArchivePutRequest],
+        request_iterator: _MaybeAsyncIterator[_container_pb2.PutArchiveRequest],
         context: _ServicerContext,
-    ) -> _typing.Union[_container_pb2.ArchivePutResponse, _abc.Awaitable[_container_pb2.ArchivePutResponse]]: ...
+    ) -> _typing.Union[_container_pb2.PutArchiveResponse, _abc.Awaitable[_container_pb2.PutArchiveResponse]]: ...
 
 def add_ContainerServiceServicer_to_server(servicer: ContainerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
