@@ -24,7 +24,7 @@ from . import model
 from .creating import CreateRequest
 from .execs import ExecRecord
 from .logs import LogEntry, LogQuery
-from .mounts import MountPlan
+from .model import MountPlan
 from .sessions import ClientInput, Item
 from .streams import AttachOptions
 

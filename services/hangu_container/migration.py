@@ -28,7 +28,7 @@ from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime import logging as hlog
 
 from . import converters, model
-from .mounts import MountPlan
+from .model import MountPlan
 from .store import Store
 
 log = hlog.get_logger("hangu.container.migration")

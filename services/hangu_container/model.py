@@ -8,10 +8,9 @@ where Docker tells absent from empty ("Cmd": null vs []) or zero."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-
-from .mounts import MountPlan
+from typing import Any
 
 # ------------------------------------------------------------------ config
 
@@ -193,6 +192,30 @@ class NetworkingConfig:
 
 
 # ------------------------------------------------------------------- state
+
+
+@dataclass
+class MountPlan:
+    """A user mount (`-v`, `--mount`, an image VOLUME) as planned at create
+    (mounts.py); a volume's host path is resolved at each start."""
+
+    type: str  # "bind" | "volume"
+    destination: str
+    source: str = ""  # host path (bind; volume once mounted)
+    name: str = ""  # volume name ("" until the anonymous volume exists)
+    rw: bool = True
+    mode: str = ""
+    propagation: str = ""
+    driver: str = ""
+    copy_data: bool = True  # copy the image's content into an empty volume
+    anonymous: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> MountPlan:
+        return MountPlan(**d)
 
 
 @dataclass

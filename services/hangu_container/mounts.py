@@ -5,36 +5,13 @@ at start (the volume service mounts each one for the container)."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hangu_runtime.errors import InvalidArgument
 
-if TYPE_CHECKING:  # model.py holds MountPlan records: no import at run time
-    from .model import ContainerConfig, HostConfig
+from .model import ContainerConfig, HostConfig, MountPlan
 
 _PROPAGATIONS = {"shared", "rshared", "slave", "rslave", "private", "rprivate"}
-
-
-@dataclass
-class MountPlan:
-    type: str  # "bind" | "volume"
-    destination: str
-    source: str = ""  # host path (bind; volume once mounted)
-    name: str = ""  # volume name ("" until the anonymous volume exists)
-    rw: bool = True
-    mode: str = ""
-    propagation: str = ""
-    driver: str = ""
-    copy_data: bool = True  # copy the image's content into an empty volume
-    anonymous: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> MountPlan:
-        return MountPlan(**d)
 
 
 def _check_destination(dest: str, kind: str) -> str:

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from hangu_container import migration
-from hangu_container.mounts import MountPlan
+from hangu_container.model import MountPlan
 from hangu_container.store import Store
 
 # Serialized by the previous version's generated code (commit 8b637d2).
