@@ -152,6 +152,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
             "attach-in",
         )
         context.add_callback(lambda: self.streams.detach(live, session))
+        yield pb.OutputChunk(attached=True)
         for item in session.items():
             yield converters.output_chunk(item)
 

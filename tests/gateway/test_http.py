@@ -67,6 +67,7 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
             self.attach_requests.append(req)
             if req.reference:
                 created = req.reference.startswith("new") and not self.started
+                yield cpb.OutputChunk(attached=True)  # as the real service
             if req.stdin_data and created:
                 # As the real service: stdin sent before the start waits
                 # until the container runs.

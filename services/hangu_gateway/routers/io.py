@@ -95,6 +95,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
             detach_keys=request.query.get("detachKeys", ""),
         )
     )
+    # The service's first answer says the session is registered: only then
+    # may the client start the container and see all its output (an error
+    # here, such as a container removed meanwhile, is still a plain answer).
+    await call.read()
     hj = await hijack.hijack(request, tty)
     # Stdin sent before the container starts waits in the container
     # service, which hands it on once `runc start` has returned.

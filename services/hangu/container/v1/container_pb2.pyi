@@ -1936,6 +1936,7 @@ class OutputChunk(_message.Message):
     TIME_FIELD_NUMBER: _builtins.int
     EXITED_FIELD_NUMBER: _builtins.int
     EXIT_CODE_FIELD_NUMBER: _builtins.int
+    ATTACHED_FIELD_NUMBER: _builtins.int
     stream: Global___OutputChunk.Stream.ValueType
     data: _builtins.bytes
     exited: _builtins.bool
@@ -1943,6 +1944,11 @@ class OutputChunk(_message.Message):
     process: its exit code.
     """
     exit_code: _builtins.int
+    attached: _builtins.bool
+    """Set on the first message of an Attach, which carries nothing else: the
+    session is registered, so a start from now on reaches it (the gateway
+    answers the client's attach only then, as dockerd does).
+    """
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp:
         """for logs"""
@@ -1955,10 +1961,11 @@ class OutputChunk(_message.Message):
         time: _timestamp_pb2.Timestamp | None = ...,
         exited: _builtins.bool = ...,
         exit_code: _builtins.int = ...,
+        attached: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "exit_code", b"exit_code", "exited", b"exited", "stream", b"stream", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attached", b"attached", "data", b"data", "exit_code", b"exit_code", "exited", b"exited", "stream", b"stream", "time", b"time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
