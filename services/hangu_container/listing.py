@@ -4,12 +4,11 @@ list filters and order as `docker ps` has them, and `top`."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
-import time
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from hangu_runtime.errors import Conflict, HanguError, InvalidArgument
+from hangu_runtime.filters import Args, match_labels, prune_until
 
 from .lifecycle import Lifecycle
 from .model import ContainerView
@@ -45,9 +44,32 @@ def view(live: Live, size: bool = False) -> ContainerView:
     return ContainerView(ctr, size_rw=rw, size_root_fs=rw + ctr.image_size)
 
 
-def _matches(live: Live, filters: dict[str, list[str]]) -> bool:
+# dockerd's acceptedPsFilterTags.
+LIST_FILTERS = frozenset(
+    {
+        "ancestor",
+        "before",
+        "exited",
+        "expose",
+        "health",
+        "id",
+        "is-task",
+        "isolation",
+        "label",
+        "name",
+        "network",
+        "publish",
+        "since",
+        "status",
+        "volume",
+    }
+)
+PRUNE_FILTERS = frozenset({"label", "label!", "until"})  # containersAcceptedFilters
+
+
+def _matches(live: Live, args: Args) -> bool:
     ctr = live.ctr
-    for key, values in filters.items():
+    for key, values in args.items():
         if not values:
             continue
         if key == "status":
@@ -60,11 +82,8 @@ def _matches(live: Live, filters: dict[str, list[str]]) -> bool:
             if not any(v.lstrip("/") in ctr.name for v in values):
                 return False
         elif key == "label":
-            labels = ctr.config.labels
-            for v in values:
-                k, eq, val = v.partition("=")
-                if k not in labels or (eq and labels[k] != val):
-                    return False
+            if not args.match_kv_list("label", ctr.config.labels):
+                return False
         elif key == "exited":
             if ctr.state.status != "exited" or str(ctr.state.exit_code) not in values:
                 return False
@@ -78,67 +97,47 @@ def _matches(live: Live, filters: dict[str, list[str]]) -> bool:
             nets = ctr.network_settings.networks
             if not any(v in nets for v in values):
                 return False
-        elif key in (
-            "before",
-            "since",
-            "volume",
-            "health",
-            "isolation",
-            "is-task",
-            "publish",
-            "expose",
-        ):
-            continue
-        else:
-            raise InvalidArgument(f"invalid filter '{key}'")
+        # The other accepted keys (before, since, volume, health, ...) do not
+        # narrow the list yet.
     return True
 
 
-def select(registry: Registry, all_: bool, limit: int, filters: dict[str, list[str]]) -> list[Live]:
+def select(
+    registry: Registry, all_: bool, limit: int, filters: Mapping[str, Sequence[str]]
+) -> list[Live]:
     """`docker ps`: newest first; running ones only, unless `all`, a limit,
     a status filter or the legacy `before`/`since` ask for stopped ones too
     (dockerd's rules); at most `limit` (> 0)."""
+    args = Args(filters)
+    args.validate(LIST_FILTERS)
     lives = sorted(registry.all(), key=lambda x: x.ctr.created, reverse=True)
-    everything = all_ or limit > 0 or any(k in filters for k in ("status", "before", "since"))
+    everything = all_ or limit > 0 or any(args.contains(k) for k in ("status", "before", "since"))
     if not everything:
         lives = [x for x in lives if x.running]
-    lives = [x for x in lives if _matches(x, filters)]
+    lives = [x for x in lives if _matches(x, args)]
     return lives[:limit] if limit > 0 else lives
 
 
-def _until(value: str) -> float:
-    """Docker's `until`: a unix time or a Go duration back from now ("10m", "1h30m")."""
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise InvalidArgument(f"invalid until filter: {value!r}")
-    return time.time() - sum(float(n) * units[u] for n, u in parts)
-
-
-def prunable(registry: Registry, filters: dict[str, list[str]]) -> list[Live]:
+def prunable(registry: Registry, filters: Mapping[str, Sequence[str]]) -> list[Live]:
     """Stopped containers matching `docker container prune`'s filters
-    (until, label, label!)."""
+    (until, label, label!), as dockerd's ContainerPrune."""
+    args = Args(filters)
+    args.validate(PRUNE_FILTERS)
+    until_ns = prune_until(args)
     out = []
     for live in registry.all():
         ctr = live.ctr
         if ctr.state.status not in ("exited", "created", "dead"):
             continue
-        if any(ctr.created >= _until(v) for v in filters.get("until", [])):
+        if until_ns is not None and int(ctr.created * 1e9) > until_ns:
             continue
-        labels = ctr.config.labels
-        if not all(_label_match(labels, v) for v in filters.get("label", [])):
-            continue
-        if any(_label_match(labels, v) for v in filters.get("label!", [])):
+        if not match_labels(args, ctr.config.labels):
             continue
         out.append(live)
     return out
 
 
-def prune(lc: Lifecycle, filters: dict[str, list[str]]) -> list[str]:
+def prune(lc: Lifecycle, filters: Mapping[str, Sequence[str]]) -> list[str]:
     """Remove the prunable containers; the ids of those removed."""
     deleted = []
     for live in prunable(lc.registry, filters):
@@ -148,11 +147,6 @@ def prune(lc: Lifecycle, filters: dict[str, list[str]]) -> list[str]:
             continue  # started or removed meanwhile
         deleted.append(live.id)
     return deleted
-
-
-def _label_match(labels: Any, spec: str) -> bool:
-    key, eq, value = spec.partition("=")
-    return key in labels and (not eq or labels[key] == value)
 
 
 def top(lc: Lifecycle, ref: str, ps_args: str) -> tuple[list[str], list[list[str]]]:

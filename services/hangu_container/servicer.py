@@ -14,6 +14,7 @@ from hangu.container.v1 import container_pb2 as pb
 from hangu.container.v1 import container_pb2_grpc as pb_grpc
 from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime.events import serve_events
+from hangu_runtime.filters import plain
 
 from . import archive, converters, listing
 from .execs import Execs
@@ -21,10 +22,6 @@ from .lifecycle import Lifecycle
 from .model import PathStat
 from .sessions import pump_input
 from .streams import Streams
-
-
-def _filters(msg: pb.ListContainersRequest | pb.PruneContainersRequest) -> dict[str, list[str]]:
-    return {k: list(v.values) for k, v in msg.filters.items()}
 
 
 def _stopped(context: grpc.ServicerContext) -> threading.Event:
@@ -55,7 +52,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def List(
         self, request: pb.ListContainersRequest, context: grpc.ServicerContext
     ) -> pb.ListContainersResponse:
-        lives = listing.select(self.lc.registry, request.all, request.limit, _filters(request))
+        lives = listing.select(self.lc.registry, request.all, request.limit, plain(request.filters))
         return pb.ListContainersResponse(
             containers=[converters.container_to_pb(listing.view(x, request.size)) for x in lives]
         )
@@ -88,7 +85,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Prune(
         self, request: pb.PruneContainersRequest, context: grpc.ServicerContext
     ) -> pb.PruneContainersResponse:
-        return pb.PruneContainersResponse(deleted=listing.prune(self.lc, _filters(request)))
+        return pb.PruneContainersResponse(deleted=listing.prune(self.lc, plain(request.filters)))
 
     # ---- lifecycle
 
