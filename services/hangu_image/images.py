@@ -268,54 +268,12 @@ class ImageStore:
                 sizes.append(layer.size if layer else 0)
         return ImageView(rec, config_json, json.loads(config_json), repo_tags, repo_digests, sizes)
 
-    def all_records(self) -> list[ImageRecord]:
-        with Session(self.engine) as s:
-            return list(s.exec(select(ImageRecord).order_by(ImageRecord.added.desc())).all())  # type: ignore[attr-defined]
-
-    def list(self, filters: dict[str, list[str]]) -> list[ImageView]:
-        unknown = set(filters) - {"dangling", "reference", "label", "before", "since"}
-        if unknown:
-            raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
-        dangling = filters.get("dangling", [])
-        if any(v.lower() not in ("true", "false", "1", "0") for v in dangling):
-            raise InvalidArgument(f"invalid filter 'dangling={dangling[0]}'")
-        want_dangling = None if not dangling else dangling[0].lower() in ("true", "1")
-        before = [self.resolve(v).added for v in filters.get("before", [])]
-        since = [self.resolve(v).added for v in filters.get("since", [])]
-        out: list[ImageView] = []
-        for rec in self.all_records():
-            if before and rec.added >= min(before):
-                continue
-            if since and rec.added <= max(since):
-                continue
-            view = self.view(rec)
-            if want_dangling is not None and (not view.repo_tags) != want_dangling:
-                continue
-            if not labels_match(view.labels, filters.get("label", [])):
-                continue
-            patterns = filters.get("reference", [])
-            if patterns:
-                view.repo_tags = [t for t in view.repo_tags if ref_matches(t, patterns)]
-                view.repo_digests = [d for d in view.repo_digests if ref_matches(d, patterns)]
-                if not view.repo_tags and not view.repo_digests:
-                    continue
-            out.append(view)
-        return out
-
 
 def ref_matches(familiar: str, patterns: list[str]) -> bool:
     name = familiar.split("@", 1)[0]
     if ":" in name.rsplit("/", 1)[-1]:
         name = name.rsplit(":", 1)[0]
     return any(fnmatch.fnmatchcase(familiar, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
-
-
-def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for item in wanted:
-        key, eq, value = item.partition("=")
-        if key not in labels or (eq and labels[key] != value):
-            return False
-    return True
 
 
 def is_id_prefix(image_id: str, text: str) -> bool:

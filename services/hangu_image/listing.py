@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
 from hangu_runtime.errors import InvalidArgument
+from hangu_runtime.filters import Args
+from hangu_runtime.timeparse import TimeParseError, parse_rfc3339
+from hangu_runtime.timeparse import parse as parse_time
 
-from .images import ImageStore, ImageView, labels_match, ref_matches
+from .images import ImageStore, ImageView, ref_matches
 from .models import ImageRecord, LayerRecord, RefRecord
 from .reference import parse
 
-KNOWN_FILTERS = {"dangling", "reference", "label", "before", "since"}
+# dockerd's acceptedImageFilterTags.
+KNOWN_FILTERS = frozenset({"dangling", "reference", "label", "before", "since", "until"})
 
 
 @dataclass
@@ -30,14 +35,31 @@ class Listing:
     layers_size: int = 0
 
 
-def _dangling_filter(values: list[str]) -> bool | None:
-    if any(v.lower() not in ("true", "false", "1", "0") for v in values):
-        raise InvalidArgument(f"invalid filter 'dangling={values[0]}'")
-    return None if not values else values[0].lower() in ("true", "1")
+def created_ns(text: str) -> int | None:
+    """An image config's `created` (RFC 3339), None when absent or unreadable
+    (dockerd's nil Created: no `until` selects it)."""
+    try:
+        return parse_rfc3339(text.strip())
+    except TimeParseError:
+        return None
+
+
+def _until_ns(args: Args) -> int | None:
+    """The earliest of the listing's `until` values (dockerd takes several)."""
+    cutoffs = []
+    for value in args.get("until"):
+        try:
+            cutoffs.append(parse_time(value))
+        except TimeParseError as err:
+            raise InvalidArgument(f"invalid value for 'until' filter: {err}") from None
+    return min(cutoffs) if cutoffs else None
 
 
 def list_images(
-    store: ImageStore, filters: dict[str, list[str]], all_: bool = False, shared_size: bool = False
+    store: ImageStore,
+    filters: Mapping[str, Sequence[str]],
+    all_: bool = False,
+    shared_size: bool = False,
 ) -> Listing:
     """Cached until the next write to images or references: `docker images`
     repeated over an unchanged store answers from memory."""
@@ -52,16 +74,15 @@ def list_images(
 
 
 def _list_images(
-    store: ImageStore, filters: dict[str, list[str]], all_: bool, shared_size: bool
+    store: ImageStore, filters: Mapping[str, Sequence[str]], all_: bool, shared_size: bool
 ) -> Listing:
-    unknown = set(filters) - KNOWN_FILTERS
-    if unknown:
-        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
-    dangling = _dangling_filter(filters.get("dangling", []))
-    before = [store.resolve(v).added for v in filters.get("before", [])]
-    since = [store.resolve(v).added for v in filters.get("since", [])]
-    patterns = filters.get("reference", [])
-    wanted_labels = filters.get("label", [])
+    args = Args(filters)
+    args.validate(KNOWN_FILTERS)
+    dangling = args.get_bool("dangling", False) if args.contains("dangling") else None
+    until = _until_ns(args)
+    before = [store.resolve(v).added for v in args.get("before")]
+    since = [store.resolve(v).added for v in args.get("since")]
+    patterns = args.get("reference")
 
     with Session(store.engine) as s:
         records = list(s.exec(select(ImageRecord)).all())
@@ -78,6 +99,8 @@ def _list_images(
         if before and rec.added >= min(before):
             continue
         if since and rec.added <= max(since):
+            continue
+        if until is not None and ((created := created_ns(rec.created)) is None or created >= until):
             continue
         tags, digests = names.get(rec.id, ([], []))
         tags, digests = list(tags), list(digests)
@@ -97,7 +120,7 @@ def _list_images(
             continue
         config_json, config = store.config_of(rec.id)
         labels = dict((config.get("config") or {}).get("Labels") or {})
-        if wanted_labels and not labels_match(labels, wanted_labels):
+        if not args.match_kv_list("label", labels):
             continue
         sizes = [layers.get(cid, 0) for cid in rec.chain_ids]
         out.append(ImageView(rec, config_json, config, tags, digests, sizes))

@@ -5,53 +5,20 @@ the space reclaimed is what the deleted layers took, as dockerd counts it
 
 from __future__ import annotations
 
-import re
-import time
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 
 from sqlmodel import Session, select
 
-from hangu_runtime.errors import Conflict, InvalidArgument
+from hangu_runtime.errors import Conflict
+from hangu_runtime.filters import Args, match_labels, prune_until
 
 from . import removal
-from .images import ImageStore, labels_match
-from .listing import list_images
+from .images import ImageStore
+from .listing import created_ns, list_images
 from .models import LayerRecord
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def parse_until(value: str, now: float | None = None) -> float:
-    """Docker's timestamp filter: a Go duration back from now ("24h",
-    "1h30m"), a unix time ("1700000000.5"), or an RFC 3339 date/time."""
-    now = time.time() if now is None else now
-    text = value.strip()
-    parts = _DURATION.findall(text)
-    if parts and "".join(n + u for n, u in parts) == text:
-        return now - sum(float(n) * _UNIT[u] for n, u in parts)
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    for candidate in (text.replace("Z", "+00:00"), text + "T00:00:00+00:00"):
-        try:
-            parsed = datetime.fromisoformat(candidate)
-        except ValueError:
-            continue
-        if parsed.tzinfo is None:
-            parsed = parsed.astimezone()
-        return parsed.timestamp()
-    raise InvalidArgument(f"invalid filter 'until={value}'")
-
-
-def created_time(text: str) -> float:
-    """An image config's `created` (RFC 3339, Go writes nanoseconds)."""
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text.strip()).replace("Z", "+00:00")
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return 0.0
+# dockerd's imagesAcceptedFilters for prune.
+PRUNE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
 
 
 def _layer_sizes(store: ImageStore) -> dict[str, int]:
@@ -60,13 +27,12 @@ def _layer_sizes(store: ImageStore) -> dict[str, int]:
 
 
 def prune(
-    store: ImageStore, filters: dict[str, list[str]], in_use: list[str]
+    store: ImageStore, filters: Mapping[str, Sequence[str]], in_use: list[str]
 ) -> tuple[removal.RemoveResult, int]:
-    unknown = set(filters) - {"dangling", "label", "label!", "until"}
-    if unknown:
-        raise InvalidArgument(f"invalid filter '{sorted(unknown)[0]}'")
-    dangling_only = [v.lower() for v in filters.get("dangling", ["true"])] not in (["false"], ["0"])
-    cutoffs = [parse_until(v) for v in filters.get("until", [])]
+    args = Args(filters)
+    args.validate(PRUNE_FILTERS)
+    dangling_only = args.get_bool("dangling", True)
+    until = prune_until(args, prefix="invalid value for 'until' filter: ")
     used = set(in_use)
     before = _layer_sizes(store)
     total = removal.RemoveResult()
@@ -74,11 +40,11 @@ def prune(
     for view in listing.views:
         if view.id in used:
             continue
-        if cutoffs and created_time(view.record.created) >= min(cutoffs):
+        if until is not None and (
+            (created := created_ns(view.record.created)) is None or created > until
+        ):
             continue
-        if not labels_match(view.labels, filters.get("label", [])):
-            continue
-        if any(labels_match(view.labels, [neg]) for neg in filters.get("label!", [])):
+        if not match_labels(args, view.labels):
             continue
         if store.get_record(view.id) is None:
             continue  # went with an earlier one

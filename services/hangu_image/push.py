@@ -33,6 +33,7 @@ from hangu_runtime.errors import InvalidArgument, NotFound
 
 from .blobsources import BlobSources
 from .images import ImageStore, ImageView
+from .listing import list_images
 from .mirrors import RegistryConfig
 from .progress import Cancelled, ProgressEvent, StopFlag, Throttled
 from .pull import translate_error
@@ -94,7 +95,12 @@ def push(
     # As dockerd: no tag of the repository at all is an error before any
     # output; a missing tag is one in the stream.
     known = sorted(
-        {parse(t).tag for v in store.list({}) for t in v.repo_tags if parse(t).name == ref.name}
+        {
+            parse(t).tag
+            for v in list_images(store, {}, all_=True).views
+            for t in v.repo_tags
+            if parse(t).name == ref.name
+        }
     )
     if not known:
         raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")

@@ -16,6 +16,9 @@ from hangu.image.v1 import image_pb2_grpc
 from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime.errors import InvalidArgument, NotImplementedYet
 from hangu_runtime.events import serve_events
+from hangu_runtime.filters import plain
+from hangu_runtime.timeparse import TimeParseError, parse_rfc3339
+from hangu_runtime.times import timestamp_from_ns, timestamp_from_seconds
 
 from .images import ImageView
 from .platforms import Platform, host_platform
@@ -26,20 +29,11 @@ from .service import ImageService
 
 
 def _ts(text: str) -> Timestamp | None:
-    if not text:
-        return None
-    ts = Timestamp()
+    """An image config's RFC 3339 time; None when absent or unreadable."""
     try:
-        ts.FromJsonString(text)
-    except ValueError:
+        return timestamp_from_ns(parse_rfc3339(text))
+    except TimeParseError:
         return None
-    return ts
-
-
-def _ts_from(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
 
 
 def _platform(msg: pb.Platform) -> Platform | None:
@@ -76,10 +70,6 @@ def _progress(ev: ProgressEvent) -> pb.Progress:
     )
 
 
-def _filters(raw: Any) -> dict[str, list[str]]:
-    return {k: list(v.values) for k, v in raw.items()}
-
-
 def image_message(view: ImageView) -> pb.Image:
     cfg = view.config
     msg = pb.Image(
@@ -105,7 +95,7 @@ def image_message(view: ImageView) -> pb.Image:
     if created is not None:
         msg.created.CopyFrom(created)
     if view.record.last_tag_time:
-        msg.last_tag_time.CopyFrom(_ts_from(view.record.last_tag_time))
+        msg.last_tag_time.CopyFrom(timestamp_from_seconds(view.record.last_tag_time))
     return msg
 
 
@@ -209,7 +199,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         cached = self._list_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        found = self.svc.list_images(_filters(request.filters), request.all, request.shared_size)
+        found = self.svc.list_images(plain(request.filters), request.all, request.shared_size)
         images = []
         for view in found.views:
             msg = image_message(view)
@@ -261,9 +251,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     def Prune(
         self, request: pb.PruneImagesRequest, context: grpc.ServicerContext
     ) -> pb.PruneImagesResponse:
-        result, reclaimed = self.svc.prune(
-            _filters(request.filters), list(request.in_use_image_ids)
-        )
+        result, reclaimed = self.svc.prune(plain(request.filters), list(request.in_use_image_ids))
         return pb.PruneImagesResponse(
             untagged=result.untagged, deleted=result.deleted, space_reclaimed=reclaimed
         )
