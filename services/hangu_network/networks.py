@@ -20,6 +20,7 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
+from hangu_runtime.filters import Args, match_labels, prune_until
 from hangu_runtime.ids import new_id
 
 from . import dockeruser, ipam
@@ -33,6 +34,11 @@ log = hlog.get_logger("hangu.network.networks")
 PREDEFINED = ("bridge", "host", "none")
 HOST_LOCK = "/run/hangu-network.lock"
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+
+
+# dockerd's accepted keys (daemon/network/filter.go).
+LIST_FILTERS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
+PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 
 
 def default_bridge_options(bridge: str) -> dict[str, str]:
@@ -248,10 +254,14 @@ class Networks:
         return [(ep, names.get(ep.container_id, "")) for ep in eps]
 
     def matching(self, filters: Mapping[str, Sequence[str]]) -> list[NetworkRow]:
-        return [r for r in self.all() if self._matches(r, filters)]
+        """`docker network ls`: the networks its filters select."""
+        args = Args(filters)
+        args.validate(LIST_FILTERS)
+        dangling = _dangling(args)
+        return [r for r in self.all() if self._matches(r, args, dangling)]
 
-    def _matches(self, row: NetworkRow, filters: Mapping[str, Sequence[str]]) -> bool:
-        for key, values in filters.items():
+    def _matches(self, row: NetworkRow, args: Args, dangling: bool | None) -> bool:
+        for key, values in args.items():
             if not values:
                 continue
             if key == "name" and not any(v in row.name for v in values):
@@ -266,16 +276,9 @@ class Networks:
                 kind = "builtin" if row.predefined else "custom"
                 if kind not in values:
                     return False
-            if key == "label" and not all(_label_match(row.labels, v) for v in values):
-                return False
-            if key == "dangling":
-                want = values[0].lower() in ("1", "true")
-                dangling = not row.predefined and not self.endpoints(row.id)
-                if want != dangling:
-                    return False
-            if key == "until" and not any(row.created < _parse_until(v) for v in values):
-                return False
-        return True
+        if not args.match_kv_list("label", row.labels):
+            return False
+        return dangling is None or dangling == (not row.predefined and not self.endpoints(row.id))
 
     # -- create / remove -------------------------------------------------
     def create(self, spec: NetworkSpec) -> NetworkRow:
@@ -375,8 +378,17 @@ class Networks:
         self.events.emit("destroy", row.id, name=row.name, type=row.driver)
 
     def prune(self, filters: Mapping[str, Sequence[str]]) -> list[str]:
+        """`docker network prune`: unused user networks its filters select
+        (label, label!, until), as dockerd's NetworkPrune."""
+        args = Args(filters)
+        args.validate(PRUNE_FILTERS)
+        until_ns = prune_until(args)
         deleted = []
-        for row in self.matching(filters):
+        for row in self.all():
+            if not match_labels(args, row.labels):
+                continue
+            if until_ns is not None and int(row.created * 1e9) > until_ns:
+                continue
             if row.predefined or self.endpoints(row.id):
                 continue
             try:
@@ -424,20 +436,21 @@ def host_lock() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _label_match(labels: Mapping[str, str], expr: str) -> bool:
-    key, eq, value = expr.partition("=")
-    if key not in labels:
+def _dangling(args: Args) -> bool | None:
+    """The list's `dangling` filter, with dockerd's network wording (not
+    GetBoolOrDefault's): None without one."""
+    values = args.get("dangling")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument('got more than one value for filter key "dangling"')
+    if values[0] in ("1", "true"):
+        return True
+    if values[0] in ("0", "false"):
         return False
-    return not eq or labels[key] == value
-
-
-def _parse_until(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        from datetime import datetime
-
-        return datetime.fromisoformat(value).timestamp()
+    raise InvalidArgument(
+        """invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")"""
+    )
 
 
 def _enable_ip_forward() -> None:

@@ -7,27 +7,18 @@ import json
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime.events import serve_events
+from hangu_runtime.filters import plain
+from hangu_runtime.times import timestamp_from_seconds
 
 from .models import EndpointRow, NetworkRow
 from .networks import Networks, NetworkSpec
 from .ports import PortRequest
 from .sandboxes import EndpointSpec, Sandboxes, SandboxSpec, SandboxView
-
-
-def _ts(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
-
-
-def _filters(msg: pb.ListNetworksRequest | pb.PruneNetworksRequest) -> dict[str, list[str]]:
-    return {k: list(v.values) for k, v in msg.filters.items()}
 
 
 def endpoint_pb(ep: EndpointRow, net: NetworkRow, container_name: str = "") -> pb.Endpoint:
@@ -53,7 +44,7 @@ def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.
     return pb.Network(
         id=row.id,
         name=row.name,
-        created=_ts(row.created),
+        created=timestamp_from_seconds(row.created),
         scope="local",
         driver=row.driver,
         enable_ipv6=row.enable_ipv6,
@@ -134,7 +125,7 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
     def List(
         self, request: pb.ListNetworksRequest, context: grpc.ServicerContext
     ) -> pb.ListNetworksResponse:
-        rows = self.networks.matching(_filters(request))
+        rows = self.networks.matching(plain(request.filters))
         return pb.ListNetworksResponse(
             networks=[network_pb(r, self.networks.endpoints(r.id)) for r in rows]
         )
@@ -148,7 +139,7 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
     def Prune(
         self, request: pb.PruneNetworksRequest, context: grpc.ServicerContext
     ) -> pb.PruneNetworksResponse:
-        return pb.PruneNetworksResponse(deleted=self.networks.prune(_filters(request)))
+        return pb.PruneNetworksResponse(deleted=self.networks.prune(plain(request.filters)))
 
     def CreateSandbox(
         self, request: pb.CreateSandboxRequest, context: grpc.ServicerContext

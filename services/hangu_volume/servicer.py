@@ -6,20 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.types.v1 import types_pb2 as tpb
 from hangu.volume.v1 import volume_pb2 as pb
 from hangu.volume.v1 import volume_pb2_grpc as pb_grpc
 from hangu_runtime.events import serve_events
+from hangu_runtime.filters import plain
+from hangu_runtime.times import timestamp_from_seconds
 
 from .store import Volumes, VolumeView
-
-
-def _ts(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
 
 
 def volume_pb(view: VolumeView) -> pb.Volume:
@@ -28,7 +23,7 @@ def volume_pb(view: VolumeView) -> pb.Volume:
         name=row.name,
         driver=row.driver,
         mountpoint=view.mountpoint,
-        created=_ts(row.created),
+        created=timestamp_from_seconds(row.created),
         labels=row.labels,
         options=row.options,
         scope="local",
@@ -55,9 +50,8 @@ class VolumeServicer(pb_grpc.VolumeServiceServicer):
     def List(
         self, request: pb.ListVolumesRequest, context: grpc.ServicerContext
     ) -> pb.ListVolumesResponse:
-        filters = {k: list(v.values) for k, v in request.filters.items()}
         return pb.ListVolumesResponse(
-            volumes=[volume_pb(v) for v in self.volumes.matching(filters)]
+            volumes=[volume_pb(v) for v in self.volumes.matching(plain(request.filters))]
         )
 
     def Remove(
@@ -69,8 +63,7 @@ class VolumeServicer(pb_grpc.VolumeServiceServicer):
     def Prune(
         self, request: pb.PruneVolumesRequest, context: grpc.ServicerContext
     ) -> pb.PruneVolumesResponse:
-        filters = {k: list(v.values) for k, v in request.filters.items()}
-        deleted, reclaimed = self.volumes.prune(filters)
+        deleted, reclaimed = self.volumes.prune(plain(request.filters))
         return pb.PruneVolumesResponse(deleted=deleted, space_reclaimed=reclaimed)
 
     def Mount(

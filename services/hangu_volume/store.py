@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
+from hangu_runtime.filters import Args, go_list, match_labels, parse_go_bool
 from hangu_runtime.ids import new_id
 
 from . import copyup, names
@@ -26,6 +27,9 @@ from .models import ReferenceRow, VolumeRow
 log = hlog.get_logger("hangu.volume.store")
 
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
+# dockerd's acceptedListFilters and acceptedPruneFilters.
+LIST_FILTERS = frozenset({"dangling", "name", "driver", "label"})
+PRUNE_FILTERS = frozenset({"label", "label!", "all"})
 
 
 @dataclass
@@ -102,14 +106,18 @@ class Volumes:
             return self._view(s, row)
 
     def matching(self, filters: Mapping[str, Sequence[str]]) -> list[VolumeView]:
-        for key in filters:
-            if key not in ("name", "label", "dangling", "driver", "all", "label!"):
-                raise InvalidArgument(f"invalid filter '{key}'")
+        """`docker volume ls`: the volumes its filters select."""
+        args = Args(filters)
+        args.validate(LIST_FILTERS)
+        return self._select(args)
+
+    def _select(self, args: Args) -> list[VolumeView]:
+        dangling = args.get_bool("dangling", False) if args.contains("dangling") else None
         with Session(self.engine, expire_on_commit=False) as s:
             views = [
                 self._view(s, r) for r in s.exec(select(VolumeRow).order_by(col(VolumeRow.created)))
             ]
-        return [v for v in views if _matches(v, filters)]
+        return [v for v in views if _matches(v, args, dangling)]
 
     # -- remove / prune --------------------------------------------------
     def remove(self, name: str, force: bool = False) -> None:
@@ -131,10 +139,11 @@ class Volumes:
     def prune(self, filters: Mapping[str, Sequence[str]]) -> tuple[list[str], int]:
         """Unused volumes; only anonymous ones unless the filter all=true
         (Docker >= 23)."""
-        everything = any(v.lower() in ("1", "true") for v in filters.get("all", []))
-        rest = {k: v for k, v in filters.items() if k != "all"}
+        args = Args(filters)
+        everything = _prune_all(args)
+        args.validate(PRUNE_FILTERS)
         deleted, reclaimed = [], 0
-        for view in self.matching(rest):
+        for view in self._select(args):
             if view.used_by or (not everything and not view.row.anonymous):
                 continue
             size = copyup.tree_size(Path(view.mountpoint))
@@ -212,27 +221,26 @@ def _is_mountpoint(path: Path) -> bool:
         return False
 
 
-def _matches(view: VolumeView, filters: Mapping[str, Sequence[str]]) -> bool:
+def _matches(view: VolumeView, args: Args, dangling: bool | None) -> bool:
     row = view.row
-    for key, values in filters.items():
-        if not values:
-            continue
-        if key == "name" and not any(v in row.name for v in values):
-            return False
-        if key == "driver" and row.driver not in values:
-            return False
-        if key == "dangling":
-            want = values[0].lower() in ("1", "true")
-            if want != (not view.used_by):
-                return False
-        if key == "label":
-            for expr in values:
-                k, eq, v = expr.partition("=")
-                if k not in row.labels or (eq and row.labels[k] != v):
-                    return False
-        if key == "label!":
-            for expr in values:
-                k, eq, v = expr.partition("=")
-                if k in row.labels and (not eq or row.labels[k] == v):
-                    return False
-    return True
+    names, drivers = args.get("name"), args.get("driver")
+    if names and not any(v in row.name for v in names):
+        return False
+    if drivers and row.driver not in drivers:
+        return False
+    if dangling is not None and dangling != (not view.used_by):
+        return False
+    return match_labels(args, row.labels)
+
+
+def _prune_all(args: Args) -> bool:
+    """Prune's `all` (Docker >= 23): one Go bool, or only anonymous volumes."""
+    values = args.get("all")
+    if len(values) > 1:
+        raise InvalidArgument(f"invalid filter 'all={go_list(values)}': only one value is expected")
+    if not values:
+        return False
+    try:
+        return parse_go_bool(values[0])
+    except ValueError as err:
+        raise InvalidArgument(f"invalid filter 'all': {err}") from None
