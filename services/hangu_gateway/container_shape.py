@@ -9,11 +9,11 @@ from typing import Any
 from google.protobuf.message import Message
 
 from hangu.container.v1 import container_pb2 as cpb
+from hangu_runtime.times import is_zero, rfc3339, unix
 from hangu_runtime.units import human_duration
 
 from . import versions
 from .container_fields import CONFIG_PLAIN, HOST_PLAIN
-from .timefmt import is_zero, rfc3339nano, unix
 
 
 def _plain(msg: Message, table: tuple[tuple[str, str], ...]) -> dict[str, Any]:
@@ -255,8 +255,8 @@ def state_json(s: cpb.ContainerState) -> dict[str, Any]:
         "Pid": s.pid,
         "ExitCode": s.exit_code,
         "Error": s.error,
-        "StartedAt": rfc3339nano(s.started_at),
-        "FinishedAt": rfc3339nano(s.finished_at),
+        "StartedAt": rfc3339(s.started_at),
+        "FinishedAt": rfc3339(s.finished_at),
     }
     if s.HasField("health"):
         out["Health"] = {"Status": s.health.status, "FailingStreak": 0, "Log": []}
@@ -266,7 +266,7 @@ def state_json(s: cpb.ContainerState) -> dict[str, Any]:
 def inspect_json(c: cpb.Container, api_version: str = versions.API_VERSION) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Id": c.id,
-        "Created": rfc3339nano(c.created),
+        "Created": rfc3339(c.created),
         "Path": c.path,
         "Args": list(c.args),
         "State": state_json(c.state),

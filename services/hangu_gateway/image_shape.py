@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from hangu.image.v1 import image_pb2 as ipb
+from hangu_runtime.times import is_zero, rfc3339, unix
 
 from . import versions
-from .timefmt import is_zero, rfc3339nano, unix
 
 
 def _blob(img: ipb.Image) -> dict[str, Any]:
@@ -123,9 +123,7 @@ def inspect_json(img: ipb.Image, api_version: str = versions.API_VERSION) -> dic
         "RepoDigests": list(img.repo_digests),
         "Parent": img.parent,
         "Comment": img.comment or blob.get("comment", ""),
-        "Created": rfc3339nano(img.created)
-        if not is_zero(img.created)
-        else blob.get("created", ""),
+        "Created": rfc3339(img.created) if not is_zero(img.created) else blob.get("created", ""),
         "DockerVersion": img.docker_version or blob.get("docker_version", ""),
         "Author": img.author or blob.get("author", ""),
         "Config": _docker_config(cfg),
@@ -134,7 +132,7 @@ def inspect_json(img: ipb.Image, api_version: str = versions.API_VERSION) -> dic
         "Size": img.size,
         "GraphDriver": {"Data": None, "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": list(img.layers)},
-        "Metadata": {"LastTagTime": rfc3339nano(img.last_tag_time)},
+        "Metadata": {"LastTagTime": rfc3339(img.last_tag_time)},
     }
     if img.variant or blob.get("variant"):
         out["Variant"] = img.variant or blob.get("variant")

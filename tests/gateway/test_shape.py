@@ -6,7 +6,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
 from hangu_gateway import container_shape, convert, image_shape
-from hangu_gateway.timefmt import parse_unix, rfc3339nano
+from hangu_runtime.times import query_timestamp as parse_unix
+from hangu_runtime.times import rfc3339 as rfc3339nano
 from hangu_runtime.units import human_duration
 
 

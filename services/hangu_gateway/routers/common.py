@@ -5,9 +5,16 @@ negotiated version come from ..keys.)"""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hangu_runtime.errors import InvalidArgument
+from hangu_runtime.filters import Args
+from hangu_runtime.timeparse import TimeParseError
+from hangu_runtime.times import query_timestamp
 
 from ..errors import bad_request
 
@@ -32,29 +39,25 @@ def qint(request: web.Request, name: str, default: int | None = None) -> int | N
 
 
 def filters(request: web.Request) -> dict[str, list[str]]:
-    """The `filters` query parameter: {"key": ["v", ...]} or the older
-    {"key": {"v": true}} form."""
-    raw = request.query.get("filters", "")
-    if not raw:
-        return {}
+    """The `filters` query parameter in either of Docker's JSON forms
+    (hangu_runtime.filters), as the plain dict a request carries."""
     try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise bad_request(f"invalid filter: {err}") from err
-    if not isinstance(parsed, dict):
-        raise bad_request("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, value in parsed.items():
-        if isinstance(value, dict):
-            out[key] = [k for k, on in value.items() if on]
-        elif isinstance(value, list):
-            out[key] = [str(v) for v in value]
-        else:
-            out[key] = [str(value)]
-    return out
+        return Args.from_json(request.query.get("filters", "")).to_dict()
+    except InvalidArgument as err:
+        raise bad_request(err.message) from err
 
 
-def fill_filters(target: Any, values: dict[str, list[str]]) -> None:
+def query_time(request: web.Request, name: str, label: str) -> Timestamp | None:
+    """A `since`/`until` query value in any of Docker's time forms; None
+    when absent. `label` is how the endpoint's error names it (dockerd
+    quotes it one way for logs and another for events)."""
+    try:
+        return query_timestamp(request.query.get(name, ""))
+    except TimeParseError as err:
+        raise bad_request(f"invalid value for {label}: {err}") from err
+
+
+def fill_filters(target: Any, values: Mapping[str, Sequence[str]]) -> None:
     """Copy filters into a proto map<string, hangu.types.v1.StringList>."""
     for key, vals in values.items():
         target[key].values.extend(vals)

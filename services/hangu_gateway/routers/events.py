@@ -12,14 +12,34 @@ from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.types.v1 import types_pb2 as tpb
+from hangu_runtime.errors import InvalidArgument
+from hangu_runtime.filters import Args
 
 from .. import versions
 from ..errors import bad_request
 from ..keys import api_version, backends
-from ..timefmt import parse_unix
-from .common import filters
+from .common import filters, query_time
 
 _KINDS = ("container", "image", "network", "volume")
+# The keys dockerd's events.Filter looks at; any other is refused.
+EVENT_FILTERS = frozenset(
+    {
+        "type",
+        "event",
+        "container",
+        "image",
+        "network",
+        "volume",
+        "label",
+        "scope",
+        "daemon",
+        "plugin",
+        "node",
+        "service",
+        "secret",
+        "config",
+    }
+)
 _BACKLOG_WINDOW = 0.1  # seconds
 
 
@@ -60,41 +80,19 @@ def matches(event: dict[str, Any], flt: dict[str, list[str]]) -> bool:
         "network": kind == "network"
         and any(v in (actor, attrs.get("name")) for v in flt.get("network", [])),
         "volume": kind == "volume" and actor in flt.get("volume", []),
-        "label": all(
-            (attrs.get(lbl.split("=", 1)[0]) == lbl.split("=", 1)[1])
-            if "=" in lbl
-            else lbl in attrs
-            for lbl in flt.get("label", [])
-        ),
+        "label": Args(flt).match_kv_list("label", attrs),
     }
     return all(not (key in checks and not checks[key]) for key in flt)
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     flt = filters(request)
-    unknown = set(flt) - {
-        "type",
-        "event",
-        "container",
-        "image",
-        "network",
-        "volume",
-        "label",
-        "scope",
-        "daemon",
-        "plugin",
-        "node",
-        "service",
-        "secret",
-        "config",
-    }
-    if unknown:
-        raise bad_request(f"invalid filter '{sorted(unknown)[0]}'")
     try:
-        since = parse_unix(request.query.get("since", ""))
-        until = parse_unix(request.query.get("until", ""))
-    except ValueError as err:
-        raise bad_request(f"invalid time value: {err}") from err
+        Args(flt).validate(EVENT_FILTERS)
+    except InvalidArgument as err:
+        raise bad_request(err.message) from err
+    since = query_time(request, "since", "'since'")
+    until = query_time(request, "until", "'until'")
     kinds = [k for k in _KINDS if not flt.get("type") or k in flt["type"]]
     b = backends(request)
     api = api_version(request)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import grpc
@@ -15,6 +15,7 @@ from aiohttp import web
 from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
 from hangu.volume.v1 import volume_pb2 as vpb
+from hangu_runtime.times import ZERO_TIME, rfc3339
 
 from .. import container_shape, image_shape
 from ..errors import ApiError, bad_request
@@ -135,11 +136,6 @@ async def commit(request: web.Request) -> web.StreamResponse:
     return json_response({"Id": resp.id}, status=201)
 
 
-def _rfc3339(ts: Any) -> str:
-    base = datetime.fromtimestamp(ts.seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{ts.nanos:09d}Z"
-
-
 def stats_json(
     c: cpb.Container, cur: cpb.StatsSample, prev: cpb.StatsSample | None
 ) -> dict[str, Any]:
@@ -163,8 +159,8 @@ def stats_json(
     return {
         "name": "/" + c.name,
         "id": c.id,
-        "read": _rfc3339(cur.read),
-        "preread": _rfc3339(prev.read) if prev else "0001-01-01T00:00:00Z",
+        "read": rfc3339(cur.read, "fixed"),
+        "preread": rfc3339(prev.read, "fixed") if prev else ZERO_TIME,
         "pids_stats": {
             "current": cur.pids_current,
             **({"limit": cur.pids_limit} if cur.pids_limit else {}),

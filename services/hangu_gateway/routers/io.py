@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -15,12 +14,12 @@ from aiohttp import web
 
 from hangu.container.v1 import container_pb2 as cpb
 from hangu_runtime import logging as hlog
+from hangu_runtime.times import rfc3339
 
 from .. import hijack, versions
 from ..errors import bad_request
 from ..keys import api_version, backends
-from ..timefmt import parse_unix
-from .common import json_body, json_response, qbool, qint
+from .common import json_body, json_response, qbool, qint, query_time
 from .containers import get_container
 
 log = hlog.get_logger("hangu.gateway.io")
@@ -155,9 +154,7 @@ async def resize(request: web.Request) -> web.StreamResponse:
 
 def _log_time(chunk: cpb.OutputChunk) -> bytes:
     """jsonmessage.RFC3339NanoFixed, as `docker logs -t` prints."""
-    t = chunk.time
-    base = datetime.fromtimestamp(t.seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{t.nanos:09d}Z ".encode()
+    return f"{rfc3339(chunk.time, 'fixed')} ".encode()
 
 
 async def logs(request: web.Request) -> web.StreamResponse:
@@ -174,11 +171,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     req = cpb.LogsRequest(
         reference=c.id, follow=qbool(request, "follow"), stdout=stdout, stderr=stderr, tail=tail
     )
-    try:
-        since = parse_unix(request.query.get("since", ""))
-        until = parse_unix(request.query.get("until", ""))
-    except ValueError as err:
-        raise bad_request(f"invalid time value: {err}") from err
+    since = query_time(request, "since", '"since"')
+    until = query_time(request, "until", '"until"')
     if since is not None and (since.seconds or since.nanos):
         req.since.CopyFrom(since)
     if until is not None and (until.seconds or until.nanos):

@@ -7,10 +7,10 @@ from typing import Any
 from aiohttp import web
 
 from hangu.network.v1 import network_pb2 as npb
+from hangu_runtime.times import rfc3339
 
 from ..errors import bad_request
 from ..keys import backends
-from ..timefmt import rfc3339nano
 from .common import fill_filters, filters, json_body, json_response, no_content
 from .containers import get_container
 
@@ -31,7 +31,7 @@ def network_json(n: npb.Network, containers: bool = True) -> dict[str, Any]:
     return {
         "Name": n.name,
         "Id": n.id,
-        "Created": rfc3339nano(n.created),
+        "Created": rfc3339(n.created),
         "Scope": n.scope or "local",
         "Driver": n.driver,
         "EnableIPv4": True,

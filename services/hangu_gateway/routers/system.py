@@ -7,7 +7,6 @@ import ipaddress
 import os
 import platform
 import uuid
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from aiohttp import web
 from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
 from hangu_runtime.config import Settings
+from hangu_runtime.times import now_rfc3339
 from hangu_runtime.version import SERVER_VERSION
 
 from .. import versions
@@ -185,7 +185,7 @@ async def info(request: web.Request) -> web.StreamResponse:
         "Debug": False,
         "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": len(asyncio.all_tasks()),
-        "SystemTime": _now_rfc3339(),
+        "SystemTime": now_rfc3339(),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": _cgroup_version(),
@@ -267,12 +267,6 @@ def _registry_config(settings: Settings) -> dict[str, Any]:
         "IndexConfigs": indexes,
         "Mirrors": list(settings.registry_mirrors),
     }
-
-
-def _now_rfc3339() -> str:
-    from datetime import datetime
-
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 ROUTES = [

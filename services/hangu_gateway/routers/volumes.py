@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from hangu.volume.v1 import volume_pb2 as vpb
+from hangu_runtime.times import is_zero, rfc3339
 
 from ..keys import backends
-from ..timefmt import is_zero
 from .common import fill_filters, filters, json_body, json_response, no_content, qbool
 
 
@@ -18,7 +17,7 @@ def volume_json(v: vpb.Volume) -> dict[str, Any]:
     created = ""
     if not is_zero(v.created):
         # dockerd writes volume times as RFC 3339 in seconds.
-        created = datetime.fromtimestamp(v.created.seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = rfc3339(v.created, "none")
     out: dict[str, Any] = {
         "CreatedAt": created,
         "Driver": v.driver or "local",
