@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.types.v1 import types_pb2
+
+from .times import ns_from_timestamp, timestamp_from_ns
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,12 @@ def serve_events(
     """The Events RPC of any service (hangu.types.v1.EventsRequest/Event)."""
     stop = threading.Event()
     context.add_callback(stop.set)
-    since = request.since.ToNanoseconds() if request.HasField("since") else 0
-    until = request.until.ToNanoseconds() if request.HasField("until") else 0
+    since = ns_from_timestamp(request.since) if request.HasField("since") else 0
+    until = ns_from_timestamp(request.until) if request.HasField("until") else 0
     for event in bus.subscribe(since, until, stop):
-        ts = Timestamp()
-        ts.FromNanoseconds(event.time_ns)
         yield types_pb2.Event(
-            action=event.action, id=event.id, attributes=event.attributes, time=ts
+            action=event.action,
+            id=event.id,
+            attributes=event.attributes,
+            time=timestamp_from_ns(event.time_ns),
         )
