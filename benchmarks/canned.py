@@ -20,7 +20,7 @@ from pathlib import Path
 
 def record(host: str, paths: list[str]) -> dict[str, tuple[int, list[tuple[str, str]], bytes]]:
     """GET each path from a real engine; keep status, headers and body."""
-    answers = {}
+    answers: dict[str, tuple[int, list[tuple[str, str]], bytes]] = {}
     for path in paths:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(host.removeprefix("unix://"))
@@ -32,7 +32,7 @@ def record(host: str, paths: list[str]) -> dict[str, tuple[int, list[tuple[str, 
         head, _, body = data.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
-        headers = [tuple(x.strip() for x in line.split(":", 1)) for line in lines[1:]]
+        headers = [_header(line) for line in lines[1:]]
         keep = [
             (k, v)
             for k, v in headers
@@ -40,8 +40,13 @@ def record(host: str, paths: list[str]) -> dict[str, tuple[int, list[tuple[str, 
         ]
         if any(k.lower() == "transfer-encoding" for k, _ in headers):
             body = _unchunk(body)
-        answers[_unversioned(path)] = (status, keep, body)  # type: ignore[assignment]
-    return answers  # type: ignore[return-value]
+        answers[_unversioned(path)] = (status, keep, body)
+    return answers
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip(), value.strip()
 
 
 def _unversioned(path: str) -> str:

@@ -55,14 +55,14 @@ def used_networks() -> list[ipaddress.IPv4Network]:
         first = line.split()[0]
         if first != "default":
             with contextlib.suppress(ValueError):
-                nets.append(ipaddress.ip_network(first, strict=False))
+                nets.append(ipaddress.IPv4Network(first, strict=False))
     return nets
 
 
 def free_subnet() -> ipaddress.IPv4Network:
     used = used_networks()
     for third in range(250, 200, -1):
-        candidate = ipaddress.ip_network(f"10.{third}.0.0/24")
+        candidate = ipaddress.IPv4Network(f"10.{third}.0.0/24")
         if not any(candidate.overlaps(n) for n in used):
             return candidate
     raise RuntimeError("no free 10.x.0.0/24 for the benchmark dockerd")

@@ -7,7 +7,7 @@ import http.client
 from pathlib import Path
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from hangu_runtime.unixhttp import UnixHTTPConnection
 
@@ -17,9 +17,14 @@ def grpc_healthy(socket_path: Path, timeout: float = 1.0) -> bool:
     if not socket_path.exists():
         return False
     with grpc.insecure_channel(f"unix://{socket_path}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+        # The method by name: the health stubs' HealthStub declares no methods.
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
         try:
-            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            reply = check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         except grpc.RpcError:
             return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from hangu_runtime.errors import InvalidArgument
 
@@ -87,13 +87,16 @@ def _looks_like_layer(head: bytes) -> bool:
 
 
 def _stage_file(
-    data: BinaryIO, path: Path, size: int, scratch: Path | None, unpacked: dict[Path, _Unpacked]
+    data: IO[bytes], path: Path, size: int, scratch: Path | None, unpacked: dict[Path, _Unpacked]
 ) -> None:
     """Write one archive member to `path`. A member that looks like a layer
     (gzip, zstd or tar) is unpacked on the way into `scratch`: the archive
     is read once, not staged and then read again. If it is not a layer after
     all, only the staged copy stays."""
-    head = data.peek(512)[:512] if scratch is not None and size >= 512 else b""  # type: ignore[attr-defined]
+    head = b""
+    # tarfile hands out members as BufferedReaders (ExFileObject): peekable.
+    if scratch is not None and size >= 512 and isinstance(data, io.BufferedReader):
+        head = data.peek(512)[:512]
     with open(path, "wb") as out:
         if not _looks_like_layer(head):
             shutil.copyfileobj(data, out, CHUNK)

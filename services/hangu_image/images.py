@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from hangu_runtime.errors import InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
@@ -175,9 +175,9 @@ class ImageStore:
                 s.exec(
                     select(RefRecord)
                     .where(RefRecord.image_id == image_id)
-                    .order_by(RefRecord.added)
+                    .order_by(col(RefRecord.added))
                 ).all()
-            )  # type: ignore[arg-type]
+            )
 
     def set_ref(self, ref: Reference, image_id: str) -> None:
         """Point `ref` at `image_id` (replacing what it named before)."""

@@ -22,7 +22,7 @@ import ssl
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, Protocol
 
 from hangu_runtime.errors import HanguError, Internal, InvalidArgument, Unauthenticated
 
@@ -54,6 +54,12 @@ TIMEOUT = 60.0
 # Blobs above this go up in PATCH chunks of CHUNK_SIZE.
 CHUNK_THRESHOLD = 16 << 20
 CHUNK_SIZE = 8 << 20
+
+
+class Readable(Protocol):
+    """What an upload reads from: a file, or a wrapper counting the bytes."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class RegistryError(HanguError):
@@ -169,7 +175,7 @@ class Session:
         return http.client.HTTPConnection(netloc, timeout=TIMEOUT)
 
     def _send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | BinaryIO | None = None
+        self, method: str, url: str, headers: dict[str, str], body: bytes | Readable | None = None
     ) -> Response:
         parts = urllib.parse.urlsplit(url)
         conn = self._connect(parts.scheme, parts.netloc)
@@ -445,7 +451,7 @@ class Session:
         new = resp.headers.get("Location", "")
         return urllib.parse.urljoin(location, new) if new else location
 
-    def upload_blob(self, body: BinaryIO, size: int, digest: str, location: str = "") -> None:
+    def upload_blob(self, body: Readable, size: int, digest: str, location: str = "") -> None:
         """Upload `size` bytes read from `body`: monolithic (one PUT) up to
         CHUNK_THRESHOLD, else PATCH chunks with Content-Range, then the PUT
         that commits it under `digest`."""
@@ -474,7 +480,7 @@ class Session:
                 resp.read()
                 resp.close()
                 offset += len(chunk)
-            body, size = None, 0  # type: ignore[assignment]
+            size = 0
         sep = "&" if "?" in location else "?"
         url = f"{location}{sep}digest={urllib.parse.quote(digest)}"
         headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}

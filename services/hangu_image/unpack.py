@@ -85,7 +85,7 @@ def decompressed(src: BinaryIO) -> BinaryIO:
         import zstandard  # only zstd layers need it
 
         # Streaming, frame after frame: memory does not grow with the layer.
-        return zstandard.ZstdDecompressor().stream_reader(  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(
             buffered, read_size=CHUNK, read_across_frames=True
         )
     return buffered

@@ -381,7 +381,7 @@ class Stack:
         containers = self.root / "container" / "containers"
         if containers.is_dir():
             known.update(p.name for p in containers.iterdir() if len(p.name) == 64)
-        found = []
+        found: list[Path] = []
         for cid in known:
             found += Path("/sys/fs/cgroup").glob(f"*/hangu/{cid}")
             found += Path("/sys/fs/cgroup").glob(f"hangu/{cid}")
