@@ -78,9 +78,22 @@ def progress_message(p: image_pb2.Progress, start: float | None = None) -> dict[
             msg["progress"] = bar
     if p.id:
         msg["id"] = p.id
-    if p.aux_json:
-        msg["aux"] = json.loads(p.aux_json)
+    aux = _aux(p)
+    if aux is not None:
+        msg["aux"] = aux
     return msg
+
+
+def _aux(p: image_pb2.Progress) -> dict[str, Any] | None:
+    """Docker's "aux" object, keys in dockerd's order (moby's BuildResult
+    and PushResult)."""
+    kind = p.WhichOneof("aux")
+    if kind == "id_result":
+        return {"ID": p.id_result.id}
+    if kind == "push_result":
+        r = p.push_result
+        return {"Tag": r.tag, "Digest": r.digest, "Size": r.size}
+    return None
 
 
 def _per_item(p: image_pb2.Progress) -> bool:

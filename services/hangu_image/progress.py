@@ -12,15 +12,24 @@ from typing import BinaryIO
 
 
 @dataclass(frozen=True)
+class PushedTag:
+    """A push's result for one tag (Docker's aux {"Tag", "Digest", "Size"})."""
+
+    tag: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True)
 class ProgressEvent:
     id: str = ""
     status: str = ""
     current: int = 0
     total: int = 0
     error: str = ""
-    aux_json: bytes = b""
     stream: str = ""
     detail: bool = False  # a per-item update: see Progress.detail in image.proto
+    pushed: PushedTag | None = None
 
 
 Emit = Callable[[ProgressEvent], None]

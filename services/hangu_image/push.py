@@ -35,7 +35,7 @@ from .blobsources import BlobSources
 from .images import ImageStore, ImageView
 from .listing import list_images
 from .mirrors import RegistryConfig
-from .progress import Cancelled, ProgressEvent, StopFlag, Throttled
+from .progress import Cancelled, ProgressEvent, PushedTag, StopFlag, Throttled
 from .pull import translate_error
 from .reference import Reference, parse
 from .registry import MANIFEST_V2, Credentials, RegistryError, Session
@@ -188,12 +188,7 @@ class _TagPush:
                 break
         progress = Throttled(lambda n: self.emit(short, "Pushing", n, size), cancel=self.cancel)
         with open(path, "rb") as fh:
-            self.session.upload_blob(
-                _Progress(fh, progress),
-                size,
-                digest,  # type: ignore[arg-type]
-                location,
-            )
+            self.session.upload_blob(_Progress(fh, progress), size, digest, location)
         self.emit(short, "Pushing", size, size)
         self.emit(short, "Pushed")
 
@@ -262,6 +257,5 @@ class _TagPush:
             return
         self.store.set_ref(ref.repo_only.with_digest(digest), view.id)
         yield ProgressEvent(status=f"{ref.tag}: digest: {digest} size: {len(raw)}")
-        aux = {"Tag": ref.tag, "Digest": digest, "Size": len(raw)}
-        yield ProgressEvent(aux_json=json.dumps(aux).encode())
+        yield ProgressEvent(pushed=PushedTag(ref.tag, digest, len(raw)))
         self.store.events.emit("push", ref.familiar, name=ref.familiar)

@@ -14,6 +14,7 @@ import re
 import secrets
 import shutil
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from sqlmodel import Session, select
 
 from hangu_runtime.errors import InvalidArgument, NotFound
 
+from . import diff
 from .images import ImageStore
 from .layers import LayerStore
 from .models import RootfsRecord
@@ -174,6 +176,24 @@ class RootfsStore:
                         s.delete(db_rec)
                         s.commit()
         self.layers.collect()
+
+    def changes(self, cid: str) -> list[tuple[str, int]]:
+        """`docker diff`: (path, kind) for what the writable layer changed."""
+        info = self.get(cid)
+        return diff.changes(Path(info.upper_dir), info.lower_dirs)
+
+    def export(self, cid: str, stop: threading.Event | None = None) -> Iterator[bytes]:
+        """`docker export`: the merged root filesystem as a tar; mounts it for
+        the while if it is not mounted (a stopped container)."""
+        was_mounted = bool(self.get(cid).path)
+        info = self.mount(cid)
+        try:
+            yield from diff.stream_tar(
+                lambda out: diff.write_rootfs_tar(Path(info.path), out), stop
+            )
+        finally:
+            if not was_mounted:
+                self.unmount(cid)
 
     def all(self) -> list[RootfsRecord]:
         with Session(self.engine) as s:

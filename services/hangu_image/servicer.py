@@ -1,12 +1,11 @@
-"""gRPC servicer of the image service: translates protobuf messages to the
-domain facade (service.py) and back, nothing more."""
+"""gRPC servicer of the image service: translates protobuf messages to
+calls of the domain objects (built by service.py) and back, nothing more."""
 
 from __future__ import annotations
 
 import json
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -14,18 +13,19 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from hangu.image.v1 import image_pb2 as pb
 from hangu.image.v1 import image_pb2_grpc
 from hangu.types.v1 import types_pb2 as tpb
-from hangu_runtime.errors import InvalidArgument, NotImplementedYet
+from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.events import serve_events
 from hangu_runtime.filters import plain
 from hangu_runtime.timeparse import TimeParseError, parse_rfc3339
 from hangu_runtime.times import timestamp_from_ns, timestamp_from_seconds
 
-from .images import ImageView
+from . import archive, commit, history, listing, prune, removal, save
+from .distribution import Distribution
+from .images import ImageStore, ImageView
 from .platforms import Platform, host_platform
 from .progress import ProgressEvent
 from .registry import Credentials
-from .rootfs import RootfsInfo
-from .service import ImageService
+from .rootfs import RootfsInfo, RootfsStore
 
 
 def _ts(text: str) -> Timestamp | None:
@@ -58,16 +58,21 @@ def _on_done(context: grpc.ServicerContext) -> threading.Event:
 
 
 def _progress(ev: ProgressEvent) -> pb.Progress:
-    return pb.Progress(
+    msg = pb.Progress(
         id=ev.id,
         status=ev.status,
         current=ev.current,
         total=ev.total,
         error=ev.error,
-        aux_json=ev.aux_json,
         stream=ev.stream,
         detail=ev.detail,
     )
+    if ev.pushed is not None:
+        pushed = ev.pushed
+        msg.push_result.CopyFrom(
+            pb.PushResult(tag=pushed.tag, digest=pushed.digest, size=pushed.size)
+        )
+    return msg
 
 
 def image_message(view: ImageView) -> pb.Image:
@@ -111,26 +116,29 @@ def rootfs_message(info: RootfsInfo) -> pb.Rootfs:
 
 
 class ImageServicer(image_pb2_grpc.ImageServiceServicer):
-    def __init__(self, service: ImageService) -> None:
-        self.svc = service
+    def __init__(self, images: ImageStore, rootfs: RootfsStore, distribution: Distribution) -> None:
+        self.images = images
+        self.rootfs = rootfs
+        self.distribution = distribution
         self._list_cache: tuple[tuple[int, bytes], pb.ListImagesResponse] | None = None
 
     # ------------------------------------------------------------ distribution
     def Pull(self, request: pb.PullRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
-        pull = self.svc.pull_all_tags if request.all_tags else self.svc.pull
+        dist = self.distribution
+        pull = dist.pull_all_tags if request.all_tags else dist.pull
         for ev in pull(
             request.reference, _platform(request.platform), _creds(request.auth), _on_done(context)
         ):
             yield _progress(ev)
 
     def Login(self, request: pb.LoginRequest, context: grpc.ServicerContext) -> pb.LoginResponse:
-        status = self.svc.login(request.auth.server_address, _creds(request.auth))
+        status = self.distribution.login(request.auth.server_address, _creds(request.auth))
         return pb.LoginResponse(status=status)
 
     def DistributionInspect(
         self, request: pb.DistributionInspectRequest, context: grpc.ServicerContext
     ) -> pb.DistributionInspectResponse:
-        info = self.svc.distribution_inspect(request.reference, _creds(request.auth))
+        info = self.distribution.inspect(request.reference, _creds(request.auth))
         return pb.DistributionInspectResponse(
             media_type=info["media_type"],
             digest=info["digest"],
@@ -161,7 +169,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
                 if req.data:
                     yield req.data
 
-        for ev in self.svc.load(chunks(), quiet):
+        for ev in archive.load(self.images, chunks(), quiet):
             yield _progress(ev)
 
     def Import(
@@ -178,14 +186,17 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
                 if req.data:
                     yield req.data
 
+        platform = _platform(first.platform)
         yield _progress(
-            self.svc.import_(
+            archive.import_rootfs(
+                self.images,
                 chunks(),
                 first.repository,
                 first.tag,
                 first.message,
                 list(first.changes),
-                _platform(first.platform),
+                platform.architecture if platform else "",
+                platform.os if platform else "linux",
             )
         )
 
@@ -195,11 +206,13 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     ) -> pb.ListImagesResponse:
         # The answer is kept until the image store changes: building 300
         # messages again for an unchanged store is most of `docker images`.
-        key = (self.svc.images.generation, request.SerializeToString(deterministic=True))
+        key = (self.images.generation, request.SerializeToString(deterministic=True))
         cached = self._list_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        found = self.svc.list_images(plain(request.filters), request.all, request.shared_size)
+        found = listing.list_images(
+            self.images, plain(request.filters), request.all, request.shared_size
+        )
         images = []
         for view in found.views:
             msg = image_message(view)
@@ -213,13 +226,14 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         return response
 
     def Get(self, request: pb.GetImageRequest, context: grpc.ServicerContext) -> pb.Image:
-        return image_message(self.svc.get(request.reference))
+        return image_message(self.images.cached_view(request.reference))
 
     def History(
         self, request: pb.HistoryRequest, context: grpc.ServicerContext
     ) -> pb.HistoryResponse:
         entries = []
-        for item in self.svc.history(request.reference):
+        view = self.images.cached_view(request.reference)
+        for item in history.history(self.images, view):
             entry = pb.HistoryEntry(
                 id=item.id,
                 created_by=item.created_by,
@@ -234,13 +248,14 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         return pb.HistoryResponse(entries=entries)
 
     def Tag(self, request: pb.TagRequest, context: grpc.ServicerContext) -> pb.TagResponse:
-        self.svc.tag(request.source, request.target)
+        removal.tag(self.images, request.source, request.target)
         return pb.TagResponse()
 
     def Remove(
         self, request: pb.RemoveImageRequest, context: grpc.ServicerContext
     ) -> pb.RemoveImageResponse:
-        result = self.svc.remove(
+        result = removal.remove(
+            self.images,
             request.reference,
             request.force,
             list(request.used_by_containers),
@@ -251,7 +266,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     def Prune(
         self, request: pb.PruneImagesRequest, context: grpc.ServicerContext
     ) -> pb.PruneImagesResponse:
-        result, reclaimed = self.svc.prune(plain(request.filters), list(request.in_use_image_ids))
+        result, reclaimed = prune.prune(
+            self.images, plain(request.filters), list(request.in_use_image_ids)
+        )
         return pb.PruneImagesResponse(
             untagged=result.untagged, deleted=result.deleted, space_reclaimed=reclaimed
         )
@@ -259,37 +276,33 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     def Events(
         self, request: tpb.EventsRequest, context: grpc.ServicerContext
     ) -> Iterator[tpb.Event]:
-        return serve_events(self.svc.events, request, context)
+        return serve_events(self.images.events, request, context)
 
     # ------------------------------------------------------------ rootfs
     def PrepareRootfs(
         self, request: pb.PrepareRootfsRequest, context: grpc.ServicerContext
     ) -> pb.Rootfs:
-        return rootfs_message(self.svc.prepare_rootfs(request.container_id, request.image_id))
+        return rootfs_message(self.rootfs.prepare(request.container_id, request.image_id))
 
     def MountRootfs(
         self, request: pb.MountRootfsRequest, context: grpc.ServicerContext
     ) -> pb.Rootfs:
-        return rootfs_message(self.svc.mount_rootfs(request.container_id))
+        return rootfs_message(self.rootfs.mount(request.container_id))
 
     def UnmountRootfs(
         self, request: pb.UnmountRootfsRequest, context: grpc.ServicerContext
     ) -> pb.UnmountRootfsResponse:
-        self.svc.unmount_rootfs(request.container_id)
+        self.rootfs.unmount(request.container_id)
         return pb.UnmountRootfsResponse()
 
     def RemoveRootfs(
         self, request: pb.RemoveRootfsRequest, context: grpc.ServicerContext
     ) -> pb.RemoveRootfsResponse:
-        self.svc.remove_rootfs(request.container_id)
+        self.rootfs.remove(request.container_id)
         return pb.RemoveRootfsResponse()
 
-    # ------------------------------------------------------------ not yet
-    def _todo(self, what: str) -> NotImplementedYet:
-        return NotImplementedYet(f"{what} is not implemented yet")
-
     def Push(self, request: pb.PushRequest, context: grpc.ServicerContext) -> Iterator[pb.Progress]:
-        for ev in self.svc.push(
+        for ev in self.distribution.push(
             request.reference, request.all_tags, _creds(request.auth), _on_done(context)
         ):
             yield _progress(ev)
@@ -297,13 +310,8 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
     def Save(
         self, request: pb.SaveRequest, context: grpc.ServicerContext
     ) -> Iterator[tpb.DataChunk]:
-        for data in self.svc.save(list(request.references), _on_done(context)):
+        for data in save.save(self.images, list(request.references), _on_done(context)):
             yield tpb.DataChunk(data=data)
-
-    def Build(
-        self, request_iterator: Iterator[pb.BuildRequest], context: grpc.ServicerContext
-    ) -> Iterator[pb.Progress]:
-        raise self._todo("build")
 
     def Changes(
         self, request: pb.ChangesRequest, context: grpc.ServicerContext
@@ -311,14 +319,14 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         return pb.ChangesResponse(
             changes=[
                 pb.Change(path=path, kind=kind)
-                for path, kind in self.svc.changes(request.container_id)
+                for path, kind in self.rootfs.changes(request.container_id)
             ]
         )
 
     def Export(
         self, request: pb.ExportRequest, context: grpc.ServicerContext
     ) -> Iterator[tpb.DataChunk]:
-        for data in self.svc.export(request.container_id, _on_done(context)):
+        for data in self.rootfs.export(request.container_id, _on_done(context)):
             yield tpb.DataChunk(data=data)
 
     def Commit(self, request: pb.CommitRequest, context: grpc.ServicerContext) -> pb.CommitResponse:
@@ -328,7 +336,9 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
                 config = json.loads(request.config_json)
             except ValueError as err:
                 raise InvalidArgument(f"invalid container config: {err}") from err
-        image_id = self.svc.commit(
+        image_id = commit.commit(
+            self.images,
+            self.rootfs,
             request.container_id,
             request.repository,
             request.tag,
@@ -338,13 +348,3 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
             config,
         )
         return pb.CommitResponse(id=image_id)
-
-
-def register(service: ImageService) -> Any:
-    def add(server: grpc.Server) -> list[str]:
-        image_pb2_grpc.add_ImageServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            ImageServicer(service), server
-        )
-        return [pb.DESCRIPTOR.services_by_name["ImageService"].full_name]
-
-    return add

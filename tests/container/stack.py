@@ -54,7 +54,6 @@ class PeerStack:
 
     def start_peers(self) -> None:
         from hangu_image.service import ImageService
-        from hangu_image.servicer import register as image_register
         from hangu_network.service import NetworkService
         from hangu_volume.service import VolumeService
 
@@ -67,7 +66,7 @@ class PeerStack:
         self.servers["network"] = _serve(s.grpc_socket("network"), net.register)
         img = ImageService(s)
         self.services["image"] = img
-        self.servers["image"] = _serve(s.grpc_socket("image"), image_register(img))
+        self.servers["image"] = _serve(s.grpc_socket("image"), img.register)
 
     def load_image(self, archive: Path) -> None:
         stub = image_pb2_grpc.ImageServiceStub(

@@ -39,7 +39,7 @@ def test_progress_message_shapes() -> None:
     assert digest == {"status": "Digest: sha256:x"}
     tag_line = progress_message(ipb.Progress(id="latest", status="Pulling from busybox"))
     assert tag_line == {"status": "Pulling from busybox", "id": "latest"}
-    aux = progress_message(ipb.Progress(aux_json=b'{"ID": "sha256:x"}'))
+    aux = progress_message(ipb.Progress(id_result=ipb.IDResult(id="sha256:x")))
     assert aux == {"aux": {"ID": "sha256:x"}}
 
 
@@ -52,3 +52,17 @@ def test_frames() -> None:
     data = hijack.frame(hijack.STDOUT, b"hi\n") + hijack.frame(hijack.STDERR, b"oops")
     assert data[:8] == bytes([1, 0, 0, 0, 0, 0, 0, 3])
     assert hijack.unframe(data) == [(1, b"hi\n"), (2, b"oops")]
+
+
+def test_push_aux_is_dockerds_bytes() -> None:
+    """The typed PushResult is written as dockerd writes its aux object."""
+    import json
+
+    line = progress_message(
+        ipb.Progress(push_result=ipb.PushResult(tag="v1", digest="sha256:ab", size=527))
+    )
+    assert json.dumps(line) == '{"aux": {"Tag": "v1", "Digest": "sha256:ab", "Size": 527}}'
+    # An empty result is still a result (dockerd's Size 0 is written too).
+    empty = progress_message(ipb.Progress(push_result=ipb.PushResult()))
+    assert empty == {"aux": {"Tag": "", "Digest": "", "Size": 0}}
+    assert "aux" not in progress_message(ipb.Progress(status="Pushed"))

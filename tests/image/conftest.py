@@ -46,7 +46,7 @@ def grpc_add_to_server() -> Any:
 
 @pytest.fixture(scope="module")
 def grpc_servicer(image_service: ImageService) -> ImageServicer:
-    return ImageServicer(image_service)
+    return image_service.servicer
 
 
 @pytest.fixture(scope="module")

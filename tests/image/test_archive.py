@@ -269,6 +269,7 @@ def test_restart_reconciles_crash_leftovers(busybox_docker_archive: Path) -> Non
     re-creates a layer whose directory was lost, keeping its images."""
     import shutil
 
+    from hangu_image import archive
     from hangu_image.service import ImageService
     from hangu_runtime.config import Settings
     from tests.image.conftest import new_root
@@ -276,8 +277,8 @@ def test_restart_reconciles_crash_leftovers(busybox_docker_archive: Path) -> Non
     root = new_root()
     try:
         svc = ImageService(Settings(root=root, run=root / "run"))
-        list(svc.load([busybox_docker_archive.read_bytes()], True))
-        image = svc.get("busybox")
+        list(archive.load(svc.images, [busybox_docker_archive.read_bytes()], True))
+        image = svc.images.cached_view("busybox")
         chain = image.record.chain_ids[0]
         svc.close()
         img_root = root / "image"
@@ -295,7 +296,7 @@ def test_restart_reconciles_crash_leftovers(busybox_docker_archive: Path) -> Non
         assert list((img_root / "tmp").iterdir()) == []
         assert list((img_root / "content/ingest").iterdir()) == []
         # Loading again restores the lost layer; the image keeps its refcount.
-        list(svc.load([busybox_docker_archive.read_bytes()], True))
+        list(archive.load(svc.images, [busybox_docker_archive.read_bytes()], True))
         rec = svc.layers.get(chain)
         assert rec is not None and rec.refcount == 1 and svc.layers.exists(chain)
         svc.close()

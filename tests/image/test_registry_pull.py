@@ -123,9 +123,9 @@ def test_pull_journal_is_undone_at_start(registry: Registry) -> None:
     try:
         settings = Settings(root=root, run=root / "run")
         svc = ImageService(settings)
-        out = list(svc.pull(f"{registry.host}/busybox"))
+        out = list(svc.distribution.pull(f"{registry.host}/busybox"))
         assert out[-1].status.startswith("Status: Downloaded newer image")
-        kept = svc.get(f"{registry.host}/busybox")
+        kept = svc.images.cached_view(f"{registry.host}/busybox")
         journal = PullJournal(root / "image" / "pulls")
         stray = svc.content.put(b"half a pull")
         journal.blob(stray)

@@ -394,10 +394,8 @@ def test_push_then_pull_back(
     assert statuses[0] == "Preparing"
     assert statuses[-1] == "Pushed" or statuses[-1].startswith("Mounted from "), statuses
     assert out[-2].status.startswith("v1: digest: sha256:")
-    import json
-
-    aux = json.loads(out[-1].aux_json)
-    assert aux["Tag"] == "v1" and aux["Digest"].startswith("sha256:")
+    aux = out[-1].push_result
+    assert aux.tag == "v1" and aux.digest.startswith("sha256:")
     again = list(grpc_stub.Push(pb.PushRequest(reference=target)))
     assert any(p.status == "Layer already exists" for p in again)
     grpc_stub.Remove(pb.RemoveImageRequest(reference=busybox_image.id, force=True))

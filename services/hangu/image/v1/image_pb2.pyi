@@ -34,9 +34,10 @@ class Progress(_message.Message):
     CURRENT_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
-    AUX_JSON_FIELD_NUMBER: _builtins.int
     STREAM_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    ID_RESULT_FIELD_NUMBER: _builtins.int
+    PUSH_RESULT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """layer short id or tag; empty for whole-operation lines"""
     status: _builtins.str
@@ -47,8 +48,6 @@ class Progress(_message.Message):
     """progressDetail.total"""
     error: _builtins.str
     """set on the last message when the operation failed"""
-    aux_json: _builtins.bytes
-    """"aux" object as JSON (e.g. {"ID": "sha256:..."}), if any"""
     stream: _builtins.str
     """build output text ("stream" key)"""
     detail: _builtins.bool
@@ -57,6 +56,10 @@ class Progress(_message.Message):
     the docker CLI draws on the item's own line. Whole-operation lines
     ("Digest: ...") must not, or the CLI overwrites them.
     """
+    @_builtins.property
+    def id_result(self) -> Global___IDResult: ...
+    @_builtins.property
+    def push_result(self) -> Global___PushResult: ...
     def __init__(
         self,
         *,
@@ -65,17 +68,70 @@ class Progress(_message.Message):
         current: _builtins.int = ...,
         total: _builtins.int = ...,
         error: _builtins.str = ...,
-        aux_json: _builtins.bytes = ...,
         stream: _builtins.str = ...,
         detail: _builtins.bool = ...,
+        id_result: Global___IDResult | None = ...,
+        push_result: Global___PushResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["aux", b"aux", "id_result", b"id_result", "push_result", b"push_result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux", b"aux", "current", b"current", "detail", b"detail", "error", b"error", "id", b"id", "id_result", b"id_result", "push_result", b"push_result", "status", b"status", "stream", b"stream", "total", b"total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_aux: _TypeAlias = _typing.Literal["id_result", "push_result"]  # noqa: Y015
+    _WhichOneofArgType_aux: _TypeAlias = _typing.Literal["aux", b"aux"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_aux) -> _WhichOneofReturnType_aux | None: ...
+
+Global___Progress: _TypeAlias = Progress  # noqa: Y015
+
+@_typing.final
+class IDResult(_message.Message):
+    """{"ID": "sha256:..."}: the image an operation made (moby's BuildResult)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux_json", b"aux_json", "current", b"current", "detail", b"detail", "error", b"error", "id", b"id", "status", b"status", "stream", b"stream", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Progress: _TypeAlias = Progress  # noqa: Y015
+Global___IDResult: _TypeAlias = IDResult  # noqa: Y015
+
+@_typing.final
+class PushResult(_message.Message):
+    """{"Tag": ..., "Digest": ..., "Size": ...}: one pushed tag's manifest
+    (moby's PushResult), sent after the tag's "digest: ... size: ..." line.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TAG_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    tag: _builtins.str
+    digest: _builtins.str
+    size: _builtins.int
+    def __init__(
+        self,
+        *,
+        tag: _builtins.str = ...,
+        digest: _builtins.str = ...,
+        size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "size", b"size", "tag", b"tag"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PushResult: _TypeAlias = PushResult  # noqa: Y015
 
 @_typing.final
 class RegistryAuth(_message.Message):
@@ -379,36 +435,6 @@ class SaveRequest(_message.Message):
 Global___SaveRequest: _TypeAlias = SaveRequest  # noqa: Y015
 
 @_typing.final
-class BuildRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    OPTIONS_JSON_FIELD_NUMBER: _builtins.int
-    CONTEXT_FIELD_NUMBER: _builtins.int
-    AUTH_FIELD_NUMBER: _builtins.int
-    options_json: _builtins.bytes
-    """First message: options as the Docker API's query parameters, JSON
-    encoded (a build has too many knobs to mirror one by one in v1).
-    Following messages: the build context tar.
-    """
-    context: _builtins.bytes
-    @_builtins.property
-    def auth(self) -> Global___RegistryAuth: ...
-    def __init__(
-        self,
-        *,
-        options_json: _builtins.bytes = ...,
-        context: _builtins.bytes = ...,
-        auth: Global___RegistryAuth | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "context", b"context", "options_json", b"options_json"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___BuildRequest: _TypeAlias = BuildRequest  # noqa: Y015
-
-@_typing.final
 class ListImagesRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -568,7 +594,10 @@ class Image(_message.Message):
     size: _builtins.int
     """sum of uncompressed layer sizes"""
     config_json: _builtins.bytes
-    """the image config blob exactly as stored"""
+    """The image config blob exactly as stored (its bytes are hashed into
+    `id`, so it is a document, not a message: clients read fields hangu
+    does not model, and re-encoding would change the digest).
+    """
     shared_size: _builtins.int
     """-1 when not computed"""
     containers: _builtins.int
@@ -1113,7 +1142,11 @@ class CommitRequest(_message.Message):
     comment: _builtins.str
     author: _builtins.str
     config_json: _builtins.bytes
-    """container config to merge into the image config"""
+    """Docker's container config ("Cmd", "Env", ...) that becomes the `config`
+    object of the new image config, --change applied on top. Kept a JSON
+    document: it is written into the config blob as a document, and typing
+    it would make the image API depend on the container API's messages.
+    """
     @_builtins.property
     def changes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(

@@ -43,12 +43,12 @@ class ImageServiceStub:
     Login: _grpc.UnaryUnaryMultiCallable[_image_pb2.LoginRequest, _image_pb2.LoginResponse]
     DistributionInspect: _grpc.UnaryUnaryMultiCallable[_image_pb2.DistributionInspectRequest, _image_pb2.DistributionInspectResponse]
     Load: _grpc.StreamStreamMultiCallable[_image_pb2.LoadRequest, _image_pb2.Progress]
-    """Archives and builds. The first request message carries the options,
-    later ones carry the bytes.
+    """Archives. The first request message carries the options, later ones
+    carry the bytes. (Build is added with its implementation; until then
+    the gateway answers `docker build` itself.)
     """
     Import: _grpc.StreamStreamMultiCallable[_image_pb2.ImportRequest, _image_pb2.Progress]
     Save: _grpc.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _types_pb2.DataChunk]
-    Build: _grpc.StreamStreamMultiCallable[_image_pb2.BuildRequest, _image_pb2.Progress]
     List: _grpc.UnaryUnaryMultiCallable[_image_pb2.ListImagesRequest, _image_pb2.ListImagesResponse]
     """Metadata."""
     Get: _grpc.UnaryUnaryMultiCallable[_image_pb2.GetImageRequest, _image_pb2.Image]
@@ -80,12 +80,12 @@ class ImageServiceAsyncStub(ImageServiceStub):
     Login: _aio.UnaryUnaryMultiCallable[_image_pb2.LoginRequest, _image_pb2.LoginResponse]  # type: ignore[assignment]
     DistributionInspect: _aio.UnaryUnaryMultiCallable[_image_pb2.DistributionInspectRequest, _image_pb2.DistributionInspectResponse]  # type: ignore[assignment]
     Load: _aio.StreamStreamMultiCallable[_image_pb2.LoadRequest, _image_pb2.Progress]  # type: ignore[assignment]
-    """Archives and builds. The first request message carries the options,
-    later ones carry the bytes.
+    """Archives. The first request message carries the options, later ones
+    carry the bytes. (Build is added with its implementation; until then
+    the gateway answers `docker build` itself.)
     """
     Import: _aio.StreamStreamMultiCallable[_image_pb2.ImportRequest, _image_pb2.Progress]  # type: ignore[assignment]
     Save: _aio.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _types_pb2.DataChunk]  # type: ignore[assignment]
-    Build: _aio.StreamStreamMultiCallable[_image_pb2.BuildRequest, _image_pb2.Progress]  # type: ignore[assignment]
     List: _aio.UnaryUnaryMultiCallable[_image_pb2.ListImagesRequest, _image_pb2.ListImagesResponse]  # type: ignore[assignment]
     """Metadata."""
     Get: _aio.UnaryUnaryMultiCallable[_image_pb2.GetImageRequest, _image_pb2.Image]  # type: ignore[assignment]
@@ -144,8 +144,9 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         request_iterator: _MaybeAsyncIterator[_image_pb2.LoadRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_image_pb2.Progress], _abc.AsyncIterator[_image_pb2.Progress]]:
-        """Archives and builds. The first request message carries the options,
-        later ones carry the bytes.
+        """Archives. The first request message carries the options, later ones
+        carry the bytes. (Build is added with its implementation; until then
+        the gateway answers `docker build` itself.)
         """
 
     @_abc_1.abstractmethod
@@ -161,13 +162,6 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _image_pb2.SaveRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_types_pb2.DataChunk], _abc.AsyncIterator[_types_pb2.DataChunk]]: ...
-
-    @_abc_1.abstractmethod
-    def Build(
-        self,
-        request_iterator: _MaybeAsyncIterator[_image_pb2.BuildRequest],
-        context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_image_pb2.Progress], _abc.AsyncIterator[_image_pb2.Progress]]: ...
 
     @_abc_1.abstractmethod
     def List(
