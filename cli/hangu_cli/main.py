@@ -1,11 +1,13 @@
 """`hangu`: the operator CLI. Talks to the gateway's Docker Engine API on
-HANGU_HOST or -H (default unix:///run/hangu/hangu.sock)."""
+-H, else HANGU_HOST (read by hangu_runtime.config.client_host, as the
+docker CLI reads DOCKER_HOST), else unix:///run/hangu/hangu.sock."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from hangu_runtime.config import client_host
 
 from . import __version__
 from .client import DEFAULT_HOST, APIClient, APIError, ConnectionFailed
@@ -17,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-H",
         "--host",
-        default=os.environ.get("HANGU_HOST") or DEFAULT_HOST,
+        default=client_host(DEFAULT_HOST),
         help="daemon socket (unix:///path or tcp://host:port)",
     )
     parser.add_argument("--version", action="version", version=f"hangu {__version__}")

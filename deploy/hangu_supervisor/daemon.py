@@ -20,15 +20,13 @@ from .child import Child, ServiceFailed, describe_exit, is_clean_exit
 from .purge import PURGE_ENV, purge_pass
 from .services import SERVICES, spec
 
-START_TIMEOUT = float(os.environ.get("HANGU_START_TIMEOUT", "60"))
-STOP_TIMEOUT = float(os.environ.get("HANGU_STOP_TIMEOUT", "30"))
 RESTART_DELAY = 0.1
 # Give up on a service that fails this often within the window
 # (systemd's StartLimitBurst / StartLimitIntervalSec).
 RESTART_BURST = 5
 RESTART_WINDOW = 30.0
-# Logs live in the run dir (a tmpfs under /run): keep each one bounded.
-LOG_MAX_BYTES = int(os.environ.get("HANGU_LOG_MAX_BYTES", str(20 * 1024 * 1024)))
+# Logs live in the run dir (a tmpfs under /run): each is rotated at
+# settings.log_max_bytes, checked this often.
 LOG_CHECK_SECONDS = 30.0
 
 
@@ -74,10 +72,10 @@ class Supervisor:
         await child.spawn()
         self._watch(child)
         try:
-            await child.wait_ready(START_TIMEOUT)
+            await child.wait_ready(self.settings.start_timeout)
         except ServiceFailed:
             if child.running():
-                await child.stop(STOP_TIMEOUT)
+                await child.stop(self.settings.stop_timeout)
             raise
         child.ready = True
         self.log(f"{child.name} ready (pid {child.pid})")
@@ -136,7 +134,7 @@ class Supervisor:
             for child in reversed(list(self.children.values())):
                 if child.running():
                     self.log(f"stopping {child.name}")
-                    await child.stop(STOP_TIMEOUT)
+                    await child.stop(self.settings.stop_timeout)
                     self.log(f"{child.name} stopped ({child.last_exit})")
                 child.stopping = True
                 child.state = "stopped"
@@ -150,14 +148,14 @@ class Supervisor:
         child = self.children[spec(name).name]
         async with self._lock:
             if child.running():
-                await child.stop(STOP_TIMEOUT)
+                await child.stop(self.settings.stop_timeout)
             child.restarts += 1
             await self._start(child)
 
     async def stop_one(self, name: str) -> None:
         child = self.children[spec(name).name]
         async with self._lock:
-            await child.stop(STOP_TIMEOUT)
+            await child.stop(self.settings.stop_timeout)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -175,7 +173,9 @@ class Supervisor:
         while True:
             await asyncio.sleep(LOG_CHECK_SECONDS)
             for name in [*self.children, "supervisor"]:
-                await asyncio.to_thread(state.rotate, self.paths.log(name), LOG_MAX_BYTES)
+                await asyncio.to_thread(
+                    state.rotate, self.paths.log(name), self.settings.log_max_bytes
+                )
 
     # -- control socket ------------------------------------------------------
 

@@ -16,11 +16,11 @@ import subprocess
 import sys
 import time
 
-from hangu_runtime.config import Settings, load_settings
+from hangu_runtime.config import Settings, inherited_environment, load_settings
 
 from . import control, state
 from .child import kill_orphan
-from .daemon import STOP_TIMEOUT, Supervisor
+from .daemon import Supervisor
 from .purge import purge_pass
 from .services import NAMES, SERVICES
 
@@ -48,9 +48,9 @@ def _start_locked(settings: Settings, paths: state.Paths) -> int:
         return 0
     # A supervisor that died (SIGKILL) may have left services behind.
     for spec in reversed(SERVICES):
-        kill_orphan(paths, spec, STOP_TIMEOUT)
+        kill_orphan(paths, spec, settings.stop_timeout)
     read_fd, write_fd = os.pipe()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**inherited_environment(), "PYTHONUNBUFFERED": "1"}
     with open(paths.log("supervisor"), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "hangu_supervisor.main", "run", "--notify-fd", str(write_fd)],
@@ -83,7 +83,7 @@ def cmd_run(settings: Settings, notify_fd: int | None) -> int:
         print("another supervisor runs for this run dir", file=sys.stderr)
         return 1
     state.write_pid(paths.pidfile("supervisor"), os.getpid())
-    supervisor = Supervisor(settings, dict(os.environ))
+    supervisor = Supervisor(settings, inherited_environment())
     try:
         return asyncio.run(supervisor.run(notify_fd))
     finally:
@@ -107,7 +107,9 @@ def cmd_stop(settings: Settings, purge: bool) -> int:
         print("hangu stopped")
     else:
         print(f"hangu is not running (run dir {settings.run})")
-    leftovers = [spec.name for spec in reversed(SERVICES) if kill_orphan(paths, spec, STOP_TIMEOUT)]
+    leftovers = [
+        spec.name for spec in reversed(SERVICES) if kill_orphan(paths, spec, settings.stop_timeout)
+    ]
     if leftovers:
         print(f"stopped services left by a dead supervisor: {', '.join(leftovers)}")
     if purge and not purged:
@@ -118,7 +120,7 @@ def cmd_stop(settings: Settings, purge: bool) -> int:
 def _purge_now(settings: Settings) -> None:
     paths = state.Paths.of(settings)
     paths.create()
-    problems = asyncio.run(purge_pass(settings, dict(os.environ), lambda line: print(line)))
+    problems = asyncio.run(purge_pass(settings, inherited_environment(), lambda line: print(line)))
     for problem in problems:
         print(problem, file=sys.stderr)
     print("hangu purged")

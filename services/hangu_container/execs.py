@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hangu_runtime import logging as hlog
+from hangu_runtime.config import search_path
 from hangu_runtime.errors import Conflict, Internal, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 
@@ -175,7 +176,7 @@ class Execs:
         started = None
         try:
             env = {
-                "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                "PATH": search_path(),
                 "_OCI_SYNCPIPE": str(sync_w.fileno()),
                 "_OCI_STARTPIPE": str(start_r.fileno()),
                 "_OCI_ATTACHPIPE": str(attach_w.fileno()),

@@ -5,8 +5,6 @@ its conmon, and asks the peers to drop sandboxes and root filesystems."""
 
 from __future__ import annotations
 
-import os
-
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import load_settings
 from hangu_runtime.server import serve
@@ -17,14 +15,14 @@ from .service import ContainerService
 def main() -> None:
     settings = load_settings()
     hlog.configure("container", settings.log_level)
-    service = ContainerService(settings, os.environ.get("HANGU_CGROUP_PARENT", "/hangu"))
+    service = ContainerService(settings, settings.cgroup_parent)
     serve(
         "container",
         settings.grpc_socket("container"),
         service.register,
         max_workers=settings.grpc_workers,
         max_concurrent=settings.grpc_max_concurrent,
-        on_stop=lambda: service.stop(purge=os.environ.get("HANGU_PURGE_ON_STOP") == "1"),
+        on_stop=lambda: service.stop(purge=settings.purge_on_stop),
     )
 
 

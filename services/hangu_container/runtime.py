@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hangu_runtime import logging as hlog
+from hangu_runtime.config import search_path
 from hangu_runtime.errors import Conflict, Internal
 
 from . import fds
@@ -208,7 +209,7 @@ class Runtime:
         t0 = time.monotonic()
         try:
             env = {
-                "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                "PATH": search_path(),
                 "_OCI_SYNCPIPE": str(sync_w.fileno()),
             }
             try:

@@ -8,7 +8,6 @@ all share one converted profile."""
 from __future__ import annotations
 
 import json
-import os
 import platform
 from functools import lru_cache
 from pathlib import Path
@@ -52,10 +51,24 @@ def _kernel_version() -> tuple[int, int]:
         return (0, 0)
 
 
+# Settings.seccomp_profile, set once at start-up by use_profile (the profile
+# is prepared once per process, so it is a process-wide choice).
+_configured = ""
+
+
+def use_profile(path: str) -> None:
+    """Use the profile at `path` (empty: the bundled one) from now on."""
+    global _configured
+    if path != _configured:
+        _configured = path
+        load_profile.cache_clear()
+        default_for_caps.cache_clear()
+
+
 @lru_cache(maxsize=4)
 def load_profile(path: str | None = None) -> dict[str, Any]:
     """The Docker-format profile, read once."""
-    override = path or os.environ.get("HANGU_SECCOMP_PROFILE")
+    override = path or _configured
     candidates = [Path(override)] if override else [_BUNDLED]
     for candidate in candidates:
         if candidate.exists():

@@ -9,7 +9,7 @@ import grpc
 from hangu.container.v1 import container_pb2, container_pb2_grpc
 from hangu_runtime.config import Settings
 
-from . import migration
+from . import migration, seccomp
 from .execs import Execs
 from .health import HealthChecks
 from .lifecycle import Lifecycle
@@ -25,6 +25,7 @@ SERVICE_NAME = container_pb2.DESCRIPTOR.services_by_name["ContainerService"].ful
 
 class ContainerService:
     def __init__(self, settings: Settings, cgroup_parent: str, peers: Peers | None = None) -> None:
+        seccomp.use_profile(settings.seccomp_profile)
         paths = RuntimePaths(settings.run_dir("container"), settings.data_dir("container"))
         runtime = Runtime(paths, runc=settings.runtime, conmon=settings.conmon)
         store = Store(settings.data_dir("container") / "container.db")

@@ -1,8 +1,10 @@
-"""`python -m hangu_network.main`: the network service on its unix socket."""
+"""`python -m hangu_network.main` (or `hangu-network`): the network service
+on settings.grpc_socket("network").
+
+Loads the settings, configures logging and serves until SIGTERM; the
+wiring is in service.py, the message conversion in servicer.py."""
 
 from __future__ import annotations
-
-import os
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import load_settings
@@ -15,21 +17,13 @@ def main() -> None:
     settings = load_settings()
     hlog.configure("network", settings.log_level)
     service = NetworkService(settings)
-
-    def on_stop() -> None:
-        # Without the variable, stopping leaves namespaces, veths, bridges
-        # and rules in place: containers keep running and keep their network.
-        if os.environ.get("HANGU_PURGE_ON_STOP") == "1":
-            service.purge()
-        service.close()
-
     serve(
         "network",
         settings.grpc_socket("network"),
         service.register,
         max_workers=settings.grpc_workers,
         max_concurrent=settings.grpc_max_concurrent,
-        on_stop=on_stop,
+        on_stop=service.stop,
     )
 
 

@@ -56,7 +56,7 @@ class NetworkService:
     def purge(self) -> None:
         """Remove every piece of kernel state this service made: sandboxes
         (netns, veths, published ports), bridges, DOCKER-USER rules and the
-        nftables table. Only for test-time teardown (HANGU_PURGE_ON_STOP=1)."""
+        nftables table. Only for test-time teardown (purge_on_stop)."""
         self.sandboxes.purge()
         self.networks.purge_kernel()
         log.info("network_purged")
@@ -66,3 +66,11 @@ class NetworkService:
         self.sandboxes.close()
         self.links.close()
         self.engine.dispose()
+
+    def stop(self) -> None:
+        """After the server drained. Without purge_on_stop, namespaces,
+        veths, bridges and rules stay: containers keep running and keep
+        their network."""
+        if self.settings.purge_on_stop:
+            self.purge()
+        self.close()

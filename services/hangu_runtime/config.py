@@ -1,6 +1,13 @@
 """Configuration: defaults, overridden by an optional TOML file, overridden
 by environment variables. Every path hangu uses derives from `root` and
-`run`, so moving those two moves everything (tests rely on that)."""
+`run`, so moving those two moves everything (tests rely on that).
+
+Every knob of every hangu process is a field of `Settings`; its variable is
+HANGU_<FIELD> (and its TOML key the field name, `-` or `_`). This module is
+the only one that reads the process environment: `load_settings` for the
+knobs, `inherited_environment`/`search_path` for child processes, and
+`client_host` for the CLI's HANGU_HOST (a client option, like DOCKER_HOST,
+not a setting of the engine)."""
 
 from __future__ import annotations
 
@@ -10,6 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 SERVICES = ("image", "container", "network", "volume")
+
+# PATH for a child process when this process has none.
+DEFAULT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,18 @@ class Settings:
     # <certs_d>/<host:port>/{*.crt CAs, *.cert/*.key client pairs}.
     # Empty: <root>/image/certs.d.
     certs_d: str = ""
+    # On stop, remove the kernel state a service owns (containers, mounts,
+    # namespaces, bridges, rules). Off: containers outlive the services.
+    purge_on_stop: bool = False
+    # cgroup (v2 path, v1 parent) that holds every container's cgroup.
+    cgroup_parent: str = "/hangu"
+    # A Docker-format seccomp profile to use instead of the bundled one.
+    seccomp_profile: str = ""
+    # Supervisor: seconds a service has to answer after it starts, and to
+    # exit after SIGTERM; the size at which each service log is rotated.
+    start_timeout: float = 60.0
+    stop_timeout: float = 30.0
+    log_max_bytes: int = 20 * 1024 * 1024
 
     @property
     def grpc_dir(self) -> Path:
@@ -60,29 +82,31 @@ class Settings:
         return self.run / service
 
 
-_ENV = {
-    "root": "HANGU_ROOT",
-    "run": "HANGU_RUN",
-    "bridge": "HANGU_BRIDGE",
-    "subnet_pool": "HANGU_SUBNET_POOL",
-    "nft_table": "HANGU_NFT_TABLE",
-    "runtime": "HANGU_RUNTIME",
-    "conmon": "HANGU_CONMON",
-    "log_level": "HANGU_LOG_LEVEL",
-    "grpc_workers": "HANGU_GRPC_WORKERS",
-    "grpc_max_concurrent": "HANGU_GRPC_MAX_CONCURRENT",
-    "insecure_registries": "HANGU_INSECURE_REGISTRIES",
-    "registry_mirrors": "HANGU_REGISTRY_MIRRORS",
-    "certs_d": "HANGU_CERTS_D",
-}
+def env_var(name: str) -> str:
+    """The environment variable of a Settings field."""
+    return f"HANGU_{name.upper()}"
+
+
+_KINDS = {f.name: str(f.type) for f in fields(Settings)}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
 
 
 def _coerce(name: str, value: object) -> object:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
+    kind = _KINDS[name]
     if kind == "Path":
         return Path(str(value))
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in _TRUE + _FALSE:
+            raise ValueError(f"{env_var(name)}: expected 1/0, true/false, got {value!r}")
+        return text in _TRUE
     if kind == "int":
         return int(str(value))
+    if kind == "float":
+        return float(str(value))
     if kind.startswith("tuple"):
         if isinstance(value, (list, tuple)):
             return tuple(str(v) for v in value)
@@ -99,9 +123,28 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         with open(config_file, "rb") as fh:
             for key, value in tomllib.load(fh).items():
                 key = key.replace("-", "_")
-                if key in _ENV:
+                if key in _KINDS:
                     values[key] = _coerce(key, value)
-    for key, var in _ENV.items():
+    for key in _KINDS:
+        var = env_var(key)
         if var in env and env[var] != "":
             values[key] = _coerce(key, env[var])
-    return Settings(**values)  # type: ignore[arg-type]
+    # The values were coerced to each field's type above; mypy cannot see it.
+    return Settings(**values)  # type: ignore[arg-type]  # typed by _coerce
+
+
+def inherited_environment() -> dict[str, str]:
+    """A copy of this process's environment, for a child that inherits it
+    (the supervisor's services, which read their settings from it)."""
+    return dict(os.environ)
+
+
+def search_path() -> str:
+    """PATH for a child started with an environment of its own (conmon)."""
+    return os.environ.get("PATH") or DEFAULT_PATH
+
+
+def client_host(default: str) -> str:
+    """The CLI's engine address: HANGU_HOST, as the docker CLI's DOCKER_HOST
+    (a client option, so not a field of the engine's Settings)."""
+    return os.environ.get("HANGU_HOST") or default

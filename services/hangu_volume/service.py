@@ -19,6 +19,7 @@ SERVICE_NAME = "hangu.volume.v1.VolumeService"
 
 class VolumeService:
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         root = settings.data_dir("volume")
         self.engine = open_database(root / "volume.db", models.VolumeBase.metadata)
         self.volumes = Volumes(root, self.engine, EventBus())
@@ -35,3 +36,9 @@ class VolumeService:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def stop(self) -> None:
+        """After the server drained: purge first only with purge_on_stop."""
+        if self.settings.purge_on_stop:
+            self.purge()
+        self.close()
