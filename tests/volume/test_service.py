@@ -114,6 +114,7 @@ def test_prune_anonymous_only_unless_all(vol_env: VolEnv) -> None:
     assert _names(s.List(pb.ListVolumesRequest())) == {busy.name}
 
 
+@pytest.mark.root  # chowns files to other owners (CAP_CHOWN)
 def test_copy_up_preserves_content_modes_owners(vol_env: VolEnv, tmp_path: Path) -> None:
     src = tmp_path / "img" / "data"
     (src / "sub").mkdir(parents=True)
