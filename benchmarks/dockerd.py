@@ -20,32 +20,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-POLICY_RC = Path("/usr/sbin/policy-rc.d")
+# The one way hangu installs docker.io (`make deps` uses it too): no system
+# dockerd is left running or enabled.
+INSTALL_DOCKER_IO = Path(__file__).resolve().parents[1] / "deploy" / "install-docker-io.sh"
 
 
 def ensure_installed() -> None:
-    """apt-get install docker.io, without letting its maintainer scripts
-    start a system dockerd (policy-rc.d answers 101 while installing)."""
+    """Debian's docker.io, for its dockerd, unless a dockerd is there."""
     if shutil.which("dockerd"):
         return
-    print("installing Debian's docker.io (for dockerd) ...", flush=True)
-    added = False
-    if not POLICY_RC.exists():
-        POLICY_RC.write_text("#!/bin/sh\nexit 101\n")
-        POLICY_RC.chmod(0o755)
-        added = True
-    try:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "docker.io"],
-            check=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
-        )
-    finally:
-        if added:
-            POLICY_RC.unlink()
+    subprocess.run([str(INSTALL_DOCKER_IO)], check=True, stdin=subprocess.DEVNULL)
 
 
 def used_networks() -> list[ipaddress.IPv4Network]:

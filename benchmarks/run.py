@@ -29,8 +29,10 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(CHECKOUT))
 
 from benchmarks.dockerd import running_dockerd  # noqa: E402
+from hangu_runtime.config import inherited_environment  # noqa: E402
 from tests.support import busybox  # noqa: E402
-from tests.support.stack import DOCKER, Stack  # noqa: E402
+from tests.support.dockercli import DOCKER  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
 
 BUDGET = 1.0  # hangu's median may be at most this multiple of dockerd's
 
@@ -107,7 +109,7 @@ def client_env(tmp: Path) -> dict[str, str]:
     config = tmp / "dockercfg"
     config.mkdir(exist_ok=True)
     (config / "config.json").write_text("{}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env = {k: v for k, v in inherited_environment().items() if not k.startswith("DOCKER_")}
     return {**env, "DOCKER_CONFIG": str(config), "DOCKER_CLI_HINTS": "false"}
 
 

@@ -35,9 +35,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# Re-exported: the tests take the docker CLI from here with the stack.
+from tests.support.dockercli import DOCKER as DOCKER
+
 CHECKOUT = Path(__file__).resolve().parents[2]
 SOURCE_DIRS = [CHECKOUT / "services", CHECKOUT / "cli", CHECKOUT / "deploy"]
-DOCKER = os.environ.get("HANGU_TEST_DOCKER", "/usr/local/bin/docker")
 SERVICES = ("volume", "network", "image", "container", "gateway")
 MODULES = {name: f"hangu_{name}.main" for name in SERVICES}
 
