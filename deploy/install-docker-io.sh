@@ -40,16 +40,13 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends do
 
 units="docker.service docker.socket"
 if [ -z "$had_containerd" ]; then units="$units containerd.service"; fi
-if [ -d /run/systemd/system ]; then
+# systemctl enables and disables by editing links: it needs no running systemd.
+if command -v systemctl >/dev/null 2>&1; then
   # shellcheck disable=SC2086  # one word per unit
   systemctl disable --quiet $units 2>/dev/null || true
-else
-  # No systemd running: drop the links the maintainer scripts made.
-  for unit in $units; do
-    deb-systemd-helper disable "$unit" >/dev/null 2>&1 || true
-  done
-  update-rc.d docker disable >/dev/null 2>&1 || true
 fi
+# The SysV links (a machine booted without systemd).
+update-rc.d docker disable >/dev/null 2>&1 || true
 
 # Should a start have slipped through (no policy-rc.d honoured), stop it.
 for pid in $(pgrep -x dockerd || true); do
