@@ -59,14 +59,17 @@ def test_every_knob_is_in_the_readme_table() -> None:
     assert not missing, f"not in the README's settings table: {missing}"
 
 
+_READERS = ("environ", "getenv", "environb")
+
+
 def _reads_environment(tree: ast.AST) -> list[int]:
+    """Lines that touch os.environ/os.getenv (or import them from os)."""
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb"):
+        if isinstance(node, ast.Attribute) and node.attr in _READERS:
             lines.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and node.module == "os":
-            if any(a.name in ("environ", "getenv", "environb") for a in node.names):
-                lines.append(node.lineno)
+        if isinstance(node, ast.ImportFrom) and node.module == "os":
+            lines += [node.lineno for alias in node.names if alias.name in _READERS]
     return lines
 
 
