@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from hangu_runtime.config import Settings
+from hangu_runtime.config import Settings, env_var
 
 from . import state
 from .child import Child, ServiceFailed
 from .services import SERVICES
 
-PURGE_ENV = "HANGU_PURGE_ON_STOP"
+# Settings.purge_on_stop, as the child services read it.
+PURGE_ENV = env_var("purge_on_stop")
 
 
 async def purge_pass(
