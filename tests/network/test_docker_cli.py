@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dockercli import requires_docker_cli
 from tests.support.stack import Stack, running_stack, stack_available
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
@@ -48,6 +49,9 @@ def test_network_ls_and_inspect_bridge(stack: Stack) -> None:
     assert doc["IPAM"]["Config"][0]["Subnet"].startswith("10.201.")
 
 
+# The CLI's own "Error: No such ..." until 23.0, the daemon's message since
+# (moby 45067cda, "client: remove wrapResponseError()").
+@requires_docker_cli("23.0")
 def test_user_network_dns_and_errors(stack: Stack, busybox: str) -> None:
     net = "hgnet-" + secrets.token_hex(3)
     ok(stack.run_docker("network", "create", net))
@@ -138,6 +142,9 @@ def test_published_port_on_localhost(stack: Stack, busybox: str) -> None:
         stack.run_docker("rm", "-f", name)
 
 
+# The CLI's own "Error: No such ..." until 23.0, the daemon's message since
+# (moby 45067cda, "client: remove wrapResponseError()").
+@requires_docker_cli("23.0")
 def test_volume_errors(stack: Stack) -> None:
     bad = stack.run_docker("volume", "create", "a/b")
     assert bad.returncode != 0 and "includes invalid characters" in bad.stderr
