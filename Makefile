@@ -93,8 +93,13 @@ test: deps venv
 # is not marked `root` fails here instead of slipping into the fast set.
 NO_CAPS := $(shell [ "$$(id -u)" = 0 ] && command -v setpriv >/dev/null && \
 	echo setpriv --bounding-set=-all --inh-caps=-all)
+# Its own temp root: without capabilities it could not clean up what root
+# runs leave in /tmp/pytest-of-root.
+UNIT_TMP := /tmp/hangu-test-unit
 test-unit: venv
-	$(NO_CAPS) $(PY) -m pytest -q -p no:cacheprovider -m "not root and not e2e" $(PYTEST_ARGS) tests
+	mkdir -p $(UNIT_TMP)
+	PYTEST_DEBUG_TEMPROOT=$(UNIT_TMP) $(NO_CAPS) $(PY) -m pytest -q -p no:cacheprovider \
+	  -m "not root and not e2e" $(PYTEST_ARGS) tests
 
 test-e2e: deps venv
 	$(PY) -m pytest -q -p no:cacheprovider tests/e2e tests/cli tests/deploy
