@@ -31,9 +31,11 @@ deps: docker-cli
 # A docker CLI for the end-to-end tests, looked for as tests/support/dockercli.py
 # does (HANGU_TEST_DOCKER, /usr/local/bin/docker, docker on PATH); without one,
 # Debian's docker.io (CLI 20.10; its dockerd is left stopped and disabled).
+# (`command -v` alone is not enough: bash names a non-executable match too.)
 docker-cli:
-	@if [ -n "$$HANGU_TEST_DOCKER" ] || [ -x /usr/local/bin/docker ] || \
-	  command -v docker >/dev/null 2>&1; then :; else deploy/install-docker-io.sh; fi
+	@found="$$(command -v docker || true)"; \
+	if [ -n "$$HANGU_TEST_DOCKER" ] || [ -x /usr/local/bin/docker ] || \
+	  { [ -n "$$found" ] && [ -x "$$found" ]; }; then :; else deploy/install-docker-io.sh; fi
 
 # The packages live in services/, cli/ and deploy/; a .pth file puts those
 # folders on the venv's path, so packages added later need no reinstall.
