@@ -15,14 +15,14 @@ from .service import ContainerService
 def main() -> None:
     settings = load_settings()
     hlog.configure("container", settings.log_level)
-    service = ContainerService(settings, settings.cgroup_parent)
+    service = ContainerService(settings)
     serve(
         "container",
         settings.grpc_socket("container"),
         service.register,
         max_workers=settings.grpc_workers,
         max_concurrent=settings.grpc_max_concurrent,
-        on_stop=lambda: service.stop(purge=settings.purge_on_stop),
+        on_stop=service.stop,
     )
 
 

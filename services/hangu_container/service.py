@@ -4,6 +4,8 @@ conmon left behind, and the servicer. Shared by main.py and the tests."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import grpc
 
 from hangu.container.v1 import container_pb2, container_pb2_grpc
@@ -24,14 +26,15 @@ SERVICE_NAME = container_pb2.DESCRIPTOR.services_by_name["ContainerService"].ful
 
 
 class ContainerService:
-    def __init__(self, settings: Settings, cgroup_parent: str, peers: Peers | None = None) -> None:
+    def __init__(self, settings: Settings, peers: Peers | None = None) -> None:
+        self.settings = settings
         seccomp.use_profile(settings.seccomp_profile)
         paths = RuntimePaths(settings.run_dir("container"), settings.data_dir("container"))
         runtime = Runtime(paths, runc=settings.runtime, conmon=settings.conmon)
         store = Store(settings.data_dir("container") / "container.db")
         migration.migrate(store.engine, store)
         peers = peers or Peers(settings)
-        self.lifecycle = Lifecycle(Registry(store), runtime, peers, cgroup_parent)
+        self.lifecycle = Lifecycle(Registry(store), runtime, peers, settings.cgroup_parent)
         self.lifecycle.startup()
         self.streams = Streams(self.lifecycle)
         self.execs = Execs(self.lifecycle)
@@ -44,17 +47,21 @@ class ContainerService:
         container_pb2_grpc.add_ContainerServiceServicer_to_server(self.servicer, server)
         return [SERVICE_NAME]
 
-    def stop(self, purge: bool) -> None:
-        """Containers outlive the service, unless `purge`: then every
-        container, its conmon and its cgroups go too."""
+    def stop(self) -> None:
+        """Containers outlive the service, unless settings.purge_on_stop:
+        then every container, its conmon and its cgroups go too."""
+        purge = self.settings.purge_on_stop
         self.lifecycle.shutdown(purge=purge)
         if purge:
             remove_cgroup_parent(self.lifecycle.cgroup_parent)
 
 
 def build(
-    settings: Settings, peers: Peers | None = None, parent: str = "/hangu"
+    settings: Settings, peers: Peers | None = None, parent: str | None = None
 ) -> tuple[Lifecycle, ContainerServicer]:
-    """The domain objects and servicer (tests that serve them themselves)."""
-    service = ContainerService(settings, parent, peers)
+    """The domain objects and servicer (tests that serve them themselves);
+    `parent` overrides settings.cgroup_parent."""
+    if parent is not None:
+        settings = dataclasses.replace(settings, cgroup_parent=parent)
+    service = ContainerService(settings, peers)
     return service.lifecycle, service.servicer
