@@ -10,15 +10,14 @@ two agree); fields that differ in shape are converted by hand."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from pydantic import TypeAdapter
 
 from hangu.container.v1 import container_pb2 as pb
 from hangu.types.v1 import types_pb2 as tpb
+from hangu_runtime import times
 
 from . import model
 from .creating import CreateRequest
@@ -125,33 +124,6 @@ def _load(cls: type[T], data: dict[str, Any]) -> T:
     return loaded
 
 
-# ------------------------------------------------------------ time
-
-
-def timestamp(seconds: float) -> Timestamp:
-    """Unix seconds as a Timestamp (0: unset, Docker's zero time)."""
-    ts = Timestamp()
-    if seconds:
-        ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
-
-
-def timestamp_ns(ns: int) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(ns)
-    return ts
-
-
-def _timestamp_dt(dt: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(dt.astimezone(UTC))
-    return ts
-
-
-def nanoseconds(ts: Timestamp) -> int:
-    return ts.seconds * 1_000_000_000 + ts.nanos
-
-
 # ---------------------------------------------------------- configs
 
 
@@ -220,8 +192,8 @@ def health_to_pb(h: model.Health) -> pb.Health:
         failing_streak=h.failing_streak,
         log=[
             pb.HealthResult(
-                start=_timestamp_dt(r.start),
-                end=_timestamp_dt(r.end),
+                start=times.timestamp_from_datetime(r.start),
+                end=times.timestamp_from_datetime(r.end),
                 exit_code=r.exit_code,
                 output=r.output,
             )
@@ -242,8 +214,8 @@ def state_to_pb(s: model.State) -> pb.ContainerState:
         pid=s.pid if status in ("running", "paused") else 0,
         exit_code=s.exit_code,
         error=s.error,
-        started_at=timestamp(s.started_at),
-        finished_at=timestamp(s.finished_at),
+        started_at=times.timestamp_from_seconds(s.started_at),
+        finished_at=times.timestamp_from_seconds(s.finished_at),
     )
     if s.health is not None:
         msg.health.CopyFrom(health_to_pb(s.health))
@@ -272,7 +244,7 @@ def container_to_pb(view: model.ContainerView) -> pb.Container:
     return pb.Container(
         id=c.id,
         name=c.name,
-        created=timestamp(c.created),
+        created=times.timestamp_from_seconds(c.created),
         path=c.path,
         args=c.args,
         state=state_to_pb(c.state),
@@ -370,8 +342,8 @@ def log_query(req: pb.LogsRequest) -> LogQuery:
     return LogQuery(
         stdout=req.stdout or both,
         stderr=req.stderr or both,
-        since_ns=nanoseconds(req.since) if req.HasField("since") else 0,
-        until_ns=nanoseconds(req.until) if req.HasField("until") else 0,
+        since_ns=times.ns_from_timestamp(req.since) if req.HasField("since") else 0,
+        until_ns=times.ns_from_timestamp(req.until) if req.HasField("until") else 0,
         tail=req.tail if req.tail >= 0 else -1,
     )
 
@@ -388,7 +360,7 @@ def log_chunk(entry: LogEntry) -> pb.OutputChunk:
     return pb.OutputChunk(
         stream=_STREAMS.get(entry.stream, pb.OutputChunk.STDOUT),
         data=entry.data,
-        time=timestamp_ns(entry.time_ns),
+        time=times.timestamp_from_ns(entry.time_ns),
     )
 
 
@@ -396,7 +368,7 @@ def log_chunk(entry: LogEntry) -> pb.OutputChunk:
 
 
 def stats_to_pb(s: model.StatsSample) -> pb.StatsSample:
-    msg = pb.StatsSample(read=timestamp_ns(s.read_ns))
+    msg = pb.StatsSample(read=times.timestamp_from_ns(s.read_ns))
     fill(msg, s, skip=("read_ns",))
     return msg
 
@@ -406,6 +378,6 @@ def path_stat_to_pb(st: model.PathStat) -> pb.PathStat:
         name=st.name,
         size=st.size,
         mode=st.mode,
-        mtime=_timestamp_dt(st.mtime),
+        mtime=times.timestamp_from_datetime(st.mtime),
         link_target=st.link_target,
     )

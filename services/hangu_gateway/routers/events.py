@@ -12,6 +12,7 @@ from aiohttp import web
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hangu.types.v1 import types_pb2 as tpb
+from hangu_runtime import times
 from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.filters import Args
 
@@ -43,8 +44,8 @@ EVENT_FILTERS = frozenset(
 _BACKLOG_WINDOW = 0.1  # seconds
 
 
-def event_json(kind: str, ev: Any, api: str = versions.API_VERSION) -> dict[str, Any]:
-    nanos = ev.time.seconds * 1_000_000_000 + ev.time.nanos
+def event_json(kind: str, ev: tpb.Event, api: str = versions.API_VERSION) -> dict[str, Any]:
+    nanos = times.ns_from_timestamp(ev.time)
     attrs = dict(ev.attributes)
     out: dict[str, Any] = {
         "Type": kind,
@@ -161,7 +162,7 @@ async def _write_sorted(response: web.StreamResponse, items: list[dict[str, Any]
 
 
 def _after(item: dict[str, Any], until: Timestamp) -> bool:
-    return int(item["timeNano"]) > until.seconds * 1_000_000_000 + until.nanos
+    return int(item["timeNano"]) > times.ns_from_timestamp(until)
 
 
 ROUTES = [("GET", "/events", events)]

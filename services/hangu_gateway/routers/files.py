@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC
 from typing import Any
 
 import grpc
@@ -15,6 +14,7 @@ from aiohttp import web
 from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
 from hangu.volume.v1 import volume_pb2 as vpb
+from hangu_runtime import times
 from hangu_runtime.times import ZERO_TIME, rfc3339
 
 from .. import container_shape, image_shape
@@ -34,7 +34,7 @@ def path_stat_header(chunk: cpb.GetArchiveResponse) -> str:
     if not chunk.HasField("stat"):
         return base64.b64encode(b"{}").decode()
     st = chunk.stat
-    mtime = st.mtime.ToDatetime(tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    mtime = times.datetime_from_timestamp(st.mtime).isoformat().replace("+00:00", "Z")
     doc = {
         "name": st.name,
         "size": st.size,
