@@ -973,6 +973,26 @@ class EndpointSettings(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class DriverOptsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NETWORK_NAME_FIELD_NUMBER: _builtins.int
     NETWORK_ID_FIELD_NUMBER: _builtins.int
     ENDPOINT_ID_FIELD_NUMBER: _builtins.int
@@ -985,6 +1005,9 @@ class EndpointSettings(_message.Message):
     MAC_ADDRESS_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
     DNS_NAMES_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    DRIVER_OPTS_FIELD_NUMBER: _builtins.int
+    IPAM_CONFIG_FIELD_NUMBER: _builtins.int
     network_name: _builtins.str
     network_id: _builtins.str
     endpoint_id: _builtins.str
@@ -999,6 +1022,14 @@ class EndpointSettings(_message.Message):
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def dns_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def links(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def driver_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def ipam_config(self) -> Global___EndpointConfig:
+        """ipv4_address/ipv6_address asked for"""
+
     def __init__(
         self,
         *,
@@ -1014,10 +1045,13 @@ class EndpointSettings(_message.Message):
         mac_address: _builtins.str = ...,
         aliases: _abc.Iterable[_builtins.str] | None = ...,
         dns_names: _abc.Iterable[_builtins.str] | None = ...,
+        links: _abc.Iterable[_builtins.str] | None = ...,
+        driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        ipam_config: Global___EndpointConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ipam_config", b"ipam_config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "dns_names", b"dns_names", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "global_ipv6_address", b"global_ipv6_address", "global_ipv6_prefix_len", b"global_ipv6_prefix_len", "ip_address", b"ip_address", "ip_prefix_len", b"ip_prefix_len", "ipv6_gateway", b"ipv6_gateway", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "dns_names", b"dns_names", "driver_opts", b"driver_opts", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "global_ipv6_address", b"global_ipv6_address", "global_ipv6_prefix_len", b"global_ipv6_prefix_len", "ip_address", b"ip_address", "ip_prefix_len", b"ip_prefix_len", "ipam_config", b"ipam_config", "ipv6_gateway", b"ipv6_gateway", "links", b"links", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1490,6 +1524,89 @@ class UpdateContainerResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateContainerResponse: _TypeAlias = UpdateContainerResponse  # noqa: Y015
+
+@_typing.final
+class ConnectNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """container id, prefix or name"""
+    network: _builtins.str
+    """network id or name"""
+    @_builtins.property
+    def endpoint(self) -> Global___EndpointConfig: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        network: _builtins.str = ...,
+        endpoint: Global___EndpointConfig | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "id", b"id", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectNetworkRequest: _TypeAlias = ConnectNetworkRequest  # noqa: Y015
+
+@_typing.final
+class ConnectNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectNetworkResponse: _TypeAlias = ConnectNetworkResponse  # noqa: Y015
+
+@_typing.final
+class DisconnectNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    network: _builtins.str
+    force: _builtins.bool
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        network: _builtins.str = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "id", b"id", "network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectNetworkRequest: _TypeAlias = DisconnectNetworkRequest  # noqa: Y015
+
+@_typing.final
+class DisconnectNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DisconnectNetworkResponse: _TypeAlias = DisconnectNetworkResponse  # noqa: Y015
 
 @_typing.final
 class PruneContainersRequest(_message.Message):

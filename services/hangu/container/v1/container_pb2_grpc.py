@@ -65,6 +65,16 @@ class ContainerServiceStub:
                 request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.UpdateContainerRequest.SerializeToString,
                 response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.UpdateContainerResponse.FromString,
                 _registered_method=True)
+        self.ConnectNetwork = channel.unary_unary(
+                '/hangu.container.v1.ContainerService/ConnectNetwork',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ConnectNetworkRequest.SerializeToString,
+                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ConnectNetworkResponse.FromString,
+                _registered_method=True)
+        self.DisconnectNetwork = channel.unary_unary(
+                '/hangu.container.v1.ContainerService/DisconnectNetwork',
+                request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.DisconnectNetworkRequest.SerializeToString,
+                response_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.DisconnectNetworkResponse.FromString,
+                _registered_method=True)
         self.Prune = channel.unary_unary(
                 '/hangu.container.v1.ContainerService/Prune',
                 request_serializer=hangu_dot_container_dot_v1_dot_container__pb2.PruneContainersRequest.SerializeToString,
@@ -201,6 +211,20 @@ class ContainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Update(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectNetwork(self, request, context):
+        """docker network connect/disconnect: the container service resolves the
+        container, asks the network service and keeps its copy for inspect.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisconnectNetwork(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -363,6 +387,16 @@ def add_ContainerServiceServicer_to_server(servicer, server):
                     servicer.Update,
                     request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.UpdateContainerRequest.FromString,
                     response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.UpdateContainerResponse.SerializeToString,
+            ),
+            'ConnectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectNetwork,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.ConnectNetworkRequest.FromString,
+                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.ConnectNetworkResponse.SerializeToString,
+            ),
+            'DisconnectNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisconnectNetwork,
+                    request_deserializer=hangu_dot_container_dot_v1_dot_container__pb2.DisconnectNetworkRequest.FromString,
+                    response_serializer=hangu_dot_container_dot_v1_dot_container__pb2.DisconnectNetworkResponse.SerializeToString,
             ),
             'Prune': grpc.unary_unary_rpc_method_handler(
                     servicer.Prune,
@@ -627,6 +661,60 @@ class ContainerService:
             '/hangu.container.v1.ContainerService/Update',
             hangu_dot_container_dot_v1_dot_container__pb2.UpdateContainerRequest.SerializeToString,
             hangu_dot_container_dot_v1_dot_container__pb2.UpdateContainerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConnectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.container.v1.ContainerService/ConnectNetwork',
+            hangu_dot_container_dot_v1_dot_container__pb2.ConnectNetworkRequest.SerializeToString,
+            hangu_dot_container_dot_v1_dot_container__pb2.ConnectNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisconnectNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.container.v1.ContainerService/DisconnectNetwork',
+            hangu_dot_container_dot_v1_dot_container__pb2.DisconnectNetworkRequest.SerializeToString,
+            hangu_dot_container_dot_v1_dot_container__pb2.DisconnectNetworkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,11 @@ class ContainerServiceStub:
     Remove: _grpc.UnaryUnaryMultiCallable[_container_pb2.RemoveContainerRequest, _container_pb2.RemoveContainerResponse]
     Rename: _grpc.UnaryUnaryMultiCallable[_container_pb2.RenameContainerRequest, _container_pb2.RenameContainerResponse]
     Update: _grpc.UnaryUnaryMultiCallable[_container_pb2.UpdateContainerRequest, _container_pb2.UpdateContainerResponse]
+    ConnectNetwork: _grpc.UnaryUnaryMultiCallable[_container_pb2.ConnectNetworkRequest, _container_pb2.ConnectNetworkResponse]
+    """docker network connect/disconnect: the container service resolves the
+    container, asks the network service and keeps its copy for inspect.
+    """
+    DisconnectNetwork: _grpc.UnaryUnaryMultiCallable[_container_pb2.DisconnectNetworkRequest, _container_pb2.DisconnectNetworkResponse]
     Prune: _grpc.UnaryUnaryMultiCallable[_container_pb2.PruneContainersRequest, _container_pb2.PruneContainersResponse]
     Start: _grpc.UnaryUnaryMultiCallable[_container_pb2.StartContainerRequest, _container_pb2.StartContainerResponse]
     """Task lifecycle."""
@@ -75,6 +80,11 @@ class ContainerServiceAsyncStub(ContainerServiceStub):
     Remove: _aio.UnaryUnaryMultiCallable[_container_pb2.RemoveContainerRequest, _container_pb2.RemoveContainerResponse]  # type: ignore[assignment]
     Rename: _aio.UnaryUnaryMultiCallable[_container_pb2.RenameContainerRequest, _container_pb2.RenameContainerResponse]  # type: ignore[assignment]
     Update: _aio.UnaryUnaryMultiCallable[_container_pb2.UpdateContainerRequest, _container_pb2.UpdateContainerResponse]  # type: ignore[assignment]
+    ConnectNetwork: _aio.UnaryUnaryMultiCallable[_container_pb2.ConnectNetworkRequest, _container_pb2.ConnectNetworkResponse]  # type: ignore[assignment]
+    """docker network connect/disconnect: the container service resolves the
+    container, asks the network service and keeps its copy for inspect.
+    """
+    DisconnectNetwork: _aio.UnaryUnaryMultiCallable[_container_pb2.DisconnectNetworkRequest, _container_pb2.DisconnectNetworkResponse]  # type: ignore[assignment]
     Prune: _aio.UnaryUnaryMultiCallable[_container_pb2.PruneContainersRequest, _container_pb2.PruneContainersResponse]  # type: ignore[assignment]
     Start: _aio.UnaryUnaryMultiCallable[_container_pb2.StartContainerRequest, _container_pb2.StartContainerResponse]  # type: ignore[assignment]
     """Task lifecycle."""
@@ -143,6 +153,23 @@ class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _container_pb2.UpdateContainerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_container_pb2.UpdateContainerResponse, _abc.Awaitable[_container_pb2.UpdateContainerResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ConnectNetwork(
+        self,
+        request: _container_pb2.ConnectNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_container_pb2.ConnectNetworkResponse, _abc.Awaitable[_container_pb2.ConnectNetworkResponse]]:
+        """docker network connect/disconnect: the container service resolves the
+        container, asks the network service and keeps its copy for inspect.
+        """
+
+    @_abc_1.abstractmethod
+    def DisconnectNetwork(
+        self,
+        request: _container_pb2.DisconnectNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_container_pb2.DisconnectNetworkResponse, _abc.Awaitable[_container_pb2.DisconnectNetworkResponse]]: ...
 
     @_abc_1.abstractmethod
     def Prune(

@@ -544,16 +544,49 @@ Global___PortMapping: _TypeAlias = PortMapping  # noqa: Y015
 class EndpointRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class DriverOptsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NETWORK_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
     IPV4_ADDRESS_FIELD_NUMBER: _builtins.int
     MAC_ADDRESS_FIELD_NUMBER: _builtins.int
+    IPV6_ADDRESS_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    DRIVER_OPTS_FIELD_NUMBER: _builtins.int
+    LINK_LOCAL_IPS_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     """name or id"""
     ipv4_address: _builtins.str
     mac_address: _builtins.str
+    ipv6_address: _builtins.str
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def links(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """"container:alias" (or "container")"""
+
+    @_builtins.property
+    def driver_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def link_local_ips(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -561,10 +594,14 @@ class EndpointRequest(_message.Message):
         aliases: _abc.Iterable[_builtins.str] | None = ...,
         ipv4_address: _builtins.str = ...,
         mac_address: _builtins.str = ...,
+        ipv6_address: _builtins.str = ...,
+        links: _abc.Iterable[_builtins.str] | None = ...,
+        driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        link_local_ips: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "ipv4_address", b"ipv4_address", "mac_address", b"mac_address", "network", b"network"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "driver_opts", b"driver_opts", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "link_local_ips", b"link_local_ips", "links", b"links", "mac_address", b"mac_address", "network", b"network"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -632,6 +669,26 @@ Global___CreateSandboxRequest: _TypeAlias = CreateSandboxRequest  # noqa: Y015
 class Endpoint(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class DriverOptsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     ENDPOINT_ID_FIELD_NUMBER: _builtins.int
     NETWORK_ID_FIELD_NUMBER: _builtins.int
     NETWORK_NAME_FIELD_NUMBER: _builtins.int
@@ -644,6 +701,13 @@ class Endpoint(_message.Message):
     IPV6_ADDRESS_FIELD_NUMBER: _builtins.int
     ALIASES_FIELD_NUMBER: _builtins.int
     INTERFACE_NAME_FIELD_NUMBER: _builtins.int
+    IPV6_PREFIX_LEN_FIELD_NUMBER: _builtins.int
+    IPV6_GATEWAY_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    DNS_NAMES_FIELD_NUMBER: _builtins.int
+    DRIVER_OPTS_FIELD_NUMBER: _builtins.int
+    IPAM_CONFIG_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
     endpoint_id: _builtins.str
     network_id: _builtins.str
     network_name: _builtins.str
@@ -657,8 +721,22 @@ class Endpoint(_message.Message):
     ipv6_address: _builtins.str
     interface_name: _builtins.str
     """inside the namespace"""
+    ipv6_prefix_len: _builtins.int
+    ipv6_gateway: _builtins.str
+    active: _builtins.bool
+    """has an interface in a live sandbox"""
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def links(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def dns_names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def driver_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def ipam_config(self) -> Global___EndpointIPAMConfig:
+        """what the user asked for"""
+
     def __init__(
         self,
         *,
@@ -674,14 +752,158 @@ class Endpoint(_message.Message):
         ipv6_address: _builtins.str = ...,
         aliases: _abc.Iterable[_builtins.str] | None = ...,
         interface_name: _builtins.str = ...,
+        ipv6_prefix_len: _builtins.int = ...,
+        ipv6_gateway: _builtins.str = ...,
+        links: _abc.Iterable[_builtins.str] | None = ...,
+        dns_names: _abc.Iterable[_builtins.str] | None = ...,
+        driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        ipam_config: Global___EndpointIPAMConfig | None = ...,
+        active: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ipam_config", b"ipam_config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "interface_name", b"interface_name", "ipv4_address", b"ipv4_address", "ipv4_prefix_len", b"ipv4_prefix_len", "ipv6_address", b"ipv6_address", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "dns_names", b"dns_names", "driver_opts", b"driver_opts", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "interface_name", b"interface_name", "ipam_config", b"ipam_config", "ipv4_address", b"ipv4_address", "ipv4_prefix_len", b"ipv4_prefix_len", "ipv6_address", b"ipv6_address", "ipv6_gateway", b"ipv6_gateway", "ipv6_prefix_len", b"ipv6_prefix_len", "links", b"links", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015
+
+@_typing.final
+class EndpointIPAMConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IPV4_ADDRESS_FIELD_NUMBER: _builtins.int
+    IPV6_ADDRESS_FIELD_NUMBER: _builtins.int
+    LINK_LOCAL_IPS_FIELD_NUMBER: _builtins.int
+    ipv4_address: _builtins.str
+    ipv6_address: _builtins.str
+    @_builtins.property
+    def link_local_ips(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        ipv4_address: _builtins.str = ...,
+        ipv6_address: _builtins.str = ...,
+        link_local_ips: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "link_local_ips", b"link_local_ips"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndpointIPAMConfig: _TypeAlias = EndpointIPAMConfig  # noqa: Y015
+
+@_typing.final
+class AttachRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    CONTAINER_NAME_FIELD_NUMBER: _builtins.int
+    NETWORK_MODE_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    container_name: _builtins.str
+    network_mode: _builtins.str
+    """"bridge" (default), "none", "host", "container:<id>", or a network name."""
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___EndpointRequest]: ...
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        container_name: _builtins.str = ...,
+        network_mode: _builtins.str = ...,
+        endpoints: _abc.Iterable[Global___EndpointRequest] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "container_name", b"container_name", "endpoints", b"endpoints", "network_mode", b"network_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttachRequest: _TypeAlias = AttachRequest  # noqa: Y015
+
+@_typing.final
+class Attachments(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    NETWORK_MODE_FIELD_NUMBER: _builtins.int
+    ENDPOINTS_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    network_mode: _builtins.str
+    @_builtins.property
+    def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]:
+        """the primary network first"""
+
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+        network_mode: _builtins.str = ...,
+        endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "endpoints", b"endpoints", "network_mode", b"network_mode"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Attachments: _TypeAlias = Attachments  # noqa: Y015
+
+@_typing.final
+class GetAttachmentsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAttachmentsRequest: _TypeAlias = GetAttachmentsRequest  # noqa: Y015
+
+@_typing.final
+class DetachRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTAINER_ID_FIELD_NUMBER: _builtins.int
+    container_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        container_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachRequest: _TypeAlias = DetachRequest  # noqa: Y015
+
+@_typing.final
+class DetachResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DetachResponse: _TypeAlias = DetachResponse  # noqa: Y015
 
 @_typing.final
 class Sandbox(_message.Message):
@@ -770,12 +992,19 @@ Global___RemoveSandboxRequest: _TypeAlias = RemoveSandboxRequest  # noqa: Y015
 class RemoveSandboxResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def attachments(self) -> Global___Attachments:
+        """as they stand once stopped"""
+
     def __init__(
         self,
+        *,
+        attachments: Global___Attachments | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -787,7 +1016,9 @@ class ConnectRequest(_message.Message):
 
     CONTAINER_ID_FIELD_NUMBER: _builtins.int
     ENDPOINT_FIELD_NUMBER: _builtins.int
+    CONTAINER_NAME_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
+    container_name: _builtins.str
     @_builtins.property
     def endpoint(self) -> Global___EndpointRequest: ...
     def __init__(
@@ -795,10 +1026,11 @@ class ConnectRequest(_message.Message):
         *,
         container_id: _builtins.str = ...,
         endpoint: Global___EndpointRequest | None = ...,
+        container_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "endpoint", b"endpoint"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "container_name", b"container_name", "endpoint", b"endpoint"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

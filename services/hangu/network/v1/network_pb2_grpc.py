@@ -75,6 +75,21 @@ class NetworkServiceStub:
                 request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.RemoveSandboxRequest.SerializeToString,
                 response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.RemoveSandboxResponse.FromString,
                 _registered_method=True)
+        self.Attach = channel.unary_unary(
+                '/hangu.network.v1.NetworkService/Attach',
+                request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.AttachRequest.SerializeToString,
+                response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.Attachments.FromString,
+                _registered_method=True)
+        self.GetAttachments = channel.unary_unary(
+                '/hangu.network.v1.NetworkService/GetAttachments',
+                request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.GetAttachmentsRequest.SerializeToString,
+                response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.Attachments.FromString,
+                _registered_method=True)
+        self.Detach = channel.unary_unary(
+                '/hangu.network.v1.NetworkService/Detach',
+                request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.DetachRequest.SerializeToString,
+                response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.DetachResponse.FromString,
+                _registered_method=True)
         self.Connect = channel.unary_unary(
                 '/hangu.network.v1.NetworkService/Connect',
                 request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.ConnectRequest.SerializeToString,
@@ -146,6 +161,28 @@ class NetworkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Attach(self, request, context):
+        """Attachments are a container's networks from create to remove (Docker's
+        endpoint model): Attach records them at create, Connect/Disconnect
+        change them in any state (hot-plugged while the sandbox runs),
+        CreateSandbox applies them, Detach forgets them when the container goes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAttachments(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Detach(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Connect(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -206,6 +243,21 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.RemoveSandbox,
                     request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.RemoveSandboxRequest.FromString,
                     response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.RemoveSandboxResponse.SerializeToString,
+            ),
+            'Attach': grpc.unary_unary_rpc_method_handler(
+                    servicer.Attach,
+                    request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.AttachRequest.FromString,
+                    response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.Attachments.SerializeToString,
+            ),
+            'GetAttachments': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAttachments,
+                    request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.GetAttachmentsRequest.FromString,
+                    response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.Attachments.SerializeToString,
+            ),
+            'Detach': grpc.unary_unary_rpc_method_handler(
+                    servicer.Detach,
+                    request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.DetachRequest.FromString,
+                    response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.DetachResponse.SerializeToString,
             ),
             'Connect': grpc.unary_unary_rpc_method_handler(
                     servicer.Connect,
@@ -439,6 +491,87 @@ class NetworkService:
             '/hangu.network.v1.NetworkService/RemoveSandbox',
             hangu_dot_network_dot_v1_dot_network__pb2.RemoveSandboxRequest.SerializeToString,
             hangu_dot_network_dot_v1_dot_network__pb2.RemoveSandboxResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Attach(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.network.v1.NetworkService/Attach',
+            hangu_dot_network_dot_v1_dot_network__pb2.AttachRequest.SerializeToString,
+            hangu_dot_network_dot_v1_dot_network__pb2.Attachments.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAttachments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.network.v1.NetworkService/GetAttachments',
+            hangu_dot_network_dot_v1_dot_network__pb2.GetAttachmentsRequest.SerializeToString,
+            hangu_dot_network_dot_v1_dot_network__pb2.Attachments.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Detach(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.network.v1.NetworkService/Detach',
+            hangu_dot_network_dot_v1_dot_network__pb2.DetachRequest.SerializeToString,
+            hangu_dot_network_dot_v1_dot_network__pb2.DetachResponse.FromString,
             options,
             channel_credentials,
             insecure,

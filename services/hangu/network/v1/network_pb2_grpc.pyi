@@ -47,6 +47,14 @@ class NetworkServiceStub:
     """
     GetSandbox: _grpc.UnaryUnaryMultiCallable[_network_pb2.GetSandboxRequest, _network_pb2.Sandbox]
     RemoveSandbox: _grpc.UnaryUnaryMultiCallable[_network_pb2.RemoveSandboxRequest, _network_pb2.RemoveSandboxResponse]
+    Attach: _grpc.UnaryUnaryMultiCallable[_network_pb2.AttachRequest, _network_pb2.Attachments]
+    """Attachments are a container's networks from create to remove (Docker's
+    endpoint model): Attach records them at create, Connect/Disconnect
+    change them in any state (hot-plugged while the sandbox runs),
+    CreateSandbox applies them, Detach forgets them when the container goes.
+    """
+    GetAttachments: _grpc.UnaryUnaryMultiCallable[_network_pb2.GetAttachmentsRequest, _network_pb2.Attachments]
+    Detach: _grpc.UnaryUnaryMultiCallable[_network_pb2.DetachRequest, _network_pb2.DetachResponse]
     Connect: _grpc.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]
     Disconnect: _grpc.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]
     Events: _grpc.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]
@@ -66,6 +74,14 @@ class NetworkServiceAsyncStub(NetworkServiceStub):
     """
     GetSandbox: _aio.UnaryUnaryMultiCallable[_network_pb2.GetSandboxRequest, _network_pb2.Sandbox]  # type: ignore[assignment]
     RemoveSandbox: _aio.UnaryUnaryMultiCallable[_network_pb2.RemoveSandboxRequest, _network_pb2.RemoveSandboxResponse]  # type: ignore[assignment]
+    Attach: _aio.UnaryUnaryMultiCallable[_network_pb2.AttachRequest, _network_pb2.Attachments]  # type: ignore[assignment]
+    """Attachments are a container's networks from create to remove (Docker's
+    endpoint model): Attach records them at create, Connect/Disconnect
+    change them in any state (hot-plugged while the sandbox runs),
+    CreateSandbox applies them, Detach forgets them when the container goes.
+    """
+    GetAttachments: _aio.UnaryUnaryMultiCallable[_network_pb2.GetAttachmentsRequest, _network_pb2.Attachments]  # type: ignore[assignment]
+    Detach: _aio.UnaryUnaryMultiCallable[_network_pb2.DetachRequest, _network_pb2.DetachResponse]  # type: ignore[assignment]
     Connect: _aio.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]  # type: ignore[assignment]
     Disconnect: _aio.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]  # type: ignore[assignment]
     Events: _aio.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]  # type: ignore[assignment]
@@ -130,6 +146,32 @@ class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _network_pb2.RemoveSandboxRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_network_pb2.RemoveSandboxResponse, _abc.Awaitable[_network_pb2.RemoveSandboxResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Attach(
+        self,
+        request: _network_pb2.AttachRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_network_pb2.Attachments, _abc.Awaitable[_network_pb2.Attachments]]:
+        """Attachments are a container's networks from create to remove (Docker's
+        endpoint model): Attach records them at create, Connect/Disconnect
+        change them in any state (hot-plugged while the sandbox runs),
+        CreateSandbox applies them, Detach forgets them when the container goes.
+        """
+
+    @_abc_1.abstractmethod
+    def GetAttachments(
+        self,
+        request: _network_pb2.GetAttachmentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_network_pb2.Attachments, _abc.Awaitable[_network_pb2.Attachments]]: ...
+
+    @_abc_1.abstractmethod
+    def Detach(
+        self,
+        request: _network_pb2.DetachRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_network_pb2.DetachResponse, _abc.Awaitable[_network_pb2.DetachResponse]]: ...
 
     @_abc_1.abstractmethod
     def Connect(
