@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
+from sqlalchemy.schema import Column, MetaData
 from sqlmodel import SQLModel, create_engine
 
 
@@ -27,5 +29,39 @@ def open_database(path: Path, metadata: Any = None) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    (metadata or SQLModel.metadata).create_all(engine)
+    meta = metadata or SQLModel.metadata
+    meta.create_all(engine)
+    add_missing_columns(engine, meta)
     return engine
+
+
+def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
+    """Columns a newer release added to an existing table, added in place
+    with their Python default, so an older database opens as it is (create_all
+    makes missing tables only)."""
+    have = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            if not have.has_table(table.name):
+                continue
+            present = {c["name"] for c in have.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    conn.execute(text(_add_column_sql(table.name, column)))
+
+
+def _add_column_sql(table: str, column: Column[Any]) -> str:
+    kind = column.type.compile(dialect=_SQLITE)
+    default = column.default.arg if column.default is not None else None
+    if callable(default) or default is None:
+        literal = "''" if kind.startswith("VARCHAR") else "0"
+    elif isinstance(default, bool):
+        literal = str(int(default))
+    elif isinstance(default, int | float):
+        literal = repr(default)
+    else:
+        literal = "'" + str(default).replace("'", "''") + "'"
+    return f'ALTER TABLE "{table}" ADD COLUMN "{column.name}" {kind} NOT NULL DEFAULT {literal}'
+
+
+_SQLITE = sqlite.dialect()
