@@ -52,7 +52,7 @@ def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
 
 def _add_column_sql(table: str, column: Column[Any]) -> str:
     kind = column.type.compile(dialect=_SQLITE)
-    default = column.default.arg if column.default is not None else None
+    default = getattr(column.default, "arg", None)
     if callable(default) or default is None:
         literal = "''" if kind.startswith("VARCHAR") else "0"
     elif isinstance(default, bool):
