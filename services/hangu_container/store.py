@@ -31,9 +31,13 @@ class _OnlyOurs:
     """Only our table: other services' SQLModel tables share the global
     metadata when they are imported into one process (tests)."""
 
+    @property
+    def sorted_tables(self) -> list[Any]:
+        return [ContainerRecord.__table__]  # type: ignore[attr-defined]  # SQLModel sets it
+
     def create_all(self, engine: Any) -> None:
-        table = ContainerRecord.__table__  # type: ignore[attr-defined]  # SQLModel sets it
-        table.create(engine, checkfirst=True)
+        for table in self.sorted_tables:
+            table.create(engine, checkfirst=True)
 
 
 class Store:

@@ -121,3 +121,12 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     tmp.write_text(text)
     tmp.chmod(mode)
     tmp.replace(path)
+
+
+def rewrite_in_place(path: Path, text: str) -> None:
+    """Replace the content of a file that is bind-mounted into a running
+    container: same inode (a rename would leave the container on the old
+    file), truncated and written in one go."""
+    with open(path, "r+" if path.exists() else "w") as fh:
+        fh.write(text)
+        fh.truncate()

@@ -61,12 +61,62 @@ class SandboxRow(NetworkBase, table=True):
     netns_path: str = ""
     files_dir: str = ""
     extra_hosts_json: str = "[]"
+    dns_json: str = "[]"  # --dns, --dns-search, --dns-option: the files are rewritten
+    dns_search_json: str = "[]"  # when a network is connected or disconnected
+    dns_options_json: str = "[]"
     ports_json: str = "[]"  # resolved PortRule dicts
     created: float = Field(default_factory=time.time)
 
     @property
     def ports(self) -> list[dict[str, Any]]:
         return list(json.loads(self.ports_json))
+
+
+class MemberRow(NetworkBase, table=True):
+    """A container the network service knows, from its create to its
+    removal, with its network mode."""
+
+    __tablename__ = "members"
+    container_id: str = Field(primary_key=True)
+    container_name: str = ""
+    # bridge, none, host, container:<id>, or a user network's name as given
+    network_mode: str = "bridge"
+    created: float = Field(default_factory=time.time)
+
+
+class AttachmentRow(NetworkBase, table=True):
+    """One network a container is attached to, running or not (Docker's
+    EndpointSettings as configured); the live interface is an EndpointRow."""
+
+    __tablename__ = "attachments"
+    container_id: str = Field(primary_key=True)
+    network_id: str = Field(primary_key=True)
+    network_name: str = ""  # for Docker's "network x not found" once it is gone
+    position: int = 0  # 0: the network of the network mode (eth0, default route)
+    aliases_json: str = "[]"
+    links_json: str = "[]"
+    driver_opts_json: str = "{}"
+    ipv4_address: str = ""  # asked for (--ip), kept across restarts
+    ipv6_address: str = ""  # asked for (--ip6)
+    link_local_json: str = "[]"
+    mac_address: str = ""  # asked for (--mac-address)
+    created: float = Field(default_factory=time.time)
+
+    @property
+    def aliases(self) -> list[str]:
+        return list(json.loads(self.aliases_json))
+
+    @property
+    def links(self) -> list[str]:
+        return list(json.loads(self.links_json))
+
+    @property
+    def driver_opts(self) -> dict[str, str]:
+        return dict(json.loads(self.driver_opts_json))
+
+    @property
+    def link_local_ips(self) -> list[str]:
+        return list(json.loads(self.link_local_json))
 
 
 class EndpointRow(NetworkBase, table=True):
@@ -80,6 +130,9 @@ class EndpointRow(NetworkBase, table=True):
     prefix_len: int = 0
     gateway: str = ""
     mac_address: str = ""
+    ipv6_address: str = ""
+    ipv6_prefix_len: int = 0
+    ipv6_gateway: str = ""
     aliases_json: str = "[]"
     created: float = Field(default_factory=time.time)
 

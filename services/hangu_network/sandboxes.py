@@ -24,11 +24,12 @@ from sqlmodel import Session, select
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
-from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
+from hangu_runtime.errors import Conflict, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 
 from . import etcfiles, ipam, links, netns
-from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
+from .attachments import Attachments, AttachmentView, EndpointSpec
+from .models import AllocationRow, AttachmentRow, EndpointRow, NetworkRow, SandboxRow
 from .networks import Networks
 from .nft import PortRule
 from .ports import PortRequest, resolve
@@ -37,19 +38,13 @@ log = hlog.get_logger("hangu.network.sandboxes")
 
 
 @dataclass
-class EndpointSpec:
-    network: str = ""
-    aliases: list[str] = field(default_factory=list)
-    ipv4_address: str = ""
-    mac_address: str = ""
-
-
-@dataclass
 class SandboxSpec:
     container_id: str
     container_name: str = ""
     hostname: str = ""
     domainname: str = ""
+    # Only for a container created before attachments were recorded: its
+    # first start records them from these.
     network_mode: str = ""
     endpoints: list[EndpointSpec] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
@@ -57,6 +52,13 @@ class SandboxSpec:
     dns_options: list[str] = field(default_factory=list)
     extra_hosts: list[str] = field(default_factory=list)
     ports: list[PortRequest] = field(default_factory=list)
+
+
+@dataclass
+class LiveAttachment:
+    attachment: AttachmentRow
+    network: NetworkRow | None
+    endpoint: EndpointRow | None  # None unless the sandbox runs
 
 
 @dataclass
@@ -83,9 +85,10 @@ def veth_name(endpoint_id: str) -> str:
 
 
 class Sandboxes:
-    def __init__(self, settings: Settings, networks: Networks) -> None:
+    def __init__(self, settings: Settings, networks: Networks, attachments: Attachments) -> None:
         self.settings = settings
         self.networks = networks
+        self.attachments = attachments
         self.engine = networks.engine
         self.links = networks.links
         self.nft = networks.nft
@@ -153,27 +156,33 @@ class Sandboxes:
         path = view.row.netns_path
         return not path or netns.is_bound(Path(path))
 
-    def _resolve_mode(self, mode: str) -> tuple[str, NetworkRow | None]:
-        if mode in ("", "default", "bridge"):
-            return "bridge", self.networks.default()
-        if mode == "none":
-            return "none", None
-        if mode == "host":
-            return "host", None
-        if mode.startswith("container:"):
-            return "container", None
-        net = self.networks.get(mode)
-        if net.driver == "host":
-            return "host", None
-        if net.driver == "null":
-            return "none", None
-        return "bridge", net
-
     def _create(self, spec: SandboxSpec) -> SandboxView:
+        attached = self.attachments.find(spec.container_id)
+        if attached is not None:
+            return self._create_from(spec, attached)
+        # Created before attachments were recorded: this start records
+        # them, and a failed start forgets them again.
+        attached = self.attachments.attach(
+            spec.container_id, spec.container_name, spec.network_mode, spec.endpoints
+        )
+        try:
+            return self._create_from(spec, attached)
+        except BaseException:
+            self.attachments.detach(spec.container_id)
+            raise
+
+    def _create_from(self, spec: SandboxSpec, attached: AttachmentView) -> SandboxView:
         t0 = time.perf_counter()
-        kind, primary = self._resolve_mode(spec.network_mode)
+        kind = attached.kind
+        mode = attached.member.network_mode
         if kind == "container":
-            return self._shared(spec)
+            return self._shared(spec, mode)
+        nets: list[tuple[NetworkRow, AttachmentRow]] = []
+        for att, net in attached.rows:
+            if net is None:
+                raise NotFound(f"network {att.network_name} not found")
+            if net.driver == "bridge":
+                nets.append((net, att))
         extra = etcfiles.parse_extra_hosts(spec.extra_hosts)
         files = self.files_root / spec.container_id
         files.mkdir(parents=True, exist_ok=True)
@@ -183,14 +192,16 @@ class Sandboxes:
             container_name=spec.container_name,
             hostname=hostname,
             domainname=spec.domainname,
-            network_mode=spec.network_mode or "bridge",
+            network_mode=mode,
             files_dir=str(files),
             extra_hosts_json=json.dumps(spec.extra_hosts),
+            dns_json=json.dumps(spec.dns),
+            dns_search_json=json.dumps(spec.dns_search),
+            dns_options_json=json.dumps(spec.dns_options),
         )
         if kind == "host":
             self._write_host_files(files)
             return self._save(row, [], [], t0)
-        nets = [] if primary is None else self._endpoint_networks(primary, spec.endpoints)
         path = self.netns_dir / spec.container_id[:12]
         if path.exists():
             # Left by a crash between bind mount and saving: nobody owns it.
@@ -205,7 +216,7 @@ class Sandboxes:
             t_ns = time.perf_counter()
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                for i, (net, ep_spec) in enumerate(nets):
+                for i, (net, att) in enumerate(nets):
                     made.append(
                         (
                             self._add_endpoint(
@@ -213,7 +224,7 @@ class Sandboxes:
                                 ns,
                                 fd,
                                 net,
-                                ep_spec,
+                                att,
                                 f"eth{i}",
                                 default_route=(i == 0),
                             ),
@@ -252,35 +263,16 @@ class Sandboxes:
             if ns is not None:
                 ns.close()
 
-    def _endpoint_networks(
-        self, primary: NetworkRow, requests: list[EndpointSpec]
-    ) -> list[tuple[NetworkRow, EndpointSpec]]:
-        """The primary network first (with its request, if any), then every
-        other requested network."""
-        out: list[tuple[NetworkRow, EndpointSpec]] = []
-        first = EndpointSpec()
-        for req in requests:
-            net = self.networks.get(req.network) if req.network else primary
-            if net.id == primary.id:
-                first = req
-            elif net.driver == "bridge" and all(n.id != net.id for n, _ in out):
-                out.append((net, req))
-        return [(primary, first), *out]
-
     def _add_endpoint(
         self,
         container_id: str,
         ns: IPRoute,
         ns_fd: int,
         net: NetworkRow,
-        req: EndpointSpec,
+        req: AttachmentRow,
         ifname: str,
         default_route: bool,
     ) -> EndpointRow:
-        if req.ipv4_address and net.predefined:
-            raise InvalidArgument(
-                "user specified IP address is supported on user defined networks only"
-            )
         ep_id = new_id()
         addr = self.networks.allocate(net, ep_id, req.ipv4_address)
         subnet = IPv4Network(net.subnet)
@@ -319,18 +311,19 @@ class Sandboxes:
         finally:
             self.networks.release(ep.network_id, ep.ipv4_address)
 
-    def _shared(self, spec: SandboxSpec) -> SandboxView:
-        """`container:<id>`: the other container's namespace and files."""
-        other_id = spec.network_mode.split(":", 1)[1]
+    def _shared(self, spec: SandboxSpec, mode: str) -> SandboxView:
+        """`container:<id>`: the other container's namespace and files. The
+        container service resolves the name and checks that it runs."""
+        other_id = mode.split(":", 1)[1]
         matches = [c for c in self.all_ids() if c == other_id or c.startswith(other_id)]
         if len(matches) != 1:
-            raise NotFound(f"no running sandbox for container {other_id}")
+            raise Conflict(f"cannot join network of a non running container: {other_id}")
         other = self.get(matches[0])
         row = SandboxRow(
             container_id=spec.container_id,
             container_name=spec.container_name,
             hostname=other.row.hostname,
-            network_mode=spec.network_mode,
+            network_mode=mode,
             netns_path=other.row.netns_path,
             files_dir=other.row.files_dir,
         )
@@ -364,15 +357,15 @@ class Sandboxes:
         spec: SandboxSpec,
         extra: list[tuple[str, str]],
         resolver: str = "",
+        in_place: bool = False,
     ) -> None:
-        etcfiles.write_atomic(files / "hostname", hostname + "\n")
-        etcfiles.write_atomic(
-            files / "hosts", etcfiles.render_hosts(ip, hostname, spec.domainname, extra)
-        )
+        write = etcfiles.rewrite_in_place if in_place else etcfiles.write_atomic
+        write(files / "hostname", hostname + "\n")
+        write(files / "hosts", etcfiles.render_hosts(ip, hostname, spec.domainname, extra))
         # On user networks hangu's resolver (on the gateway) answers container
         # names and forwards the rest; --dns given by the user wins.
         dns = spec.dns or ([resolver] if resolver else [])
-        etcfiles.write_atomic(
+        write(
             files / "resolv.conf",
             etcfiles.render_resolv_conf(
                 etcfiles.read_host_resolv_conf(), dns, spec.dns_search, spec.dns_options
@@ -428,47 +421,57 @@ class Sandboxes:
         )
 
     # -- connect / disconnect ---------------------------------------------
-    def connect(self, container_id: str, req: EndpointSpec) -> tuple[EndpointRow, NetworkRow]:
+    def connect(self, container_id: str, req: EndpointSpec) -> LiveAttachment:
+        """`network connect`: recorded in any state; while the sandbox runs,
+        hot-plugged as the next ethN, /etc files following. A failed
+        hot-plug leaves no record."""
         with self._lock(container_id):
-            view = self.get(container_id)
-            if not view.row.netns_path or view.row.network_mode.startswith("container:"):
-                raise Forbidden(
-                    "container sharing network namespace with another container "
-                    "or host cannot be connected to any other network"
-                )
-            net = self.networks.get(req.network)
-            if net.driver != "bridge":
-                raise Forbidden(f"container cannot be connected to network {net.name}")
-            if any(n.id == net.id for _, n in view.endpoints):
-                raise Forbidden(
-                    f"endpoint with name {view.row.container_name} already "
-                    f"exists in network {net.name}"
-                )
-            used = {e.ifname for e, _ in view.endpoints}
-            ifname = next(f"eth{i}" for i in range(64) if f"eth{i}" not in used)
-            ns = netns.open_in(Path(view.row.netns_path))
-            fd = os.open(view.row.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            att, net = self.attachments.add(container_id, req)
             try:
-                ep = self._add_endpoint(
-                    container_id, ns, fd, net, req, ifname, default_route=not view.endpoints
-                )
-            finally:
-                os.close(fd)
-                ns.close()
+                view = self.get(container_id)
+            except NotFound:
+                return LiveAttachment(att, net, None)
+            if not self._alive(view) or not view.row.netns_path or net.driver != "bridge":
+                return LiveAttachment(att, net, None)
+            try:
+                ep = self._hot_plug(view, net, att)
+            except BaseException:
+                self.attachments.remove(container_id, net.id)
+                raise
+            self._refresh_files(self.get(container_id))
+        self._event("connect", net, container_id)
+        return LiveAttachment(att, net, ep)
+
+    def _hot_plug(self, view: SandboxView, net: NetworkRow, att: AttachmentRow) -> EndpointRow:
+        used = {e.ifname for e, _ in view.endpoints}
+        ifname = next(f"eth{i}" for i in range(4096) if f"eth{i}" not in used)
+        ns = netns.open_in(Path(view.row.netns_path))
+        fd = os.open(view.row.netns_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            ep = self._add_endpoint(
+                view.row.container_id, ns, fd, net, att, ifname, default_route=not view.endpoints
+            )
+        finally:
+            os.close(fd)
+            ns.close()
+        try:
             with Session(self.engine, expire_on_commit=False) as s:
                 s.add(ep)
                 s.commit()
-                s.refresh(ep)
-        self._event("connect", net, container_id)
-        return ep, net
+        except BaseException:
+            self._drop_endpoint(ep)
+            raise
+        return ep
 
     def disconnect(self, container_id: str, network: str) -> None:
+        """`network disconnect`: the record goes; a live interface too."""
         with self._lock(container_id):
-            view = self.get(container_id)
-            net = self.networks.get(network)
-            eps = [e for e, n in view.endpoints if n.id == net.id]
-            if not eps:
-                raise Forbidden(f"container {container_id} is not connected to network {net.name}")
+            att, net = self.attachments.remove(container_id, network)
+            try:
+                view = self.get(container_id)
+            except NotFound:
+                return
+            eps = [e for e, _ in view.endpoints if e.network_id == att.network_id]
             for ep in eps:
                 self._drop_endpoint(ep)
                 with Session(self.engine, expire_on_commit=False) as s:
@@ -476,7 +479,59 @@ class Sandboxes:
                     if found is not None:
                         s.delete(found)
                     s.commit()
-        self._event("disconnect", net, container_id)
+            if eps:
+                self._refresh_files(self.get(container_id))
+        if eps and net is not None:
+            self._event("disconnect", net, container_id)
+
+    def detach(self, container_id: str) -> None:
+        """The container is removed: its sandbox (if one is left) and every
+        attachment go."""
+        self.remove(container_id)
+        self.attachments.detach(container_id)
+
+    def attached(self, container_id: str) -> tuple[AttachmentView, list[LiveAttachment]]:
+        """Every attachment with its live endpoint, if the sandbox runs."""
+        view = self.attachments.get(container_id)
+        try:
+            live = {e.network_id: e for e, _ in self.get(container_id).endpoints}
+        except NotFound:
+            live = {}
+        return view, [LiveAttachment(a, n, live.get(a.network_id)) for a, n in view.rows]
+
+    def _refresh_files(self, view: SandboxView) -> None:
+        """hosts and resolv.conf after the networks changed, written in place:
+        they are bind-mounted files, a rename would not reach the container."""
+        row = view.row
+        if row.network_mode.startswith("container:") or not row.netns_path:
+            return
+        first = view.endpoints[0] if view.endpoints else None
+        spec = SandboxSpec(
+            container_id=row.container_id,
+            hostname=row.hostname,
+            domainname=row.domainname,
+            dns=list(json.loads(row.dns_json)),
+            dns_search=list(json.loads(row.dns_search_json)),
+            dns_options=list(json.loads(row.dns_options_json)),
+            extra_hosts=list(json.loads(row.extra_hosts_json)),
+        )
+        resolver = next(
+            (
+                self.networks.dns_address(n)
+                for _, n in view.endpoints
+                if self.networks.dns_address(n)
+            ),
+            "",
+        )
+        self._write_files(
+            Path(row.files_dir),
+            first[0].ipv4_address if first else "",
+            row.hostname,
+            spec,
+            etcfiles.parse_extra_hosts(spec.extra_hosts),
+            resolver,
+            in_place=True,
+        )
 
     def purge(self) -> None:
         for cid in self.all_ids():

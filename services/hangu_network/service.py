@@ -15,6 +15,7 @@ from hangu_runtime.db import open_database
 from hangu_runtime.events import EventBus
 
 from . import models
+from .attachments import Attachments
 from .dns import DnsServer
 from .links import HostLinks
 from .networks import Networks
@@ -38,7 +39,8 @@ class NetworkService:
         self.nft = Nft(settings.nft_table)
         self.dns = DnsServer()
         self.networks = Networks(settings, self.engine, self.links, self.nft, EventBus(), self.dns)
-        self.sandboxes = Sandboxes(settings, self.networks)
+        self.attachments = Attachments(self.networks)
+        self.sandboxes = Sandboxes(settings, self.networks, self.attachments)
         self.networks.startup()
         self.sandboxes.reap_orphans()
         self.servicer = NetworkServicer(self.networks, self.sandboxes)

@@ -15,10 +15,11 @@ from hangu_runtime.events import serve_events
 from hangu_runtime.filters import plain
 from hangu_runtime.times import timestamp_from_seconds
 
+from .attachments import AttachmentView, EndpointSpec
 from .models import EndpointRow, NetworkRow
 from .networks import Networks, NetworkSpec
 from .ports import PortRequest
-from .sandboxes import EndpointSpec, Sandboxes, SandboxSpec, SandboxView
+from .sandboxes import LiveAttachment, Sandboxes, SandboxSpec, SandboxView
 
 
 def endpoint_pb(ep: EndpointRow, net: NetworkRow, container_name: str = "") -> pb.Endpoint:
@@ -34,6 +35,53 @@ def endpoint_pb(ep: EndpointRow, net: NetworkRow, container_name: str = "") -> p
         mac_address=ep.mac_address,
         aliases=ep.aliases,
         interface_name=ep.ifname,
+    )
+
+
+def attachment_pb(item: LiveAttachment, container_name: str) -> pb.Endpoint:
+    """An attachment as inspect shows it: what was asked for, and the live
+    endpoint's addresses while the sandbox runs."""
+    att, net, ep = item.attachment, item.network, item.endpoint
+    msg = pb.Endpoint(
+        network_id=att.network_id,
+        network_name=net.name if net is not None else att.network_name,
+        container_id=att.container_id,
+        container_name=container_name,
+        aliases=att.aliases,
+        links=att.links,
+        driver_opts=att.driver_opts,
+        mac_address=att.mac_address,
+        ipam_config=pb.EndpointIPAMConfig(
+            ipv4_address=att.ipv4_address,
+            ipv6_address=att.ipv6_address,
+            link_local_ips=att.link_local_ips,
+        ),
+    )
+    if net is not None and net.driver == "bridge" and not net.predefined:
+        # moby's DNSNames: name, aliases, short id (user networks only).
+        msg.dns_names.extend(
+            dict.fromkeys([container_name.lstrip("/"), *att.aliases, att.container_id[:12]])
+        )
+    if ep is not None:
+        msg.endpoint_id = ep.id
+        msg.ipv4_address = ep.ipv4_address
+        msg.ipv4_prefix_len = ep.prefix_len
+        msg.gateway = ep.gateway
+        msg.mac_address = ep.mac_address
+        msg.ipv6_address = ep.ipv6_address
+        msg.ipv6_prefix_len = ep.ipv6_prefix_len
+        msg.ipv6_gateway = ep.ipv6_gateway
+        msg.interface_name = ep.ifname
+        msg.active = True
+    return msg
+
+
+def attachments_pb(view: AttachmentView, items: list[LiveAttachment]) -> pb.Attachments:
+    name = view.member.container_name
+    return pb.Attachments(
+        container_id=view.member.container_id,
+        network_mode=view.member.network_mode,
+        endpoints=[attachment_pb(i, name) for i in items],
     )
 
 
@@ -88,7 +136,11 @@ def _endpoint_spec(req: pb.EndpointRequest) -> EndpointSpec:
         network=req.network,
         aliases=list(req.aliases),
         ipv4_address=req.ipv4_address,
+        ipv6_address=req.ipv6_address,
         mac_address=req.mac_address,
+        links=list(req.links),
+        driver_opts=dict(req.driver_opts),
+        link_local_ips=list(req.link_local_ips),
     )
 
 
@@ -178,11 +230,36 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
         self, request: pb.RemoveSandboxRequest, context: grpc.ServicerContext
     ) -> pb.RemoveSandboxResponse:
         self.sandboxes.remove(request.container_id)
-        return pb.RemoveSandboxResponse()
+        if self.sandboxes.attachments.find(request.container_id) is None:
+            return pb.RemoveSandboxResponse()
+        return pb.RemoveSandboxResponse(attachments=self._attachments(request.container_id))
+
+    def _attachments(self, container_id: str) -> pb.Attachments:
+        view, items = self.sandboxes.attached(container_id)
+        return attachments_pb(view, items)
+
+    def Attach(self, request: pb.AttachRequest, context: grpc.ServicerContext) -> pb.Attachments:
+        self.sandboxes.attachments.attach(
+            request.container_id,
+            request.container_name,
+            request.network_mode,
+            [_endpoint_spec(e) for e in request.endpoints],
+        )
+        return self._attachments(request.container_id)
+
+    def GetAttachments(
+        self, request: pb.GetAttachmentsRequest, context: grpc.ServicerContext
+    ) -> pb.Attachments:
+        return self._attachments(request.container_id)
+
+    def Detach(self, request: pb.DetachRequest, context: grpc.ServicerContext) -> pb.DetachResponse:
+        self.sandboxes.detach(request.container_id)
+        return pb.DetachResponse()
 
     def Connect(self, request: pb.ConnectRequest, context: grpc.ServicerContext) -> pb.Endpoint:
-        ep, net = self.sandboxes.connect(request.container_id, _endpoint_spec(request.endpoint))
-        return endpoint_pb(ep, net)
+        item = self.sandboxes.connect(request.container_id, _endpoint_spec(request.endpoint))
+        view = self.sandboxes.attachments.get(request.container_id)
+        return attachment_pb(item, view.member.container_name)
 
     def Disconnect(
         self, request: pb.DisconnectRequest, context: grpc.ServicerContext

@@ -35,7 +35,7 @@ def open_database(path: Path, metadata: Any = None) -> Engine:
     return engine
 
 
-def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
+def add_missing_columns(engine: Engine, metadata: MetaData | Any) -> None:
     """Columns a newer release added to an existing table, added in place
     with their Python default, so an older database opens as it is (create_all
     makes missing tables only)."""

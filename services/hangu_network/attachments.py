@@ -1,0 +1,282 @@
+"""Attachments: the networks a container belongs to, from its create to its
+removal (Docker's endpoint model). They are configuration — aliases, the
+addresses and MAC asked for, links, driver options — recorded whether the
+container runs or not; a running sandbox turns each into a live endpoint
+(sandboxes.py). Knows nothing of gRPC."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, col, select
+
+from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
+
+from .models import AttachmentRow, MemberRow, NetworkRow
+from .networks import Networks
+
+# moby's runconfig errors, word for word (all "invalid parameter": 400).
+ERR_SHARED = (
+    "container sharing network namespace with another container or host "
+    "cannot be connected to any other network"
+)
+ERR_HOST = "container cannot be disconnected from host network or connected to host network"
+ERR_NONE = (
+    "container cannot be connected to multiple networks with one of the networks in private "
+    "(none) mode"
+)
+ERR_IP = "user specified IP address is supported on user defined networks only"
+ERR_ALIAS = "network-scoped alias is supported only for containers in user defined networks"
+
+
+@dataclass
+class EndpointSpec:
+    """One network as `EndpointsConfig` or `network connect` asks for it."""
+
+    network: str = ""
+    aliases: list[str] = field(default_factory=list)
+    ipv4_address: str = ""
+    ipv6_address: str = ""
+    mac_address: str = ""
+    links: list[str] = field(default_factory=list)
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    link_local_ips: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AttachmentView:
+    member: MemberRow
+    # By position: the network of the network mode first. The network is
+    # None once it was removed (the start then fails as Docker's does).
+    rows: list[tuple[AttachmentRow, NetworkRow | None]]
+
+    @property
+    def kind(self) -> str:
+        return mode_kind(self.member.network_mode)
+
+
+def mode_kind(mode: str) -> str:
+    """bridge (any bridge network), host, none or container."""
+    if mode.startswith("container:"):
+        return "container"
+    if mode in ("host", "none"):
+        return mode
+    return "bridge"
+
+
+class Attachments:
+    def __init__(self, networks: Networks) -> None:
+        self.networks = networks
+        self.engine = networks.engine
+
+    # -- queries ---------------------------------------------------------
+    def find(self, container_id: str) -> AttachmentView | None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            member = s.get(MemberRow, container_id)
+            if member is None:
+                return None
+            rows = list(
+                s.exec(
+                    select(AttachmentRow)
+                    .where(AttachmentRow.container_id == container_id)
+                    .order_by(col(AttachmentRow.position))
+                )
+            )
+            nets = {n.id: n for n in s.exec(select(NetworkRow))}
+        return AttachmentView(member, [(r, nets.get(r.network_id)) for r in rows])
+
+    def get(self, container_id: str) -> AttachmentView:
+        view = self.find(container_id)
+        if view is None:
+            raise NotFound(f"No such container: {container_id}")
+        return view
+
+    def members(self) -> dict[str, MemberRow]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            return {m.container_id: m for m in s.exec(select(MemberRow))}
+
+    # -- attach at create --------------------------------------------------
+    def attach(
+        self,
+        container_id: str,
+        container_name: str,
+        network_mode: str,
+        requests: Sequence[EndpointSpec],
+    ) -> AttachmentView:
+        """Record a new container's network mode and networks (replacing
+        what an earlier attach recorded). Validates everything first."""
+        if not container_id:
+            raise InvalidArgument("container id must not be empty")
+        mode = network_mode or "bridge"
+        if mode == "default":
+            mode = "bridge"
+        primary = self._mode_network(mode)
+        kind = mode_kind(mode)
+        if kind == "bridge" and primary is not None and primary.driver in ("host", "null"):
+            mode = "host" if primary.driver == "host" else "none"
+            kind = mode
+        planned: list[tuple[NetworkRow, EndpointSpec]] = []
+        extra: list[tuple[NetworkRow, EndpointSpec]] = []
+        first = EndpointSpec()
+        for req in requests:
+            net = self.networks.get(req.network) if req.network else primary
+            if net is None:
+                raise InvalidArgument(ERR_SHARED)
+            if primary is not None and net.id == primary.id:
+                first = req
+            elif all(n.id != net.id for n, _ in extra):
+                extra.append((net, req))
+        if kind == "container" and (extra or any(r.network for r in requests)):
+            raise InvalidArgument(ERR_SHARED)
+        if (extra and kind == "host") or any(n.driver == "host" for n, _ in extra):
+            raise InvalidArgument(ERR_HOST)
+        if (extra and kind == "none") or any(n.driver == "null" for n, _ in extra):
+            raise InvalidArgument(ERR_NONE)
+        if primary is not None:
+            planned.append((primary, first))
+        planned += extra
+        for net, req in planned:
+            validate(net, req)
+        with Session(self.engine, expire_on_commit=False) as s:
+            _delete_member(s, container_id)
+            s.add(
+                MemberRow(
+                    container_id=container_id, container_name=container_name, network_mode=mode
+                )
+            )
+            for position, (net, req) in enumerate(planned):
+                s.add(_row(container_id, net, req, position))
+            s.commit()
+        return self.get(container_id)
+
+    def _mode_network(self, mode: str) -> NetworkRow | None:
+        if mode.startswith("container:"):
+            if not mode.partition(":")[2]:
+                raise InvalidArgument("container mode needs a container: container:<name|id>")
+            return None
+        return self.networks.get(mode)
+
+    # -- connect / disconnect records ---------------------------------------
+    def add(self, container_id: str, req: EndpointSpec) -> tuple[AttachmentRow, NetworkRow]:
+        """`network connect`: one more network, checked as Docker checks it."""
+        view = self.get(container_id)
+        net = self.networks.get(req.network)
+        kind = view.kind
+        if kind == "container":
+            raise InvalidArgument(ERR_SHARED)
+        if kind == "host" or net.driver == "host":
+            raise InvalidArgument(ERR_HOST)
+        if kind == "none" or net.driver == "null":
+            raise InvalidArgument(ERR_NONE)
+        if any(r.network_id == net.id for r, _ in view.rows):
+            raise Forbidden(
+                f"endpoint with name {view.member.container_name} already exists "
+                f"in network {net.name}"
+            )
+        validate(net, req)
+        position = max((r.position for r, _ in view.rows), default=-1) + 1
+        row = _row(container_id, net, req, position)
+        with Session(self.engine, expire_on_commit=False) as s:
+            s.add(row)
+            s.commit()
+        return row, net
+
+    def remove(self, container_id: str, network: str) -> tuple[AttachmentRow, NetworkRow | None]:
+        """`network disconnect`: forget one network; its row as it was."""
+        view = self.get(container_id)
+        net: NetworkRow | None
+        try:
+            net = self.networks.get(network)
+        except NotFound:
+            net = None
+        match = [
+            (r, n)
+            for r, n in view.rows
+            if (net is not None and r.network_id == net.id) or r.network_name == network
+        ]
+        if not match:
+            if net is None:
+                raise NotFound(f"network {network} not found")
+            raise Forbidden(f"container {container_id} is not connected to network {net.name}")
+        row, found = match[0]
+        if view.kind == "host" or (found is not None and found.driver == "host"):
+            raise InvalidArgument(ERR_HOST)
+        with Session(self.engine, expire_on_commit=False) as s:
+            stored = s.get(AttachmentRow, (row.container_id, row.network_id))
+            if stored is not None:
+                s.delete(stored)
+                s.commit()
+        return row, found
+
+    def detach(self, container_id: str) -> None:
+        """The container is gone: forget its mode and every attachment."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            _delete_member(s, container_id)
+            s.commit()
+
+
+def validate(net: NetworkRow, req: EndpointSpec) -> None:
+    """What Docker refuses before anything is set up (moby's
+    validateEndpointSettings): addresses that are not addresses, addresses
+    or aliases on the predefined networks."""
+    for text, version in ((req.ipv4_address, 4), (req.ipv6_address, 6)):
+        if not text:
+            continue
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            addr = None
+        if addr is None or addr.version != version:
+            raise InvalidArgument(f"invalid IPv{version} address: {text}")
+    for text in req.link_local_ips:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid link-local IP address: {text}") from None
+    if req.mac_address and not _is_mac(req.mac_address):
+        raise InvalidArgument(f"invalid MAC address: {req.mac_address}")
+    if net.predefined:
+        if req.ipv4_address or req.ipv6_address:
+            raise InvalidArgument(ERR_IP)
+        if req.aliases:
+            raise InvalidArgument(ERR_ALIAS)
+
+
+def _is_mac(text: str) -> bool:
+    parts = text.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and _hex(p) for p in parts)
+
+
+def _hex(text: str) -> bool:
+    try:
+        int(text, 16)
+    except ValueError:
+        return False
+    return True
+
+
+def _row(container_id: str, net: NetworkRow, req: EndpointSpec, position: int) -> AttachmentRow:
+    return AttachmentRow(
+        container_id=container_id,
+        network_id=net.id,
+        network_name=net.name,
+        position=position,
+        aliases_json=json.dumps(list(dict.fromkeys(req.aliases))),
+        links_json=json.dumps(req.links),
+        driver_opts_json=json.dumps(req.driver_opts),
+        ipv4_address=req.ipv4_address,
+        ipv6_address=req.ipv6_address,
+        link_local_json=json.dumps(req.link_local_ips),
+        mac_address=req.mac_address.lower(),
+    )
+
+
+def _delete_member(s: Session, container_id: str) -> None:
+    for row in s.exec(select(AttachmentRow).where(AttachmentRow.container_id == container_id)):
+        s.delete(row)
+    member = s.get(MemberRow, container_id)
+    if member is not None:
+        s.delete(member)
