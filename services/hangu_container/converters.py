@@ -155,6 +155,10 @@ def host_config_to_pb(hc: model.HostConfig) -> pb.HostConfig:
     return msg
 
 
+def endpoint_config_from_pb(msg: pb.EndpointConfig) -> model.EndpointConfig:
+    return _load(model.EndpointConfig, to_dict(msg))
+
+
 def networking_config_from_pb(msg: pb.NetworkingConfig) -> model.NetworkingConfig:
     return _load(model.NetworkingConfig, to_dict(msg))
 

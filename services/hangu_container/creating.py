@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.ids import new_id
 
-from . import imageconfig, mounts, names
-from .model import Container, ContainerConfig, HostConfig, NetworkingConfig
+from . import imageconfig, mounts, names, networking
+from .model import Container, ContainerConfig, HostConfig, NetworkingConfig, NetworkSettings
 from .peers import Peers
 from .registry import Live, Registry
 from .timing import Phases
@@ -48,15 +48,26 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         hc = dataclasses.replace(hc, network_mode="bridge")  # what dockerd stores for "default"
     if not merged.hostname and hc.network_mode != "host":
         merged.hostname = cid[:12]
+    net_mode = hc.network_mode
+    if net_mode.startswith("container:"):
+        # As given in HostConfig; the network service gets the full id.
+        net_mode = "container:" + registry.lookup(net_mode.partition(":")[2]).id
     if name:
         registry.reserve(name, cid)
     else:
         name = names.generate(registry.names())
         registry.reserve(name, cid)
     ph.mark("validate")
-    prepared = False
+    prepared = attached = False
     referenced: list[str] = []
     try:
+        # The container's networks are the network service's record from
+        # now on; it refuses what Docker refuses before anything is made.
+        attachments = peers.network.attach(
+            cid, name, net_mode, networking.endpoint_requests(hc, req.networking_config)
+        )
+        attached = True
+        ph.mark("networks")
         rootfs = peers.image.prepare_rootfs(cid, image.id)
         prepared = True
         ph.mark("prepare_rootfs")
@@ -87,6 +98,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
             mounts=plans,
             upper_dir=rootfs.upper_dir,
             image_size=image.size,
+            network_settings=NetworkSettings(networks=networking.networks_from(attachments)),
         )
         live = Live(ctr)
         registry.store.save(ctr)
@@ -100,6 +112,9 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         if prepared:
             with contextlib.suppress(HanguError):
                 peers.image.remove_rootfs(cid)
+        if attached:
+            with contextlib.suppress(HanguError):
+                peers.network.detach(cid)
         raise
     ph.done(id=cid, name=name)
     return live

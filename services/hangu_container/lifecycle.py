@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from hangu_runtime import logging as hlog
-from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument
+from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
 
-from . import names, ocispec
+from . import names, networking, ocispec
 from .creating import CreateRequest, create_container
 from .exits import ExitWatcher
-from .model import ContainerConfig, HostConfig, RestartPolicy
+from .model import ContainerConfig, EndpointConfig, HostConfig, RestartPolicy
 from .peers import Peers
 from .registry import Live, Registry
 from .runtime import Runtime
@@ -102,6 +102,8 @@ class Lifecycle:
                     pass
             self.rt.kill_conmon(live.ctr.state.conmon_pid, cid)
             self.starter.teardown(live)
+            with contextlib.suppress(HanguError):
+                self.peers.network.detach(cid)
             with contextlib.suppress(HanguError):
                 self.peers.image.remove_rootfs(cid)
             for plan in live.ctr.mounts:
@@ -396,6 +398,10 @@ class Lifecycle:
             self.registry.save(live)
             self.starter.teardown(live)
             try:
+                self.peers.network.detach(cid)
+            except HanguError as err:
+                log.warning("network_detach_failed", id=cid, error=err.message)
+            try:
                 self.peers.image.remove_rootfs(cid)
             except HanguError as err:
                 log.warning("remove_rootfs_failed", id=cid, error=err.message)
@@ -416,6 +422,36 @@ class Lifecycle:
             self.registry.drop(live)
         log.info("container_removed", id=cid)
         self.emit("destroy", live)
+
+    # ------------------------------------------------------------ networks
+
+    def connect_network(self, ref: str, network: str, endpoint: EndpointConfig) -> None:
+        """`network connect`, in any state: the network service records it
+        (and hot-plugs it into a running sandbox); the record follows."""
+        live = self.registry.lookup(ref)
+        request = networking.endpoint_request(network, endpoint)
+        with live.lock:
+            self.peers.network.connect(live.id, live.ctr.name, request)
+            self._refresh_networks(live)
+
+    def disconnect_network(self, ref: str, network: str, force: bool = False) -> None:
+        try:
+            live = self.registry.lookup(ref)
+        except NotFound:
+            if not force:
+                raise
+            # -f: a container that is gone must not keep a network busy.
+            self.peers.network.disconnect(ref, network, force=True)
+            return
+        with live.lock:
+            self.peers.network.disconnect(live.id, network, force=force)
+            self._refresh_networks(live)
+
+    def _refresh_networks(self, live: Live) -> None:
+        live.ctr.network_settings.networks = networking.networks_from(
+            self.peers.network.attachments(live.id)
+        )
+        self.registry.save(live)
 
     # ------------------------------------------------------------ misc
 

@@ -184,6 +184,7 @@ class EndpointConfig:
     links: list[str] = field(default_factory=list)
     mac_address: str = ""
     driver_opts: dict[str, str] = field(default_factory=dict)
+    link_local_ips: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -220,7 +221,8 @@ class MountPlan:
 
 @dataclass
 class EndpointSettings:
-    """A network as the network service attached it, kept for inspect."""
+    """A network as the network service attached it, kept for inspect: what
+    was asked for always, the live addresses while the container runs."""
 
     network_name: str = ""
     network_id: str = ""
@@ -234,6 +236,9 @@ class EndpointSettings:
     mac_address: str = ""
     aliases: list[str] = field(default_factory=list)
     dns_names: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    ipam_config: EndpointConfig = field(default_factory=EndpointConfig)
 
 
 @dataclass

@@ -56,13 +56,39 @@ class ImageClient:
 
 
 @dataclass
+class EndpointRequest:
+    """One network of a container, as EndpointsConfig or connect asks."""
+
+    network: str
+    aliases: list[str] = field(default_factory=list)
+    ipv4_address: str = ""
+    ipv6_address: str = ""
+    mac_address: str = ""
+    links: list[str] = field(default_factory=list)
+    driver_opts: dict[str, str] = field(default_factory=dict)
+    link_local_ips: list[str] = field(default_factory=list)
+
+    def to_pb(self) -> network_pb2.EndpointRequest:
+        return network_pb2.EndpointRequest(
+            network=self.network,
+            aliases=self.aliases,
+            ipv4_address=self.ipv4_address,
+            ipv6_address=self.ipv6_address,
+            mac_address=self.mac_address,
+            links=self.links,
+            driver_opts=self.driver_opts,
+            link_local_ips=self.link_local_ips,
+        )
+
+
+@dataclass
 class SandboxRequest:
     container_id: str
     container_name: str
     hostname: str
     domainname: str = ""
     network_mode: str = ""
-    endpoints: list[tuple[str, list[str], str]] = field(default_factory=list)  # net, aliases, ip
+    endpoints: list[EndpointRequest] = field(default_factory=list)
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
@@ -81,10 +107,7 @@ class NetworkClient:
             hostname=req.hostname,
             domainname=req.domainname,
             network_mode=req.network_mode,
-            endpoints=[
-                network_pb2.EndpointRequest(network=n, aliases=a, ipv4_address=ip)
-                for n, a, ip in req.endpoints
-            ],
+            endpoints=[e.to_pb() for e in req.endpoints],
             dns=req.dns,
             dns_search=req.dns_search,
             dns_options=req.dns_options,
@@ -96,9 +119,48 @@ class NetworkClient:
         )
         return _call(self.stub.CreateSandbox, msg)
 
-    def remove_sandbox(self, cid: str) -> None:
-        with contextlib.suppress(NotFound):
-            _call(self.stub.RemoveSandbox, network_pb2.RemoveSandboxRequest(container_id=cid))
+    def remove_sandbox(self, cid: str) -> network_pb2.Attachments | None:
+        """The attachments as they stand once stopped (None: unknown)."""
+        try:
+            resp = _call(
+                self.stub.RemoveSandbox, network_pb2.RemoveSandboxRequest(container_id=cid)
+            )
+        except NotFound:
+            return None
+        return resp.attachments if resp.HasField("attachments") else None
+
+    def attach(
+        self, cid: str, name: str, mode: str, endpoints: list[EndpointRequest]
+    ) -> network_pb2.Attachments:
+        return _call(
+            self.stub.Attach,
+            network_pb2.AttachRequest(
+                container_id=cid,
+                container_name=name,
+                network_mode=mode,
+                endpoints=[e.to_pb() for e in endpoints],
+            ),
+        )
+
+    def attachments(self, cid: str) -> network_pb2.Attachments:
+        return _call(self.stub.GetAttachments, network_pb2.GetAttachmentsRequest(container_id=cid))
+
+    def detach(self, cid: str) -> None:
+        _call(self.stub.Detach, network_pb2.DetachRequest(container_id=cid))
+
+    def connect(self, cid: str, name: str, endpoint: EndpointRequest) -> network_pb2.Endpoint:
+        return _call(
+            self.stub.Connect,
+            network_pb2.ConnectRequest(
+                container_id=cid, container_name=name, endpoint=endpoint.to_pb()
+            ),
+        )
+
+    def disconnect(self, cid: str, network: str, force: bool = False) -> None:
+        _call(
+            self.stub.Disconnect,
+            network_pb2.DisconnectRequest(container_id=cid, network=network, force=force),
+        )
 
 
 class VolumeClient:

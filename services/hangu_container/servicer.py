@@ -82,6 +82,19 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
             warnings=self.lc.update(request.reference, resources, policy)
         )
 
+    def ConnectNetwork(
+        self, request: pb.ConnectNetworkRequest, context: grpc.ServicerContext
+    ) -> pb.ConnectNetworkResponse:
+        ep = converters.endpoint_config_from_pb(request.endpoint)
+        self.lc.connect_network(request.id, request.network, ep)
+        return pb.ConnectNetworkResponse()
+
+    def DisconnectNetwork(
+        self, request: pb.DisconnectNetworkRequest, context: grpc.ServicerContext
+    ) -> pb.DisconnectNetworkResponse:
+        self.lc.disconnect_network(request.id, request.network, request.force)
+        return pb.DisconnectNetworkResponse()
+
     def Prune(
         self, request: pb.PruneContainersRequest, context: grpc.ServicerContext
     ) -> pb.PruneContainersResponse:

@@ -21,11 +21,10 @@ from hangu.network.v1.network_pb2 import Sandbox
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
 
-from . import mounts, ocispec
+from . import mounts, networking, ocispec
 from .model import (
     Container,
     ContainerConfig,
-    EndpointSettings,
     HostConfig,
     NetworkingConfig,
     NetworkSettings,
@@ -113,19 +112,13 @@ def sandbox_request(
             if key not in bound:
                 port, _, proto = key.partition("/")
                 ports.append((proto or "tcp", int(port), "", 0))
-    # The docker CLI keys its endpoint by the network mode, "default" for
-    # the default bridge.
-    endpoints = [
-        ("bridge" if net == "default" else net, list(ep.aliases), ep.ipv4_address)
-        for net, ep in nc.endpoints_config.items()
-    ]
     return SandboxRequest(
         container_id=cid,
         container_name=name,
         hostname=cfg.hostname,
         domainname=cfg.domainname,
         network_mode=hc.network_mode,
-        endpoints=endpoints,
+        endpoints=networking.endpoint_requests(hc, nc),
         dns=list(hc.dns),
         dns_search=list(hc.dns_search),
         dns_options=list(hc.dns_options),
@@ -141,17 +134,9 @@ def network_settings(sandbox: object) -> NetworkSettings:
         ns.ports.setdefault(key, PortBindings()).bindings.append(
             PortBinding(host_ip=p.host_ip or "0.0.0.0", host_port=str(p.host_port))
         )
-    for ep in getattr(sandbox, "endpoints", []):
-        ns.networks[ep.network_name] = EndpointSettings(
-            network_name=ep.network_name,
-            network_id=ep.network_id,
-            endpoint_id=ep.endpoint_id,
-            gateway=ep.gateway,
-            ip_address=ep.ipv4_address,
-            ip_prefix_len=ep.ipv4_prefix_len,
-            mac_address=ep.mac_address,
-            aliases=list(ep.aliases),
-        )
+    attachments = getattr(sandbox, "attachments", None)
+    if attachments is not None:
+        ns.networks = networking.networks_from(attachments)
     return ns
 
 
@@ -303,8 +288,13 @@ class Starter:
         self.rt.cleanup(cid)
         if ctr.sandbox_active:
             try:
-                self.peers.network.remove_sandbox(cid)
+                attachments = self.peers.network.remove_sandbox(cid)
                 ctr.sandbox_active = False
+                ctr.network_settings = NetworkSettings(
+                    networks=networking.networks_from(attachments)
+                    if attachments is not None
+                    else ctr.network_settings.networks
+                )
             except HanguError as err:
                 log.warning("remove_sandbox_failed", id=cid, error=err.message)
         if ctr.rootfs_mounted:

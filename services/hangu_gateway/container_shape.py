@@ -192,12 +192,21 @@ def mount_points(c: cpb.Container) -> list[dict[str, Any]]:
 
 
 def endpoint_json(ep: cpb.EndpointSettings) -> dict[str, Any]:
+    asked = ep.ipam_config
+    ipam: dict[str, Any] | None = None
+    if asked.ipv4_address or asked.ipv6_address or asked.link_local_ips:
+        ipam = {
+            "IPv4Address": asked.ipv4_address,
+            "IPv6Address": asked.ipv6_address,
+            "LinkLocalIPs": list(asked.link_local_ips) or None,
+        }
     return {
-        "IPAMConfig": None,
-        "Links": None,
+        "IPAMConfig": ipam,
+        "Links": list(ep.links) or None,
         "Aliases": list(ep.aliases) or None,
         "MacAddress": ep.mac_address,
-        "DriverOpts": None,
+        "DriverOpts": dict(ep.driver_opts) or None,
+        "GwPriority": 0,
         "NetworkID": ep.network_id,
         "EndpointID": ep.endpoint_id,
         "Gateway": ep.gateway,

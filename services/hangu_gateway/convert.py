@@ -132,21 +132,43 @@ def host_config(body: dict[str, Any]) -> cpb.HostConfig:
     return hc
 
 
-def networking_config(body: dict[str, Any]) -> cpb.NetworkingConfig:
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise bad_request(f"invalid JSON: {what} must be an object")
+    return value
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad_request(f"invalid JSON: {what} must be an array of strings")
+    return value
+
+
+def endpoint_config(ep: Any) -> cpb.EndpointConfig:
+    """One EndpointSettings of a create or a connect, shape-checked."""
+    ep = _object(ep, "EndpointSettings")
+    ipam = _object(ep.get("IPAMConfig"), "IPAMConfig")
+    opts = _object(ep.get("DriverOpts"), "DriverOpts")
+    return cpb.EndpointConfig(
+        aliases=_strings(ep.get("Aliases"), "Aliases"),
+        ipv4_address=str(ipam.get("IPv4Address") or ""),
+        ipv6_address=str(ipam.get("IPv6Address") or ""),
+        link_local_ips=_strings(ipam.get("LinkLocalIPs"), "LinkLocalIPs"),
+        links=_strings(ep.get("Links"), "Links"),
+        mac_address=str(ep.get("MacAddress") or ""),
+        driver_opts={str(k): str(v) for k, v in opts.items()},
+    )
+
+
+def networking_config(body: Any) -> cpb.NetworkingConfig:
     nc = cpb.NetworkingConfig()
-    for name, ep in (body.get("EndpointsConfig") or {}).items():
-        ep = ep or {}
-        ipam = ep.get("IPAMConfig") or {}
-        nc.endpoints_config[name].CopyFrom(
-            cpb.EndpointConfig(
-                aliases=ep.get("Aliases") or [],
-                ipv4_address=ipam.get("IPv4Address") or "",
-                ipv6_address=ipam.get("IPv6Address") or "",
-                links=ep.get("Links") or [],
-                mac_address=ep.get("MacAddress") or "",
-                driver_opts=ep.get("DriverOpts") or {},
-            )
-        )
+    configs = _object(_object(body, "NetworkingConfig").get("EndpointsConfig"), "EndpointsConfig")
+    for name, ep in configs.items():
+        nc.endpoints_config[name].CopyFrom(endpoint_config(ep))
     return nc
 
 
@@ -162,6 +184,6 @@ def create_request(
         name=name,
         config=container_config(body),
         host_config=host_config(host),
-        networking_config=networking_config(body.get("NetworkingConfig") or {}),
+        networking_config=networking_config(body.get("NetworkingConfig")),
         platform=platform,
     )

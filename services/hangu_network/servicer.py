@@ -110,8 +110,9 @@ def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.
     )
 
 
-def sandbox_pb(view: SandboxView) -> pb.Sandbox:
+def sandbox_pb(view: SandboxView, attachments: pb.Attachments | None = None) -> pb.Sandbox:
     return pb.Sandbox(
+        attachments=attachments,
         container_id=view.row.container_id,
         netns_path=view.row.netns_path,
         hosts_path=view.hosts_path,
@@ -219,7 +220,7 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
                 ],
             )
         )
-        return sandbox_pb(view)
+        return sandbox_pb(view, self._attachments(request.container_id))
 
     def GetSandbox(
         self, request: pb.GetSandboxRequest, context: grpc.ServicerContext

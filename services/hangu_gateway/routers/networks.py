@@ -6,13 +6,14 @@ from typing import Any
 
 from aiohttp import web
 
+from hangu.container.v1 import container_pb2 as cpb
 from hangu.network.v1 import network_pb2 as npb
 from hangu_runtime.times import rfc3339
 
+from ..convert import endpoint_config
 from ..errors import bad_request
 from ..keys import backends
 from .common import fill_filters, filters, json_body, json_response, no_content
-from .containers import get_container
 
 
 def network_json(n: npb.Network, containers: bool = True) -> dict[str, Any]:
@@ -121,35 +122,33 @@ async def remove(request: web.Request) -> web.StreamResponse:
 
 
 async def connect(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    body = await json_body(request)
-    c = await get_container(request, str(body.get("Container") or ""))
-    ep = body.get("EndpointConfig") or {}
-    ipam = ep.get("IPAMConfig") or {}
-    network = await _get(request, ref)
-    await backends(request).network.Connect(
-        npb.ConnectRequest(
-            container_id=c.id,
-            endpoint=npb.EndpointRequest(
-                network=network.id,
-                aliases=ep.get("Aliases") or [],
-                ipv4_address=ipam.get("IPv4Address") or "",
-                mac_address=ep.get("MacAddress") or "",
-            ),
+    body = _object(await json_body(request))
+    await backends(request).container.ConnectNetwork(
+        cpb.ConnectNetworkRequest(
+            id=str(body.get("Container") or ""),
+            network=request.match_info["id"],
+            endpoint=endpoint_config(body.get("EndpointConfig")),
         )
     )
     return web.Response(status=200)
 
 
 async def disconnect(request: web.Request) -> web.StreamResponse:
-    ref = request.match_info["id"]
-    body = await json_body(request)
-    c = await get_container(request, str(body.get("Container") or ""))
-    network = await _get(request, ref)
-    await backends(request).network.Disconnect(
-        npb.DisconnectRequest(container_id=c.id, network=network.id, force=bool(body.get("Force")))
+    body = _object(await json_body(request))
+    await backends(request).container.DisconnectNetwork(
+        cpb.DisconnectNetworkRequest(
+            id=str(body.get("Container") or ""),
+            network=request.match_info["id"],
+            force=bool(body.get("Force")),
+        )
     )
     return web.Response(status=200)
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise bad_request("invalid JSON: expected an object")
+    return body
 
 
 async def prune(request: web.Request) -> web.StreamResponse:

@@ -778,6 +778,7 @@ class EndpointConfig(_message.Message):
     LINKS_FIELD_NUMBER: _builtins.int
     MAC_ADDRESS_FIELD_NUMBER: _builtins.int
     DRIVER_OPTS_FIELD_NUMBER: _builtins.int
+    LINK_LOCAL_IPS_FIELD_NUMBER: _builtins.int
     ipv4_address: _builtins.str
     ipv6_address: _builtins.str
     mac_address: _builtins.str
@@ -787,6 +788,8 @@ class EndpointConfig(_message.Message):
     def links(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def driver_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def link_local_ips(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
         self,
         *,
@@ -796,10 +799,11 @@ class EndpointConfig(_message.Message):
         links: _abc.Iterable[_builtins.str] | None = ...,
         mac_address: _builtins.str = ...,
         driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        link_local_ips: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "driver_opts", b"driver_opts", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "links", b"links", "mac_address", b"mac_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "driver_opts", b"driver_opts", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "link_local_ips", b"link_local_ips", "links", b"links", "mac_address", b"mac_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -917,6 +917,7 @@ class Sandbox(_message.Message):
     ENDPOINTS_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
     NETWORK_MODE_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     netns_path: _builtins.str
     """empty for host mode"""
@@ -930,6 +931,10 @@ class Sandbox(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortMapping]:
         """with host ports filled in"""
 
+    @_builtins.property
+    def attachments(self) -> Global___Attachments:
+        """every network, as inspect shows it"""
+
     def __init__(
         self,
         *,
@@ -941,10 +946,11 @@ class Sandbox(_message.Message):
         endpoints: _abc.Iterable[Global___Endpoint] | None = ...,
         ports: _abc.Iterable[Global___PortMapping] | None = ...,
         network_mode: _builtins.str = ...,
+        attachments: Global___Attachments | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_id", b"container_id", "endpoints", b"endpoints", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "netns_path", b"netns_path", "network_mode", b"network_mode", "ports", b"ports", "resolv_conf_path", b"resolv_conf_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "container_id", b"container_id", "endpoints", b"endpoints", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "netns_path", b"netns_path", "network_mode", b"network_mode", "ports", b"ports", "resolv_conf_path", b"resolv_conf_path"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
