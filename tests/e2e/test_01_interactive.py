@@ -64,9 +64,10 @@ def test_run_it_pulls_and_gives_a_terminal(stack: Stack, pull_ref: str) -> None:
     assert child.exitstatus == 0, child.before
 
     inspect = stack.run_docker(
-        "inspect", "--format", "{{.Id}} {{.State.Status}} {{.NetworkSettings.IPAddress}}", "seed"
+        "inspect", "--format", "{{.Id}}|{{.State.Status}}|{{.NetworkSettings.IPAddress}}", "seed"
     )
-    cid, status, inspect_ip = inspect.stdout.split()
+    # "|"-separated: the address is empty once the container has exited.
+    cid, status, inspect_ip = inspect.stdout.strip().split("|")
     assert cid.startswith(hostname)
     assert status == "exited"
     assert inspect_ip in ("", ip)  # released on exit, or still shown as dockerd does
