@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.ids import new_id
 
-from . import imageconfig, mounts, names, networking
+from . import imageconfig, mounts, names, networking, portspecs
 from .model import Container, ContainerConfig, HostConfig, NetworkingConfig, NetworkSettings
 from .peers import Peers
 from .registry import Live, Registry
@@ -43,6 +43,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         raise InvalidArgument(f"invalid restart policy '{hc.restart_policy.name}'")
     if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    portspecs.validate(hc)
     cid = new_id()
     if hc.network_mode in ("", "default"):
         hc = dataclasses.replace(hc, network_mode="bridge")  # what dockerd stores for "default"

@@ -185,12 +185,14 @@ class Lifecycle:
             state.finished_at = time.time()
             state.pid = 0
             state.oom_killed = self.rt.oom_killed(cid)
+            # Before the exit is visible: when `docker stop` returns, the
+            # container's published ports are free again, as with dockerd.
+            self.starter.teardown(live)
             with self.registry.cond:
                 live.exits += 1
             self.registry.save(live)
             for hook in self.exit_hooks:
                 hook(cid)
-            self.starter.teardown(live)
             restart = self._should_restart(live)
             if restart:
                 state.status = "restarting"

@@ -93,7 +93,8 @@ class SandboxRequest:
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)
     extra_hosts: list[str] = field(default_factory=list)
-    ports: list[tuple[str, int, str, int]] = field(default_factory=list)  # proto, cport, hip, hport
+    # proto, container port, host ip, host port, last host port of a range (0: one)
+    ports: list[tuple[str, int, str, int, int]] = field(default_factory=list)
 
 
 class NetworkClient:
@@ -113,8 +114,10 @@ class NetworkClient:
             dns_options=req.dns_options,
             extra_hosts=req.extra_hosts,
             ports=[
-                network_pb2.PortMapping(protocol=p, container_port=c, host_ip=hip, host_port=hp)
-                for p, c, hip, hp in req.ports
+                network_pb2.PortMapping(
+                    protocol=p, container_port=c, host_ip=hip, host_port=hp, host_port_end=end
+                )
+                for p, c, hip, hp, end in req.ports
             ],
         )
         return _call(self.stub.CreateSandbox, msg)

@@ -21,7 +21,7 @@ from hangu.network.v1.network_pb2 import Sandbox
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
 
-from . import mounts, networking, ocispec
+from . import mounts, networking, ocispec, portspecs
 from .model import (
     Container,
     ContainerConfig,
@@ -93,25 +93,6 @@ def secure_join(root: Path, path: str, depth: int = 0) -> Path:
 def sandbox_request(
     cid: str, name: str, cfg: ContainerConfig, hc: HostConfig, nc: NetworkingConfig
 ) -> SandboxRequest:
-    ports: list[tuple[str, int, str, int]] = []
-    bound: set[str] = set()
-    for key, bindings in hc.port_bindings.items():
-        port, _, proto = key.partition("/")
-        bound.add(key)
-        for b in bindings.bindings or [PortBinding()]:
-            ports.append(
-                (
-                    proto or "tcp",
-                    int(port),
-                    b.host_ip,
-                    int(b.host_port.split("-")[0]) if b.host_port else 0,
-                )
-            )
-    if hc.publish_all_ports:
-        for key in cfg.exposed_ports:
-            if key not in bound:
-                port, _, proto = key.partition("/")
-                ports.append((proto or "tcp", int(port), "", 0))
     return SandboxRequest(
         container_id=cid,
         container_name=name,
@@ -123,7 +104,7 @@ def sandbox_request(
         dns_search=list(hc.dns_search),
         dns_options=list(hc.dns_options),
         extra_hosts=list(hc.extra_hosts),
-        ports=ports,
+        ports=portspecs.requests(cfg, hc),
     )
 
 

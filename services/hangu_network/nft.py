@@ -12,6 +12,8 @@ ports are elements of sets and maps, so adding or removing one is a single
 - set `same_bridge` (ifname . ifname), `internal` (ifname): network isolation
 - map `ports_any` proto . port → container ip . port (host_ip 0.0.0.0)
 - map `ports_ip`  host ip . proto . port → container ip . port
+- maps `ports6_any`, `ports6_ip`: the same for IPv6 host addresses of
+  containers that have an IPv6 address (the others are proxied, proxy.py)
 """
 
 from __future__ import annotations
@@ -31,25 +33,37 @@ log = hlog.get_logger("hangu.network.nft")
 
 @dataclass(frozen=True)
 class PortRule:
-    host_ip: str  # "" or "0.0.0.0" for every local address
-    protocol: str  # tcp, udp
+    host_ip: str  # "0.0.0.0" / "::" for every local address of that family
+    protocol: str  # tcp, udp, sctp
     host_port: int
     container_ip: str
     container_port: int
+    container_ip6: str = ""  # IPv6 host address: DNAT to it if set, else proxied
+
+    @property
+    def v6(self) -> bool:
+        return ":" in self.host_ip
+
+    @property
+    def kernel_path(self) -> bool:
+        """Forwarded by a DNAT map element (else only by the proxy)."""
+        return not self.v6 or bool(self.container_ip6)
 
     @property
     def any_address(self) -> bool:
-        return self.host_ip in ("", "0.0.0.0")
+        return self.host_ip in ("", "0.0.0.0", "::")
 
     def key(self) -> str:
         k = f"{self.protocol} . {self.host_port}"
         return k if self.any_address else f"{self.host_ip} . {k}"
 
     def element(self) -> str:
-        return f"{self.key()} : {self.container_ip} . {self.container_port}"
+        target = self.container_ip6 if self.v6 else self.container_ip
+        return f"{self.key()} : {target} . {self.container_port}"
 
     def map_name(self) -> str:
-        return "ports_any" if self.any_address else "ports_ip"
+        family = "ports6" if self.v6 else "ports"
+        return f"{family}_any" if self.any_address else f"{family}_ip"
 
 
 class _Lib:
@@ -108,14 +122,30 @@ class Nft:
         set and map elements: restarts keep published ports and networks."""
         t = f"inet {self.table}"
         # Queries to hangu's resolver on a gateway are never published-port traffic.
+        # 127.0.0.1 is forwarded for the host itself (route_localnet on the
+        # bridges), never for packets that came from elsewhere. ::1 cannot
+        # leave the loopback device at all: the proxy serves it.
         dnat = (
             "ip daddr @dns_servers meta l4proto { tcp, udp } th dport 53 return\n"
             "fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
             "dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n"
+            "ip6 daddr ::1 return\n"
+            "fib daddr type local dnat ip6 to meta l4proto . th dport map @ports6_any\n"
+            "dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6_ip\n"
         )
+        from_outside = 'iifname != "lo" ip daddr 127.0.0.0/8 return\n'
         chains = {
-            "prerouting": ("type nat hook prerouting priority dstnat; policy accept;", dnat),
+            "prerouting": (
+                "type nat hook prerouting priority dstnat; policy accept;",
+                from_outside + dnat,
+            ),
             "output": ("type nat hook output priority -100; policy accept;", dnat),
+            # route_localnet lets a bridge route 127/8: a container must not
+            # reach the host's loopback services through it.
+            "localnet": (
+                "type filter hook prerouting priority raw; policy accept;",
+                "iifname @bridges ip daddr 127.0.0.0/8 drop\n",
+            ),
             "postrouting": (
                 "type nat hook postrouting priority srcnat; policy accept;",
                 (
@@ -152,6 +182,14 @@ class Nft:
             (
                 f"add map {t} ports_ip {{ type ipv4_addr . inet_proto . inet_service : "
                 f"ipv4_addr . inet_service; }}"
+            ),
+            (
+                f"add map {t} ports6_any {{ type inet_proto . inet_service : "
+                f"ipv6_addr . inet_service; }}"
+            ),
+            (
+                f"add map {t} ports6_ip {{ type ipv6_addr . inet_proto . inet_service : "
+                f"ipv6_addr . inet_service; }}"
             ),
         ]
         for name, (head, rules) in chains.items():

@@ -7,6 +7,7 @@ timings of each phase in the log."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from .attachments import Attachments, AttachmentView, EndpointSpec
 from .models import AllocationRow, AttachmentRow, EndpointRow, NetworkRow, SandboxRow
 from .networks import Networks
 from .nft import PortRule
-from .ports import PortRequest, resolve
+from .ports import PortRequest, Publisher
 
 log = hlog.get_logger("hangu.network.sandboxes")
 
@@ -92,6 +93,7 @@ class Sandboxes:
         self.engine = networks.engine
         self.links = networks.links
         self.nft = networks.nft
+        self.ports = Publisher(self.nft)
         self.netns_dir = settings.run / "netns"
         self.files_root = settings.data_dir("network") / "sandboxes"
         self._locks: dict[str, threading.Lock] = {}
@@ -125,14 +127,6 @@ class Sandboxes:
     def all_ids(self) -> list[str]:
         with Session(self.engine, expire_on_commit=False) as s:
             return [r.container_id for r in s.exec(select(SandboxRow))]
-
-    def _taken_ports(self) -> set[tuple[str, str, int]]:
-        with Session(self.engine, expire_on_commit=False) as s:
-            return {
-                (p["host_ip"], p["protocol"], p["host_port"])
-                for r in s.exec(select(SandboxRow))
-                for p in r.ports
-            }
 
     # -- create ----------------------------------------------------------
     def create(self, spec: SandboxSpec) -> SandboxView:
@@ -235,8 +229,13 @@ class Sandboxes:
                 os.close(fd)
             t_links = time.perf_counter()
             if spec.ports and made:
-                rules = resolve(spec.ports, made[0][0].ipv4_address, self._taken_ports())
-                self.nft.add_ports(rules)
+                first = made[0][0]
+                rules = self.ports.publish(
+                    spec.ports,
+                    first.ipv4_address,
+                    first.ipv6_address,
+                    (spec.container_name, first.id),
+                )
             ip = made[0][0].ipv4_address if made else ""
             resolver = self.networks.dns_address(made[0][1]) if made else ""
             self._write_files(files, ip, hostname, spec, extra, resolver)
@@ -253,7 +252,7 @@ class Sandboxes:
             )
             return view
         except BaseException:
-            self.nft.remove_ports(rules)
+            self.ports.unpublish(rules)
             for ep, _ in made:
                 self._drop_endpoint(ep)
             netns.remove(path)
@@ -389,7 +388,7 @@ class Sandboxes:
                 view = self.get(container_id)
             except NotFound:
                 return
-            self.nft.remove_ports(view.ports)
+            self.ports.unpublish(view.ports)
             # Deleting a veth waits for the kernel (tens of ms): it is done
             # off the exit path. Its address stays allocated until then, and
             # a crash in between is repaired by reap_orphans() at start-up.
@@ -566,5 +565,14 @@ class Sandboxes:
             self.networks.release(a.network_id, a.address)
             log.info("orphan_address_freed", address=a.address, network_id=a.network_id)
 
+    def restore_ports(self) -> None:
+        """The published ports of every live sandbox, after a restart."""
+        rules: list[PortRule] = []
+        for cid in self.all_ids():
+            with contextlib.suppress(NotFound):
+                rules += self.get(cid).ports
+        self.ports.restore(rules)
+
     def close(self) -> None:
+        self.ports.close()
         self._reaper.shutdown(wait=True)

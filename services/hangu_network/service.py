@@ -43,6 +43,7 @@ class NetworkService:
         self.sandboxes = Sandboxes(settings, self.networks, self.attachments)
         self.networks.startup()
         self.sandboxes.reap_orphans()
+        self.sandboxes.restore_ports()
         self.servicer = NetworkServicer(self.networks, self.sandboxes)
         log.info(
             "network_ready",

@@ -215,6 +215,7 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
                         container_port=p.container_port,
                         host_ip=p.host_ip,
                         host_port=p.host_port,
+                        host_port_end=p.host_port_end,
                     )
                     for p in request.ports
                 ],

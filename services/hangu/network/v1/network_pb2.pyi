@@ -518,12 +518,16 @@ class PortMapping(_message.Message):
     CONTAINER_PORT_FIELD_NUMBER: _builtins.int
     HOST_IP_FIELD_NUMBER: _builtins.int
     HOST_PORT_FIELD_NUMBER: _builtins.int
+    HOST_PORT_END_FIELD_NUMBER: _builtins.int
     protocol: _builtins.str
-    """tcp, udp"""
+    """tcp, udp, sctp"""
     container_port: _builtins.int
     host_ip: _builtins.str
+    """"": every address, IPv4 and IPv6"""
     host_port: _builtins.int
-    """0: pick one"""
+    """0: pick one from the ephemeral range"""
+    host_port_end: _builtins.int
+    """> host_port: pick one free port of host_port..host_port_end"""
     def __init__(
         self,
         *,
@@ -531,10 +535,11 @@ class PortMapping(_message.Message):
         container_port: _builtins.int = ...,
         host_ip: _builtins.str = ...,
         host_port: _builtins.int = ...,
+        host_port_end: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_port", b"container_port", "host_ip", b"host_ip", "host_port", b"host_port", "protocol", b"protocol"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_port", b"container_port", "host_ip", b"host_ip", "host_port", b"host_port", "host_port_end", b"host_port_end", "protocol", b"protocol"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
