@@ -17,16 +17,14 @@ import errno
 import socket
 import threading
 
-from hangu_runtime import logging as hlog
-
 from .nft import PortRule
-
-log = hlog.get_logger("hangu.network.hostports")
 
 SO_ATTACH_FILTER = 26
 IPPROTO_SCTP = 132
-# hangu's resolver listens on each gateway's port 53 (TCP): a TCP port 53
-# published on every address cannot be reserved beside it, and is not.
+# hangu's resolver listens on each gateway's port 53 with SO_REUSEADDR. A
+# held UDP socket there would take its queries (the last bound one gets the
+# datagrams) and a TCP one cannot be bound beside its listener: IPv4 port 53
+# is checked (a host DNS server still fails the publish) but not held.
 _RESOLVER_PORT = 53
 
 Key = tuple[str, str, int]  # host ip, protocol, port
@@ -114,13 +112,16 @@ class HostPorts:
 
     def reserve(self, ip: str, proto: str, port: int) -> None:
         key = (ip, proto, port)
+        resolver_port = port == _RESOLVER_PORT and not _is_v6(ip)
         try:
             sock: socket.socket | None = open_reservation(ip, proto, port)
         except OSError as err:
-            if not (port == _RESOLVER_PORT and proto == "tcp" and err.errno == errno.EADDRINUSE):
+            if not (resolver_port and proto == "tcp" and err.errno == errno.EADDRINUSE):
                 raise
             sock = None
-            log.info("resolver_port_not_reserved", host_ip=ip)
+        if resolver_port and sock is not None:
+            sock.close()
+            sock = None
         with self._lock:
             old = self._held.pop(key, None)
             self._held[key] = sock

@@ -19,6 +19,7 @@ from pyroute2 import IPRoute
 
 from hangu.network.v1 import network_pb2 as pb
 from hangu.types.v1 import types_pb2 as tpb
+from hangu_network.ports import ephemeral_range
 
 from .conftest import NetEnv, ns_run, ping
 
@@ -256,7 +257,9 @@ def test_published_port_from_localhost(net_env: NetEnv, tmp_path: Path) -> None:
     )
     try:
         port = sb.ports[0]
-        assert port.host_ip == "127.0.0.1" and 49153 <= port.host_port <= 65535
+        # dockerd picks from the kernel's ephemeral range (ip_local_port_range)
+        low, high = ephemeral_range()
+        assert port.host_ip == "127.0.0.1" and low <= port.host_port <= high
         assert port.container_port == 8080
         body = b""
         for _ in range(50):
