@@ -11,21 +11,23 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Address, IPv4Network
 
-from hangu_runtime.errors import Conflict, HanguError, InvalidArgument
+from hangu_runtime.errors import Conflict, InvalidArgument, Unavailable
+
+
+def pool_entries(pool: str) -> Iterator[tuple[IPv4Network, int]]:
+    """(base, size) of each entry, as `docker info` shows DefaultAddressPools."""
+    for entry in pool.split(","):
+        entry = entry.strip()
+        if entry:
+            cidr, _, size = entry.partition(":")
+            net = IPv4Network(cidr, strict=False)
+            yield net, int(size) if size else net.prefixlen
 
 
 def pool_subnets(pool: str) -> Iterator[IPv4Network]:
     """Every candidate subnet of a pool, in order."""
-    for entry in pool.split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        cidr, _, size = entry.partition(":")
-        net = IPv4Network(cidr, strict=False)
-        if size:
-            yield from net.subnets(new_prefix=int(size))
-        else:
-            yield net
+    for net, size in pool_entries(pool):
+        yield from net.subnets(new_prefix=size)
 
 
 def pick_subnet(pool: str, avoid: Iterable[IPv4Network]) -> IPv4Network:
@@ -35,10 +37,8 @@ def pick_subnet(pool: str, avoid: Iterable[IPv4Network]) -> IPv4Network:
     for candidate in pool_subnets(pool):
         if not any(candidate.overlaps(t) for t in taken):
             return candidate
-    raise HanguError(
-        "could not find an available, non-overlapping IPv4 address pool "
-        "among the defaults to assign to the network"
-    )
+    # current dockerd's wording and status (a 400, not a server error)
+    raise InvalidArgument("all predefined address pools have been fully subnetted")
 
 
 def default_gateway(subnet: IPv4Network) -> IPv4Address:
@@ -73,7 +73,8 @@ def allocate(
     for addr in space.hosts() if space.prefixlen < 31 else space:
         if addr in subnet and addr not in used and addr not in reserved:
             return addr
-    raise HanguError(f"no available IPv4 addresses on this network's address pools: {subnet}")
+    # dockerd: ErrNoAvailableIPs, a 503
+    raise Unavailable("no available addresses on this pool")
 
 
 def mac_for(addr: IPv4Address) -> str:

@@ -28,9 +28,14 @@ class Settings:
     run: Path = Path("/run/hangu")
     # Default bridge network.
     bridge: str = "hangu0"
-    # Pool the default bridge's subnet is picked from; subnets a host route
-    # already uses are skipped.
-    subnet_pool: str = "10.88.0.0/16,10.89.0.0/16,10.90.0.0/16,172.29.0.0/16,192.168.215.0/24"
+    # Docker's default-address-pools, written `base:size,...`: the default
+    # bridge's and every user network's subnet without --subnet is the first
+    # one free of host routes and other networks. These are dockerd's own
+    # 31 (fifteen /16s of 172.17.0.0/12, sixteen /20s of 192.168.0.0/16).
+    subnet_pool: str = (
+        "172.17.0.0/16:16,172.18.0.0/16:16,172.19.0.0/16:16,172.20.0.0/14:16,"
+        "172.24.0.0/14:16,172.28.0.0/14:16,192.168.0.0/16:20"
+    )
     # nftables table (family inet) holding all of hangu's rules.
     nft_table: str = "hangu"
     runtime: str = "runc"

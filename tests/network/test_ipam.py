@@ -30,8 +30,21 @@ def test_pick_skips_partial_overlap_and_exhaustion() -> None:
     assert ipam.pick_subnet("10.201.0.0/16:24", [IPv4Network("10.201.0.128/25")]) == IPv4Network(
         "10.201.1.0/24"
     )
-    with pytest.raises(HanguError):
+    with pytest.raises(InvalidArgument, match="all predefined address pools have been fully"):
         ipam.pick_subnet("10.201.0.0/24", [IPv4Network("10.0.0.0/8")])
+
+
+def test_default_pools_are_dockerds_thirty_one() -> None:
+    from hangu_runtime.config import Settings
+
+    nets = list(ipam.pool_subnets(Settings().subnet_pool))
+    assert len(nets) == 31
+    assert nets[0] == IPv4Network("172.17.0.0/16")
+    assert nets[14] == IPv4Network("172.31.0.0/16")
+    assert nets[15] == IPv4Network("192.168.0.0/20")
+    assert nets[-1] == IPv4Network("192.168.240.0/20")
+    # with dockerd's docker0 on the host, the first pick is the next /16
+    assert ipam.pick_subnet(Settings().subnet_pool, [nets[0]]) == nets[1]
 
 
 def test_allocate_lowest_free_skipping_gateway() -> None:

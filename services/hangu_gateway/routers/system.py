@@ -230,11 +230,18 @@ async def info(request: web.Request) -> web.StreamResponse:
         "CDISpecDirs": [],
         "Containerd": None,
         "Warnings": [],
-        "DefaultAddressPools": [
-            {"Base": p.strip(), "Size": 24} for p in cfg.subnet_pool.split(",") if p.strip()
-        ],
+        "DefaultAddressPools": _address_pools(cfg.subnet_pool),
     }
     return json_response(data)
+
+
+def _address_pools(pool: str) -> list[dict[str, Any]]:
+    """`base:size,...` (a bare CIDR is one subnet of its own size)."""
+    out: list[dict[str, Any]] = []
+    for entry in filter(None, (e.strip() for e in pool.split(","))):
+        base, _, size = entry.partition(":")
+        out.append({"Base": base, "Size": int(size or base.partition("/")[2] or 32)})
+    return out
 
 
 def _registry_config(settings: Settings) -> dict[str, Any]:
