@@ -112,6 +112,7 @@ _SHAPES: dict[type[Any], _Shape] = {
     for cls in (
         model.ContainerConfig,
         model.HostConfig,
+        model.EndpointConfig,
         model.NetworkingConfig,
         model.NetworkSettings,
         model.RestartPolicy,

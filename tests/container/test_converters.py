@@ -86,6 +86,14 @@ def test_round_trips_are_lossless() -> None:
     )
 
 
+def test_endpoint_config_of_a_connect() -> None:
+    # `network connect` sends one EndpointConfig on its own.
+    msg = pb.EndpointConfig(aliases=["a"], ipv4_address="10.0.0.9", driver_opts={"k": "v"})
+    ep = converters.endpoint_config_from_pb(msg)
+    assert ep.aliases == ["a"] and ep.ipv4_address == "10.0.0.9" and ep.driver_opts == {"k": "v"}
+    assert converters.endpoint_config_from_pb(pb.EndpointConfig()).links == []
+
+
 def test_absent_is_not_empty_or_zero() -> None:
     cfg = converters.config_from_pb(_full_config())
     assert cfg.cmd == ["sh"] and cfg.entrypoint == [] and cfg.stop_timeout == 0
