@@ -9,8 +9,8 @@ reserves for the user and jumps to first, so hangu adds exactly
 `-i <bridge> -j ACCEPT` and `-o <bridge> -j ACCEPT` there, once per network,
 and deletes exactly those. The chain and the FORWARD jump are created only
 when missing; no other rule of dockerd's is touched. iptables (the nft
-backend, as dockerd uses) is exec'd: this happens per network, not per
-container."""
+backend, as dockerd uses) is exec'd twice per change, one listing and one
+iptables-restore: this happens per network, not per container."""
 
 from __future__ import annotations
 
@@ -34,6 +34,29 @@ def _ipt(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _listing() -> list[str] | None:
+    """`iptables -S` of the filter table, or None when iptables cannot list it."""
+    res = _ipt("-S")
+    return res.stdout.splitlines() if res.returncode == 0 else None
+
+
+def _restore(commands: list[str]) -> None:
+    """Every command in one iptables-restore transaction (--noflush: nothing
+    else in the table changes): one exec however many rules change."""
+    if not commands:
+        return
+    script = "*filter\n" + "".join(f"{c}\n" for c in commands) + "COMMIT\n"
+    res = subprocess.run(
+        ["iptables-restore", "-w", "--noflush"],
+        input=script,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"iptables-restore {commands}: {res.stderr.strip()}")
+
+
 @contextmanager
 def _locked() -> Iterator[None]:
     with open(_LOCK_PATH, "a") as fh:
@@ -44,70 +67,63 @@ def _locked() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _rules(bridge: str) -> list[list[str]]:
-    return [["-i", bridge, "-j", "ACCEPT"], ["-o", bridge, "-j", "ACCEPT"]]
-
-
-def _ensure_chain() -> None:
-    if _ipt("-S", CHAIN).returncode != 0:
-        res = _ipt("-N", CHAIN)
-        if res.returncode != 0 and "exists" not in res.stderr:
-            raise RuntimeError(f"iptables -N {CHAIN}: {res.stderr.strip()}")
-        log.info("docker_user_chain_created")
-    if _ipt("-C", "FORWARD", "-j", CHAIN).returncode != 0:
-        res = _ipt("-I", "FORWARD", "-j", CHAIN)
-        if res.returncode != 0:
-            raise RuntimeError(f"iptables -I FORWARD -j {CHAIN}: {res.stderr.strip()}")
-        log.info("docker_user_jump_created")
+def _rules(bridge: str) -> list[str]:
+    return [f"-i {bridge} -j ACCEPT", f"-o {bridge} -j ACCEPT"]
 
 
 def add(bridge: str) -> None:
     with _locked():
-        _ensure_chain()
+        have = _listing()
+        if have is None:
+            raise RuntimeError("iptables -S failed: cannot add DOCKER-USER rules")
+        commands = []
+        # The chain and the FORWARD jump only when missing (dockerd's stay).
+        if f"-N {CHAIN}" not in have:
+            commands.append(f"-N {CHAIN}")
+        if f"-A FORWARD -j {CHAIN}" not in have:
+            commands.append(f"-I FORWARD -j {CHAIN}")
         # Inserted at the top: rules a user (or an old dockerd's trailing
         # RETURN) placed in the chain must not come first.
-        for rule in _rules(bridge):
-            if _ipt("-C", CHAIN, *rule).returncode != 0:
-                res = _ipt("-I", CHAIN, *rule)
-                if res.returncode != 0:
-                    raise RuntimeError(f"iptables -I {CHAIN}: {res.stderr.strip()}")
+        commands += [f"-I {CHAIN} {r}" for r in _rules(bridge) if f"-A {CHAIN} {r}" not in have]
+        _restore(commands)
     log.info("docker_user_rules_added", bridge=bridge)
 
 
 def remove(bridge: str) -> None:
     with _locked():
-        if _ipt("-S", CHAIN).returncode != 0:
+        have = _listing()
+        if have is None or f"-N {CHAIN}" not in have:
             return
-        for rule in _rules(bridge):
-            while _ipt("-C", CHAIN, *rule).returncode == 0:
-                if _ipt("-D", CHAIN, *rule).returncode != 0:
-                    break
-        _drop_chain_if_unused()
+        ours = {f"-A {CHAIN} {r}" for r in _rules(bridge)}
+        commands = [f"-D {line[3:]}" for line in have if line in ours]
+        left = [line for line in have if line not in ours]
+        dropped = _unused_chain_commands(left)
+        _restore(commands + dropped)
+        if dropped:
+            log.info("docker_user_chain_removed")
+            _drop_empty_table(left)
     log.info("docker_user_rules_removed", bridge=bridge)
 
 
 def present(bridge: str) -> bool:
-    return all(_ipt("-C", CHAIN, *r).returncode == 0 for r in _rules(bridge))
+    have = _listing() or []
+    return all(f"-A {CHAIN} {r}" in have for r in _rules(bridge))
 
 
-def _drop_chain_if_unused() -> None:
-    """Remove the chain and its jump when they are empty and no dockerd has
+def _unused_chain_commands(left: list[str]) -> list[str]:
+    """Removing the chain and its jump once they are empty and no dockerd has
     chains here (then hangu made them); dockerd's own chain is never removed."""
-    listing = _ipt("-S")
-    if listing.returncode != 0:
-        return
-    lines = listing.stdout.splitlines()
-    if any(line.startswith(f"-A {CHAIN} ") for line in lines):
-        return
-    if any(line.startswith("-N DOCKER") and line != f"-N {CHAIN}" for line in lines):
-        return
-    _ipt("-D", "FORWARD", "-j", CHAIN)
-    _ipt("-X", CHAIN)
-    log.info("docker_user_chain_removed")
-    # iptables-nft made `table ip filter` for the chain; when nothing but
-    # accepting built-in chains is left, the table is as if it never was.
-    rest = _ipt("-S")
-    if rest.returncode == 0 and sorted(rest.stdout.split("\n")) == sorted(
-        ["-P INPUT ACCEPT", "-P FORWARD ACCEPT", "-P OUTPUT ACCEPT", ""]
-    ):
+    if any(line.startswith(f"-A {CHAIN} ") for line in left):
+        return []
+    if any(line.startswith("-N DOCKER") and line != f"-N {CHAIN}" for line in left):
+        return []
+    jump = f"-A FORWARD -j {CHAIN}"
+    return [f"-D {jump[3:]}"] * left.count(jump) + [f"-X {CHAIN}"]
+
+
+def _drop_empty_table(left: list[str]) -> None:
+    """iptables-nft made `table ip filter` for the chain; when nothing but
+    accepting built-in chains is left, the table is as if it never was."""
+    rest = [line for line in left if line not in (f"-N {CHAIN}", f"-A FORWARD -j {CHAIN}")]
+    if sorted(rest) == ["-P FORWARD ACCEPT", "-P INPUT ACCEPT", "-P OUTPUT ACCEPT"]:
         subprocess.run(["nft", "delete", "table", "ip", "filter"], capture_output=True, check=False)

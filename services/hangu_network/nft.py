@@ -204,12 +204,30 @@ class Nft:
             return ""
         return f"{verb} element inet {self.table} {set_name} {{ {', '.join(items)} }}\n"
 
+    def _absent(self, set_name: str, elements: Iterable[str]) -> str:
+        """Deletes elements whether or not they are there: `add` of a present
+        element is a no-op, and deleting a missing one would fail the whole
+        transaction (nftables 1.0.6 has no `destroy`)."""
+        items = list(elements)
+        return self._elements("add", set_name, items) + self._elements("delete", set_name, items)
+
+    def _network_absent(self, bridge: str, subnet: str, dns_server: str) -> str:
+        return (
+            self._absent("bridges", [f'"{bridge}"'])
+            + self._absent("same_bridge", [f'"{bridge}" . "{bridge}"'])
+            + self._absent("internal", [f'"{bridge}"'])
+            + (self._absent("subnets", [subnet]) if subnet else "")
+            + (self._absent("dns_servers", [dns_server]) if dns_server else "")
+        )
+
     def add_network(
         self, bridge: str, subnet: str, dns_server: str = "", internal: bool = False
     ) -> None:
-        self.remove_network(bridge, subnet, dns_server)
+        """One transaction: whatever a previous network of that bridge left,
+        then this network's elements."""
         self.run(
-            self._elements("add", "bridges", [f'"{bridge}"'])
+            self._network_absent(bridge, subnet, dns_server)
+            + self._elements("add", "bridges", [f'"{bridge}"'])
             + self._elements("add", "same_bridge", [f'"{bridge}" . "{bridge}"'])
             + (self._elements("add", "internal", [f'"{bridge}"']) if internal else "")
             + (self._elements("add", "subnets", [subnet]) if subnet else "")
@@ -217,14 +235,7 @@ class Nft:
         )
 
     def remove_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
-        # Deleting a missing element fails the whole transaction: one each.
-        self.run(self._elements("delete", "bridges", [f'"{bridge}"']), check=False)
-        self.run(self._elements("delete", "same_bridge", [f'"{bridge}" . "{bridge}"']), check=False)
-        self.run(self._elements("delete", "internal", [f'"{bridge}"']), check=False)
-        if subnet:
-            self.run(self._elements("delete", "subnets", [subnet]), check=False)
-        if dns_server:
-            self.run(self._elements("delete", "dns_servers", [dns_server]), check=False)
+        self.run(self._network_absent(bridge, subnet, dns_server), check=False)
 
     def add_ports(self, rules: Iterable[PortRule]) -> None:
         script = "".join(self._elements("add", r.map_name(), [r.element()]) for r in rules)
@@ -232,8 +243,9 @@ class Nft:
             self.run(script)
 
     def remove_ports(self, rules: Iterable[PortRule]) -> None:
-        for r in rules:
-            self.run(self._elements("delete", r.map_name(), [r.key()]), check=False)
+        script = "".join(self._absent(r.map_name(), [r.element()]) for r in rules)
+        if script:
+            self.run(script, check=False)
 
     def delete_table(self) -> None:
         self.run(f"delete table inet {self.table}", check=False)
