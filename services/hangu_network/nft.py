@@ -235,7 +235,23 @@ class Nft:
         )
 
     def remove_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
-        self.run(self._network_absent(bridge, subnet, dns_server), check=False)
+        if self.run(self._network_absent(bridge, subnet, dns_server), check=False)[0] != 0:
+            self._delete_each(
+                [
+                    ("bridges", f'"{bridge}"'),
+                    ("same_bridge", f'"{bridge}" . "{bridge}"'),
+                    ("internal", f'"{bridge}"'),
+                    *([("subnets", subnet)] if subnet else []),
+                    *([("dns_servers", dns_server)] if dns_server else []),
+                ]
+            )
+
+    def _delete_each(self, elements: Iterable[tuple[str, str]]) -> None:
+        """The slow path when a batch failed (an element that differs from
+        what we expected, say): one transaction per element, so one failure
+        cannot keep the others."""
+        for set_name, element in elements:
+            self.run(self._elements("delete", set_name, [element]), check=False)
 
     def add_ports(self, rules: Iterable[PortRule]) -> None:
         script = "".join(self._elements("add", r.map_name(), [r.element()]) for r in rules)
@@ -243,9 +259,10 @@ class Nft:
             self.run(script)
 
     def remove_ports(self, rules: Iterable[PortRule]) -> None:
+        rules = list(rules)
         script = "".join(self._absent(r.map_name(), [r.element()]) for r in rules)
-        if script:
-            self.run(script, check=False)
+        if script and self.run(script, check=False)[0] != 0:
+            self._delete_each((r.map_name(), r.key()) for r in rules)
 
     def delete_table(self) -> None:
         self.run(f"delete table inet {self.table}", check=False)

@@ -99,3 +99,19 @@ def test_reservation_keeps_host_processes_out(publisher: Publisher) -> None:
     publisher.publish([PortRequest("udp", 53, "127.0.0.1", 21207)], "10.212.9.2", "", EP)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, pytest.raises(OSError):
         s.bind(("127.0.0.1", 21207))
+
+
+def test_elements_go_even_when_they_differ_or_are_missing(publisher: Publisher) -> None:
+    from hangu_network.nft import PortRule
+
+    nft = publisher.nft
+    stored = PortRule("127.0.0.1", "tcp", 21290, "10.9.0.2", 80)
+    nft.add_ports([stored])
+    nft.add_network("hgq-x", "10.9.0.0/24", "10.9.0.1")
+    # A rule whose target differs from the stored one, and one never added:
+    # the batch fails, the element-by-element path still removes by key.
+    moved = PortRule("127.0.0.1", "tcp", 21290, "10.9.0.3", 80)
+    nft.remove_ports([moved, PortRule("127.0.0.1", "tcp", 21291, "10.9.0.2", 80)])
+    nft.remove_network("hgq-x", "10.9.0.0/24", "10.9.0.1")
+    listed = elements(publisher)
+    assert "21290" not in listed and "hgq-x" not in listed and "10.9.0." not in listed
