@@ -139,3 +139,11 @@ class EndpointRow(NetworkBase, table=True):
     @property
     def aliases(self) -> list[str]:
         return list(json.loads(self.aliases_json))
+
+
+class TeardownRow(NetworkBase, table=True):
+    """A removed network's bridge that is still to be taken down (teardown.py)."""
+
+    __tablename__ = "bridge_teardowns"
+    bridge: str = Field(primary_key=True)
+    subnet: str = ""

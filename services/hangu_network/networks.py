@@ -28,6 +28,7 @@ from .dns import DnsServer
 from .links import HostLinks
 from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
 from .nft import Nft
+from .teardown import BridgeTeardown
 
 log = hlog.get_logger("hangu.network.networks")
 
@@ -85,11 +86,13 @@ class Networks:
         self.nft = nft
         self.events = events
         self.lock = threading.RLock()  # network create/remove and IPAM
+        self.teardown = BridgeTeardown(engine, links)
 
     # -- start-up -------------------------------------------------------
     def startup(self) -> None:
         self.nft.ensure_table()
         with self.lock, host_lock():
+            self.teardown.finish()
             self._ensure_predefined()
             self._repick_default_subnet()
             for row in self.all():
@@ -174,13 +177,20 @@ class Networks:
             self.dns.serve(dns, self._resolver(row.id))
 
     def _kernel_down(self, row: NetworkRow) -> None:
+        self._unserve(row)
+        dockeruser.remove(row.bridge)
+        self.links.delete(row.bridge)
+        log.info("bridge_removed", bridge=row.bridge, network=row.name)
+
+    def _unserve(self, row: NetworkRow) -> None:
+        """What makes a network reachable: its resolver and nftables elements."""
         dns = self.dns_address(row)
         if dns and self.dns is not None:
             self.dns.stop_serving(dns)
         self.nft.remove_network(row.bridge, row.subnet, dns)
-        dockeruser.remove(row.bridge)
-        self.links.delete(row.bridge)
-        log.info("bridge_removed", bridge=row.bridge, network=row.name)
+
+    def close(self) -> None:
+        self.teardown.close()
 
     # -- container DNS -----------------------------------------------------
     @staticmethod
@@ -214,6 +224,7 @@ class Networks:
         return lookup
 
     def purge_kernel(self) -> None:
+        self.teardown.finish()
         for row in self.all():
             if row.driver == "bridge" and row.bridge:
                 self._kernel_down(row)
@@ -311,6 +322,8 @@ class Networks:
             bridge = spec.options.get(BRIDGE_NAME_OPT) or "br-" + nid[:12]
             if len(bridge) > 15:
                 raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
+            # A removed network's bridge still going down must be gone first.
+            self.teardown.finish(bridge=bridge, subnet=str(subnet))
             if (
                 any(r.bridge == bridge for r in s.exec(select(NetworkRow)))
                 or self.links.index(bridge) is not None
@@ -369,12 +382,16 @@ class Networks:
                     f"error while removing network: network {row.name} "
                     f"id {row.id} has active endpoints"
                 )
-            self._kernel_down(row)
+            self._unserve(row)
             with Session(self.engine, expire_on_commit=False) as s:
                 for a in s.exec(select(AllocationRow).where(AllocationRow.network_id == row.id)):
                     s.delete(a)
                 s.delete(s.get(NetworkRow, row.id))
+                if row.bridge:
+                    self.teardown.record(s, row.bridge, row.subnet)
                 s.commit()
+            self.teardown.wake()
+            log.info("network_removed", network=row.name, bridge=row.bridge)
         self.events.emit("destroy", row.id, name=row.name, type=row.driver)
 
     def prune(self, filters: Mapping[str, Sequence[str]]) -> list[str]:

@@ -66,6 +66,7 @@ class NetworkService:
 
     def close(self) -> None:
         self.dns.close()
+        self.networks.close()
         self.sandboxes.close()
         self.links.close()
         self.engine.dispose()

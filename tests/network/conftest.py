@@ -46,6 +46,25 @@ def ns_run(netns_path: str, *cmd: str, timeout: float = 10) -> subprocess.Comple
     )
 
 
+def link_exists(name: str) -> bool:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return bool(ipr.link_lookup(ifname=name))
+
+
+def bridge_gone(name: str, timeout: float = 10) -> bool:
+    """A removed network's bridge goes down off the request path (teardown.py)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while link_exists(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def ping(netns_path: str, address: str) -> bool:
     return ns_run(netns_path, "busybox", "ping", "-c1", "-W1", address).returncode == 0
 

@@ -16,7 +16,7 @@ from pyroute2 import IPRoute
 
 from hangu.network.v1 import network_pb2 as pb
 
-from .conftest import PG_POOL, ns_run
+from .conftest import PG_POOL, bridge_gone, link_exists, ns_run
 
 pytestmark = pytest.mark.root
 
@@ -30,11 +30,6 @@ def _err(fn: Any, req: Any) -> tuple[grpc.StatusCode, str]:
     return err.value.code(), err.value.details()
 
 
-def _link_exists(name: str) -> bool:
-    with IPRoute() as ipr:
-        return bool(ipr.link_lookup(ifname=name))
-
-
 def test_predefined_networks_listed(grpc_stub: Any, pg_network: Any) -> None:
     nets = {n.name: n for n in grpc_stub.List(pb.ListNetworksRequest()).networks}
     assert {"bridge", "host", "none"} <= set(nets)
@@ -46,7 +41,7 @@ def test_predefined_networks_listed(grpc_stub: Any, pg_network: Any) -> None:
     bridge = nets["bridge"]
     assert len(bridge.id) == 64 and bridge.scope == "local"
     assert bridge.bridge_name == pg_network.settings.bridge
-    assert _link_exists(bridge.bridge_name)
+    assert link_exists(bridge.bridge_name)
     subnet = IPv4Network(bridge.ipam.config[0].subnet)
     assert subnet.subnet_of(IPv4Network(PG_POOL.split(":")[0])) and subnet.prefixlen == 24
     assert IPv4Address(bridge.ipam.config[0].gateway) == subnet.network_address + 1
@@ -58,7 +53,7 @@ def test_user_network_create_get_remove(grpc_stub: Any) -> None:
     net = grpc_stub.Create(pb.CreateNetworkRequest(name=name))
     try:
         assert len(net.id) == 64 and net.name == name and net.driver == "bridge"
-        assert _link_exists(net.bridge_name)
+        assert link_exists(net.bridge_name)
         assert IPv4Network(net.ipam.config[0].subnet).subnet_of(IPv4Network("10.209.0.0/16"))
         assert grpc_stub.Get(pb.GetNetworkRequest(reference=name)).id == net.id
         assert grpc_stub.Get(pb.GetNetworkRequest(reference=net.id[:10])).name == name
@@ -80,7 +75,7 @@ def test_user_network_create_get_remove(grpc_stub: Any) -> None:
         )
     finally:
         grpc_stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
-    assert not _link_exists(net.bridge_name)
+    assert bridge_gone(net.bridge_name)
     assert _err(grpc_stub.Get, pb.GetNetworkRequest(reference=name))[0] == grpc.StatusCode.NOT_FOUND
     assert name not in {n.name for n in grpc_stub.List(pb.ListNetworksRequest()).networks}
 

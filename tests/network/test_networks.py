@@ -10,12 +10,11 @@ from pathlib import Path
 
 import grpc
 import pytest
-from pyroute2 import IPRoute
 
 from hangu.network.v1 import network_pb2 as pb
 from hangu.types.v1 import types_pb2 as tpb
 
-from .conftest import NetEnv, ns_run, ping
+from .conftest import NetEnv, bridge_gone, link_exists, ns_run, ping
 
 pytestmark = pytest.mark.root
 
@@ -26,11 +25,6 @@ def _err(fn, *args):  # type: ignore[no-untyped-def]
     return err.value.code(), err.value.details()
 
 
-def _link_exists(name: str) -> bool:
-    with IPRoute() as ipr:
-        return bool(ipr.link_lookup(ifname=name))
-
-
 def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
     stub = net_env.stub
     name = "hgnnet-" + secrets.token_hex(3)
@@ -38,7 +32,7 @@ def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
     try:
         assert len(net.id) == 64 and net.driver == "bridge"
         assert net.bridge_name == "br-" + net.id[:12] and len(net.bridge_name) <= 15
-        assert _link_exists(net.bridge_name)
+        assert link_exists(net.bridge_name)
         subnet = IPv4Network(net.ipam.config[0].subnet)
         default = stub.Get(pb.GetNetworkRequest(reference="bridge"))
         assert not subnet.overlaps(IPv4Network(default.ipam.config[0].subnet))
@@ -85,7 +79,7 @@ def test_user_network_lifecycle_and_errors(net_env: NetEnv) -> None:
             stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
     finally:
         stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
-    assert not _link_exists(net.bridge_name)
+    assert bridge_gone(net.bridge_name)
     assert _err(stub.Get, pb.GetNetworkRequest(reference=name))[0] == grpc.StatusCode.NOT_FOUND
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=False).stdout
     assert net.bridge_name not in rules
@@ -156,7 +150,7 @@ def test_connect_disconnect_and_prune(net_env: NetEnv) -> None:
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=b))
     deleted = stub.Prune(pb.PruneNetworksRequest()).deleted
     assert net.name in deleted and "bridge" not in deleted
-    assert not _link_exists(net.bridge_name)
+    assert bridge_gone(net.bridge_name)
 
 
 def test_allocations_survive_restart(net_env: NetEnv) -> None:
@@ -210,9 +204,9 @@ def test_events_and_orphan_reaping(net_env: NetEnv) -> None:
     with Session(service.engine) as s:  # type: ignore[attr-defined]
         s.delete(s.exec(select(EndpointRow).where(EndpointRow.id == ep_id)).one())
         s.commit()
-    assert _link_exists(veth_name(ep_id))
+    assert link_exists(veth_name(ep_id))
     service.sandboxes.reap_orphans()  # type: ignore[attr-defined]
-    assert not _link_exists(veth_name(ep_id))
+    assert not link_exists(veth_name(ep_id))
     stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c2))
     with Session(service.engine) as s:  # type: ignore[attr-defined]
         assert (
@@ -262,3 +256,43 @@ def test_networks_are_isolated(net_env: NetEnv) -> None:
         for x in (a, b, c):
             stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=x))
         stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+
+
+def test_bridge_teardown_recorded_survives_a_crash(net_env: NetEnv) -> None:
+    from sqlmodel import Session, select
+
+    from hangu_network.models import TeardownRow
+    from hangu_network.service import NetworkService
+
+    # A removed network whose bridge a crash kept from going down: the row
+    # that records it is all that is left, and the next start finishes it.
+    bridge = f"hgtd{secrets.token_hex(3)}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    try:
+        with Session(net_env.service.networks.engine) as s:  # type: ignore[attr-defined]
+            s.add(TeardownRow(bridge=bridge, subnet="10.208.250.0/24"))
+            s.commit()
+        again = NetworkService(net_env.settings)
+        try:
+            assert not link_exists(bridge)
+            with Session(again.engine) as s:
+                assert s.exec(select(TeardownRow)).all() == []
+        finally:
+            again.close()
+    finally:
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+def test_bridge_name_reused_right_after_rm(net_env: NetEnv) -> None:
+    stub = net_env.stub
+    bridge = f"hgtr{secrets.token_hex(3)}"
+    opts = {"com.docker.network.bridge.name": bridge}
+    first = stub.Create(pb.CreateNetworkRequest(name=f"reuse-{bridge}", options=opts))
+    stub.Remove(pb.RemoveNetworkRequest(reference=first.id))
+    # The old bridge may still be going down: the create waits for it.
+    second = stub.Create(pb.CreateNetworkRequest(name=f"reuse2-{bridge}", options=opts))
+    try:
+        assert second.bridge_name == bridge and link_exists(bridge)
+    finally:
+        stub.Remove(pb.RemoveNetworkRequest(reference=second.id))
+    assert bridge_gone(bridge)
