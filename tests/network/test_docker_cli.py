@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.dockercli import requires_docker_cli
+from tests.support.dockercli import ok, requires_docker_cli
 from tests.support.stack import Stack, running_stack, stack_available
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
@@ -34,11 +33,6 @@ def stack() -> Iterator[Stack]:
 def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
     stack.load_image(busybox_docker_archive)
     return "busybox"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result.stdout
 
 
 def test_network_ls_and_inspect_bridge(stack: Stack) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.dockercli import ok
 from tests.support.stack import Stack, running_stack, stack_available
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
@@ -42,11 +43,6 @@ def stack() -> Iterator[Stack]:
 def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
     stack.load_image(busybox_docker_archive)
     return "busybox"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result.stdout
 
 
 def unique(prefix: str) -> str:

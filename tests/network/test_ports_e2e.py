@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.dockercli import ok
 from tests.support.stack import Stack, running_stack, stack_available
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
@@ -45,11 +46,6 @@ def stack() -> Iterator[Stack]:
 def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
     stack.load_image(busybox_docker_archive)
     return "busybox"
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result.stdout
 
 
 def fetch(url: str, tries: int = 40) -> bytes:

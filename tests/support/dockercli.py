@@ -78,3 +78,10 @@ def requires_docker_cli(minimum: str) -> pytest.MarkDecorator:
     Evaluated when the test is collected, once per client."""
     reason = missing_docker_cli(minimum)
     return pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The stdout of a docker CLI run that must succeed (else its output in
+    the failure)."""
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result.stdout
