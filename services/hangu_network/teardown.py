@@ -16,7 +16,7 @@ from collections.abc import Callable
 from ipaddress import IPv4Network
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 
 from hangu_runtime import logging as hlog
 
@@ -82,7 +82,9 @@ class BridgeTeardown:
                     continue  # the other path took it down meanwhile
                 dockeruser.remove(row.bridge)
                 self.links.delete(row.bridge)
-                s.delete(s.get(TeardownRow, row.bridge))
+                # A statement, not the object: another service on the same
+                # database (tests) may have deleted the row meanwhile.
+                s.exec(delete(TeardownRow).where(col(TeardownRow.bridge) == row.bridge))
                 s.commit()
             log.info("bridge_removed", bridge=row.bridge)
 
