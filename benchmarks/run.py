@@ -187,11 +187,8 @@ def report_line(op: Operation) -> None:
     times = f"{hangu * 1000:>9.2f} ms {dockerd * 1000:>9.2f} ms"
     print(f"{op.name:<48} {times} {ratio:>7.2f}x  {verdict}", flush=True)
     if op.sample is network.transfer:
-        rates = [network.TRANSFER_BYTES / statistics.median(op.results[n]) / 1e6 for n in RATES]
-        print(f"{'':<48} {rates[0]:>9.0f} MB/s {rates[1]:>6.0f} MB/s", flush=True)
-
-
-RATES = ("hangu", "dockerd")
+        hangu_rate, dockerd_rate = (network.TRANSFER_BYTES / t / 1e6 for t in (hangu, dockerd))
+        print(f"{'':<48} {hangu_rate:>9.0f} MB/s {dockerd_rate:>6.0f} MB/s", flush=True)
 
 
 def within_budget(op: Operation) -> bool:
@@ -228,8 +225,8 @@ def main() -> int:
     if os.geteuid() != 0:
         print("benchmarks/run.py needs root (it starts dockerd and hangu)", file=sys.stderr)
         return 2
-    names = args.ops.replace("network", ",".join(NETWORK_OPS)).split(",")
-    ops = [OPERATIONS[name] for name in names]
+    names = args.ops.split(",")
+    ops = [OPERATIONS[n] for name in names for n in (NETWORK_OPS if name == "network" else [name])]
 
     with tempfile.TemporaryDirectory(prefix="hgb-") as tmpdir:
         tmp = Path(tmpdir)
