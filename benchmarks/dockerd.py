@@ -133,8 +133,21 @@ def running_dockerd() -> Iterator[Dockerd]:
         _wait(sock, proc, log)
         yield Dockerd(tmp=tmp, socket=sock, bridge=bridge, process=proc)
     finally:
+        _forget_objects(sock)
         _stop(proc)
         _clean(tmp, bridge)
+
+
+def _forget_objects(sock: Path) -> None:
+    """Containers and user networks made in this dockerd: a user network's
+    bridge (br-…) and its iptables rules outlive dockerd otherwise."""
+    docker = ["docker", "-H", f"unix://{sock}"]
+    ids = subprocess.run(
+        [*docker, "ps", "-aq"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    if ids:
+        subprocess.run([*docker, "rm", "-f", *ids], capture_output=True, check=False)
+    subprocess.run([*docker, "network", "prune", "-f"], capture_output=True, check=False)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
