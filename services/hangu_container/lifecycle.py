@@ -474,6 +474,14 @@ class Lifecycle:
         if old == new_name:
             raise InvalidArgument("Renaming a container with the same name as its current name")
         self.registry.reserve(new_name, live.id)
+        try:
+            # First the name peers resolve: a failure leaves the old name
+            # everywhere. A container the network service never knew is fine.
+            with contextlib.suppress(NotFound):
+                self.peers.network.rename(live.id, new_name)
+        except BaseException:
+            self.registry.release(new_name, live.id)
+            raise
         with live.lock:
             live.ctr.name = new_name
             self.registry.save(live)

@@ -151,6 +151,9 @@ class NetworkClient:
     def detach(self, cid: str) -> None:
         _call(self.stub.Detach, network_pb2.DetachRequest(container_id=cid))
 
+    def rename(self, cid: str, name: str) -> None:
+        _call(self.stub.Rename, network_pb2.RenameRequest(container_id=cid, container_name=name))
+
     def connect(self, cid: str, name: str, endpoint: EndpointRequest) -> network_pb2.Endpoint:
         return _call(
             self.stub.Connect,

@@ -29,6 +29,10 @@ ERR_NONE = (
     "(none) mode"
 )
 ERR_IP = "user specified IP address is supported on user defined networks only"
+ERR_NO_SUBNET = (
+    "user specified IP address is supported only when connecting to networks "
+    "with user configured subnets"
+)
 ERR_ALIAS = "network-scoped alias is supported only for containers in user defined networks"
 
 
@@ -243,6 +247,10 @@ def validate(net: NetworkRow, req: EndpointSpec) -> None:
             raise InvalidArgument(ERR_IP)
         if req.aliases:
             raise InvalidArgument(ERR_ALIAS)
+    configured4 = bool(net.subnet) and not net.subnet_from_pool
+    configured6 = bool(net.subnet6) and not net.subnet6_from_pool
+    if (req.ipv4_address and not configured4) or (req.ipv6_address and not configured6):
+        raise InvalidArgument(ERR_NO_SUBNET)
 
 
 def _is_mac(text: str) -> bool:

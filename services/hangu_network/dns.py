@@ -4,8 +4,10 @@ bridge network. It answers the names of the containers on the network that
 the query arrived on (container name, short id, hostname, aliases) and
 forwards every other query to the host's nameservers.
 
-Only A queries get answers of our own; for a known name, other types get an
-empty NOERROR (as Docker does for AAAA without IPv6). Queries to the gateway
+A and AAAA queries get answers of our own; for a known name, other types
+(and AAAA of a container without IPv6) get an empty NOERROR, as Docker's
+embedded DNS answers. Other names go to the upstreams of the asking
+container (its --dns servers), else to the host's. Queries to the gateway
 are exempt from published-port DNAT (see nft.py), so a container that
 publishes port 53 does not capture the resolver's traffic."""
 
@@ -17,8 +19,9 @@ import selectors
 import socket
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from hangu_runtime import logging as hlog
@@ -29,9 +32,28 @@ log = hlog.get_logger("hangu.network.dns")
 
 TTL = 600
 QTYPE_A = 1
+QTYPE_AAAA = 28
 IP_FREEBIND = 15
-# name -> addresses, for one network
-Lookup = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class Records:
+    """A known name's addresses on one network."""
+
+    v4: tuple[str, ...] = ()
+    v6: tuple[str, ...] = ()
+
+    def of_type(self, qtype: int) -> Sequence[str]:
+        return self.v4 if qtype == QTYPE_A else self.v6 if qtype == QTYPE_AAAA else ()
+
+
+@dataclass(frozen=True)
+class Zone:
+    """What the resolver of one network needs: the names it answers, and the
+    upstream servers of the container asking (empty: the host's)."""
+
+    lookup: Callable[[str], Records | None]
+    upstreams: Callable[[str], Sequence[str]]
 
 
 def encode_name(name: str) -> bytes:
@@ -76,21 +98,26 @@ def parse_question(packet: bytes) -> tuple[int, int, str, int, int] | None:
 
 
 def build_answer(
-    packet: bytes, question_end: int, flags: int, qtype: int, addresses: list[str]
+    packet: bytes, question_end: int, flags: int, qtype: int, addresses: Sequence[str]
 ) -> bytes:
-    answers = [] if qtype != QTYPE_A else addresses
+    """Our answer: the addresses of the asked type (A or AAAA; callers pass
+    those of that type), none for another type."""
+    if qtype not in (QTYPE_A, QTYPE_AAAA):
+        addresses = ()
     rd = flags & 0x0100
     header = struct.pack(
-        "!HHHHHH", struct.unpack("!H", packet[:2])[0], 0x8480 | rd, 1, len(answers), 0, 0
+        "!HHHHHH", struct.unpack("!H", packet[:2])[0], 0x8480 | rd, 1, len(addresses), 0, 0
     )
     body = packet[12:question_end]
-    for addr in answers:
-        body += struct.pack("!HHHIH", 0xC00C, QTYPE_A, 1, TTL, 4) + socket.inet_aton(addr)
+    family = socket.AF_INET if qtype == QTYPE_A else socket.AF_INET6
+    for addr in addresses:
+        raw = socket.inet_pton(family, addr)
+        body += struct.pack("!HHHIH", 0xC00C, qtype, 1, TTL, len(raw)) + raw
     return header + body
 
 
 def parse_answer_addresses(packet: bytes) -> tuple[int, list[str]]:
-    """(rcode, A addresses) of a response: for tests and diagnostics."""
+    """(rcode, A and AAAA addresses) of a response: for tests and diagnostics."""
     rcode = struct.unpack("!H", packet[2:4])[0] & 0xF
     q = parse_question(packet[:2] + b"\x01\x00" + packet[4:])
     if q is None:
@@ -108,6 +135,8 @@ def parse_answer_addresses(packet: bytes) -> tuple[int, list[str]]:
         pos += 10
         if rtype == QTYPE_A and rdlen == 4:
             out.append(socket.inet_ntoa(packet[pos : pos + 4]))
+        elif rtype == QTYPE_AAAA and rdlen == 16:
+            out.append(socket.inet_ntop(socket.AF_INET6, packet[pos : pos + 16]))
         pos += rdlen
     return rcode, out
 
@@ -125,14 +154,15 @@ class DnsServer:
         self._thread = threading.Thread(target=self._loop, name="dns", daemon=True)
         self._thread.start()
 
-    def serve(self, gateway: str, lookup: Lookup) -> None:
+    def serve(self, gateway: str, zone: Zone) -> None:
         """Answer on gateway:53 (udp and tcp) for one network."""
+        family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
         with self._lock:
             if gateway in self._socks:
                 return
             socks = []
             for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                sock = socket.socket(socket.AF_INET, kind)
+                sock = socket.socket(family, kind)
                 sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
@@ -145,9 +175,9 @@ class DnsServer:
                     continue
                 sock.setblocking(False)
                 socks.append(sock)
-                self._sel.register(sock, selectors.EVENT_READ, (kind, lookup))
+                self._sel.register(sock, selectors.EVENT_READ, (kind, zone))
             self._socks[gateway] = socks
-        log.info("dns_serving", address=f"{gateway}:53")
+        log.info("dns_serving", address=f"[{gateway}]:53" if ":" in gateway else f"{gateway}:53")
 
     def stop_serving(self, gateway: str) -> None:
         with self._lock:
@@ -171,12 +201,12 @@ class DnsServer:
                 if key.data is None:
                     self._wake_r.recv(64)
                     continue
-                kind, lookup = key.data
+                kind, zone = key.data
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
                 try:
                     if kind == socket.SOCK_STREAM:
                         conn, _ = sock.accept()
-                        self._forwarder.submit(self._serve_tcp, conn, lookup)
+                        self._forwarder.submit(self._serve_tcp, conn, zone)
                         continue
                     packet, client = sock.recvfrom(4096)
                 except OSError as err:
@@ -184,32 +214,33 @@ class DnsServer:
                         log.warning("dns_recv_failed", error=str(err))
                     continue
                 try:
-                    self._handle(sock, packet, client, lookup)
+                    self._handle(sock, packet, client, zone)
                 except Exception:
                     log.exception("dns_query_failed")
 
-    def _serve_tcp(self, conn: socket.socket, lookup: Lookup) -> None:
+    def _serve_tcp(self, conn: socket.socket, zone: Zone) -> None:
         """One length-prefixed query per connection (clients retry over TCP
         when a UDP answer was truncated)."""
         with conn:
             conn.settimeout(5)
             try:
+                client = conn.getpeername()[0]
                 packet = _recv_framed(conn)
                 q = parse_question(packet)
                 if q is None:
                     return
-                addresses = lookup(q[2])
-                if addresses:
-                    reply = build_answer(packet, q[4], q[1], q[3], addresses)
+                records = zone.lookup(q[2])
+                if records is not None:
+                    reply = build_answer(packet, q[4], q[1], q[3], records.of_type(q[3]))
                 else:
-                    reply = self._forward_tcp(packet)
+                    reply = self._forward_tcp(packet, self._servers(zone, client))
                 if reply:
                     conn.sendall(struct.pack("!H", len(reply)) + reply)
             except (OSError, struct.error):
                 return
 
-    def _forward_tcp(self, packet: bytes) -> bytes:
-        for server in self.upstreams():
+    def _forward_tcp(self, packet: bytes, servers: list[tuple[str, int]]) -> bytes:
+        for server in servers:
             try:
                 with socket.create_connection(server, timeout=2) as up:
                     up.sendall(struct.pack("!H", len(packet)) + packet)
@@ -219,29 +250,42 @@ class DnsServer:
         return b""
 
     def _handle(
-        self, sock: socket.socket, packet: bytes, client: tuple[str, int], lookup: Lookup
+        self, sock: socket.socket, packet: bytes, client: tuple[str, int], zone: Zone
     ) -> None:
         q = self.parse(packet)
         if q is None:
             return
         _, flags, name, qtype, end = q
-        addresses = lookup(name)
-        if addresses:
-            sock.sendto(build_answer(packet, end, flags, qtype, addresses), client)
+        records = zone.lookup(name)
+        if records is not None:
+            sock.sendto(build_answer(packet, end, flags, qtype, records.of_type(qtype)), client)
         else:
-            self._forwarder.submit(self._forward, sock, packet, client)
+            servers = self._servers(zone, client[0])
+            self._forwarder.submit(self._forward, sock, packet, client, servers)
 
     parse = staticmethod(parse_question)
 
-    def upstreams(self) -> list[tuple[str, int]]:
-        conf = etcfiles.read_host_resolv_conf(self._upstream_conf)
-        # The service runs in the host's namespace: loopback resolvers work here.
-        servers = [ns for ns in conf.nameservers if ":" not in ns] or ["8.8.8.8"]
-        return [(ns, 53) for ns in servers]
+    def _servers(self, zone: Zone, client: str) -> list[tuple[str, int]]:
+        asked = zone.upstreams(client)
+        return [(ns, 53) for ns in asked] if asked else self.upstreams()
 
-    def _forward(self, sock: socket.socket, packet: bytes, client: tuple[str, int]) -> None:
-        for server in self.upstreams():
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
+    def upstreams(self) -> list[tuple[str, int]]:
+        """The host's nameservers (the service runs in the host's namespace:
+        loopback resolvers work here)."""
+        conf = etcfiles.read_host_resolv_conf(self._upstream_conf)
+        servers = conf.nameservers or ["8.8.8.8"]
+        return [(ns.split("%", 1)[0], 53) for ns in servers]
+
+    def _forward(
+        self,
+        sock: socket.socket,
+        packet: bytes,
+        client: tuple[str, int],
+        servers: list[tuple[str, int]],
+    ) -> None:
+        for server in servers:
+            family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+            with socket.socket(family, socket.SOCK_DGRAM) as up:
                 up.settimeout(2)
                 try:
                     up.sendto(packet, server)

@@ -22,8 +22,15 @@ DEFAULT_HOSTS = [
 FALLBACK_NAMESERVERS = ["8.8.8.8", "8.8.4.4"]
 
 
-def parse_extra_hosts(extra_hosts: Sequence[str]) -> list[tuple[str, str]]:
-    """`host:ip` (also `host=ip`, and IPv6 `host:::1`) → (ip, host) pairs."""
+HOST_GATEWAY = "host-gateway"
+
+
+def parse_extra_hosts(
+    extra_hosts: Sequence[str], host_gateway: Sequence[str] = ()
+) -> list[tuple[str, str]]:
+    """`host:ip` (also `host=ip`, and IPv6 `host:::1`) → (ip, host) pairs.
+    `host-gateway` stands for the host's addresses on the default bridge
+    (dockerd's host-gateway-ip): one line per address."""
     pairs = []
     for item in extra_hosts:
         if "=" in item:
@@ -31,24 +38,30 @@ def parse_extra_hosts(extra_hosts: Sequence[str]) -> list[tuple[str, str]]:
         else:
             host, _, ip = item.partition(":")
         ip = ip.strip("[]")
-        if ip == "host-gateway":
-            raise InvalidArgument("host-gateway is not supported yet in extra hosts")
+        if not host:
+            raise InvalidArgument(f"bad format for add-host: {item!r}")
+        if ip == HOST_GATEWAY:
+            if not host_gateway:
+                raise InvalidArgument("unable to derive the IP value for host-gateway")
+            pairs += [(gw, host) for gw in host_gateway]
+            continue
         try:
             ipaddress.ip_address(ip)
         except ValueError as err:
             raise InvalidArgument(f"invalid IP address in add-host: {ip!r}") from err
-        if not host:
-            raise InvalidArgument(f"bad format for add-host: {item!r}")
         pairs.append((ip, host))
     return pairs
 
 
-def render_hosts(ip: str, hostname: str, domainname: str, extra: Sequence[tuple[str, str]]) -> str:
+def render_hosts(
+    ips: Sequence[str], hostname: str, domainname: str, extra: Sequence[tuple[str, str]]
+) -> str:
+    """Docker's lines: defaults, --add-host, then the container's own
+    addresses (IPv4, IPv6) with its hostname."""
     lines = [f"{a}\t{n}" for a, n in DEFAULT_HOSTS]
     lines += [f"{a}\t{n}" for a, n in extra]
-    if ip:
-        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
-        lines.append(f"{ip}\t{names}")
+    names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
+    lines += [f"{ip}\t{names}" for ip in ips]
     return "\n".join(lines) + "\n"
 
 

@@ -4,8 +4,10 @@ execs: each step is one netlink request."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import threading
-from ipaddress import IPv4Address, IPv4Network
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from hangu_runtime import logging as hlog
 log = hlog.get_logger("hangu.network.links")
 
 ENOENT, EEXIST, ENODEV = 2, 17, 19
+IFA_F_NODAD = 0x02
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _sysctl(path: str, value: str) -> None:
@@ -42,8 +46,9 @@ class HostLinks:
         return found[0] if found else None
 
     def ensure_bridge(
-        self, name: str, gateway: IPv4Address | None, prefix: int, mtu: int = 1500
+        self, name: str, gateways: Sequence[tuple[Address, int]], mtu: int = 1500
     ) -> None:
+        """The bridge, up, with each gateway address (IPv4, IPv6) on it."""
         with self._lock:
             found = self._ipr.link_lookup(ifname=name)
             if not found:
@@ -55,10 +60,15 @@ class HostLinks:
                 found = self._ipr.link_lookup(ifname=name)
                 log.info("bridge_created", bridge=name)
             idx = found[0]
-            if gateway is not None:
-                have = {a.get_attr("IFA_ADDRESS") for a in self._ipr.get_addr(index=idx, family=2)}
-                if str(gateway) not in have:
-                    self._ipr.addr("add", index=idx, address=str(gateway), prefixlen=prefix)
+            if any(gw.version == 6 for gw, _ in gateways):
+                # A host booted with IPv6 off by default would refuse the address.
+                _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
+            have = {a.get_attr("IFA_ADDRESS") for a in self._ipr.get_addr(index=idx)}
+            for gw, prefix in gateways:
+                if str(gw) not in have:
+                    # nodad: the gateway answers at once, not after DAD's second.
+                    flags = IFA_F_NODAD if gw.version == 6 else 0
+                    self._ipr.addr("add", index=idx, address=str(gw), prefixlen=prefix, flags=flags)
             self._ipr.link("set", index=idx, state="up")
         # Published ports reached from 127.0.0.1 are DNATed onto the bridge;
         # the kernel drops loopback sources on other links without this.
@@ -77,10 +87,20 @@ class HostLinks:
                     raise
 
     def add_veth(
-        self, host_name: str, bridge: str, netns_fd: int, peer_name: str, mac: str, mtu: int = 1500
+        self,
+        host_name: str,
+        bridge: str,
+        netns_fd: int,
+        peer_name: str,
+        mac: str,
+        mtu: int = 1500,
+        isolated: bool = False,
     ) -> None:
         """A veth pair whose peer is born inside the namespace with its final
-        name and MAC, so no move or rename step is needed."""
+        name and MAC, so no move or rename step is needed. An isolated port
+        (enable_icc=false) forwards to the bridge itself only, never to
+        another isolated port: done by the bridge, whether br_netfilter is
+        loaded or not."""
         with self._lock:
             br = self._ipr.link_lookup(ifname=bridge)
             if not br:
@@ -95,22 +115,30 @@ class HostLinks:
                 state="up",
                 peer={"ifname": peer_name, "address": mac, "mtu": mtu, "net_ns_fd": netns_fd},
             )
+            if isolated:
+                self._ipr.brport(
+                    "set", index=self._ipr.link_lookup(ifname=host_name)[0], isolated=1
+                )
 
-    def host_networks(self) -> list[IPv4Network]:
-        """Destinations of every IPv4 route (all tables) and the subnets of
-        every host address: a new bridge subnet must overlap none of them."""
-        nets: list[IPv4Network] = []
+    def host_networks(
+        self, version: int = 4
+    ) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Destinations of every route of that family (all tables) and the
+        subnets of every host address: a new bridge subnet must overlap none
+        of them. Loopback and link-local ones do not count."""
+        family = socket.AF_INET if version == 4 else socket.AF_INET6
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         with self._lock:
-            routes = self._ipr.get_routes(family=2)
-            addrs = self._ipr.get_addr(family=2)
-        for r in routes:
-            dst = r.get_attr("RTA_DST")
-            if dst and r["dst_len"] > 0:
-                nets.append(IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
-        for a in addrs:
-            addr = a.get_attr("IFA_ADDRESS")
-            if addr and a["prefixlen"] > 0 and not addr.startswith("127."):
-                nets.append(IPv4Network(f"{addr}/{a['prefixlen']}", strict=False))
+            routes = self._ipr.get_routes(family=family)
+            addrs = self._ipr.get_addr(family=family)
+        found = [(r.get_attr("RTA_DST"), r["dst_len"]) for r in routes]
+        found += [(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in addrs]
+        for addr, prefix in found:
+            if not addr or prefix <= 0:
+                continue
+            net = ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
+            if not (net.is_loopback or net.is_link_local or net.is_multicast):
+                nets.append(net)
         return nets
 
     def bridges(self) -> list[str]:
@@ -127,17 +155,35 @@ class HostLinks:
 def configure_inside(
     ns: IPRoute,
     ifname: str,
-    address: IPv4Address,
-    prefix: int,
-    gateway: IPv4Address | None,
+    addresses: Sequence[tuple[Address, int, Address | None]],
     default_route: bool,
 ) -> None:
-    """Address, up and default route of an interface already in the namespace."""
+    """Addresses (with their gateways), up and default routes of an
+    interface already in the namespace. IPv6 addresses skip DAD, as
+    Docker's do: a tentative address cannot be used for a second."""
     idx = ns.link_lookup(ifname=ifname)[0]
-    ns.addr("add", index=idx, address=str(address), prefixlen=prefix)
+    for addr, prefix, _ in addresses:
+        flags = IFA_F_NODAD if addr.version == 6 else 0
+        ns.addr("add", index=idx, address=str(addr), prefixlen=prefix, flags=flags)
     ns.link("set", index=idx, state="up")
-    if default_route and gateway is not None:
-        ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
+    if not default_route:
+        return
+    for addr, _, gateway in addresses:
+        if gateway is None:
+            continue
+        if addr.version == 4:
+            ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
+        else:
+            ns.route("add", family=socket.AF_INET6, dst="::/0", gateway=str(gateway), oif=idx)
+
+
+def replace_default_routes(ns: IPRoute, ifname: str, gateway: str, gateway6: str) -> None:
+    """Point the namespace's default routes (IPv4, IPv6) at this interface."""
+    idx = ns.link_lookup(ifname=ifname)[0]
+    if gateway:
+        ns.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
+    if gateway6:
+        ns.route("replace", family=socket.AF_INET6, dst="::/0", gateway=gateway6, oif=idx)
 
 
 def loopback_up(ns: IPRoute) -> None:

@@ -20,9 +20,17 @@ class NetworkRow(NetworkBase, table=True):
     name: str = Field(index=True, unique=True)
     driver: str
     bridge: str = ""  # Linux bridge (driver bridge)
-    subnet: str = ""
+    subnet: str = ""  # IPv4
     gateway: str = ""
     ip_range: str = ""
+    # Picked from the default pools rather than given by the user: --ip and
+    # --ip6 are refused there, as Docker refuses them.
+    subnet_from_pool: bool = False
+    subnet6: str = ""  # IPv6 (EnableIPv6)
+    gateway6: str = ""
+    ip_range6: str = ""
+    subnet6_from_pool: bool = False
+    aux_addresses_json: str = "{}"  # name -> address, never handed out
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool = False
@@ -41,9 +49,17 @@ class NetworkRow(NetworkBase, table=True):
     def labels(self) -> dict[str, str]:
         return dict(json.loads(self.labels_json))
 
+    @property
+    def subnets(self) -> list[str]:
+        return [n for n in (self.subnet, self.subnet6) if n]
+
+    @property
+    def aux_addresses(self) -> dict[str, str]:
+        return dict(json.loads(self.aux_addresses_json))
+
 
 class AllocationRow(NetworkBase, table=True):
-    """One IPv4 address taken in a network (by an endpoint)."""
+    """One address (IPv4 or IPv6) taken in a network by an endpoint."""
 
     __tablename__ = "allocations"
     network_id: str = Field(primary_key=True)

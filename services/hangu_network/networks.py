@@ -5,12 +5,13 @@ elements, DOCKER-USER accept rules). Knows nothing of gRPC."""
 from __future__ import annotations
 
 import fcntl
+import ipaddress
 import json
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -27,6 +28,7 @@ from . import dockeruser, ipam
 from .dns import DnsServer
 from .links import HostLinks
 from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
+from .names import NameIndex
 from .nft import Nft
 from .teardown import BridgeTeardown
 
@@ -35,6 +37,7 @@ log = hlog.get_logger("hangu.network.networks")
 PREDEFINED = ("bridge", "host", "none")
 HOST_LOCK = "/run/hangu-network.lock"
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+ICC_OPT = "com.docker.network.bridge.enable_icc"
 
 
 # dockerd's accepted keys (daemon/network/filter.go).
@@ -45,12 +48,26 @@ PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 def default_bridge_options(bridge: str) -> dict[str, str]:
     return {
         "com.docker.network.bridge.default_bridge": "true",
-        "com.docker.network.bridge.enable_icc": "true",
+        ICC_OPT: "true",
         "com.docker.network.bridge.enable_ip_masquerade": "true",
         "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
         BRIDGE_NAME_OPT: bridge,
         "com.docker.network.driver.mtu": "1500",
     }
+
+
+@dataclass
+class PoolSpec:
+    """One entry of IPAM.Config."""
+
+    subnet: str = ""
+    gateway: str = ""
+    ip_range: str = ""
+    aux_addresses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def version(self) -> int:
+        return 6 if ":" in (self.subnet or self.gateway or self.ip_range) else 4
 
 
 @dataclass
@@ -60,13 +77,19 @@ class NetworkSpec:
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool = False
-    subnet: str = ""
-    gateway: str = ""
-    ip_range: str = ""
+    pools: list[PoolSpec] = field(default_factory=list)  # IPAM Config, as asked
     ipam_driver: str = ""
     ipam_options: dict[str, str] = field(default_factory=dict)
     options: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PoolPlan:
+    subnet: ipam.Subnet
+    gateway: ipam.Address
+    ip_range: str
+    from_pool: bool
 
 
 class Networks:
@@ -87,6 +110,7 @@ class Networks:
         self.events = events
         self.lock = threading.RLock()  # network create/remove and IPAM
         self.teardown = BridgeTeardown(engine, links)
+        self.names = NameIndex(engine)
 
     # -- start-up -------------------------------------------------------
     def startup(self) -> None:
@@ -106,7 +130,7 @@ class Networks:
         if self.links.index(row.bridge) is not None:
             return
         subnet = IPv4Network(row.subnet)
-        if not any(subnet.overlaps(n) for n in self.links.host_networks() if n.prefixlen):
+        if not any(subnet.overlaps(n) for n in self.links.host_networks(4) if n.prefixlen):
             return
         with Session(self.engine, expire_on_commit=False) as s:
             if s.exec(select(AllocationRow).where(AllocationRow.network_id == row.id)).first():
@@ -150,31 +174,39 @@ class Networks:
             s.commit()
 
     def _pick_subnet(self, s: Session) -> IPv4Network:
-        avoid = self.links.host_networks()
-        avoid += [IPv4Network(r.subnet) for r in s.exec(select(NetworkRow)) if r.subnet]
-        return ipam.pick_subnet(self.settings.subnet_pool, avoid)
+        avoid = [*self.links.host_networks(4), *self._subnets(s)]
+        return ipam.pick_subnet(
+            self.settings.subnet_pool, [n for n in avoid if isinstance(n, IPv4Network)]
+        )
+
+    def _pick_subnet6(self, s: Session) -> IPv6Network:
+        avoid = [*self.links.host_networks(6), *self._subnets(s)]
+        return ipam.pick_subnet6(ipam.ula_base(), [n for n in avoid if isinstance(n, IPv6Network)])
 
     # -- kernel state ----------------------------------------------------
     def _kernel_up(self, row: NetworkRow) -> None:
-        subnet = IPv4Network(row.subnet)
-        gw = IPv4Address(row.gateway) if row.gateway else None
+        gateways = [
+            (ipaddress.ip_address(gw), ipaddress.ip_network(net).prefixlen)
+            for net, gw in ((row.subnet, row.gateway), (row.subnet6, row.gateway6))
+            if net and gw
+        ]
         self.links.ensure_bridge(
-            row.bridge,
-            gw,
-            subnet.prefixlen,
-            int(row.options.get("com.docker.network.driver.mtu", "1500")),
+            row.bridge, gateways, int(row.options.get("com.docker.network.driver.mtu", "1500"))
         )
         masquerade = (
             not row.internal
             and row.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"
         )
-        dns = self.dns_address(row)
-        self.nft.add_network(row.bridge, row.subnet if masquerade else "", dns, row.internal)
-        if masquerade:
-            _enable_ip_forward()
+        dns = self.dns_addresses(row)
+        self.nft.add_network(
+            row.bridge, row.subnets if masquerade else [], dns, row.internal, icc_enabled(row)
+        )
+        if not row.internal:
+            _enable_forwarding(ipv6=bool(row.subnet6))
         dockeruser.add(row.bridge)
-        if dns and self.dns is not None:
-            self.dns.serve(dns, self._resolver(row.id))
+        if self.dns is not None:
+            for address in dns:
+                self.dns.serve(address, self.names.zone(row.id))
 
     def _kernel_down(self, row: NetworkRow) -> None:
         self._unserve(row)
@@ -184,44 +216,24 @@ class Networks:
 
     def _unserve(self, row: NetworkRow) -> None:
         """What makes a network reachable: its resolver and nftables elements."""
-        dns = self.dns_address(row)
-        if dns and self.dns is not None:
-            self.dns.stop_serving(dns)
-        self.nft.remove_network(row.bridge, row.subnet, dns)
+        dns = self.dns_addresses(row)
+        if self.dns is not None:
+            for address in dns:
+                self.dns.stop_serving(address)
+        self.nft.remove_network(row.bridge, row.subnets, dns)
 
     def close(self) -> None:
         self.teardown.close()
 
     # -- container DNS -----------------------------------------------------
     @staticmethod
-    def dns_address(row: NetworkRow) -> str:
-        """Where the resolver for this network listens: the gateway of user
-        bridge networks. The default `bridge` has no container DNS, as in Docker."""
-        if row.driver != "bridge" or row.predefined or not row.gateway:
-            return ""
-        return row.gateway
-
-    def records(self, network_id: str) -> dict[str, list[str]]:
-        """Names on a network: container name, short id, hostname, aliases."""
-        out: dict[str, list[str]] = {}
-        with Session(self.engine, expire_on_commit=False) as s:
-            eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
-            sbs = {sb.container_id: sb for sb in s.exec(select(SandboxRow))}
-        for ep in eps:
-            sb = sbs.get(ep.container_id)
-            names = [*ep.aliases, ep.container_id[:12]]
-            if sb is not None:
-                names += [sb.container_name.lstrip("/"), sb.hostname]
-            for name in names:
-                if name and ep.ipv4_address not in out.setdefault(name.lower(), []):
-                    out[name.lower()].append(ep.ipv4_address)
-        return out
-
-    def _resolver(self, network_id: str) -> Callable[[str], list[str]]:
-        def lookup(name: str) -> list[str]:
-            return self.records(network_id).get(name.rstrip(".").lower(), [])
-
-        return lookup
+    def dns_addresses(row: NetworkRow) -> list[str]:
+        """Where the resolver for this network listens: the gateways (IPv4,
+        IPv6) of user bridge networks. The default `bridge` has no container
+        DNS, as in Docker."""
+        if row.driver != "bridge" or row.predefined:
+            return []
+        return [gw for gw in (row.gateway, row.gateway6) if gw]
 
     def purge_kernel(self) -> None:
         self.teardown.finish()
@@ -306,24 +318,23 @@ class Networks:
             if s.exec(select(NetworkRow).where(NetworkRow.name == spec.name)).first():
                 raise Conflict(f"network with name {spec.name} already exists")
             nid = new_id()
-            subnet = self._subnet_for(s, spec)
-            try:
-                gateway = (
-                    IPv4Address(spec.gateway) if spec.gateway else ipam.default_gateway(subnet)
-                )
-            except ValueError as err:
-                raise InvalidArgument(f"invalid gateway address {spec.gateway}") from err
-            if spec.ip_range:
-                ip_range = ipam.parse_network(spec.ip_range)
-                if ip_range is None or not ip_range.subnet_of(subnet):
-                    raise InvalidArgument(f"invalid ip range {spec.ip_range} for subnet {subnet}")
-            if gateway not in subnet:
-                raise InvalidArgument(f"gateway {gateway} is not in subnet {subnet}")
+            asked4 = _one_pool(spec.pools, 4)
+            v4 = self._plan_pool(s, 4, asked4.subnet, asked4.gateway, asked4.ip_range)
+            v6 = None
+            if spec.enable_ipv6:
+                asked6 = _one_pool(spec.pools, 6)
+                v6 = self._plan_pool(s, 6, asked6.subnet, asked6.gateway, asked6.ip_range)
+            aux = _aux_addresses(
+                {k: v for p in spec.pools for k, v in p.aux_addresses.items()},
+                [p.subnet for p in (v4, v6) if p],
+            )
             bridge = spec.options.get(BRIDGE_NAME_OPT) or "br-" + nid[:12]
             if len(bridge) > 15:
                 raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
             # A removed network's bridge still going down must be gone first.
-            self.teardown.finish(bridge=bridge, subnet=str(subnet))
+            self.teardown.finish(
+                bridge=bridge, subnet=",".join(str(p.subnet) for p in (v4, v6) if p)
+            )
             if (
                 any(r.bridge == bridge for r in s.exec(select(NetworkRow)))
                 or self.links.index(bridge) is not None
@@ -334,9 +345,15 @@ class Networks:
                 name=spec.name,
                 driver=driver,
                 bridge=bridge,
-                subnet=str(subnet),
-                gateway=str(gateway),
-                ip_range=spec.ip_range,
+                subnet=str(v4.subnet),
+                gateway=str(v4.gateway),
+                ip_range=v4.ip_range,
+                subnet_from_pool=v4.from_pool,
+                subnet6=str(v6.subnet) if v6 else "",
+                gateway6=str(v6.gateway) if v6 else "",
+                ip_range6=v6.ip_range if v6 else "",
+                subnet6_from_pool=v6.from_pool if v6 else False,
+                aux_addresses_json=json.dumps(aux),
                 internal=spec.internal,
                 attachable=spec.attachable,
                 enable_ipv6=spec.enable_ipv6,
@@ -359,18 +376,43 @@ class Networks:
         self.events.emit("create", row.id, name=row.name, type=row.driver)
         return row
 
-    def _subnet_for(self, s: Session, spec: NetworkSpec) -> IPv4Network:
-        if not spec.subnet:
-            return self._pick_subnet(s)
-        subnet = ipam.parse_network(spec.subnet)
-        if subnet is None:
-            raise InvalidArgument(f"invalid subnet {spec.subnet}")
-        for other in s.exec(select(NetworkRow)):
-            if other.subnet and IPv4Network(other.subnet).overlaps(subnet):
-                raise Forbidden(
-                    "invalid pool request: Pool overlaps with other one on this address space"
-                )
-        return subnet
+    def _plan_pool(
+        self, s: Session, version: int, subnet_text: str, gateway_text: str, range_text: str
+    ) -> PoolPlan:
+        """One family's subnet, gateway and range: as asked (checked as
+        dockerd checks them), or the next free subnet of the default pools."""
+        if subnet_text:
+            subnet = ipam.parse_network(subnet_text, version)
+            if subnet is None:
+                raise InvalidArgument(f"invalid subnet {subnet_text}")
+            for other in self._subnets(s):
+                if other.version == subnet.version and other.overlaps(subnet):
+                    raise Forbidden(
+                        "invalid pool request: Pool overlaps with other one on this address space"
+                    )
+        elif gateway_text or range_text:
+            raise InvalidArgument("ip-range and gateway need a subnet (--subnet)")
+        else:
+            subnet = self._pick_subnet(s) if version == 4 else self._pick_subnet6(s)
+        try:
+            gateway = ipaddress.ip_address(gateway_text) if gateway_text else None
+        except ValueError as err:
+            raise InvalidArgument(f"invalid gateway address {gateway_text}") from err
+        if gateway is None:
+            gateway = ipam.default_gateway(subnet)
+        if gateway not in subnet:
+            raise InvalidArgument(f"gateway {gateway} is not in subnet {subnet}")
+        if range_text:
+            ip_range = ipam.parse_network(range_text, version)
+            if ip_range is None or not ip_range.subnet_of(subnet):  # type: ignore[arg-type]
+                raise InvalidArgument(f"invalid ip range {range_text} for subnet {subnet}")
+        return PoolPlan(subnet, gateway, range_text, from_pool=not subnet_text)
+
+    def _subnets(self, s: Session) -> list[ipam.Subnet]:
+        out: list[ipam.Subnet] = []
+        for row in s.exec(select(NetworkRow)):
+            out += [ipaddress.ip_network(n) for n in (row.subnet, row.subnet6) if n]
+        return out
 
     def remove(self, reference: str) -> None:
         with self.lock:
@@ -388,7 +430,7 @@ class Networks:
                     s.delete(a)
                 s.delete(s.get(NetworkRow, row.id))
                 if row.bridge:
-                    self.teardown.record(s, row.bridge, row.subnet)
+                    self.teardown.record(s, row.bridge, ",".join(row.subnets))
                 s.commit()
             self.teardown.wake()
             log.info("network_removed", network=row.name, bridge=row.bridge)
@@ -416,18 +458,31 @@ class Networks:
         return deleted
 
     # -- IPAM ------------------------------------------------------------
-    def allocate(self, network: NetworkRow, owner: str, requested: str = "") -> IPv4Address:
+    def allocate(
+        self, network: NetworkRow, owner: str, requested: str = "", version: int = 4
+    ) -> ipam.Address:
+        """An address of that family for an endpoint, recorded as taken."""
+        subnet_text, gateway, ip_range = (
+            (network.subnet, network.gateway, network.ip_range)
+            if version == 4
+            else (network.subnet6, network.gateway6, network.ip_range6)
+        )
+        subnet = ipaddress.ip_network(subnet_text)
+        reserved = [
+            a for a in map(ipaddress.ip_address, network.aux_addresses.values()) if a in subnet
+        ]
         with self.lock, Session(self.engine, expire_on_commit=False) as s:
             used = {
-                IPv4Address(a.address)
+                ipaddress.ip_address(a.address)
                 for a in s.exec(select(AllocationRow).where(AllocationRow.network_id == network.id))
             }
             addr = ipam.allocate(
-                IPv4Network(network.subnet),
+                subnet,
                 used,
-                IPv4Address(network.gateway) if network.gateway else None,
+                ipaddress.ip_address(gateway) if gateway else None,
                 requested,
-                network.ip_range,
+                ip_range,
+                reserved,
             )
             s.add(AllocationRow(network_id=network.id, address=str(addr), owner=owner))
             s.commit()
@@ -439,6 +494,36 @@ class Networks:
             if row is not None:
                 s.delete(row)
                 s.commit()
+
+
+def _one_pool(pools: Sequence[PoolSpec], version: int) -> PoolSpec:
+    """The IPAM config of that family (empty: from the default pools). A
+    bridge has at most one per family, as moby's bridge driver allows."""
+    found = [p for p in pools if p.version == version]
+    if len(found) > 1:
+        raise Forbidden("bridge driver doesn't support multiple subnets")
+    return found[0] if found else PoolSpec()
+
+
+def _aux_addresses(asked: Mapping[str, str], subnets: Sequence[ipam.Subnet]) -> dict[str, str]:
+    """--aux-address name=ip: each in one of the network's subnets."""
+    out = {}
+    for name, text in asked.items():
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            raise InvalidArgument(f"invalid auxiliary address {name}={text}") from None
+        if not any(addr in n for n in subnets):
+            raise InvalidArgument(
+                f"auxiliary address {name}={text} is not in any subnet of the network"
+            )
+        out[name] = str(addr)
+    return out
+
+
+def icc_enabled(row: NetworkRow) -> bool:
+    """Containers of the network may talk to each other (Docker's default)."""
+    return row.options.get(ICC_OPT, "true") != "false"
 
 
 @contextmanager
@@ -470,11 +555,16 @@ def _dangling(args: Args) -> bool | None:
     )
 
 
-def _enable_ip_forward() -> None:
-    path = Path("/proc/sys/net/ipv4/ip_forward")
-    try:
-        if path.read_text().strip() != "1":
-            path.write_text("1")
-            log.info("ip_forward_enabled", why="masquerade of bridge traffic needs routing")
-    except OSError as err:
-        log.warning("ip_forward_failed", error=str(err))
+def _enable_forwarding(ipv6: bool) -> None:
+    """Routing between the bridges and the host's links, as dockerd turns it
+    on: IPv4 always, IPv6 once a network has an IPv6 subnet."""
+    paths = [Path("/proc/sys/net/ipv4/ip_forward")]
+    if ipv6:
+        paths.append(Path("/proc/sys/net/ipv6/conf/all/forwarding"))
+    for path in paths:
+        try:
+            if path.read_text().strip() != "1":
+                path.write_text("1")
+                log.info("forwarding_enabled", sysctl=str(path), why="bridge traffic is routed")
+        except OSError as err:
+            log.warning("forwarding_failed", sysctl=str(path), error=str(err))

@@ -7,8 +7,8 @@ ports are elements of sets and maps, so adding or removing one is a single
 `add element`/`delete element` and never touches a rule another change made.
 
 - set `bridges`   (ifname): hangu's bridges — forward accept, masquerade exemption
-- set `subnets`   (ipv4 interval): bridge subnets — masquerade when leaving elsewhere
-- set `dns_servers` (ipv4): gateways where hangu's resolver listens — never DNATed
+- sets `subnets`, `subnets6` (intervals): bridge subnets — masquerade when leaving elsewhere
+- sets `dns_servers`, `dns_servers6`: gateways where hangu's resolver listens — never DNATed
 - set `same_bridge` (ifname . ifname), `internal` (ifname): network isolation
 - map `ports_any` proto . port → container ip . port (host_ip 0.0.0.0)
 - map `ports_ip`  host ip . proto . port → container ip . port
@@ -22,7 +22,7 @@ import ctypes
 import ctypes.util
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hangu_runtime import logging as hlog
@@ -127,6 +127,7 @@ class Nft:
         # leave the loopback device at all: the proxy serves it.
         dnat = (
             "ip daddr @dns_servers meta l4proto { tcp, udp } th dport 53 return\n"
+            "ip6 daddr @dns_servers6 meta l4proto { tcp, udp } th dport 53 return\n"
             "fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
             "dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n"
             "ip6 daddr ::1 return\n"
@@ -150,10 +151,12 @@ class Nft:
                 "type nat hook postrouting priority srcnat; policy accept;",
                 (
                     "ip saddr @subnets oifname != @bridges masquerade\n"
+                    "ip6 saddr @subnets6 oifname != @bridges masquerade\n"
                     "ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
                     # a container reaching a published port of another on
                     # the same bridge must see replies come back the same way
                     "ct status dnat ip saddr @subnets oifname @bridges masquerade\n"
+                    "ct status dnat ip6 saddr @subnets6 oifname @bridges masquerade\n"
                 ),
             ),
             # Within a bridge: accept. Between two hangu networks, or out of
@@ -172,7 +175,9 @@ class Nft:
             f"add table {t}",
             f"add set {t} bridges {{ type ifname; }}",
             f"add set {t} subnets {{ type ipv4_addr; flags interval; }}",
+            f"add set {t} subnets6 {{ type ipv6_addr; flags interval; }}",
             f"add set {t} dns_servers {{ type ipv4_addr; }}",
+            f"add set {t} dns_servers6 {{ type ipv6_addr; }}",
             f"add set {t} same_bridge {{ type ifname . ifname; }}",
             f"add set {t} internal {{ type ifname; }}",
             (
@@ -211,40 +216,53 @@ class Nft:
         items = list(elements)
         return self._elements("add", set_name, items) + self._elements("delete", set_name, items)
 
-    def _network_absent(self, bridge: str, subnet: str, dns_server: str) -> str:
-        return (
-            self._absent("bridges", [f'"{bridge}"'])
-            + self._absent("same_bridge", [f'"{bridge}" . "{bridge}"'])
-            + self._absent("internal", [f'"{bridge}"'])
-            + (self._absent("subnets", [subnet]) if subnet else "")
-            + (self._absent("dns_servers", [dns_server]) if dns_server else "")
+    @staticmethod
+    def _network_elements(
+        bridge: str, subnets: Sequence[str], dns_servers: Sequence[str]
+    ) -> list[tuple[str, str]]:
+        """(set, element) of everything a network may have in the table."""
+        out = [
+            ("bridges", f'"{bridge}"'),
+            ("same_bridge", f'"{bridge}" . "{bridge}"'),
+            ("internal", f'"{bridge}"'),
+        ]
+        out += [("subnets6" if ":" in n else "subnets", n) for n in subnets]
+        out += [("dns_servers6" if ":" in a else "dns_servers", a) for a in dns_servers]
+        return out
+
+    def _network_absent(self, bridge: str, subnets: Sequence[str], dns: Sequence[str]) -> str:
+        return "".join(
+            self._absent(name, [element])
+            for name, element in self._network_elements(bridge, subnets, dns)
         )
 
     def add_network(
-        self, bridge: str, subnet: str, dns_server: str = "", internal: bool = False
+        self,
+        bridge: str,
+        subnets: Sequence[str],
+        dns_servers: Sequence[str] = (),
+        internal: bool = False,
+        icc: bool = True,
     ) -> None:
         """One transaction: whatever a previous network of that bridge left,
-        then this network's elements."""
+        then this network's elements. `subnets` are the masqueraded ones.
+        Without icc, bridged traffic that br_netfilter hands to the forward
+        hook is dropped too."""
+        wanted = [
+            (name, element)
+            for name, element in self._network_elements(bridge, subnets, dns_servers)
+            if (name != "same_bridge" or icc) and (name != "internal" or internal)
+        ]
         self.run(
-            self._network_absent(bridge, subnet, dns_server)
-            + self._elements("add", "bridges", [f'"{bridge}"'])
-            + self._elements("add", "same_bridge", [f'"{bridge}" . "{bridge}"'])
-            + (self._elements("add", "internal", [f'"{bridge}"']) if internal else "")
-            + (self._elements("add", "subnets", [subnet]) if subnet else "")
-            + (self._elements("add", "dns_servers", [dns_server]) if dns_server else "")
+            self._network_absent(bridge, subnets, dns_servers)
+            + "".join(self._elements("add", name, [element]) for name, element in wanted)
         )
 
-    def remove_network(self, bridge: str, subnet: str, dns_server: str = "") -> None:
-        if self.run(self._network_absent(bridge, subnet, dns_server), check=False)[0] != 0:
-            self._delete_each(
-                [
-                    ("bridges", f'"{bridge}"'),
-                    ("same_bridge", f'"{bridge}" . "{bridge}"'),
-                    ("internal", f'"{bridge}"'),
-                    *([("subnets", subnet)] if subnet else []),
-                    *([("dns_servers", dns_server)] if dns_server else []),
-                ]
-            )
+    def remove_network(
+        self, bridge: str, subnets: Sequence[str], dns_servers: Sequence[str] = ()
+    ) -> None:
+        if self.run(self._network_absent(bridge, subnets, dns_servers), check=False)[0] != 0:
+            self._delete_each(self._network_elements(bridge, subnets, dns_servers))
 
     def _delete_each(self, elements: Iterable[tuple[str, str]]) -> None:
         """The slow path when a batch failed (an element that differs from

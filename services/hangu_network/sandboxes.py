@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -17,7 +18,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from pyroute2 import IPRoute
@@ -30,8 +30,15 @@ from hangu_runtime.ids import new_id
 
 from . import etcfiles, ipam, links, netns
 from .attachments import Attachments, AttachmentView, EndpointSpec
-from .models import AllocationRow, AttachmentRow, EndpointRow, NetworkRow, SandboxRow
-from .networks import Networks
+from .models import (
+    AllocationRow,
+    AttachmentRow,
+    EndpointRow,
+    MemberRow,
+    NetworkRow,
+    SandboxRow,
+)
+from .networks import Networks, icc_enabled
 from .nft import PortRule
 from .ports import PortRequest, Publisher
 
@@ -79,6 +86,14 @@ class SandboxView:
     @property
     def resolv_conf_path(self) -> str:
         return str(Path(self.row.files_dir) / "resolv.conf")
+
+
+def _routed(
+    endpoints: list[tuple[EndpointRow, NetworkRow]],
+) -> tuple[EndpointRow, NetworkRow] | None:
+    """The endpoint that holds the default routes: the first one (by
+    interface) on a network that is not internal."""
+    return next(((e, n) for e, n in endpoints if not n.internal), None)
 
 
 def veth_name(endpoint_id: str) -> str:
@@ -177,7 +192,7 @@ class Sandboxes:
                 raise NotFound(f"network {att.network_name} not found")
             if net.driver == "bridge":
                 nets.append((net, att))
-        extra = etcfiles.parse_extra_hosts(spec.extra_hosts)
+        extra = etcfiles.parse_extra_hosts(spec.extra_hosts, self._host_gateway())
         files = self.files_root / spec.container_id
         files.mkdir(parents=True, exist_ok=True)
         hostname = spec.hostname or spec.container_id[:12]
@@ -208,6 +223,9 @@ class Sandboxes:
             row.netns_path = str(path)
             links.loopback_up(ns)
             t_ns = time.perf_counter()
+            # The default route goes through the first network that is not
+            # internal: an internal one has no way out (Docker 25 and later).
+            routed = next((i for i, (net, _) in enumerate(nets) if not net.internal), -1)
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 for i, (net, att) in enumerate(nets):
@@ -220,7 +238,7 @@ class Sandboxes:
                                 net,
                                 att,
                                 f"eth{i}",
-                                default_route=(i == 0),
+                                default_route=(i == routed),
                             ),
                             net,
                         )
@@ -236,9 +254,7 @@ class Sandboxes:
                     first.ipv6_address,
                     (spec.container_name, first.id),
                 )
-            ip = made[0][0].ipv4_address if made else ""
-            resolver = self.networks.dns_address(made[0][1]) if made else ""
-            self._write_files(files, ip, hostname, spec, extra, resolver)
+            self._write_files(files, made, hostname, spec, extra)
             view = self._save(row, made, rules, t0)
             for _, net in made:
                 self._event("connect", net, spec.container_id)
@@ -274,8 +290,9 @@ class Sandboxes:
     ) -> EndpointRow:
         ep_id = new_id()
         addr = self.networks.allocate(net, ep_id, req.ipv4_address)
-        subnet = IPv4Network(net.subnet)
-        gw = IPv4Address(net.gateway) if net.gateway else None
+        subnet = ipaddress.ip_network(net.subnet)
+        gw = ipaddress.ip_address(net.gateway) if net.gateway else None
+        addresses = [(addr, subnet.prefixlen, gw)]
         ep = EndpointRow(
             id=ep_id,
             container_id=container_id,
@@ -289,6 +306,13 @@ class Sandboxes:
             aliases_json=json.dumps(req.aliases),
         )
         try:
+            if net.subnet6:
+                addr6 = self.networks.allocate(net, ep_id, req.ipv6_address, version=6)
+                subnet6 = ipaddress.ip_network(net.subnet6)
+                ep.ipv6_address, ep.ipv6_prefix_len = str(addr6), subnet6.prefixlen
+                ep.ipv6_gateway = net.gateway6
+                gw6 = ipaddress.ip_address(net.gateway6) if net.gateway6 else None
+                addresses.append((addr6, subnet6.prefixlen, gw6))
             self.links.add_veth(
                 ep.veth,
                 net.bridge,
@@ -296,19 +320,25 @@ class Sandboxes:
                 ifname,
                 ep.mac_address,
                 int(net.options.get("com.docker.network.driver.mtu", "1500")),
+                isolated=not icc_enabled(net),
             )
-            links.configure_inside(ns, ifname, addr, subnet.prefixlen, gw, default_route)
+            links.configure_inside(ns, ifname, addresses, default_route)
         except BaseException:
             self.links.delete(ep.veth)
-            self.networks.release(net.id, str(addr))
+            self._release(ep)
             raise
         return ep
+
+    def _release(self, ep: EndpointRow) -> None:
+        for address in (ep.ipv4_address, ep.ipv6_address):
+            if address:
+                self.networks.release(ep.network_id, address)
 
     def _drop_endpoint(self, ep: EndpointRow) -> None:
         try:
             self.links.delete(ep.veth)
         finally:
-            self.networks.release(ep.network_id, ep.ipv4_address)
+            self._release(ep)
 
     def _shared(self, spec: SandboxSpec, mode: str) -> SandboxView:
         """`container:<id>`: the other container's namespace and files. The
@@ -345,31 +375,44 @@ class Sandboxes:
             for ep, _ in made:
                 s.add(ep)
             s.commit()
+        self.networks.names.changed()
         return SandboxView(row, made, rules)
 
     # -- files -----------------------------------------------------------
     def _write_files(
         self,
         files: Path,
-        ip: str,
+        endpoints: list[tuple[EndpointRow, NetworkRow]],
         hostname: str,
         spec: SandboxSpec,
         extra: list[tuple[str, str]],
-        resolver: str = "",
         in_place: bool = False,
     ) -> None:
         write = etcfiles.rewrite_in_place if in_place else etcfiles.write_atomic
+        first = endpoints[0][0] if endpoints else None
+        ips = [a for a in (first.ipv4_address, first.ipv6_address) if a] if first else []
         write(files / "hostname", hostname + "\n")
-        write(files / "hosts", etcfiles.render_hosts(ip, hostname, spec.domainname, extra))
+        write(files / "hosts", etcfiles.render_hosts(ips, hostname, spec.domainname, extra))
         # On user networks hangu's resolver (on the gateway) answers container
-        # names and forwards the rest; --dns given by the user wins.
-        dns = spec.dns or ([resolver] if resolver else [])
+        # names and forwards the rest, to the --dns servers when given (as
+        # Docker's embedded DNS does); elsewhere --dns goes in as it is.
+        resolvers = next(
+            (found for _, n in endpoints if (found := self.networks.dns_addresses(n))), []
+        )
         write(
             files / "resolv.conf",
             etcfiles.render_resolv_conf(
-                etcfiles.read_host_resolv_conf(), dns, spec.dns_search, spec.dns_options
+                etcfiles.read_host_resolv_conf(),
+                resolvers or spec.dns,
+                spec.dns_search,
+                spec.dns_options,
             ),
         )
+
+    def _host_gateway(self) -> list[str]:
+        """What `host-gateway` in --add-host means: the default bridge's gateway."""
+        gateway = self.networks.default().gateway
+        return [gateway] if gateway else []
 
     def _write_host_files(self, files: Path) -> None:
         etcfiles.write_atomic(files / "hostname", socket.gethostname() + "\n")
@@ -408,6 +451,7 @@ class Sandboxes:
                 if found_row is not None:
                     s.delete(found_row)
                 s.commit()
+            self.networks.names.changed()
         with self._locks_guard:
             self._locks.pop(container_id, None)
         for _, net in view.endpoints:
@@ -448,7 +492,13 @@ class Sandboxes:
         fd = os.open(view.row.netns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             ep = self._add_endpoint(
-                view.row.container_id, ns, fd, net, att, ifname, default_route=not view.endpoints
+                view.row.container_id,
+                ns,
+                fd,
+                net,
+                att,
+                ifname,
+                default_route=not net.internal and _routed(view.endpoints) is None,
             )
         finally:
             os.close(fd)
@@ -460,6 +510,7 @@ class Sandboxes:
         except BaseException:
             self._drop_endpoint(ep)
             raise
+        self.networks.names.changed()
         return ep
 
     def disconnect(self, container_id: str, network: str) -> None:
@@ -471,6 +522,7 @@ class Sandboxes:
             except NotFound:
                 return
             eps = [e for e, _ in view.endpoints if e.network_id == att.network_id]
+            routed = _routed(view.endpoints)
             for ep in eps:
                 self._drop_endpoint(ep)
                 with Session(self.engine, expire_on_commit=False) as s:
@@ -479,9 +531,45 @@ class Sandboxes:
                         s.delete(found)
                     s.commit()
             if eps:
-                self._refresh_files(self.get(container_id))
+                self.networks.names.changed()
+                after = self.get(container_id)
+                if routed is not None and routed[0] in eps:
+                    self._move_default_routes(after)
+                self._refresh_files(after)
         if eps and net is not None:
             self._event("disconnect", net, container_id)
+
+    def _move_default_routes(self, view: SandboxView) -> None:
+        """The interface with the default routes went: as Docker, the next
+        network that has a way out takes them."""
+        routed = _routed(view.endpoints)
+        if routed is None or not view.row.netns_path:
+            return
+        ep, _ = routed
+        ns = netns.open_in(Path(view.row.netns_path))
+        try:
+            links.replace_default_routes(ns, ep.ifname, ep.gateway, ep.ipv6_gateway)
+        finally:
+            ns.close()
+
+    def rename(self, container_id: str, name: str) -> None:
+        """`docker rename`: peers resolve the new name at once, the old one
+        no more, and `network inspect` lists the new one."""
+        if not name:
+            raise InvalidArgument("container name must not be empty")
+        with self._lock(container_id), Session(self.engine, expire_on_commit=False) as s:
+            member = s.get(MemberRow, container_id)
+            if member is None:
+                raise NotFound(f"No such container: {container_id}")
+            member.container_name = name
+            s.add(member)
+            sandbox = s.get(SandboxRow, container_id)
+            if sandbox is not None:
+                sandbox.container_name = name
+                s.add(sandbox)
+            s.commit()
+        self.networks.names.changed()
+        log.info("container_renamed", container_id=container_id, name=name)
 
     def detach(self, container_id: str) -> None:
         """The container is removed: its sandbox (if one is left) and every
@@ -504,7 +592,6 @@ class Sandboxes:
         row = view.row
         if row.network_mode.startswith("container:") or not row.netns_path:
             return
-        first = view.endpoints[0] if view.endpoints else None
         spec = SandboxSpec(
             container_id=row.container_id,
             hostname=row.hostname,
@@ -514,21 +601,12 @@ class Sandboxes:
             dns_options=list(json.loads(row.dns_options_json)),
             extra_hosts=list(json.loads(row.extra_hosts_json)),
         )
-        resolver = next(
-            (
-                self.networks.dns_address(n)
-                for _, n in view.endpoints
-                if self.networks.dns_address(n)
-            ),
-            "",
-        )
         self._write_files(
             Path(row.files_dir),
-            first[0].ipv4_address if first else "",
+            view.endpoints,
             row.hostname,
             spec,
-            etcfiles.parse_extra_hosts(spec.extra_hosts),
-            resolver,
+            etcfiles.parse_extra_hosts(spec.extra_hosts, self._host_gateway()),
             in_place=True,
         )
 

@@ -3,6 +3,7 @@ domain (networks.py, sandboxes.py) and back. No logic of its own."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterator
 
@@ -17,7 +18,7 @@ from hangu_runtime.times import timestamp_from_seconds
 
 from .attachments import AttachmentView, EndpointSpec
 from .models import EndpointRow, NetworkRow
-from .networks import Networks, NetworkSpec
+from .networks import Networks, NetworkSpec, PoolSpec
 from .ports import PortRequest
 from .sandboxes import LiveAttachment, Sandboxes, SandboxSpec, SandboxView
 
@@ -32,6 +33,9 @@ def endpoint_pb(ep: EndpointRow, net: NetworkRow, container_name: str = "") -> p
         ipv4_address=ep.ipv4_address,
         ipv4_prefix_len=ep.prefix_len,
         gateway=ep.gateway,
+        ipv6_address=ep.ipv6_address,
+        ipv6_prefix_len=ep.ipv6_prefix_len,
+        ipv6_gateway=ep.ipv6_gateway,
         mac_address=ep.mac_address,
         aliases=ep.aliases,
         interface_name=ep.ifname,
@@ -86,9 +90,22 @@ def attachments_pb(view: AttachmentView, items: list[LiveAttachment]) -> pb.Atta
 
 
 def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.Network:
+    aux = row.aux_addresses
     config = []
-    if row.subnet:
-        config.append(pb.IPAMConfig(subnet=row.subnet, gateway=row.gateway, ip_range=row.ip_range))
+    for subnet, gateway, ip_range in (
+        (row.subnet, row.gateway, row.ip_range),
+        (row.subnet6, row.gateway6, row.ip_range6),
+    ):
+        if subnet:
+            net = ipaddress.ip_network(subnet)
+            config.append(
+                pb.IPAMConfig(
+                    subnet=subnet,
+                    gateway=gateway,
+                    ip_range=ip_range,
+                    aux_addresses={k: v for k, v in aux.items() if ipaddress.ip_address(v) in net},
+                )
+            )
     return pb.Network(
         id=row.id,
         name=row.name,
@@ -151,8 +168,6 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
         self.sandboxes = sandboxes
 
     def Create(self, request: pb.CreateNetworkRequest, context: grpc.ServicerContext) -> pb.Network:
-        # IPv4 only for now: the first config whose subnet is not IPv6.
-        cfg = next((c for c in request.ipam.config if ":" not in c.subnet), pb.IPAMConfig())
         row = self.networks.create(
             NetworkSpec(
                 name=request.name,
@@ -160,9 +175,10 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
                 internal=request.internal,
                 attachable=request.attachable,
                 enable_ipv6=request.enable_ipv6,
-                subnet=cfg.subnet,
-                gateway=cfg.gateway,
-                ip_range=cfg.ip_range,
+                pools=[
+                    PoolSpec(c.subnet, c.gateway, c.ip_range, dict(c.aux_addresses))
+                    for c in request.ipam.config
+                ],
                 ipam_driver=request.ipam.driver,
                 ipam_options=dict(request.ipam.options),
                 options=dict(request.options),
@@ -257,6 +273,10 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
     def Detach(self, request: pb.DetachRequest, context: grpc.ServicerContext) -> pb.DetachResponse:
         self.sandboxes.detach(request.container_id)
         return pb.DetachResponse()
+
+    def Rename(self, request: pb.RenameRequest, context: grpc.ServicerContext) -> pb.RenameResponse:
+        self.sandboxes.rename(request.container_id, request.container_name)
+        return pb.RenameResponse()
 
     def Connect(self, request: pb.ConnectRequest, context: grpc.ServicerContext) -> pb.Endpoint:
         item = self.sandboxes.connect(request.container_id, _endpoint_spec(request.endpoint))

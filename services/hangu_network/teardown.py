@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from ipaddress import IPv4Network
+from ipaddress import ip_network
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, delete, select
@@ -90,4 +90,7 @@ class BridgeTeardown:
 
 
 def _overlap(a: str, b: str) -> bool:
-    return IPv4Network(a, strict=False).overlaps(IPv4Network(b, strict=False))
+    """Whether two comma-separated subnet lists (IPv4 and IPv6) overlap."""
+    left = [ip_network(n, strict=False) for n in a.split(",") if n]
+    right = [ip_network(n, strict=False) for n in b.split(",") if n]
+    return any(x.version == y.version and x.overlaps(y) for x in left for y in right)

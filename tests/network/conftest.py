@@ -22,6 +22,7 @@ from hangu_runtime.server import build_server
 
 POOL = "10.201.0.0/16:24"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+IP6_FORWARD = Path("/proc/sys/net/ipv6/conf/all/forwarding")
 
 
 def test_settings(tmp: str, suffix: str) -> Settings:
@@ -83,7 +84,7 @@ def net_env() -> Iterator[NetEnv]:
         pytest.skip("needs root")
     from hangu_network.service import NetworkService
 
-    forward = IP_FORWARD.read_text()
+    forward, forward6 = IP_FORWARD.read_text(), IP6_FORWARD.read_text()
     tmp = tempfile.mkdtemp(prefix="hgt-net-", dir="/tmp")
     settings = test_settings(tmp, secrets.token_hex(3))
     service = NetworkService(settings)
@@ -102,6 +103,7 @@ def net_env() -> Iterator[NetEnv]:
         service.purge()
         service.close()
         IP_FORWARD.write_text(forward)
+        IP6_FORWARD.write_text(forward6)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -56,7 +56,10 @@ def test_wire_format_round_trip() -> None:
     assert (qid, name, qtype, end) == (42, "web.example", dns.QTYPE_A, len(q))
     reply = dns.build_answer(q, end, flags, qtype, ["10.201.9.2", "10.201.9.3"])
     assert dns.parse_answer_addresses(reply) == (0, ["10.201.9.2", "10.201.9.3"])
-    assert dns.parse_answer_addresses(dns.build_answer(q, end, flags, 28, ["1.2.3.4"])) == (0, [])
+    aaaa = dns.build_answer(q, end, flags, dns.QTYPE_AAAA, ["fd00:1::2"])
+    assert dns.parse_answer_addresses(aaaa) == (0, ["fd00:1::2"])
+    # MX and friends of a known name: an empty NOERROR
+    assert dns.parse_answer_addresses(dns.build_answer(q, end, flags, 15, ["1.2.3.4"])) == (0, [])
 
 
 @pytest.fixture

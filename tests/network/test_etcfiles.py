@@ -8,7 +8,7 @@ from hangu_runtime.errors import InvalidArgument
 
 def test_hosts_like_docker() -> None:
     extra = etcfiles.parse_extra_hosts(["db:10.201.3.9", "v6:::1"])
-    text = etcfiles.render_hosts("10.201.3.2", "web", "", extra)
+    text = etcfiles.render_hosts(["10.201.3.2"], "web", "", extra)
     lines = text.splitlines()
     assert lines[0] == "127.0.0.1\tlocalhost"
     assert lines[1] == "::1\tlocalhost ip6-localhost ip6-loopback"
@@ -19,15 +19,24 @@ def test_hosts_like_docker() -> None:
 
 def test_hosts_domain_and_no_ip() -> None:
     assert (
-        etcfiles.render_hosts("10.0.0.2", "h", "example.org", []).splitlines()[-1]
+        etcfiles.render_hosts(["10.0.0.2"], "h", "example.org", []).splitlines()[-1]
         == "10.0.0.2\th.example.org h"
     )
-    assert "\th" not in etcfiles.render_hosts("", "h", "", [])
+    assert "\th" not in etcfiles.render_hosts([], "h", "", [])
 
 
 def test_bad_extra_host() -> None:
     with pytest.raises(InvalidArgument):
         etcfiles.parse_extra_hosts(["db:not-ip"])
+
+
+def test_host_gateway_is_the_default_bridge_gateway() -> None:
+    extra = etcfiles.parse_extra_hosts(
+        ["host.docker.internal:host-gateway", "gw=host-gateway"], ["10.201.0.1"]
+    )
+    assert extra == [("10.201.0.1", "host.docker.internal"), ("10.201.0.1", "gw")]
+    with pytest.raises(InvalidArgument, match="host-gateway"):
+        etcfiles.parse_extra_hosts(["h:host-gateway"])
 
 
 def test_resolv_conf_drops_loopback_and_falls_back() -> None:

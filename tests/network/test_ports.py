@@ -107,11 +107,12 @@ def test_elements_go_even_when_they_differ_or_are_missing(publisher: Publisher) 
     nft = publisher.nft
     stored = PortRule("127.0.0.1", "tcp", 21290, "10.9.0.2", 80)
     nft.add_ports([stored])
-    nft.add_network("hgq-x", "10.9.0.0/24", "10.9.0.1")
+    nft.add_network("hgq-x", ["10.9.0.0/24", "fd9e:9::/64"], ["10.9.0.1", "fd9e:9::1"])
     # A rule whose target differs from the stored one, and one never added:
     # the batch fails, the element-by-element path still removes by key.
     moved = PortRule("127.0.0.1", "tcp", 21290, "10.9.0.3", 80)
     nft.remove_ports([moved, PortRule("127.0.0.1", "tcp", 21291, "10.9.0.2", 80)])
-    nft.remove_network("hgq-x", "10.9.0.0/24", "10.9.0.1")
+    nft.remove_network("hgq-x", ["10.9.0.0/24", "fd9e:9::/64"], ["10.9.0.1", "fd9e:9::1"])
     listed = elements(publisher)
     assert "21290" not in listed and "hgq-x" not in listed and "10.9.0." not in listed
+    assert "fd9e:9:" not in listed

@@ -160,8 +160,26 @@ def test_requested_ip_and_conflict(net_env: NetEnv) -> None:
         ),
     )
     assert code == grpc.StatusCode.INVALID_ARGUMENT  # as dockerd: user networks only
-    net = stub.Create(pb.CreateNetworkRequest(name="hgnip-" + secrets.token_hex(2)))
-    want = str(IPv4Network(net.ipam.config[0].subnet).network_address + 200)
+    pooled = stub.Create(pb.CreateNetworkRequest(name="hgnip-" + secrets.token_hex(2)))
+    try:
+        # ... and only those whose subnet the user configured
+        at = str(IPv4Network(pooled.ipam.config[0].subnet).network_address + 200)
+        refused = pb.CreateSandboxRequest(
+            container_id=a,
+            network_mode=pooled.name,
+            endpoints=[pb.EndpointRequest(network=pooled.name, ipv4_address=at)],
+        )
+        assert _code(stub.CreateSandbox, refused) == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        stub.Remove(pb.RemoveNetworkRequest(reference=pooled.id))
+    subnet = f"10.201.{200 + secrets.randbelow(50)}.0/24"
+    net = stub.Create(
+        pb.CreateNetworkRequest(
+            name="hgnip-" + secrets.token_hex(2),
+            ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=subnet)]),
+        )
+    )
+    want = str(IPv4Network(subnet).network_address + 200)
     sb = stub.CreateSandbox(
         pb.CreateSandboxRequest(
             container_id=a,

@@ -100,6 +100,11 @@ class NetworkServiceStub:
                 request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.DisconnectRequest.SerializeToString,
                 response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.DisconnectResponse.FromString,
                 _registered_method=True)
+        self.Rename = channel.unary_unary(
+                '/hangu.network.v1.NetworkService/Rename',
+                request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.RenameRequest.SerializeToString,
+                response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.RenameResponse.FromString,
+                _registered_method=True)
         self.Events = channel.unary_stream(
                 '/hangu.network.v1.NetworkService/Events',
                 request_serializer=hangu_dot_types_dot_v1_dot_types__pb2.EventsRequest.SerializeToString,
@@ -195,6 +200,13 @@ class NetworkServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Rename(self, request, context):
+        """`docker rename`: the name that DNS answers and `network inspect` shows.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Events(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -268,6 +280,11 @@ def add_NetworkServiceServicer_to_server(servicer, server):
                     servicer.Disconnect,
                     request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.DisconnectRequest.FromString,
                     response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.DisconnectResponse.SerializeToString,
+            ),
+            'Rename': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rename,
+                    request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.RenameRequest.FromString,
+                    response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.RenameResponse.SerializeToString,
             ),
             'Events': grpc.unary_stream_rpc_method_handler(
                     servicer.Events,
@@ -626,6 +643,33 @@ class NetworkService:
             '/hangu.network.v1.NetworkService/Disconnect',
             hangu_dot_network_dot_v1_dot_network__pb2.DisconnectRequest.SerializeToString,
             hangu_dot_network_dot_v1_dot_network__pb2.DisconnectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rename(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.network.v1.NetworkService/Rename',
+            hangu_dot_network_dot_v1_dot_network__pb2.RenameRequest.SerializeToString,
+            hangu_dot_network_dot_v1_dot_network__pb2.RenameResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,8 @@ class NetworkServiceStub:
     Detach: _grpc.UnaryUnaryMultiCallable[_network_pb2.DetachRequest, _network_pb2.DetachResponse]
     Connect: _grpc.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]
     Disconnect: _grpc.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]
+    Rename: _grpc.UnaryUnaryMultiCallable[_network_pb2.RenameRequest, _network_pb2.RenameResponse]
+    """`docker rename`: the name that DNS answers and `network inspect` shows."""
     Events: _grpc.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]
 
 @_typing.type_check_only
@@ -84,6 +86,8 @@ class NetworkServiceAsyncStub(NetworkServiceStub):
     Detach: _aio.UnaryUnaryMultiCallable[_network_pb2.DetachRequest, _network_pb2.DetachResponse]  # type: ignore[assignment]
     Connect: _aio.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]  # type: ignore[assignment]
     Disconnect: _aio.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]  # type: ignore[assignment]
+    Rename: _aio.UnaryUnaryMultiCallable[_network_pb2.RenameRequest, _network_pb2.RenameResponse]  # type: ignore[assignment]
+    """`docker rename`: the name that DNS answers and `network inspect` shows."""
     Events: _aio.UnaryStreamMultiCallable[_types_pb2.EventsRequest, _types_pb2.Event]  # type: ignore[assignment]
 
 class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -186,6 +190,14 @@ class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _network_pb2.DisconnectRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_network_pb2.DisconnectResponse, _abc.Awaitable[_network_pb2.DisconnectResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Rename(
+        self,
+        request: _network_pb2.RenameRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_network_pb2.RenameResponse, _abc.Awaitable[_network_pb2.RenameResponse]]:
+        """`docker rename`: the name that DNS answers and `network inspect` shows."""
 
     @_abc_1.abstractmethod
     def Events(

@@ -1,0 +1,92 @@
+"""The names the resolver answers on each user network, held in memory.
+
+A query must not touch the database: with 300 containers on a network a
+scan per query costs milliseconds. Each network's table (container name,
+hostname, short id, network aliases → its IPv4 and IPv6 addresses, and each
+address → the --dns servers of its container) is built from the database on
+the first query after a change, and every change of endpoints or sandboxes
+drops the tables (`changed()`), so an answer never outlives its endpoint."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from .dns import Records, Zone
+from .models import EndpointRow, SandboxRow
+
+
+@dataclass
+class NetworkNames:
+    records: dict[str, Records] = field(default_factory=dict)
+    upstreams: dict[str, list[str]] = field(default_factory=dict)  # address -> --dns
+
+
+class NameIndex:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tables: dict[str, NetworkNames] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def changed(self) -> None:
+        """Endpoints or sandboxes changed: every table is rebuilt on use."""
+        with self._lock:
+            self._generation += 1
+            self._tables.clear()
+
+    def table(self, network_id: str) -> NetworkNames:
+        with self._lock:
+            found = self._tables.get(network_id)
+            generation = self._generation
+        if found is not None:
+            return found
+        built = self._build(network_id)
+        with self._lock:
+            # A change while building: the table may miss it, do not keep it.
+            if generation == self._generation:
+                self._tables[network_id] = built
+        return built
+
+    def zone(self, network_id: str) -> Zone:
+        def lookup(name: str) -> Records | None:
+            return self.table(network_id).records.get(name.rstrip(".").lower())
+
+        def upstreams(client: str) -> Sequence[str]:
+            return self.table(network_id).upstreams.get(client, [])
+
+        return Zone(lookup, upstreams)
+
+    def _build(self, network_id: str) -> NetworkNames:
+        with Session(self.engine, expire_on_commit=False) as s:
+            eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
+            ids = {e.container_id for e in eps}
+            sbs = {
+                sb.container_id: sb for sb in s.exec(select(SandboxRow)) if sb.container_id in ids
+            }
+        v4: dict[str, list[str]] = {}
+        v6: dict[str, list[str]] = {}
+        out = NetworkNames()
+        for ep in eps:
+            sb = sbs.get(ep.container_id)
+            names = [*ep.aliases, ep.container_id[:12]]
+            if sb is not None:
+                names += [sb.container_name.lstrip("/"), sb.hostname]
+                servers = list(json.loads(sb.dns_json))
+                if servers:
+                    for address in (ep.ipv4_address, ep.ipv6_address):
+                        if address:
+                            out.upstreams[address] = servers
+            for name in filter(None, (n.lower() for n in names)):
+                for table, address in ((v4, ep.ipv4_address), (v6, ep.ipv6_address)):
+                    have = table.setdefault(name, [])
+                    if address and address not in have:
+                        have.append(address)
+        for name in v4.keys() | v6.keys():
+            out.records[name] = Records(tuple(v4.get(name, ())), tuple(v6.get(name, ())))
+        return out

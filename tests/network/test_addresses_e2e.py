@@ -1,0 +1,241 @@
+"""Addresses and names through the whole stack, driven by the real docker CLI
+and docker-py: dual-stack IPv6 networks (a ULA subnet given or picked),
+`--ip6`, `--ip` only on user-configured subnets, aux addresses, one subnet
+per family, `--add-host …:host-gateway`, and `--dns` on a user network
+keeping container-name resolution.
+
+Stack: bridge hgw<rand>, table hgw_<rand>, pool 10.219.0.0/16 in /24s, root
+/tmp/hgt-adr-*; explicit subnets in 10.220.0.0/16 and fd42:4802::/32."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.dockercli import ok
+from tests.support.stack import Stack, running_stack, stack_available
+
+pytestmark = [pytest.mark.root, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    reason = stack_available()
+    if reason:
+        pytest.skip(reason)
+    with running_stack("adr", bridge_prefix="hgw", subnet_pool="10.219.0.0/16:24") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
+    stack.load_image(busybox_docker_archive)
+    return "busybox"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def inspect(stack: Stack, what: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(ok(stack.run_docker("inspect", what)))[0]
+    return doc
+
+
+def subnets() -> tuple[str, str]:
+    return (
+        f"10.220.{secrets.randbelow(250) + 1}.0/24",
+        f"fd42:4802:{secrets.randbelow(0xFFFF):x}::/64",
+    )
+
+
+@pytest.fixture()
+def cleanup(stack: Stack) -> Iterator[list[str]]:
+    """Names to remove afterwards: containers first, then networks."""
+    names: list[str] = []
+    yield names
+    for name in reversed(names):
+        if stack.run_docker("rm", "-f", name).returncode != 0:
+            stack.run_docker("network", "rm", name)
+
+
+def test_dual_stack_network(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    """--ipv6 with both subnets: each container gets an IPv4 and a global
+    IPv6 address, a default route of each family, and its peers' names
+    answer A and AAAA (ping -6 by name), as with dockerd."""
+    v4, v6 = subnets()
+    net, a = unique("hgw-ds"), unique("ds")
+    cleanup.append(net)
+    ok(stack.run_docker("network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, net))
+    doc = inspect(stack, net)
+    assert doc["EnableIPv6"] is True
+    configs = {c["Subnet"]: c for c in doc["IPAM"]["Config"]}
+    assert set(configs) == {v4, v6}
+    gw6 = str(ipaddress.ip_network(v6)[1])
+    assert configs[v6]["Gateway"] == gw6
+    cleanup.append(a)
+    fixed = str(ipaddress.ip_network(v6)[0x42])
+    ok(
+        stack.run_docker(
+            "run", "-d", "--name", a, "--network", net, "--ip6", fixed, busybox, "sleep", "300"
+        )
+    )
+    entry = inspect(stack, a)["NetworkSettings"]["Networks"][net]
+    assert entry["GlobalIPv6Address"] == fixed and entry["GlobalIPv6PrefixLen"] == 64
+    assert entry["IPv6Gateway"] == gw6 and entry["IPAMConfig"]["IPv6Address"] == fixed
+    assert ipaddress.ip_address(entry["IPAddress"]) in ipaddress.ip_network(v4)
+    shown = ok(stack.run_docker("exec", a, "ip", "-6", "addr", "show", "eth0"))
+    assert f"{fixed}/64" in shown
+    assert f"default via {gw6}" in ok(stack.run_docker("exec", a, "ip", "-6", "route"))
+    out = ok(
+        stack.run_docker("run", "--rm", "--network", net, busybox, "ping", "-6", "-c1", "-W2", a)
+    )
+    assert fixed in out
+    looked = ok(
+        stack.run_docker("run", "--rm", "--network", net, busybox, "nslookup", "-type=AAAA", a)
+    )
+    assert fixed in looked
+    hosts = ok(stack.run_docker("exec", a, "cat", "/etc/hosts"))
+    assert f"{fixed}\t" in hosts and f"{entry['IPAddress']}\t" in hosts
+
+
+def test_ipv6_without_subnet_picks_a_ula(stack: Stack, cleanup: list[str]) -> None:
+    """Current Docker: --ipv6 alone takes a /64 of a unique local prefix."""
+    net = unique("hgw-ula")
+    cleanup.append(net)
+    ok(stack.run_docker("network", "create", "--ipv6", net))
+    six = [c for c in inspect(stack, net)["IPAM"]["Config"] if ":" in c["Subnet"]]
+    assert len(six) == 1
+    subnet = ipaddress.ip_network(six[0]["Subnet"])
+    assert subnet.prefixlen == 64 and subnet.subnet_of(ipaddress.ip_network("fd00::/8"))  # type: ignore[arg-type]
+
+
+def test_fixed_addresses_need_a_configured_subnet(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    pooled = unique("hgw-pool")
+    cleanup.append(pooled)
+    ok(stack.run_docker("network", "create", pooled))
+    subnet = ipaddress.ip_network(inspect(stack, pooled)["IPAM"]["Config"][0]["Subnet"])
+    run = stack.run_docker(
+        "run", "--rm", "--network", pooled, "--ip", str(subnet[9]), busybox, "true"
+    )
+    assert run.returncode == 125
+    assert (
+        "user specified IP address is supported only when connecting to networks with user "
+        "configured subnets"
+    ) in run.stderr
+    six = stack.run_docker(
+        "run", "--rm", "--network", pooled, "--ip6", "fd42:4802::9", busybox, "true"
+    )
+    assert six.returncode == 125 and "user configured subnets" in six.stderr
+
+
+def test_one_subnet_per_family_and_aux_addresses(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    net = unique("hgw-aux")
+    third = secrets.randbelow(249) + 1
+    a, b = f"10.220.{third}.0/24", f"10.220.{third + 1}.0/24"
+    two = stack.run_docker("network", "create", "--subnet", a, "--subnet", b, net)
+    assert two.returncode != 0 and "bridge driver doesn't support multiple subnets" in two.stderr
+    assert stack.run_docker("network", "inspect", net).returncode != 0
+    base = ipaddress.ip_network(a)
+    cleanup.append(net)
+    ok(
+        stack.run_docker(
+            "network", "create", "--subnet", a, "--aux-address", f"router={base[2]}", net
+        )
+    )
+    config = inspect(stack, net)["IPAM"]["Config"][0]
+    assert config["AuxiliaryAddresses"] == {"router": str(base[2])}
+    out = ok(
+        stack.run_docker(
+            "run", "--rm", "--network", net, busybox, "ip", "-4", "-o", "addr", "show", "eth0"
+        )
+    )
+    assert f"{base[3]}/24" in out  # .1 gateway, .2 reserved
+
+
+def test_add_host_host_gateway(stack: Stack, busybox: str) -> None:
+    """host-gateway stands for the default bridge's gateway, as dockerd's
+    host-gateway-ip defaults to."""
+    gateway = inspect(stack, "bridge")["IPAM"]["Config"][0]["Gateway"]
+    hosts = ok(
+        stack.run_docker(
+            "run",
+            "--rm",
+            "--add-host",
+            "host.docker.internal:host-gateway",
+            busybox,
+            "cat",
+            "/etc/hosts",
+        )
+    )
+    assert f"{gateway}\thost.docker.internal" in hosts.splitlines()
+
+
+def test_dns_flag_keeps_container_names(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    """--dns on a user network: the container still resolves its peers (the
+    network's resolver answers them and forwards only the rest to --dns)."""
+    net, peer = unique("hgw-dns"), unique("peer")
+    cleanup += [net, peer]
+    ok(stack.run_docker("network", "create", net))
+    ok(stack.run_docker("run", "-d", "--name", peer, "--network", net, busybox, "sleep", "300"))
+    ip = inspect(stack, peer)["NetworkSettings"]["Networks"][net]["IPAddress"]
+    gateway = inspect(stack, net)["IPAM"]["Config"][0]["Gateway"]
+    with_dns = ["run", "--rm", "--network", net, "--dns", "127.0.0.9", busybox]
+    resolv = ok(stack.run_docker(*with_dns, "cat", "/etc/resolv.conf"))
+    assert f"nameserver {gateway}" in resolv and "127.0.0.9" not in resolv
+    found = ok(stack.run_docker(*with_dns, "nslookup", peer))
+    assert ip in found.split("Name:", 1)[1]
+    # Other names go to the --dns server: nothing listens there, so the
+    # resolver answers SERVFAIL (busybox: "no servers could be reached").
+    far = stack.run_docker(*with_dns, "nslookup", "far.away.test")
+    assert far.returncode != 0 and ip not in far.stdout
+    searched = ok(
+        stack.run_docker(
+            "run",
+            "--rm",
+            "--network",
+            net,
+            "--dns-search",
+            "corp.test",
+            busybox,
+            "cat",
+            "/etc/resolv.conf",
+        )
+    )
+    assert "search corp.test" in searched and f"nameserver {gateway}" in searched
+
+
+def test_docker_py_dual_stack(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    import docker
+    from docker.types import IPAMConfig, IPAMPool
+
+    client = docker.DockerClient(base_url=f"unix://{stack.docker_socket}")
+    v4, v6 = subnets()
+    name = unique("hgw-py6")
+    cleanup.append(name)
+    net = client.networks.create(
+        name,
+        enable_ipv6=True,
+        ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=v4), IPAMPool(subnet=v6)]),
+    )
+    container = client.containers.create(busybox, ["sleep", "300"], name=unique("py6"))
+    cleanup.append(container.name)
+    fixed = str(ipaddress.ip_network(v6)[0x77])
+    net.connect(container, ipv6_address=fixed)
+    container.start()
+    container.reload()
+    entry = container.attrs["NetworkSettings"]["Networks"][name]
+    assert entry["GlobalIPv6Address"] == fixed
+    net.reload()
+    assert net.attrs["EnableIPv6"] is True and len(net.attrs["IPAM"]["Config"]) == 2
+    client.close()
