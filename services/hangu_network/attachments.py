@@ -89,7 +89,7 @@ class Attachments:
                     .order_by(col(AttachmentRow.position))
                 )
             )
-            nets = {n.id: n for n in s.exec(select(NetworkRow))}
+        nets = self.networks.by_id()
         return AttachmentView(member, [(r, nets.get(r.network_id)) for r in rows])
 
     def get(self, container_id: str) -> AttachmentView:

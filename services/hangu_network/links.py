@@ -36,6 +36,10 @@ class HostLinks:
     def __init__(self) -> None:
         self._ipr = IPRoute()
         self._lock = threading.Lock()
+        # bridge name -> ifindex: looked up once, not per veth. Dropped when
+        # hangu deletes the link; a stale one (someone else deleted the
+        # bridge) fails the add with ENODEV and is looked up again.
+        self._bridges: dict[str, int] = {}
 
     def close(self) -> None:
         self._ipr.close()
@@ -59,7 +63,7 @@ class HostLinks:
                         raise
                 found = self._ipr.link_lookup(ifname=name)
                 log.info("bridge_created", bridge=name)
-            idx = found[0]
+            idx = self._bridges[name] = found[0]
             if any(gw.version == 6 for gw, _ in gateways):
                 # A host booted with IPv6 off by default would refuse the address.
                 _sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
@@ -74,9 +78,19 @@ class HostLinks:
         # the kernel drops loopback sources on other links without this.
         _sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
 
+    def _bridge_index(self, bridge: str) -> int:
+        found = self._bridges.get(bridge)
+        if found is None:
+            indexes = self._ipr.link_lookup(ifname=bridge)
+            if not indexes:
+                raise RuntimeError(f"bridge {bridge} does not exist")
+            found = self._bridges[bridge] = indexes[0]
+        return found
+
     def delete(self, name: str) -> None:
         """Delete a link by name; a missing link is fine."""
         with self._lock:
+            self._bridges.pop(name, None)
             found = self._ipr.link_lookup(ifname=name)
             if not found:
                 return
@@ -102,19 +116,29 @@ class HostLinks:
         another isolated port: done by the bridge, whether br_netfilter is
         loaded or not."""
         with self._lock:
-            br = self._ipr.link_lookup(ifname=bridge)
-            if not br:
-                raise RuntimeError(f"bridge {bridge} does not exist")
-            # One request: the host end is enslaved and up as it is born.
-            self._ipr.link(
-                "add",
-                ifname=host_name,
-                kind="veth",
-                mtu=mtu,
-                master=br[0],
-                state="up",
-                peer={"ifname": peer_name, "address": mac, "mtu": mtu, "net_ns_fd": netns_fd},
-            )
+            for attempt in (1, 2):
+                master = self._bridge_index(bridge)
+                try:
+                    # One request: the host end is enslaved and up as it is born.
+                    self._ipr.link(
+                        "add",
+                        ifname=host_name,
+                        kind="veth",
+                        mtu=mtu,
+                        master=master,
+                        state="up",
+                        peer={
+                            "ifname": peer_name,
+                            "address": mac,
+                            "mtu": mtu,
+                            "net_ns_fd": netns_fd,
+                        },
+                    )
+                    break
+                except NetlinkError as err:
+                    self._bridges.pop(bridge, None)
+                    if err.code != ENODEV or attempt == 2:
+                        raise
             if isolated:
                 self._ipr.brport(
                     "set", index=self._ipr.link_lookup(ifname=host_name)[0], isolated=1
@@ -177,6 +201,17 @@ def configure_inside(
             ns.route("add", family=socket.AF_INET6, dst="::/0", gateway=str(gateway), oif=idx)
 
 
+def retire_inside(ns: IPRoute, ifname: str, new_name: str) -> None:
+    """Take an interface out of use before its veth is deleted: down (the
+    kernel drops its routes) and renamed, so its ethN can be plugged again
+    at once. Missing is fine."""
+    found = ns.link_lookup(ifname=ifname)
+    if not found:
+        return
+    ns.link("set", index=found[0], state="down")
+    ns.link("set", index=found[0], ifname=new_name)
+
+
 def replace_default_routes(ns: IPRoute, ifname: str, gateway: str, gateway6: str) -> None:
     """Point the namespace's default routes (IPv4, IPv6) at this interface."""
     idx = ns.link_lookup(ifname=ifname)[0]
@@ -186,5 +221,8 @@ def replace_default_routes(ns: IPRoute, ifname: str, gateway: str, gateway6: str
         ns.route("replace", family=socket.AF_INET6, dst="::/0", gateway=gateway6, oif=idx)
 
 
+LOOPBACK_IFINDEX = 1  # fixed by the kernel in every namespace
+
+
 def loopback_up(ns: IPRoute) -> None:
-    ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+    ns.link("set", index=LOOPBACK_IFINDEX, state="up")

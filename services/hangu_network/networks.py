@@ -111,6 +111,8 @@ class Networks:
         self.lock = threading.RLock()  # network create/remove and IPAM
         self.teardown = BridgeTeardown(engine, links)
         self.names = NameIndex(engine)
+        self._cache: list[NetworkRow] | None = None
+        self._cache_lock = threading.Lock()
 
     # -- start-up -------------------------------------------------------
     def startup(self) -> None:
@@ -139,6 +141,7 @@ class Networks:
             row.subnet, row.gateway = str(fresh), str(ipam.default_gateway(fresh))
             s.add(row)
             s.commit()
+            self._changed()
         log.info(
             "default_bridge_subnet",
             subnet=row.subnet,
@@ -172,6 +175,7 @@ class Networks:
                 if name not in have:
                     s.add(NetworkRow(id=new_id(), name=name, driver=driver, predefined=True))
             s.commit()
+            self._changed()
 
     def _pick_subnet(self, s: Session) -> IPv4Network:
         avoid = [*self.links.host_networks(4), *self._subnets(s)]
@@ -244,8 +248,24 @@ class Networks:
 
     # -- queries ---------------------------------------------------------
     def all(self) -> list[NetworkRow]:
+        """Every network, oldest first. Held in memory: it is read on every
+        create, connect and inspect, and changes only here (`_changed()`).
+        The rows are shared: callers read them, never change them."""
+        with self._cache_lock:
+            if self._cache is not None:
+                return list(self._cache)
         with Session(self.engine, expire_on_commit=False) as s:
-            return list(s.exec(select(NetworkRow).order_by(col(NetworkRow.created))))
+            rows = list(s.exec(select(NetworkRow).order_by(col(NetworkRow.created))))
+        with self._cache_lock:
+            self._cache = rows
+        return list(rows)
+
+    def by_id(self) -> dict[str, NetworkRow]:
+        return {n.id: n for n in self.all()}
+
+    def _changed(self) -> None:
+        with self._cache_lock:
+            self._cache = None
 
     def get(self, reference: str) -> NetworkRow:
         rows = self.all()
@@ -364,6 +384,7 @@ class Networks:
             )
             s.add(row)
             s.commit()
+            self._changed()
             try:
                 # Inside the host lock: once the bridge has its route, no
                 # other hangu on this host can pick the same subnet.
@@ -372,6 +393,7 @@ class Networks:
                 self._kernel_down(row)
                 s.delete(row)
                 s.commit()
+                self._changed()
                 raise
         self.events.emit("create", row.id, name=row.name, type=row.driver)
         return row
@@ -432,6 +454,7 @@ class Networks:
                 if row.bridge:
                     self.teardown.record(s, row.bridge, ",".join(row.subnets))
                 s.commit()
+                self._changed()
             self.teardown.wake()
             log.info("network_removed", network=row.name, bridge=row.bridge)
         self.events.emit("destroy", row.id, name=row.name, type=row.driver)
