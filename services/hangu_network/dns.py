@@ -49,10 +49,11 @@ class Records:
 
 @dataclass(frozen=True)
 class Zone:
-    """What the resolver of one network needs: the names it answers, and the
-    upstream servers of the container asking (empty: the host's)."""
+    """What the resolver of one network needs: the names it answers to the
+    asking container (its links are names only it sees), and that
+    container's upstream servers (empty: the host's). Both by its address."""
 
-    lookup: Callable[[str], Records | None]
+    lookup: Callable[[str, str], Records | None]
     upstreams: Callable[[str], Sequence[str]]
 
 
@@ -229,7 +230,7 @@ class DnsServer:
                 q = parse_question(packet)
                 if q is None:
                     return
-                records = zone.lookup(q[2])
+                records = zone.lookup(q[2], client)
                 if records is not None:
                     reply = build_answer(packet, q[4], q[1], q[3], records.of_type(q[3]))
                 else:
@@ -256,7 +257,7 @@ class DnsServer:
         if q is None:
             return
         _, flags, name, qtype, end = q
-        records = zone.lookup(name)
+        records = zone.lookup(name, client[0])
         if records is not None:
             sock.sendto(build_answer(packet, end, flags, qtype, records.of_type(qtype)), client)
         else:

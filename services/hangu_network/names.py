@@ -18,13 +18,23 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from .dns import Records, Zone
-from .models import EndpointRow, SandboxRow
+from .models import AttachmentRow, EndpointRow, SandboxRow
 
 
 @dataclass
 class NetworkNames:
     records: dict[str, Records] = field(default_factory=dict)
     upstreams: dict[str, list[str]] = field(default_factory=dict)  # address -> --dns
+    # address -> alias -> records: `--link name:alias` on a user network is
+    # a name only the linking container resolves (Docker's embedded DNS)
+    links: dict[str, dict[str, Records]] = field(default_factory=dict)
+
+    def lookup(self, name: str, client: str) -> Records | None:
+        key = name.rstrip(".").lower()
+        own = self.links.get(client)
+        if own is not None and key in own:
+            return own[key]
+        return self.records.get(key)
 
 
 class NameIndex:
@@ -54,8 +64,8 @@ class NameIndex:
         return built
 
     def zone(self, network_id: str) -> Zone:
-        def lookup(name: str) -> Records | None:
-            return self.table(network_id).records.get(name.rstrip(".").lower())
+        def lookup(name: str, client: str) -> Records | None:
+            return self.table(network_id).lookup(name, client)
 
         def upstreams(client: str) -> Sequence[str]:
             return self.table(network_id).upstreams.get(client, [])
@@ -68,6 +78,11 @@ class NameIndex:
             ids = {e.container_id for e in eps}
             sbs = {
                 sb.container_id: sb for sb in s.exec(select(SandboxRow)) if sb.container_id in ids
+            }
+            linked = {
+                a.container_id: a.links
+                for a in s.exec(select(AttachmentRow).where(AttachmentRow.network_id == network_id))
+                if a.container_id in ids and a.links
             }
         v4: dict[str, list[str]] = {}
         v6: dict[str, list[str]] = {}
@@ -89,4 +104,15 @@ class NameIndex:
                         have.append(address)
         for name in v4.keys() | v6.keys():
             out.records[name] = Records(tuple(v4.get(name, ())), tuple(v6.get(name, ())))
+        for ep in eps:
+            aliases: dict[str, Records] = {}
+            for link in linked.get(ep.container_id, []):
+                target, _, alias = link.partition(":")
+                found = out.records.get(target.strip("/").lower())
+                if found is not None:
+                    aliases[(alias.rsplit("/", 1)[-1] or target.strip("/")).lower()] = found
+            if aliases:
+                for address in (ep.ipv4_address, ep.ipv6_address):
+                    if address:
+                        out.links[address] = aliases
         return out

@@ -88,6 +88,15 @@ class SandboxView:
         return str(Path(self.row.files_dir) / "resolv.conf")
 
 
+def links_parse(link: str) -> tuple[str, str]:
+    """`name[:alias]` as the CLI sends it, or dockerd's `/name:/self/alias`:
+    (name, alias), the alias defaulting to the name."""
+    name, _, alias = link.partition(":")
+    name = name.strip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else name
+    return name, alias
+
+
 def _routed(
     endpoints: list[tuple[EndpointRow, NetworkRow]],
 ) -> tuple[EndpointRow, NetworkRow] | None:
@@ -391,6 +400,7 @@ class Sandboxes:
         write = etcfiles.rewrite_in_place if in_place else etcfiles.write_atomic
         first = endpoints[0][0] if endpoints else None
         ips = [a for a in (first.ipv4_address, first.ipv6_address) if a] if first else []
+        extra = [*extra, *self._link_hosts(spec.container_id)]
         write(files / "hostname", hostname + "\n")
         write(files / "hosts", etcfiles.render_hosts(ips, hostname, spec.domainname, extra))
         # On user networks hangu's resolver (on the gateway) answers container
@@ -408,6 +418,45 @@ class Sandboxes:
                 spec.dns_options,
             ),
         )
+
+    def _link_hosts(self, container_id: str) -> list[tuple[str, str]]:
+        """Legacy `--link name[:alias]` on the default bridge: a hosts line
+        per running linked container, `ip  alias hostname [name]` as dockerd
+        writes it. (On user networks a link is a DNS alias, names.py.)"""
+        attached = self.attachments.find(container_id)
+        if attached is None:
+            return []
+        out = []
+        for att, net in attached.rows:
+            if net is None or not net.predefined or not att.links:
+                continue
+            for link in att.links:
+                name, alias = links_parse(link)
+                target = self._running_member(net.id, name)
+                if target is None:
+                    continue
+                ep, sandbox = target
+                names = [alias, sandbox.hostname]
+                if alias != sandbox.container_name.lstrip("/"):
+                    names.append(sandbox.container_name.lstrip("/"))
+                out.append((ep.ipv4_address, " ".join(dict.fromkeys(n for n in names if n))))
+        return out
+
+    def _running_member(self, network_id: str, name: str) -> tuple[EndpointRow, SandboxRow] | None:
+        """The endpoint on that network of a running container, by name or id."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            for sandbox in s.exec(select(SandboxRow)):
+                cid, cname = sandbox.container_id, sandbox.container_name.lstrip("/")
+                if name not in (cname, cid) and not (len(name) >= 12 and cid.startswith(name)):
+                    continue
+                ep = s.exec(
+                    select(EndpointRow)
+                    .where(EndpointRow.container_id == cid)
+                    .where(EndpointRow.network_id == network_id)
+                ).first()
+                if ep is not None:
+                    return ep, sandbox
+        return None
 
     def _host_gateway(self) -> list[str]:
         """What `host-gateway` in --add-host means: the default bridge's gateway."""

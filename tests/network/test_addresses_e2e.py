@@ -239,3 +239,81 @@ def test_docker_py_dual_stack(stack: Stack, busybox: str, cleanup: list[str]) ->
     net.reload()
     assert net.attrs["EnableIPv6"] is True and len(net.attrs["IPAM"]["Config"]) == 2
     client.close()
+
+
+def test_links_on_the_default_bridge_and_on_a_user_network(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    """`--link name:alias`: on the default bridge a hosts line `ip alias
+    hostname name` (dockerd's legacy links); on a user network a name that
+    only the linking container resolves (the embedded DNS's link alias)."""
+    peer = unique("lnk")
+    cleanup.append(peer)
+    ok(stack.run_docker("run", "-d", "--name", peer, busybox, "sleep", "300"))
+    doc = inspect(stack, peer)
+    ip, hostname = (
+        doc["NetworkSettings"]["Networks"]["bridge"]["IPAddress"],
+        doc["Config"]["Hostname"],
+    )
+    hosts = ok(
+        stack.run_docker("run", "--rm", "--link", f"{peer}:db", busybox, "cat", "/etc/hosts")
+    )
+    assert f"{ip}\tdb {hostname} {peer}" in hosts.splitlines()
+    ok(stack.run_docker("run", "--rm", "--link", f"{peer}:db", busybox, "ping", "-c1", "-W2", "db"))
+
+    net, target = unique("hgw-lnk"), unique("lnkt")
+    cleanup += [net, target]
+    ok(stack.run_docker("network", "create", net))
+    ok(stack.run_docker("run", "-d", "--name", target, "--network", net, busybox, "sleep", "300"))
+    target_ip = inspect(stack, target)["NetworkSettings"]["Networks"][net]["IPAddress"]
+    # --dns on loopback: a name the resolver does not know goes nowhere else
+    base = ["run", "--rm", "--network", net, "--dns", "127.0.0.9"]
+    found = ok(stack.run_docker(*base, "--link", f"{target}:pdb", busybox, "nslookup", "pdb"))
+    assert target_ip in found.split("Name:", 1)[1]
+    other = stack.run_docker(*base, busybox, "nslookup", "pdb")
+    assert other.returncode != 0 and target_ip not in other.stdout
+
+
+def test_mac_address(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    """--mac-address is the interface's MAC; without it Docker's 02:42 and
+    the four IPv4 bytes."""
+    net, name = unique("hgw-mac"), unique("mac")
+    cleanup += [net, name]
+    ok(stack.run_docker("network", "create", net))
+    ok(
+        stack.run_docker(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            net,
+            "--mac-address",
+            "02:42:ac:dc:00:99",
+            busybox,
+            "sleep",
+            "300",
+        )
+    )
+    assert ok(stack.run_docker("exec", name, "cat", "/sys/class/net/eth0/address")).strip() == (
+        "02:42:ac:dc:00:99"
+    )
+    assert (
+        inspect(stack, name)["NetworkSettings"]["Networks"][net]["MacAddress"]
+        == "02:42:ac:dc:00:99"
+    )
+    plain = ok(
+        stack.run_docker(
+            "run",
+            "--rm",
+            "--network",
+            net,
+            busybox,
+            "sh",
+            "-c",
+            "cat /sys/class/net/eth0/address; ip -4 -o addr show eth0",
+        )
+    )
+    mac, addr_line = plain.splitlines()
+    ip = ipaddress.ip_address(addr_line.split()[3].split("/")[0])
+    assert mac == "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)

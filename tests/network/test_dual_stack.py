@@ -296,3 +296,11 @@ def test_dns_servers_keep_container_names(
         sandboxes.clear()
         net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
         stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+
+
+def test_link_forms() -> None:
+    from hangu_network.sandboxes import links_parse
+
+    assert links_parse("db") == ("db", "db")
+    assert links_parse("db:data") == ("db", "data")
+    assert links_parse("/db:/web/data") == ("db", "data")  # dockerd's stored form
