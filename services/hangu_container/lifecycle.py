@@ -21,7 +21,7 @@ from hangu_runtime.events import EventBus
 from . import names, networking, ocispec
 from .creating import CreateRequest, create_container
 from .exits import ExitWatcher
-from .model import ContainerConfig, EndpointConfig, HostConfig, RestartPolicy
+from .model import ContainerConfig, EndpointConfig, EndpointSettings, HostConfig, RestartPolicy
 from .peers import Peers
 from .registry import Live, Registry
 from .runtime import Runtime
@@ -433,8 +433,8 @@ class Lifecycle:
         live = self.registry.lookup(ref)
         request = networking.endpoint_request(network, endpoint)
         with live.lock:
-            self.peers.network.connect(live.id, live.ctr.name, request)
-            self._refresh_networks(live)
+            attached = self.peers.network.connect(live.id, live.ctr.name, request)
+            self._keep_networks(live, networking.networks_from(attached))
 
     def disconnect_network(self, ref: str, network: str, force: bool = False) -> None:
         try:
@@ -446,13 +446,14 @@ class Lifecycle:
             self.peers.network.disconnect(ref, network, force=True)
             return
         with live.lock:
-            self.peers.network.disconnect(live.id, network, force=force)
-            self._refresh_networks(live)
+            left = self.peers.network.disconnect(live.id, network, force=force)
+            if left is None:
+                left = self.peers.network.attachments(live.id)
+            self._keep_networks(live, networking.networks_from(left))
 
-    def _refresh_networks(self, live: Live) -> None:
-        live.ctr.network_settings.networks = networking.networks_from(
-            self.peers.network.attachments(live.id)
-        )
+    def _keep_networks(self, live: Live, networks: dict[str, EndpointSettings]) -> None:
+        """The attachments the network service reported after a change."""
+        live.ctr.network_settings.networks = networks
         self.registry.save(live)
 
     # ------------------------------------------------------------ misc

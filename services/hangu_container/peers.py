@@ -14,7 +14,7 @@ import grpc
 from hangu.image.v1 import image_pb2, image_pb2_grpc
 from hangu.network.v1 import network_pb2, network_pb2_grpc
 from hangu.volume.v1 import volume_pb2, volume_pb2_grpc
-from hangu_runtime.clients import peer_channel
+from hangu_runtime.clients import PEER_RESTART_WAIT, never_connected, peer_channel
 from hangu_runtime.config import Settings
 from hangu_runtime.errors import NotFound, from_rpc_error
 
@@ -24,7 +24,18 @@ TIMEOUT = 120.0
 
 def _call(fn: Callable[..., T], request: Any, timeout: float = TIMEOUT) -> T:
     try:
-        return fn(request, timeout=timeout)
+        try:
+            return fn(request, timeout=timeout)
+        except grpc.RpcError as err:
+            if not never_connected(err):
+                raise
+            # The peer is being restarted: wait for it once.
+            try:
+                return fn(request, timeout=min(timeout, PEER_RESTART_WAIT), wait_for_ready=True)
+            except grpc.RpcError as again:
+                if again.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise err from None  # still down: unavailable, not a timeout
+                raise
     except grpc.RpcError as err:
         raise from_rpc_error(err) from None
 
@@ -154,19 +165,26 @@ class NetworkClient:
     def rename(self, cid: str, name: str) -> None:
         _call(self.stub.Rename, network_pb2.RenameRequest(container_id=cid, container_name=name))
 
-    def connect(self, cid: str, name: str, endpoint: EndpointRequest) -> network_pb2.Endpoint:
-        return _call(
+    def connect(self, cid: str, name: str, endpoint: EndpointRequest) -> network_pb2.Attachments:
+        """Every attachment once this one is added."""
+        resp = _call(
             self.stub.Connect,
             network_pb2.ConnectRequest(
                 container_id=cid, container_name=name, endpoint=endpoint.to_pb()
             ),
         )
+        return resp.attachments
 
-    def disconnect(self, cid: str, network: str, force: bool = False) -> None:
-        _call(
+    def disconnect(
+        self, cid: str, network: str, force: bool = False
+    ) -> network_pb2.Attachments | None:
+        """Every attachment left (None: the network service does not know
+        the container)."""
+        resp = _call(
             self.stub.Disconnect,
             network_pb2.DisconnectRequest(container_id=cid, network=network, force=force),
         )
+        return resp.attachments if resp.HasField("attachments") else None
 
 
 class VolumeClient:

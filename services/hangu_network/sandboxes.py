@@ -700,6 +700,7 @@ class Sandboxes:
                 log.info("stale_sandbox_removed", container_id=cid)
                 self.remove(cid)
         self.drain()
+        self._reap_unattached()
         with Session(self.engine, expire_on_commit=False) as s:
             live = {e.id for e in s.exec(select(EndpointRow))}
             orphans = [a for a in s.exec(select(AllocationRow)) if a.owner not in live]
@@ -707,6 +708,51 @@ class Sandboxes:
             self.links.delete(veth_name(a.owner))
             self.networks.release(a.network_id, a.address)
             log.info("orphan_address_freed", address=a.address, network_id=a.network_id)
+        self._reap_unrecorded(live)
+
+    def _reap_unattached(self) -> None:
+        """Endpoints whose attachment is gone (a crash inside a disconnect,
+        after the record went): unplugged, as the disconnect meant. (A
+        sandbox from before attachments were recorded has no member row:
+        its endpoints are its attachments, and stay.)"""
+        with Session(self.engine, expire_on_commit=False) as s:
+            attached = {(a.container_id, a.network_id) for a in s.exec(select(AttachmentRow))}
+            members = {m.container_id for m in s.exec(select(MemberRow))}
+            stray = [
+                e
+                for e in s.exec(select(EndpointRow))
+                if e.container_id in members and (e.container_id, e.network_id) not in attached
+            ]
+        for cid in sorted({e.container_id for e in stray}):
+            try:
+                view = self.get(cid)
+            except NotFound:
+                continue
+            eps = [e for e in stray if e.container_id == cid]
+            log.info("unattached_endpoint_removed", container_id=cid, count=len(eps))
+            self._unplug(view, eps)
+            self._refresh_files(self.get(cid))
+        self.drain()
+
+    def _reap_unrecorded(self, live: set[str]) -> None:
+        """What a crash in the middle of a create or hot-plug left before
+        anything was recorded: veths on hangu's bridges that belong to no
+        endpoint, and namespace bind mounts that belong to no sandbox."""
+        wanted = {veth_name(e) for e in live}
+        for net in self.networks.all():
+            if net.driver != "bridge" or not net.bridge:
+                continue
+            ports = Path("/sys/class/net", net.bridge, "brif")
+            for port in sorted(ports.iterdir()) if ports.is_dir() else []:
+                if port.name.startswith("veth") and port.name not in wanted:
+                    self.links.delete(port.name)
+                    log.info("orphan_veth_removed", veth=port.name, bridge=net.bridge)
+        with Session(self.engine, expire_on_commit=False) as s:
+            bound = {sb.netns_path for sb in s.exec(select(SandboxRow)) if sb.netns_path}
+        for path in sorted(self.netns_dir.iterdir()) if self.netns_dir.is_dir() else []:
+            if str(path) not in bound:
+                netns.remove(path)
+                log.info("orphan_netns_removed", path=str(path))
 
     def restore_ports(self) -> None:
         """The published ports of every live sandbox, after a restart."""

@@ -12,6 +12,7 @@ import grpc
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu.types.v1 import types_pb2 as tpb
+from hangu_runtime.errors import NotFound
 from hangu_runtime.events import serve_events
 from hangu_runtime.filters import plain
 from hangu_runtime.times import timestamp_from_seconds
@@ -278,16 +279,25 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
         self.sandboxes.rename(request.container_id, request.container_name)
         return pb.RenameResponse()
 
-    def Connect(self, request: pb.ConnectRequest, context: grpc.ServicerContext) -> pb.Endpoint:
+    def Connect(
+        self, request: pb.ConnectRequest, context: grpc.ServicerContext
+    ) -> pb.ConnectResponse:
         item = self.sandboxes.connect(request.container_id, _endpoint_spec(request.endpoint))
-        view = self.sandboxes.attachments.get(request.container_id)
-        return attachment_pb(item, view.member.container_name)
+        view, items = self.sandboxes.attached(request.container_id)
+        return pb.ConnectResponse(
+            endpoint=attachment_pb(item, view.member.container_name),
+            attachments=attachments_pb(view, items),
+        )
 
     def Disconnect(
         self, request: pb.DisconnectRequest, context: grpc.ServicerContext
     ) -> pb.DisconnectResponse:
         self.sandboxes.disconnect(request.container_id, request.network)
-        return pb.DisconnectResponse()
+        try:
+            view, items = self.sandboxes.attached(request.container_id)
+        except NotFound:
+            return pb.DisconnectResponse()
+        return pb.DisconnectResponse(attachments=attachments_pb(view, items))
 
     def Events(
         self, request: tpb.EventsRequest, context: grpc.ServicerContext

@@ -30,6 +30,22 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+# A peer the supervisor is restarting (after a crash) refuses connections
+# for a second or two: a call that could not even connect waits this long
+# for it once, instead of failing the docker command.
+PEER_RESTART_WAIT = 5.0
+
+
+def never_connected(err: grpc.RpcError) -> bool:
+    """The call failed before reaching the peer (nothing was done there), so
+    it is safe to send again."""
+    code = err.code() if hasattr(err, "code") else None
+    details = (err.details() if hasattr(err, "details") else "") or ""
+    return code == grpc.StatusCode.UNAVAILABLE and details.startswith(
+        "failed to connect to all addresses"
+    )
+
+
 def _request_id_pair() -> tuple[str, str] | None:
     rid = hlog.request_id.get()
     return (hlog.REQUEST_ID_KEY, rid) if rid else None
@@ -145,7 +161,31 @@ class _AioUnaryUnary(aio.UnaryUnaryClientInterceptor):
         client_call_details: aio.ClientCallDetails,
         request: _Req,
     ) -> aio.UnaryUnaryCall[_Req, _Resp]:
-        return await continuation(_aio_with_request_id(client_call_details), request)
+        details = _aio_with_request_id(client_call_details)
+        call = await continuation(details, request)
+        try:
+            await call
+        except aio.AioRpcError as err:
+            if not never_connected(err):
+                return call
+            timeout = details.timeout
+            retry = await continuation(
+                aio.ClientCallDetails(
+                    method=details.method,
+                    timeout=min(timeout, PEER_RESTART_WAIT) if timeout else PEER_RESTART_WAIT,
+                    metadata=details.metadata,
+                    credentials=details.credentials,
+                    wait_for_ready=True,
+                ),
+                request,
+            )
+            try:
+                await retry
+            except aio.AioRpcError as again:
+                if again.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    return call  # still down: the first answer (unavailable)
+            return retry
+        return call
 
 
 class _AioUnaryStream(aio.UnaryStreamClientInterceptor):

@@ -136,14 +136,17 @@ def test_connect_disconnect_and_prune(net_env: NetEnv) -> None:
     sa = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=a))
     sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=b, network_mode=net.name))
     try:
-        ep = stub.Connect(
+        resp = stub.Connect(
             pb.ConnectRequest(container_id=a, endpoint=pb.EndpointRequest(network=net.name))
         )
+        ep = resp.endpoint
         assert ep.interface_name == "eth1" and ep.network_id == net.id
+        assert [e.network_name for e in resp.attachments.endpoints] == ["bridge", net.name]
         assert ping(sa.netns_path, sb.endpoints[0].ipv4_address)
         got = stub.GetSandbox(pb.GetSandboxRequest(container_id=a))
         assert [e.network_name for e in got.endpoints] == ["bridge", net.name]
-        stub.Disconnect(pb.DisconnectRequest(container_id=a, network=net.name))
+        left = stub.Disconnect(pb.DisconnectRequest(container_id=a, network=net.name))
+        assert [e.network_name for e in left.attachments.endpoints] == ["bridge"]
         assert "eth1" not in ns_run(sa.netns_path, "ip", "-o", "link").stdout
     finally:
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
@@ -296,3 +299,33 @@ def test_bridge_name_reused_right_after_rm(net_env: NetEnv) -> None:
     finally:
         stub.Remove(pb.RemoveNetworkRequest(reference=second.id))
     assert bridge_gone(bridge)
+
+
+def test_reaping_what_a_crash_left_before_anything_was_recorded(net_env: NetEnv) -> None:
+    """A crash between creating kernel state and recording it: a veth on a
+    hangu bridge that no endpoint owns and a bound namespace that no sandbox
+    owns are removed at start-up; recorded ones stay."""
+    from hangu_network import netns
+
+    service = net_env.service
+    stub = net_env.stub
+    kept = secrets.token_hex(32)
+    sb = stub.CreateSandbox(pb.CreateSandboxRequest(container_id=kept))
+    bridge = net_env.settings.bridge
+    stray = "veth" + secrets.token_hex(3) + "z"
+    subprocess.run(
+        ["ip", "link", "add", stray, "master", bridge, "type", "veth", "peer", "name", stray + "p"],
+        check=True,
+    )
+    loose = service.sandboxes.netns_dir / ("orphan" + secrets.token_hex(3))  # type: ignore[attr-defined]
+    netns.create(loose).close()
+    try:
+        assert netns.is_bound(loose) and link_exists(stray)
+        service.sandboxes.reap_orphans()  # type: ignore[attr-defined]
+        assert not link_exists(stray) and not loose.exists()
+        assert link_exists(service.sandboxes.get(kept).endpoints[0][0].veth)  # type: ignore[attr-defined]
+        assert netns.is_bound(Path(sb.netns_path))
+    finally:
+        subprocess.run(["ip", "link", "del", stray], capture_output=True, check=False)
+        netns.remove(loose)
+        stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=kept))

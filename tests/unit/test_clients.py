@@ -149,3 +149,87 @@ def test_aio_interceptor_passes_the_request_id(tmp_path: Path) -> None:
             await server.stop(None)
 
     asyncio.run(asyncio.wait_for(go(), 20))
+
+
+def test_a_call_waits_for_a_peer_that_is_restarting(tmp_path: Path) -> None:
+    """A peer that refuses connections (the supervisor is restarting it) is
+    waited for once, for a few seconds: the call succeeds when it is back,
+    and one that stays down still answers UNAVAILABLE, not a timeout."""
+    import threading
+    import time
+
+    from hangu_container.peers import _call
+
+    target = f"unix://{tmp_path}/late.sock"
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((_sync_handlers(),))
+    server.add_insecure_port(target)
+    starter = threading.Timer(0.5, server.start)
+    starter.start()
+    channel = peer_channel(target)
+    try:
+        uu = channel.unary_unary(f"/{SERVICE}/UU")
+        assert _call(uu, b"", timeout=30) == b""
+    finally:
+        starter.join()
+        channel.close()
+        server.stop(None)
+
+    from hangu_runtime.errors import Unavailable
+
+    down = peer_channel(f"unix://{tmp_path}/never.sock")
+    try:
+        t0 = time.monotonic()
+        try:
+            _call(down.unary_unary(f"/{SERVICE}/UU"), b"", timeout=30)
+        except Unavailable:
+            pass
+        else:
+            raise AssertionError("expected Unavailable")
+        assert time.monotonic() - t0 < 10
+    finally:
+        down.close()
+
+
+def test_aio_call_waits_for_a_peer_that_is_restarting(tmp_path: Path) -> None:
+    target = f"unix://{tmp_path}/late-aio.sock"
+
+    async def uu(request: bytes, context: Any) -> bytes:
+        return b"back"
+
+    async def go() -> None:
+        server = aio.server()
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    SERVICE, {"UU": grpc.unary_unary_rpc_method_handler(uu)}
+                ),
+            )
+        )
+        server.add_insecure_port(target)
+
+        async def start_late() -> None:
+            await asyncio.sleep(0.5)
+            await server.start()
+
+        channel = aio.insecure_channel(target, interceptors=aio_interceptors())
+        late = asyncio.create_task(start_late())
+        try:
+            assert await channel.unary_unary(f"/{SERVICE}/UU")(b"", timeout=30) == b"back"
+        finally:
+            await late
+            await channel.close()
+            await server.stop(None)
+        down = aio.insecure_channel(
+            f"unix://{tmp_path}/never-aio.sock", interceptors=aio_interceptors()
+        )
+        try:
+            await down.unary_unary(f"/{SERVICE}/UU")(b"", timeout=30)
+        except aio.AioRpcError as err:
+            assert err.code() == grpc.StatusCode.UNAVAILABLE
+        else:
+            raise AssertionError("expected UNAVAILABLE")
+        finally:
+            await down.close()
+
+    asyncio.run(asyncio.wait_for(go(), 30))

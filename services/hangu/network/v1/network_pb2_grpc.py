@@ -93,7 +93,7 @@ class NetworkServiceStub:
         self.Connect = channel.unary_unary(
                 '/hangu.network.v1.NetworkService/Connect',
                 request_serializer=hangu_dot_network_dot_v1_dot_network__pb2.ConnectRequest.SerializeToString,
-                response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.Endpoint.FromString,
+                response_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.ConnectResponse.FromString,
                 _registered_method=True)
         self.Disconnect = channel.unary_unary(
                 '/hangu.network.v1.NetworkService/Disconnect',
@@ -189,7 +189,9 @@ class NetworkServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Connect(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Both answer with the container's attachments as they stand after the
+        change, so the container service needs no second call.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -274,7 +276,7 @@ def add_NetworkServiceServicer_to_server(servicer, server):
             'Connect': grpc.unary_unary_rpc_method_handler(
                     servicer.Connect,
                     request_deserializer=hangu_dot_network_dot_v1_dot_network__pb2.ConnectRequest.FromString,
-                    response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.Endpoint.SerializeToString,
+                    response_serializer=hangu_dot_network_dot_v1_dot_network__pb2.ConnectResponse.SerializeToString,
             ),
             'Disconnect': grpc.unary_unary_rpc_method_handler(
                     servicer.Disconnect,
@@ -615,7 +617,7 @@ class NetworkService:
             target,
             '/hangu.network.v1.NetworkService/Connect',
             hangu_dot_network_dot_v1_dot_network__pb2.ConnectRequest.SerializeToString,
-            hangu_dot_network_dot_v1_dot_network__pb2.Endpoint.FromString,
+            hangu_dot_network_dot_v1_dot_network__pb2.ConnectResponse.FromString,
             options,
             channel_credentials,
             insecure,

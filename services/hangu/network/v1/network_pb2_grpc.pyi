@@ -55,7 +55,10 @@ class NetworkServiceStub:
     """
     GetAttachments: _grpc.UnaryUnaryMultiCallable[_network_pb2.GetAttachmentsRequest, _network_pb2.Attachments]
     Detach: _grpc.UnaryUnaryMultiCallable[_network_pb2.DetachRequest, _network_pb2.DetachResponse]
-    Connect: _grpc.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]
+    Connect: _grpc.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.ConnectResponse]
+    """Both answer with the container's attachments as they stand after the
+    change, so the container service needs no second call.
+    """
     Disconnect: _grpc.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]
     Rename: _grpc.UnaryUnaryMultiCallable[_network_pb2.RenameRequest, _network_pb2.RenameResponse]
     """`docker rename`: the name that DNS answers and `network inspect` shows."""
@@ -84,7 +87,10 @@ class NetworkServiceAsyncStub(NetworkServiceStub):
     """
     GetAttachments: _aio.UnaryUnaryMultiCallable[_network_pb2.GetAttachmentsRequest, _network_pb2.Attachments]  # type: ignore[assignment]
     Detach: _aio.UnaryUnaryMultiCallable[_network_pb2.DetachRequest, _network_pb2.DetachResponse]  # type: ignore[assignment]
-    Connect: _aio.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.Endpoint]  # type: ignore[assignment]
+    Connect: _aio.UnaryUnaryMultiCallable[_network_pb2.ConnectRequest, _network_pb2.ConnectResponse]  # type: ignore[assignment]
+    """Both answer with the container's attachments as they stand after the
+    change, so the container service needs no second call.
+    """
     Disconnect: _aio.UnaryUnaryMultiCallable[_network_pb2.DisconnectRequest, _network_pb2.DisconnectResponse]  # type: ignore[assignment]
     Rename: _aio.UnaryUnaryMultiCallable[_network_pb2.RenameRequest, _network_pb2.RenameResponse]  # type: ignore[assignment]
     """`docker rename`: the name that DNS answers and `network inspect` shows."""
@@ -182,7 +188,10 @@ class NetworkServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _network_pb2.ConnectRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_network_pb2.Endpoint, _abc.Awaitable[_network_pb2.Endpoint]]: ...
+    ) -> _typing.Union[_network_pb2.ConnectResponse, _abc.Awaitable[_network_pb2.ConnectResponse]]:
+        """Both answer with the container's attachments as they stand after the
+        change, so the container service needs no second call.
+        """
 
     @_abc_1.abstractmethod
     def Disconnect(
