@@ -77,6 +77,7 @@ class SandboxRow(NetworkBase, table=True):
     netns_path: str = ""
     files_dir: str = ""
     extra_hosts_json: str = "[]"
+    link_hosts_json: str = "[]"  # [ip, names] of --link on the default bridge, resolved at start
     dns_json: str = "[]"  # --dns, --dns-search, --dns-option: the files are rewritten
     dns_search_json: str = "[]"  # when a network is connected or disconnected
     dns_options_json: str = "[]"

@@ -201,7 +201,8 @@ class Sandboxes:
                 raise NotFound(f"network {att.network_name} not found")
             if net.driver == "bridge":
                 nets.append((net, att))
-        extra = etcfiles.parse_extra_hosts(spec.extra_hosts, self._host_gateway())
+        linked = self._link_hosts(nets)
+        extra = [*etcfiles.parse_extra_hosts(spec.extra_hosts, self._host_gateway()), *linked]
         files = self.files_root / spec.container_id
         files.mkdir(parents=True, exist_ok=True)
         hostname = spec.hostname or spec.container_id[:12]
@@ -213,6 +214,7 @@ class Sandboxes:
             network_mode=mode,
             files_dir=str(files),
             extra_hosts_json=json.dumps(spec.extra_hosts),
+            link_hosts_json=json.dumps(linked),
             dns_json=json.dumps(spec.dns),
             dns_search_json=json.dumps(spec.dns_search),
             dns_options_json=json.dumps(spec.dns_options),
@@ -400,7 +402,6 @@ class Sandboxes:
         write = etcfiles.rewrite_in_place if in_place else etcfiles.write_atomic
         first = endpoints[0][0] if endpoints else None
         ips = [a for a in (first.ipv4_address, first.ipv6_address) if a] if first else []
-        extra = [*extra, *self._link_hosts(spec.container_id)]
         write(files / "hostname", hostname + "\n")
         write(files / "hosts", etcfiles.render_hosts(ips, hostname, spec.domainname, extra))
         # On user networks hangu's resolver (on the gateway) answers container
@@ -419,16 +420,14 @@ class Sandboxes:
             ),
         )
 
-    def _link_hosts(self, container_id: str) -> list[tuple[str, str]]:
+    def _link_hosts(self, nets: list[tuple[NetworkRow, AttachmentRow]]) -> list[tuple[str, str]]:
         """Legacy `--link name[:alias]` on the default bridge: a hosts line
         per running linked container, `ip  alias hostname [name]` as dockerd
-        writes it. (On user networks a link is a DNS alias, names.py.)"""
-        attached = self.attachments.find(container_id)
-        if attached is None:
-            return []
+        writes it, resolved at start. (On user networks a link is a DNS
+        alias, names.py.)"""
         out = []
-        for att, net in attached.rows:
-            if net is None or not net.predefined or not att.links:
+        for net, att in nets:
+            if not net.predefined:
                 continue
             for link in att.links:
                 name, alias = links_parse(link)
@@ -530,7 +529,7 @@ class Sandboxes:
             except BaseException:
                 self.attachments.remove(container_id, net.id)
                 raise
-            self._refresh_files(self.get(container_id))
+            self._refresh_files(SandboxView(view.row, [*view.endpoints, (ep, net)], view.ports))
         self._event("connect", net, container_id)
         return LiveAttachment(att, net, ep)
 
@@ -574,9 +573,9 @@ class Sandboxes:
             routed = _routed(view.endpoints)
             if eps:
                 self._unplug(view, eps)
-            if eps:
                 self.networks.names.changed()
-                after = self.get(container_id)
+                left = [(e, n) for e, n in view.endpoints if e not in eps]
+                after = SandboxView(view.row, left, view.ports)
                 if routed is not None and routed[0] in eps:
                     self._move_default_routes(after)
                 self._refresh_files(after)
@@ -671,7 +670,10 @@ class Sandboxes:
             view.endpoints,
             row.hostname,
             spec,
-            etcfiles.parse_extra_hosts(spec.extra_hosts, self._host_gateway()),
+            [
+                *etcfiles.parse_extra_hosts(spec.extra_hosts, self._host_gateway()),
+                *[(ip, names) for ip, names in json.loads(row.link_hosts_json)],
+            ],
             in_place=True,
         )
 
