@@ -143,7 +143,11 @@ def parse_answer_addresses(packet: bytes) -> tuple[int, list[str]]:
 
 
 class DnsServer:
-    def __init__(self, upstream_conf: Path = Path("/etc/resolv.conf")) -> None:
+    def __init__(
+        self, upstream_conf: Path = Path("/etc/resolv.conf"), defaults: Sequence[str] = ()
+    ) -> None:
+        # The daemon's --dns servers, else the host's resolv.conf.
+        self._defaults = list(defaults)
         self._sel = selectors.DefaultSelector()
         self._socks: dict[str, list[socket.socket]] = {}  # gateway ip -> udp, tcp
         self._lock = threading.Lock()
@@ -271,10 +275,10 @@ class DnsServer:
         return [(ns, 53) for ns in asked] if asked else self.upstreams()
 
     def upstreams(self) -> list[tuple[str, int]]:
-        """The host's nameservers (the service runs in the host's namespace:
-        loopback resolvers work here)."""
-        conf = etcfiles.read_host_resolv_conf(self._upstream_conf)
-        servers = conf.nameservers or ["8.8.8.8"]
+        """The daemon's --dns servers or the host's nameservers (the service
+        runs in the host's namespace: loopback resolvers work here)."""
+        servers = self._defaults or etcfiles.read_host_resolv_conf(self._upstream_conf).nameservers
+        servers = servers or ["8.8.8.8"]
         return [(ns.split("%", 1)[0], 53) for ns in servers]
 
     def _forward(

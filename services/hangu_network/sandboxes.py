@@ -414,9 +414,9 @@ class Sandboxes:
             files / "resolv.conf",
             etcfiles.render_resolv_conf(
                 etcfiles.read_host_resolv_conf(),
-                resolvers or spec.dns,
-                spec.dns_search,
-                spec.dns_options,
+                resolvers or spec.dns or self.settings.dns,
+                spec.dns_search or self.settings.dns_search,
+                spec.dns_options or self.settings.dns_options,
             ),
         )
 

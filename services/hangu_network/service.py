@@ -37,7 +37,7 @@ class NetworkService:
         )
         self.links = HostLinks()
         self.nft = Nft(settings.nft_table)
-        self.dns = DnsServer()
+        self.dns = DnsServer(defaults=settings.dns)
         self.networks = Networks(settings, self.engine, self.links, self.nft, EventBus(), self.dns)
         self.attachments = Attachments(self.networks)
         self.sandboxes = Sandboxes(settings, self.networks, self.attachments)

@@ -36,6 +36,12 @@ class Settings:
         "172.17.0.0/16:16,172.18.0.0/16:16,172.19.0.0/16:16,172.20.0.0/14:16,"
         "172.24.0.0/14:16,172.28.0.0/14:16,192.168.0.0/16:20"
     )
+    # dockerd's daemon-wide "dns", "dns-search", "dns-opts": what a
+    # container without --dns/--dns-search/--dns-option gets (empty: the
+    # host's resolv.conf), and the upstreams of the resolver of user networks.
+    dns: tuple[str, ...] = field(default_factory=tuple)
+    dns_search: tuple[str, ...] = field(default_factory=tuple)
+    dns_options: tuple[str, ...] = field(default_factory=tuple)
     # nftables table (family inet) holding all of hangu's rules.
     nft_table: str = "hangu"
     runtime: str = "runc"

@@ -317,3 +317,14 @@ def test_mac_address(stack: Stack, busybox: str, cleanup: list[str]) -> None:
     mac, addr_line = plain.splitlines()
     ip = ipaddress.ip_address(addr_line.split()[3].split("/")[0])
     assert mac == "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+
+
+def test_daemon_dns_is_the_default(stack: Stack, busybox: str) -> None:
+    """The stack runs with HANGU_DNS=127.0.0.1 (dockerd's daemon --dns): a
+    container on the default bridge without --dns gets it; --dns wins."""
+    plain = ok(stack.run_docker("run", "--rm", busybox, "cat", "/etc/resolv.conf"))
+    assert "nameserver 127.0.0.1" in plain.splitlines()
+    own = ok(
+        stack.run_docker("run", "--rm", "--dns", "127.0.0.7", busybox, "cat", "/etc/resolv.conf")
+    )
+    assert "nameserver 127.0.0.7" in own.splitlines() and "nameserver 127.0.0.1" not in own

@@ -138,3 +138,15 @@ def test_default_bridge_has_no_container_dns(net_env: NetEnv) -> None:
         assert f"nameserver {sb.endpoints[0].gateway}" not in Path(sb.resolv_conf_path).read_text()
     finally:
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+
+
+def test_daemon_dns_servers_are_the_upstreams(tmp_path: Path) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("nameserver 10.201.9.53\n")
+    host, daemon = dns.DnsServer(conf), dns.DnsServer(conf, defaults=["127.0.0.5"])
+    try:
+        assert host.upstreams() == [("10.201.9.53", 53)]
+        assert daemon.upstreams() == [("127.0.0.5", 53)]
+    finally:
+        host.close()
+        daemon.close()

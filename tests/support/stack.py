@@ -92,6 +92,9 @@ class Stack:
             "HANGU_NFT_TABLE": self.nft_table,
             "HANGU_SUBNET_POOL": split_pool(subnet_pool),
             "HANGU_LOG_LEVEL": "debug",
+            # dockerd's daemon-wide --dns: names no container of the test
+            # knows go to loopback, never to the host's real nameservers.
+            "HANGU_DNS": "127.0.0.1",
             "PYTHONPATH": os.pathsep.join(pythonpath),
             "PYTHONUNBUFFERED": "1",
             # For the docker CLI, docker-py and the hangu CLI run by tests.
