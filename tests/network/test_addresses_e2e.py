@@ -328,3 +328,47 @@ def test_daemon_dns_is_the_default(stack: Stack, busybox: str) -> None:
         stack.run_docker("run", "--rm", "--dns", "127.0.0.7", busybox, "cat", "/etc/resolv.conf")
     )
     assert "nameserver 127.0.0.7" in own.splitlines() and "nameserver 127.0.0.1" not in own
+
+
+def test_several_endpoints_at_create(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    """API 1.44 on (compose v2 sends it): one create with EndpointsConfig
+    for two networks attaches both; the first is eth0 with the default
+    route, the other eth1, each with its aliases and driver options."""
+    import docker
+
+    one, two = unique("hgw-ep1"), unique("hgw-ep2")
+    cleanup += [one, two]
+    for net in (one, two):
+        ok(stack.run_docker("network", "create", net))
+    api = docker.APIClient(base_url=f"unix://{stack.docker_socket}", version="1.44")
+    try:
+        name = unique("multi")
+        cleanup.append(name)
+        api.create_container(
+            busybox,
+            ["sleep", "300"],
+            name=name,
+            host_config=api.create_host_config(network_mode=one),
+            networking_config={
+                "EndpointsConfig": {
+                    one: {"Aliases": ["first"]},
+                    two: {"Aliases": ["second"], "DriverOpts": {"x.hangu.test": "1"}},
+                }
+            },
+        )
+        api.start(name)
+    finally:
+        api.close()
+    nets = inspect(stack, name)["NetworkSettings"]["Networks"]
+    assert set(nets) == {one, two}
+    assert "first" in nets[one]["Aliases"] and "second" in nets[two]["Aliases"]
+    assert nets[two]["DriverOpts"] == {"x.hangu.test": "1"}
+    shown = {
+        line.split()[1]: line.split()[3].split("/")[0]
+        for line in ok(stack.run_docker("exec", name, "ip", "-4", "-o", "addr")).splitlines()
+    }
+    assert shown["eth0"] == nets[one]["IPAddress"] and shown["eth1"] == nets[two]["IPAddress"]
+    route = ok(stack.run_docker("exec", name, "ip", "route", "show", "default"))
+    assert f"via {nets[one]['Gateway']} dev eth0" in route
+    peer = ok(stack.run_docker("run", "--rm", "--network", two, busybox, "nslookup", "second"))
+    assert nets[two]["IPAddress"] in peer.split("Name:", 1)[1]
