@@ -164,8 +164,11 @@ class Attachments:
         return self.networks.get(mode)
 
     # -- connect / disconnect records ---------------------------------------
-    def add(self, container_id: str, req: EndpointSpec) -> tuple[AttachmentRow, NetworkRow]:
-        """`network connect`: one more network, checked as Docker checks it."""
+    def add(
+        self, container_id: str, req: EndpointSpec
+    ) -> tuple[AttachmentRow, NetworkRow, AttachmentView]:
+        """`network connect`: one more network, checked as Docker checks it.
+        Also returns every attachment, the new one last."""
         view = self.get(container_id)
         net = self.networks.get(req.network)
         kind = view.kind
@@ -186,10 +189,13 @@ class Attachments:
         with Session(self.engine, expire_on_commit=False) as s:
             s.add(row)
             s.commit()
-        return row, net
+        return row, net, AttachmentView(view.member, [*view.rows, (row, net)])
 
-    def remove(self, container_id: str, network: str) -> tuple[AttachmentRow, NetworkRow | None]:
-        """`network disconnect`: forget one network; its row as it was."""
+    def remove(
+        self, container_id: str, network: str
+    ) -> tuple[AttachmentRow, NetworkRow | None, AttachmentView]:
+        """`network disconnect`: forget one network; its row as it was, and
+        the attachments left."""
         view = self.get(container_id)
         net: NetworkRow | None
         try:
@@ -213,7 +219,8 @@ class Attachments:
             if stored is not None:
                 s.delete(stored)
                 s.commit()
-        return row, found
+        left = [(r, n) for r, n in view.rows if r.network_id != row.network_id]
+        return row, found, AttachmentView(view.member, left)
 
     def detach(self, container_id: str) -> None:
         """The container is gone: forget its mode and every attachment."""

@@ -112,6 +112,7 @@ class Networks:
         self.teardown = BridgeTeardown(engine, links)
         self.names = NameIndex(engine)
         self._cache: list[NetworkRow] | None = None
+        self._releasing: set[str] = set()  # endpoint ids, see releasing()
         self._cache_lock = threading.Lock()
 
     # -- start-up -------------------------------------------------------
@@ -495,10 +496,17 @@ class Networks:
             a for a in map(ipaddress.ip_address, network.aux_addresses.values()) if a in subnet
         ]
         with self.lock, Session(self.engine, expire_on_commit=False) as s:
-            used = {
-                ipaddress.ip_address(a.address)
-                for a in s.exec(select(AllocationRow).where(AllocationRow.network_id == network.id))
-            }
+            rows = list(s.exec(select(AllocationRow).where(AllocationRow.network_id == network.id)))
+            if requested:
+                # An address asked for again (a restart, a reconnect with
+                # --ip) may still be held by its previous endpoint, whose
+                # veth is being deleted off the request path: that endpoint
+                # is gone, so the address is the new one's.
+                held = next((a for a in rows if a.address == requested), None)
+                if held is not None and held.owner in self._releasing:
+                    s.delete(held)
+                    rows.remove(held)
+            used = {ipaddress.ip_address(a.address) for a in rows}
             addr = ipam.allocate(
                 subnet,
                 used,
@@ -511,12 +519,26 @@ class Networks:
             s.commit()
             return addr
 
-    def release(self, network_id: str, address: str) -> None:
+    def releasing(self, owner: str) -> None:
+        """The endpoint is gone and its addresses are about to be freed (its
+        veth is deleted off the request path): asked for again, they may be
+        taken over at once."""
+        with self.lock:
+            self._releasing.add(owner)
+
+    def release(self, network_id: str, address: str, owner: str = "") -> None:
+        """Free an address; with `owner`, only while that endpoint holds it
+        (a new endpoint may have taken it over meanwhile, see allocate)."""
         with self.lock, Session(self.engine, expire_on_commit=False) as s:
             row = s.get(AllocationRow, (network_id, address))
-            if row is not None:
+            if row is not None and (not owner or row.owner == owner):
                 s.delete(row)
                 s.commit()
+
+    def released(self, owner: str) -> None:
+        """Every address of that endpoint is free (or was taken over)."""
+        with self.lock:
+            self._releasing.discard(owner)
 
 
 def _one_pool(pools: Sequence[PoolSpec], version: int) -> PoolSpec:

@@ -97,6 +97,21 @@ def links_parse(link: str) -> tuple[str, str]:
     return name, alias
 
 
+@dataclass
+class Connected:
+    new: LiveAttachment
+    view: AttachmentView
+    items: list[LiveAttachment]
+
+
+def _live(
+    attached: AttachmentView, endpoints: list[tuple[EndpointRow, NetworkRow]]
+) -> tuple[AttachmentView, list[LiveAttachment]]:
+    """Each attachment with its live endpoint (None while not running)."""
+    live = {e.network_id: e for e, _ in endpoints}
+    return attached, [LiveAttachment(a, n, live.get(a.network_id)) for a, n in attached.rows]
+
+
 def _routed(
     endpoints: list[tuple[EndpointRow, NetworkRow]],
 ) -> tuple[EndpointRow, NetworkRow] | None:
@@ -343,7 +358,8 @@ class Sandboxes:
     def _release(self, ep: EndpointRow) -> None:
         for address in (ep.ipv4_address, ep.ipv6_address):
             if address:
-                self.networks.release(ep.network_id, address)
+                self.networks.release(ep.network_id, address, owner=ep.id)
+        self.networks.released(ep.id)
 
     def _drop_endpoint(self, ep: EndpointRow) -> None:
         try:
@@ -484,6 +500,7 @@ class Sandboxes:
             # off the exit path. Its address stays allocated until then, and
             # a crash in between is repaired by reap_orphans() at start-up.
             for ep, _ in view.endpoints:
+                self.networks.releasing(ep.id)
                 self._reaper.submit(self._drop_endpoint, ep)
             shared = view.row.network_mode.startswith("container:")
             if view.row.netns_path and not shared:
@@ -512,26 +529,27 @@ class Sandboxes:
         )
 
     # -- connect / disconnect ---------------------------------------------
-    def connect(self, container_id: str, req: EndpointSpec) -> LiveAttachment:
+    def connect(self, container_id: str, req: EndpointSpec) -> Connected:
         """`network connect`: recorded in any state; while the sandbox runs,
         hot-plugged as the next ethN, /etc files following. A failed
-        hot-plug leaves no record."""
+        hot-plug leaves no record. Answers with every attachment after it."""
         with self._lock(container_id):
-            att, net = self.attachments.add(container_id, req)
+            att, net, attached = self.attachments.add(container_id, req)
             try:
                 view = self.get(container_id)
             except NotFound:
-                return LiveAttachment(att, net, None)
+                return Connected(LiveAttachment(att, net, None), *_live(attached, []))
             if not self._alive(view) or not view.row.netns_path or net.driver != "bridge":
-                return LiveAttachment(att, net, None)
+                return Connected(LiveAttachment(att, net, None), *_live(attached, view.endpoints))
             try:
                 ep = self._hot_plug(view, net, att)
             except BaseException:
                 self.attachments.remove(container_id, net.id)
                 raise
-            self._refresh_files(SandboxView(view.row, [*view.endpoints, (ep, net)], view.ports))
+            after = [*view.endpoints, (ep, net)]
+            self._refresh_files(SandboxView(view.row, after, view.ports))
         self._event("connect", net, container_id)
-        return LiveAttachment(att, net, ep)
+        return Connected(LiveAttachment(att, net, ep), *_live(attached, after))
 
     def _hot_plug(self, view: SandboxView, net: NetworkRow, att: AttachmentRow) -> EndpointRow:
         used = {e.ifname for e, _ in view.endpoints}
@@ -561,26 +579,30 @@ class Sandboxes:
         self.networks.names.changed()
         return ep
 
-    def disconnect(self, container_id: str, network: str) -> None:
-        """`network disconnect`: the record goes; a live interface too."""
+    def disconnect(
+        self, container_id: str, network: str
+    ) -> tuple[AttachmentView, list[LiveAttachment]]:
+        """`network disconnect`: the record goes; a live interface too.
+        Answers with the attachments left."""
         with self._lock(container_id):
-            att, net = self.attachments.remove(container_id, network)
+            att, net, attached = self.attachments.remove(container_id, network)
             try:
                 view = self.get(container_id)
             except NotFound:
-                return
+                return _live(attached, [])
             eps = [e for e, _ in view.endpoints if e.network_id == att.network_id]
+            left = [(e, n) for e, n in view.endpoints if e not in eps]
             routed = _routed(view.endpoints)
             if eps:
                 self._unplug(view, eps)
                 self.networks.names.changed()
-                left = [(e, n) for e, n in view.endpoints if e not in eps]
                 after = SandboxView(view.row, left, view.ports)
                 if routed is not None and routed[0] in eps:
                     self._move_default_routes(after)
                 self._refresh_files(after)
         if eps and net is not None:
             self._event("disconnect", net, container_id)
+        return _live(attached, left)
 
     def _unplug(self, view: SandboxView, eps: list[EndpointRow]) -> None:
         """Hot-unplug: inside the namespace each interface goes down and
@@ -598,6 +620,7 @@ class Sandboxes:
                     if found is not None:
                         s.delete(found)
                     s.commit()
+                self.networks.releasing(ep.id)
                 self._reaper.submit(self._drop_endpoint, ep)
         finally:
             if ns is not None:

@@ -12,7 +12,6 @@ import grpc
 from hangu.network.v1 import network_pb2 as pb
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu.types.v1 import types_pb2 as tpb
-from hangu_runtime.errors import NotFound
 from hangu_runtime.events import serve_events
 from hangu_runtime.filters import plain
 from hangu_runtime.times import timestamp_from_seconds
@@ -282,21 +281,16 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
     def Connect(
         self, request: pb.ConnectRequest, context: grpc.ServicerContext
     ) -> pb.ConnectResponse:
-        item = self.sandboxes.connect(request.container_id, _endpoint_spec(request.endpoint))
-        view, items = self.sandboxes.attached(request.container_id)
+        done = self.sandboxes.connect(request.container_id, _endpoint_spec(request.endpoint))
         return pb.ConnectResponse(
-            endpoint=attachment_pb(item, view.member.container_name),
-            attachments=attachments_pb(view, items),
+            endpoint=attachment_pb(done.new, done.view.member.container_name),
+            attachments=attachments_pb(done.view, done.items),
         )
 
     def Disconnect(
         self, request: pb.DisconnectRequest, context: grpc.ServicerContext
     ) -> pb.DisconnectResponse:
-        self.sandboxes.disconnect(request.container_id, request.network)
-        try:
-            view, items = self.sandboxes.attached(request.container_id)
-        except NotFound:
-            return pb.DisconnectResponse()
+        view, items = self.sandboxes.disconnect(request.container_id, request.network)
         return pb.DisconnectResponse(attachments=attachments_pb(view, items))
 
     def Events(

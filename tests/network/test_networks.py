@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import threading
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -329,3 +330,49 @@ def test_reaping_what_a_crash_left_before_anything_was_recorded(net_env: NetEnv)
         subprocess.run(["ip", "link", "del", stray], capture_output=True, check=False)
         netns.remove(loose)
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=kept))
+
+
+def test_fixed_address_asked_again_while_its_old_endpoint_goes(net_env: NetEnv) -> None:
+    """A restart (or a reconnect) asks for its --ip again while the old
+    endpoint's veth is still being deleted off the request path: the address
+    passes to the new endpoint, and the late release leaves it alone."""
+    stub = net_env.stub
+    third = 200 + secrets.randbelow(50)
+    net = stub.Create(
+        pb.CreateNetworkRequest(
+            name="hgnfix-" + secrets.token_hex(2),
+            ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=f"10.201.{third}.0/24")]),
+        )
+    )
+    fixed = f"10.201.{third}.77"
+    c = secrets.token_hex(32)
+    req = pb.CreateSandboxRequest(
+        container_id=c,
+        network_mode=net.name,
+        endpoints=[pb.EndpointRequest(network=net.name, ipv4_address=fixed)],
+    )
+    sandboxes = net_env.service.sandboxes  # type: ignore[attr-defined]
+    hold = threading.Event()
+    sandboxes._reaper.submit(hold.wait, 10)  # the reaper is busy: releases wait
+    try:
+        for _ in range(3):
+            assert stub.CreateSandbox(req).endpoints[0].ipv4_address == fixed
+            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+        again = stub.CreateSandbox(req)
+        hold.set()
+        sandboxes.drain()
+        assert again.endpoints[0].ipv4_address == fixed
+        with pytest.raises(grpc.RpcError) as err:  # still the restarted one's
+            stub.CreateSandbox(
+                pb.CreateSandboxRequest(
+                    container_id=secrets.token_hex(32),
+                    network_mode=net.name,
+                    endpoints=[pb.EndpointRequest(network=net.name, ipv4_address=fixed)],
+                )
+            )
+        assert err.value.code() == grpc.StatusCode.ABORTED
+    finally:
+        hold.set()
+        stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+        sandboxes.drain()
+        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
