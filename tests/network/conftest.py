@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -176,3 +177,10 @@ def grpc_servicer(pg_network: object) -> object:
 @pytest.fixture(scope="module")
 def grpc_stub_cls(grpc_channel: object) -> object:
     return pb_grpc.NetworkServiceStub
+
+
+@pytest.fixture(scope="module")
+def busybox(stack: Any, busybox_docker_archive: Path) -> str:
+    """busybox loaded into the module's stack (its `stack` fixture)."""
+    stack.load_image(busybox_docker_archive)
+    return "busybox"

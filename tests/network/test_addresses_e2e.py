@@ -10,42 +10,20 @@ Stack: bridge hgw<rand>, table hgw_<rand>, pool 10.219.0.0/16 in /24s, root
 from __future__ import annotations
 
 import ipaddress
-import json
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.dockercli import ok
-from tests.support.stack import Stack, running_stack, stack_available
+from tests.support.stack import Stack, inspect, module_stack, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    reason = stack_available()
-    if reason:
-        pytest.skip(reason)
-    with running_stack("adr", bridge_prefix="hgw", subnet_pool="10.219.0.0/16:24") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
-    stack.load_image(busybox_docker_archive)
-    return "busybox"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-def inspect(stack: Stack, what: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(ok(stack.run_docker("inspect", what)))[0]
-    return doc
+    yield from module_stack("adr", bridge_prefix="hgw", subnet_pool="10.219.0.0/16:24")
 
 
 def subnets() -> tuple[str, str]:
@@ -228,8 +206,9 @@ def test_docker_py_dual_stack(stack: Stack, busybox: str, cleanup: list[str]) ->
         enable_ipv6=True,
         ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=v4), IPAMPool(subnet=v6)]),
     )
-    container = client.containers.create(busybox, ["sleep", "300"], name=unique("py6"))
-    cleanup.append(container.name)
+    cname = unique("py6")
+    container = client.containers.create(busybox, ["sleep", "300"], name=cname)
+    cleanup.append(cname)
     fixed = str(ipaddress.ip_network(v6)[0x77])
     net.connect(container, ipv6_address=fixed)
     container.start()

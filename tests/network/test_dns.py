@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -62,12 +63,12 @@ def test_wire_format_round_trip() -> None:
     assert dns.parse_answer_addresses(dns.build_answer(q, end, flags, 15, ["1.2.3.4"])) == (0, [])
 
 
-@pytest.fixture
-def fake_upstream(net_env: NetEnv) -> Iterator[None]:
-    """A stand-in upstream on 127.0.0.1 that answers every A query with
-    10.201.254.254, so forwarding is tested without the internet."""
+@contextmanager
+def fake_nameserver(address: str, port: int, answer: str) -> Iterator[tuple[str, int]]:
+    """A stand-in nameserver on loopback answering every A query with
+    `answer`, so forwarding is tested without the internet."""
     up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    up.bind(("127.0.0.1", 0))
+    up.bind((address, port))
     up.settimeout(0.2)
     stop = threading.Event()
 
@@ -79,20 +80,29 @@ def fake_upstream(net_env: NetEnv) -> Iterator[None]:
                 continue
             q = dns.parse_question(packet)
             if q:
-                up.sendto(dns.build_answer(packet, q[4], q[1], q[3], ["10.201.254.254"]), client)
+                up.sendto(dns.build_answer(packet, q[4], q[1], q[3], [answer]), client)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    server = net_env.service.dns  # type: ignore[attr-defined]
-    original = server.upstreams
-    server.upstreams = lambda: [up.getsockname()]
     try:
-        yield
+        yield up.getsockname()
     finally:
-        server.upstreams = original
         stop.set()
         thread.join()
         up.close()
+
+
+@pytest.fixture
+def fake_upstream(net_env: NetEnv) -> Iterator[None]:
+    """The resolver's host upstream replaced by a fake on 127.0.0.1."""
+    server = net_env.service.dns  # type: ignore[attr-defined]
+    original = server.upstreams
+    with fake_nameserver("127.0.0.1", 0, "10.201.254.254") as where:
+        server.upstreams = lambda: [where]
+        try:
+            yield
+        finally:
+            server.upstreams = original
 
 
 def test_names_on_user_network(net_env: NetEnv, fake_upstream: None) -> None:

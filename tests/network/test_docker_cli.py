@@ -10,29 +10,18 @@ import secrets
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.dockercli import ok, requires_docker_cli
-from tests.support.stack import Stack, running_stack, stack_available
+from tests.support.stack import Stack, module_stack
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    reason = stack_available()
-    if reason:
-        pytest.skip(reason)
-    with running_stack("net", bridge_prefix="hgn", subnet_pool="10.201.0.0/16:24") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
-    stack.load_image(busybox_docker_archive)
-    return "busybox"
+    yield from module_stack("net", bridge_prefix="hgn", subnet_pool="10.201.0.0/16:24")
 
 
 def test_network_ls_and_inspect_bridge(stack: Stack) -> None:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +17,10 @@ import grpc
 import pytest
 
 from hangu.network.v1 import network_pb2 as pb
-from hangu_network import dns, ipam
+from hangu_network import ipam
 
 from .conftest import NetEnv, ns_run, ping
-from .test_dns import resolve
+from .test_dns import fake_nameserver, resolve
 
 pytestmark = pytest.mark.root
 
@@ -63,10 +61,25 @@ def ula_subnet() -> str:
 
 @pytest.fixture
 def sandboxes(net_env: NetEnv) -> Iterator[list[str]]:
+    """Sandboxes to remove after the test."""
     made: list[str] = []
     yield made
     for c in made:
         net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+
+
+@pytest.fixture
+def networks(net_env: NetEnv, sandboxes: list[str]) -> Iterator[list[str]]:
+    """Network ids to remove after the test, once its sandboxes are gone
+    (their veths too: removed off the request path)."""
+    made: list[str] = []
+    yield made
+    for c in sandboxes:
+        net_env.stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+    sandboxes.clear()
+    net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
+    for n in made:
+        net_env.stub.Remove(pb.RemoveNetworkRequest(reference=n))
 
 
 def sandbox(env: NetEnv, made: list[str], network: str, **kw: object) -> pb.Sandbox:
@@ -78,7 +91,7 @@ def sandbox(env: NetEnv, made: list[str], network: str, **kw: object) -> pb.Sand
 
 
 def test_ipv6_network_gives_each_container_an_address_route_and_dns(
-    net_env: NetEnv, sandboxes: list[str]
+    net_env: NetEnv, sandboxes: list[str], networks: list[str]
 ) -> None:
     """As Docker: an --ipv6 network with a ULA subnet hands out a global
     address per container, a default route via the gateway, AAAA answers for
@@ -92,55 +105,49 @@ def test_ipv6_network_gives_each_container_an_address_route_and_dns(
             ipam=pb.IPAM(config=[pb.IPAMConfig(subnet=subnet)]),
         )
     )
-    try:
-        configs = {c.subnet: c for c in net.ipam.config}
-        assert subnet in configs and len(configs) == 2 and net.enable_ipv6
-        gw6 = configs[subnet].gateway
-        assert gw6 == str(ipaddress.ip_network(subnet).network_address + 1)
-        fixed = str(ipaddress.ip_network(subnet).network_address + 0x99)
-        a = sandbox(net_env, sandboxes, net.name, container_name="six-a")
-        b = sandbox(
-            net_env,
-            sandboxes,
-            net.name,
-            container_name="six-b",
-            endpoints=[pb.EndpointRequest(network=net.name, ipv6_address=fixed)],
-        )
-        ep_a, ep_b = a.endpoints[0], b.endpoints[0]
-        assert ep_b.ipv6_address == fixed and ep_b.ipv6_prefix_len == 64
-        assert ipaddress.ip_address(ep_a.ipv6_address) in ipaddress.ip_network(subnet)
-        assert ep_a.ipv6_gateway == gw6
-        assert ep_a.ipv4_address  # dual stack
-        routes = ns_run(a.netns_path, "ip", "-6", "route").stdout
-        assert f"default via {gw6}" in routes
-        assert ping6(a.netns_path, fixed) and ping6(a.netns_path, gw6)
-        assert ping(a.netns_path, ep_b.ipv4_address)
-        resolv = Path(a.resolv_conf_path).read_text()
-        assert f"nameserver {net.ipam.config[0].gateway}" in resolv
-        assert f"nameserver {gw6}" in resolv
-        hosts = Path(b.hosts_path).read_text()
-        assert f"{fixed}\t" in hosts and f"{ep_b.ipv4_address}\t" in hosts
-        # A and AAAA of a name, over IPv4 and over IPv6
-        gw4 = net.ipam.config[0].gateway
-        assert resolve6(a.netns_path, gw4, "six-b") == (0, [fixed])
-        assert resolve6(a.netns_path, gw6, "six-b") == (0, [fixed])
-        assert resolve(a.netns_path, gw4, "six-b") == (0, [ep_b.ipv4_address])
-        # an address in use: refused
-        again = pb.CreateSandboxRequest(
-            container_id=cid(),
-            network_mode=net.name,
-            endpoints=[pb.EndpointRequest(network=net.name, ipv6_address=fixed)],
-        )
-        with pytest.raises(grpc.RpcError) as err:
-            stub.CreateSandbox(again)
-        assert err.value.code() == grpc.StatusCode.ABORTED  # Conflict: a 409 at the gateway
-        assert err.value.details() == f"Address already in use: {fixed}"
-    finally:
-        for c in list(sandboxes):
-            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
-        sandboxes.clear()
-        net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
-        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+    networks.append(net.id)
+    configs = {c.subnet: c for c in net.ipam.config}
+    assert subnet in configs and len(configs) == 2 and net.enable_ipv6
+    gw6 = configs[subnet].gateway
+    assert gw6 == str(ipaddress.ip_network(subnet).network_address + 1)
+    fixed = str(ipaddress.ip_network(subnet).network_address + 0x99)
+    a = sandbox(net_env, sandboxes, net.name, container_name="six-a")
+    b = sandbox(
+        net_env,
+        sandboxes,
+        net.name,
+        container_name="six-b",
+        endpoints=[pb.EndpointRequest(network=net.name, ipv6_address=fixed)],
+    )
+    ep_a, ep_b = a.endpoints[0], b.endpoints[0]
+    assert ep_b.ipv6_address == fixed and ep_b.ipv6_prefix_len == 64
+    assert ipaddress.ip_address(ep_a.ipv6_address) in ipaddress.ip_network(subnet)
+    assert ep_a.ipv6_gateway == gw6
+    assert ep_a.ipv4_address  # dual stack
+    routes = ns_run(a.netns_path, "ip", "-6", "route").stdout
+    assert f"default via {gw6}" in routes
+    assert ping6(a.netns_path, fixed) and ping6(a.netns_path, gw6)
+    assert ping(a.netns_path, ep_b.ipv4_address)
+    resolv = Path(a.resolv_conf_path).read_text()
+    assert f"nameserver {net.ipam.config[0].gateway}" in resolv
+    assert f"nameserver {gw6}" in resolv
+    hosts = Path(b.hosts_path).read_text()
+    assert f"{fixed}\t" in hosts and f"{ep_b.ipv4_address}\t" in hosts
+    # A and AAAA of a name, over IPv4 and over IPv6
+    gw4 = net.ipam.config[0].gateway
+    assert resolve6(a.netns_path, gw4, "six-b") == (0, [fixed])
+    assert resolve6(a.netns_path, gw6, "six-b") == (0, [fixed])
+    assert resolve(a.netns_path, gw4, "six-b") == (0, [ep_b.ipv4_address])
+    # an address in use: refused
+    again = pb.CreateSandboxRequest(
+        container_id=cid(),
+        network_mode=net.name,
+        endpoints=[pb.EndpointRequest(network=net.name, ipv6_address=fixed)],
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateSandbox(again)
+    assert err.value.code() == grpc.StatusCode.ABORTED  # Conflict: a 409 at the gateway
+    assert err.value.details() == f"Address already in use: {fixed}"
 
 
 def test_ipv6_without_subnet_gets_a_ula_64_from_the_machine_prefix(net_env: NetEnv) -> None:
@@ -189,7 +196,9 @@ def test_ipam_errors_as_dockerd(net_env: NetEnv) -> None:
     assert two.name not in names and outside.name not in names
 
 
-def test_aux_addresses_are_never_handed_out(net_env: NetEnv, sandboxes: list[str]) -> None:
+def test_aux_addresses_are_never_handed_out(
+    net_env: NetEnv, sandboxes: list[str], networks: list[str]
+) -> None:
     stub = net_env.stub
     third = 200 + secrets.randbelow(40)
     net = stub.Create(
@@ -205,20 +214,14 @@ def test_aux_addresses_are_never_handed_out(net_env: NetEnv, sandboxes: list[str
             ),
         )
     )
-    try:
-        assert dict(net.ipam.config[0].aux_addresses) == {"router": f"10.201.{third}.2"}
-        sb = sandbox(net_env, sandboxes, net.name)
-        assert sb.endpoints[0].ipv4_address == f"10.201.{third}.3"
-    finally:
-        for c in list(sandboxes):
-            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
-        sandboxes.clear()
-        net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
-        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+    networks.append(net.id)
+    assert dict(net.ipam.config[0].aux_addresses) == {"router": f"10.201.{third}.2"}
+    sb = sandbox(net_env, sandboxes, net.name)
+    assert sb.endpoints[0].ipv4_address == f"10.201.{third}.3"
 
 
 def test_icc_false_isolates_containers_but_not_the_gateway(
-    net_env: NetEnv, sandboxes: list[str]
+    net_env: NetEnv, sandboxes: list[str], networks: list[str]
 ) -> None:
     """enable_icc=false: Docker drops container-to-container traffic on the
     bridge; the gateway (and its resolver) stays reachable."""
@@ -229,73 +232,40 @@ def test_icc_false_isolates_containers_but_not_the_gateway(
             options={"com.docker.network.bridge.enable_icc": "false"},
         )
     )
-    try:
-        a = sandbox(net_env, sandboxes, net.name, container_name="icc-a")
-        b = sandbox(net_env, sandboxes, net.name, container_name="icc-b")
-        gw = net.ipam.config[0].gateway
-        assert ping(a.netns_path, gw)
-        assert not ping(a.netns_path, b.endpoints[0].ipv4_address)
-        assert resolve(a.netns_path, gw, "icc-b") == (0, [b.endpoints[0].ipv4_address])
-    finally:
-        for c in list(sandboxes):
-            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
-        sandboxes.clear()
-        net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
-        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+    networks.append(net.id)
+    a = sandbox(net_env, sandboxes, net.name, container_name="icc-a")
+    b = sandbox(net_env, sandboxes, net.name, container_name="icc-b")
+    gw = net.ipam.config[0].gateway
+    assert ping(a.netns_path, gw)
+    assert not ping(a.netns_path, b.endpoints[0].ipv4_address)
+    assert resolve(a.netns_path, gw, "icc-b") == (0, [b.endpoints[0].ipv4_address])
 
 
 @pytest.fixture
 def upstream_53() -> Iterator[str]:
-    """A stand-in nameserver on 127.0.0.<x>:53 answering every A query
-    with 10.201.254.253: a container's --dns server, on loopback."""
+    """A container's --dns server: a fake on 127.0.<x>.<y>:53 answering
+    every A query with 10.201.254.253."""
     address = f"127.0.{secrets.randbelow(200) + 20}.{secrets.randbelow(200) + 20}"
-    up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    up.bind((address, 53))
-    up.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                packet, client = up.recvfrom(4096)
-            except OSError:
-                continue
-            q = dns.parse_question(packet)
-            if q:
-                up.sendto(dns.build_answer(packet, q[4], q[1], q[3], ["10.201.254.253"]), client)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with fake_nameserver(address, 53, "10.201.254.253"):
         yield address
-    finally:
-        stop.set()
-        thread.join()
-        up.close()
 
 
 def test_dns_servers_keep_container_names(
-    net_env: NetEnv, sandboxes: list[str], upstream_53: str
+    net_env: NetEnv, sandboxes: list[str], networks: list[str], upstream_53: str
 ) -> None:
     """--dns on a user network: resolv.conf still points at the network's
     resolver, which answers container names itself and sends the rest to
     that container's servers (Docker's embedded DNS with ExtServers)."""
     stub = net_env.stub
     net = stub.Create(pb.CreateNetworkRequest(name="hgndns2-" + secrets.token_hex(2)))
-    try:
-        gw = net.ipam.config[0].gateway
-        peer = sandbox(net_env, sandboxes, net.name, container_name="dns-peer")
-        a = sandbox(net_env, sandboxes, net.name, container_name="dns-a", dns=[upstream_53])
-        resolv = Path(a.resolv_conf_path).read_text()
-        assert f"nameserver {gw}" in resolv and upstream_53 not in resolv
-        assert resolve(a.netns_path, gw, "dns-peer") == (0, [peer.endpoints[0].ipv4_address])
-        assert resolve(a.netns_path, gw, "far.away.test") == (0, ["10.201.254.253"])
-    finally:
-        for c in list(sandboxes):
-            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
-        sandboxes.clear()
-        net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
-        stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+    networks.append(net.id)
+    gw = net.ipam.config[0].gateway
+    peer = sandbox(net_env, sandboxes, net.name, container_name="dns-peer")
+    a = sandbox(net_env, sandboxes, net.name, container_name="dns-a", dns=[upstream_53])
+    resolv = Path(a.resolv_conf_path).read_text()
+    assert f"nameserver {gw}" in resolv and upstream_53 not in resolv
+    assert resolve(a.netns_path, gw, "dns-peer") == (0, [peer.endpoints[0].ipv4_address])
+    assert resolve(a.netns_path, gw, "far.away.test") == (0, ["10.201.254.253"])
 
 
 def test_link_forms() -> None:

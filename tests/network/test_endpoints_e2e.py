@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.support.dockercli import ok
-from tests.support.stack import Stack, running_stack, stack_available
+from tests.support.stack import Stack, inspect, module_stack, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
@@ -32,26 +32,7 @@ COMPOSE = "/usr/bin/docker-compose"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    reason = stack_available()
-    if reason:
-        pytest.skip(reason)
-    with running_stack("ept", bridge_prefix="hgp", subnet_pool="10.215.0.0/16:24") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
-    stack.load_image(busybox_docker_archive)
-    return "busybox"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-def inspect(stack: Stack, what: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(ok(stack.run_docker("inspect", what)))[0]
-    return doc
+    yield from module_stack("ept", bridge_prefix="hgp", subnet_pool="10.215.0.0/16:24")
 
 
 def addresses(stack: Stack, container: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ import pytest
 
 from benchmarks.dockerd import Dockerd, running_dockerd
 from tests.support.dockercli import DOCKER, ok
-from tests.support.stack import Stack, running_stack, stack_available
+from tests.support.stack import Stack, inspect, module_stack, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
@@ -41,26 +41,7 @@ LISTEN_PORT = 21680  # inside the outside namespace only
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    reason = stack_available()
-    if reason:
-        pytest.skip(reason)
-    with running_stack("iso", bridge_prefix="hgy", subnet_pool="10.217.0.0/16:24") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
-    stack.load_image(busybox_docker_archive)
-    return "busybox"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-def inspect(stack: Stack, what: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(ok(stack.run_docker("inspect", what)))[0]
-    return doc
+    yield from module_stack("iso", bridge_prefix="hgy", subnet_pool="10.217.0.0/16:24")
 
 
 def ip_of(stack: Stack, container: str, network: str) -> str:

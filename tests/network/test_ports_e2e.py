@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dockercli import ok
-from tests.support.stack import Stack, running_stack, stack_available
+from tests.support.stack import Stack, module_stack
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
@@ -31,21 +31,9 @@ HTTPD = ["httpd", "-f", "-v", "-p", "80", "-h", "/etc"]
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    reason = stack_available()
-    if reason:
-        pytest.skip(reason)
     # Like `make up`: a stop keeps containers (and their ports) for the
     # restart test; the teardown purges.
-    with running_stack(
-        "ports", bridge_prefix="hgq", subnet_pool="10.212.0.0/16:24", purge_on_stop=False
-    ) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def busybox(stack: Stack, busybox_docker_archive: Path) -> str:
-    stack.load_image(busybox_docker_archive)
-    return "busybox"
+    yield from module_stack("ports", "hgq", "10.212.0.0/16:24", purge_on_stop=False)
 
 
 def fetch(url: str, tries: int = 40) -> bytes:

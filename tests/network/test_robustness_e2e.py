@@ -9,7 +9,6 @@ subnets in 10.224.0.0/16; published ports on 127.0.0.1:21700-21799."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
@@ -26,29 +25,16 @@ import pytest
 
 from hangu_network import dns
 from tests.support.dockercli import ok
-from tests.support.stack import Stack, stack_available
+from tests.support.stack import Stack, inspect, module_stack, unique
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def stack(busybox_docker_archive: Path) -> Iterator[Stack]:
-    reason = stack_available()
-    if reason:
-        pytest.skip(reason)
-    stack = Stack("rob", bridge_prefix="hgk", subnet_pool="10.223.0.0/16:24", purge_on_stop=False)
-    with stack:
+    for stack in module_stack("rob", "hgk", "10.223.0.0/16:24", purge_on_stop=False):
         stack.load_image(busybox_docker_archive)
         yield stack
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(3)}"
-
-
-def inspect(stack: Stack, what: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(ok(stack.run_docker("inspect", what)))[0]
-    return doc
 
 
 def bridge_of(stack: Stack, network: str) -> str:

@@ -35,6 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 # Re-exported: the tests take the docker CLI from here with the stack.
 from tests.support.dockercli import DOCKER as DOCKER
 
@@ -439,6 +441,29 @@ def running_stack(
     stack = Stack(name, bridge_prefix, subnet_pool, **kwargs)
     with stack:
         yield stack
+
+
+def module_stack(name: str, bridge_prefix: str, subnet_pool: str, **kwargs: Any) -> Iterator[Stack]:
+    """The body of an e2e module's `stack` fixture: skipped where no stack
+    can run, else a started stack, stopped and checked afterwards."""
+    reason = stack_available()
+    if reason:
+        pytest.skip(reason)
+    with running_stack(name, bridge_prefix, subnet_pool, **kwargs) as stack:
+        yield stack
+
+
+def unique(prefix: str) -> str:
+    """A name no other test run uses: prefix-<6 hex>."""
+    return f"{prefix}-{secrets.token_hex(3)}"
+
+
+def inspect(stack: Stack, what: str) -> dict[str, Any]:
+    """`docker inspect` of one object (container, network, ...), which must exist."""
+    done = stack.run_docker("inspect", what)
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)[0]
+    return doc
 
 
 def split_pool(pool: str) -> str:
