@@ -128,6 +128,17 @@ class AttachmentRow(NetworkBase, table=True):
         return list(json.loads(self.links_json))
 
     @property
+    def link_targets(self) -> list[tuple[str, str]]:
+        """(name, alias) of each link, from `name[:alias]` as the CLI sends
+        it or dockerd's `/name:/self/alias`; the alias defaults to the name."""
+        out = []
+        for link in self.links:
+            name, _, alias = link.partition(":")
+            name = name.strip("/")
+            out.append((name, alias.rsplit("/", 1)[-1] if alias else name))
+        return out
+
+    @property
     def driver_opts(self) -> dict[str, str]:
         return dict(json.loads(self.driver_opts_json))
 

@@ -80,7 +80,7 @@ class NameIndex:
                 sb.container_id: sb for sb in s.exec(select(SandboxRow)) if sb.container_id in ids
             }
             linked = {
-                a.container_id: a.links
+                a.container_id: a.link_targets
                 for a in s.exec(select(AttachmentRow).where(AttachmentRow.network_id == network_id))
                 if a.container_id in ids and a.links
             }
@@ -106,11 +106,10 @@ class NameIndex:
             out.records[name] = Records(tuple(v4.get(name, ())), tuple(v6.get(name, ())))
         for ep in eps:
             aliases: dict[str, Records] = {}
-            for link in linked.get(ep.container_id, []):
-                target, _, alias = link.partition(":")
-                found = out.records.get(target.strip("/").lower())
+            for target, alias in linked.get(ep.container_id, []):
+                found = out.records.get(target.lower())
                 if found is not None:
-                    aliases[(alias.rsplit("/", 1)[-1] or target.strip("/")).lower()] = found
+                    aliases[alias.lower()] = found
             if aliases:
                 for address in (ep.ipv4_address, ep.ipv6_address):
                     if address:

@@ -88,15 +88,6 @@ class SandboxView:
         return str(Path(self.row.files_dir) / "resolv.conf")
 
 
-def links_parse(link: str) -> tuple[str, str]:
-    """`name[:alias]` as the CLI sends it, or dockerd's `/name:/self/alias`:
-    (name, alias), the alias defaulting to the name."""
-    name, _, alias = link.partition(":")
-    name = name.strip("/")
-    alias = alias.rsplit("/", 1)[-1] if alias else name
-    return name, alias
-
-
 @dataclass
 class Connected:
     new: LiveAttachment
@@ -445,8 +436,7 @@ class Sandboxes:
         for net, att in nets:
             if not net.predefined:
                 continue
-            for link in att.links:
-                name, alias = links_parse(link)
+            for name, alias in att.link_targets:
                 target = self._running_member(net.id, name)
                 if target is None:
                     continue

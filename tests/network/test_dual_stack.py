@@ -269,8 +269,10 @@ def test_dns_servers_keep_container_names(
 
 
 def test_link_forms() -> None:
-    from hangu_network.sandboxes import links_parse
+    from hangu_network.models import AttachmentRow
 
-    assert links_parse("db") == ("db", "db")
-    assert links_parse("db:data") == ("db", "data")
-    assert links_parse("/db:/web/data") == ("db", "data")  # dockerd's stored form
+    row = AttachmentRow(
+        container_id="c", network_id="n", links_json='["db", "db:data", "/db:/web/data"]'
+    )
+    # the CLI's forms, and dockerd's stored one
+    assert row.link_targets == [("db", "db"), ("db", "data"), ("db", "data")]
