@@ -16,6 +16,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from hangu_runtime import logging as hlog
 
+from .rtnl import Rtnl
+
 log = hlog.get_logger("hangu.network.links")
 
 ENOENT, EEXIST, ENODEV = 2, 17, 19
@@ -177,7 +179,7 @@ class HostLinks:
 
 
 def configure_inside(
-    ns: IPRoute,
+    ns: Rtnl,
     ifname: str,
     addresses: Sequence[tuple[Address, int, Address | None]],
     default_route: bool,
@@ -185,44 +187,41 @@ def configure_inside(
     """Addresses (with their gateways), up and default routes of an
     interface already in the namespace. IPv6 addresses skip DAD, as
     Docker's do: a tentative address cannot be used for a second."""
-    idx = ns.link_lookup(ifname=ifname)[0]
+    idx = ns.index(ifname)
+    if idx is None:
+        raise RuntimeError(f"{ifname} is not in the namespace")
     for addr, prefix, _ in addresses:
-        flags = IFA_F_NODAD if addr.version == 6 else 0
-        ns.addr("add", index=idx, address=str(addr), prefixlen=prefix, flags=flags)
-    ns.link("set", index=idx, state="up")
-    if not default_route:
-        return
-    for addr, _, gateway in addresses:
-        if gateway is None:
-            continue
-        if addr.version == 4:
-            ns.route("add", dst="0.0.0.0/0", gateway=str(gateway), oif=idx)
-        else:
-            ns.route("add", family=socket.AF_INET6, dst="::/0", gateway=str(gateway), oif=idx)
+        ns.add_address(idx, addr, prefix)
+    ns.set_up(idx)
+    if default_route:
+        for _, _, gateway in addresses:
+            if gateway is not None:
+                ns.default_route(idx, str(gateway))
 
 
-def retire_inside(ns: IPRoute, ifname: str, new_name: str) -> None:
+def retire_inside(ns: Rtnl, ifname: str, new_name: str) -> None:
     """Take an interface out of use before its veth is deleted: down (the
     kernel drops its routes) and renamed, so its ethN can be plugged again
     at once. Missing is fine."""
-    found = ns.link_lookup(ifname=ifname)
-    if not found:
+    idx = ns.index(ifname)
+    if idx is None:
         return
-    ns.link("set", index=found[0], state="down")
-    ns.link("set", index=found[0], ifname=new_name)
+    ns.set_up(idx, False)
+    ns.rename(idx, new_name)
 
 
-def replace_default_routes(ns: IPRoute, ifname: str, gateway: str, gateway6: str) -> None:
+def replace_default_routes(ns: Rtnl, ifname: str, gateway: str, gateway6: str) -> None:
     """Point the namespace's default routes (IPv4, IPv6) at this interface."""
-    idx = ns.link_lookup(ifname=ifname)[0]
-    if gateway:
-        ns.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=idx)
-    if gateway6:
-        ns.route("replace", family=socket.AF_INET6, dst="::/0", gateway=gateway6, oif=idx)
+    idx = ns.index(ifname)
+    if idx is None:
+        return
+    for gw in (gateway, gateway6):
+        if gw:
+            ns.default_route(idx, gw, replace=True)
 
 
 LOOPBACK_IFINDEX = 1  # fixed by the kernel in every namespace
 
 
-def loopback_up(ns: IPRoute) -> None:
-    ns.link("set", index=LOOPBACK_IFINDEX, state="up")
+def loopback_up(ns: Rtnl) -> None:
+    ns.set_up(LOOPBACK_IFINDEX)

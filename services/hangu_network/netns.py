@@ -12,9 +12,9 @@ import errno
 import os
 from pathlib import Path
 
-from pyroute2 import IPRoute
-
 from hangu_runtime import logging as hlog
+
+from .rtnl import Rtnl
 
 log = hlog.get_logger("hangu.network.netns")
 
@@ -38,7 +38,7 @@ def _return_home(home: int) -> None:
         os._exit(70)
 
 
-def create(path: Path) -> IPRoute:
+def create(path: Path) -> Rtnl:
     """Create a namespace bound at `path`; return a netlink socket inside it
     (the caller closes it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def create(path: Path) -> IPRoute:
         try:
             if _libc.mount(_SELF, str(path).encode(), b"none", MS_BIND, None) != 0:
                 raise _err(f"bind mount of the namespace on {path}")
-            return IPRoute()
+            return Rtnl()
         finally:
             _return_home(home)
     except BaseException:
@@ -61,7 +61,7 @@ def create(path: Path) -> IPRoute:
         os.close(home)
 
 
-def open_in(path: Path) -> IPRoute:
+def open_in(path: Path) -> Rtnl:
     """A netlink socket inside an existing bound namespace."""
     target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     home = os.open(_SELF, os.O_RDONLY | os.O_CLOEXEC)
@@ -69,7 +69,7 @@ def open_in(path: Path) -> IPRoute:
         if _libc.setns(target, CLONE_NEWNET) != 0:
             raise _err(f"setns {path}")
         try:
-            return IPRoute()
+            return Rtnl()
         finally:
             _return_home(home)
     finally:

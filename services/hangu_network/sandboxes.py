@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pyroute2 import IPRoute
 from sqlmodel import Session, select
 
 from hangu_runtime import logging as hlog
@@ -41,6 +40,7 @@ from .models import (
 from .networks import Networks, icc_enabled
 from .nft import PortRule
 from .ports import PortRequest, Publisher
+from .rtnl import Rtnl
 
 log = hlog.get_logger("hangu.network.sandboxes")
 
@@ -234,7 +234,7 @@ class Sandboxes:
             netns.remove(path)
         made: list[tuple[EndpointRow, NetworkRow]] = []
         rules: list[PortRule] = []
-        ns: IPRoute | None = None
+        ns: Rtnl | None = None
         try:
             ns = netns.create(path)
             row.netns_path = str(path)
@@ -298,7 +298,7 @@ class Sandboxes:
     def _add_endpoint(
         self,
         container_id: str,
-        ns: IPRoute,
+        ns: Rtnl,
         ns_fd: int,
         net: NetworkRow,
         req: AttachmentRow,
