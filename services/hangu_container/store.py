@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from hangu_runtime.db import open_database
@@ -50,10 +51,16 @@ class Store:
             return [decode(r.doc) for r in s.exec(select(ContainerRecord)).all()]
 
     def save(self, ctr: Container) -> None:
-        record = ContainerRecord(id=ctr.id, name=ctr.name, doc=encode(ctr))
-        with self._lock, Session(self.engine) as s:
-            s.merge(record)
-            s.commit()
+        """One upsert statement (every state change writes through: no ORM
+        merge, which reads the row first)."""
+        values = {"id": ctr.id, "name": ctr.name, "doc": encode(ctr)}
+        upsert = (
+            sqlite_insert(ContainerRecord)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["id"], set_=values)
+        )
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(upsert)
 
     def delete(self, cid: str) -> None:
         with self._lock, Session(self.engine) as s:
