@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from sqlmodel import Session, select
@@ -101,6 +101,19 @@ def _live(
     """Each attachment with its live endpoint (None while not running)."""
     live = {e.network_id: e for e, _ in endpoints}
     return attached, [LiveAttachment(a, n, live.get(a.network_id)) for a, n in attached.rows]
+
+
+HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
+
+
+def _bound(requests: list[PortRequest], net: NetworkRow) -> list[PortRequest]:
+    """Ports published without a host address bind to the network's
+    host_binding_ipv4 when it names one (dockerd's option; 0.0.0.0, the
+    default, means every address)."""
+    binding = net.options.get(HOST_BINDING_OPT, "")
+    if binding in ("", "0.0.0.0"):
+        return requests
+    return [replace(r, host_ip=binding) if not r.host_ip else r for r in requests]
 
 
 def _routed(
@@ -266,7 +279,7 @@ class Sandboxes:
             if spec.ports and made:
                 first = made[0][0]
                 rules = self.ports.publish(
-                    spec.ports,
+                    _bound(spec.ports, made[0][1]),
                     first.ipv4_address,
                     first.ipv6_address,
                     (spec.container_name, first.id),

@@ -1,16 +1,19 @@
 """Addresses and names through the whole stack, driven by the real docker CLI
 and docker-py: dual-stack IPv6 networks (a ULA subnet given or picked),
 `--ip6`, `--ip` only on user-configured subnets, aux addresses, one subnet
-per family, `--add-host …:host-gateway`, and `--dns` on a user network
-keeping container-name resolution.
+per family, `--add-host …:host-gateway`, `--dns` on a user network keeping
+container-name resolution, links, MAC addresses, several endpoints at
+create and a network's host_binding_ipv4.
 
 Stack: bridge hgw<rand>, table hgw_<rand>, pool 10.219.0.0/16 in /24s, root
-/tmp/hgt-adr-*; explicit subnets in 10.220.0.0/16 and fd42:4802::/32."""
+/tmp/hgt-adr-*; explicit subnets in 10.220.0.0/16 and fd42:4802::/32; published
+ports on 127.0.0.1:21760-21769."""
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -351,3 +354,40 @@ def test_several_endpoints_at_create(stack: Stack, busybox: str, cleanup: list[s
     assert f"via {nets[one]['Gateway']} dev eth0" in route
     peer = ok(stack.run_docker("run", "--rm", "--network", two, busybox, "nslookup", "second"))
     assert nets[two]["IPAddress"] in peer.split("Name:", 1)[1]
+
+
+def test_host_binding_ipv4_of_a_network(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    """--opt com.docker.network.bridge.host_binding_ipv4=127.0.0.1: a port
+    published without an address binds there only (dockerd's option)."""
+    import urllib.request
+
+    net, web = unique("hgw-bind"), unique("bind")
+    cleanup += [net, web]
+    opt = "com.docker.network.bridge.host_binding_ipv4=127.0.0.1"
+    ok(stack.run_docker("network", "create", "--opt", opt, net))
+    ok(
+        stack.run_docker(
+            "run",
+            "-d",
+            "--name",
+            web,
+            "--network",
+            net,
+            "-p",
+            "21760:80",
+            busybox,
+            "sh",
+            "-c",
+            "echo bound > /index.html; httpd -f -p 80 -h /",
+        )
+    )
+    assert ok(stack.run_docker("port", web)).strip() == "80/tcp -> 127.0.0.1:21760"
+    for _ in range(50):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:21760/", timeout=2) as resp:
+                assert resp.read().strip() == b"bound"
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        raise AssertionError("the published port never answered")

@@ -5,7 +5,7 @@ the whole stack stopped and started again as `make down`/`make up` do, and
 
 Stack: bridge hgk<rand>, table hgk_<rand>, pool 10.223.0.0/16 in /24s, root
 /tmp/hgt-rob-*, started without purge-on-stop (as `make up`); explicit
-subnets in 10.224.0.0/16; published ports on 127.0.0.1:21700-21799."""
+subnets in 10.224.0.0/16; published ports on 127.0.0.1:21700-21709."""
 
 from __future__ import annotations
 
