@@ -42,9 +42,12 @@ class HostLinks:
         # hangu deletes the link; a stale one (someone else deleted the
         # bridge) fails the add with ENODEV and is looked up again.
         self._bridges: dict[str, int] = {}
+        self._deleter = IPRoute()
+        self._delete_lock = threading.Lock()
 
     def close(self) -> None:
         self._ipr.close()
+        self._deleter.close()
 
     def index(self, name: str) -> int | None:
         with self._lock:
@@ -93,11 +96,14 @@ class HostLinks:
         """Delete a link by name; a missing link is fine."""
         with self._lock:
             self._bridges.pop(name, None)
-            found = self._ipr.link_lookup(ifname=name)
+        # Deleting waits for the kernel (tens of ms, mostly off the request
+        # path): on a socket of its own, so creates do not queue behind it.
+        with self._delete_lock:
+            found = self._deleter.link_lookup(ifname=name)
             if not found:
                 return
             try:
-                self._ipr.link("del", index=found[0])
+                self._deleter.link("del", index=found[0])
             except NetlinkError as err:
                 if err.code not in (ENOENT, ENODEV):
                     raise

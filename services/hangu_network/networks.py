@@ -27,7 +27,7 @@ from hangu_runtime.ids import new_id
 from . import dockeruser, ipam
 from .dns import DnsServer
 from .links import HostLinks
-from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow
+from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow, TeardownRow
 from .names import NameIndex
 from .nft import Nft
 from .teardown import BridgeTeardown
@@ -178,14 +178,24 @@ class Networks:
             s.commit()
             self._changed()
 
+    def _tearing_down(self, s: Session) -> list[ipam.Subnet]:
+        """Subnets of removed networks whose bridge is still going down: a
+        pick skips them rather than wait for the teardown."""
+        return [
+            ipaddress.ip_network(n)
+            for row in s.exec(select(TeardownRow))
+            for n in row.subnet.split(",")
+            if n
+        ]
+
     def _pick_subnet(self, s: Session) -> IPv4Network:
-        avoid = [*self.links.host_networks(4), *self._subnets(s)]
+        avoid = [*self.links.host_networks(4), *self._subnets(s), *self._tearing_down(s)]
         return ipam.pick_subnet(
             self.settings.subnet_pool, [n for n in avoid if isinstance(n, IPv4Network)]
         )
 
     def _pick_subnet6(self, s: Session) -> IPv6Network:
-        avoid = [*self.links.host_networks(6), *self._subnets(s)]
+        avoid = [*self.links.host_networks(6), *self._subnets(s), *self._tearing_down(s)]
         return ipam.pick_subnet6(ipam.ula_base(), [n for n in avoid if isinstance(n, IPv6Network)])
 
     # -- kernel state ----------------------------------------------------
