@@ -25,13 +25,13 @@ pytestmark = pytest.mark.root
 QUERY = """
 import socket, struct, sys
 from hangu_network import dns
-q = dns.build_query(7, sys.argv[2])
+q = dns.build_query(7, sys.argv[2], int(sys.argv[4]))
 if sys.argv[3] == "tcp":
     s = socket.create_connection((sys.argv[1], 53), timeout=3)
     s.sendall(struct.pack("!H", len(q)) + q)
     reply = dns._recv_framed(s)
 else:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(3)
     s.sendto(q, (sys.argv[1], 53))
     reply = s.recv(4096)
@@ -40,9 +40,22 @@ print(rcode, ",".join(addrs))
 """
 
 
-def resolve(netns_path: str, server: str, name: str, proto: str = "udp") -> tuple[int, list[str]]:
+def resolve(
+    netns_path: str, server: str, name: str, proto: str = "udp", qtype: int = dns.QTYPE_A
+) -> tuple[int, list[str]]:
+    """(rcode, addresses) of one query from inside a namespace."""
     out = subprocess.run(
-        ["nsenter", f"--net={netns_path}", sys.executable, "-c", QUERY, server, name, proto],
+        [
+            "nsenter",
+            f"--net={netns_path}",
+            sys.executable,
+            "-c",
+            QUERY,
+            server,
+            name,
+            proto,
+            str(qtype),
+        ],
         capture_output=True,
         text=True,
         timeout=20,

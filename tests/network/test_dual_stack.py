@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,34 +15,16 @@ import grpc
 import pytest
 
 from hangu.network.v1 import network_pb2 as pb
-from hangu_network import ipam
+from hangu_network import dns, ipam
 
 from .conftest import NetEnv, ns_run, ping
 from .test_dns import fake_nameserver, resolve
 
 pytestmark = pytest.mark.root
 
-AAAA_QUERY = """
-import socket, sys
-from hangu_network import dns
-family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(family, socket.SOCK_DGRAM)
-s.settimeout(3)
-s.sendto(dns.build_query(9, sys.argv[2], dns.QTYPE_AAAA), (sys.argv[1], 53))
-rcode, addrs = dns.parse_answer_addresses(s.recv(4096))
-print(rcode, ",".join(addrs))
-"""
-
 
 def resolve6(netns_path: str, server: str, name: str) -> tuple[int, list[str]]:
-    out = subprocess.run(
-        ["nsenter", f"--net={netns_path}", sys.executable, "-c", AAAA_QUERY, server, name],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=True,
-    ).stdout.split()
-    return int(out[0]), (out[1].split(",") if len(out) > 1 else [])
+    return resolve(netns_path, server, name, qtype=dns.QTYPE_AAAA)
 
 
 def ping6(netns_path: str, address: str) -> bool:

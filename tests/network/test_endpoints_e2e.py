@@ -14,16 +14,14 @@ import ipaddress
 import json
 import secrets
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.dockercli import ok
-from tests.support.stack import Stack, inspect, module_stack, unique
+from tests.support.stack import Stack, inspect, module_stack, unique, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
@@ -44,15 +42,6 @@ def addresses(stack: Stack, container: str) -> dict[str, str]:
         if parts[1] != "lo":
             found[parts[1]] = parts[3]
     return found
-
-
-def wait_for(check: Any, timeout: float = 10) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 @pytest.fixture()

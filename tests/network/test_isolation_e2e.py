@@ -29,7 +29,7 @@ import pytest
 
 from benchmarks.dockerd import Dockerd, running_dockerd
 from tests.support.dockercli import DOCKER, ok
-from tests.support.stack import Stack, inspect, module_stack, unique
+from tests.support.stack import Stack, inspect, module_stack, unique, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
@@ -56,15 +56,6 @@ def gateway_of(stack: Stack, network: str) -> str:
 def subnet_of(stack: Stack, network: str) -> str:
     doc = json.loads(ok(stack.run_docker("network", "inspect", network)))[0]
     return str(doc["IPAM"]["Config"][0]["Subnet"])
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 8) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def pings(stack: Stack, container: str, target: str) -> bool:

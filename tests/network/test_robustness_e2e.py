@@ -19,13 +19,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hangu_network import dns
 from tests.support.dockercli import ok
-from tests.support.stack import Stack, inspect, module_stack, unique
+from tests.support.stack import Stack, inspect, module_stack, unique, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
 
@@ -48,15 +47,6 @@ def ports_of(bridge: str) -> set[str]:
     """The interfaces enslaved to a bridge (its veth host ends)."""
     path = Path("/sys/class/net") / bridge / "brif"
     return set(os.listdir(path)) if path.exists() else set()
-
-
-def wait_for(check: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def http_get(port: int) -> str:
@@ -116,7 +106,7 @@ def test_killed_network_service_keeps_every_container_connected(
     ok(stack.run_docker("network", "create", net))
     serve_http(stack, web, net, 21701)
     ok(stack.run_docker("run", "-d", "--name", client, "--network", net, "busybox", "sleep", "600"))
-    assert wait_for(lambda: http_get(21701).strip() == web)
+    assert wait_for(lambda: http_get(21701).strip() == web, timeout=20)
     before = ports_of(bridge_of(stack, net))
 
     stack.kill_service("network", signal.SIGKILL)
@@ -164,7 +154,7 @@ def test_kill_during_connects_leaks_no_interface_or_address(
         thread.join(timeout=120)
     stack.run_docker("network", "disconnect", "-f", net, churn)
     bridge = bridge_of(stack, net)
-    assert wait_for(lambda: not ports_of(bridge)), ports_of(bridge)
+    assert wait_for(lambda: not ports_of(bridge), timeout=20), ports_of(bridge)
     assert inspect(stack, net)["Containers"] == {}
     # A /29 has five addresses besides the gateway: all five can be taken.
     five = [unique("fill") for _ in range(5)]
@@ -189,7 +179,7 @@ def test_down_then_up_restores_networks_endpoints_and_ports(
     ok(stack.run_docker("network", "create", net))
     serve_http(stack, web, net, 21702)
     ok(stack.run_docker("run", "-d", "--name", client, "--network", net, "busybox", "sleep", "600"))
-    assert wait_for(lambda: http_get(21702).strip() == web)
+    assert wait_for(lambda: http_get(21702).strip() == web, timeout=20)
     before = inspect(stack, net)
 
     down = stack.supervisor("stop")

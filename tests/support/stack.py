@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -451,6 +451,17 @@ def module_stack(name: str, bridge_prefix: str, subnet_pool: str, **kwargs: Any)
         pytest.skip(reason)
     with running_stack(name, bridge_prefix, subnet_pool, **kwargs) as stack:
         yield stack
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 10) -> Any:
+    """The first truthy value of `check()`, polled every 0.1 s; its last
+    value once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
 
 
 def unique(prefix: str) -> str:
