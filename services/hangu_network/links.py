@@ -16,12 +16,11 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from hangu_runtime import logging as hlog
 
-from .rtnl import Rtnl
+from .rtnl import IFA_F_NODAD, Rtnl
 
 log = hlog.get_logger("hangu.network.links")
 
 ENOENT, EEXIST, ENODEV = 2, 17, 19
-IFA_F_NODAD = 0x02
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from typing import Any
@@ -174,4 +175,8 @@ class TeardownRow(NetworkBase, table=True):
 
     __tablename__ = "bridge_teardowns"
     bridge: str = Field(primary_key=True)
-    subnet: str = ""
+    subnet: str = ""  # its subnets (IPv4, IPv6), comma-separated
+
+    @property
+    def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(n, strict=False) for n in self.subnet.split(",") if n]

@@ -38,6 +38,9 @@ PREDEFINED = ("bridge", "host", "none")
 HOST_LOCK = "/run/hangu-network.lock"
 BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 ICC_OPT = "com.docker.network.bridge.enable_icc"
+MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
+HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
+MTU_OPT = "com.docker.network.driver.mtu"
 
 
 # dockerd's accepted keys (daemon/network/filter.go).
@@ -49,10 +52,10 @@ def default_bridge_options(bridge: str) -> dict[str, str]:
     return {
         "com.docker.network.bridge.default_bridge": "true",
         ICC_OPT: "true",
-        "com.docker.network.bridge.enable_ip_masquerade": "true",
-        "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+        MASQUERADE_OPT: "true",
+        HOST_BINDING_OPT: "0.0.0.0",
         BRIDGE_NAME_OPT: bridge,
-        "com.docker.network.driver.mtu": "1500",
+        MTU_OPT: "1500",
     }
 
 
@@ -181,12 +184,7 @@ class Networks:
     def _tearing_down(self, s: Session) -> list[ipam.Subnet]:
         """Subnets of removed networks whose bridge is still going down: a
         pick skips them rather than wait for the teardown."""
-        return [
-            ipaddress.ip_network(n)
-            for row in s.exec(select(TeardownRow))
-            for n in row.subnet.split(",")
-            if n
-        ]
+        return [n for row in s.exec(select(TeardownRow)) for n in row.networks]
 
     def _pick_subnet(self, s: Session) -> IPv4Network:
         avoid = [*self.links.host_networks(4), *self._subnets(s), *self._tearing_down(s)]
@@ -205,13 +203,8 @@ class Networks:
             for net, gw in ((row.subnet, row.gateway), (row.subnet6, row.gateway6))
             if net and gw
         ]
-        self.links.ensure_bridge(
-            row.bridge, gateways, int(row.options.get("com.docker.network.driver.mtu", "1500"))
-        )
-        masquerade = (
-            not row.internal
-            and row.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") == "true"
-        )
+        self.links.ensure_bridge(row.bridge, gateways, mtu(row))
+        masquerade = not row.internal and row.options.get(MASQUERADE_OPT, "true") == "true"
         dns = self.dns_addresses(row)
         self.nft.add_network(
             row.bridge, row.subnets if masquerade else [], dns, row.internal, icc_enabled(row)
@@ -363,9 +356,7 @@ class Networks:
             if len(bridge) > 15:
                 raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
             # A removed network's bridge still going down must be gone first.
-            self.teardown.finish(
-                bridge=bridge, subnet=",".join(str(p.subnet) for p in (v4, v6) if p)
-            )
+            self.teardown.finish(bridge=bridge, subnets=[str(p.subnet) for p in (v4, v6) if p])
             if (
                 any(r.bridge == bridge for r in s.exec(select(NetworkRow)))
                 or self.links.index(bridge) is not None
@@ -463,7 +454,7 @@ class Networks:
                     s.delete(a)
                 s.delete(s.get(NetworkRow, row.id))
                 if row.bridge:
-                    self.teardown.record(s, row.bridge, ",".join(row.subnets))
+                    self.teardown.record(s, row.bridge, row.subnets)
                 s.commit()
                 self._changed()
             self.teardown.wake()
@@ -574,6 +565,16 @@ def _aux_addresses(asked: Mapping[str, str], subnets: Sequence[ipam.Subnet]) -> 
             )
         out[name] = str(addr)
     return out
+
+
+def mtu(row: NetworkRow) -> int:
+    return int(row.options.get(MTU_OPT, "1500"))
+
+
+def host_binding(row: NetworkRow) -> str:
+    """Where a port published without an address binds ("": every address)."""
+    binding = row.options.get(HOST_BINDING_OPT, "")
+    return "" if binding == "0.0.0.0" else binding
 
 
 def icc_enabled(row: NetworkRow) -> bool:

@@ -43,12 +43,6 @@ class Rtnl:
     def close(self) -> None:
         self._sock.close()
 
-    def __enter__(self) -> Rtnl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _request(self, msg: Any, kind: int, flags: int = 0) -> list[bytes]:
         """Send one request; the replies before its acknowledgement. A
         negative acknowledgement raises NetlinkError, as pyroute2 does."""

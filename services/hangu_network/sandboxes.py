@@ -37,7 +37,7 @@ from .models import (
     NetworkRow,
     SandboxRow,
 )
-from .networks import Networks, icc_enabled
+from .networks import Networks, host_binding, icc_enabled, mtu
 from .nft import PortRule
 from .ports import PortRequest, Publisher
 from .rtnl import Rtnl
@@ -103,15 +103,11 @@ def _live(
     return attached, [LiveAttachment(a, n, live.get(a.network_id)) for a, n in attached.rows]
 
 
-HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
-
-
 def _bound(requests: list[PortRequest], net: NetworkRow) -> list[PortRequest]:
     """Ports published without a host address bind to the network's
-    host_binding_ipv4 when it names one (dockerd's option; 0.0.0.0, the
-    default, means every address)."""
-    binding = net.options.get(HOST_BINDING_OPT, "")
-    if binding in ("", "0.0.0.0"):
+    host_binding_ipv4 when it names one (dockerd's option)."""
+    binding = host_binding(net)
+    if not binding:
         return requests
     return [replace(r, host_ip=binding) if not r.host_ip else r for r in requests]
 
@@ -349,7 +345,7 @@ class Sandboxes:
                 ns_fd,
                 ifname,
                 ep.mac_address,
-                int(net.options.get("com.docker.network.driver.mtu", "1500")),
+                mtu(net),
                 isolated=not icc_enabled(net),
             )
             links.configure_inside(ns, ifname, addresses, default_route)

@@ -12,7 +12,7 @@ or an overlapping subnet is used again, and before a purge."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from ipaddress import ip_network
 
 from sqlalchemy.engine import Engine
@@ -38,23 +38,26 @@ class BridgeTeardown:
         self._thread = threading.Thread(target=self._loop, name="bridge-teardown", daemon=True)
         self._thread.start()
 
-    def record(self, s: Session, bridge: str, subnet: str) -> None:
+    def record(self, s: Session, bridge: str, subnets: Sequence[str]) -> None:
         """Part of the caller's transaction; `wake()` once it committed."""
-        s.merge(TeardownRow(bridge=bridge, subnet=subnet))
+        s.merge(TeardownRow(bridge=bridge, subnet=",".join(subnets)))
 
     def wake(self) -> None:
         self._wake.set()
 
-    def finish(self, bridge: str = "", subnet: str = "") -> None:
-        """Take down now every recorded bridge of that name or whose subnet
-        overlaps that one; with neither, all of them."""
+    def finish(self, bridge: str = "", subnets: Sequence[str] = ()) -> None:
+        """Take down now every recorded bridge of that name or whose subnets
+        overlap one of those; with neither, all of them."""
+        asked = [ip_network(n, strict=False) for n in subnets]
 
         def wanted(row: TeardownRow) -> bool:
-            if not bridge and not subnet:
+            if not bridge and not asked:
                 return True
             if bridge and row.bridge == bridge:
                 return True
-            return bool(subnet and row.subnet and _overlap(row.subnet, subnet))
+            return any(
+                x.version == y.version and x.overlaps(y) for x in row.networks for y in asked
+            )
 
         self._take_down(wanted)
 
@@ -87,10 +90,3 @@ class BridgeTeardown:
                 s.exec(delete(TeardownRow).where(col(TeardownRow.bridge) == row.bridge))
                 s.commit()
             log.info("bridge_removed", bridge=row.bridge)
-
-
-def _overlap(a: str, b: str) -> bool:
-    """Whether two comma-separated subnet lists (IPv4 and IPv6) overlap."""
-    left = [ip_network(n, strict=False) for n in a.split(",") if n]
-    right = [ip_network(n, strict=False) for n in b.split(",") if n]
-    return any(x.version == y.version and x.overlaps(y) for x in left for y in right)
