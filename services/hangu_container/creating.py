@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.ids import new_id
+from hangu_runtime.timing import Phases
 
 from . import imageconfig, mounts, names, networking, portspecs
 from .model import Container, ContainerConfig, HostConfig, NetworkingConfig, NetworkSettings
 from .peers import Peers
 from .registry import Live, Registry
-from .timing import Phases
 
 
 @dataclass

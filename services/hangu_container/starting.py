@@ -20,6 +20,7 @@ from pathlib import Path
 from hangu.network.v1.network_pb2 import Sandbox
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
+from hangu_runtime.timing import Phases
 
 from . import mounts, networking, ocispec, portspecs
 from .model import (
@@ -35,7 +36,6 @@ from .peers import Peers, SandboxRequest
 from .registry import Live, Registry
 from .runtime import IOOptions, Runtime
 from .sessions import pid_gone
-from .timing import Phases
 
 log = hlog.get_logger("hangu.container.start")
 

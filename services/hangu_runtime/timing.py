@@ -1,5 +1,6 @@
-"""Phase timing for the structured log: every phase of create and start
-is logged with its milliseconds, so a latency regression shows where."""
+"""Phase timing for the structured log: every phase of a hot operation (a
+container's create and start, a network connect and disconnect) is logged
+with its milliseconds, so a latency regression shows where."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from hangu_runtime import logging as hlog
 
-log = hlog.get_logger("hangu.container.timing")
+log = hlog.get_logger("hangu.timing")
 
 
 class Phases:
