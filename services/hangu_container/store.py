@@ -19,6 +19,13 @@ from .models import ContainerRecord
 
 _CONTAINER: TypeAdapter[Container] = TypeAdapter(Container)
 
+# Built once, executed with bound values: building the statement per save
+# (and its cache key) cost more than sqlite's work.
+_INSERT = sqlite_insert(ContainerRecord)
+_UPSERT = _INSERT.on_conflict_do_update(
+    index_elements=["id"], set_={"name": _INSERT.excluded.name, "doc": _INSERT.excluded.doc}
+)
+
 
 def encode(ctr: Container) -> str:
     return _CONTAINER.dump_json(ctr).decode()
@@ -54,13 +61,8 @@ class Store:
         """One upsert statement (every state change writes through: no ORM
         merge, which reads the row first)."""
         values = {"id": ctr.id, "name": ctr.name, "doc": encode(ctr)}
-        upsert = (
-            sqlite_insert(ContainerRecord)
-            .values(**values)
-            .on_conflict_do_update(index_elements=["id"], set_=values)
-        )
         with self._lock, self.engine.begin() as conn:
-            conn.execute(upsert)
+            conn.execute(_UPSERT, values)
 
     def delete(self, cid: str) -> None:
         with self._lock, Session(self.engine) as s:
