@@ -3,13 +3,16 @@ wait for the writer."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Table, and_, bindparam, event, inspect, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import Column, MetaData
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import SQLModel, create_engine
 
 
@@ -65,3 +68,65 @@ def _add_column_sql(table: str, column: Column[Any]) -> str:
 
 
 _SQLITE = sqlite.dialect()
+
+
+class Writes:
+    """Rows to insert and rows to delete (by primary key), collected while
+    a multi-step operation runs (a `network connect`: an attachment, an
+    address, an endpoint) and committed in order as one transaction at its
+    end. Nothing is written before: a sqlite write lock is never held while
+    the operation waits for the kernel or for another lock (whose holder
+    may in turn wait on sqlite).
+
+    Each table's INSERT and DELETE is built once and executed with bound
+    values on a plain connection: an ORM flush of a few rows costs several
+    times sqlite's own work. The rows stay plain objects, outside any
+    session."""
+
+    def __init__(self) -> None:
+        self._ops: list[tuple[bool, SQLModel]] = []  # (insert?, row)
+
+    def insert(self, *rows: SQLModel) -> None:
+        self._ops.extend((True, row) for row in rows)
+
+    def delete(self, *rows: SQLModel) -> None:
+        """Rows with (at least) their primary key set; a missing one is fine."""
+        self._ops.extend((False, row) for row in rows)
+
+    def commit(self, engine: Engine) -> None:
+        if not self._ops:
+            return
+        with engine.begin() as conn:
+            for (insert_, table), ops in itertools.groupby(
+                self._ops, key=lambda op: (op[0], _table(op[1]))
+            ):
+                rows = [row for _, row in ops]
+                if insert_:
+                    conn.execute(_statements(table).insert, [r.model_dump() for r in rows])
+                else:
+                    keys = [c.name for c in table.primary_key.columns]
+                    params = [{f"pk_{k}": getattr(r, k) for k in keys} for r in rows]
+                    conn.execute(_statements(table).delete, params)
+        self._ops.clear()
+
+
+@dataclass(frozen=True)
+class _Statements:
+    insert: Executable
+    delete: Executable
+
+
+_STATEMENTS: dict[Table, _Statements] = {}
+
+
+def _table(row: SQLModel) -> Table:
+    table: Table = row.__table__  # type: ignore[attr-defined]  # SQLModel sets it
+    return table
+
+
+def _statements(table: Table) -> _Statements:
+    found = _STATEMENTS.get(table)
+    if found is None:
+        by_key = and_(*(c == bindparam(f"pk_{c.name}") for c in table.primary_key.columns))
+        found = _STATEMENTS[table] = _Statements(table.insert(), table.delete().where(by_key))
+    return found
