@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
+from hangu_runtime.db import Writes
 from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
 
 from .models import AttachmentRow, MemberRow, NetworkRow
@@ -71,26 +73,67 @@ def mode_kind(mode: str) -> str:
     return "bridge"
 
 
+# A container's records as stored: its member row and its attachments by
+# position. Held in memory once read and replaced whole on each change, so a
+# reader never sees half of one.
+Records = tuple[MemberRow, tuple[AttachmentRow, ...]]
+
+
 class Attachments:
+    """The records, written through to the database and read from memory:
+    `network connect` and `disconnect` read them on every call, and a
+    database read costs more than the netlink work of a hot-plug."""
+
     def __init__(self, networks: Networks) -> None:
         self.networks = networks
         self.engine = networks.engine
+        self._records: dict[str, Records] = {}
+        self._guard = threading.Lock()
+        self._generation = 0
 
     # -- queries ---------------------------------------------------------
     def find(self, container_id: str) -> AttachmentView | None:
+        with self._guard:
+            found = self._records.get(container_id)
+            generation = self._generation
+        if found is None:
+            found = self._load(container_id)
+            if found is None:
+                return None
+            with self._guard:
+                # A change while loading: what was read may be stale.
+                if generation == self._generation:
+                    self._records[container_id] = found
+        member, rows = found
+        nets = self.networks.by_id()
+        return AttachmentView(member, [(r, nets.get(r.network_id)) for r in rows])
+
+    def _load(self, container_id: str) -> Records | None:
         with Session(self.engine, expire_on_commit=False) as s:
             member = s.get(MemberRow, container_id)
             if member is None:
                 return None
-            rows = list(
+            rows = tuple(
                 s.exec(
                     select(AttachmentRow)
                     .where(AttachmentRow.container_id == container_id)
                     .order_by(col(AttachmentRow.position))
                 )
             )
-        nets = self.networks.by_id()
-        return AttachmentView(member, [(r, nets.get(r.network_id)) for r in rows])
+        return member, rows
+
+    def reload(self, container_id: str) -> None:
+        """A transaction of the caller's failed: read the records again."""
+        self._keep(container_id, None)
+
+    def _keep(self, container_id: str, records: Records | None) -> None:
+        """After a write: the records as they now are (None: gone)."""
+        with self._guard:
+            self._generation += 1
+            if records is None:
+                self._records.pop(container_id, None)
+            else:
+                self._records[container_id] = records
 
     def get(self, container_id: str) -> AttachmentView:
         view = self.find(container_id)
@@ -144,16 +187,16 @@ class Attachments:
         planned += extra
         for net, req in planned:
             validate(net, req)
+        member = MemberRow(
+            container_id=container_id, container_name=container_name, network_mode=mode
+        )
+        rows = tuple(_row(container_id, net, req, i) for i, (net, req) in enumerate(planned))
         with Session(self.engine, expire_on_commit=False) as s:
             _delete_member(s, container_id)
-            s.add(
-                MemberRow(
-                    container_id=container_id, container_name=container_name, network_mode=mode
-                )
-            )
-            for position, (net, req) in enumerate(planned):
-                s.add(_row(container_id, net, req, position))
+            s.add(member)
+            s.add_all(rows)
             s.commit()
+        self._keep(container_id, (member, rows))
         return self.get(container_id)
 
     def _mode_network(self, mode: str) -> NetworkRow | None:
@@ -165,10 +208,11 @@ class Attachments:
 
     # -- connect / disconnect records ---------------------------------------
     def add(
-        self, container_id: str, req: EndpointSpec
+        self, container_id: str, req: EndpointSpec, into: Writes | None = None
     ) -> tuple[AttachmentRow, NetworkRow, AttachmentView]:
         """`network connect`: one more network, checked as Docker checks it.
-        Also returns every attachment, the new one last."""
+        Also returns every attachment, the new one last. Recorded at once,
+        or with `into` when the caller commits (and removes it on failure)."""
         view = self.get(container_id)
         net = self.networks.get(req.network)
         kind = view.kind
@@ -186,16 +230,18 @@ class Attachments:
         validate(net, req)
         position = max((r.position for r, _ in view.rows), default=-1) + 1
         row = _row(container_id, net, req, position)
-        with Session(self.engine, expire_on_commit=False) as s:
-            s.add(row)
-            s.commit()
+        writes = into or Writes()
+        writes.insert(row)
+        if into is None:
+            writes.commit(self.engine)
+        self._keep(container_id, (view.member, (*(r for r, _ in view.rows), row)))
         return row, net, AttachmentView(view.member, [*view.rows, (row, net)])
 
     def remove(
-        self, container_id: str, network: str
+        self, container_id: str, network: str, into: Writes | None = None
     ) -> tuple[AttachmentRow, NetworkRow | None, AttachmentView]:
         """`network disconnect`: forget one network; its row as it was, and
-        the attachments left."""
+        the attachments left. With `into`, gone when the caller commits."""
         view = self.get(container_id)
         net: NetworkRow | None
         try:
@@ -214,19 +260,29 @@ class Attachments:
         row, found = match[0]
         if view.kind == "host" or (found is not None and found.driver == "host"):
             raise InvalidArgument(ERR_HOST)
-        with Session(self.engine, expire_on_commit=False) as s:
-            stored = s.get(AttachmentRow, (row.container_id, row.network_id))
-            if stored is not None:
-                s.delete(stored)
-                s.commit()
+        writes = into or Writes()
+        writes.delete(row)
+        if into is None:
+            writes.commit(self.engine)
         left = [(r, n) for r, n in view.rows if r.network_id != row.network_id]
+        self._keep(container_id, (view.member, tuple(r for r, _ in left)))
         return row, found, AttachmentView(view.member, left)
+
+    def rename(self, container_id: str, name: str) -> None:
+        view = self.get(container_id)
+        member = MemberRow.model_validate(view.member.model_dump())
+        member.container_name = name
+        with Session(self.engine, expire_on_commit=False) as s:
+            s.merge(member)
+            s.commit()
+        self._keep(container_id, (member, tuple(r for r, _ in view.rows)))
 
     def detach(self, container_id: str) -> None:
         """The container is gone: forget its mode and every attachment."""
         with Session(self.engine, expire_on_commit=False) as s:
             _delete_member(s, container_id)
             s.commit()
+        self._keep(container_id, None)
 
 
 def validate(net: NetworkRow, req: EndpointSpec) -> None:

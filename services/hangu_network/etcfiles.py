@@ -139,7 +139,14 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
 def rewrite_in_place(path: Path, text: str) -> None:
     """Replace the content of a file that is bind-mounted into a running
     container: same inode (a rename would leave the container on the old
-    file), truncated and written in one go."""
-    with open(path, "r+" if path.exists() else "w") as fh:
-        fh.write(text)
-        fh.truncate()
+    file), truncated and written in one go; left alone when it already
+    says that (a connect rewrites three files, and mostly one changes)."""
+    try:
+        with open(path, "r+") as fh:
+            if fh.read() == text:
+                return
+            fh.seek(0)
+            fh.write(text)
+            fh.truncate()
+    except FileNotFoundError:
+        path.write_text(text)

@@ -32,20 +32,30 @@ def _sysctl(path: str, value: str) -> None:
 
 
 class HostLinks:
-    """The host's links. One socket, serialised by a lock."""
+    """The host's links. One socket, serialised by a lock.
 
-    def __init__(self) -> None:
+    `retired_group` is the link group of veths waiting to be deleted
+    (reaper.py), one per hangu instance (stacks side by side on one host
+    each have their own), so a batch deletion takes only its own."""
+
+    def __init__(self, retired_group: int) -> None:
+        # Group 0 is every link's default: deleting it would take them all.
+        if retired_group <= 0:
+            raise ValueError("the retired veths' link group must not be 0")
+        self.retired_group = retired_group
         self._ipr = IPRoute()
         self._lock = threading.Lock()
         # bridge name -> ifindex: looked up once, not per veth. Dropped when
         # hangu deletes the link; a stale one (someone else deleted the
         # bridge) fails the add with ENODEV and is looked up again.
         self._bridges: dict[str, int] = {}
-        self._deleter = IPRoute()
+        self._deleter = Rtnl()
         self._delete_lock = threading.Lock()
+        self._rtnl = Rtnl()  # the veth pairs of every start and connect
 
     def close(self) -> None:
         self._ipr.close()
+        self._rtnl.close()
         self._deleter.close()
 
     def index(self, name: str) -> int | None:
@@ -97,12 +107,29 @@ class HostLinks:
             self._bridges.pop(name, None)
         # Deleting waits for the kernel (tens of ms, mostly off the request
         # path): on a socket of its own, so creates do not queue behind it.
+        # A plain socket: pyroute2's runs Python for the whole wait, which
+        # holds the GIL against the next request's thread.
         with self._delete_lock:
-            found = self._deleter.link_lookup(ifname=name)
-            if not found:
-                return
             try:
-                self._deleter.link("del", index=found[0])
+                self._deleter.delete(name)
+            except NetlinkError as err:
+                if err.code not in (ENOENT, ENODEV):
+                    raise
+
+    def retire(self, name: str) -> None:
+        """Mark a veth for the next batch deletion; a missing one is fine."""
+        with self._lock:
+            try:
+                self._rtnl.set_group(name, self.retired_group)
+            except NetlinkError as err:
+                if err.code not in (ENOENT, ENODEV):
+                    raise
+
+    def delete_retired(self) -> None:
+        """Every veth retire() marked, in one request."""
+        with self._delete_lock:
+            try:
+                self._deleter.delete_group(self.retired_group)
             except NetlinkError as err:
                 if err.code not in (ENOENT, ENODEV):
                     raise
@@ -116,30 +143,20 @@ class HostLinks:
         mac: str,
         mtu: int = 1500,
         isolated: bool = False,
-    ) -> None:
+    ) -> int | None:
         """A veth pair whose peer is born inside the namespace with its final
         name and MAC, so no move or rename step is needed. An isolated port
         (enable_icc=false) forwards to the bridge itself only, never to
         another isolated port: done by the bridge, whether br_netfilter is
-        loaded or not."""
+        loaded or not. Returns the peer's ifindex in the namespace, when the
+        kernel tells it (Rtnl.add_veth)."""
         with self._lock:
             for attempt in (1, 2):
                 master = self._bridge_index(bridge)
                 try:
                     # One request: the host end is enslaved and up as it is born.
-                    self._ipr.link(
-                        "add",
-                        ifname=host_name,
-                        kind="veth",
-                        mtu=mtu,
-                        master=master,
-                        state="up",
-                        peer={
-                            "ifname": peer_name,
-                            "address": mac,
-                            "mtu": mtu,
-                            "net_ns_fd": netns_fd,
-                        },
+                    peer_index = self._rtnl.add_veth(
+                        host_name, master, mtu, peer_name, mac, netns_fd
                     )
                     break
                 except NetlinkError as err:
@@ -150,6 +167,7 @@ class HostLinks:
                 self._ipr.brport(
                     "set", index=self._ipr.link_lookup(ifname=host_name)[0], isolated=1
                 )
+            return peer_index
 
     def host_networks(
         self, version: int = 4
@@ -188,31 +206,32 @@ def configure_inside(
     ifname: str,
     addresses: Sequence[tuple[Address, int, Address | None]],
     default_route: bool,
-) -> None:
+    index: int | None = None,
+) -> int:
     """Addresses (with their gateways), up and default routes of an
-    interface already in the namespace. IPv6 addresses skip DAD, as
-    Docker's do: a tentative address cannot be used for a second."""
-    idx = ns.index(ifname)
+    interface already in the namespace (its ifindex there, when known).
+    IPv6 addresses skip DAD, as Docker's do: a tentative address cannot be
+    used for a second. Returns the ifindex."""
+    idx = index or ns.index(ifname)
     if idx is None:
         raise RuntimeError(f"{ifname} is not in the namespace")
-    for addr, prefix, _ in addresses:
-        ns.add_address(idx, addr, prefix)
-    ns.set_up(idx)
-    if default_route:
-        for _, _, gateway in addresses:
-            if gateway is not None:
-                ns.default_route(idx, str(gateway))
+    gateways = [str(gw) for _, _, gw in addresses if gw is not None] if default_route else []
+    ns.configure(idx, [(addr, prefix) for addr, prefix, _ in addresses], gateways)
+    return idx
 
 
-def retire_inside(ns: Rtnl, ifname: str, new_name: str) -> None:
+def retire_inside(ns: Rtnl, ifname: str, new_name: str, index: int = 0) -> None:
     """Take an interface out of use before its veth is deleted: down (the
     kernel drops its routes) and renamed, so its ethN can be plugged again
     at once. Missing is fine."""
-    idx = ns.index(ifname)
+    idx = index or ns.index(ifname)
     if idx is None:
         return
-    ns.set_up(idx, False)
-    ns.rename(idx, new_name)
+    try:
+        ns.retire(idx, new_name)
+    except NetlinkError as err:
+        if err.code != ENODEV:
+            raise
 
 
 def replace_default_routes(ns: Rtnl, ifname: str, gateway: str, gateway6: str) -> None:

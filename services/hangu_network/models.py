@@ -154,6 +154,7 @@ class EndpointRow(NetworkBase, table=True):
     container_id: str = Field(index=True)
     network_id: str = Field(index=True)
     ifname: str = "eth0"  # inside the namespace
+    ifindex: int = 0  # its index there (0: look it up by name)
     veth: str = ""  # host side
     ipv4_address: str = ""
     prefix_len: int = 0

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
+from hangu_runtime.db import Writes
 from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
 from hangu_runtime.filters import Args, match_labels, prune_until
@@ -116,6 +117,9 @@ class Networks:
         self.names = NameIndex(engine)
         self._cache: list[NetworkRow] | None = None
         self._releasing: set[str] = set()  # endpoint ids, see releasing()
+        # network id -> address -> owner: the allocations table as stored,
+        # read once per network and written through (under self.lock).
+        self._allocated: dict[str, dict[str, str]] = {}
         self._cache_lock = threading.Lock()
 
     # -- start-up -------------------------------------------------------
@@ -456,6 +460,7 @@ class Networks:
                 if row.bridge:
                     self.teardown.record(s, row.bridge, row.subnets)
                 s.commit()
+                self._allocated.pop(row.id, None)
                 self._changed()
             self.teardown.wake()
             log.info("network_removed", network=row.name, bridge=row.bridge)
@@ -484,9 +489,16 @@ class Networks:
 
     # -- IPAM ------------------------------------------------------------
     def allocate(
-        self, network: NetworkRow, owner: str, requested: str = "", version: int = 4
+        self,
+        network: NetworkRow,
+        owner: str,
+        requested: str = "",
+        version: int = 4,
+        into: Writes | None = None,
     ) -> ipam.Address:
-        """An address of that family for an endpoint, recorded as taken."""
+        """An address of that family for an endpoint, taken at once and
+        recorded: committed here, or in `into` when its caller commits (one
+        transaction per connect); a caller that fails releases it."""
         subnet_text, gateway, ip_range = (
             (network.subnet, network.gateway, network.ip_range)
             if version == 4
@@ -496,29 +508,39 @@ class Networks:
         reserved = [
             a for a in map(ipaddress.ip_address, network.aux_addresses.values()) if a in subnet
         ]
-        with self.lock, Session(self.engine, expire_on_commit=False) as s:
-            rows = list(s.exec(select(AllocationRow).where(AllocationRow.network_id == network.id)))
-            if requested:
-                # An address asked for again (a restart, a reconnect with
-                # --ip) may still be held by its previous endpoint, whose
-                # veth is being deleted off the request path: that endpoint
-                # is gone, so the address is the new one's.
-                held = next((a for a in rows if a.address == requested), None)
-                if held is not None and held.owner in self._releasing:
-                    s.delete(held)
-                    rows.remove(held)
-            used = {ipaddress.ip_address(a.address) for a in rows}
+        requested = str(ipaddress.ip_address(requested)) if requested else ""
+        with self.lock:
+            taken = self._taken(network.id)
+            # An address asked for again (a restart, a reconnect with --ip)
+            # may still be held by its previous endpoint, whose veth is
+            # being deleted off the request path: that endpoint is gone, so
+            # the address is the new one's.
+            takeover = bool(requested) and taken.get(requested) in self._releasing
             addr = ipam.allocate(
                 subnet,
-                used,
+                {ipaddress.ip_address(a) for a in taken if not (takeover and a == requested)},
                 ipaddress.ip_address(gateway) if gateway else None,
                 requested,
                 ip_range,
                 reserved,
             )
-            s.add(AllocationRow(network_id=network.id, address=str(addr), owner=owner))
-            s.commit()
+            writes = into or Writes()
+            if takeover:
+                writes.delete(AllocationRow(network_id=network.id, address=requested))
+            writes.insert(AllocationRow(network_id=network.id, address=str(addr), owner=owner))
+            if into is None:
+                writes.commit(self.engine)
+            taken[str(addr)] = owner
             return addr
+
+    def _taken(self, network_id: str) -> dict[str, str]:
+        """The network's allocations (address -> owner); under self.lock."""
+        found = self._allocated.get(network_id)
+        if found is None:
+            with Session(self.engine, expire_on_commit=False) as s:
+                rows = s.exec(select(AllocationRow).where(AllocationRow.network_id == network_id))
+                found = self._allocated[network_id] = {a.address: a.owner for a in rows}
+        return found
 
     def releasing(self, owner: str) -> None:
         """The endpoint is gone and its addresses are about to be freed (its
@@ -530,11 +552,15 @@ class Networks:
     def release(self, network_id: str, address: str, owner: str = "") -> None:
         """Free an address; with `owner`, only while that endpoint holds it
         (a new endpoint may have taken it over meanwhile, see allocate)."""
-        with self.lock, Session(self.engine, expire_on_commit=False) as s:
-            row = s.get(AllocationRow, (network_id, address))
-            if row is not None and (not owner or row.owner == owner):
-                s.delete(row)
-                s.commit()
+        with self.lock:
+            taken = self._taken(network_id)
+            holder = taken.get(address)
+            if holder is None or (owner and holder != owner):
+                return
+            writes = Writes()
+            writes.delete(AllocationRow(network_id=network_id, address=address))
+            writes.commit(self.engine)
+            del taken[address]
 
     def released(self, owner: str) -> None:
         """Every address of that endpoint is free (or was taken over)."""

@@ -16,7 +16,6 @@ import shutil
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -24,8 +23,10 @@ from sqlmodel import Session, select
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
+from hangu_runtime.db import Writes
 from hangu_runtime.errors import Conflict, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
+from hangu_runtime.timing import Phases
 
 from . import etcfiles, ipam, links, netns
 from .attachments import Attachments, AttachmentView, EndpointSpec
@@ -40,6 +41,7 @@ from .models import (
 from .networks import Networks, host_binding, icc_enabled, mtu
 from .nft import PortRule
 from .ports import PortRequest, Publisher
+from .reaper import VethReaper
 from .rtnl import Rtnl
 
 log = hlog.get_logger("hangu.network.sandboxes")
@@ -120,6 +122,14 @@ def _routed(
     return next(((e, n) for e, n in endpoints if not n.internal), None)
 
 
+# A sandbox as stored: its row and its endpoints by interface name.
+Stored = tuple[SandboxRow, tuple[EndpointRow, ...]]
+
+
+def _ifname(ep: EndpointRow) -> str:
+    return ep.ifname
+
+
 def veth_name(endpoint_id: str) -> str:
     return "veth" + hashlib.sha256(endpoint_id.encode()).hexdigest()[:7]
 
@@ -137,7 +147,12 @@ class Sandboxes:
         self.files_root = settings.data_dir("network") / "sandboxes"
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="veth-reaper")
+        self.reaper = VethReaper(self.links, self._release)
+        # Sandboxes as stored, written through and read from memory (as
+        # attachments are: connect and disconnect read them on every call).
+        self._records: dict[str, Stored] = {}
+        self._guard = threading.Lock()
+        self._generation = 0
 
     def _lock(self, container_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -145,23 +160,48 @@ class Sandboxes:
 
     # -- queries ---------------------------------------------------------
     def get(self, container_id: str) -> SandboxView:
-        with Session(self.engine, expire_on_commit=False) as s:
-            row = s.get(SandboxRow, container_id)
-            if row is None:
-                raise NotFound(f"sandbox for container {container_id} not found")
-            eps = list(
-                s.exec(
-                    select(EndpointRow)
-                    .where(EndpointRow.container_id == container_id)
-                    .order_by(EndpointRow.ifname)
-                )
-            )
+        row, eps = self._stored(container_id)
         nets = self.networks.by_id()
         return SandboxView(
             row,
             [(e, nets[e.network_id]) for e in eps if e.network_id in nets],
             [PortRule(**p) for p in row.ports],
         )
+
+    def _stored(self, container_id: str) -> Stored:
+        with self._guard:
+            found = self._records.get(container_id)
+            generation = self._generation
+        if found is None:
+            found = self._load(container_id)
+            with self._guard:
+                # A change while loading: what was read may be stale.
+                if generation == self._generation:
+                    self._records[container_id] = found
+        return found
+
+    def _load(self, container_id: str) -> Stored:
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = s.get(SandboxRow, container_id)
+            if row is None:
+                raise NotFound(f"sandbox for container {container_id} not found")
+            eps = tuple(
+                s.exec(
+                    select(EndpointRow)
+                    .where(EndpointRow.container_id == container_id)
+                    .order_by(EndpointRow.ifname)
+                )
+            )
+        return row, eps
+
+    def _keep(self, container_id: str, stored: Stored | None) -> None:
+        """After a write: the sandbox as it now is (None: gone)."""
+        with self._guard:
+            self._generation += 1
+            if stored is None:
+                self._records.pop(container_id, None)
+            else:
+                self._records[container_id] = (stored[0], tuple(sorted(stored[1], key=_ifname)))
 
     def all_ids(self) -> list[str]:
         with Session(self.engine, expire_on_commit=False) as s:
@@ -236,7 +276,7 @@ class Sandboxes:
         )
         if kind == "host":
             self._write_host_files(files)
-            return self._save(row, [], [], t0)
+            return self._save(Writes(), row, [], [])
         path = self.netns_dir / spec.container_id[:12]
         if path.exists():
             # Left by a crash between bind mount and saving: nobody owns it.
@@ -244,6 +284,8 @@ class Sandboxes:
         made: list[tuple[EndpointRow, NetworkRow]] = []
         rules: list[PortRule] = []
         ns: Rtnl | None = None
+        # One transaction for the sandbox, its endpoints and their addresses.
+        writes = Writes()
         try:
             ns = netns.create(path)
             row.netns_path = str(path)
@@ -265,6 +307,7 @@ class Sandboxes:
                                 att,
                                 f"eth{i}",
                                 default_route=(i == routed),
+                                into=writes,
                             ),
                             net,
                         )
@@ -281,7 +324,7 @@ class Sandboxes:
                     (spec.container_name, first.id),
                 )
             self._write_files(files, made, hostname, spec, extra)
-            view = self._save(row, made, rules, t0)
+            view = self._save(writes, row, made, rules)
             for _, net in made:
                 self._event("connect", net, spec.container_id)
             log.info(
@@ -313,9 +356,12 @@ class Sandboxes:
         req: AttachmentRow,
         ifname: str,
         default_route: bool,
+        into: Writes,
     ) -> EndpointRow:
+        """A veth pair with its addresses and routes; the endpoint and its
+        addresses go into `into`, for the caller to commit."""
         ep_id = new_id()
-        addr = self.networks.allocate(net, ep_id, req.ipv4_address)
+        addr = self.networks.allocate(net, ep_id, req.ipv4_address, into=into)
         subnet = ipaddress.ip_network(net.subnet)
         gw = ipaddress.ip_address(net.gateway) if net.gateway else None
         addresses = [(addr, subnet.prefixlen, gw)]
@@ -333,13 +379,13 @@ class Sandboxes:
         )
         try:
             if net.subnet6:
-                addr6 = self.networks.allocate(net, ep_id, req.ipv6_address, version=6)
+                addr6 = self.networks.allocate(net, ep_id, req.ipv6_address, version=6, into=into)
                 subnet6 = ipaddress.ip_network(net.subnet6)
                 ep.ipv6_address, ep.ipv6_prefix_len = str(addr6), subnet6.prefixlen
                 ep.ipv6_gateway = net.gateway6
                 gw6 = ipaddress.ip_address(net.gateway6) if net.gateway6 else None
                 addresses.append((addr6, subnet6.prefixlen, gw6))
-            self.links.add_veth(
+            peer_index = self.links.add_veth(
                 ep.veth,
                 net.bridge,
                 ns_fd,
@@ -348,11 +394,12 @@ class Sandboxes:
                 mtu(net),
                 isolated=not icc_enabled(net),
             )
-            links.configure_inside(ns, ifname, addresses, default_route)
+            ep.ifindex = links.configure_inside(ns, ifname, addresses, default_route, peer_index)
         except BaseException:
             self.links.delete(ep.veth)
             self._release(ep)
             raise
+        into.insert(ep)
         return ep
 
     def _release(self, ep: EndpointRow) -> None:
@@ -387,21 +434,22 @@ class Sandboxes:
             s.add(row)
             s.commit()
             s.refresh(row)
+        self._keep(spec.container_id, (row, ()))
         return SandboxView(row, [], [])
 
     def _save(
         self,
+        writes: Writes,
         row: SandboxRow,
         made: list[tuple[EndpointRow, NetworkRow]],
         rules: list[PortRule],
-        t0: float,
     ) -> SandboxView:
+        """Commit the sandbox with what `writes` holds of it (endpoints,
+        addresses)."""
         row.ports_json = json.dumps([asdict(r) for r in rules])
-        with Session(self.engine, expire_on_commit=False) as s:
-            s.add(row)
-            for ep, _ in made:
-                s.add(ep)
-            s.commit()
+        writes.insert(row)
+        writes.commit(self.engine)
+        self._keep(row.container_id, (row, tuple(ep for ep, _ in made)))
         self.networks.names.changed()
         return SandboxView(row, made, rules)
 
@@ -495,26 +543,19 @@ class Sandboxes:
             except NotFound:
                 return
             self.ports.unpublish(view.ports)
-            # Deleting a veth waits for the kernel (tens of ms): it is done
-            # off the exit path. Its address stays allocated until then, and
-            # a crash in between is repaired by reap_orphans() at start-up.
-            for ep, _ in view.endpoints:
-                self.networks.releasing(ep.id)
-                self._reaper.submit(self._drop_endpoint, ep)
+            # Deleting a veth waits for the kernel: done off the exit path,
+            # in batches (reaper.py).
+            self._reap([ep for ep, _ in view.endpoints])
             shared = view.row.network_mode.startswith("container:")
             if view.row.netns_path and not shared:
                 netns.remove(Path(view.row.netns_path))
             if not shared:
                 shutil.rmtree(view.row.files_dir, ignore_errors=True)
-            with Session(self.engine, expire_on_commit=False) as s:
-                for ep, _ in view.endpoints:
-                    found = s.get(EndpointRow, ep.id)
-                    if found is not None:
-                        s.delete(found)
-                found_row = s.get(SandboxRow, container_id)
-                if found_row is not None:
-                    s.delete(found_row)
-                s.commit()
+            row, stored = self._stored(container_id)
+            writes = Writes()
+            writes.delete(*stored, row)
+            writes.commit(self.engine)
+            self._keep(container_id, None)
             self.networks.names.changed()
         with self._locks_guard:
             self._locks.pop(container_id, None)
@@ -530,27 +571,50 @@ class Sandboxes:
     # -- connect / disconnect ---------------------------------------------
     def connect(self, container_id: str, req: EndpointSpec) -> Connected:
         """`network connect`: recorded in any state; while the sandbox runs,
-        hot-plugged as the next ethN, /etc files following. A failed
+        hot-plugged as the next ethN, /etc files following. One transaction
+        records the attachment with its endpoint and addresses, so a failed
         hot-plug leaves no record. Answers with every attachment after it."""
+        phases = Phases("connect", container_id=container_id)
         with self._lock(container_id):
-            att, net, attached = self.attachments.add(container_id, req)
+            writes = Writes()
+            att, net, attached = self.attachments.add(container_id, req, into=writes)
             try:
-                view = self.get(container_id)
-            except NotFound:
-                return Connected(LiveAttachment(att, net, None), *_live(attached, []))
-            if not self._alive(view) or not view.row.netns_path or net.driver != "bridge":
-                return Connected(LiveAttachment(att, net, None), *_live(attached, view.endpoints))
-            try:
-                ep = self._hot_plug(view, net, att)
+                view = self._find(container_id)
+                if (
+                    view is None
+                    or not self._alive(view)
+                    or not view.row.netns_path
+                    or net.driver != "bridge"
+                ):
+                    writes.commit(self.engine)
+                    before = view.endpoints if view is not None else []
+                    return Connected(LiveAttachment(att, net, None), *_live(attached, before))
+                ep = self._hot_plug(writes, view, net, att, phases)
             except BaseException:
-                self.attachments.remove(container_id, net.id)
+                self.attachments.reload(container_id)
                 raise
             after = [*view.endpoints, (ep, net)]
             self._refresh_files(SandboxView(view.row, after, view.ports))
+            phases.mark("files")
         self._event("connect", net, container_id)
+        phases.done(network=net.name)
         return Connected(LiveAttachment(att, net, ep), *_live(attached, after))
 
-    def _hot_plug(self, view: SandboxView, net: NetworkRow, att: AttachmentRow) -> EndpointRow:
+    def _find(self, container_id: str) -> SandboxView | None:
+        try:
+            return self.get(container_id)
+        except NotFound:
+            return None
+
+    def _hot_plug(
+        self,
+        writes: Writes,
+        view: SandboxView,
+        net: NetworkRow,
+        att: AttachmentRow,
+        phases: Phases,
+    ) -> EndpointRow:
+        """The endpoint, committed with what `writes` holds (the attachment)."""
         used = {e.ifname for e, _ in view.endpoints}
         ifname = next(f"eth{i}" for i in range(4096) if f"eth{i}" not in used)
         ns = netns.open_in(Path(view.row.netns_path))
@@ -564,43 +628,58 @@ class Sandboxes:
                 att,
                 ifname,
                 default_route=not net.internal and _routed(view.endpoints) is None,
+                into=writes,
             )
         finally:
             os.close(fd)
             ns.close()
+        phases.mark("plug")
         try:
-            with Session(self.engine, expire_on_commit=False) as s:
-                s.add(ep)
-                s.commit()
+            writes.commit(self.engine)
         except BaseException:
             self._drop_endpoint(ep)
             raise
+        phases.mark("commit")
+        row, eps = self._stored(view.row.container_id)
+        self._keep(row.container_id, (row, (*eps, ep)))
         self.networks.names.changed()
         return ep
 
     def disconnect(
         self, container_id: str, network: str
     ) -> tuple[AttachmentView, list[LiveAttachment]]:
-        """`network disconnect`: the record goes; a live interface too.
-        Answers with the attachments left."""
+        """`network disconnect`: the record goes; a live interface too (one
+        transaction for both records). Answers with the attachments left."""
+        phases = Phases("disconnect", container_id=container_id)
         with self._lock(container_id):
-            att, net, attached = self.attachments.remove(container_id, network)
+            writes = Writes()
+            att, net, attached = self.attachments.remove(container_id, network, into=writes)
             try:
-                view = self.get(container_id)
-            except NotFound:
-                return _live(attached, [])
-            eps = [e for e, _ in view.endpoints if e.network_id == att.network_id]
+                view = self._find(container_id)
+                if view is None:
+                    writes.commit(self.engine)
+                    return _live(attached, [])
+                eps = [e for e, _ in view.endpoints if e.network_id == att.network_id]
+                self._take_down(view, eps)
+                phases.mark("unplug")
+                writes.delete(*eps)
+                writes.commit(self.engine)
+                phases.mark("commit")
+            except BaseException:
+                self.attachments.reload(container_id)
+                raise
             left = [(e, n) for e, n in view.endpoints if e not in eps]
             routed = _routed(view.endpoints)
             if eps:
-                self._unplug(view, eps)
-                self.networks.names.changed()
+                self._unplugged(view, eps)
                 after = SandboxView(view.row, left, view.ports)
                 if routed is not None and routed[0] in eps:
                     self._move_default_routes(after)
                 self._refresh_files(after)
+                phases.mark("files")
         if eps and net is not None:
             self._event("disconnect", net, container_id)
+            phases.done(network=net.name)
         return _live(attached, left)
 
     def _unplug(self, view: SandboxView, eps: list[EndpointRow]) -> None:
@@ -609,21 +688,37 @@ class Sandboxes:
         deleting the veth waits for the kernel (tens of ms) and is done off
         the request path, as on remove. Until then the address stays
         allocated; a crash in between is repaired by reap_orphans()."""
-        ns = netns.open_in(Path(view.row.netns_path)) if view.row.netns_path else None
+        self._take_down(view, eps)
+        writes = Writes()
+        writes.delete(*eps)
+        writes.commit(self.engine)
+        self._unplugged(view, eps)
+
+    def _take_down(self, view: SandboxView, eps: list[EndpointRow]) -> None:
+        if not eps or not view.row.netns_path:
+            return
+        ns = netns.open_in(Path(view.row.netns_path))
         try:
             for ep in eps:
-                if ns is not None:
-                    links.retire_inside(ns, ep.ifname, "gone" + ep.veth[4:])
-                with Session(self.engine, expire_on_commit=False) as s:
-                    found = s.get(EndpointRow, ep.id)
-                    if found is not None:
-                        s.delete(found)
-                    s.commit()
-                self.networks.releasing(ep.id)
-                self._reaper.submit(self._drop_endpoint, ep)
+                links.retire_inside(ns, ep.ifname, "gone" + ep.veth[4:], ep.ifindex)
         finally:
-            if ns is not None:
-                ns.close()
+            ns.close()
+
+    def _unplugged(self, view: SandboxView, eps: list[EndpointRow]) -> None:
+        """After the endpoints' records went: the sandbox as it now is, and
+        each veth deleted (its addresses freed) off the request path."""
+        gone = {ep.id for ep in eps}
+        row, stored = self._stored(view.row.container_id)
+        self._keep(row.container_id, (row, tuple(e for e in stored if e.id not in gone)))
+        self.networks.names.changed()
+        self._reap(eps)
+
+    def _reap(self, eps: list[EndpointRow]) -> None:
+        """Veths deleted off the request path; their addresses are freed
+        after that, or taken over at once when asked for again."""
+        for ep in eps:
+            self.networks.releasing(ep.id)
+        self.reaper.retire(eps)
 
     def _move_default_routes(self, view: SandboxView) -> None:
         """The interface with the default routes went: as Docker, the next
@@ -643,17 +738,19 @@ class Sandboxes:
         no more, and `network inspect` lists the new one."""
         if not name:
             raise InvalidArgument("container name must not be empty")
-        with self._lock(container_id), Session(self.engine, expire_on_commit=False) as s:
-            member = s.get(MemberRow, container_id)
-            if member is None:
-                raise NotFound(f"No such container: {container_id}")
-            member.container_name = name
-            s.add(member)
-            sandbox = s.get(SandboxRow, container_id)
-            if sandbox is not None:
-                sandbox.container_name = name
-                s.add(sandbox)
-            s.commit()
+        with self._lock(container_id):
+            self.attachments.rename(container_id, name)
+            try:
+                row, eps = self._stored(container_id)
+            except NotFound:
+                row = None
+            if row is not None:
+                renamed = SandboxRow.model_validate(row.model_dump())
+                renamed.container_name = name
+                with Session(self.engine, expire_on_commit=False) as s:
+                    s.merge(renamed)
+                    s.commit()
+                self._keep(container_id, (renamed, eps))
         self.networks.names.changed()
         log.info("container_renamed", container_id=container_id, name=name)
 
@@ -709,12 +806,13 @@ class Sandboxes:
 
     def drain(self) -> None:
         """Wait until every veth removal handed to the reaper is done."""
-        self._reaper.submit(lambda: None).result()
+        self.reaper.drain()
 
     def reap_orphans(self) -> None:
         """Sandboxes whose namespace is gone (the host rebooted) are removed;
         addresses whose endpoint is gone (the service stopped between
         RemoveSandbox and the veth deletion): delete the veth, free them."""
+        self.links.delete_retired()  # marked for deletion before a crash
         for cid in self.all_ids():
             try:
                 view = self.get(cid)
@@ -788,4 +886,4 @@ class Sandboxes:
 
     def close(self) -> None:
         self.ports.close()
-        self._reaper.shutdown(wait=True)
+        self.reaper.close()

@@ -20,6 +20,7 @@ from .dns import DnsServer
 from .links import HostLinks
 from .networks import Networks
 from .nft import Nft
+from .reaper import retired_group
 from .sandboxes import Sandboxes
 from .servicer import NetworkServicer
 
@@ -35,7 +36,7 @@ class NetworkService:
         self.engine = open_database(
             settings.data_dir("network") / "network.db", models.NetworkBase.metadata
         )
-        self.links = HostLinks()
+        self.links = HostLinks(retired_group(settings.bridge))
         self.nft = Nft(settings.nft_table)
         self.dns = DnsServer(defaults=settings.dns)
         self.networks = Networks(settings, self.engine, self.links, self.nft, EventBus(), self.dns)

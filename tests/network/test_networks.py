@@ -353,7 +353,7 @@ def test_fixed_address_asked_again_while_its_old_endpoint_goes(net_env: NetEnv) 
     )
     sandboxes = net_env.service.sandboxes  # type: ignore[attr-defined]
     hold = threading.Event()
-    sandboxes._reaper.submit(hold.wait, 10)  # the reaper is busy: releases wait
+    sandboxes.reaper._worker.submit(hold.wait, 10)  # the reaper is busy: releases wait
     try:
         for _ in range(3):
             assert stub.CreateSandbox(req).endpoints[0].ipv4_address == fixed
@@ -376,3 +376,66 @@ def test_fixed_address_asked_again_while_its_old_endpoint_goes(net_env: NetEnv) 
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
         sandboxes.drain()
         stub.Remove(pb.RemoveNetworkRequest(reference=net.id))
+
+
+def test_parallel_connects_and_disconnects_leave_nothing_behind(net_env: NetEnv) -> None:
+    """Several containers connect and disconnect at once while the veths of
+    earlier disconnects are deleted in batches (reaper.py): every call ends
+    quickly (a lock-order wait on sqlite would last its 30 s timeout) and
+    afterwards no veth, address or retired link of the network is left. A
+    link in another hangu's retired group is not touched."""
+    from sqlmodel import Session, select
+
+    from hangu_network.models import AllocationRow
+    from hangu_network.reaper import retired_group
+
+    stub = net_env.stub
+    net = stub.Create(pb.CreateNetworkRequest(name="hgnchurn-" + secrets.token_hex(2)))
+    ids = [secrets.token_hex(32) for _ in range(4)]
+    other = "hgq" + secrets.token_hex(3)
+    other_group = retired_group(net_env.settings.bridge + "-another-stack")
+    subprocess.run(["ip", "link", "add", other, "type", "bridge"], check=True)
+    subprocess.run(["ip", "link", "set", other, "group", str(other_group)], check=True)
+    errors: list[BaseException] = []
+
+    def churn(container_id: str) -> None:
+        try:
+            for _ in range(6):
+                stub.Connect(
+                    pb.ConnectRequest(
+                        container_id=container_id, endpoint=pb.EndpointRequest(network=net.name)
+                    ),
+                    timeout=10,
+                )
+                stub.Disconnect(
+                    pb.DisconnectRequest(container_id=container_id, network=net.name), timeout=10
+                )
+        except BaseException as err:  # reported below, from the test's thread
+            errors.append(err)
+
+    try:
+        sandboxes = [stub.CreateSandbox(pb.CreateSandboxRequest(container_id=c)) for c in ids]
+        threads = [threading.Thread(target=churn, args=(c,)) for c in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        for sb in sandboxes:
+            assert "eth1" not in ns_run(sb.netns_path, "ip", "-o", "link").stdout
+        net_env.service.sandboxes.drain()  # type: ignore[attr-defined]
+        assert not list(Path("/sys/class/net", net.bridge_name, "brif").iterdir())
+        with Session(net_env.service.engine) as s:  # type: ignore[attr-defined]
+            left = s.exec(select(AllocationRow).where(AllocationRow.network_id == net.id)).all()
+        assert left == []
+        group = net_env.service.links.retired_group  # type: ignore[attr-defined]
+        listed = subprocess.run(
+            ["ip", "-o", "link", "show", "group", str(group)], capture_output=True, text=True
+        ).stdout
+        assert listed == ""
+        assert link_exists(other)
+    finally:
+        subprocess.run(["ip", "link", "del", other], check=False)
+        for c in ids:
+            stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=c))
+        stub.Remove(pb.RemoveNetworkRequest(reference=net.name))
