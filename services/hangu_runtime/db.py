@@ -4,15 +4,13 @@ wait for the writer."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, event, inspect, text
+from sqlalchemy import Table, event, inspect, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.schema import Column, MetaData
-from sqlalchemy.sql.expression import Executable
 from sqlmodel import SQLModel, create_engine
 
 
@@ -78,10 +76,11 @@ class Writes:
     the operation waits for the kernel or for another lock (whose holder
     may in turn wait on sqlite).
 
-    Each table's INSERT and DELETE is built once and executed with bound
-    values on a plain connection: an ORM flush of a few rows costs several
-    times sqlite's own work. The rows stay plain objects, outside any
-    session."""
+    Written on the driver's own connection with each table's INSERT and
+    DELETE made once: SQLAlchemy's statement execution and pydantic's dump
+    cost ten times sqlite's own work on these paths. So the rows' columns
+    must be plain values (str, int, float, bool), as the network service's
+    are; the rows stay plain objects, outside any session."""
 
     def __init__(self) -> None:
         self._ops: list[tuple[bool, SQLModel]] = []  # (insert?, row)
@@ -96,27 +95,24 @@ class Writes:
     def commit(self, engine: Engine) -> None:
         if not self._ops:
             return
-        with engine.begin() as conn:
+        conn = engine.raw_connection()
+        try:
+            cursor = conn.cursor()
             for (insert_, table), ops in itertools.groupby(
                 self._ops, key=lambda op: (op[0], _table(op[1]))
             ):
-                rows = [row for _, row in ops]
-                if insert_:
-                    conn.execute(_statements(table).insert, [r.model_dump() for r in rows])
-                else:
-                    keys = [c.name for c in table.primary_key.columns]
-                    params = [{f"pk_{k}": getattr(r, k) for k in keys} for r in rows]
-                    conn.execute(_statements(table).delete, params)
+                sql, columns = _statement(table, insert_)
+                cursor.executemany(sql, [tuple(getattr(r, c) for c in columns) for _, r in ops])
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()  # back to the pool
         self._ops.clear()
 
 
-@dataclass(frozen=True)
-class _Statements:
-    insert: Executable
-    delete: Executable
-
-
-_STATEMENTS: dict[Table, _Statements] = {}
+_STATEMENTS: dict[tuple[str, bool], tuple[str, list[str]]] = {}
 
 
 def _table(row: SQLModel) -> Table:
@@ -124,9 +120,20 @@ def _table(row: SQLModel) -> Table:
     return table
 
 
-def _statements(table: Table) -> _Statements:
-    found = _STATEMENTS.get(table)
+def _statement(table: Table, insert_: bool) -> tuple[str, list[str]]:
+    """The SQL of an insert of every column or a delete by primary key,
+    with the columns whose values it takes, in order."""
+    key = (table.name, insert_)
+    found = _STATEMENTS.get(key)
     if found is None:
-        by_key = and_(*(c == bindparam(f"pk_{c.name}") for c in table.primary_key.columns))
-        found = _STATEMENTS[table] = _Statements(table.insert(), table.delete().where(by_key))
+        if insert_:
+            columns = [c.name for c in table.columns]
+            names = ", ".join(f'"{c}"' for c in columns)
+            marks = ", ".join("?" for _ in columns)
+            sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'
+        else:
+            columns = [c.name for c in table.primary_key.columns]
+            where = " AND ".join(f'"{c}" = ?' for c in columns)
+            sql = f'DELETE FROM "{table.name}" WHERE {where}'
+        found = _STATEMENTS[key] = (sql, columns)
     return found

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import registry
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -89,7 +88,7 @@ def test_a_failed_write_leaves_nothing_of_the_transaction(tmp_path: Path) -> Non
     failing = Writes()
     failing.insert(_Pair(left="n", right="b"))
     failing.insert(_Pair(left="n", right="a"))  # taken: the whole commit fails
-    with pytest.raises(IntegrityError):
+    with pytest.raises(sqlite3.IntegrityError):
         failing.commit(engine)
     assert _pairs(engine) == {("n", "a", "")}
     engine.dispose()
