@@ -32,94 +32,113 @@ log = hlog.get_logger("hangu.server")
 class ErrorAndLogInterceptor(grpc.ServerInterceptor):
     """Binds the request id, logs one line per RPC, and turns HanguError
     into its gRPC status. Streaming handlers are wrapped too: an error raised
-    while iterating a response stream is mapped the same way."""
+    while iterating a response stream is mapped the same way.
+
+    The wrapped handler of each method is made once (grpc asks for it on
+    every call): the request id is read from each call's own metadata."""
+
+    def __init__(self) -> None:
+        self._wrapped: dict[str, Any] = {}
+        self._lock = threading.Lock()
 
     def intercept_service(
         self, continuation: Callable[..., Any], handler_call_details: grpc.HandlerCallDetails
     ) -> Any:
+        method = handler_call_details.method
+        found = self._wrapped.get(method)
+        if found is not None:
+            return found
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
-        rid = ""
-        for key, value in handler_call_details.invocation_metadata or ():
-            if key == hlog.REQUEST_ID_KEY:
-                rid = str(value)
+        wrapped = _wrap(method, handler)
+        with self._lock:
+            self._wrapped[method] = wrapped
+        return wrapped
 
-        def wrap_unary(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def call(request: Any, context: grpc.ServicerContext) -> Any:
-                token = hlog.request_id.set(rid)
-                start = time.monotonic()
-                code = "OK"
-                try:
-                    return fn(request, context)
-                except HanguError as err:
-                    code = err.code.name
-                    context.abort(err.code, err.message)
-                except Exception:
-                    code = "INTERNAL"
-                    log.exception("rpc_failed", method=method)
-                    raise
-                finally:
-                    log.info(
-                        "rpc",
-                        method=method,
-                        code=code,
-                        ms=round((time.monotonic() - start) * 1000, 2),
-                    )
-                    hlog.request_id.reset(token)
 
-            return call
+def _request_id(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == hlog.REQUEST_ID_KEY:
+            return str(value)
+    return ""
 
-        def wrap_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
-            def call(request: Any, context: grpc.ServicerContext) -> Iterable[Any]:
-                token = hlog.request_id.set(rid)
-                start = time.monotonic()
-                code = "OK"
-                try:
-                    yield from fn(request, context)
-                except HanguError as err:
-                    code = err.code.name
-                    context.abort(err.code, err.message)
-                except Exception:
-                    code = "INTERNAL"
-                    log.exception("rpc_failed", method=method)
-                    raise
-                finally:
-                    log.info(
-                        "rpc",
-                        method=method,
-                        code=code,
-                        stream=True,
-                        ms=round((time.monotonic() - start) * 1000, 2),
-                    )
-                    hlog.request_id.reset(token)
 
-            return call
+def _wrap(method: str, handler: Any) -> Any:
+    def wrap_unary(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            token = hlog.request_id.set(_request_id(context))
+            start = time.monotonic()
+            code = "OK"
+            try:
+                return fn(request, context)
+            except HanguError as err:
+                code = err.code.name
+                context.abort(err.code, err.message)
+            except Exception:
+                code = "INTERNAL"
+                log.exception("rpc_failed", method=method)
+                raise
+            finally:
+                log.info(
+                    "rpc",
+                    method=method,
+                    code=code,
+                    ms=round((time.monotonic() - start) * 1000, 2),
+                )
+                hlog.request_id.reset(token)
 
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                wrap_unary(handler.unary_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                wrap_unary(handler.stream_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                wrap_stream(handler.unary_stream),
-                handler.request_deserializer,
-                handler.response_serializer,
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            wrap_stream(handler.stream_stream),
+        return call
+
+    def wrap_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def call(request: Any, context: grpc.ServicerContext) -> Iterable[Any]:
+            token = hlog.request_id.set(_request_id(context))
+            start = time.monotonic()
+            code = "OK"
+            try:
+                yield from fn(request, context)
+            except HanguError as err:
+                code = err.code.name
+                context.abort(err.code, err.message)
+            except Exception:
+                code = "INTERNAL"
+                log.exception("rpc_failed", method=method)
+                raise
+            finally:
+                log.info(
+                    "rpc",
+                    method=method,
+                    code=code,
+                    stream=True,
+                    ms=round((time.monotonic() - start) * 1000, 2),
+                )
+                hlog.request_id.reset(token)
+
+        return call
+
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            wrap_unary(handler.unary_unary),
             handler.request_deserializer,
             handler.response_serializer,
         )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            wrap_unary(handler.stream_unary),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            wrap_stream(handler.unary_stream),
+            handler.request_deserializer,
+            handler.response_serializer,
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        wrap_stream(handler.stream_stream),
+        handler.request_deserializer,
+        handler.response_serializer,
+    )
 
 
 def build_server(max_workers: int, max_concurrent: int) -> grpc.Server:
