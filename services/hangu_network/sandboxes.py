@@ -385,6 +385,10 @@ class Sandboxes:
                 ep.ipv6_gateway = net.gateway6
                 gw6 = ipaddress.ip_address(net.gateway6) if net.gateway6 else None
                 addresses.append((addr6, subnet6.prefixlen, gw6))
+            # --link-local-ip: on the interface too, /16 or /64 as dockerd's.
+            for text in req.link_local_ips:
+                local = ipaddress.ip_address(text)
+                addresses.append((local, 16 if local.version == 4 else 64, None))
             peer_index = self.links.add_veth(
                 ep.veth,
                 net.bridge,

@@ -391,3 +391,50 @@ def test_host_binding_ipv4_of_a_network(stack: Stack, busybox: str, cleanup: lis
             time.sleep(0.1)
     else:
         raise AssertionError("the published port never answered")
+
+
+def test_link_local_ips(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    """--link-local-ip at run and at connect: each address is on the
+    interface (/16, /64 for IPv6, as dockerd adds them) and in
+    IPAMConfig.LinkLocalIPs, next to the network's own address."""
+    net, other, a = unique("hgw-ll"), unique("hgw-ll2"), unique("ll")
+    cleanup += [net, other]
+    ok(stack.run_docker("network", "create", net))
+    ok(stack.run_docker("network", "create", other))
+    cleanup.append(a)
+    ok(
+        stack.run_docker(
+            "run",
+            "-d",
+            "--name",
+            a,
+            "--network",
+            net,
+            "--link-local-ip",
+            "169.254.7.7",
+            busybox,
+            "sleep",
+            "300",
+        )
+    )
+    ok(
+        stack.run_docker(
+            "network",
+            "connect",
+            "--link-local-ip",
+            "169.254.8.8",
+            "--link-local-ip",
+            "fe80::8:8",
+            other,
+            a,
+        )
+    )
+    nets = inspect(stack, a)["NetworkSettings"]["Networks"]
+    assert nets[net]["IPAMConfig"]["LinkLocalIPs"] == ["169.254.7.7"]
+    assert nets[other]["IPAMConfig"]["LinkLocalIPs"] == ["169.254.8.8", "fe80::8:8"]
+    eth0 = ok(stack.run_docker("exec", a, "ip", "addr", "show", "eth0"))
+    assert "inet 169.254.7.7/16" in eth0 and f"inet {nets[net]['IPAddress']}/" in eth0
+    eth1 = ok(stack.run_docker("exec", a, "ip", "addr", "show", "eth1"))
+    assert "inet 169.254.8.8/16" in eth1 and "inet6 fe80::8:8/64" in eth1
+    bad = stack.run_docker("create", "--network", net, "--link-local-ip", "nope", busybox, "true")
+    assert bad.returncode != 0 and "invalid link-local IP address: nope" in bad.stderr
