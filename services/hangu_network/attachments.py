@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
+from hangu_runtime.cache import RecordCache
 from hangu_runtime.db import Writes
 from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
 
@@ -87,23 +87,13 @@ class Attachments:
     def __init__(self, networks: Networks) -> None:
         self.networks = networks
         self.engine = networks.engine
-        self._records: dict[str, Records] = {}
-        self._guard = threading.Lock()
-        self._generation = 0
+        self._records: RecordCache[str, Records] = RecordCache()
 
     # -- queries ---------------------------------------------------------
     def find(self, container_id: str) -> AttachmentView | None:
-        with self._guard:
-            found = self._records.get(container_id)
-            generation = self._generation
+        found = self._records.get(container_id, self._load)
         if found is None:
-            found = self._load(container_id)
-            if found is None:
-                return None
-            with self._guard:
-                # A change while loading: what was read may be stale.
-                if generation == self._generation:
-                    self._records[container_id] = found
+            return None
         member, rows = found
         nets = self.networks.by_id()
         return AttachmentView(member, [(r, nets.get(r.network_id)) for r in rows])
@@ -128,12 +118,7 @@ class Attachments:
 
     def _keep(self, container_id: str, records: Records | None) -> None:
         """After a write: the records as they now are (None: gone)."""
-        with self._guard:
-            self._generation += 1
-            if records is None:
-                self._records.pop(container_id, None)
-            else:
-                self._records[container_id] = records
+        self._records.keep(container_id, records)
 
     def get(self, container_id: str) -> AttachmentView:
         view = self.find(container_id)

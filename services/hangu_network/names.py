@@ -10,12 +10,13 @@ drops the tables (`changed()`), so an answer never outlives its endpoint."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
+
+from hangu_runtime.cache import RecordCache
 
 from .dns import Records, Zone
 from .models import AttachmentRow, EndpointRow, SandboxRow
@@ -40,28 +41,15 @@ class NetworkNames:
 class NameIndex:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._tables: dict[str, NetworkNames] = {}
-        self._lock = threading.Lock()
-        self._generation = 0
+        self._tables: RecordCache[str, NetworkNames] = RecordCache()
 
     def changed(self) -> None:
         """Endpoints or sandboxes changed: every table is rebuilt on use."""
-        with self._lock:
-            self._generation += 1
-            self._tables.clear()
+        self._tables.clear()
 
     def table(self, network_id: str) -> NetworkNames:
-        with self._lock:
-            found = self._tables.get(network_id)
-            generation = self._generation
-        if found is not None:
-            return found
-        built = self._build(network_id)
-        with self._lock:
-            # A change while building: the table may miss it, do not keep it.
-            if generation == self._generation:
-                self._tables[network_id] = built
-        return built
+        found = self._tables.get(network_id, self._build)
+        return found if found is not None else NetworkNames()  # _build always answers
 
     def zone(self, network_id: str) -> Zone:
         def lookup(name: str, client: str) -> Records | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlmodel import Session, select
 
 from hangu_runtime import logging as hlog
+from hangu_runtime.cache import RecordCache
 from hangu_runtime.config import Settings
 from hangu_runtime.db import Writes
 from hangu_runtime.errors import Conflict, InvalidArgument, NotFound
@@ -150,9 +151,7 @@ class Sandboxes:
         self.reaper = VethReaper(self.links, self._release)
         # Sandboxes as stored, written through and read from memory (as
         # attachments are: connect and disconnect read them on every call).
-        self._records: dict[str, Stored] = {}
-        self._guard = threading.Lock()
-        self._generation = 0
+        self._records: RecordCache[str, Stored] = RecordCache()
 
     def _lock(self, container_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -169,15 +168,9 @@ class Sandboxes:
         )
 
     def _stored(self, container_id: str) -> Stored:
-        with self._guard:
-            found = self._records.get(container_id)
-            generation = self._generation
-        if found is None:
-            found = self._load(container_id)
-            with self._guard:
-                # A change while loading: what was read may be stale.
-                if generation == self._generation:
-                    self._records[container_id] = found
+        found = self._records.get(container_id, self._load)
+        if found is None:  # _load raises NotFound first
+            raise NotFound(f"sandbox for container {container_id} not found")
         return found
 
     def _load(self, container_id: str) -> Stored:
@@ -196,12 +189,9 @@ class Sandboxes:
 
     def _keep(self, container_id: str, stored: Stored | None) -> None:
         """After a write: the sandbox as it now is (None: gone)."""
-        with self._guard:
-            self._generation += 1
-            if stored is None:
-                self._records.pop(container_id, None)
-            else:
-                self._records[container_id] = (stored[0], tuple(sorted(stored[1], key=_ifname)))
+        if stored is not None:
+            stored = (stored[0], tuple(sorted(stored[1], key=_ifname)))
+        self._records.keep(container_id, stored)
 
     def all_ids(self) -> list[str]:
         with Session(self.engine, expire_on_commit=False) as s:

@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -64,55 +64,42 @@ def _request_id(context: grpc.ServicerContext) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _served(method: str, context: grpc.ServicerContext, stream: bool = False) -> Iterator[None]:
+    """One RPC: its request id bound, a HanguError turned into its status,
+    and one log line with its time."""
+    token = hlog.request_id.set(_request_id(context))
+    start = time.monotonic()
+    code = "OK"
+    try:
+        yield
+    except HanguError as err:
+        code = err.code.name
+        context.abort(err.code, err.message)
+    except Exception:
+        code = "INTERNAL"
+        log.exception("rpc_failed", method=method)
+        raise
+    finally:
+        extra = {"stream": True} if stream else {}
+        log.info(
+            "rpc", method=method, code=code, **extra, ms=round((time.monotonic() - start) * 1000, 2)
+        )
+        hlog.request_id.reset(token)
+
+
 def _wrap(method: str, handler: Any) -> Any:
     def wrap_unary(fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            token = hlog.request_id.set(_request_id(context))
-            start = time.monotonic()
-            code = "OK"
-            try:
+            with _served(method, context):
                 return fn(request, context)
-            except HanguError as err:
-                code = err.code.name
-                context.abort(err.code, err.message)
-            except Exception:
-                code = "INTERNAL"
-                log.exception("rpc_failed", method=method)
-                raise
-            finally:
-                log.info(
-                    "rpc",
-                    method=method,
-                    code=code,
-                    ms=round((time.monotonic() - start) * 1000, 2),
-                )
-                hlog.request_id.reset(token)
 
         return call
 
     def wrap_stream(fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Iterable[Any]:
-            token = hlog.request_id.set(_request_id(context))
-            start = time.monotonic()
-            code = "OK"
-            try:
+            with _served(method, context, stream=True):
                 yield from fn(request, context)
-            except HanguError as err:
-                code = err.code.name
-                context.abort(err.code, err.message)
-            except Exception:
-                code = "INTERNAL"
-                log.exception("rpc_failed", method=method)
-                raise
-            finally:
-                log.info(
-                    "rpc",
-                    method=method,
-                    code=code,
-                    stream=True,
-                    ms=round((time.monotonic() - start) * 1000, 2),
-                )
-                hlog.request_id.reset(token)
 
         return call
 
