@@ -17,6 +17,7 @@ from hangu_runtime.cache import RecordCache
 from hangu_runtime.db import Writes
 from hangu_runtime.errors import Forbidden, InvalidArgument, NotFound
 
+from . import sysctls
 from .models import AttachmentRow, MemberRow, NetworkRow
 from .networks import Networks
 
@@ -288,6 +289,7 @@ def validate(net: NetworkRow, req: EndpointSpec) -> None:
             ipaddress.ip_address(text)
         except ValueError:
             raise InvalidArgument(f"invalid link-local IP address: {text}") from None
+    sysctls.parse(req.driver_opts)
     if req.mac_address and not _is_mac(req.mac_address):
         raise InvalidArgument(f"invalid MAC address: {req.mac_address}")
     if net.predefined:

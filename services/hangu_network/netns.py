@@ -77,6 +77,27 @@ def open_in(path: Path) -> Rtnl:
         os.close(home)
 
 
+def write_sysctls(path: Path, values: list[tuple[str, str]]) -> None:
+    """Write /proc/sys/net files as the namespace bound at `path` sees them
+    (the sysctl tree is the opening thread's namespace's)."""
+    if not values:
+        return
+    target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    home = os.open(_SELF, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _libc.setns(target, CLONE_NEWNET) != 0:
+            raise _err(f"setns {path}")
+        try:
+            for name, value in values:
+                with open(name, "w") as fh:
+                    fh.write(value)
+        finally:
+            _return_home(home)
+    finally:
+        os.close(target)
+        os.close(home)
+
+
 def _unbind(path: Path) -> None:
     if _libc.umount2(str(path).encode(), MNT_DETACH) != 0:
         num = ctypes.get_errno()

@@ -29,7 +29,7 @@ from hangu_runtime.errors import Conflict, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
-from . import etcfiles, ipam, links, netns
+from . import etcfiles, ipam, links, netns, sysctls
 from .attachments import Attachments, AttachmentView, EndpointSpec
 from .models import (
     AllocationRow,
@@ -293,6 +293,7 @@ class Sandboxes:
                                 spec.container_id,
                                 ns,
                                 fd,
+                                path,
                                 net,
                                 att,
                                 f"eth{i}",
@@ -342,6 +343,7 @@ class Sandboxes:
         container_id: str,
         ns: Rtnl,
         ns_fd: int,
+        netns_path: Path,
         net: NetworkRow,
         req: AttachmentRow,
         ifname: str,
@@ -389,12 +391,22 @@ class Sandboxes:
                 isolated=not icc_enabled(net),
             )
             ep.ifindex = links.configure_inside(ns, ifname, addresses, default_route, peer_index)
+            self._set_sysctls(netns_path, req, ifname)
         except BaseException:
             self.links.delete(ep.veth)
             self._release(ep)
             raise
         into.insert(ep)
         return ep
+
+    @staticmethod
+    def _set_sysctls(netns_path: Path, req: AttachmentRow, ifname: str) -> None:
+        """The endpoint's per-interface sysctls (its driver option)."""
+        values = sysctls.paths(req.driver_opts, ifname)
+        try:
+            netns.write_sysctls(netns_path, values)
+        except OSError as err:
+            raise InvalidArgument(f"failed to set sysctls of {ifname}: {err}") from None
 
     def _release(self, ep: EndpointRow) -> None:
         for address in (ep.ipv4_address, ep.ipv6_address):
@@ -618,6 +630,7 @@ class Sandboxes:
                 view.row.container_id,
                 ns,
                 fd,
+                Path(view.row.netns_path),
                 net,
                 att,
                 ifname,

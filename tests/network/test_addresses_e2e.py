@@ -438,3 +438,65 @@ def test_link_local_ips(stack: Stack, busybox: str, cleanup: list[str]) -> None:
     assert "inet 169.254.8.8/16" in eth1 and "inet6 fe80::8:8/64" in eth1
     bad = stack.run_docker("create", "--network", net, "--link-local-ip", "nope", busybox, "true")
     assert bad.returncode != 0 and "invalid link-local IP address: nope" in bad.stderr
+
+
+def test_endpoint_sysctls_driver_option(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    """--driver-opt com.docker.network.endpoint.sysctls (API 1.46): each
+    assignment is written for that interface inside the container, IFNAME
+    standing for its name (also lowercased, as the CLI's --network long form
+    sends it); a key that is not a per-interface one is refused before the
+    container exists."""
+    net, other, a = unique("hgw-sc"), unique("hgw-sc2"), unique("sc")
+    cleanup += [net, other]
+    ok(stack.run_docker("network", "create", net))
+    ok(stack.run_docker("network", "create", other))
+    cleanup.append(a)
+    opt = "com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1"
+    ok(
+        stack.run_docker(
+            "run",
+            "-d",
+            "--name",
+            a,
+            "--network",
+            f"name={net},driver-opt={opt}",
+            busybox,
+            "sleep",
+            "300",
+        )
+    )
+    assert (
+        ok(stack.run_docker("exec", a, "cat", "/proc/sys/net/ipv4/conf/eth0/log_martians")) == "1\n"
+    )
+    ok(
+        stack.run_docker(
+            "network",
+            "connect",
+            "--driver-opt",
+            # Quoted as CSV: the CLI splits --driver-opt on commas.
+            '"com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.arp_ignore=2,'
+            'net.ipv4.conf.IFNAME.rp_filter=2"',
+            other,
+            a,
+        )
+    )
+    read = ok(
+        stack.run_docker(
+            "exec",
+            a,
+            "cat",
+            "/proc/sys/net/ipv4/conf/eth1/arp_ignore",
+            "/proc/sys/net/ipv4/conf/eth1/rp_filter",
+        )
+    )
+    assert read.split() == ["2", "2"]
+    opts = inspect(stack, a)["NetworkSettings"]["Networks"][other]["DriverOpts"]
+    assert opts["com.docker.network.endpoint.sysctls"].startswith("net.ipv4.conf.IFNAME.arp_ignore")
+    bad = stack.run_docker(
+        "create",
+        "--network",
+        f"name={net},driver-opt=com.docker.network.endpoint.sysctls=net.ipv4.ip_forward=1",
+        busybox,
+        "true",
+    )
+    assert bad.returncode != 0 and "invalid sysctl 'net.ipv4.ip_forward=1'" in bad.stderr
