@@ -115,12 +115,19 @@ def _bound(requests: list[PortRequest], net: NetworkRow) -> list[PortRequest]:
     return [replace(r, host_ip=binding) if not r.host_ip else r for r in requests]
 
 
+def _gateway_key(net: NetworkRow) -> str:
+    """Which network gives a container its default routes: of those that
+    are not internal (no way out, Docker 25 and later), the one whose name
+    sorts first, as dockerd picks it, wherever it is in connect order."""
+    return net.name
+
+
 def _routed(
     endpoints: list[tuple[EndpointRow, NetworkRow]],
 ) -> tuple[EndpointRow, NetworkRow] | None:
-    """The endpoint that holds the default routes: the first one (by
-    interface) on a network that is not internal."""
-    return next(((e, n) for e, n in endpoints if not n.internal), None)
+    """The endpoint that holds the default routes (_gateway_key)."""
+    candidates = [(e, n) for e, n in endpoints if not n.internal]
+    return min(candidates, key=lambda en: _gateway_key(en[1])) if candidates else None
 
 
 # A sandbox as stored: its row and its endpoints by interface name.
@@ -281,9 +288,8 @@ class Sandboxes:
             row.netns_path = str(path)
             links.loopback_up(ns)
             t_ns = time.perf_counter()
-            # The default route goes through the first network that is not
-            # internal: an internal one has no way out (Docker 25 and later).
-            routed = next((i for i, (net, _) in enumerate(nets) if not net.internal), -1)
+            outward = [i for i, (net, _) in enumerate(nets) if not net.internal]
+            routed = min(outward, key=lambda i: _gateway_key(nets[i][0]), default=-1)
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 for i, (net, att) in enumerate(nets):
@@ -600,6 +606,9 @@ class Sandboxes:
                 self.attachments.reload(container_id)
                 raise
             after = [*view.endpoints, (ep, net)]
+            routed_before, routed_after = _routed(view.endpoints), _routed(after)
+            if routed_before is not None and routed_after is not None and routed_after[0] is ep:
+                self._move_default_routes(SandboxView(view.row, after, view.ports))
             self._refresh_files(SandboxView(view.row, after, view.ports))
             phases.mark("files")
         self._event("connect", net, container_id)
@@ -634,6 +643,8 @@ class Sandboxes:
                 net,
                 att,
                 ifname,
+                # A default route of its own only if there is none yet; one
+                # that takes the routes over from another moves them after.
                 default_route=not net.internal and _routed(view.endpoints) is None,
                 into=writes,
             )
@@ -728,8 +739,9 @@ class Sandboxes:
         self.reaper.retire(eps)
 
     def _move_default_routes(self, view: SandboxView) -> None:
-        """The interface with the default routes went: as Docker, the next
-        network that has a way out takes them."""
+        """The default routes to the endpoint that holds them now
+        (_gateway_key): after the one that held them went, or one that sorts
+        before it came."""
         routed = _routed(view.endpoints)
         if routed is None or not view.row.netns_path:
             return

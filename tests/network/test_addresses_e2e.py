@@ -500,3 +500,37 @@ def test_endpoint_sysctls_driver_option(stack: Stack, busybox: str, cleanup: lis
         "true",
     )
     assert bad.returncode != 0 and "invalid sysctl 'net.ipv4.ip_forward=1'" in bad.stderr
+
+
+def test_default_routes_follow_the_network_that_sorts_first(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    """dockerd gives a container its default routes through the network
+    (not internal) whose name sorts first, whatever the connect order
+    (checked against dockerd 20.10): connecting one that sorts before moves
+    them to it, disconnecting it moves them back, and one that sorts after
+    leaves them alone."""
+    tag = secrets.token_hex(2)
+    first, middle, last = f"hgw-a{tag}", f"hgw-m{tag}", f"hgw-z{tag}"
+    cleanup += [first, middle, last]
+    gateways = {}
+    for net in (first, middle, last):
+        ok(stack.run_docker("network", "create", net))
+        gateways[net] = inspect(stack, net)["IPAM"]["Config"][0]["Gateway"]
+    a = unique("gw")
+    cleanup.append(a)
+    ok(stack.run_docker("run", "-d", "--name", a, "--network", middle, busybox, "sleep", "300"))
+
+    def default() -> str:
+        routes = ok(stack.run_docker("exec", a, "ip", "-4", "route")).splitlines()
+        return next(r for r in routes if r.startswith("default")).split()[2]
+
+    assert default() == gateways[middle]
+    ok(stack.run_docker("network", "connect", last, a))
+    assert default() == gateways[middle]
+    ok(stack.run_docker("network", "connect", first, a))
+    assert default() == gateways[first]
+    ok(stack.run_docker("network", "disconnect", first, a))
+    assert default() == gateways[middle]
+    ok(stack.run_docker("network", "disconnect", middle, a))
+    assert default() == gateways[last]
