@@ -232,6 +232,11 @@ def test_300_containers_on_one_network(stack: Stack, cleanup: list[str]) -> None
         timings.append(elapsed)
     assert statistics.median(timings) < 2, timings
     first = inspect(stack, names[0])["NetworkSettings"]["Networks"][net]["IPAddress"]
-    reach = stack.run_docker("exec", names[-1], "ping", "-c1", "-W2", names[0])
-    assert reach.returncode == 0 and first in reach.stdout
+    # Up to three pings: with 300 ports on the bridge and the suite's load,
+    # a first ARP request may be answered after ping's 2 s wait.
+    for _ in range(3):
+        reach = stack.run_docker("exec", names[-1], "ping", "-c1", "-W2", names[0])
+        if reach.returncode == 0:
+            break
+    assert reach.returncode == 0 and first in reach.stdout, reach.stdout
     client.close()
