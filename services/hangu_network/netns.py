@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from hangu_runtime import logging as hlog
@@ -61,20 +62,27 @@ def create(path: Path) -> Rtnl:
         os.close(home)
 
 
-def open_in(path: Path) -> Rtnl:
-    """A netlink socket inside an existing bound namespace."""
+@contextlib.contextmanager
+def _inside(path: Path) -> Iterator[None]:
+    """The calling thread inside the namespace bound at `path`, then home."""
     target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     home = os.open(_SELF, os.O_RDONLY | os.O_CLOEXEC)
     try:
         if _libc.setns(target, CLONE_NEWNET) != 0:
             raise _err(f"setns {path}")
         try:
-            return Rtnl()
+            yield
         finally:
             _return_home(home)
     finally:
         os.close(target)
         os.close(home)
+
+
+def open_in(path: Path) -> Rtnl:
+    """A netlink socket inside an existing bound namespace."""
+    with _inside(path):
+        return Rtnl()
 
 
 def write_sysctls(path: Path, values: list[tuple[str, str]]) -> None:
@@ -82,20 +90,10 @@ def write_sysctls(path: Path, values: list[tuple[str, str]]) -> None:
     (the sysctl tree is the opening thread's namespace's)."""
     if not values:
         return
-    target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    home = os.open(_SELF, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(target, CLONE_NEWNET) != 0:
-            raise _err(f"setns {path}")
-        try:
-            for name, value in values:
-                with open(name, "w") as fh:
-                    fh.write(value)
-        finally:
-            _return_home(home)
-    finally:
-        os.close(target)
-        os.close(home)
+    with _inside(path):
+        for name, value in values:
+            with open(name, "w") as fh:
+                fh.write(value)
 
 
 def _unbind(path: Path) -> None:

@@ -393,15 +393,21 @@ def test_host_binding_ipv4_of_a_network(stack: Stack, busybox: str, cleanup: lis
         raise AssertionError("the published port never answered")
 
 
+def networks_and_a_name(stack: Stack, cleanup: list[str], tag: str) -> tuple[str, str, str]:
+    """Two new networks and a container name, all removed afterwards."""
+    net, other, name = unique(f"hgw-{tag}"), unique(f"hgw-{tag}2"), unique(tag)
+    cleanup += [net, other]
+    for created in (net, other):
+        ok(stack.run_docker("network", "create", created))
+    cleanup.append(name)
+    return net, other, name
+
+
 def test_link_local_ips(stack: Stack, busybox: str, cleanup: list[str]) -> None:
     """--link-local-ip at run and at connect: each address is on the
     interface (/16, /64 for IPv6, as dockerd adds them) and in
     IPAMConfig.LinkLocalIPs, next to the network's own address."""
-    net, other, a = unique("hgw-ll"), unique("hgw-ll2"), unique("ll")
-    cleanup += [net, other]
-    ok(stack.run_docker("network", "create", net))
-    ok(stack.run_docker("network", "create", other))
-    cleanup.append(a)
+    net, other, a = networks_and_a_name(stack, cleanup, "ll")
     ok(
         stack.run_docker(
             "run",
@@ -446,11 +452,7 @@ def test_endpoint_sysctls_driver_option(stack: Stack, busybox: str, cleanup: lis
     standing for its name (also lowercased, as the CLI's --network long form
     sends it); a key that is not a per-interface one is refused before the
     container exists."""
-    net, other, a = unique("hgw-sc"), unique("hgw-sc2"), unique("sc")
-    cleanup += [net, other]
-    ok(stack.run_docker("network", "create", net))
-    ok(stack.run_docker("network", "create", other))
-    cleanup.append(a)
+    net, other, a = networks_and_a_name(stack, cleanup, "sc")
     opt = "com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.log_martians=1"
     ok(
         stack.run_docker(
