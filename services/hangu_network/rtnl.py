@@ -180,12 +180,12 @@ class Rtnl:
         self, index: int, addresses: Sequence[tuple[Address, int]], gateways: Sequence[str]
     ) -> None:
         """An interface's addresses, up, and the default route through each
-        gateway: one round trip."""
+        gateway (replacing one that another interface held): one round trip."""
         self._batch(
             [
                 *(_address(index, address, prefix) for address, prefix in addresses),
                 _up(index, True),
-                *(_default_route(index, gateway, replace=False) for gateway in gateways),
+                *(_default_route(index, gateway, replace=True) for gateway in gateways),
             ]
         )
 

@@ -115,19 +115,19 @@ def _bound(requests: list[PortRequest], net: NetworkRow) -> list[PortRequest]:
     return [replace(r, host_ip=binding) if not r.host_ip else r for r in requests]
 
 
-def _gateway_key(net: NetworkRow) -> str:
+def _gateway_network(nets: list[NetworkRow]) -> NetworkRow | None:
     """Which network gives a container its default routes: of those that
     are not internal (no way out, Docker 25 and later), the one whose name
     sorts first, as dockerd picks it, wherever it is in connect order."""
-    return net.name
+    return min((n for n in nets if not n.internal), key=lambda n: n.name, default=None)
 
 
 def _routed(
     endpoints: list[tuple[EndpointRow, NetworkRow]],
 ) -> tuple[EndpointRow, NetworkRow] | None:
-    """The endpoint that holds the default routes (_gateway_key)."""
-    candidates = [(e, n) for e, n in endpoints if not n.internal]
-    return min(candidates, key=lambda en: _gateway_key(en[1])) if candidates else None
+    """The endpoint that holds the default routes (_gateway_network)."""
+    chosen = _gateway_network([n for _, n in endpoints])
+    return next(((e, n) for e, n in endpoints if n is chosen), None)
 
 
 # A sandbox as stored: its row and its endpoints by interface name.
@@ -288,8 +288,7 @@ class Sandboxes:
             row.netns_path = str(path)
             links.loopback_up(ns)
             t_ns = time.perf_counter()
-            outward = [i for i, (net, _) in enumerate(nets) if not net.internal]
-            routed = min(outward, key=lambda i: _gateway_key(nets[i][0]), default=-1)
+            routed = _gateway_network([net for net, _ in nets])
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 for i, (net, att) in enumerate(nets):
@@ -303,7 +302,7 @@ class Sandboxes:
                                 net,
                                 att,
                                 f"eth{i}",
-                                default_route=(i == routed),
+                                default_route=net is routed,
                                 into=writes,
                             ),
                             net,
@@ -606,9 +605,6 @@ class Sandboxes:
                 self.attachments.reload(container_id)
                 raise
             after = [*view.endpoints, (ep, net)]
-            routed_before, routed_after = _routed(view.endpoints), _routed(after)
-            if routed_before is not None and routed_after is not None and routed_after[0] is ep:
-                self._move_default_routes(SandboxView(view.row, after, view.ports))
             self._refresh_files(SandboxView(view.row, after, view.ports))
             phases.mark("files")
         self._event("connect", net, container_id)
@@ -643,9 +639,9 @@ class Sandboxes:
                 net,
                 att,
                 ifname,
-                # A default route of its own only if there is none yet; one
-                # that takes the routes over from another moves them after.
-                default_route=not net.internal and _routed(view.endpoints) is None,
+                # Its routes replace those of the network that held them
+                # when it sorts first (one request with its addresses).
+                default_route=_gateway_network([*(n for _, n in view.endpoints), net]) is net,
                 into=writes,
             )
         finally:
@@ -740,8 +736,7 @@ class Sandboxes:
 
     def _move_default_routes(self, view: SandboxView) -> None:
         """The default routes to the endpoint that holds them now
-        (_gateway_key): after the one that held them went, or one that sorts
-        before it came."""
+        (_gateway_network), after the one that held them went."""
         routed = _routed(view.endpoints)
         if routed is None or not view.row.netns_path:
             return
