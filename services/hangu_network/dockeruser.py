@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,11 +27,19 @@ log = hlog.get_logger("hangu.network.dockeruser")
 CHAIN = "DOCKER-USER"
 # Several hangu instances (tests, a real install) may share one host.
 _LOCK_PATH = "/run/hangu-docker-user.lock"
+# Bounded waits (xtables lock, the lock above): a stuck peer must fail a
+# network create or rm with an error, never hang it or a service's stop.
+_EXEC_TIMEOUT = 30.0
+_LOCK_TIMEOUT = 30.0
 
 
 def _ipt(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["iptables", "-w", "5", "-t", "filter", *args], capture_output=True, text=True, check=False
+        ["iptables", "-w", "5", "-t", "filter", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=_EXEC_TIMEOUT,
     )
 
 
@@ -47,11 +56,12 @@ def _restore(commands: list[str]) -> None:
         return
     script = "*filter\n" + "".join(f"{c}\n" for c in commands) + "COMMIT\n"
     res = subprocess.run(
-        ["iptables-restore", "-w", "--noflush"],
+        ["iptables-restore", "-w", "5", "--noflush"],
         input=script,
         capture_output=True,
         text=True,
         check=False,
+        timeout=_EXEC_TIMEOUT,
     )
     if res.returncode != 0:
         raise RuntimeError(f"iptables-restore {commands}: {res.stderr.strip()}")
@@ -60,7 +70,15 @@ def _restore(commands: list[str]) -> None:
 @contextmanager
 def _locked() -> Iterator[None]:
     with open(_LOCK_PATH, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        deadline = time.monotonic() + _LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{_LOCK_PATH} held by another process") from None
+                time.sleep(0.02)
         try:
             yield
         finally:
@@ -126,4 +144,9 @@ def _drop_empty_table(left: list[str]) -> None:
     accepting built-in chains is left, the table is as if it never was."""
     rest = [line for line in left if line not in (f"-N {CHAIN}", f"-A FORWARD -j {CHAIN}")]
     if sorted(rest) == ["-P FORWARD ACCEPT", "-P INPUT ACCEPT", "-P OUTPUT ACCEPT"]:
-        subprocess.run(["nft", "delete", "table", "ip", "filter"], capture_output=True, check=False)
+        subprocess.run(
+            ["nft", "delete", "table", "ip", "filter"],
+            capture_output=True,
+            check=False,
+            timeout=_EXEC_TIMEOUT,
+        )

@@ -107,7 +107,12 @@ class Nft:
                 rc, out, err = self._lib.run(script)
             else:
                 proc = subprocess.run(
-                    ["nft", "-f", "-"], input=script, text=True, capture_output=True, check=False
+                    ["nft", "-f", "-"],
+                    input=script,
+                    text=True,
+                    capture_output=True,
+                    check=False,
+                    timeout=30,
                 )
                 rc, out, err = proc.returncode, proc.stdout, proc.stderr
         if check and rc != 0:

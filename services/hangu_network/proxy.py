@@ -119,6 +119,11 @@ class Proxy:
                 except OSError as err:
                     log.debug("proxy_io_error", error=str(err))
                     self._close_conn_of(key.fd)
+                except Exception:
+                    # Every published IPv6 port depends on this one thread:
+                    # a bug in one event must not end it.
+                    log.exception("proxy_event_failed", kind=kind)
+                    self._close_conn_of(key.fd)
             self._expire_udp()
         self._sel.close()
 

@@ -10,6 +10,7 @@ and on SIGTERM/SIGINT drain and stop."""
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import signal
 import threading
@@ -178,6 +179,9 @@ def serve(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # `kill -USR1 <pid>`: every thread's stack on stderr, for a service
+    # that hangs (no restart, no debugger needed).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     stopping.wait()
     health_servicer.enter_graceful_shutdown()
     # Long-lived streams (attach, logs -f, events) would hold a drain forever:

@@ -31,13 +31,14 @@ def _links() -> set[str]:
         return {link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
 
 
-def _start(env: dict[str, str], sock: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hangu_network.main"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _start(env: dict[str, str], sock: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hangu_network.main"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     deadline = time.monotonic() + 20
     while not os.path.exists(sock):
         assert proc.poll() is None, "network service exited"
@@ -46,9 +47,32 @@ def _start(env: dict[str, str], sock: str) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        # Where it hangs: every thread's stack (hangu_runtime.server).
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        pytest.fail("the service did not stop:\n" + log.read_text()[-20000:])
+    assert code == 0, log.read_text()[-20000:]
+
+
+def _force_clean(tmp: str, table: str, bridges: list[str]) -> None:
+    """What a killed service leaves: its table, bridges, namespace mounts."""
+    subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
+    for name in bridges:
+        subprocess.run(["ip", "link", "del", name], capture_output=True)
+        for way in ("-i", "-o"):
+            subprocess.run(
+                ["iptables", "-w", "5", "-D", "DOCKER-USER", way, name, "-j", "ACCEPT"],
+                capture_output=True,
+            )
+    with open("/proc/self/mountinfo") as fh:
+        points = [line.split()[4] for line in fh if tmp in line]
+    for point in reversed(points):
+        subprocess.run(["umount", "-l", point], capture_output=True)
 
 
 def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
@@ -68,7 +92,9 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
     env.pop("HANGU_PURGE_ON_STOP", None)
     sock = f"{tmp}/run/grpc/network.sock"
     forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
-    proc = _start(env, sock)
+    log = Path(tmp) / "network.log"
+    proc = _start(env, sock, log)
+    net = None
     try:
         with grpc.insecure_channel(f"unix://{sock}") as ch:
             stub = pb_grpc.NetworkServiceStub(ch)
@@ -84,21 +110,26 @@ def test_restart_keeps_state_and_purge_leaves_nothing() -> None:
             )
             c = stub.CreateSandbox(pb.CreateSandboxRequest(container_id="c" * 64))
         # A plain stop leaves everything: containers keep their network.
-        _stop(proc)
+        _stop(proc, log)
         assert os.path.exists(a.netns_path) and bridge in _links()
         assert ping(a.netns_path, c.endpoints[0].ipv4_address)
         env["HANGU_PURGE_ON_STOP"] = "1"
-        proc = _start(env, sock)
+        proc = _start(env, sock, log)
         with grpc.insecure_channel(f"unix://{sock}") as ch:
             stub = pb_grpc.NetworkServiceStub(ch)
             got = stub.GetSandbox(pb.GetSandboxRequest(container_id="a" * 64))
             assert got.ports[0].host_port == a.ports[0].host_port
-        _stop(proc)
+        _stop(proc, log)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
+            # Its table's port elements would take the next test's traffic
+            # (each new service hands out ephemeral ports from the same start).
+            _force_clean(tmp, table, [bridge, *([net.bridge_name] if net else [])])
         Path("/proc/sys/net/ipv4/ip_forward").write_text(forward)
     try:
+        assert net is not None
         # (other test sessions may add links meanwhile: check ours by name)
         ours = {bridge, net.bridge_name} | {
             veth_name(e.endpoint_id) for sb in (a, b, c) for e in sb.endpoints
