@@ -185,6 +185,7 @@ class EndpointConfig:
     mac_address: str = ""
     driver_opts: dict[str, str] = field(default_factory=dict)
     link_local_ips: list[str] = field(default_factory=list)
+    gw_priority: int = 0  # API 1.48
 
 
 @dataclass
@@ -239,6 +240,7 @@ class EndpointSettings:
     links: list[str] = field(default_factory=list)
     driver_opts: dict[str, str] = field(default_factory=dict)
     ipam_config: EndpointConfig = field(default_factory=EndpointConfig)
+    gw_priority: int = 0
 
 
 @dataclass

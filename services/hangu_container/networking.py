@@ -21,6 +21,7 @@ def endpoint_request(network: str, ep: EndpointConfig) -> EndpointRequest:
         links=list(ep.links),
         driver_opts=dict(ep.driver_opts),
         link_local_ips=list(ep.link_local_ips),
+        gw_priority=ep.gw_priority,
     )
 
 
@@ -55,6 +56,7 @@ def endpoint_settings(ep: network_pb2.Endpoint) -> EndpointSettings:
         dns_names=list(ep.dns_names),
         links=list(ep.links),
         driver_opts=dict(ep.driver_opts),
+        gw_priority=ep.gw_priority,
         ipam_config=EndpointConfig(
             ipv4_address=asked.ipv4_address,
             ipv6_address=asked.ipv6_address,

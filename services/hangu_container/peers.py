@@ -78,6 +78,7 @@ class EndpointRequest:
     links: list[str] = field(default_factory=list)
     driver_opts: dict[str, str] = field(default_factory=dict)
     link_local_ips: list[str] = field(default_factory=list)
+    gw_priority: int = 0
 
     def to_pb(self) -> network_pb2.EndpointRequest:
         return network_pb2.EndpointRequest(
@@ -89,6 +90,7 @@ class EndpointRequest:
             links=self.links,
             driver_opts=self.driver_opts,
             link_local_ips=self.link_local_ips,
+            gw_priority=self.gw_priority,
         )
 
 

@@ -206,7 +206,7 @@ def endpoint_json(ep: cpb.EndpointSettings) -> dict[str, Any]:
         "Aliases": list(ep.aliases) or None,
         "MacAddress": ep.mac_address,
         "DriverOpts": dict(ep.driver_opts) or None,
-        "GwPriority": 0,
+        "GwPriority": ep.gw_priority,
         "NetworkID": ep.network_id,
         "EndpointID": ep.endpoint_id,
         "Gateway": ep.gateway,

@@ -148,6 +148,15 @@ def _strings(value: Any, what: str) -> list[str]:
     return value
 
 
+def _int64(value: Any, what: str) -> int:
+    """A JSON integer that fits Go's int64, as dockerd's decoder takes it."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
+        raise bad_request(f"invalid JSON: {what} must be a 64-bit integer")
+    return value
+
+
 def endpoint_config(ep: Any) -> cpb.EndpointConfig:
     """One EndpointSettings of a create or a connect, shape-checked."""
     ep = _object(ep, "EndpointSettings")
@@ -161,6 +170,7 @@ def endpoint_config(ep: Any) -> cpb.EndpointConfig:
         links=_strings(ep.get("Links"), "Links"),
         mac_address=str(ep.get("MacAddress") or ""),
         driver_opts={str(k): str(v) for k, v in opts.items()},
+        gw_priority=_int64(ep.get("GwPriority"), "GwPriority"),
     )
 
 

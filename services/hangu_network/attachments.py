@@ -51,6 +51,7 @@ class EndpointSpec:
     links: list[str] = field(default_factory=list)
     driver_opts: dict[str, str] = field(default_factory=dict)
     link_local_ips: list[str] = field(default_factory=list)
+    gw_priority: int = 0
 
 
 @dataclass
@@ -329,6 +330,7 @@ def _row(container_id: str, net: NetworkRow, req: EndpointSpec, position: int) -
         ipv6_address=req.ipv6_address,
         link_local_json=json.dumps(req.link_local_ips),
         mac_address=req.mac_address.lower(),
+        gw_priority=req.gw_priority,
     )
 
 

@@ -118,6 +118,7 @@ class AttachmentRow(NetworkBase, table=True):
     ipv6_address: str = ""  # asked for (--ip6)
     link_local_json: str = "[]"
     mac_address: str = ""  # asked for (--mac-address)
+    gw_priority: int = 0  # --gw-priority (API 1.48)
     created: float = Field(default_factory=time.time)
 
     @property
@@ -164,6 +165,7 @@ class EndpointRow(NetworkBase, table=True):
     ipv6_prefix_len: int = 0
     ipv6_gateway: str = ""
     aliases_json: str = "[]"
+    gw_priority: int = 0  # its attachment's, when it was plugged
     created: float = Field(default_factory=time.time)
 
     @property

@@ -115,18 +115,21 @@ def _bound(requests: list[PortRequest], net: NetworkRow) -> list[PortRequest]:
     return [replace(r, host_ip=binding) if not r.host_ip else r for r in requests]
 
 
-def _gateway_network(nets: list[NetworkRow]) -> NetworkRow | None:
-    """Which network gives a container its default routes: of those that
-    are not internal (no way out, Docker 25 and later), the one whose name
-    sorts first, as dockerd picks it, wherever it is in connect order."""
-    return min((n for n in nets if not n.internal), key=lambda n: n.name, default=None)
+def _gateway_network(nets: list[tuple[NetworkRow, int]]) -> NetworkRow | None:
+    """Which network gives a container its default routes, of (network,
+    gw priority) pairs: of those that are not internal (no way out, Docker 25
+    and later), the one of highest priority (API 1.48), then the one whose
+    name sorts first, as dockerd picks it, wherever it is in connect order."""
+    eligible = [(n, p) for n, p in nets if not n.internal]
+    best = min(eligible, key=lambda np: (-np[1], np[0].name), default=None)
+    return best[0] if best is not None else None
 
 
 def _routed(
     endpoints: list[tuple[EndpointRow, NetworkRow]],
 ) -> tuple[EndpointRow, NetworkRow] | None:
     """The endpoint that holds the default routes (_gateway_network)."""
-    chosen = _gateway_network([n for _, n in endpoints])
+    chosen = _gateway_network([(n, e.gw_priority) for e, n in endpoints])
     return next(((e, n) for e, n in endpoints if n is chosen), None)
 
 
@@ -288,7 +291,7 @@ class Sandboxes:
             row.netns_path = str(path)
             links.loopback_up(ns)
             t_ns = time.perf_counter()
-            routed = _gateway_network([net for net, _ in nets])
+            routed = _gateway_network([(net, att.gw_priority) for net, att in nets])
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             try:
                 for i, (net, att) in enumerate(nets):
@@ -373,6 +376,7 @@ class Sandboxes:
             gateway=net.gateway,
             mac_address=req.mac_address or ipam.mac_for(addr),
             aliases_json=json.dumps(req.aliases),
+            gw_priority=req.gw_priority,
         )
         try:
             if net.subnet6:
@@ -641,7 +645,10 @@ class Sandboxes:
                 ifname,
                 # Its routes replace those of the network that held them
                 # when it sorts first (one request with its addresses).
-                default_route=_gateway_network([*(n for _, n in view.endpoints), net]) is net,
+                default_route=_gateway_network(
+                    [*((n, e.gw_priority) for e, n in view.endpoints), (net, att.gw_priority)]
+                )
+                is net,
                 into=writes,
             )
         finally:

@@ -55,6 +55,7 @@ def attachment_pb(item: LiveAttachment, container_name: str) -> pb.Endpoint:
         links=att.links,
         driver_opts=att.driver_opts,
         mac_address=att.mac_address,
+        gw_priority=att.gw_priority,
         ipam_config=pb.EndpointIPAMConfig(
             ipv4_address=att.ipv4_address,
             ipv6_address=att.ipv6_address,
@@ -159,6 +160,7 @@ def _endpoint_spec(req: pb.EndpointRequest) -> EndpointSpec:
         links=list(req.links),
         driver_opts=dict(req.driver_opts),
         link_local_ips=list(req.link_local_ips),
+        gw_priority=req.gw_priority,
     )
 
 

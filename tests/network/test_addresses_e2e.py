@@ -16,6 +16,7 @@ import secrets
 import time
 from collections.abc import Iterator
 
+import docker
 import pytest
 
 from tests.support.dockercli import ok
@@ -197,7 +198,6 @@ def test_dns_flag_keeps_container_names(stack: Stack, busybox: str, cleanup: lis
 
 
 def test_docker_py_dual_stack(stack: Stack, busybox: str, cleanup: list[str]) -> None:
-    import docker
     from docker.types import IPAMConfig, IPAMPool
 
     client = docker.DockerClient(base_url=f"unix://{stack.docker_socket}")
@@ -316,8 +316,6 @@ def test_several_endpoints_at_create(stack: Stack, busybox: str, cleanup: list[s
     """API 1.44 on (compose v2 sends it): one create with EndpointsConfig
     for two networks attaches both; the first is eth0 with the default
     route, the other eth1, each with its aliases and driver options."""
-    import docker
-
     one, two = unique("hgw-ep1"), unique("hgw-ep2")
     cleanup += [one, two]
     for net in (one, two):
@@ -536,3 +534,80 @@ def test_default_routes_follow_the_network_that_sorts_first(
     assert default() == gateways[middle]
     ok(stack.run_docker("network", "disconnect", middle, a))
     assert default() == gateways[last]
+
+
+def test_gw_priority_picks_the_default_routes(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    """API 1.48's GwPriority: the endpoint of highest priority gives the
+    default routes, whatever the names sort to; shown in inspect for each
+    network. At create (`--network name=…,gw-priority=…`) and at connect
+    (`--gw-priority`); a value that is not an integer is refused with a 400
+    and connects nothing."""
+    tag = secrets.token_hex(2)
+    first, last = f"hgw-pa{tag}", f"hgw-pz{tag}"
+    cleanup += [first, last]
+    gateways = {}
+    for net in (first, last):
+        ok(stack.run_docker("network", "create", net))
+        gateways[net] = inspect(stack, net)["IPAM"]["Config"][0]["Gateway"]
+    a, b = unique("prio"), unique("prio")
+    cleanup += [a, b]
+
+    def default(name: str) -> str:
+        routes = ok(stack.run_docker("exec", name, "ip", "-4", "route")).splitlines()
+        return next(r for r in routes if r.startswith("default")).split()[2]
+
+    def priorities(name: str) -> dict[str, int]:
+        nets = inspect(stack, name)["NetworkSettings"]["Networks"]
+        return {n: v["GwPriority"] for n, v in nets.items()}
+
+    # At connect: the last name, with a priority, takes them over; its
+    # disconnect gives them back.
+    ok(stack.run_docker("run", "-d", "--name", a, "--network", first, busybox, "sleep", "300"))
+    ok(stack.run_docker("network", "connect", "--gw-priority", "10", last, a))
+    assert default(a) == gateways[last]
+    assert priorities(a) == {first: 0, last: 10}
+    ok(stack.run_docker("network", "disconnect", last, a))
+    assert default(a) == gateways[first]
+    # A negative one loses to the default 0 even when its name sorts first.
+    ok(stack.run_docker("network", "connect", last, a))
+    ok(stack.run_docker("network", "disconnect", first, a))
+    ok(stack.run_docker("network", "connect", "--gw-priority", "-1", first, a))
+    assert default(a) == gateways[last]
+
+    # At create, several networks at once (EndpointsConfig, API 1.44+).
+    ok(
+        stack.run_docker(
+            "run",
+            "-d",
+            "--name",
+            b,
+            "--network",
+            first,
+            "--network",
+            f"name={last},gw-priority=5",
+            busybox,
+            "sleep",
+            "300",
+        )
+    )
+    assert default(b) == gateways[last]
+    assert priorities(b) == {first: 0, last: 5}
+    ok(stack.run_docker("restart", "-t", "0", b))
+    assert default(b) == gateways[last]
+
+    api = stack.docker_client().api
+    before = priorities(a)
+    for bad in ("high", 1.5, True, 2**63):
+        with pytest.raises(docker.errors.APIError) as err:
+            api._raise_for_status(
+                api._post_json(
+                    api._url("/networks/{0}/connect", "bridge"),
+                    data={"Container": a, "EndpointConfig": {"GwPriority": bad}},
+                )
+            )
+        response = err.value.response
+        assert response is not None and response.status_code == 400, bad
+        assert "GwPriority" in response.json()["message"]
+    assert priorities(a) == before

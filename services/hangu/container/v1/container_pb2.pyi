@@ -779,9 +779,12 @@ class EndpointConfig(_message.Message):
     MAC_ADDRESS_FIELD_NUMBER: _builtins.int
     DRIVER_OPTS_FIELD_NUMBER: _builtins.int
     LINK_LOCAL_IPS_FIELD_NUMBER: _builtins.int
+    GW_PRIORITY_FIELD_NUMBER: _builtins.int
     ipv4_address: _builtins.str
     ipv6_address: _builtins.str
     mac_address: _builtins.str
+    gw_priority: _builtins.int
+    """API 1.48"""
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -800,10 +803,11 @@ class EndpointConfig(_message.Message):
         mac_address: _builtins.str = ...,
         driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         link_local_ips: _abc.Iterable[_builtins.str] | None = ...,
+        gw_priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "driver_opts", b"driver_opts", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "link_local_ips", b"link_local_ips", "links", b"links", "mac_address", b"mac_address"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "driver_opts", b"driver_opts", "gw_priority", b"gw_priority", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "link_local_ips", b"link_local_ips", "links", b"links", "mac_address", b"mac_address"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1012,6 +1016,7 @@ class EndpointSettings(_message.Message):
     LINKS_FIELD_NUMBER: _builtins.int
     DRIVER_OPTS_FIELD_NUMBER: _builtins.int
     IPAM_CONFIG_FIELD_NUMBER: _builtins.int
+    GW_PRIORITY_FIELD_NUMBER: _builtins.int
     network_name: _builtins.str
     network_id: _builtins.str
     endpoint_id: _builtins.str
@@ -1022,6 +1027,7 @@ class EndpointSettings(_message.Message):
     global_ipv6_address: _builtins.str
     global_ipv6_prefix_len: _builtins.int
     mac_address: _builtins.str
+    gw_priority: _builtins.int
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1052,10 +1058,11 @@ class EndpointSettings(_message.Message):
         links: _abc.Iterable[_builtins.str] | None = ...,
         driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         ipam_config: Global___EndpointConfig | None = ...,
+        gw_priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ipam_config", b"ipam_config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "dns_names", b"dns_names", "driver_opts", b"driver_opts", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "global_ipv6_address", b"global_ipv6_address", "global_ipv6_prefix_len", b"global_ipv6_prefix_len", "ip_address", b"ip_address", "ip_prefix_len", b"ip_prefix_len", "ipam_config", b"ipam_config", "ipv6_gateway", b"ipv6_gateway", "links", b"links", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "dns_names", b"dns_names", "driver_opts", b"driver_opts", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "global_ipv6_address", b"global_ipv6_address", "global_ipv6_prefix_len", b"global_ipv6_prefix_len", "gw_priority", b"gw_priority", "ip_address", b"ip_address", "ip_prefix_len", b"ip_prefix_len", "ipam_config", b"ipam_config", "ipv6_gateway", b"ipv6_gateway", "links", b"links", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

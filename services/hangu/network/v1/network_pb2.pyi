@@ -577,11 +577,16 @@ class EndpointRequest(_message.Message):
     LINKS_FIELD_NUMBER: _builtins.int
     DRIVER_OPTS_FIELD_NUMBER: _builtins.int
     LINK_LOCAL_IPS_FIELD_NUMBER: _builtins.int
+    GW_PRIORITY_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     """name or id"""
     ipv4_address: _builtins.str
     mac_address: _builtins.str
     ipv6_address: _builtins.str
+    gw_priority: _builtins.int
+    """API 1.48: the endpoint with the highest gives the default routes (ties:
+    the network whose name sorts first).
+    """
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -603,10 +608,11 @@ class EndpointRequest(_message.Message):
         links: _abc.Iterable[_builtins.str] | None = ...,
         driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         link_local_ips: _abc.Iterable[_builtins.str] | None = ...,
+        gw_priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "driver_opts", b"driver_opts", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "link_local_ips", b"link_local_ips", "links", b"links", "mac_address", b"mac_address", "network", b"network"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "driver_opts", b"driver_opts", "gw_priority", b"gw_priority", "ipv4_address", b"ipv4_address", "ipv6_address", b"ipv6_address", "link_local_ips", b"link_local_ips", "links", b"links", "mac_address", b"mac_address", "network", b"network"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -713,6 +719,7 @@ class Endpoint(_message.Message):
     DRIVER_OPTS_FIELD_NUMBER: _builtins.int
     IPAM_CONFIG_FIELD_NUMBER: _builtins.int
     ACTIVE_FIELD_NUMBER: _builtins.int
+    GW_PRIORITY_FIELD_NUMBER: _builtins.int
     endpoint_id: _builtins.str
     network_id: _builtins.str
     network_name: _builtins.str
@@ -730,6 +737,7 @@ class Endpoint(_message.Message):
     ipv6_gateway: _builtins.str
     active: _builtins.bool
     """has an interface in a live sandbox"""
+    gw_priority: _builtins.int
     @_builtins.property
     def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -764,10 +772,11 @@ class Endpoint(_message.Message):
         driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         ipam_config: Global___EndpointIPAMConfig | None = ...,
         active: _builtins.bool = ...,
+        gw_priority: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ipam_config", b"ipam_config"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "dns_names", b"dns_names", "driver_opts", b"driver_opts", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "interface_name", b"interface_name", "ipam_config", b"ipam_config", "ipv4_address", b"ipv4_address", "ipv4_prefix_len", b"ipv4_prefix_len", "ipv6_address", b"ipv6_address", "ipv6_gateway", b"ipv6_gateway", "ipv6_prefix_len", b"ipv6_prefix_len", "links", b"links", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "aliases", b"aliases", "container_id", b"container_id", "container_name", b"container_name", "dns_names", b"dns_names", "driver_opts", b"driver_opts", "endpoint_id", b"endpoint_id", "gateway", b"gateway", "gw_priority", b"gw_priority", "interface_name", b"interface_name", "ipam_config", b"ipam_config", "ipv4_address", b"ipv4_address", "ipv4_prefix_len", b"ipv4_prefix_len", "ipv6_address", b"ipv6_address", "ipv6_gateway", b"ipv6_gateway", "ipv6_prefix_len", b"ipv6_prefix_len", "links", b"links", "mac_address", b"mac_address", "network_id", b"network_id", "network_name", b"network_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
