@@ -424,13 +424,22 @@ def test_rename_is_seen_by_dns_and_network_inspect(
 def dockerd(stack: Stack) -> Iterator[Dockerd]:
     """One throw-away dockerd for the module (iptables on, br_netfilter
     loaded), stopped and cleaned before the stack goes; skipped only when no
-    dockerd can be installed or started."""
+    dockerd can be installed or started. The FORWARD policy is DROP while it
+    runs, as dockerd sets it on a host where it finds forwarding off (here
+    hangu turned forwarding on first), and restored afterwards."""
     with contextlib.ExitStack() as exits:
+        policy = forward_policy()
+        exits.callback(sh, "iptables", "-w", "5", "-P", "FORWARD", policy)
         try:
             daemon = exits.enter_context(running_dockerd())
         except (OSError, RuntimeError, subprocess.CalledProcessError) as err:
             pytest.skip(f"no dockerd can start here: {err}")
+        sh("iptables", "-w", "5", "-P", "FORWARD", "DROP")
         yield daemon
+
+
+def forward_policy() -> str:
+    return sh("iptables", "-w", "5", "-S", "FORWARD").splitlines()[0].split()[2]
 
 
 def dockerd_cli(daemon: Dockerd, *args: str) -> subprocess.CompletedProcess[str]:
@@ -461,11 +470,27 @@ def test_beside_dockerd_names_resolve_on_one_network(
     """dockerd's iptables rules (bridged traffic sent through them by
     br_netfilter) must not cut containers of one hangu network off from
     each other."""
-    assert dockerd_rules_in_place(dockerd)
+    assert dockerd_rules_in_place(dockerd) and forward_policy() == "DROP"
     net = networks()
     c1, c2 = containers(net), containers(net)
     assert reaches(stack, c1, c2) and reaches(stack, c2, c1)
     assert resolves(stack, c1, c2) == ip_of(stack, c2, net)
+
+
+def test_beside_dockerd_networks_stay_isolated(
+    stack: Stack, dockerd: Dockerd, networks: Callable[..., str], containers: Callable[..., str]
+) -> None:
+    """hangu's DOCKER-USER accepts (by bridge) do not open one network to
+    another: its own table still drops what crosses bridges, an --internal
+    network still has no way out."""
+    assert forward_policy() == "DROP"
+    net_a, net_b, internal = networks(), networks(), networks("--internal")
+    a, b = containers(net_a), containers(net_b)
+    i1, i2 = containers(internal), containers(internal)
+    assert not pings(stack, a, ip_of(stack, b, net_b))
+    assert not pings(stack, b, ip_of(stack, a, net_a))
+    assert reaches(stack, i1, i2)
+    assert not pings(stack, i1, ip_of(stack, a, net_a))
 
 
 def test_beside_dockerd_published_port(
