@@ -29,6 +29,8 @@ from .errors import HanguError
 
 log = hlog.get_logger("hangu.server")
 
+STOP_WATCHDOG_SECONDS = 50.0
+
 
 class ErrorAndLogInterceptor(grpc.ServerInterceptor):
     """Binds the request id, logs one line per RPC, and turns HanguError
@@ -183,6 +185,9 @@ def serve(
     # that hangs (no restart, no debugger needed).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     stopping.wait()
+    # A stop that hangs leaves every thread's stack in the log and exits,
+    # before the supervisor's SIGKILL (60 s) would end it without a word.
+    faulthandler.dump_traceback_later(STOP_WATCHDOG_SECONDS, exit=True)
     health_servicer.enter_graceful_shutdown()
     # Long-lived streams (attach, logs -f, events) would hold a drain forever:
     # give unary calls a moment, then cancel what is left.
@@ -191,4 +196,6 @@ def serve(
         on_stop()
     with contextlib.suppress(FileNotFoundError):
         socket_path.unlink()
+    # The watchdog stays armed: the interpreter's exit still joins worker
+    # threads, and one stuck in a handler would hold the process there.
     log.info("stopped", name=name)

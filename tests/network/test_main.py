@@ -50,7 +50,8 @@ def _start(env: dict[str, str], sock: str, log: Path) -> subprocess.Popen[bytes]
 def _stop(proc: subprocess.Popen[bytes], log: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
-        code = proc.wait(timeout=30)
+        # (past hangu_runtime.server's stop watchdog, which dumps the stacks)
+        code = proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         # Where it hangs: every thread's stack (hangu_runtime.server).
         proc.send_signal(signal.SIGUSR1)
