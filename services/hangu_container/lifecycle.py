@@ -17,6 +17,7 @@ from pathlib import Path
 from hangu_runtime import logging as hlog
 from hangu_runtime.errors import Conflict, HanguError, Internal, InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
+from hangu_runtime.timing import Phases
 
 from . import names, networking, ocispec
 from .creating import CreateRequest, create_container
@@ -430,11 +431,15 @@ class Lifecycle:
     def connect_network(self, ref: str, network: str, endpoint: EndpointConfig) -> None:
         """`network connect`, in any state: the network service records it
         (and hot-plugs it into a running sandbox); the record follows."""
+        phases = Phases("container_connect")
         live = self.registry.lookup(ref)
         request = networking.endpoint_request(network, endpoint)
         with live.lock:
             attached = self.peers.network.connect(live.id, live.ctr.name, request)
+            phases.mark("network")
             self._keep_networks(live, networking.networks_from(attached))
+            phases.mark("record")
+        phases.done(container_id=live.id, network=network)
 
     def disconnect_network(self, ref: str, network: str, force: bool = False) -> None:
         try:
@@ -445,11 +450,15 @@ class Lifecycle:
             # -f: a container that is gone must not keep a network busy.
             self.peers.network.disconnect(ref, network, force=True)
             return
+        phases = Phases("container_disconnect")
         with live.lock:
             left = self.peers.network.disconnect(live.id, network, force=force)
             if left is None:
                 left = self.peers.network.attachments(live.id)
+            phases.mark("network")
             self._keep_networks(live, networking.networks_from(left))
+            phases.mark("record")
+        phases.done(container_id=live.id, network=network)
 
     def _keep_networks(self, live: Live, networks: dict[str, EndpointSettings]) -> None:
         """The attachments the network service reported after a change."""

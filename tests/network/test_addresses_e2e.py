@@ -502,6 +502,12 @@ def test_endpoint_sysctls_driver_option(stack: Stack, busybox: str, cleanup: lis
     assert bad.returncode != 0 and "invalid sysctl 'net.ipv4.ip_forward=1'" in bad.stderr
 
 
+def default_gateway(stack: Stack, container: str) -> str:
+    """The gateway of the container's IPv4 default route."""
+    routes = ok(stack.run_docker("exec", container, "ip", "-4", "route")).splitlines()
+    return next(r for r in routes if r.startswith("default")).split()[2]
+
+
 def test_default_routes_follow_the_network_that_sorts_first(
     stack: Stack, busybox: str, cleanup: list[str]
 ) -> None:
@@ -522,8 +528,7 @@ def test_default_routes_follow_the_network_that_sorts_first(
     ok(stack.run_docker("run", "-d", "--name", a, "--network", middle, busybox, "sleep", "300"))
 
     def default() -> str:
-        routes = ok(stack.run_docker("exec", a, "ip", "-4", "route")).splitlines()
-        return next(r for r in routes if r.startswith("default")).split()[2]
+        return default_gateway(stack, a)
 
     assert default() == gateways[middle]
     ok(stack.run_docker("network", "connect", last, a))
@@ -554,10 +559,6 @@ def test_gw_priority_picks_the_default_routes(
     a, b = unique("prio"), unique("prio")
     cleanup += [a, b]
 
-    def default(name: str) -> str:
-        routes = ok(stack.run_docker("exec", name, "ip", "-4", "route")).splitlines()
-        return next(r for r in routes if r.startswith("default")).split()[2]
-
     def priorities(name: str) -> dict[str, int]:
         nets = inspect(stack, name)["NetworkSettings"]["Networks"]
         return {n: v["GwPriority"] for n, v in nets.items()}
@@ -566,36 +567,23 @@ def test_gw_priority_picks_the_default_routes(
     # disconnect gives them back.
     ok(stack.run_docker("run", "-d", "--name", a, "--network", first, busybox, "sleep", "300"))
     ok(stack.run_docker("network", "connect", "--gw-priority", "10", last, a))
-    assert default(a) == gateways[last]
+    assert default_gateway(stack, a) == gateways[last]
     assert priorities(a) == {first: 0, last: 10}
     ok(stack.run_docker("network", "disconnect", last, a))
-    assert default(a) == gateways[first]
+    assert default_gateway(stack, a) == gateways[first]
     # A negative one loses to the default 0 even when its name sorts first.
     ok(stack.run_docker("network", "connect", last, a))
     ok(stack.run_docker("network", "disconnect", first, a))
     ok(stack.run_docker("network", "connect", "--gw-priority", "-1", first, a))
-    assert default(a) == gateways[last]
+    assert default_gateway(stack, a) == gateways[last]
 
     # At create, several networks at once (EndpointsConfig, API 1.44+).
-    ok(
-        stack.run_docker(
-            "run",
-            "-d",
-            "--name",
-            b,
-            "--network",
-            first,
-            "--network",
-            f"name={last},gw-priority=5",
-            busybox,
-            "sleep",
-            "300",
-        )
-    )
-    assert default(b) == gateways[last]
+    two_networks = ["--network", first, "--network", f"name={last},gw-priority=5"]
+    ok(stack.run_docker("run", "-d", "--name", b, *two_networks, busybox, "sleep", "300"))
+    assert default_gateway(stack, b) == gateways[last]
     assert priorities(b) == {first: 0, last: 5}
     ok(stack.run_docker("restart", "-t", "0", b))
-    assert default(b) == gateways[last]
+    assert default_gateway(stack, b) == gateways[last]
 
     api = stack.docker_client().api
     before = priorities(a)
