@@ -10,7 +10,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from hangu_runtime.errors import HanguError, InvalidArgument
+from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
@@ -44,6 +44,8 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     portspecs.validate(hc)
+    networking.check_network_mode(req.config, hc)
+    networking.check_links(hc, registry.exists)
     cid = new_id()
     if hc.network_mode in ("", "default"):
         hc = dataclasses.replace(hc, network_mode="bridge")  # what dockerd stores for "default"
@@ -51,8 +53,11 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         merged.hostname = cid[:12]
     net_mode = hc.network_mode
     if net_mode.startswith("container:"):
-        # As given in HostConfig; the network service gets the full id.
-        net_mode = "container:" + registry.lookup(net_mode.partition(":")[2]).id
+        # As given in HostConfig; the network service gets the full id. A
+        # container that does not exist (yet) is looked up at start, as
+        # dockerd does: a 404 here would send the CLI off to pull the image.
+        with contextlib.suppress(NotFound):
+            net_mode = "container:" + registry.lookup(net_mode.partition(":")[2]).id
     if name:
         registry.reserve(name, cid)
     else:

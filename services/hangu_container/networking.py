@@ -4,9 +4,18 @@ the attachments that service reports back, kept for inspect and `ps`."""
 
 from __future__ import annotations
 
-from hangu.network.v1 import network_pb2
+from collections.abc import Callable
 
-from .model import EndpointConfig, EndpointSettings, HostConfig, NetworkingConfig
+from hangu.network.v1 import network_pb2
+from hangu_runtime.errors import InvalidArgument
+
+from .model import (
+    ContainerConfig,
+    EndpointConfig,
+    EndpointSettings,
+    HostConfig,
+    NetworkingConfig,
+)
 from .peers import EndpointRequest
 
 
@@ -68,3 +77,54 @@ def endpoint_settings(ep: network_pb2.Endpoint) -> EndpointSettings:
 def networks_from(attachments: network_pb2.Attachments) -> dict[str, EndpointSettings]:
     """NetworkSettings.Networks, keyed by network name as Docker keys it."""
     return {ep.network_name: endpoint_settings(ep) for ep in attachments.endpoints}
+
+
+# moby's runconfig errors for options that a shared network namespace
+# makes meaningless, word for word (all "invalid parameter": 400).
+_CONFLICTS_WITH_CONTAINER_MODE = (
+    ("hostname", "conflicting options: hostname and the network mode"),
+    (
+        "links",
+        "conflicting options: container type network can't be used with links. "
+        "This would result in undefined behavior",
+    ),
+    ("dns", "conflicting options: dns and the network mode"),
+    ("extra_hosts", "conflicting options: custom host-to-IP mapping and the network mode"),
+    ("mac_address", "conflicting options: mac-address and the network mode"),
+    ("ports", "conflicting options: port publishing and the container type network mode"),
+    ("exposed_ports", "conflicting options: port exposing and the container type network mode"),
+)
+
+
+def check_network_mode(cfg: ContainerConfig, hc: HostConfig) -> None:
+    """What dockerd refuses for `container:<x>` and `host` modes at create,
+    on the config as the client sent it (before the image's is merged)."""
+    mode = hc.network_mode
+    if mode == "host" and cfg.mac_address:
+        raise InvalidArgument("conflicting options: mac-address and the network mode")
+    if not mode.startswith("container:"):
+        return
+    given = {
+        "hostname": bool(cfg.hostname),
+        "links": bool(hc.links),
+        "dns": bool(hc.dns),
+        "extra_hosts": bool(hc.extra_hosts),
+        "mac_address": bool(cfg.mac_address),
+        "ports": bool(hc.port_bindings) or hc.publish_all_ports,
+        "exposed_ports": bool(cfg.exposed_ports),
+    }
+    for option, message in _CONFLICTS_WITH_CONTAINER_MODE:
+        if given[option]:
+            raise InvalidArgument(message)
+
+
+def check_links(hc: HostConfig, exists: Callable[[str], bool]) -> None:
+    """Legacy links on the default bridge name containers that must exist
+    at create (dockerd's registerLinks); on user networks a link is only a
+    name, resolved at start."""
+    if hc.network_mode not in ("", "default", "bridge"):
+        return
+    for link in hc.links:
+        name = link.partition(":")[0].strip("/")
+        if not exists(name):
+            raise InvalidArgument(f"could not get container for {name}: No such container: {name}")

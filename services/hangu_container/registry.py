@@ -74,6 +74,13 @@ class Registry:
                     raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
         raise NotFound(f"No such container: {ref}")
 
+    def exists(self, ref: str) -> bool:
+        try:
+            self.lookup(ref)
+        except NotFound:
+            return False
+        return True
+
     def reserve(self, name: str, cid: str) -> None:
         with self.cond:
             other = self._by_name.get(name)

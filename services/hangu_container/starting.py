@@ -253,7 +253,9 @@ class Starter:
             state.exit_code = 127
         elif "permission denied" in msg:
             state.exit_code = 126
-        else:
+        elif state.exit_code == 0:
+            # As dockerd: only when nothing set one (a container that had
+            # exited with 137 keeps it after a start that failed).
             state.exit_code = 128
         log.warning("start_failed", id=live.id, error=msg)
         self.teardown(live)

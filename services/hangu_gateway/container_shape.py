@@ -341,7 +341,11 @@ def _command(c: cpb.Container) -> str:
 
 
 def list_ports(c: cpb.Container) -> list[dict[str, Any]]:
+    """A running container's ports as `ps` lists them; none for the others
+    (dockerd lists them from the live NetworkSettings.Ports)."""
     ports: list[dict[str, Any]] = []
+    if not c.state.running:
+        return ports
     published = set()
     for port, pb in c.network_settings.ports.items():
         number, _, proto = port.partition("/")

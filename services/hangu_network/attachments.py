@@ -38,6 +38,19 @@ ERR_NO_SUBNET = (
 )
 ERR_ALIAS = "network-scoped alias is supported only for containers in user defined networks"
 
+# The id recorded for a network named at create that does not exist (yet):
+# Docker creates the container anyway and looks the name up at start.
+UNRESOLVED = "unresolved:"
+
+
+def _unresolved(name: str) -> NetworkRow:
+    """A stand-in for a network that does not exist; never stored."""
+    return NetworkRow(id=UNRESOLVED + name, name=name, driver="bridge")
+
+
+def is_unresolved(network_id: str) -> bool:
+    return network_id.startswith(UNRESOLVED)
+
 
 @dataclass
 class EndpointSpec:
@@ -128,6 +141,14 @@ class Attachments:
             raise NotFound(f"No such container: {container_id}")
         return view
 
+    def exists(self, reference: str) -> bool:
+        """A container (created, running or stopped) by id, id prefix or name."""
+        name = reference.lstrip("/")
+        return any(
+            c == reference or c.startswith(reference) or m.container_name.lstrip("/") == name
+            for c, m in self.members().items()
+        )
+
     def members(self) -> dict[str, MemberRow]:
         with Session(self.engine, expire_on_commit=False) as s:
             return {m.container_id: m for m in s.exec(select(MemberRow))}
@@ -156,7 +177,7 @@ class Attachments:
         extra: list[tuple[NetworkRow, EndpointSpec]] = []
         first = EndpointSpec()
         for req in requests:
-            net = self.networks.get(req.network) if req.network else primary
+            net = self._network_or_unresolved(req.network) if req.network else primary
             if net is None:
                 raise InvalidArgument(ERR_SHARED)
             if primary is not None and net.id == primary.id:
@@ -173,7 +194,7 @@ class Attachments:
             planned.append((primary, first))
         planned += extra
         for net, req in planned:
-            validate(net, req)
+            validate(net, req, known=not is_unresolved(net.id))
         member = MemberRow(
             container_id=container_id, container_name=container_name, network_mode=mode
         )
@@ -191,7 +212,44 @@ class Attachments:
             if not mode.partition(":")[2]:
                 raise InvalidArgument("container mode needs a container: container:<name|id>")
             return None
-        return self.networks.get(mode)
+        return self._network_or_unresolved(mode)
+
+    def _network_or_unresolved(self, reference: str) -> NetworkRow:
+        try:
+            return self.networks.get(reference)
+        except NotFound:
+            return _unresolved(reference)
+
+    def resolve(self, container_id: str, row: AttachmentRow) -> tuple[AttachmentRow, NetworkRow]:
+        """At start: the network an unresolved attachment names, looked up
+        now (NotFound as Docker's start fails), and the record re-keyed to it."""
+        net = self.networks.get(row.network_name)
+        view = self.get(container_id)
+        if any(r.network_id == net.id for r, _ in view.rows):
+            raise Forbidden(
+                f"endpoint with name {view.member.container_name} already exists "
+                f"in network {net.name}"
+            )
+        spec = EndpointSpec(
+            network=net.name,
+            aliases=row.aliases,
+            ipv4_address=row.ipv4_address,
+            ipv6_address=row.ipv6_address,
+            mac_address=row.mac_address,
+            links=row.links,
+            driver_opts=row.driver_opts,
+            link_local_ips=row.link_local_ips,
+            gw_priority=row.gw_priority,
+        )
+        validate(net, spec)
+        new = _row(container_id, net, spec, row.position)
+        writes = Writes()
+        writes.delete(row)
+        writes.insert(new)
+        writes.commit(self.engine)
+        rows = tuple(new if r.network_id == row.network_id else r for r, _ in view.rows)
+        self._keep(container_id, (view.member, rows))
+        return new, net
 
     # -- connect / disconnect records ---------------------------------------
     def add(
@@ -272,10 +330,11 @@ class Attachments:
         self._keep(container_id, None)
 
 
-def validate(net: NetworkRow, req: EndpointSpec) -> None:
+def validate(net: NetworkRow, req: EndpointSpec, known: bool = True) -> None:
     """What Docker refuses before anything is set up (moby's
     validateEndpointSettings): addresses that are not addresses, addresses
-    or aliases on the predefined networks."""
+    or aliases on the predefined networks. For a network that does not
+    exist yet (`known` false) only what needs no network."""
     for text, version in ((req.ipv4_address, 4), (req.ipv6_address, 6)):
         if not text:
             continue
@@ -293,6 +352,8 @@ def validate(net: NetworkRow, req: EndpointSpec) -> None:
     sysctls.parse(req.driver_opts)
     if req.mac_address and not _is_mac(req.mac_address):
         raise InvalidArgument(f"invalid MAC address: {req.mac_address}")
+    if not known:
+        return
     if net.predefined:
         if req.ipv4_address or req.ipv6_address:
             raise InvalidArgument(ERR_IP)

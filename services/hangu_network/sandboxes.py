@@ -30,7 +30,7 @@ from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
 from . import etcfiles, ipam, links, netns, sysctls
-from .attachments import Attachments, AttachmentView, EndpointSpec
+from .attachments import Attachments, AttachmentView, EndpointSpec, is_unresolved
 from .models import (
     AllocationRow,
     AttachmentRow,
@@ -252,6 +252,8 @@ class Sandboxes:
             return self._shared(spec, mode)
         nets: list[tuple[NetworkRow, AttachmentRow]] = []
         for att, net in attached.rows:
+            if net is None and is_unresolved(att.network_id):
+                att, net = self.attachments.resolve(spec.container_id, att)
             if net is None:
                 raise NotFound(f"network {att.network_name} not found")
             if net.driver == "bridge":
@@ -431,10 +433,19 @@ class Sandboxes:
 
     def _shared(self, spec: SandboxSpec, mode: str) -> SandboxView:
         """`container:<id>`: the other container's namespace and files. The
-        container service resolves the name and checks that it runs."""
+        container service resolved the name at create; one that did not
+        exist then is looked up here, by id, id prefix or name."""
         other_id = mode.split(":", 1)[1]
         matches = [c for c in self.all_ids() if c == other_id or c.startswith(other_id)]
+        if not matches:
+            matches = [
+                c
+                for c, m in self.attachments.members().items()
+                if m.container_name.lstrip("/") == other_id.lstrip("/") and c in self.all_ids()
+            ]
         if len(matches) != 1:
+            if not self.attachments.exists(other_id):
+                raise NotFound(f"No such container: {other_id}")
             raise Conflict(f"cannot join network of a non running container: {other_id}")
         other = self.get(matches[0])
         row = SandboxRow(

@@ -16,7 +16,7 @@ from hangu_runtime.events import serve_events
 from hangu_runtime.filters import plain
 from hangu_runtime.times import timestamp_from_seconds
 
-from .attachments import AttachmentView, EndpointSpec
+from .attachments import AttachmentView, EndpointSpec, is_unresolved
 from .models import EndpointRow, NetworkRow
 from .networks import Networks, NetworkSpec, PoolSpec
 from .ports import PortRequest
@@ -47,7 +47,8 @@ def attachment_pb(item: LiveAttachment, container_name: str) -> pb.Endpoint:
     endpoint's addresses while the sandbox runs."""
     att, net, ep = item.attachment, item.network, item.endpoint
     msg = pb.Endpoint(
-        network_id=att.network_id,
+        # (no id yet for a network named at create that does not exist)
+        network_id="" if is_unresolved(att.network_id) else att.network_id,
         network_name=net.name if net is not None else att.network_name,
         container_id=att.container_id,
         container_name=container_name,

@@ -51,7 +51,7 @@ class FakeContainers(container_pb2_grpc.ContainerServiceServicer):
 
     async def Create(self, request: cpb.CreateContainerRequest, context: Any) -> cpb.Container:
         if request.config.image == "nosuchimage":
-            await context.abort(grpc.StatusCode.NOT_FOUND, "image not known")
+            await context.abort(grpc.StatusCode.NOT_FOUND, "No such image: nosuchimage")
         if request.name == "taken":
             await context.abort(
                 grpc.StatusCode.ALREADY_EXISTS,

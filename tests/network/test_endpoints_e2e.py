@@ -340,3 +340,88 @@ def _fetch(opener: urllib.request.OpenerDirector, url: str) -> bytes:
         return bytes(opener.open(url, timeout=2).read())
     except OSError:
         return b""
+
+
+def test_create_names_what_does_not_exist_yet(stack: Stack, busybox: str) -> None:
+    """As dockerd: a network or a `container:` peer that does not exist is
+    no reason to refuse a create (a 404 there would make the CLI pull the
+    image); the start fails with Docker's message, and succeeds once the
+    network exists."""
+    net, peer, a, b = unique("hgp-later"), unique("later"), unique("lt"), unique("lt")
+    try:
+        ok(stack.run_docker("create", "--name", a, "--network", net, busybox, "sleep", "300"))
+        entry = inspect(stack, a)["NetworkSettings"]["Networks"][net]
+        assert entry["NetworkID"] == "" and entry["IPAddress"] == ""
+        started = stack.run_docker("start", a)
+        assert started.returncode != 0
+        assert f"network {net} not found" in started.stderr
+        assert "Unable to find image" not in started.stderr
+        run = stack.run_docker("run", "--rm", "--network", net, busybox, "true")
+        assert "Unable to find image" not in run.stderr and f"network {net} not found" in run.stderr
+
+        ok(stack.run_docker("network", "create", net))
+        ok(stack.run_docker("start", a))
+        entry = inspect(stack, a)["NetworkSettings"]["Networks"][net]
+        assert entry["NetworkID"] == inspect(stack, net)["Id"] and entry["IPAddress"]
+
+        ok(
+            stack.run_docker(
+                "create", "--name", b, "--network", f"container:{peer}", busybox, "true"
+            )
+        )
+        missing = stack.run_docker("start", b)
+        assert missing.returncode != 0 and f"No such container: {peer}" in missing.stderr
+        ok(stack.run_docker("run", "-d", "--name", peer, busybox, "sleep", "300"))
+        ok(stack.run_docker("start", b))
+    finally:
+        for name in (a, b, peer):
+            stack.run_docker("rm", "-f", name)
+        stack.run_docker("network", "rm", net)
+
+
+def test_create_refuses_what_a_shared_namespace_cannot_have(stack: Stack, busybox: str) -> None:
+    """dockerd's conflicts for `--network container:X` (and a MAC address
+    in host mode), each a 400 that creates nothing; a legacy link to a
+    container that does not exist is refused on the default bridge."""
+    peer = unique("peer")
+    ok(stack.run_docker("run", "-d", "--name", peer, busybox, "sleep", "300"))
+    mode = ["--network", f"container:{peer}"]
+    cases = {
+        "hostname and the network mode": [*mode, "--hostname", "x"],
+        "port publishing and the container type network mode": [*mode, "-p", "127.0.0.1::80"],
+        "dns and the network mode": [*mode, "--dns", "10.216.0.53"],
+        "custom host-to-IP mapping": [*mode, "--add-host", "a:10.216.0.7"],
+        "port exposing and the container type network mode": [*mode, "--expose", "80"],
+        "container type network can't be used with links": [*mode, "--link", peer],
+    }
+    try:
+        before = set(ok(stack.run_docker("ps", "-aq", "--no-trunc")).split())
+        for message, args in cases.items():
+            done = stack.run_docker("create", *args, busybox, "true")
+            assert done.returncode != 0 and f"conflicting options: {message}" in done.stderr, (
+                message,
+                done.stderr,
+            )
+        link = stack.run_docker("create", "--link", "nosuch:x", busybox, "true")
+        assert "could not get container for nosuch: No such container: nosuch" in link.stderr
+        assert set(ok(stack.run_docker("ps", "-aq", "--no-trunc")).split()) == before
+    finally:
+        stack.run_docker("rm", "-f", peer)
+
+
+def test_host_mode_warns_that_published_ports_are_discarded(stack: Stack, busybox: str) -> None:
+    """dockerd accepts `-p` with `--network host` and says it is ignored;
+    `docker ps` lists no ports for a container that does not run."""
+    name = unique("hostp")
+    try:
+        done = stack.run_docker(
+            "create", "--name", name, "--network", "host", "-p", "127.0.0.1:21590:80", busybox
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Published ports are discarded when using host network mode" in done.stderr
+        listed = ok(
+            stack.run_docker("ps", "-a", "--filter", f"name={name}", "--format", "{{.Ports}}")
+        )
+        assert listed.strip() == ""
+    finally:
+        stack.run_docker("rm", "-f", name)

@@ -49,14 +49,20 @@ async def create(request: web.Request) -> web.StreamResponse:
     except grpc.aio.AioRpcError as err:
         # One of the few overrides of a service's wording: on create, dockerd
         # names the missing image with its tag (the CLI pulls and retries on
-        # that 404), unless the missing thing is a network or a volume.
+        # that 404).
         details = err.details() or ""
-        if err.code() == grpc.StatusCode.NOT_FOUND and not any(
-            peer in details.lower() for peer in ("network", "volume")
-        ):
+        if err.code() == grpc.StatusCode.NOT_FOUND and details.startswith("No such image"):
             raise ApiError(404, f"No such image: {_familiar_image(req.config.image)}") from err
         raise
-    return json_response({"Id": created.id, "Warnings": []}, status=201)
+    return json_response({"Id": created.id, "Warnings": create_warnings(req)}, status=201)
+
+
+def create_warnings(req: cpb.CreateContainerRequest) -> list[str]:
+    """What dockerd warns about a create it accepts (the CLI prints each)."""
+    hc = req.host_config
+    if hc.network_mode == "host" and hc.port_bindings:
+        return ["Published ports are discarded when using host network mode"]
+    return []
 
 
 async def list_containers(request: web.Request) -> web.StreamResponse:
