@@ -356,6 +356,11 @@ class Lifecycle:
                 return live.exits > seen or live.removed
 
             self.registry.cond.wait_for(done)
+        if live.removed:
+            # As dockerd (SetRemoved clears the error): a `--rm` container
+            # whose start failed is waited for without an error, so the CLI
+            # reports that failure once.
+            return live.ctr.state.exit_code, ""
         return live.ctr.state.exit_code, live.ctr.state.error
 
     def cancel_wait(self, cancelled: threading.Event) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import secrets
+import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -425,3 +426,20 @@ def test_host_mode_warns_that_published_ports_are_discarded(stack: Stack, busybo
         assert listed.strip() == ""
     finally:
         stack.run_docker("rm", "-f", name)
+
+
+def test_failed_start_of_a_rm_container_is_reported_once(stack: Stack, busybox: str) -> None:
+    """`docker run --rm` whose start fails (its host port is taken): the
+    CLI prints the start error only, as with dockerd, whose wait for the
+    removal carries no error; nothing is left behind."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 21591))
+    holder.listen()
+    try:
+        before = set(ok(stack.run_docker("ps", "-aq")).split())
+        done = stack.run_docker("run", "--rm", "-p", "127.0.0.1:21591:80", busybox, "true")
+        assert done.returncode == 125 and "address already in use" in done.stderr
+        assert "Error waiting for container" not in done.stderr, done.stderr
+        assert wait_for(lambda: set(ok(stack.run_docker("ps", "-aq")).split()) == before)
+    finally:
+        holder.close()
