@@ -193,13 +193,14 @@ def mount_points(c: cpb.Container) -> list[dict[str, Any]]:
 
 def endpoint_json(ep: cpb.EndpointSettings) -> dict[str, Any]:
     asked = ep.ipam_config
-    ipam: dict[str, Any] | None = None
-    if asked.ipv4_address or asked.ipv6_address or asked.link_local_ips:
-        ipam = {
-            "IPv4Address": asked.ipv4_address,
-            "IPv6Address": asked.ipv6_address,
-            "LinkLocalIPs": list(asked.link_local_ips) or None,
-        }
+    # Docker's EndpointIPAMConfig omits each empty field (omitempty), and
+    # is null when nothing was asked.
+    shown = {
+        "IPv4Address": asked.ipv4_address,
+        "IPv6Address": asked.ipv6_address,
+        "LinkLocalIPs": list(asked.link_local_ips),
+    }
+    ipam = {k: v for k, v in shown.items() if v} or None
     return {
         "IPAMConfig": ipam,
         "Links": list(ep.links) or None,

@@ -4,8 +4,9 @@ bridge network. It answers the names of the containers on the network that
 the query arrived on (container name, short id, hostname, aliases) and
 forwards every other query to the host's nameservers.
 
-A and AAAA queries get answers of our own; for a known name, other types
-(and AAAA of a container without IPv6) get an empty NOERROR, as Docker's
+A and AAAA queries get answers of our own, and PTR queries of container
+addresses (`<container>.<network>`); for a known name, other types (and
+AAAA of a container without IPv6) get an empty NOERROR, as Docker's
 embedded DNS answers. Other names go to the upstreams of the asking
 container (its --dns servers), else to the host's. Queries to the gateway
 are exempt from published-port DNAT (see nft.py), so a container that
@@ -33,6 +34,7 @@ log = hlog.get_logger("hangu.network.dns")
 TTL = 600
 QTYPE_A = 1
 QTYPE_AAAA = 28
+QTYPE_PTR = 12
 IP_FREEBIND = 15
 
 
@@ -42,9 +44,11 @@ class Records:
 
     v4: tuple[str, ...] = ()
     v6: tuple[str, ...] = ()
+    ptr: tuple[str, ...] = ()  # names, for an in-addr.arpa / ip6.arpa name
 
     def of_type(self, qtype: int) -> Sequence[str]:
-        return self.v4 if qtype == QTYPE_A else self.v6 if qtype == QTYPE_AAAA else ()
+        by_type = {QTYPE_A: self.v4, QTYPE_AAAA: self.v6, QTYPE_PTR: self.ptr}
+        return by_type.get(qtype, ())
 
 
 @dataclass(frozen=True)
@@ -101,20 +105,25 @@ def parse_question(packet: bytes) -> tuple[int, int, str, int, int] | None:
 def build_answer(
     packet: bytes, question_end: int, flags: int, qtype: int, addresses: Sequence[str]
 ) -> bytes:
-    """Our answer: the addresses of the asked type (A or AAAA; callers pass
-    those of that type), none for another type."""
-    if qtype not in (QTYPE_A, QTYPE_AAAA):
+    """Our answer: the records of the asked type (addresses for A or AAAA,
+    names for PTR; callers pass those of that type), none for another type."""
+    if qtype not in (QTYPE_A, QTYPE_AAAA, QTYPE_PTR):
         addresses = ()
     rd = flags & 0x0100
     header = struct.pack(
         "!HHHHHH", struct.unpack("!H", packet[:2])[0], 0x8480 | rd, 1, len(addresses), 0, 0
     )
     body = packet[12:question_end]
-    family = socket.AF_INET if qtype == QTYPE_A else socket.AF_INET6
-    for addr in addresses:
-        raw = socket.inet_pton(family, addr)
+    for value in addresses:
+        raw = _rdata(qtype, value)
         body += struct.pack("!HHHIH", 0xC00C, qtype, 1, TTL, len(raw)) + raw
     return header + body
+
+
+def _rdata(qtype: int, value: str) -> bytes:
+    if qtype == QTYPE_PTR:
+        return encode_name(value)
+    return socket.inet_pton(socket.AF_INET if qtype == QTYPE_A else socket.AF_INET6, value)
 
 
 def parse_answer_addresses(packet: bytes) -> tuple[int, list[str]]:

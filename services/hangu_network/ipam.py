@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Iterator
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from pathlib import Path
 
 from hangu_runtime.errors import Conflict, InvalidArgument, Unavailable
@@ -124,3 +131,92 @@ def parse_network(value: str, version: int = 4) -> Subnet | None:
     except ValueError:
         return None
     return net if net.version == version else None
+
+
+def unassignable(subnet: Subnet) -> set[Address]:
+    """Addresses dockerd's IPAM never hands out, as gateway or endpoint:
+    the network address, and an IPv4 subnet's broadcast address (both
+    only where the subnet has room for hosts besides them)."""
+    if subnet.num_addresses <= 2:
+        return set()
+    held: set[Address] = {subnet.network_address}
+    if subnet.version == 4:
+        held.add(subnet.broadcast_address)
+    return held
+
+
+PoolConfig = tuple[str, str, str, Mapping[str, str]]  # subnet, ip range, gateway, aux
+
+
+def validate_config(pools: Sequence[PoolConfig], enable_ipv6: bool) -> None:
+    """IPAM.Config checked as current Docker checks it before anything else
+    (api/types/network ValidateIPAM): every problem of every entry, in its
+    words. IPv6 entries count only on an IPv6 network."""
+    errors: list[str] = []
+    for subnet_text, range_text, gateway_text, aux in pools:
+        if not subnet_text:
+            continue  # from the default pools; _plan_pool refuses a lone range
+        subnet = _prefix(subnet_text)
+        if subnet is None:
+            errors.append(f"invalid subnet {subnet_text}: invalid CIDR block notation")
+            continue
+        if subnet.version == 6 and not enable_ipv6:
+            continue
+        if subnet.ip != subnet.network.network_address:
+            errors.append(f"invalid subnet {subnet}: it should be {subnet.network}")
+        errors += _range_errors(range_text, subnet.network)
+        if gateway_text and (why := _address_error(gateway_text, subnet.network)):
+            errors.append(f"invalid gateway {gateway_text}: {why}")
+        for name, text in aux.items():
+            if why := _address_error(text, subnet.network):
+                errors.append(f"invalid auxiliary address {name}: {why}")
+    if errors:
+        joined = errors[0] if len(errors) == 1 else "* " + "\n* ".join(errors)
+        raise InvalidArgument(f"invalid network config:\n{joined}")
+
+
+def _prefix(text: str) -> IPv4Interface | IPv6Interface | None:
+    """Go's netip.ParsePrefix: an address and a prefix length, both required."""
+    if "/" not in text:
+        return None
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        return None
+
+
+def _family(version: int) -> str:
+    return f"IPv{version}"
+
+
+def _range_errors(text: str, subnet: Subnet) -> list[str]:
+    if not text:
+        return []
+    asked = _prefix(text)
+    if asked is None:
+        return [f"invalid ip-range {text}: invalid CIDR block notation"]
+    if asked.version != subnet.version:
+        return [f"invalid ip-range {text}: parent subnet is an {_family(subnet.version)} block"]
+    errors = []
+    if asked.network.prefixlen < subnet.prefixlen:
+        errors.append(
+            f"invalid ip-range {text}: CIDR block is bigger than its parent subnet {subnet}"
+        )
+    if asked.ip != asked.network.network_address:
+        errors.append(f"invalid ip-range {asked}: it should be {asked.network}")
+    if not asked.network.overlaps(subnet):
+        errors.append(f"invalid ip-range {text}: parent subnet {subnet} doesn't contain ip-range")
+    return errors
+
+
+def _address_error(text: str, subnet: Subnet) -> str:
+    """Why an address cannot be one of the subnet's ("": it can)."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return "invalid address"
+    if addr.version != subnet.version:
+        return f"parent subnet is an {_family(subnet.version)} block"
+    if addr not in subnet:
+        return f"parent subnet {subnet} doesn't contain this address"
+    return ""

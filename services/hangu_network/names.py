@@ -2,13 +2,21 @@
 
 A query must not touch the database: with 300 containers on a network a
 scan per query costs milliseconds. Each network's table (container name,
-hostname, short id, network aliases → its IPv4 and IPv6 addresses, and each
+hostname, short id, network aliases → its IPv4 and IPv6 addresses, each
+address → its `<container>.<network>` name for reverse lookups, and each
 address → the --dns servers of its container) is built from the database on
-the first query after a change, and every change of endpoints or sandboxes
-drops the tables (`changed()`), so an answer never outlives its endpoint."""
+the first query after a change, and every change of endpoints, sandboxes or
+networks drops the tables (`changed()`), so an answer never outlives its
+endpoint.
+
+As Docker's embedded DNS, `<name>.<network>` answers a name on any network
+the asking container is connected to (the network's name may hold dots:
+`a.b.c` is tried as `a.b` on network `c`, then `a` on network `b.c`), and
+a reverse lookup answers the addresses of all those networks."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +27,7 @@ from sqlmodel import Session, select
 from hangu_runtime.cache import RecordCache
 
 from .dns import Records, Zone
-from .models import AttachmentRow, EndpointRow, SandboxRow
+from .models import AttachmentRow, EndpointRow, NetworkRow, SandboxRow
 
 
 @dataclass
@@ -29,6 +37,8 @@ class NetworkNames:
     # address -> alias -> records: `--link name:alias` on a user network is
     # a name only the linking container resolves (Docker's embedded DNS)
     links: dict[str, dict[str, Records]] = field(default_factory=dict)
+    clients: dict[str, str] = field(default_factory=dict)  # address -> container id
+    members: set[str] = field(default_factory=set)  # container ids
 
     def lookup(self, name: str, client: str) -> Records | None:
         key = name.rstrip(".").lower()
@@ -42,10 +52,13 @@ class NameIndex:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._tables: RecordCache[str, NetworkNames] = RecordCache()
+        self._network_ids: RecordCache[str, dict[str, str]] = RecordCache()  # one entry, ""
 
     def changed(self) -> None:
-        """Endpoints or sandboxes changed: every table is rebuilt on use."""
+        """Endpoints, sandboxes or networks changed: every table is rebuilt
+        on use."""
         self._tables.clear()
+        self._network_ids.clear()
 
     def table(self, network_id: str) -> NetworkNames:
         found = self._tables.get(network_id, self._build)
@@ -53,15 +66,57 @@ class NameIndex:
 
     def zone(self, network_id: str) -> Zone:
         def lookup(name: str, client: str) -> Records | None:
-            return self.table(network_id).lookup(name, client)
+            table = self.table(network_id)
+            found = table.lookup(name, client)
+            if found is None and "." in name.rstrip("."):
+                found = self._elsewhere(name, table.clients.get(client, ""))
+            return found
 
         def upstreams(client: str) -> Sequence[str]:
             return self.table(network_id).upstreams.get(client, [])
 
         return Zone(lookup, upstreams)
 
+    def _elsewhere(self, name: str, container_id: str) -> Records | None:
+        """What the asking container's other networks answer: a reverse
+        lookup, or `<name>.<network>`."""
+        if not container_id:
+            return None
+        key = name.rstrip(".").lower()
+        ids = self._network_ids.get("", self._load_network_ids) or {}
+        if key.endswith((".in-addr.arpa", ".ip6.arpa")):
+            return self._reverse(key, container_id, list(ids.values()))
+        return self._qualified(key, container_id, ids)
+
+    def _reverse(self, key: str, container_id: str, network_ids: list[str]) -> Records | None:
+        for network_id in network_ids:
+            table = self.table(network_id)
+            if container_id in table.members and key in table.records:
+                return table.records[key]
+        return None
+
+    def _qualified(self, key: str, container_id: str, ids: dict[str, str]) -> Records | None:
+        """The longest name first, as dockerd splits `a.b.c`."""
+        labels = key.split(".")
+        for cut in range(len(labels) - 1, 0, -1):
+            network_id = ids.get(".".join(labels[cut:]))
+            if network_id is None:
+                continue
+            table = self.table(network_id)
+            found = table.records.get(".".join(labels[:cut]))
+            if container_id in table.members and found is not None:
+                return found
+        return None
+
+    def _load_network_ids(self, _: str) -> dict[str, str]:
+        """User network name (as DNS compares it, lowercase) -> id; the
+        predefined networks have no names of containers, as in Docker."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            return {n.name.lower(): n.id for n in s.exec(select(NetworkRow)) if not n.predefined}
+
     def _build(self, network_id: str) -> NetworkNames:
         with Session(self.engine, expire_on_commit=False) as s:
+            network = s.get(NetworkRow, network_id)
             eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
             ids = {e.container_id for e in eps}
             sbs = {
@@ -78,8 +133,14 @@ class NameIndex:
         for ep in eps:
             sb = sbs.get(ep.container_id)
             names = [*ep.aliases, ep.container_id[:12]]
+            out.members.add(ep.container_id)
+            for address in (ep.ipv4_address, ep.ipv6_address):
+                if address:
+                    out.clients[address] = ep.container_id
             if sb is not None:
                 names += [sb.container_name.lstrip("/"), sb.hostname]
+                if network is not None:
+                    _add_pointers(out, ep, f"{sb.container_name.lstrip('/')}.{network.name}")
                 servers = list(json.loads(sb.dns_json))
                 if servers:
                     for address in (ep.ipv4_address, ep.ipv6_address):
@@ -103,3 +164,11 @@ class NameIndex:
                     if address:
                         out.links[address] = aliases
         return out
+
+
+def _add_pointers(out: NetworkNames, ep: EndpointRow, target: str) -> None:
+    """PTR records of the endpoint's addresses: `<container>.<network>`, as
+    Docker's embedded DNS answers a reverse lookup."""
+    for address in (ep.ipv4_address, ep.ipv6_address):
+        if address:
+            out.records[ipaddress.ip_address(address).reverse_pointer] = Records(ptr=(target,))

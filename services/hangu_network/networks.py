@@ -7,6 +7,8 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
+import os
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +22,14 @@ from sqlmodel import Session, col, select
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import Settings
 from hangu_runtime.db import Writes
-from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
+from hangu_runtime.errors import (
+    Conflict,
+    Forbidden,
+    HanguError,
+    Internal,
+    InvalidArgument,
+    NotFound,
+)
 from hangu_runtime.events import EventBus
 from hangu_runtime.filters import Args, match_labels, prune_until
 from hangu_runtime.ids import new_id
@@ -42,6 +51,7 @@ ICC_OPT = "com.docker.network.bridge.enable_icc"
 MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
 HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
 MTU_OPT = "com.docker.network.driver.mtu"
+MTU_MIN, MTU_MAX = 68, 65535  # what the kernel takes for a bridge (0: the default)
 
 
 # dockerd's accepted keys (daemon/network/filter.go).
@@ -208,7 +218,7 @@ class Networks:
             if net and gw
         ]
         self.links.ensure_bridge(row.bridge, gateways, mtu(row))
-        masquerade = not row.internal and row.options.get(MASQUERADE_OPT, "true") == "true"
+        masquerade = not row.internal and _flag(row, MASQUERADE_OPT)
         dns = self.dns_addresses(row)
         self.nft.add_network(
             row.bridge, row.subnets if masquerade else [], dns, row.internal, icc_enabled(row)
@@ -274,6 +284,8 @@ class Networks:
     def _changed(self) -> None:
         with self._cache_lock:
             self._cache = None
+        # `<name>.<network>` answers depend on the networks' names too.
+        self.names.changed()
 
     def get(self, reference: str) -> NetworkRow:
         rows = self.all()
@@ -308,6 +320,10 @@ class Networks:
         """`docker network ls`: the networks its filters select."""
         args = Args(filters)
         args.validate(LIST_FILTERS)
+        for kind in args.get("type"):
+            # dockerd refuses a type it does not know rather than match nothing
+            if kind not in ("builtin", "custom"):
+                raise InvalidArgument(f"invalid filter: 'type'='{kind}'")
         dangling = _dangling(args)
         return [r for r in self.all() if self._matches(r, args, dangling)]
 
@@ -342,6 +358,13 @@ class Networks:
             raise NotFound(f'plugin "{driver}" not found')
         if spec.ipam_driver not in ("", "default"):
             raise NotFound(f'plugin "{spec.ipam_driver}" not found')
+        # Checked before anything is taken, as dockerd checks them: a refusal
+        # leaves nothing behind.
+        check_options(spec.options)
+        ipam.validate_config(
+            [(p.subnet, p.ip_range, p.gateway, p.aux_addresses) for p in spec.pools],
+            spec.enable_ipv6,
+        )
         with self.lock, host_lock(), Session(self.engine, expire_on_commit=False) as s:
             if s.exec(select(NetworkRow).where(NetworkRow.name == spec.name)).first():
                 raise Conflict(f"network with name {spec.name} already exists")
@@ -395,12 +418,15 @@ class Networks:
                 # Inside the host lock: once the bridge has its route, no
                 # other hangu on this host can pick the same subnet.
                 self._kernel_up(row)
-            except Exception:
+            except Exception as err:
                 self._kernel_down(row)
                 s.delete(row)
                 s.commit()
                 self._changed()
-                raise
+                if isinstance(err, HanguError):
+                    raise
+                # the kernel's refusal in words, never a Python exception's text
+                raise Internal(f"failed to set up bridge {bridge}: {_kernel_words(err)}") from err
         self.events.emit("create", row.id, name=row.name, type=row.driver)
         return row
 
@@ -430,6 +456,9 @@ class Networks:
             gateway = ipam.default_gateway(subnet)
         if gateway not in subnet:
             raise InvalidArgument(f"gateway {gateway} is not in subnet {subnet}")
+        if gateway in ipam.unassignable(subnet):
+            # dockerd's IPAM holds these back; its wording, as a client error
+            raise InvalidArgument(f"failed to allocate gateway ({gateway}): Address already in use")
         if range_text:
             ip_range = ipam.parse_network(range_text, version)
             if ip_range is None or not ip_range.subnet_of(subnet):  # type: ignore[arg-type]
@@ -448,7 +477,8 @@ class Networks:
             if row.predefined:
                 raise Forbidden(f"{row.name} is a pre-defined network and cannot be removed")
             if self.endpoints(row.id):
-                raise Conflict(
+                # dockerd answers 403 here (libnetwork's ActiveEndpointsError)
+                raise Forbidden(
                     f"error while removing network: network {row.name} "
                     f"id {row.id} has active endpoints"
                 )
@@ -482,7 +512,7 @@ class Networks:
                 continue
             try:
                 self.remove(row.id)
-            except (Conflict, NotFound):
+            except (Conflict, Forbidden, NotFound):
                 continue
             deleted.append(row.name)
         return deleted
@@ -593,8 +623,64 @@ def _aux_addresses(asked: Mapping[str, str], subnets: Sequence[ipam.Subnet]) -> 
     return out
 
 
+def check_options(options: Mapping[str, str]) -> None:
+    """The bridge driver options dockerd parses, refused as it refuses them
+    (strconv.Atoi, strconv.ParseBool, net.ParseIP and their wording)."""
+    for key, value in options.items():
+        if key == MTU_OPT:
+            if _go_atoi(value) is None:
+                raise _parse_error(key, value, f'strconv.Atoi: parsing "{value}": invalid syntax')
+            if int(value) < 0 or int(value) > MTU_MAX or 0 < int(value) < MTU_MIN:
+                # dockerd refuses a negative one; the kernel the others
+                raise InvalidArgument(f"invalid MTU number: {int(value)}")
+        elif key in (ICC_OPT, MASQUERADE_OPT):
+            if _go_bool(value) is None:
+                raise _parse_error(
+                    key, value, f'strconv.ParseBool: parsing "{value}": invalid syntax'
+                )
+        elif key == HOST_BINDING_OPT:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise _parse_error(key, value, "nil ip") from None
+
+
+def _kernel_words(err: Exception) -> str:
+    """An errno as Go's syscall errors word it ("invalid argument")."""
+    code = getattr(err, "code", None) or getattr(err, "errno", None)
+    return os.strerror(code).lower() if isinstance(code, int) else str(err)
+
+
+def _parse_error(key: str, value: str, why: str) -> InvalidArgument:
+    return InvalidArgument(f"failed to parse {key} value: {value} ({why})")
+
+
+def _go_atoi(value: str) -> int | None:
+    """Go's strconv.Atoi: optional sign and decimal digits, nothing else
+    (Python's int() also takes spaces and underscores)."""
+    return int(value) if re.fullmatch(r"[+-]?[0-9]+", value) else None
+
+
+def _go_bool(value: str) -> bool | None:
+    """Go's strconv.ParseBool."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    return None
+
+
+def _flag(row: NetworkRow, key: str) -> bool:
+    """A boolean driver option, true unless set false (as dockerd reads it;
+    a value stored before options were checked counts as unset)."""
+    found = _go_bool(row.options.get(key, "true"))
+    return True if found is None else found
+
+
 def mtu(row: NetworkRow) -> int:
-    return int(row.options.get(MTU_OPT, "1500"))
+    """The bridge MTU: 0 or unset means the default, as in dockerd."""
+    found = _go_atoi(row.options.get(MTU_OPT, ""))
+    return found if found else 1500
 
 
 def host_binding(row: NetworkRow) -> str:
@@ -605,7 +691,7 @@ def host_binding(row: NetworkRow) -> str:
 
 def icc_enabled(row: NetworkRow) -> bool:
     """Containers of the network may talk to each other (Docker's default)."""
-    return row.options.get(ICC_OPT, "true") != "false"
+    return _flag(row, ICC_OPT)
 
 
 @contextmanager

@@ -490,8 +490,14 @@ class Sandboxes:
         in_place: bool = False,
     ) -> None:
         write = etcfiles.rewrite_in_place if in_place else etcfiles.write_atomic
-        first = endpoints[0][0] if endpoints else None
-        ips = [a for a in (first.ipv4_address, first.ipv6_address) if a] if first else []
+        # A hosts line per address of every endpoint, in connect order (a
+        # hot-plug may reuse a lower ethN than endpoints plugged before it).
+        ips = [
+            a
+            for ep, _ in sorted(endpoints, key=lambda e: e[0].created)
+            for a in (ep.ipv4_address, ep.ipv6_address)
+            if a
+        ]
         write(files / "hostname", hostname + "\n")
         write(files / "hosts", etcfiles.render_hosts(ips, hostname, spec.domainname, extra))
         # On user networks hangu's resolver (on the gateway) answers container
@@ -507,6 +513,7 @@ class Sandboxes:
                 resolvers or spec.dns or self.settings.dns,
                 spec.dns_search or self.settings.dns_search,
                 spec.dns_options or self.settings.dns_options,
+                internal=bool(resolvers),
             ),
         )
 

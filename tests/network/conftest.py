@@ -20,6 +20,7 @@ import pytest
 from hangu.network.v1 import network_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings, load_settings
 from hangu_runtime.server import build_server
+from tests.support.stack import Stack
 
 POOL = "10.201.0.0/16:24"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
@@ -184,3 +185,14 @@ def busybox(stack: Any, busybox_docker_archive: Path) -> str:
     """busybox loaded into the module's stack (its `stack` fixture)."""
     stack.load_image(busybox_docker_archive)
     return "busybox"
+
+
+@pytest.fixture()
+def cleanup(stack: Stack) -> Iterator[list[str]]:
+    """Names to remove afterwards, containers first, then networks (for the
+    end-to-end modules, each with its own `stack`)."""
+    names: list[str] = []
+    yield names
+    for name in reversed(names):
+        if stack.run_docker("rm", "-f", name).returncode != 0:
+            stack.run_docker("network", "rm", name)

@@ -37,16 +37,6 @@ def subnets() -> tuple[str, str]:
     )
 
 
-@pytest.fixture()
-def cleanup(stack: Stack) -> Iterator[list[str]]:
-    """Names to remove afterwards: containers first, then networks."""
-    names: list[str] = []
-    yield names
-    for name in reversed(names):
-        if stack.run_docker("rm", "-f", name).returncode != 0:
-            stack.run_docker("network", "rm", name)
-
-
 def test_dual_stack_network(stack: Stack, busybox: str, cleanup: list[str]) -> None:
     """--ipv6 with both subnets: each container gets an IPv4 and a global
     IPv6 address, a default route of each family, and its peers' names

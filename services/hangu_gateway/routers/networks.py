@@ -11,7 +11,7 @@ from hangu.network.v1 import network_pb2 as npb
 from hangu_runtime.times import rfc3339
 
 from ..convert import endpoint_config
-from ..errors import bad_request
+from ..errors import ApiError, bad_request
 from ..keys import backends
 from .common import fill_filters, filters, json_body, json_response, no_content
 
@@ -39,7 +39,7 @@ def network_json(n: npb.Network, containers: bool = True) -> dict[str, Any]:
         "EnableIPv6": n.enable_ipv6,
         "IPAM": {
             "Driver": n.ipam.driver or "default",
-            "Options": dict(n.ipam.options) or None,
+            "Options": dict(n.ipam.options),  # dockerd: {} when there are none
             "Config": [_ipam_config(c) for c in n.ipam.config],
         },
         "Internal": n.internal,
@@ -76,7 +76,12 @@ async def _get(request: web.Request, ref: str) -> npb.Network:
 
 
 async def inspect(request: web.Request) -> web.StreamResponse:
-    n = await _get(request, request.match_info["id"])
+    ref = request.match_info["id"]
+    n = await _get(request, ref)
+    scope = request.query.get("scope", "")
+    if scope and scope != (n.scope or "local"):
+        # dockerd looks the network up in that scope only
+        raise ApiError(404, f"network {ref} not found")
     return json_response(network_json(n))
 
 

@@ -1,0 +1,293 @@
+"""Network answers compared with a real dockerd's, through the whole stack
+with the real docker CLI and docker-py: driver options and IPAM configs
+refused in dockerd's words (and nothing made), /etc/hosts with a line per
+endpoint, resolv.conf's ndots on user networks, 403 for removing a network
+in use, the `type` filter, inspect's `scope`, inspect shapes, and the
+resolver's `<container>.<network>` and reverse answers.
+
+Stack: bridge hgq<rand>, table hgq_<rand>, pool 10.233.0.0/16 in /24s, root
+/tmp/hgt-cnf-*; explicit subnets in 10.234.0.0/16; no published ports."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+
+from tests.support.dockercli import ok
+from tests.support.stack import Stack, inspect, module_stack, unique
+
+pytestmark = [pytest.mark.root, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from module_stack("cnf", bridge_prefix="hgq", subnet_pool="10.233.0.0/16:24")
+
+
+def subnet() -> str:
+    return f"10.234.{secrets.randbelow(250) + 1}.0/24"
+
+
+def network_names(stack: Stack) -> list[str]:
+    return ok(stack.run_docker("network", "ls", "--format", "{{.Name}}")).split()
+
+
+def refused(stack: Stack, *args: str) -> str:
+    """A `docker network create` that must fail and leave no network."""
+    name = args[-1]
+    run = stack.run_docker("network", "create", *args)
+    assert run.returncode != 0, run.stdout
+    assert "Traceback" not in run.stderr and "Error response from daemon" in run.stderr
+    assert name not in network_names(stack)
+    return str(run.stderr)
+
+
+def api_status(call: Any, *args: Any, **kwargs: Any) -> tuple[int, str]:
+    with pytest.raises(docker.errors.APIError) as err:
+        call(*args, **kwargs)
+    return err.value.status_code or 0, str(err.value.explanation)
+
+
+# -- 1. driver options -------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [
+        ("com.docker.network.driver.mtu", "abc", 'strconv.Atoi: parsing "abc": invalid syntax'),
+        (
+            "com.docker.network.bridge.enable_icc",
+            "maybe",
+            'strconv.ParseBool: parsing "maybe": invalid syntax',
+        ),
+        (
+            "com.docker.network.bridge.enable_ip_masquerade",
+            "sometimes",
+            'strconv.ParseBool: parsing "sometimes": invalid syntax',
+        ),
+        ("com.docker.network.bridge.host_binding_ipv4", "notip", "nil ip"),
+    ],
+)
+def test_bad_driver_options_are_refused(stack: Stack, option: str, value: str, why: str) -> None:
+    net = unique("hgq-opt")
+    err = refused(stack, "-o", f"{option}={value}", net)
+    assert f"failed to parse {option} value: {value} ({why})" in err
+    client = stack.docker_client()
+    status, _ = api_status(client.api.create_network, net, options={option: value})
+    assert status == 400
+    assert net not in network_names(stack)
+
+
+def test_mtu_out_of_the_kernels_range_is_refused(stack: Stack) -> None:
+    for value in ("70000", "60"):
+        net = unique("hgq-mtu")
+        err = refused(stack, "-o", f"com.docker.network.driver.mtu={value}", net)
+        assert f"invalid MTU number: {value}" in err
+
+
+def test_good_driver_options_still_work(stack: Stack, cleanup: list[str]) -> None:
+    """Go's spellings of a boolean and a numeric MTU are accepted, as dockerd."""
+    net = unique("hgq-optok")
+    cleanup.append(net)
+    ok(
+        stack.run_docker(
+            "network",
+            "create",
+            "-o",
+            "com.docker.network.driver.mtu=1400",
+            "-o",
+            "com.docker.network.bridge.enable_icc=False",
+            "-o",
+            "com.docker.network.bridge.host_binding_ipv4=127.0.0.1",
+            net,
+        )
+    )
+    bridge = "br-" + inspect(stack, net)["Id"][:12]
+    shown = subprocess.run(
+        ["ip", "link", "show", bridge], capture_output=True, text=True, check=True
+    ).stdout
+    assert "mtu 1400" in shown
+
+
+# -- 2. IPAM configs --------------------------------------------------------
+def test_gateway_at_the_network_address_is_refused(stack: Stack) -> None:
+    net = unique("hgq-gw")
+    base = ipaddress.ip_network(subnet())
+    err = refused(stack, "--subnet", str(base), "--gateway", str(base.network_address), net)
+    assert f"failed to allocate gateway ({base.network_address})" in err
+    client = stack.docker_client()
+    pool = docker.types.IPAMPool(subnet=str(base), gateway=str(base.network_address))
+    status, _ = api_status(
+        client.api.create_network, net, ipam=docker.types.IPAMConfig(pool_configs=[pool])
+    )
+    assert status == 400
+
+
+def test_subnet_must_be_canonical(stack: Stack) -> None:
+    net = unique("hgq-sub")
+    base = ipaddress.ip_network(subnet())
+    shifted = f"{base.network_address + 5}/24"
+    err = refused(stack, "--subnet", shifted, net)
+    assert f"invalid network config:\ninvalid subnet {shifted}: it should be {base}" in err
+    six = "fd42:4802:77::5/64"
+    err = refused(stack, "--ipv6", "--subnet", str(base), "--subnet", six, net)
+    assert f"invalid subnet {six}: it should be fd42:4802:77::/64" in err
+    client = stack.docker_client()
+    pool = docker.types.IPAMPool(subnet=shifted)
+    status, message = api_status(
+        client.api.create_network, net, ipam=docker.types.IPAMConfig(pool_configs=[pool])
+    )
+    assert status == 400
+    assert message == f"invalid network config:\ninvalid subnet {shifted}: it should be {base}"
+
+
+# -- 3. /etc/hosts -------------------------------------------------------------
+def hosts_lines(stack: Stack, name: str) -> list[str]:
+    return ok(stack.run_docker("exec", name, "cat", "/etc/hosts")).splitlines()
+
+
+def test_hosts_has_a_line_per_endpoint(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    a, b, c = (unique("hgq-h") for _ in range(3))
+    box = unique("hgq-hb")
+    cleanup += [a, b, c, box]
+    for net in (a, b, c):
+        ok(stack.run_docker("network", "create", net))
+    ok(
+        stack.run_docker(
+            "create", "--name", box, "--hostname", "hb", "--network", a, busybox, "sleep", "300"
+        )
+    )
+    ok(stack.run_docker("network", "connect", b, box))
+    ok(stack.run_docker("start", box))
+    nets = inspect(stack, box)["NetworkSettings"]["Networks"]
+    ip_a, ip_b = nets[a]["IPAddress"], nets[b]["IPAddress"]
+    before = hosts_lines(stack, box)
+    assert before[-2:] == [f"{ip_a}\thb", f"{ip_b}\thb"]
+    # a hot-plug appends its line; the first endpoint's stays as it was
+    ok(stack.run_docker("network", "connect", c, box))
+    ip_c = inspect(stack, box)["NetworkSettings"]["Networks"][c]["IPAddress"]
+    assert hosts_lines(stack, box) == [*before, f"{ip_c}\thb"]
+    # a disconnect takes its line away
+    ok(stack.run_docker("network", "disconnect", b, box))
+    assert hosts_lines(stack, box) == [*before[:-1], f"{ip_c}\thb"]
+
+
+# -- 4. resolv.conf --------------------------------------------------------------
+def resolv_options(stack: Stack, busybox: str, *args: str) -> list[str]:
+    text = ok(stack.run_docker("run", "--rm", *args, busybox, "cat", "/etc/resolv.conf"))
+    return [line for line in text.splitlines() if line.startswith("options")]
+
+
+def test_resolv_conf_ndots_on_user_networks(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    net = unique("hgq-dns")
+    cleanup.append(net)
+    ok(stack.run_docker("network", "create", net))
+    on = ("--network", net)
+    assert "ndots:0" in resolv_options(stack, busybox, *on)[-1].split()
+    assert resolv_options(stack, busybox, *on, "--dns-option", "ndots:2") == ["options ndots:2"]
+    assert resolv_options(stack, busybox, *on, "--dns-option", "use-vc") == [
+        "options use-vc ndots:0"
+    ]
+    # the default bridge has no embedded DNS: no ndots of ours
+    assert not any("ndots:0" in line for line in resolv_options(stack, busybox))
+
+
+# -- 5. removing a network in use ------------------------------------------------
+def test_removing_a_network_in_use_is_403(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    net, box = unique("hgq-busy"), unique("hgq-busyc")
+    cleanup += [net, box]
+    ok(stack.run_docker("network", "create", net))
+    ok(stack.run_docker("run", "-d", "--name", box, "--network", net, busybox, "sleep", "300"))
+    client = stack.docker_client()
+    status, message = api_status(client.api.remove_network, net)
+    assert status == 403 and "has active endpoints" in message
+    run = stack.run_docker("network", "rm", net)
+    assert run.returncode != 0 and "has active endpoints" in run.stderr
+    assert net in network_names(stack)
+
+
+# -- 6. the type filter -----------------------------------------------------------
+def test_unknown_type_filter_is_refused(stack: Stack) -> None:
+    run = stack.run_docker("network", "ls", "--filter", "type=foo")
+    assert run.returncode != 0
+    assert "invalid filter: 'type'='foo'" in run.stderr
+    status, message = api_status(stack.docker_client().api.networks, filters={"type": "foo"})
+    assert status == 400 and message == "invalid filter: 'type'='foo'"
+    builtin = ok(stack.run_docker("network", "ls", "--filter", "type=builtin", "-q"))
+    assert len(builtin.split()) == 3
+
+
+# -- 7. inspect with a scope ------------------------------------------------------
+def test_inspect_scope_must_match(stack: Stack, cleanup: list[str]) -> None:
+    net = unique("hgq-scope")
+    cleanup.append(net)
+    nid = ok(stack.run_docker("network", "create", net)).strip()
+    api = stack.docker_client().api
+    assert api.inspect_network(net, scope="local")["Id"] == nid
+    for scope in ("swarm", "global"):
+        status, message = api_status(api.inspect_network, net, scope=scope)
+        assert (status, message) == (404, f"network {net} not found")
+
+
+# -- 8. inspect shapes -------------------------------------------------------------
+def test_inspect_shapes(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    net, box = unique("hgq-shape"), unique("hgq-shapec")
+    cleanup += [net, box]
+    base = ipaddress.ip_network(subnet())
+    ok(stack.run_docker("network", "create", "--subnet", str(base), net))
+    assert inspect(stack, net)["IPAM"]["Options"] == {}
+    fixed = str(base.network_address + 9)
+    ok(
+        stack.run_docker(
+            "create", "--name", box, "--network", net, "--ip", fixed, busybox, "sleep", "300"
+        )
+    )
+    entry = inspect(stack, box)["NetworkSettings"]["Networks"][net]
+    assert entry["IPAMConfig"] == {"IPv4Address": fixed}
+    other = unique("hgq-shapeb")
+    cleanup.insert(0, other)
+    ok(stack.run_docker("create", "--name", other, "--network", net, busybox, "true"))
+    assert inspect(stack, other)["NetworkSettings"]["Networks"][net]["IPAMConfig"] is None
+
+
+# -- 9. the resolver: <container>.<network> and reverse lookups --------------------
+def nslookup(stack: Stack, box: str, name: str) -> str:
+    return ok(stack.run_docker("exec", box, "timeout", "5", "nslookup", name))
+
+
+def test_resolver_answers_qualified_and_reverse_names(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    first, second = unique("hgq-nd"), unique("hgq-ne")
+    d1, d2 = unique("hgq-d1"), unique("hgq-d2")
+    cleanup += [first, second, d1, d2]
+    for net in (first, second):
+        ok(stack.run_docker("network", "create", net))
+    ok(stack.run_docker("run", "-d", "--name", d1, "--network", second, busybox, "sleep", "300"))
+    # --dns on a loopback address nobody serves: what the resolver does not
+    # answer itself fails at once instead of leaving the host
+    quiet = ("--dns", "127.0.0.9")
+    ok(
+        stack.run_docker(
+            "run", "-d", "--name", d2, *quiet, "--network", first, busybox, "sleep", "300"
+        )
+    )
+    ok(stack.run_docker("network", "connect", second, d2))
+    ip_d1 = inspect(stack, d1)["NetworkSettings"]["Networks"][second]["IPAddress"]
+    # d2 asks the resolver of its first network about a name on its second
+    assert ip_d1 in nslookup(stack, d2, f"{d1}.{second}")
+    assert f"name = {d1}.{second}" in nslookup(stack, d2, ip_d1)
+    # not a network d1's asker is on: no answer of ours
+    lone = unique("hgq-lone")
+    cleanup.insert(0, lone)
+    ok(
+        stack.run_docker(
+            "run", "-d", "--name", lone, *quiet, "--network", first, busybox, "sleep", "300"
+        )
+    )
+    miss = stack.run_docker("exec", lone, "timeout", "5", "nslookup", f"{d1}.{second}")
+    assert ip_d1 not in miss.stdout
