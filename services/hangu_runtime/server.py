@@ -173,18 +173,25 @@ def serve(
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving", name=name, socket=str(socket_path), pid=os.getpid())
 
-    stopping = threading.Event()
+    stopping: list[str] = []  # the signal's name, once one came
 
     def _stop(signum: int, _: Any) -> None:
-        log.info("stopping", name=name, signal=signal.Signals(signum).name)
-        stopping.set()
+        # Only a flag: a handler runs between two bytecodes of the main
+        # thread, which may be holding any lock (an Event's, logging's).
+        stopping.append(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     # `kill -USR1 <pid>`: every thread's stack on stderr, for a service
     # that hangs (no restart, no debugger needed).
     faulthandler.register(signal.SIGUSR1, all_threads=True)
-    stopping.wait()
+    # Short sleeps, not one blocking wait: a SIGTERM that the kernel
+    # delivers to one of gRPC's threads does not wake a main thread blocked
+    # in a lock, so its handler would never run (seen: a service that never
+    # stopped).
+    while not stopping:
+        time.sleep(0.1)
+    log.info("stopping", name=name, signal=stopping[0])
     # A stop that hangs leaves every thread's stack in the log and exits,
     # before the supervisor's SIGKILL (60 s) would end it without a word.
     faulthandler.dump_traceback_later(STOP_WATCHDOG_SECONDS, exit=True)
