@@ -141,6 +141,14 @@ def _ifname(ep: EndpointRow) -> str:
     return ep.ifname
 
 
+# A kernel booted without IPv6 has no such sysctls at all.
+_HOST_IPV6 = Path("/proc/sys/net/ipv6").is_dir()
+
+
+def _disable_ipv6(ifname: str) -> str:
+    return f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
+
+
 def veth_name(endpoint_id: str) -> str:
     return "veth" + hashlib.sha256(endpoint_id.encode()).hexdigest()[:7]
 
@@ -401,8 +409,10 @@ class Sandboxes:
                 mtu(net),
                 isolated=not icc_enabled(net),
             )
+            # Before it is up: an IPv4-only interface never gets an IPv6
+            # link-local address.
+            self._set_sysctls(netns_path, req, ifname, ipv6=bool(net.subnet6))
             ep.ifindex = links.configure_inside(ns, ifname, addresses, default_route, peer_index)
-            self._set_sysctls(netns_path, req, ifname)
         except BaseException:
             self.links.delete(ep.veth)
             self._release(ep)
@@ -411,9 +421,12 @@ class Sandboxes:
         return ep
 
     @staticmethod
-    def _set_sysctls(netns_path: Path, req: AttachmentRow, ifname: str) -> None:
-        """The endpoint's per-interface sysctls (its driver option)."""
-        values = sysctls.paths(req.driver_opts, ifname)
+    def _set_sysctls(netns_path: Path, req: AttachmentRow, ifname: str, ipv6: bool) -> None:
+        """The endpoint's per-interface sysctls: IPv6 off on an interface of
+        a network without IPv6, as current dockerd does, then what its
+        driver option asks (which may turn it on again)."""
+        values = [] if ipv6 or not _HOST_IPV6 else [(_disable_ipv6(ifname), "1")]
+        values += sysctls.paths(req.driver_opts, ifname)
         try:
             netns.write_sysctls(netns_path, values)
         except OSError as err:

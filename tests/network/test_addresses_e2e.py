@@ -589,3 +589,31 @@ def test_gw_priority_picks_the_default_routes(
         assert response is not None and response.status_code == 400, bad
         assert "GwPriority" in response.json()["message"]
     assert priorities(a) == before
+
+
+def test_ipv6_is_off_on_interfaces_of_ipv4_only_networks(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    """As current dockerd: an interface of a network without IPv6 has IPv6
+    disabled (no link-local address either), on the default bridge, a user
+    network and a hot-plugged one; an IPv6 network's interface keeps it."""
+    v4only, _, name = networks_and_a_name(stack, cleanup, "v6off")
+    dual = unique("hgw-v6on")
+    cleanup.append(dual)
+    ok(stack.run_docker("network", "create", "--ipv6", "--subnet", subnets()[1], dual))
+    ok(stack.run_docker("run", "-d", "--name", name, busybox, "sleep", "300"))
+    ok(stack.run_docker("network", "connect", v4only, name))
+    ok(stack.run_docker("network", "connect", dual, name))
+
+    def ipv6_state(ifname: str) -> tuple[str, str]:
+        flag = ok(
+            stack.run_docker("exec", name, "cat", f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6")
+        )
+        addrs = ok(stack.run_docker("exec", name, "ip", "-6", "-o", "addr", "show", "dev", ifname))
+        return flag.strip(), addrs
+
+    for ifname in ("eth0", "eth1"):
+        flag, addrs = ipv6_state(ifname)
+        assert flag == "1" and addrs.strip() == "", (ifname, addrs)
+    flag, addrs = ipv6_state("eth2")
+    assert flag == "0" and "scope global" in addrs
