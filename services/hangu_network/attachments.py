@@ -261,9 +261,12 @@ class Attachments:
         view = self.get(container_id)
         net = self.networks.get(req.network)
         kind = view.kind
-        if kind == "container":
+        # As moby's updateNetworkSettings: a container on the host's
+        # namespace shares it (ERR_SHARED); the host network cannot join one
+        # that has its own (ERR_HOST).
+        if kind in ("container", "host"):
             raise InvalidArgument(ERR_SHARED)
-        if kind == "host" or net.driver == "host":
+        if net.driver == "host":
             raise InvalidArgument(ERR_HOST)
         if kind == "none" or net.driver == "null":
             raise InvalidArgument(ERR_NONE)

@@ -443,3 +443,23 @@ def test_failed_start_of_a_rm_container_is_reported_once(stack: Stack, busybox: 
         assert wait_for(lambda: set(ok(stack.run_docker("ps", "-aq")).split()) == before)
     finally:
         holder.close()
+
+
+def test_host_mode_connect_refusals(stack: Stack, busybox: str, network: str) -> None:
+    """dockerd's words: a container on the host's namespace cannot join a
+    network, and the host network cannot be joined by one with its own."""
+    on_host, bridged = unique("onhost"), unique("bridged")
+    try:
+        ok(stack.run_docker("create", "--name", on_host, "--network", "host", busybox, "true"))
+        ok(stack.run_docker("create", "--name", bridged, busybox, "true"))
+        done = stack.run_docker("network", "connect", network, on_host)
+        assert done.returncode != 0
+        assert "container sharing network namespace with another container or host" in done.stderr
+        done = stack.run_docker("network", "connect", "host", bridged)
+        assert done.returncode != 0
+        assert (
+            "container cannot be disconnected from host network or connected to host network"
+            in (done.stderr)
+        )
+    finally:
+        stack.run_docker("rm", "-f", on_host, bridged)
