@@ -409,9 +409,10 @@ class Sandboxes:
                 mtu(net),
                 isolated=not icc_enabled(net),
             )
-            # Before it is up: an IPv4-only interface never gets an IPv6
-            # link-local address.
-            self._set_sysctls(netns_path, req, ifname, ipv6=bool(net.subnet6))
+            # Before it is up: an interface without IPv6 addresses never
+            # gets an IPv6 link-local one.
+            ipv6 = any(address.version == 6 for address, _, _ in addresses)
+            self._set_sysctls(netns_path, req, ifname, ipv6=ipv6)
             ep.ifindex = links.configure_inside(ns, ifname, addresses, default_route, peer_index)
         except BaseException:
             self.links.delete(ep.veth)
@@ -422,9 +423,10 @@ class Sandboxes:
 
     @staticmethod
     def _set_sysctls(netns_path: Path, req: AttachmentRow, ifname: str, ipv6: bool) -> None:
-        """The endpoint's per-interface sysctls: IPv6 off on an interface of
-        a network without IPv6, as current dockerd does, then what its
-        driver option asks (which may turn it on again)."""
+        """The endpoint's per-interface sysctls: IPv6 off on an interface
+        with no IPv6 address (a network without IPv6 and no IPv6
+        --link-local-ip), as current dockerd does, then what its driver
+        option asks (which may turn it on again)."""
         values = [] if ipv6 or not _HOST_IPV6 else [(_disable_ipv6(ifname), "1")]
         values += sysctls.paths(req.driver_opts, ifname)
         try:
