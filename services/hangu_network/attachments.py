@@ -141,13 +141,15 @@ class Attachments:
             raise NotFound(f"No such container: {container_id}")
         return view
 
-    def exists(self, reference: str) -> bool:
-        """A container (created, running or stopped) by id, id prefix or name."""
+    def matching(self, reference: str) -> list[str]:
+        """The containers (created, running or stopped) that an id, id
+        prefix or name refers to."""
         name = reference.lstrip("/")
-        return any(
-            c == reference or c.startswith(reference) or m.container_name.lstrip("/") == name
+        return [
+            c
             for c, m in self.members().items()
-        )
+            if c.startswith(reference) or m.container_name.lstrip("/") == name
+        ]
 
     def members(self) -> dict[str, MemberRow]:
         with Session(self.engine, expire_on_commit=False) as s:

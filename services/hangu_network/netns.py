@@ -10,7 +10,7 @@ import contextlib
 import ctypes
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hangu_runtime import logging as hlog
@@ -39,9 +39,10 @@ def _return_home(home: int) -> None:
         os._exit(70)
 
 
-def create(path: Path) -> Rtnl:
-    """Create a namespace bound at `path`; return a netlink socket inside it
-    (the caller closes it)."""
+def create(path: Path, sysctls: Sequence[tuple[str, str]] = ()) -> Rtnl:
+    """Create a namespace bound at `path`, with these /proc/sys values
+    written inside it; return a netlink socket inside it (the caller closes
+    it). One entry into the namespace for all of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
     os.close(fd)
@@ -52,6 +53,9 @@ def create(path: Path) -> Rtnl:
         try:
             if _libc.mount(_SELF, str(path).encode(), b"none", MS_BIND, None) != 0:
                 raise _err(f"bind mount of the namespace on {path}")
+            for name, value in sysctls:
+                with open(name, "w") as fh:
+                    fh.write(value)
             return Rtnl()
         finally:
             _return_home(home)

@@ -141,12 +141,16 @@ def _ifname(ep: EndpointRow) -> str:
     return ep.ifname
 
 
-# A kernel booted without IPv6 has no such sysctls at all.
+# As current dockerd, an interface without IPv6 addresses has IPv6 off (no
+# link-local address either). Set as the namespace's default when it is made
+# (no extra entry into it per interface); an interface with IPv6 addresses
+# turns it on for itself. A kernel booted without IPv6 has no such sysctls.
 _HOST_IPV6 = Path("/proc/sys/net/ipv6").is_dir()
+_IPV6_OFF_BY_DEFAULT = [("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1")] if _HOST_IPV6 else []
 
 
-def _disable_ipv6(ifname: str) -> str:
-    return f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6"
+def _ipv6_on(ifname: str) -> tuple[str, str]:
+    return f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "0"
 
 
 def veth_name(endpoint_id: str) -> str:
@@ -297,7 +301,7 @@ class Sandboxes:
         # One transaction for the sandbox, its endpoints and their addresses.
         writes = Writes()
         try:
-            ns = netns.create(path)
+            ns = netns.create(path, _IPV6_OFF_BY_DEFAULT)
             row.netns_path = str(path)
             links.loopback_up(ns)
             t_ns = time.perf_counter()
@@ -409,8 +413,7 @@ class Sandboxes:
                 mtu(net),
                 isolated=not icc_enabled(net),
             )
-            # Before it is up: an interface without IPv6 addresses never
-            # gets an IPv6 link-local one.
+            # Before it is up (IPv6 is off by default in the namespace).
             ipv6 = any(address.version == 6 for address, _, _ in addresses)
             self._set_sysctls(netns_path, req, ifname, ipv6=ipv6)
             ep.ifindex = links.configure_inside(ns, ifname, addresses, default_route, peer_index)
@@ -423,11 +426,10 @@ class Sandboxes:
 
     @staticmethod
     def _set_sysctls(netns_path: Path, req: AttachmentRow, ifname: str, ipv6: bool) -> None:
-        """The endpoint's per-interface sysctls: IPv6 off on an interface
-        with no IPv6 address (a network without IPv6 and no IPv6
-        --link-local-ip), as current dockerd does, then what its driver
-        option asks (which may turn it on again)."""
-        values = [] if ipv6 or not _HOST_IPV6 else [(_disable_ipv6(ifname), "1")]
+        """The endpoint's per-interface sysctls: IPv6 on for an interface
+        with IPv6 addresses (off is the namespace's default), then what its
+        driver option asks."""
+        values = [_ipv6_on(ifname)] if ipv6 and _HOST_IPV6 else []
         values += sysctls.paths(req.driver_opts, ifname)
         try:
             netns.write_sysctls(netns_path, values)
@@ -451,16 +453,14 @@ class Sandboxes:
         container service resolved the name at create; one that did not
         exist then is looked up here, by id, id prefix or name."""
         other_id = mode.split(":", 1)[1]
-        matches = [c for c in self.all_ids() if c == other_id or c.startswith(other_id)]
+        running = set(self.all_ids())
+        matches = [c for c in running if c == other_id or c.startswith(other_id)]
         if not matches:
-            matches = [
-                c
-                for c, m in self.attachments.members().items()
-                if m.container_name.lstrip("/") == other_id.lstrip("/") and c in self.all_ids()
-            ]
-        if len(matches) != 1:
-            if not self.attachments.exists(other_id):
+            known = self.attachments.matching(other_id)
+            if not known:
                 raise NotFound(f"No such container: {other_id}")
+            matches = [c for c in known if c in running]
+        if len(matches) != 1:
             raise Conflict(f"cannot join network of a non running container: {other_id}")
         other = self.get(matches[0])
         row = SandboxRow(
