@@ -79,42 +79,37 @@ def networks_from(attachments: network_pb2.Attachments) -> dict[str, EndpointSet
     return {ep.network_name: endpoint_settings(ep) for ep in attachments.endpoints}
 
 
-# moby's runconfig errors for options that a shared network namespace
-# makes meaningless, word for word (all "invalid parameter": 400).
-_CONFLICTS_WITH_CONTAINER_MODE = (
-    ("hostname", "conflicting options: hostname and the network mode"),
-    (
-        "links",
-        "conflicting options: container type network can't be used with links. "
-        "This would result in undefined behavior",
-    ),
-    ("dns", "conflicting options: dns and the network mode"),
-    ("extra_hosts", "conflicting options: custom host-to-IP mapping and the network mode"),
-    ("mac_address", "conflicting options: mac-address and the network mode"),
-    ("ports", "conflicting options: port publishing and the container type network mode"),
-    ("exposed_ports", "conflicting options: port exposing and the container type network mode"),
-)
-
-
 def check_network_mode(cfg: ContainerConfig, hc: HostConfig) -> None:
     """What dockerd refuses for `container:<x>` and `host` modes at create,
-    on the config as the client sent it (before the image's is merged)."""
+    on the config as the client sent it (before the image's is merged):
+    moby's runconfig errors, word for word (all "invalid parameter": 400)."""
     mode = hc.network_mode
     if mode == "host" and cfg.mac_address:
         raise InvalidArgument("conflicting options: mac-address and the network mode")
     if not mode.startswith("container:"):
         return
-    given = {
-        "hostname": bool(cfg.hostname),
-        "links": bool(hc.links),
-        "dns": bool(hc.dns),
-        "extra_hosts": bool(hc.extra_hosts),
-        "mac_address": bool(cfg.mac_address),
-        "ports": bool(hc.port_bindings) or hc.publish_all_ports,
-        "exposed_ports": bool(cfg.exposed_ports),
-    }
-    for option, message in _CONFLICTS_WITH_CONTAINER_MODE:
-        if given[option]:
+    # Options that a shared network namespace makes meaningless.
+    conflicts = (
+        (cfg.hostname, "conflicting options: hostname and the network mode"),
+        (
+            hc.links,
+            "conflicting options: container type network can't be used with links. "
+            "This would result in undefined behavior",
+        ),
+        (hc.dns, "conflicting options: dns and the network mode"),
+        (hc.extra_hosts, "conflicting options: custom host-to-IP mapping and the network mode"),
+        (cfg.mac_address, "conflicting options: mac-address and the network mode"),
+        (
+            hc.port_bindings or hc.publish_all_ports,
+            "conflicting options: port publishing and the container type network mode",
+        ),
+        (
+            cfg.exposed_ports,
+            "conflicting options: port exposing and the container type network mode",
+        ),
+    )
+    for given, message in conflicts:
+        if given:
             raise InvalidArgument(message)
 
 
