@@ -244,8 +244,6 @@ def _mount_point(plan: MountPlan) -> pb.MountPoint:
 def container_to_pb(view: model.ContainerView) -> pb.Container:
     c = view.container
     ns = network_settings_to_pb(c.network_settings)
-    if not ns.sandbox_id:
-        ns.sandbox_id = c.id
     return pb.Container(
         id=c.id,
         name=c.name,

@@ -186,6 +186,9 @@ class Lifecycle:
             state.finished_at = time.time()
             state.pid = 0
             state.oom_killed = self.rt.oom_killed(cid)
+            # die before the network disconnects the teardown sends, as
+            # dockerd orders them
+            self.emit("die", live, exitCode=str(code))
             # Before the exit is visible: when `docker stop` returns, the
             # container's published ports are free again, as with dockerd.
             self.starter.teardown(live)
@@ -199,7 +202,6 @@ class Lifecycle:
                 state.status = "restarting"
                 self.registry.save(live)
         log.info("container_exited", id=cid, exit_code=code, restart=restart)
-        self.emit("die", live, exitCode=str(code))
         if restart:
             self.pool.submit(self._restart_after_exit, live)
         elif live.ctr.host_config.auto_remove:
@@ -282,6 +284,7 @@ class Lifecycle:
         log.info("stop_timeout_kill", id=live.id, timeout=timeout)
         with contextlib.suppress(HanguError):
             self.rt.kill(live.id, signal.SIGKILL, all_processes=True)
+        self.emit("kill", live, signal=str(int(signal.SIGKILL)))
         if not self._wait_exit(live, seen, 30):
             raise Internal(f"container {live.id} did not exit after SIGKILL")
         self.emit("stop", live)

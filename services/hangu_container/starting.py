@@ -109,7 +109,12 @@ def sandbox_request(
 
 
 def network_settings(sandbox: object) -> NetworkSettings:
-    ns = NetworkSettings(sandbox_id="", sandbox_key=getattr(sandbox, "netns_path", ""))
+    key = getattr(sandbox, "sandbox_key", "")
+    # dockerd's SandboxID belongs to a namespace of the container's own (or
+    # the host's), none for container:<x>; hangu's sandbox is keyed by the
+    # container.
+    cid = getattr(sandbox, "container_id", "")
+    ns = NetworkSettings(sandbox_id=cid if key else "", sandbox_key=key)
     for p in getattr(sandbox, "ports", []):
         key = f"{p.container_port}/{p.protocol}"
         ns.ports.setdefault(key, PortBindings()).bindings.append(
@@ -273,10 +278,13 @@ class Starter:
             try:
                 attachments = self.peers.network.remove_sandbox(cid)
                 ctr.sandbox_active = False
+                # The sandbox's id and key stay once stopped, as dockerd's.
                 ctr.network_settings = NetworkSettings(
+                    sandbox_id=ctr.network_settings.sandbox_id,
+                    sandbox_key=ctr.network_settings.sandbox_key,
                     networks=networking.networks_from(attachments)
                     if attachments is not None
-                    else ctr.network_settings.networks
+                    else ctr.network_settings.networks,
                 )
             except HanguError as err:
                 log.warning("remove_sandbox_failed", id=cid, error=err.message)

@@ -262,21 +262,23 @@ class Attachments:
         or with `into` when the caller commits (and removes it on failure)."""
         view = self.get(container_id)
         net = self.networks.get(req.network)
-        kind = view.kind
-        # As moby's updateNetworkSettings: a container on the host's
-        # namespace shares it (ERR_SHARED); the host network cannot join one
-        # that has its own (ERR_HOST).
-        if kind in ("container", "host"):
+        if view.kind == "container":
             raise InvalidArgument(ERR_SHARED)
-        if net.driver == "host":
+        if net.driver == "host" and view.kind != "host":
             raise InvalidArgument(ERR_HOST)
-        if kind == "none" or net.driver == "null":
-            raise InvalidArgument(ERR_NONE)
         if any(r.network_id == net.id for r, _ in view.rows):
             raise Forbidden(
                 f"endpoint with name {view.member.container_name} already exists "
                 f"in network {net.name}"
             )
+        # As moby's updateNetworkSettings, against the networks attached now
+        # (not the mode): a container that left `none` may join a bridge.
+        for _, other in view.rows:
+            drivers = (net.driver, other.driver if other is not None else "")
+            if "host" in drivers:
+                raise InvalidArgument(ERR_SHARED)
+            if "null" in drivers:
+                raise InvalidArgument(ERR_NONE)
         validate(net, req)
         position = max((r.position for r, _ in view.rows), default=-1) + 1
         row = _row(container_id, net, req, position)

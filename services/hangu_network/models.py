@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import time
@@ -27,8 +28,12 @@ class NetworkRow(NetworkBase, table=True):
     # Picked from the default pools rather than given by the user: --ip and
     # --ip6 are refused there, as Docker refuses them.
     subnet_from_pool: bool = False
+    # The gateway of a subnet given without one: inspect's IPAM.Config
+    # leaves it out, as dockerd keeps the config as given.
+    gateway_implied: bool = False
     subnet6: str = ""  # IPv6 (EnableIPv6)
     gateway6: str = ""
+    gateway6_implied: bool = False
     ip_range6: str = ""
     subnet6_from_pool: bool = False
     aux_addresses_json: str = "{}"  # name -> address, never handed out
@@ -171,6 +176,24 @@ class EndpointRow(NetworkBase, table=True):
     @property
     def aliases(self) -> list[str]:
         return list(json.loads(self.aliases_json))
+
+
+# The predefined networks that give a container no interface of its own.
+PLAIN_DRIVERS = ("host", "null")
+
+
+def plain_endpoint(sandbox: SandboxRow, network_id: str) -> EndpointRow:
+    """A running container's endpoint on `host` or `none`: no interface and
+    no address, only the id Docker shows (new for each start, as dockerd's,
+    and the same for every look at one start), so it is never stored."""
+    seed = f"{sandbox.container_id}\0{network_id}\0{sandbox.created!r}"
+    return EndpointRow(
+        id=hashlib.sha256(seed.encode()).hexdigest(),
+        container_id=sandbox.container_id,
+        network_id=network_id,
+        ifname="",
+        created=sandbox.created,
+    )
 
 
 class TeardownRow(NetworkBase, table=True):

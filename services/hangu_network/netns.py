@@ -66,6 +66,18 @@ def create(path: Path, sysctls: Sequence[tuple[str, str]] = ()) -> Rtnl:
         os.close(home)
 
 
+def bind_home(path: Path) -> None:
+    """Bind the service's own (the host's) namespace at `path`, as dockerd
+    binds netns/default for host-mode containers; already bound is fine."""
+    if is_bound(path):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    if _libc.mount(_SELF, str(path).encode(), b"none", MS_BIND, None) != 0:
+        raise _err(f"bind mount of the host namespace on {path}")
+
+
 @contextlib.contextmanager
 def _inside(path: Path) -> Iterator[None]:
     """The calling thread inside the namespace bound at `path`, then home."""

@@ -8,7 +8,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,10 +33,19 @@ from hangu_runtime.events import EventBus
 from hangu_runtime.filters import Args, match_labels, prune_until
 from hangu_runtime.ids import new_id
 
-from . import dockeruser, ipam
+from . import bridgeopts, dockeruser, ipam
 from .dns import DnsServer
 from .links import HostLinks
-from .models import AllocationRow, EndpointRow, NetworkRow, SandboxRow, TeardownRow
+from .models import (
+    PLAIN_DRIVERS,
+    AllocationRow,
+    AttachmentRow,
+    EndpointRow,
+    NetworkRow,
+    SandboxRow,
+    TeardownRow,
+    plain_endpoint,
+)
 from .names import NameIndex
 from .nft import Nft
 from .teardown import BridgeTeardown
@@ -46,28 +54,11 @@ log = hlog.get_logger("hangu.network.networks")
 
 PREDEFINED = ("bridge", "host", "none")
 HOST_LOCK = "/run/hangu-network.lock"
-BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
-ICC_OPT = "com.docker.network.bridge.enable_icc"
-MASQUERADE_OPT = "com.docker.network.bridge.enable_ip_masquerade"
-HOST_BINDING_OPT = "com.docker.network.bridge.host_binding_ipv4"
-MTU_OPT = "com.docker.network.driver.mtu"
-MTU_MIN, MTU_MAX = 68, 65535  # what the kernel takes for a bridge (0: the default)
 
 
 # dockerd's accepted keys (daemon/network/filter.go).
 LIST_FILTERS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})
-
-
-def default_bridge_options(bridge: str) -> dict[str, str]:
-    return {
-        "com.docker.network.bridge.default_bridge": "true",
-        ICC_OPT: "true",
-        MASQUERADE_OPT: "true",
-        HOST_BINDING_OPT: "0.0.0.0",
-        BRIDGE_NAME_OPT: bridge,
-        MTU_OPT: "1500",
-    }
 
 
 @dataclass
@@ -104,6 +95,7 @@ class PoolPlan:
     gateway: ipam.Address
     ip_range: str
     from_pool: bool
+    implied_gateway: bool = False  # a given subnet's first address, not asked for
 
 
 class Networks:
@@ -180,14 +172,18 @@ class Networks:
                     subnet=str(subnet),
                     gateway=str(ipam.default_gateway(subnet)),
                     predefined=True,
-                    options_json=json.dumps(default_bridge_options(self.settings.bridge)),
+                    options_json=json.dumps(
+                        bridgeopts.default_bridge_options(self.settings.bridge)
+                    ),
                 )
                 s.add(row)
                 log.info("default_bridge_subnet", subnet=str(subnet), bridge=row.bridge)
             elif have["bridge"].bridge != self.settings.bridge:
                 row = have["bridge"]
                 row.bridge = self.settings.bridge
-                row.options_json = json.dumps(default_bridge_options(self.settings.bridge))
+                row.options_json = json.dumps(
+                    bridgeopts.default_bridge_options(self.settings.bridge)
+                )
                 s.add(row)
             for name, driver in (("host", "host"), ("none", "null")):
                 if name not in have:
@@ -217,11 +213,15 @@ class Networks:
             for net, gw in ((row.subnet, row.gateway), (row.subnet6, row.gateway6))
             if net and gw
         ]
-        self.links.ensure_bridge(row.bridge, gateways, mtu(row))
-        masquerade = not row.internal and _flag(row, MASQUERADE_OPT)
+        self.links.ensure_bridge(row.bridge, gateways, bridgeopts.mtu(row))
+        masquerade = not row.internal and bridgeopts.flag(row, bridgeopts.MASQUERADE_OPT)
         dns = self.dns_addresses(row)
         self.nft.add_network(
-            row.bridge, row.subnets if masquerade else [], dns, row.internal, icc_enabled(row)
+            row.bridge,
+            row.subnets if masquerade else [],
+            dns,
+            row.internal,
+            bridgeopts.icc_enabled(row),
         )
         if not row.internal:
             _enable_forwarding(ipv6=bool(row.subnet6))
@@ -310,11 +310,22 @@ class Networks:
         return self.get("bridge")
 
     def endpoints(self, network_id: str) -> list[tuple[EndpointRow, str]]:
-        """Endpoints of a network with their container names."""
+        """Endpoints of a network with their container names: on `host` and
+        `none`, one for each running container attached to it."""
         with Session(self.engine, expire_on_commit=False) as s:
-            eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
-            names = {sb.container_id: sb.container_name for sb in s.exec(select(SandboxRow))}
-        return [(ep, names.get(ep.container_id, "")) for ep in eps]
+            sandboxes = {sb.container_id: sb for sb in s.exec(select(SandboxRow))}
+            row = s.get(NetworkRow, network_id)
+            if row is not None and row.driver in PLAIN_DRIVERS:
+                attached = s.exec(
+                    select(AttachmentRow.container_id).where(AttachmentRow.network_id == network_id)
+                )
+                eps = [plain_endpoint(sandboxes[c], network_id) for c in attached if c in sandboxes]
+            else:
+                eps = list(s.exec(select(EndpointRow).where(EndpointRow.network_id == network_id)))
+        return [
+            (ep, sandboxes[ep.container_id].container_name if ep.container_id in sandboxes else "")
+            for ep in eps
+        ]
 
     def matching(self, filters: Mapping[str, Sequence[str]]) -> list[NetworkRow]:
         """`docker network ls`: the networks its filters select."""
@@ -360,7 +371,7 @@ class Networks:
             raise NotFound(f'plugin "{spec.ipam_driver}" not found')
         # Checked before anything is taken, as dockerd checks them: a refusal
         # leaves nothing behind.
-        check_options(spec.options)
+        bridgeopts.check_options(spec.options)
         ipam.validate_config(
             [(p.subnet, p.ip_range, p.gateway, p.aux_addresses) for p in spec.pools],
             spec.enable_ipv6,
@@ -379,7 +390,7 @@ class Networks:
                 {k: v for p in spec.pools for k, v in p.aux_addresses.items()},
                 [p.subnet for p in (v4, v6) if p],
             )
-            bridge = spec.options.get(BRIDGE_NAME_OPT) or "br-" + nid[:12]
+            bridge = spec.options.get(bridgeopts.BRIDGE_NAME_OPT) or "br-" + nid[:12]
             if len(bridge) > 15:
                 raise InvalidArgument(f"bridge name {bridge} is longer than 15 characters")
             # A removed network's bridge still going down must be gone first.
@@ -396,10 +407,12 @@ class Networks:
                 bridge=bridge,
                 subnet=str(v4.subnet),
                 gateway=str(v4.gateway),
+                gateway_implied=v4.implied_gateway,
                 ip_range=v4.ip_range,
                 subnet_from_pool=v4.from_pool,
                 subnet6=str(v6.subnet) if v6 else "",
                 gateway6=str(v6.gateway) if v6 else "",
+                gateway6_implied=v6.implied_gateway if v6 else False,
                 ip_range6=v6.ip_range if v6 else "",
                 subnet6_from_pool=v6.from_pool if v6 else False,
                 aux_addresses_json=json.dumps(aux),
@@ -463,7 +476,13 @@ class Networks:
             ip_range = ipam.parse_network(range_text, version)
             if ip_range is None or not ip_range.subnet_of(subnet):  # type: ignore[arg-type]
                 raise InvalidArgument(f"invalid ip range {range_text} for subnet {subnet}")
-        return PoolPlan(subnet, gateway, range_text, from_pool=not subnet_text)
+        return PoolPlan(
+            subnet,
+            gateway,
+            range_text,
+            from_pool=not subnet_text,
+            implied_gateway=bool(subnet_text) and not gateway_text,
+        )
 
     def _subnets(self, s: Session) -> list[ipam.Subnet]:
         out: list[ipam.Subnet] = []
@@ -623,75 +642,10 @@ def _aux_addresses(asked: Mapping[str, str], subnets: Sequence[ipam.Subnet]) -> 
     return out
 
 
-def check_options(options: Mapping[str, str]) -> None:
-    """The bridge driver options dockerd parses, refused as it refuses them
-    (strconv.Atoi, strconv.ParseBool, net.ParseIP and their wording)."""
-    for key, value in options.items():
-        if key == MTU_OPT:
-            if _go_atoi(value) is None:
-                raise _parse_error(key, value, f'strconv.Atoi: parsing "{value}": invalid syntax')
-            if int(value) < 0 or int(value) > MTU_MAX or 0 < int(value) < MTU_MIN:
-                # dockerd refuses a negative one; the kernel the others
-                raise InvalidArgument(f"invalid MTU number: {int(value)}")
-        elif key in (ICC_OPT, MASQUERADE_OPT):
-            if _go_bool(value) is None:
-                raise _parse_error(
-                    key, value, f'strconv.ParseBool: parsing "{value}": invalid syntax'
-                )
-        elif key == HOST_BINDING_OPT:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise _parse_error(key, value, "nil ip") from None
-
-
 def _kernel_words(err: Exception) -> str:
     """An errno as Go's syscall errors word it ("invalid argument")."""
     code = getattr(err, "code", None) or getattr(err, "errno", None)
     return os.strerror(code).lower() if isinstance(code, int) else str(err)
-
-
-def _parse_error(key: str, value: str, why: str) -> InvalidArgument:
-    return InvalidArgument(f"failed to parse {key} value: {value} ({why})")
-
-
-def _go_atoi(value: str) -> int | None:
-    """Go's strconv.Atoi: optional sign and decimal digits, nothing else
-    (Python's int() also takes spaces and underscores)."""
-    return int(value) if re.fullmatch(r"[+-]?[0-9]+", value) else None
-
-
-def _go_bool(value: str) -> bool | None:
-    """Go's strconv.ParseBool."""
-    if value in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if value in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    return None
-
-
-def _flag(row: NetworkRow, key: str) -> bool:
-    """A boolean driver option, true unless set false (as dockerd reads it;
-    a value stored before options were checked counts as unset)."""
-    found = _go_bool(row.options.get(key, "true"))
-    return True if found is None else found
-
-
-def mtu(row: NetworkRow) -> int:
-    """The bridge MTU: 0 or unset means the default, as in dockerd."""
-    found = _go_atoi(row.options.get(MTU_OPT, ""))
-    return found if found else 1500
-
-
-def host_binding(row: NetworkRow) -> str:
-    """Where a port published without an address binds ("": every address)."""
-    binding = row.options.get(HOST_BINDING_OPT, "")
-    return "" if binding == "0.0.0.0" else binding
-
-
-def icc_enabled(row: NetworkRow) -> bool:
-    """Containers of the network may talk to each other (Docker's default)."""
-    return _flag(row, ICC_OPT)
 
 
 @contextmanager

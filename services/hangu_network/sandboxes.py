@@ -31,15 +31,18 @@ from hangu_runtime.timing import Phases
 
 from . import etcfiles, ipam, links, netns, sysctls
 from .attachments import Attachments, AttachmentView, EndpointSpec, is_unresolved
+from .bridgeopts import host_binding, icc_enabled, mtu
 from .models import (
+    PLAIN_DRIVERS,
     AllocationRow,
     AttachmentRow,
     EndpointRow,
     MemberRow,
     NetworkRow,
     SandboxRow,
+    plain_endpoint,
 )
-from .networks import Networks, host_binding, icc_enabled, mtu
+from .networks import Networks
 from .nft import PortRule
 from .ports import PortRequest, Publisher
 from .reaper import VethReaper
@@ -167,6 +170,10 @@ class Sandboxes:
         self.nft = networks.nft
         self.ports = Publisher(self.nft)
         self.netns_dir = settings.run / "netns"
+        # The host's own namespace, bound while a host-mode container runs:
+        # its SandboxKey, as dockerd's netns/default.
+        self.host_key = self.netns_dir / "default"
+        self._host_key_guard = threading.Lock()
         self.files_root = settings.data_dir("network") / "sandboxes"
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -290,7 +297,11 @@ class Sandboxes:
         )
         if kind == "host":
             self._write_host_files(files)
-            return self._save(Writes(), row, [], [])
+            with self._host_key_guard:
+                netns.bind_home(self.host_key)
+                view = self._save(Writes(), row, [], [])
+            self._plain_events("connect", attached)
+            return view
         path = self.netns_dir / spec.container_id[:12]
         if path.exists():
             # Left by a crash between bind mount and saving: nobody owns it.
@@ -338,6 +349,7 @@ class Sandboxes:
                 )
             self._write_files(files, made, hostname, spec, extra)
             view = self._save(writes, row, made, rules)
+            self._plain_events("connect", attached)
             for _, net in made:
                 self._event("connect", net, spec.container_id)
             log.info(
@@ -602,14 +614,42 @@ class Sandboxes:
             row, stored = self._stored(container_id)
             writes = Writes()
             writes.delete(*stored, row)
-            writes.commit(self.engine)
+            with self._host_key_guard:
+                writes.commit(self.engine)
+                if row.network_mode == "host" and not self._host_mode_ids():
+                    netns.remove(self.host_key)
             self._keep(container_id, None)
             self.networks.names.changed()
         with self._locks_guard:
             self._locks.pop(container_id, None)
+        attached = self.attachments.find(container_id)
+        if attached is not None:
+            self._plain_events("disconnect", attached)
         for _, net in view.endpoints:
             self._event("disconnect", net, container_id)
         log.info("sandbox_removed", container_id=container_id)
+
+    def _plain_events(self, action: str, attached: AttachmentView) -> None:
+        """connect/disconnect on `host` and `none`, which have no endpoint
+        rows, at start and stop as dockerd sends them."""
+        for att, net in attached.rows:
+            if net is not None and net.driver in PLAIN_DRIVERS:
+                self._event(action, net, att.container_id)
+
+    def _host_mode_ids(self) -> list[str]:
+        with Session(self.engine, expire_on_commit=False) as s:
+            return list(
+                s.exec(select(SandboxRow.container_id).where(SandboxRow.network_mode == "host"))
+            )
+
+    def key(self, row: SandboxRow) -> str:
+        """The SandboxKey inspect shows: the namespace's file (the host's
+        for host mode; none of its own for container:<x>, as dockerd)."""
+        if row.network_mode == "host":
+            return str(self.host_key)
+        if row.network_mode.startswith("container:"):
+            return ""
+        return row.netns_path
 
     def _event(self, action: str, net: NetworkRow, container_id: str) -> None:
         self.networks.events.emit(
@@ -712,6 +752,10 @@ class Sandboxes:
                 view = self._find(container_id)
                 if view is None:
                     writes.commit(self.engine)
+                    # dockerd tells of it in any state (a connect only
+                    # once the container runs)
+                    if net is not None:
+                        self._event("disconnect", net, container_id)
                     return _live(attached, [])
                 eps = [e for e, _ in view.endpoints if e.network_id == att.network_id]
                 self._take_down(view, eps)
@@ -731,7 +775,7 @@ class Sandboxes:
                     self._move_default_routes(after)
                 self._refresh_files(after)
                 phases.mark("files")
-        if eps and net is not None:
+        if net is not None:
             self._event("disconnect", net, container_id)
             phases.done(network=net.name)
         return _live(attached, left)
@@ -818,9 +862,13 @@ class Sandboxes:
         """Every attachment with its live endpoint, if the sandbox runs."""
         view = self.attachments.get(container_id)
         try:
-            live = {e.network_id: e for e, _ in self.get(container_id).endpoints}
+            sandbox = self.get(container_id)
         except NotFound:
-            live = {}
+            return view, [LiveAttachment(a, n, None) for a, n in view.rows]
+        live = {e.network_id: e for e, _ in sandbox.endpoints}
+        for a, n in view.rows:
+            if n is not None and n.driver in PLAIN_DRIVERS:
+                live[a.network_id] = plain_endpoint(sandbox.row, a.network_id)
         return view, [LiveAttachment(a, n, live.get(a.network_id)) for a, n in view.rows]
 
     def _refresh_files(self, view: SandboxView) -> None:
@@ -856,6 +904,7 @@ class Sandboxes:
                 self.remove(cid)
             except Exception:
                 log.exception("purge_sandbox_failed", container_id=cid)
+        netns.remove(self.host_key)
         self.drain()
 
     def drain(self) -> None:
@@ -925,6 +974,8 @@ class Sandboxes:
                     log.info("orphan_veth_removed", veth=port.name, bridge=net.bridge)
         with Session(self.engine, expire_on_commit=False) as s:
             bound = {sb.netns_path for sb in s.exec(select(SandboxRow)) if sb.netns_path}
+        if self._host_mode_ids():
+            bound.add(str(self.host_key))
         for path in sorted(self.netns_dir.iterdir()) if self.netns_dir.is_dir() else []:
             if str(path) not in bound:
                 netns.remove(path)

@@ -94,9 +94,9 @@ def attachments_pb(view: AttachmentView, items: list[LiveAttachment]) -> pb.Atta
 def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.Network:
     aux = row.aux_addresses
     config = []
-    for subnet, gateway, ip_range in (
-        (row.subnet, row.gateway, row.ip_range),
-        (row.subnet6, row.gateway6, row.ip_range6),
+    for subnet, gateway, implied, ip_range in (
+        (row.subnet, row.gateway, row.gateway_implied, row.ip_range),
+        (row.subnet6, row.gateway6, row.gateway6_implied, row.ip_range6),
     ):
         if subnet:
             net = ipaddress.ip_network(subnet)
@@ -104,6 +104,7 @@ def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.
                 pb.IPAMConfig(
                     subnet=subnet,
                     gateway=gateway,
+                    gateway_implied=implied,
                     ip_range=ip_range,
                     aux_addresses={k: v for k, v in aux.items() if ipaddress.ip_address(v) in net},
                 )
@@ -129,9 +130,12 @@ def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.
     )
 
 
-def sandbox_pb(view: SandboxView, attachments: pb.Attachments | None = None) -> pb.Sandbox:
+def sandbox_pb(
+    view: SandboxView, key: str, attachments: pb.Attachments | None = None
+) -> pb.Sandbox:
     return pb.Sandbox(
         attachments=attachments,
+        sandbox_key=key,
         container_id=view.row.container_id,
         netns_path=view.row.netns_path,
         hosts_path=view.hosts_path,
@@ -240,12 +244,14 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
                 ],
             )
         )
-        return sandbox_pb(view, self._attachments(request.container_id))
+        key = self.sandboxes.key(view.row)
+        return sandbox_pb(view, key, self._attachments(request.container_id))
 
     def GetSandbox(
         self, request: pb.GetSandboxRequest, context: grpc.ServicerContext
     ) -> pb.Sandbox:
-        return sandbox_pb(self.sandboxes.get(request.container_id))
+        view = self.sandboxes.get(request.container_id)
+        return sandbox_pb(view, self.sandboxes.key(view.row))
 
     def RemoveSandbox(
         self, request: pb.RemoveSandboxRequest, context: grpc.ServicerContext

@@ -50,7 +50,8 @@ def test_dual_stack_network(stack: Stack, busybox: str, cleanup: list[str]) -> N
     configs = {c["Subnet"]: c for c in doc["IPAM"]["Config"]}
     assert set(configs) == {v4, v6}
     gw6 = str(ipaddress.ip_network(v6)[1])
-    assert configs[v6]["Gateway"] == gw6
+    # given without a gateway: shown as given (dockerd), the first address used
+    assert "Gateway" not in configs[v6] and "Gateway" not in configs[v4]
     cleanup.append(a)
     fixed = str(ipaddress.ip_network(v6)[0x42])
     ok(

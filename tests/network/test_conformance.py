@@ -10,8 +10,8 @@ import struct
 import pytest
 
 from hangu_network import dns, etcfiles, ipam
+from hangu_network.bridgeopts import check_options
 from hangu_network.names import NameIndex, NetworkNames
-from hangu_network.networks import check_options
 from hangu_runtime.errors import InvalidArgument
 
 

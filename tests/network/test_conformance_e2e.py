@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -240,6 +241,18 @@ def test_inspect_shapes(stack: Stack, busybox: str, cleanup: list[str]) -> None:
     base = ipaddress.ip_network(subnet())
     ok(stack.run_docker("network", "create", "--subnet", str(base), net))
     assert inspect(stack, net)["IPAM"]["Options"] == {}
+    # the config as given (dockerd): no gateway unless asked for or picked
+    assert inspect(stack, net)["IPAM"]["Config"] == [{"Subnet": str(base)}]
+    picked, gated = unique("hgq-shapep"), unique("hgq-shapeg")
+    cleanup += [picked, gated]
+    ok(stack.run_docker("network", "create", picked))
+    assert set(inspect(stack, picked)["IPAM"]["Config"][0]) == {"Subnet", "Gateway"}
+    other_base = ipaddress.ip_network(subnet())
+    while other_base.overlaps(base):
+        other_base = ipaddress.ip_network(subnet())
+    gw = str(other_base.network_address + 7)
+    ok(stack.run_docker("network", "create", "--subnet", str(other_base), "--gateway", gw, gated))
+    assert inspect(stack, gated)["IPAM"]["Config"] == [{"Subnet": str(other_base), "Gateway": gw}]
     fixed = str(base.network_address + 9)
     ok(
         stack.run_docker(
@@ -291,3 +304,141 @@ def test_resolver_answers_qualified_and_reverse_names(
     )
     miss = stack.run_docker("exec", lone, "timeout", "5", "nslookup", f"{d1}.{second}")
     assert ip_d1 not in miss.stdout
+
+
+# -- 10. host and none: endpoints, sandbox keys, connect after leaving none ------
+def test_host_and_none_containers_have_endpoints(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    on_host, on_none, base, shared = (unique(f"hgq-{m}") for m in ("hm", "nm", "bm", "cm"))
+    cleanup += [shared, on_host, on_none, base]
+    for name, mode in ((on_host, "host"), (on_none, "none"), (base, "bridge")):
+        ok(
+            stack.run_docker(
+                "run", "-d", "--name", name, "--network", mode, busybox, "sleep", "300"
+            )
+        )
+    ok(
+        stack.run_docker(
+            "run", "-d", "--name", shared, "--network", f"container:{base}", busybox, "sleep", "300"
+        )
+    )
+    for name, network in ((on_host, "host"), (on_none, "none")):
+        settings = inspect(stack, name)["NetworkSettings"]
+        endpoint = settings["Networks"][network]["EndpointID"]
+        assert len(endpoint) == 64
+        members = inspect(stack, network)["Containers"]
+        cid = inspect(stack, name)["Id"]
+        assert members[cid]["Name"] == name and members[cid]["EndpointID"] == endpoint
+        assert members[cid]["IPv4Address"] == "" and members[cid]["MacAddress"] == ""
+        assert settings["SandboxID"] == cid
+    # host mode: the host's namespace, bound as dockerd's netns/default
+    key = inspect(stack, on_host)["NetworkSettings"]["SandboxKey"]
+    assert key.endswith("/netns/default")
+    host_links = subprocess.run(
+        ["nsenter", f"--net={key}", "ip", "-o", "link"], capture_output=True, text=True, check=True
+    ).stdout
+    assert stack.bridge in host_links
+    assert inspect(stack, on_none)["NetworkSettings"]["SandboxKey"].endswith(
+        "/netns/" + inspect(stack, on_none)["Id"][:12]
+    )
+    # container:<x> has no sandbox of its own, as dockerd shows it
+    own = inspect(stack, shared)["NetworkSettings"]
+    assert (own["SandboxID"], own["SandboxKey"], own["Networks"]) == ("", "", {})
+    # once stopped, the key stays (dockerd keeps it); the binding goes with
+    # the last host-mode container
+    ok(stack.run_docker("rm", "-f", on_host))
+    assert not any(key in m for m in stack.mounts())
+
+
+def test_connect_after_leaving_none(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    created, running = unique("hgq-lc"), unique("hgq-lr")
+    cleanup += [created, running]
+    ok(stack.run_docker("create", "--name", created, "--network", "none", busybox, "sleep", "300"))
+    ok(
+        stack.run_docker(
+            "run", "-d", "--name", running, "--network", "none", busybox, "sleep", "300"
+        )
+    )
+    for name in (created, running):
+        still = stack.run_docker("network", "connect", "bridge", name)
+        assert "one of the networks in private (none) mode" in still.stderr
+        ok(stack.run_docker("network", "disconnect", "none", name))
+        ok(stack.run_docker("network", "connect", "bridge", name))
+        # and back: none next to a bridge is refused again
+        again = stack.run_docker("network", "connect", "none", name)
+        assert "one of the networks in private (none) mode" in again.stderr
+    ok(stack.run_docker("start", created))
+    for name in (created, running):
+        box = inspect(stack, name)
+        assert box["HostConfig"]["NetworkMode"] == "none"
+        assert list(box["NetworkSettings"]["Networks"]) == ["bridge"]
+        address = box["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        assert address and address in ok(stack.run_docker("exec", name, "ip", "-4", "addr"))
+
+
+def events_of(stack: Stack, since: str, until: str, cid: str) -> list[str]:
+    """The container's own events and the network events that name it."""
+    form = '{{.Type}} {{.Action}} {{index .Actor.Attributes "signal"}}|{{.Actor.ID}}'
+    form += '|{{index .Actor.Attributes "container"}}'
+    text = ok(stack.run_docker("events", "--since", since, "--until", until, "--format", form))
+    seen = []
+    for line in text.splitlines():
+        what, actor, container = line.split("|")
+        if cid in (actor, container):
+            seen.append(what.strip())
+    return seen
+
+
+def test_events_in_dockerds_order(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    net, box, idle, once = (unique(f"hgq-{n}") for n in ("ev", "evc", "evi", "evo"))
+    cleanup += [box, idle, net]
+    ok(stack.run_docker("network", "create", net))
+    since = str(int(time.time()) - 1)
+    ok(stack.run_docker("run", "-d", "--name", box, "--network", net, busybox, "sleep", "300"))
+    # sleep as pid 1 ignores SIGTERM: stop -t1 ends with a SIGKILL
+    ok(stack.run_docker("stop", "-t", "1", box))
+    ok(stack.run_docker("run", "--rm", "--name", once, "--network", "none", busybox, "true"))
+    # a disconnect is told in any state, a connect only once running
+    ok(stack.run_docker("create", "--name", idle, busybox, "true"))
+    ok(stack.run_docker("network", "connect", net, idle))
+    ok(stack.run_docker("network", "disconnect", net, idle))
+    until = str(int(time.time()) + 1)
+    assert events_of(stack, since, until, inspect(stack, box)["Id"]) == [
+        "container create",
+        "network connect",
+        "container start",
+        "container kill 15",
+        "container kill 9",
+        "container die",
+        "network disconnect",
+        "container stop",
+    ]
+    once_id = ok(
+        stack.run_docker(
+            "events",
+            "--since",
+            since,
+            "--until",
+            until,
+            "--filter",
+            f"container={once}",
+            "--filter",
+            "event=destroy",
+            "--format",
+            "{{.Actor.ID}}",
+        )
+    ).strip()
+    assert events_of(stack, since, until, once_id) == [
+        "container create",
+        "container attach",
+        "network connect",
+        "container start",
+        "container die",
+        "network disconnect",
+        "container destroy",
+    ]
+    assert events_of(stack, since, until, inspect(stack, idle)["Id"]) == [
+        "container create",
+        "network disconnect",
+    ]

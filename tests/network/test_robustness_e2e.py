@@ -223,8 +223,8 @@ def test_300_containers_on_one_network(stack: Stack, cleanup: list[str]) -> None
     doc = inspect(stack, net)
     addresses = {c["IPv4Address"] for c in doc["Containers"].values()}
     assert len(doc["Containers"]) == 300 and len(addresses) == 300
-    gateway = doc["IPAM"]["Config"][0]["Gateway"]
-    last = inspect(stack, names[-1])["NetworkSettings"]["Networks"][net]["IPAddress"]
+    last_entry = inspect(stack, names[-1])["NetworkSettings"]["Networks"][net]
+    gateway, last = last_entry["Gateway"], last_entry["IPAddress"]
     timings = []
     for _ in range(50):
         elapsed, found = query_ms(gateway, names[-1])

@@ -55,7 +55,7 @@ def network_json(n: npb.Network, containers: bool = True) -> dict[str, Any]:
 
 def _ipam_config(c: npb.IPAMConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"Subnet": c.subnet}
-    if c.gateway:
+    if c.gateway and not c.gateway_implied:
         out["Gateway"] = c.gateway
     if c.ip_range:
         out["IPRange"] = c.ip_range

@@ -51,9 +51,14 @@ class IPAMConfig(_message.Message):
     IP_RANGE_FIELD_NUMBER: _builtins.int
     GATEWAY_FIELD_NUMBER: _builtins.int
     AUX_ADDRESSES_FIELD_NUMBER: _builtins.int
+    GATEWAY_IMPLIED_FIELD_NUMBER: _builtins.int
     subnet: _builtins.str
     ip_range: _builtins.str
     gateway: _builtins.str
+    gateway_implied: _builtins.bool
+    """the subnet was given without a gateway: inspect leaves it out, as
+    dockerd shows the config as given (create ignores it)
+    """
     @_builtins.property
     def aux_addresses(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -63,10 +68,11 @@ class IPAMConfig(_message.Message):
         ip_range: _builtins.str = ...,
         gateway: _builtins.str = ...,
         aux_addresses: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        gateway_implied: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux_addresses", b"aux_addresses", "gateway", b"gateway", "ip_range", b"ip_range", "subnet", b"subnet"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux_addresses", b"aux_addresses", "gateway", b"gateway", "gateway_implied", b"gateway_implied", "ip_range", b"ip_range", "subnet", b"subnet"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -970,6 +976,7 @@ class Sandbox(_message.Message):
     PORTS_FIELD_NUMBER: _builtins.int
     NETWORK_MODE_FIELD_NUMBER: _builtins.int
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
+    SANDBOX_KEY_FIELD_NUMBER: _builtins.int
     container_id: _builtins.str
     netns_path: _builtins.str
     """empty for host mode"""
@@ -977,6 +984,10 @@ class Sandbox(_message.Message):
     hostname_path: _builtins.str
     resolv_conf_path: _builtins.str
     network_mode: _builtins.str
+    sandbox_key: _builtins.str
+    """inspect's SandboxKey: netns_path, the host's netns/default for host
+    mode, empty for container:<x> (as dockerd)
+    """
     @_builtins.property
     def endpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Endpoint]: ...
     @_builtins.property
@@ -999,10 +1010,11 @@ class Sandbox(_message.Message):
         ports: _abc.Iterable[Global___PortMapping] | None = ...,
         network_mode: _builtins.str = ...,
         attachments: Global___Attachments | None = ...,
+        sandbox_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "container_id", b"container_id", "endpoints", b"endpoints", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "netns_path", b"netns_path", "network_mode", b"network_mode", "ports", b"ports", "resolv_conf_path", b"resolv_conf_path"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachments", b"attachments", "container_id", b"container_id", "endpoints", b"endpoints", "hostname_path", b"hostname_path", "hosts_path", b"hosts_path", "netns_path", b"netns_path", "network_mode", b"network_mode", "ports", b"ports", "resolv_conf_path", b"resolv_conf_path", "sandbox_key", b"sandbox_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
