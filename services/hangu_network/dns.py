@@ -1,8 +1,13 @@
-"""Container DNS, the aardvark-dns way: one resolver in the service (no
-process per container) listening on the gateway address of every user
-bridge network. It answers the names of the containers on the network that
-the query arrived on (container name, short id, hostname, aliases) and
-forwards every other query to the host's nameservers.
+"""Container DNS: one resolver in the service (no process per container).
+Each container asks it at 127.0.0.11, as Docker's embedded DNS: the
+service binds a UDP and a TCP socket on that address inside the
+container's namespace (a socket stays in the namespace it was made in), so
+the resolver knows who asks by the socket a query arrives on and answers
+the names of every user network that container is on. It also listens on
+the gateway address of every user bridge network, answering for that
+network (for namespaces whose resolv.conf names the gateway). Names are
+container name, short id, hostname and aliases; every other query is
+forwarded.
 
 A and AAAA queries get answers of our own, and PTR queries of container
 addresses (`<container>.<network>`); for a known name, other types (and
@@ -36,6 +41,7 @@ QTYPE_A = 1
 QTYPE_AAAA = 28
 QTYPE_PTR = 12
 IP_FREEBIND = 15
+EMBEDDED = "127.0.0.11"  # the resolver's address inside each container
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,19 @@ class DnsServer:
             self._socks[gateway] = socks
         log.info("dns_serving", address=f"[{gateway}]:53" if ":" in gateway else f"{gateway}:53")
 
+    def serve_inside(self, container_id: str, socks: list[socket.socket], zone: Zone) -> None:
+        """Answer on sockets made inside a container's namespace
+        (embedded_sockets()), for that container; replaces earlier ones."""
+        self.stop_serving(container_id)
+        with self._lock:
+            for sock in socks:
+                sock.setblocking(False)
+                self._sel.register(sock, selectors.EVENT_READ, (sock.type, zone))
+            self._socks[container_id] = socks
+
+    def serves(self, key: str) -> bool:
+        return key in self._socks
+
     def stop_serving(self, gateway: str) -> None:
         with self._lock:
             for sock in self._socks.pop(gateway, []):
@@ -314,6 +333,25 @@ class DnsServer:
         q = parse_question(packet)
         with contextlib.suppress(OSError):
             sock.sendto(failed + (packet[12 : q[4]] if q else b""), client)
+
+
+def embedded_sockets() -> list[socket.socket]:
+    """UDP and TCP on 127.0.0.11:53, in the calling thread's namespace
+    (free-bind: its loopback need not be up yet)."""
+    socks: list[socket.socket] = []
+    try:
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            sock = socket.socket(socket.AF_INET, kind)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            sock.bind((EMBEDDED, 53))
+            if kind == socket.SOCK_STREAM:
+                sock.listen(64)
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 def _recv_framed(sock: socket.socket) -> bytes:

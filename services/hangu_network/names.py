@@ -38,7 +38,7 @@ class NetworkNames:
     # a name only the linking container resolves (Docker's embedded DNS)
     links: dict[str, dict[str, Records]] = field(default_factory=dict)
     clients: dict[str, str] = field(default_factory=dict)  # address -> container id
-    members: set[str] = field(default_factory=set)  # container ids
+    members: dict[str, str] = field(default_factory=dict)  # container id -> its address
 
     def lookup(self, name: str, client: str) -> Records | None:
         key = name.rstrip(".").lower()
@@ -74,6 +74,30 @@ class NameIndex:
 
         def upstreams(client: str) -> Sequence[str]:
             return self.table(network_id).upstreams.get(client, [])
+
+        return Zone(lookup, upstreams)
+
+    def sandbox_zone(self, container_id: str) -> Zone:
+        """What the resolver answers one container at 127.0.0.11: the names
+        of each user network it is on (as seen from its address there, so
+        its links count), its --dns servers for the rest."""
+
+        def joined() -> list[tuple[NetworkNames, str]]:
+            ids = self._network_ids.get("", self._load_network_ids) or {}
+            tables = (self.table(network_id) for network_id in ids.values())
+            return [(t, t.members[container_id]) for t in tables if container_id in t.members]
+
+        def lookup(name: str, _client: str) -> Records | None:
+            for table, address in joined():
+                found = table.lookup(name, address)
+                if found is not None:
+                    return found
+            return self._elsewhere(name, container_id) if "." in name.rstrip(".") else None
+
+        def upstreams(_client: str) -> Sequence[str]:
+            for table, address in joined():
+                return table.upstreams.get(address, [])
+            return []
 
         return Zone(lookup, upstreams)
 
@@ -133,7 +157,7 @@ class NameIndex:
         for ep in eps:
             sb = sbs.get(ep.container_id)
             names = [*ep.aliases, ep.container_id[:12]]
-            out.members.add(ep.container_id)
+            out.members[ep.container_id] = ep.ipv4_address or ep.ipv6_address
             for address in (ep.ipv4_address, ep.ipv6_address):
                 if address:
                     out.clients[address] = ep.container_id

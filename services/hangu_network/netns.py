@@ -10,8 +10,9 @@ import contextlib
 import ctypes
 import errno
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from hangu_runtime import logging as hlog
 
@@ -24,6 +25,7 @@ CLONE_NEWNET = 0x40000000
 MS_BIND = 4096
 MNT_DETACH = 2
 _SELF = b"/proc/thread-self/ns/net"
+T = TypeVar("T")
 
 
 def _err(what: str) -> OSError:
@@ -99,6 +101,13 @@ def open_in(path: Path) -> Rtnl:
     """A netlink socket inside an existing bound namespace."""
     with _inside(path):
         return Rtnl()
+
+
+def run_in(path: Path, make: Callable[[], T]) -> T:
+    """`make()` run inside the namespace bound at `path` (sockets it makes
+    stay there)."""
+    with _inside(path):
+        return make()
 
 
 def write_sysctls(path: Path, values: list[tuple[str, str]]) -> None:

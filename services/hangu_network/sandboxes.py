@@ -29,7 +29,7 @@ from hangu_runtime.errors import Conflict, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
-from . import etcfiles, ipam, links, netns, sysctls
+from . import dns, etcfiles, ipam, links, netns, sysctls
 from .attachments import Attachments, AttachmentView, EndpointSpec, is_unresolved
 from .bridgeopts import host_binding, icc_enabled, mtu
 from .models import (
@@ -315,6 +315,7 @@ class Sandboxes:
             ns = netns.create(path, _IPV6_OFF_BY_DEFAULT)
             row.netns_path = str(path)
             links.loopback_up(ns)
+            self._serve_dns_inside(spec.container_id, path)
             t_ns = time.perf_counter()
             routed = _gateway_network([(net, att.gw_priority) for net, att in nets])
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -362,6 +363,7 @@ class Sandboxes:
             )
             return view
         except BaseException:
+            self._stop_dns(spec.container_id)
             self.ports.unpublish(rules)
             for ep, _ in made:
                 self._drop_endpoint(ep)
@@ -527,12 +529,17 @@ class Sandboxes:
         ]
         write(files / "hostname", hostname + "\n")
         write(files / "hosts", etcfiles.render_hosts(ips, hostname, spec.domainname, extra))
-        # On user networks hangu's resolver (on the gateway) answers container
-        # names and forwards the rest, to the --dns servers when given (as
-        # Docker's embedded DNS does); elsewhere --dns goes in as it is.
+        # On user networks hangu's resolver answers container names and
+        # forwards the rest, to the --dns servers when given (as Docker's
+        # embedded DNS does); elsewhere --dns goes in as it is. It is at
+        # 127.0.0.11 as Docker's (then at the IPv6 gateway, for DNS over
+        # IPv6), or on the gateways where 127.0.0.11 could not be bound.
         resolvers = next(
             (found for _, n in endpoints if (found := self.networks.dns_addresses(n))), []
         )
+        server = self.networks.dns
+        if resolvers and server is not None and server.serves(spec.container_id):
+            resolvers = [dns.EMBEDDED, *(r for r in resolvers if ":" in r)]
         write(
             files / "resolv.conf",
             etcfiles.render_resolv_conf(
@@ -603,6 +610,7 @@ class Sandboxes:
             except NotFound:
                 return
             self.ports.unpublish(view.ports)
+            self._stop_dns(container_id)
             # Deleting a veth waits for the kernel: done off the exit path,
             # in batches (reaper.py).
             self._reap([ep for ep, _ in view.endpoints])
@@ -980,6 +988,32 @@ class Sandboxes:
             if str(path) not in bound:
                 netns.remove(path)
                 log.info("orphan_netns_removed", path=str(path))
+
+    def _serve_dns_inside(self, container_id: str, path: Path) -> None:
+        """The resolver's 127.0.0.11 inside the container's namespace. Where
+        that fails, resolv.conf names the gateway's instead."""
+        server = self.networks.dns
+        if server is None:
+            return
+        try:
+            socks = netns.run_in(path, dns.embedded_sockets)
+        except OSError as err:
+            log.warning("embedded_dns_failed", container_id=container_id, error=str(err))
+            return
+        server.serve_inside(container_id, socks, self.networks.names.sandbox_zone(container_id))
+
+    def _stop_dns(self, container_id: str) -> None:
+        if self.networks.dns is not None:
+            self.networks.dns.stop_serving(container_id)
+
+    def restore_resolvers(self) -> None:
+        """127.0.0.11 in every live namespace, after a restart (the sockets
+        went with the process that held them)."""
+        for cid in self.all_ids():
+            with contextlib.suppress(NotFound):
+                row = self.get(cid).row
+                if row.netns_path and not row.network_mode.startswith("container:"):
+                    self._serve_dns_inside(cid, Path(row.netns_path))
 
     def restore_ports(self) -> None:
         """The published ports of every live sandbox, after a restart."""

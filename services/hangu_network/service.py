@@ -45,6 +45,7 @@ class NetworkService:
         self.networks.startup()
         self.sandboxes.reap_orphans()
         self.sandboxes.restore_ports()
+        self.sandboxes.restore_resolvers()
         self.servicer = NetworkServicer(self.networks, self.sandboxes)
         log.info(
             "network_ready",

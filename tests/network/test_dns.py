@@ -1,6 +1,7 @@
 """Container DNS on user networks: names of the network's containers are
-answered on the gateway, everything else is forwarded; a container that
-publishes port 53 does not capture the resolver."""
+answered at 127.0.0.11 inside each container and on the gateway,
+everything else is forwarded; a container that publishes port 53 does not
+capture the resolver."""
 
 from __future__ import annotations
 
@@ -138,12 +139,14 @@ def test_names_on_user_network(net_env: NetEnv, fake_upstream: None) -> None:
     )
     ip_b = sb.endpoints[0].ipv4_address
     try:
-        assert f"nameserver {gw}" in Path(sa.resolv_conf_path).read_text()
-        for name in ("beta", "BETA", "db", "bhost", b[:12]):
-            assert resolve(sa.netns_path, gw, name) == (0, [ip_b]), name
-        assert resolve(sb.netns_path, gw, "alpha") == (0, [sa.endpoints[0].ipv4_address])
-        assert resolve(sa.netns_path, gw, "elsewhere.test") == (0, ["10.201.254.254"])
-        assert resolve(sa.netns_path, gw, "beta", "tcp") == (0, [ip_b])
+        # Docker's address, inside each namespace; the gateway answers too
+        assert f"nameserver {dns.EMBEDDED}\n" in Path(sa.resolv_conf_path).read_text()
+        for server in (dns.EMBEDDED, gw):
+            for name in ("beta", "BETA", "db", "bhost", b[:12]):
+                assert resolve(sa.netns_path, server, name) == (0, [ip_b]), (server, name)
+            assert resolve(sb.netns_path, server, "alpha") == (0, [sa.endpoints[0].ipv4_address])
+            assert resolve(sa.netns_path, server, "elsewhere.test") == (0, ["10.201.254.254"])
+            assert resolve(sa.netns_path, server, "beta", "tcp") == (0, [ip_b])
     finally:
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=b))

@@ -109,8 +109,8 @@ def test_ipv6_network_gives_each_container_an_address_route_and_dns(
     assert ping6(a.netns_path, fixed) and ping6(a.netns_path, gw6)
     assert ping(a.netns_path, ep_b.ipv4_address)
     resolv = Path(a.resolv_conf_path).read_text()
-    assert f"nameserver {net.ipam.config[0].gateway}" in resolv
-    assert f"nameserver {gw6}" in resolv
+    # the resolver at Docker's 127.0.0.11, then at the IPv6 gateway
+    assert f"nameserver {dns.EMBEDDED}\nnameserver {gw6}\n" in resolv
     hosts = Path(b.hosts_path).read_text()
     assert f"{fixed}\t" in hosts and f"{ep_b.ipv4_address}\t" in hosts
     # A and AAAA of a name, over IPv4 and over IPv6
@@ -243,9 +243,10 @@ def test_dns_servers_keep_container_names(
     peer = sandbox(net_env, sandboxes, net.name, container_name="dns-peer")
     a = sandbox(net_env, sandboxes, net.name, container_name="dns-a", dns=[upstream_53])
     resolv = Path(a.resolv_conf_path).read_text()
-    assert f"nameserver {gw}" in resolv and upstream_53 not in resolv
-    assert resolve(a.netns_path, gw, "dns-peer") == (0, [peer.endpoints[0].ipv4_address])
-    assert resolve(a.netns_path, gw, "far.away.test") == (0, ["10.201.254.253"])
+    assert f"nameserver {dns.EMBEDDED}" in resolv and upstream_53 not in resolv
+    for server in (dns.EMBEDDED, gw):
+        assert resolve(a.netns_path, server, "dns-peer") == (0, [peer.endpoints[0].ipv4_address])
+        assert resolve(a.netns_path, server, "far.away.test") == (0, ["10.201.254.253"])
 
 
 def test_link_forms() -> None:
