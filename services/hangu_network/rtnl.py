@@ -1,9 +1,9 @@
 """A synchronous rtnetlink socket for the requests made on every start,
 connect and disconnect: the veth pair on the host, the set-up inside a
-container's namespace. pyroute2's message classes encode the requests; the
+container's namespace. The requests are encoded by nlmsg.py and the
 socket is a plain one, because pyroute2's own sockets drive an asyncio loop
 per request (~0.5 ms each, more for a veth pair than the kernel's work) and
-take as long again to open.
+take as long again to open, and its encoder costs as much again.
 
 The steps of one interface go to the kernel in one datagram (netlink
 takes several requests at once and acknowledges each): one round trip
@@ -19,21 +19,14 @@ import os
 import socket
 import struct
 from collections.abc import Sequence
-from typing import Any
 
-from pyroute2.netlink import (
-    NLM_F_ACK,
-    NLM_F_CREATE,
-    NLM_F_ECHO,
-    NLM_F_EXCL,
-    NLM_F_REPLACE,
-    NLM_F_REQUEST,
-)
 from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
+from . import nlmsg
+from .nlmsg import IFLA_LINK
+
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO = 0x1, 0x4, 0x8
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR = 20
 RTM_NEWROUTE = 24
@@ -46,11 +39,10 @@ _HEADER = struct.Struct("=IHHII")  # nlmsghdr: length, type, flags, seq, pid
 _IFINFO_INDEX = _HEADER.size + 4  # ifinfomsg: family, pad, type (u8, u8, u16), index (i32)
 _IFINFO_END = _HEADER.size + 16  # ... flags, change (u32, u32); its attributes follow
 _ATTR = struct.Struct("=HH")  # rtattr: length, type
-IFLA_LINK = 5
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-# One request: a pyroute2 message, its type and its extra flags.
-Request = tuple[Any, int, int]
+# One request: its body (nlmsg.py), its type and its extra flags.
+Request = tuple[bytes, int, int]
 
 
 class Rtnl:
@@ -64,9 +56,9 @@ class Rtnl:
     def close(self) -> None:
         self._sock.close()
 
-    def _request(self, msg: Any, kind: int, flags: int = 0) -> list[bytes]:
+    def _request(self, body: bytes, kind: int, flags: int = 0) -> list[bytes]:
         """Send one request; the replies before its acknowledgement."""
-        return self._batch([(msg, kind, flags)])[0]
+        return self._batch([(body, kind, flags)])[0]
 
     def _batch(self, requests: list[Request]) -> list[list[bytes]]:
         """Send the requests in one datagram; each one's replies before its
@@ -75,14 +67,12 @@ class Rtnl:
         NetlinkError, as pyroute2 does."""
         seqs: dict[int, int] = {}  # sequence number -> position
         payload = bytearray()
-        for position, (msg, kind, flags) in enumerate(requests):
+        for position, (body, kind, flags) in enumerate(requests):
             self._seq += 1
             seqs[self._seq] = position
-            msg["header"]["type"] = kind
-            msg["header"]["flags"] = NLM_F_REQUEST | NLM_F_ACK | flags
-            msg["header"]["sequence_number"] = self._seq
-            msg.encode()
-            payload += msg.data
+            length = _HEADER.size + len(body)
+            payload += _HEADER.pack(length, kind, NLM_F_REQUEST | NLM_F_ACK | flags, self._seq, 0)
+            payload += body + b"\0" * (-length % 4)
         self._sock.send(payload)
         replies: list[list[bytes]] = [[] for _ in requests]
         errors: list[int] = []
@@ -111,10 +101,10 @@ class Rtnl:
     # -- links -----------------------------------------------------------
     def index(self, name: str) -> int | None:
         """The ifindex of a link by name; None if there is none."""
-        msg = ifinfmsg()
-        msg["attrs"] = [("IFLA_IFNAME", name)]
         try:
-            replies = self._request(msg, RTM_GETLINK)
+            replies = self._request(
+                nlmsg.ifinfo(nlmsg.string(nlmsg.IFLA_IFNAME, name)), RTM_GETLINK
+            )
         except NetlinkError as err:
             if err.code == ENODEV:
                 return None
@@ -129,26 +119,26 @@ class Rtnl:
         and MAC (down: the namespace side brings it up once addressed).
         Returns the peer's ifindex in its namespace, from the kernel's echo
         of the new link (Linux 6.1 and later; None before)."""
-        msg = ifinfmsg()
-        msg["flags"] = IFF_UP
-        msg["change"] = IFF_UP
-        peer_attrs = [
-            ("IFLA_IFNAME", peer),
-            ("IFLA_ADDRESS", peer_mac),
-            ("IFLA_MTU", mtu),
-            ("IFLA_NET_NS_FD", peer_netns_fd),
-        ]
-        info = [
-            ("IFLA_INFO_KIND", "veth"),
-            ("IFLA_INFO_DATA", {"attrs": [("VETH_INFO_PEER", {"attrs": peer_attrs})]}),
-        ]
-        msg["attrs"] = [
-            ("IFLA_IFNAME", name),
-            ("IFLA_MTU", mtu),
-            ("IFLA_MASTER", master),
-            ("IFLA_LINKINFO", {"attrs": info}),
-        ]
-        replies = self._request(msg, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO)
+        peer_link = nlmsg.ifinfo(
+            nlmsg.string(nlmsg.IFLA_IFNAME, peer),
+            nlmsg.mac(nlmsg.IFLA_ADDRESS, peer_mac),
+            nlmsg.u32(nlmsg.IFLA_MTU, mtu),
+            nlmsg.u32(nlmsg.IFLA_NET_NS_FD, peer_netns_fd),
+        )
+        info = nlmsg.nest(
+            nlmsg.IFLA_LINKINFO,
+            nlmsg.string(nlmsg.IFLA_INFO_KIND, "veth"),
+            nlmsg.nest(nlmsg.IFLA_INFO_DATA, nlmsg.attr(nlmsg.VETH_INFO_PEER, peer_link)),
+        )
+        body = nlmsg.ifinfo(
+            nlmsg.string(nlmsg.IFLA_IFNAME, name),
+            nlmsg.u32(nlmsg.IFLA_MTU, mtu),
+            nlmsg.u32(nlmsg.IFLA_MASTER, master),
+            info,
+            flags=IFF_UP,
+            change=IFF_UP,
+        )
+        replies = self._request(body, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ECHO)
         for reply in replies:
             link = _u32_attr(reply, _IFINFO_END, IFLA_LINK)
             if link:
@@ -157,21 +147,18 @@ class Rtnl:
 
     def delete(self, name: str) -> None:
         """Delete a link by name (with its veth peer)."""
-        msg = ifinfmsg()
-        msg["attrs"] = [("IFLA_IFNAME", name)]
-        self._request(msg, RTM_DELLINK)
+        self._request(nlmsg.ifinfo(nlmsg.string(nlmsg.IFLA_IFNAME, name)), RTM_DELLINK)
 
     def set_group(self, name: str, group: int) -> None:
         """Put a link (by name) in a link group."""
-        msg = ifinfmsg()
-        msg["attrs"] = [("IFLA_IFNAME", name), ("IFLA_GROUP", group)]
-        self._request(msg, RTM_NEWLINK)
+        body = nlmsg.ifinfo(
+            nlmsg.string(nlmsg.IFLA_IFNAME, name), nlmsg.u32(nlmsg.IFLA_GROUP, group)
+        )
+        self._request(body, RTM_NEWLINK)
 
     def delete_group(self, group: int) -> None:
         """Delete every link of a group, in one batch of the kernel's."""
-        msg = ifinfmsg()
-        msg["attrs"] = [("IFLA_GROUP", group)]
-        self._request(msg, RTM_DELLINK)
+        self._request(nlmsg.ifinfo(nlmsg.u32(nlmsg.IFLA_GROUP, group)), RTM_DELLINK)
 
     def set_up(self, index: int, up: bool = True) -> None:
         self._request(*_up(index, up))
@@ -192,9 +179,7 @@ class Rtnl:
     def retire(self, index: int, name: str) -> None:
         """Down, then a new name (a link must be down to be renamed): one
         round trip."""
-        rename = ifinfmsg()
-        rename["index"] = index
-        rename["attrs"] = [("IFLA_IFNAME", name)]
+        rename = nlmsg.ifinfo(nlmsg.string(nlmsg.IFLA_IFNAME, name), index=index)
         self._batch([_up(index, False), (rename, RTM_NEWLINK, 0)])
 
     # -- routes ----------------------------------------------------------
@@ -217,39 +202,40 @@ def _u32_attr(message: bytes, offset: int, kind: int) -> int | None:
 
 
 def _up(index: int, up: bool) -> Request:
-    msg = ifinfmsg()
-    msg["index"] = index
-    msg["flags"] = IFF_UP if up else 0
-    msg["change"] = IFF_UP
-    return msg, RTM_NEWLINK, 0
+    return nlmsg.ifinfo(index=index, flags=IFF_UP if up else 0, change=IFF_UP), RTM_NEWLINK, 0
 
 
 def _address(index: int, address: Address, prefix: int) -> Request:
     """An address on a link; IPv6 ones skip duplicate address detection
     (usable at once), IPv4 ones get their broadcast address, as Docker's."""
-    msg = ifaddrmsg()
-    msg["index"] = index
-    msg["prefixlen"] = prefix
+    text = str(address)
     if address.version == 4:
-        net = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
-        msg["family"] = socket.AF_INET
-        msg["attrs"] = [("IFA_LOCAL", str(address)), ("IFA_ADDRESS", str(address))]
+        attrs = [nlmsg.ip(nlmsg.IFA_LOCAL, text), nlmsg.ip(nlmsg.IFA_ADDRESS, text)]
         if prefix < 31:
-            msg["attrs"].append(("IFA_BROADCAST", str(net.broadcast_address)))
+            net = ipaddress.ip_network(f"{address}/{prefix}", strict=False)
+            attrs.append(nlmsg.ip(nlmsg.IFA_BROADCAST, str(net.broadcast_address)))
+        body = nlmsg.ifaddr(socket.AF_INET, prefix, index, *attrs)
     else:
-        msg["family"] = socket.AF_INET6
-        msg["flags"] = IFA_F_NODAD
-        msg["attrs"] = [("IFA_ADDRESS", str(address)), ("IFA_FLAGS", IFA_F_NODAD)]
-    return msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL
+        body = nlmsg.ifaddr(
+            socket.AF_INET6,
+            prefix,
+            index,
+            nlmsg.ip(nlmsg.IFA_ADDRESS, text),
+            nlmsg.u32(nlmsg.IFA_FLAGS, IFA_F_NODAD),
+            flags=IFA_F_NODAD,
+        )
+    return body, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL
 
 
 def _default_route(index: int, gateway: str, replace: bool) -> Request:
     """The default route of the gateway's family via that link."""
-    msg = rtmsg()
-    msg["family"] = socket.AF_INET6 if ":" in gateway else socket.AF_INET
-    msg["table"] = RT_TABLE_MAIN
-    msg["proto"] = RTPROT_BOOT
-    msg["scope"] = RT_SCOPE_UNIVERSE
-    msg["type"] = RTN_UNICAST
-    msg["attrs"] = [("RTA_GATEWAY", gateway), ("RTA_OIF", index)]
-    return msg, RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
+    body = nlmsg.rtmsg(
+        socket.AF_INET6 if ":" in gateway else socket.AF_INET,
+        RT_TABLE_MAIN,
+        RTPROT_BOOT,
+        RT_SCOPE_UNIVERSE,
+        RTN_UNICAST,
+        nlmsg.ip(nlmsg.RTA_GATEWAY, gateway),
+        nlmsg.u32(nlmsg.RTA_OIF, index),
+    )
+    return body, RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
