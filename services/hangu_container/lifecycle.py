@@ -271,20 +271,24 @@ class Lifecycle:
             seen = live.exits
         live.ctr.stopped_by_user = True
         self.registry.save(live)
-        try:
-            self.rt.kill(live.id, signum)
-            if live.ctr.state.status == "paused":
-                self.rt.resume(live.id)
-        except HanguError:
-            pass
-        self.emit("kill", live, signal=str(signum))
+        # Each kill is told before the exit it causes can be (handle_exit
+        # takes the lock to tell of the die).
+        with live.lock:
+            try:
+                self.rt.kill(live.id, signum)
+                if live.ctr.state.status == "paused":
+                    self.rt.resume(live.id)
+            except HanguError:
+                pass
+            self.emit("kill", live, signal=str(signum))
         if self._wait_exit(live, seen, None if timeout < 0 else float(timeout)):
             self.emit("stop", live)
             return False
         log.info("stop_timeout_kill", id=live.id, timeout=timeout)
-        with contextlib.suppress(HanguError):
-            self.rt.kill(live.id, signal.SIGKILL, all_processes=True)
-        self.emit("kill", live, signal=str(int(signal.SIGKILL)))
+        with live.lock:
+            with contextlib.suppress(HanguError):
+                self.rt.kill(live.id, signal.SIGKILL, all_processes=True)
+            self.emit("kill", live, signal=str(int(signal.SIGKILL)))
         if not self._wait_exit(live, seen, 30):
             raise Internal(f"container {live.id} did not exit after SIGKILL")
         self.emit("stop", live)
@@ -302,10 +306,11 @@ class Lifecycle:
             live.ctr.stopped_by_user = True
         with self.registry.cond:
             seen = live.exits
-        self.rt.kill(live.id, signum)
-        if signum == signal.SIGKILL and live.ctr.state.status == "paused":
-            self.rt.resume(live.id)
-        self.emit("kill", live, signal=str(signum))
+        with live.lock:  # told before the die it may cause (as in stop)
+            self.rt.kill(live.id, signum)
+            if signum == signal.SIGKILL and live.ctr.state.status == "paused":
+                self.rt.resume(live.id)
+            self.emit("kill", live, signal=str(signum))
         if signum == signal.SIGKILL:
             # dockerd returns once a SIGKILLed container is gone.
             self._wait_exit(live, seen, 10)

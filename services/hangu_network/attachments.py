@@ -172,7 +172,7 @@ class Attachments:
             mode = "bridge"
         primary = self._mode_network(mode)
         kind = mode_kind(mode)
-        if kind == "bridge" and primary is not None and primary.driver in ("host", "null"):
+        if kind == "bridge" and primary is not None and primary.plain:
             mode = "host" if primary.driver == "host" else "none"
             kind = mode
         planned: list[tuple[NetworkRow, EndpointSpec]] = []
@@ -188,9 +188,9 @@ class Attachments:
                 extra.append((net, req))
         if kind == "container" and (extra or any(r.network for r in requests)):
             raise InvalidArgument(ERR_SHARED)
-        if (extra and kind == "host") or any(n.driver == "host" for n, _ in extra):
+        if (extra and kind == "host") or any(n.plain and n.driver == "host" for n, _ in extra):
             raise InvalidArgument(ERR_HOST)
-        if (extra and kind == "none") or any(n.driver == "null" for n, _ in extra):
+        if (extra and kind == "none") or any(n.plain and n.driver == "null" for n, _ in extra):
             raise InvalidArgument(ERR_NONE)
         if primary is not None:
             planned.append((primary, first))
@@ -264,7 +264,7 @@ class Attachments:
         net = self.networks.get(req.network)
         if view.kind == "container":
             raise InvalidArgument(ERR_SHARED)
-        if net.driver == "host" and view.kind != "host":
+        if net.plain and net.driver == "host" and view.kind != "host":
             raise InvalidArgument(ERR_HOST)
         if any(r.network_id == net.id for r, _ in view.rows):
             raise Forbidden(
@@ -274,10 +274,10 @@ class Attachments:
         # As moby's updateNetworkSettings, against the networks attached now
         # (not the mode): a container that left `none` may join a bridge.
         for _, other in view.rows:
-            drivers = (net.driver, other.driver if other is not None else "")
-            if "host" in drivers:
+            plain = [n.driver for n in (net, other) if n is not None and n.plain]
+            if "host" in plain:
                 raise InvalidArgument(ERR_SHARED)
-            if "null" in drivers:
+            if "null" in plain:
                 raise InvalidArgument(ERR_NONE)
         validate(net, req)
         position = max((r.position for r, _ in view.rows), default=-1) + 1
@@ -310,7 +310,7 @@ class Attachments:
                 raise NotFound(f"network {network} not found")
             raise Forbidden(f"container {container_id} is not connected to network {net.name}")
         row, found = match[0]
-        if view.kind == "host" or (found is not None and found.driver == "host"):
+        if view.kind == "host" or (found is not None and found.plain and found.driver == "host"):
             raise InvalidArgument(ERR_HOST)
         writes = into or Writes()
         writes.delete(row)

@@ -16,6 +16,10 @@ class NetworkBase(SQLModel, registry=registry()):
     """Own metadata: several services' tables may share a process in tests."""
 
 
+# The predefined networks that give a container no interface of its own.
+PLAIN_DRIVERS = ("host", "null")
+
+
 class NetworkRow(NetworkBase, table=True):
     __tablename__ = "networks"
     id: str = Field(primary_key=True)
@@ -45,7 +49,16 @@ class NetworkRow(NetworkBase, table=True):
     options_json: str = "{}"
     labels_json: str = "{}"
     ipam_options_json: str = "{}"
+    # --config-only: a configuration other networks take (--config-from);
+    # no bridge, no addresses, no endpoints (driver "null", as dockerd shows)
+    config_only: bool = False
+    config_from: str = ""  # the configuration network's name
     created: float = Field(default_factory=time.time)
+
+    @property
+    def plain(self) -> bool:
+        """`host` or `none`: a container on it has no interface of its own."""
+        return self.predefined and self.driver in PLAIN_DRIVERS
 
     @property
     def options(self) -> dict[str, str]:
@@ -176,10 +189,6 @@ class EndpointRow(NetworkBase, table=True):
     @property
     def aliases(self) -> list[str]:
         return list(json.loads(self.aliases_json))
-
-
-# The predefined networks that give a container no interface of its own.
-PLAIN_DRIVERS = ("host", "null")
 
 
 def plain_endpoint(sandbox: SandboxRow, network_id: str) -> EndpointRow:

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
@@ -33,11 +33,10 @@ from hangu_runtime.events import EventBus
 from hangu_runtime.filters import Args, match_labels, prune_until
 from hangu_runtime.ids import new_id
 
-from . import bridgeopts, dockeruser, ipam
+from . import bridgeopts, configonly, dockeruser, ipam
 from .dns import DnsServer
 from .links import HostLinks
 from .models import (
-    PLAIN_DRIVERS,
     AllocationRow,
     AttachmentRow,
     EndpointRow,
@@ -48,6 +47,7 @@ from .models import (
 )
 from .names import NameIndex
 from .nft import Nft
+from .specs import NetworkSpec, PoolSpec
 from .teardown import BridgeTeardown
 
 log = hlog.get_logger("hangu.network.networks")
@@ -59,34 +59,6 @@ HOST_LOCK = "/run/hangu-network.lock"
 # dockerd's accepted keys (daemon/network/filter.go).
 LIST_FILTERS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})
-
-
-@dataclass
-class PoolSpec:
-    """One entry of IPAM.Config."""
-
-    subnet: str = ""
-    gateway: str = ""
-    ip_range: str = ""
-    aux_addresses: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def version(self) -> int:
-        return 6 if ":" in (self.subnet or self.gateway or self.ip_range) else 4
-
-
-@dataclass
-class NetworkSpec:
-    name: str
-    driver: str = "bridge"
-    internal: bool = False
-    attachable: bool = False
-    enable_ipv6: bool = False
-    pools: list[PoolSpec] = field(default_factory=list)  # IPAM Config, as asked
-    ipam_driver: str = ""
-    ipam_options: dict[str, str] = field(default_factory=dict)
-    options: dict[str, str] = field(default_factory=dict)
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -315,7 +287,7 @@ class Networks:
         with Session(self.engine, expire_on_commit=False) as s:
             sandboxes = {sb.container_id: sb for sb in s.exec(select(SandboxRow))}
             row = s.get(NetworkRow, network_id)
-            if row is not None and row.driver in PLAIN_DRIVERS:
+            if row is not None and row.plain:
                 attached = s.exec(
                     select(AttachmentRow.container_id).where(AttachmentRow.network_id == network_id)
                 )
@@ -363,6 +335,10 @@ class Networks:
         driver = spec.driver or "bridge"
         if not spec.name:
             raise InvalidArgument("network name must not be empty")
+        if spec.config_only:
+            return self._create_config_only(spec)
+        if spec.config_from:
+            spec = configonly.inherit(spec, configonly.config_network(self.all(), spec.config_from))
         if driver in ("host", "null"):
             raise Forbidden(f'only one instance of "{driver}" network is allowed')
         if driver != "bridge":
@@ -423,6 +399,7 @@ class Networks:
                 options_json=json.dumps(spec.options),
                 labels_json=json.dumps(spec.labels),
                 ipam_options_json=json.dumps(spec.ipam_options),
+                config_from=spec.config_from,
             )
             s.add(row)
             s.commit()
@@ -440,6 +417,28 @@ class Networks:
                     raise
                 # the kernel's refusal in words, never a Python exception's text
                 raise Internal(f"failed to set up bridge {bridge}: {_kernel_words(err)}") from err
+        self.events.emit("create", row.id, name=row.name, type=row.driver)
+        return row
+
+    def _create_config_only(self, spec: NetworkSpec) -> NetworkRow:
+        """A configuration network: checked as any, kept as given, nothing
+        made in the kernel and no subnet reserved (dockerd's)."""
+        configonly.check_config_only(spec)
+        bridgeopts.check_options(spec.options)
+        ipam.validate_config(
+            [(p.subnet, p.ip_range, p.gateway, p.aux_addresses) for p in spec.pools],
+            spec.enable_ipv6,
+        )
+        for version in (4, 6):
+            _one_pool(spec.pools, version)  # one pool per family, as every network
+        with self.lock, Session(self.engine, expire_on_commit=False) as s:
+            if s.exec(select(NetworkRow).where(NetworkRow.name == spec.name)).first():
+                raise Conflict(f"network with name {spec.name} already exists")
+            row = configonly.config_only_row(spec, new_id())
+            s.add(row)
+            s.commit()
+            self._changed()
+        log.info("network_created", network=row.name, config_only=True)
         self.events.emit("create", row.id, name=row.name, type=row.driver)
         return row
 
@@ -487,7 +486,8 @@ class Networks:
     def _subnets(self, s: Session) -> list[ipam.Subnet]:
         out: list[ipam.Subnet] = []
         for row in s.exec(select(NetworkRow)):
-            out += [ipaddress.ip_network(n) for n in (row.subnet, row.subnet6) if n]
+            if not row.config_only:  # a configuration reserves nothing
+                out += [ipaddress.ip_network(n) for n in (row.subnet, row.subnet6) if n]
         return out
 
     def remove(self, reference: str) -> None:
@@ -495,6 +495,10 @@ class Networks:
             row = self.get(reference)
             if row.predefined:
                 raise Forbidden(f"{row.name} is a pre-defined network and cannot be removed")
+            if row.config_only and any(n.config_from == row.name for n in self.all()):
+                raise Forbidden(
+                    f'error while removing network: configuration network "{row.name}" is in use'
+                )
             if self.endpoints(row.id):
                 # dockerd answers 403 here (libnetwork's ActiveEndpointsError)
                 raise Forbidden(
@@ -527,8 +531,8 @@ class Networks:
                 continue
             if until_ns is not None and int(row.created * 1e9) > until_ns:
                 continue
-            if row.predefined or self.endpoints(row.id):
-                continue
+            if row.predefined or row.config_only or self.endpoints(row.id):
+                continue  # dockerd's prune keeps configuration networks
             try:
                 self.remove(row.id)
             except (Conflict, Forbidden, NotFound):

@@ -25,7 +25,7 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.cache import RecordCache
 from hangu_runtime.config import Settings
 from hangu_runtime.db import Writes
-from hangu_runtime.errors import Conflict, InvalidArgument, NotFound
+from hangu_runtime.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
@@ -33,7 +33,6 @@ from . import dns, etcfiles, ipam, links, netns, sysctls
 from .attachments import Attachments, AttachmentView, EndpointSpec, is_unresolved
 from .bridgeopts import host_binding, icc_enabled, mtu
 from .models import (
-    PLAIN_DRIVERS,
     AllocationRow,
     AttachmentRow,
     EndpointRow,
@@ -156,6 +155,9 @@ def _ipv6_on(ifname: str) -> tuple[str, str]:
     return f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6", "0"
 
 
+ERR_CONFIG_ONLY = "cannot create endpoint on configuration-only network"  # libnetwork's
+
+
 def veth_name(endpoint_id: str) -> str:
     return "veth" + hashlib.sha256(endpoint_id.encode()).hexdigest()[:7]
 
@@ -275,6 +277,8 @@ class Sandboxes:
                 att, net = self.attachments.resolve(spec.container_id, att)
             if net is None:
                 raise NotFound(f"network {att.network_name} not found")
+            if net.config_only:
+                raise Forbidden(ERR_CONFIG_ONLY)
             if net.driver == "bridge":
                 nets.append((net, att))
         linked = self._link_hosts(nets)
@@ -641,7 +645,7 @@ class Sandboxes:
         """connect/disconnect on `host` and `none`, which have no endpoint
         rows, at start and stop as dockerd sends them."""
         for att, net in attached.rows:
-            if net is not None and net.driver in PLAIN_DRIVERS:
+            if net is not None and net.plain:
                 self._event(action, net, att.container_id)
 
     def _host_mode_ids(self) -> list[str]:
@@ -676,6 +680,8 @@ class Sandboxes:
             att, net, attached = self.attachments.add(container_id, req, into=writes)
             try:
                 view = self._find(container_id)
+                if net.config_only and view is not None and self._alive(view):
+                    raise Forbidden(ERR_CONFIG_ONLY)
                 if (
                     view is None
                     or not self._alive(view)
@@ -875,7 +881,7 @@ class Sandboxes:
             return view, [LiveAttachment(a, n, None) for a, n in view.rows]
         live = {e.network_id: e for e, _ in sandbox.endpoints}
         for a, n in view.rows:
-            if n is not None and n.driver in PLAIN_DRIVERS:
+            if n is not None and n.plain:
                 live[a.network_id] = plain_endpoint(sandbox.row, a.network_id)
         return view, [LiveAttachment(a, n, live.get(a.network_id)) for a, n in view.rows]
 

@@ -18,9 +18,10 @@ from hangu_runtime.times import timestamp_from_seconds
 
 from .attachments import AttachmentView, EndpointSpec, is_unresolved
 from .models import EndpointRow, NetworkRow
-from .networks import Networks, NetworkSpec, PoolSpec
+from .networks import Networks
 from .ports import PortRequest
 from .sandboxes import LiveAttachment, Sandboxes, SandboxSpec, SandboxView
+from .specs import NetworkSpec, PoolSpec
 
 
 def endpoint_pb(ep: EndpointRow, net: NetworkRow, container_name: str = "") -> pb.Endpoint:
@@ -126,6 +127,8 @@ def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.
         options=row.options,
         labels=row.labels,
         bridge_name=row.bridge,
+        config_only=row.config_only,
+        config_from=row.config_from,
         containers={ep.container_id: endpoint_pb(ep, row, name) for ep, name in endpoints},
     )
 
@@ -190,6 +193,8 @@ class NetworkServicer(pb_grpc.NetworkServiceServicer):
                 ipam_options=dict(request.ipam.options),
                 options=dict(request.options),
                 labels=dict(request.labels),
+                config_only=request.config_only,
+                config_from=request.config_from,
             )
         )
         return network_pb(row, [])

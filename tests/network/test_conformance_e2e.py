@@ -442,3 +442,72 @@ def test_events_in_dockerds_order(stack: Stack, busybox: str, cleanup: list[str]
         "container create",
         "network disconnect",
     ]
+
+
+# -- 11. configuration-only networks ------------------------------------------------
+def test_config_only_and_config_from(stack: Stack, busybox: str, cleanup: list[str]) -> None:
+    cfg, made, box, twin = (unique(f"hgq-{n}") for n in ("cfg", "cfm", "cfb", "cft"))
+    cleanup += [cfg, made, twin, box]
+    base = ipaddress.ip_network(subnet())
+    gw = str(base.network_address + 1)
+    icc = "com.docker.network.bridge.enable_icc=false"
+    ok(
+        stack.run_docker(
+            "network",
+            "create",
+            "--config-only",
+            "--subnet",
+            str(base),
+            "--gateway",
+            gw,
+            "--label",
+            "tier=cfg",
+            "-o",
+            icc,
+            cfg,
+        )
+    )
+    doc = inspect(stack, cfg)
+    assert (doc["Driver"], doc["ConfigOnly"], doc["ConfigFrom"]) == ("null", True, {"Network": ""})
+    assert doc["IPAM"]["Config"] == [{"Subnet": str(base), "Gateway": gw}]
+    assert doc["Labels"] == {"tier": "cfg"} and doc["Options"] == {icc.split("=")[0]: "false"}
+    # a configuration reserves no subnet: another network may take it
+    ok(stack.run_docker("network", "create", "--subnet", str(base), twin))
+    ok(stack.run_docker("network", "rm", twin))
+    # nothing may run on it: created fine, refused at start as dockerd
+    ok(stack.run_docker("create", "--name", box, "--network", cfg, busybox, "true"))
+    started = stack.run_docker("start", box)
+    assert started.returncode != 0
+    assert "cannot create endpoint on configuration-only network" in started.stderr
+    # a network made from it takes its IPAM config, options and labels
+    ok(stack.run_docker("network", "create", "--config-from", cfg, made))
+    doc = inspect(stack, made)
+    assert (doc["Driver"], doc["ConfigOnly"], doc["ConfigFrom"]) == (
+        "bridge",
+        False,
+        {"Network": cfg},
+    )
+    assert doc["IPAM"]["Config"] == [{"Subnet": str(base), "Gateway": gw}]
+    assert doc["Labels"] == {"tier": "cfg"} and doc["Options"] == {icc.split("=")[0]: "false"}
+    ran = ok(stack.run_docker("run", "--rm", "--network", made, busybox, "ip", "-4", "addr"))
+    assert str(base.network_address + 2) in ran
+    # refusals in dockerd's words (403 / 404), nothing made
+    for args, why in (
+        (
+            ("--config-from", cfg, "--label", "x=y"),
+            "user specified configurations are not supported",
+        ),
+        (("--config-from", cfg, "-o", icc), "network driver options are not supported"),
+        (("--config-from", "hgq-nope"), 'configuration network "hgq-nope" does not exist'),
+        (("--config-only", "--internal"), "Network operator fields like"),
+        (("--config-only", "--config-from", cfg), "cannot depend on another configuration"),
+    ):
+        assert why in refused(stack, *args, unique("hgq-cfx"))
+    in_use = stack.run_docker("network", "rm", cfg)
+    assert f'configuration network "{cfg}" is in use' in in_use.stderr
+    # prune keeps it (dockerd's)
+    ok(stack.run_docker("network", "rm", made))
+    ok(stack.run_docker("rm", box))
+    ok(stack.run_docker("network", "prune", "-f"))
+    assert cfg in network_names(stack)
+    ok(stack.run_docker("network", "rm", cfg))

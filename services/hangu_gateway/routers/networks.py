@@ -45,8 +45,8 @@ def network_json(n: npb.Network, containers: bool = True) -> dict[str, Any]:
         "Internal": n.internal,
         "Attachable": n.attachable,
         "Ingress": n.ingress,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False,
+        "ConfigFrom": {"Network": n.config_from},
+        "ConfigOnly": n.config_only,
         "Containers": eps,
         "Options": dict(n.options),
         "Labels": dict(n.labels),
@@ -99,6 +99,8 @@ async def create(request: web.Request) -> web.StreamResponse:
         options=body.get("Options") or {},
         labels=body.get("Labels") or {},
         check_duplicate=bool(body.get("CheckDuplicate", True)),
+        config_only=bool(body.get("ConfigOnly")),
+        config_from=str(_object(body.get("ConfigFrom") or {}).get("Network") or ""),
         ipam=npb.IPAM(
             driver=ipam.get("Driver") or "",
             options=ipam.get("Options") or {},
@@ -113,8 +115,8 @@ async def create(request: web.Request) -> web.StreamResponse:
             ],
         ),
     )
-    if body.get("Ingress") or body.get("Scope") == "swarm" or body.get("ConfigOnly"):
-        raise bad_request("swarm-scoped, ingress and config-only networks are not supported")
+    if body.get("Ingress") or body.get("Scope") == "swarm":
+        raise bad_request("swarm-scoped and ingress networks are not supported")
     n = await backends(request).network.Create(req)
     return json_response({"Id": n.id, "Warning": ""}, status=201)
 

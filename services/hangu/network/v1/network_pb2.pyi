@@ -204,6 +204,8 @@ class Network(_message.Message):
     LABELS_FIELD_NUMBER: _builtins.int
     CONTAINERS_FIELD_NUMBER: _builtins.int
     BRIDGE_NAME_FIELD_NUMBER: _builtins.int
+    CONFIG_ONLY_FIELD_NUMBER: _builtins.int
+    CONFIG_FROM_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """64 hex digits"""
     name: _builtins.str
@@ -216,6 +218,9 @@ class Network(_message.Message):
     attachable: _builtins.bool
     ingress: _builtins.bool
     bridge_name: _builtins.str
+    config_only: _builtins.bool
+    config_from: _builtins.str
+    """the configuration network's name"""
     @_builtins.property
     def created(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -245,10 +250,12 @@ class Network(_message.Message):
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         containers: _abc.Mapping[_builtins.str, Global___Endpoint] | None = ...,
         bridge_name: _builtins.str = ...,
+        config_only: _builtins.bool = ...,
+        config_from: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "ipam", b"ipam"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "bridge_name", b"bridge_name", "containers", b"containers", "created", b"created", "driver", b"driver", "enable_ipv6", b"enable_ipv6", "id", b"id", "ingress", b"ingress", "internal", b"internal", "ipam", b"ipam", "labels", b"labels", "name", b"name", "options", b"options", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "bridge_name", b"bridge_name", "config_from", b"config_from", "config_only", b"config_only", "containers", b"containers", "created", b"created", "driver", b"driver", "enable_ipv6", b"enable_ipv6", "id", b"id", "ingress", b"ingress", "internal", b"internal", "ipam", b"ipam", "labels", b"labels", "name", b"name", "options", b"options", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -307,12 +314,18 @@ class CreateNetworkRequest(_message.Message):
     OPTIONS_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     CHECK_DUPLICATE_FIELD_NUMBER: _builtins.int
+    CONFIG_ONLY_FIELD_NUMBER: _builtins.int
+    CONFIG_FROM_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     driver: _builtins.str
     internal: _builtins.bool
     attachable: _builtins.bool
     enable_ipv6: _builtins.bool
     check_duplicate: _builtins.bool
+    config_only: _builtins.bool
+    """--config-only"""
+    config_from: _builtins.str
+    """--config-from: a configuration network"""
     @_builtins.property
     def ipam(self) -> Global___IPAM: ...
     @_builtins.property
@@ -331,10 +344,12 @@ class CreateNetworkRequest(_message.Message):
         options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         check_duplicate: _builtins.bool = ...,
+        config_only: _builtins.bool = ...,
+        config_from: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ipam", b"ipam"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "check_duplicate", b"check_duplicate", "driver", b"driver", "enable_ipv6", b"enable_ipv6", "internal", b"internal", "ipam", b"ipam", "labels", b"labels", "name", b"name", "options", b"options"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "check_duplicate", b"check_duplicate", "config_from", b"config_from", "config_only", b"config_only", "driver", b"driver", "enable_ipv6", b"enable_ipv6", "internal", b"internal", "ipam", b"ipam", "labels", b"labels", "name", b"name", "options", b"options"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
