@@ -1,9 +1,11 @@
 """Container DNS: one resolver in the service (no process per container).
 Each container asks it at 127.0.0.11, as Docker's embedded DNS: the
 service binds a UDP and a TCP socket on that address inside the
-container's namespace (a socket stays in the namespace it was made in), so
-the resolver knows who asks by the socket a query arrives on and answers
-the names of every user network that container is on. It also listens on
+container's namespace (a socket stays in the namespace it was made in), on
+free ports, and a nat rule there sends queries to 127.0.0.11:53 to them
+(port 53 stays free for a DNS server of the container's own). So the
+resolver knows who asks by the socket a query arrives on and answers the
+names of every user network that container is on. It also listens on
 the gateway address of every user bridge network, answering for that
 network (for namespaces whose resolv.conf names the gateway). Names are
 container name, short id, hostname and aliases; every other query is
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from hangu_runtime import logging as hlog
 
-from . import etcfiles
+from . import etcfiles, nft
 
 log = hlog.get_logger("hangu.network.dns")
 
@@ -336,17 +338,19 @@ class DnsServer:
 
 
 def embedded_sockets() -> list[socket.socket]:
-    """UDP and TCP on 127.0.0.11:53, in the calling thread's namespace
-    (free-bind: its loopback need not be up yet)."""
+    """UDP and TCP on 127.0.0.11, on ports of the kernel's choosing, with
+    queries to 127.0.0.11:53 redirected to them, in the calling thread's
+    namespace (free-bind: its loopback need not be up yet)."""
     socks: list[socket.socket] = []
     try:
         for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
             sock = socket.socket(socket.AF_INET, kind)
             socks.append(sock)
             sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-            sock.bind((EMBEDDED, 53))
+            sock.bind((EMBEDDED, 0))
             if kind == socket.SOCK_STREAM:
                 sock.listen(64)
+        nft.redirect_dns_here(EMBEDDED, socks[0].getsockname()[1], socks[1].getsockname()[1])
     except BaseException:
         for sock in socks:
             sock.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import subprocess
 import threading
 from collections.abc import Iterable, Sequence
@@ -66,28 +67,63 @@ class PortRule:
         return f"{family}_any" if self.any_address else f"{family}_ip"
 
 
+@functools.cache
+def _library() -> ctypes.CDLL:
+    """libnftables, loaded once: finding it forks `ldconfig -p`, which costs
+    more than a whole transaction."""
+    name = ctypes.util.find_library("nftables") or "libnftables.so.1"
+    lib = ctypes.CDLL(name)
+    lib.nft_ctx_new.restype = ctypes.c_void_p
+    lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
+    for fn in ("nft_ctx_buffer_output", "nft_ctx_buffer_error", "nft_ctx_free"):
+        getattr(lib, fn).argtypes = [ctypes.c_void_p]
+    for fn in ("nft_ctx_get_output_buffer", "nft_ctx_get_error_buffer"):
+        getattr(lib, fn).argtypes = [ctypes.c_void_p]
+        getattr(lib, fn).restype = ctypes.c_char_p
+    lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    return lib
+
+
 class _Lib:
+    """One libnftables context: it talks to the network namespace of the
+    thread that made it."""
+
     def __init__(self) -> None:
-        name = ctypes.util.find_library("nftables") or "libnftables.so.1"
-        lib = ctypes.CDLL(name)
-        lib.nft_ctx_new.restype = ctypes.c_void_p
-        lib.nft_ctx_new.argtypes = [ctypes.c_uint32]
-        for fn in ("nft_ctx_buffer_output", "nft_ctx_buffer_error"):
-            getattr(lib, fn).argtypes = [ctypes.c_void_p]
-        for fn in ("nft_ctx_get_output_buffer", "nft_ctx_get_error_buffer"):
-            getattr(lib, fn).argtypes = [ctypes.c_void_p]
-            getattr(lib, fn).restype = ctypes.c_char_p
-        lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        self.lib = lib
-        self.ctx = lib.nft_ctx_new(0)
-        lib.nft_ctx_buffer_output(self.ctx)
-        lib.nft_ctx_buffer_error(self.ctx)
+        self.lib = _library()
+        self.ctx = self.lib.nft_ctx_new(0)
+        self.lib.nft_ctx_buffer_output(self.ctx)
+        self.lib.nft_ctx_buffer_error(self.ctx)
 
     def run(self, script: str) -> tuple[int, str, str]:
         rc = self.lib.nft_run_cmd_from_buffer(self.ctx, script.encode())
         out = (self.lib.nft_ctx_get_output_buffer(self.ctx) or b"").decode()
         err = (self.lib.nft_ctx_get_error_buffer(self.ctx) or b"").decode()
         return rc, out, err
+
+    def close(self) -> None:
+        # its netlink socket would keep a container's namespace alive
+        self.lib.nft_ctx_free(self.ctx)
+
+
+def redirect_dns_here(address: str, udp_port: int, tcp_port: int) -> None:
+    """In the calling thread's namespace: queries to `address`:53 go to
+    these ports of it (Docker's embedded DNS rule: the resolver holds no
+    port 53 a container's own DNS server may want). Replaces an earlier
+    redirect. Raises OSError without libnftables."""
+    t = "ip hangu_dns"
+    script = (
+        f"add table {t}\nflush table {t}\n"
+        f"add chain {t} output {{ type nat hook output priority -100; policy accept; }}\n"
+        f"add rule {t} output ip daddr {address} udp dport 53 dnat to {address}:{udp_port}\n"
+        f"add rule {t} output ip daddr {address} tcp dport 53 dnat to {address}:{tcp_port}\n"
+    )
+    lib = _Lib()
+    try:
+        rc, _, err = lib.run(script)
+    finally:
+        lib.close()
+    if rc != 0:
+        raise OSError(f"nftables: {err.strip() or 'failed'}")
 
 
 class Nft:

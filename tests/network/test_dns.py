@@ -41,6 +41,14 @@ print(rcode, ",".join(addrs))
 """
 
 
+# what a DNS server in a container does: every address's port 53, UDP and TCP
+BIND_53 = """
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 53))
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM); t.bind(("0.0.0.0", 53)); t.listen(1)
+"""
+
+
 def resolve(
     netns_path: str, server: str, name: str, proto: str = "udp", qtype: int = dns.QTYPE_A
 ) -> tuple[int, list[str]]:
@@ -147,6 +155,15 @@ def test_names_on_user_network(net_env: NetEnv, fake_upstream: None) -> None:
             assert resolve(sb.netns_path, server, "alpha") == (0, [sa.endpoints[0].ipv4_address])
             assert resolve(sa.netns_path, server, "elsewhere.test") == (0, ["10.201.254.254"])
             assert resolve(sa.netns_path, server, "beta", "tcp") == (0, [ip_b])
+        # port 53 stays free inside: a container may run a DNS server of its own
+        taken = subprocess.run(
+            ["nsenter", f"--net={sb.netns_path}", sys.executable, "-c", BIND_53],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        assert taken.returncode == 0, taken.stderr
+        assert resolve(sb.netns_path, dns.EMBEDDED, "alpha") == (0, [sa.endpoints[0].ipv4_address])
     finally:
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=a))
         stub.RemoveSandbox(pb.RemoveSandboxRequest(container_id=b))
