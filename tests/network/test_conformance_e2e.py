@@ -11,6 +11,7 @@ Stack: bridge hgq<rand>, table hgq_<rand>, pool 10.233.0.0/16 in /24s, root
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import subprocess
 import time
@@ -511,3 +512,20 @@ def test_config_only_and_config_from(stack: Stack, busybox: str, cleanup: list[s
     ok(stack.run_docker("network", "prune", "-f"))
     assert cfg in network_names(stack)
     ok(stack.run_docker("network", "rm", cfg))
+
+
+# -- 12. the resolver at 127.0.0.11 leaves port 53 to the container -------------------
+def test_container_dns_server_and_embedded_resolver(
+    stack: Stack, busybox: str, cleanup: list[str]
+) -> None:
+    net, peer = unique("hgq-d53"), unique("hgq-d53p")
+    cleanup += [peer, net]
+    ok(stack.run_docker("network", "create", net))
+    ok(stack.run_docker("run", "-d", "--name", peer, "--network", net, busybox, "sleep", "300"))
+    ip = inspect(stack, peer)["NetworkSettings"]["Networks"][net]["IPAddress"]
+    # a server of its own on every address's port 53, and names still resolve
+    script = "nc -l -p 53 & sleep 0.3; netstat -lnt; cat /etc/resolv.conf; nslookup " + peer
+    out = ok(stack.run_docker("run", "--rm", "--network", net, busybox, "sh", "-c", script))
+    assert re.search(r":::53\s+:::\*\s+LISTEN", out), out
+    assert "nameserver 127.0.0.11\n" in out
+    assert ip in out.split("Name:", 1)[1]
