@@ -7,7 +7,6 @@ from it takes them all and may name none of its own."""
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 from collections.abc import Iterable
 
@@ -68,23 +67,15 @@ def inherit(spec: NetworkSpec, source: NetworkRow) -> NetworkSpec:
 
 def pools_of(row: NetworkRow) -> list[PoolSpec]:
     """A network's IPAM config as it was asked for."""
-    aux = row.aux_addresses
-    pools = []
-    for subnet, gateway, implied, ip_range in (
-        (row.subnet, row.gateway, row.gateway_implied, row.ip_range),
-        (row.subnet6, row.gateway6, row.gateway6_implied, row.ip_range6),
-    ):
-        if subnet:
-            net = ipaddress.ip_network(subnet)
-            pools.append(
-                PoolSpec(
-                    subnet=subnet,
-                    gateway="" if implied else gateway,
-                    ip_range=ip_range,
-                    aux_addresses={k: v for k, v in aux.items() if ipaddress.ip_address(v) in net},
-                )
-            )
-    return pools
+    return [
+        PoolSpec(
+            subnet=c.subnet,
+            gateway="" if c.gateway_implied else c.gateway,
+            ip_range=c.ip_range,
+            aux_addresses=c.aux_addresses,
+        )
+        for c in row.ipam_configs()
+    ]
 
 
 def config_only_row(spec: NetworkSpec, network_id: str) -> NetworkRow:

@@ -6,6 +6,7 @@ import hashlib
 import ipaddress
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import registry
@@ -75,6 +76,29 @@ class NetworkRow(NetworkBase, table=True):
     @property
     def aux_addresses(self) -> dict[str, str]:
         return dict(json.loads(self.aux_addresses_json))
+
+    def ipam_configs(self) -> list[IpamConfig]:
+        """IPAM.Config: one entry per family that has a subnet."""
+        aux = self.aux_addresses
+        out = []
+        for subnet, gateway, implied, ip_range in (
+            (self.subnet, self.gateway, self.gateway_implied, self.ip_range),
+            (self.subnet6, self.gateway6, self.gateway6_implied, self.ip_range6),
+        ):
+            if subnet:
+                net = ipaddress.ip_network(subnet)
+                mine = {k: v for k, v in aux.items() if ipaddress.ip_address(v) in net}
+                out.append(IpamConfig(subnet, gateway, implied, ip_range, mine))
+        return out
+
+
+@dataclass(frozen=True)
+class IpamConfig:
+    subnet: str
+    gateway: str
+    gateway_implied: bool  # not asked for: the subnet's first address
+    ip_range: str
+    aux_addresses: dict[str, str]
 
 
 class AllocationRow(NetworkBase, table=True):

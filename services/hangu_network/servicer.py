@@ -3,7 +3,6 @@ domain (networks.py, sandboxes.py) and back. No logic of its own."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterator
 
@@ -93,23 +92,16 @@ def attachments_pb(view: AttachmentView, items: list[LiveAttachment]) -> pb.Atta
 
 
 def network_pb(row: NetworkRow, endpoints: list[tuple[EndpointRow, str]]) -> pb.Network:
-    aux = row.aux_addresses
-    config = []
-    for subnet, gateway, implied, ip_range in (
-        (row.subnet, row.gateway, row.gateway_implied, row.ip_range),
-        (row.subnet6, row.gateway6, row.gateway6_implied, row.ip_range6),
-    ):
-        if subnet:
-            net = ipaddress.ip_network(subnet)
-            config.append(
-                pb.IPAMConfig(
-                    subnet=subnet,
-                    gateway=gateway,
-                    gateway_implied=implied,
-                    ip_range=ip_range,
-                    aux_addresses={k: v for k, v in aux.items() if ipaddress.ip_address(v) in net},
-                )
-            )
+    config = [
+        pb.IPAMConfig(
+            subnet=c.subnet,
+            gateway=c.gateway,
+            gateway_implied=c.gateway_implied,
+            ip_range=c.ip_range,
+            aux_addresses=c.aux_addresses,
+        )
+        for c in row.ipam_configs()
+    ]
     return pb.Network(
         id=row.id,
         name=row.name,
