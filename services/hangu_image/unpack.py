@@ -42,8 +42,14 @@ class LayerError(InvalidArgument):
 class HashingReader(io.RawIOBase):
     """Reads from `src`, hashing and counting what passes through."""
 
-    def __init__(self, src: BinaryIO, on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        src: BinaryIO,
+        on_progress: Callable[[int], None] | None = None,
+        hashing: bool = True,  # off: only counted (a build context needs no digest)
+    ) -> None:
         self.src = src
+        self.hashing = hashing
         self.hasher = hashlib.sha256()
         self.count = 0
         self.on_progress = on_progress
@@ -56,7 +62,8 @@ class HashingReader(io.RawIOBase):
         n = len(data)
         buf[:n] = data
         if n:
-            self.hasher.update(data)
+            if self.hashing:
+                self.hasher.update(data)
             self.count += n
             if self.on_progress is not None:
                 self.on_progress(self.count)
@@ -111,8 +118,20 @@ def clean_name(name: str) -> str:
     return "" if norm in ("", ".") else norm
 
 
+def inside_root(name: str) -> str:
+    """Member name as a chrooted untar resolves it: `..` stops at the root."""
+    norm = os.path.normpath("/" + name.replace("\\", "/")).lstrip("/")
+    return "" if norm in ("", ".") else norm
+
+
 class _Unpacker:
-    def __init__(self, root: Path) -> None:
+    """`layer`: an image layer (whiteouts become overlayfs's, an escaping
+    name is refused). Otherwise a build context, as dockerd's chrooted
+    untar takes it: `.wh.` files are plain files and a name is resolved
+    inside the root (`../x` is `x`)."""
+
+    def __init__(self, root: Path, layer: bool = True) -> None:
+        self.layer = layer
         self.root = str(root)
         self.safe_dirs: set[str] = {""}
         self.dir_times: list[tuple[str, int]] = []
@@ -201,12 +220,15 @@ class _Unpacker:
         else:
             os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
 
+    def _name(self, name: str) -> str:
+        return clean_name(name) if self.layer else inside_root(name)
+
     def member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        rel = clean_name(member.name)
+        rel = self._name(member.name)
         if not rel:
             return  # the root itself: keep the layer dir as created
         base = os.path.basename(rel)
-        if base.startswith(WHITEOUT_PREFIX):
+        if self.layer and base.startswith(WHITEOUT_PREFIX):
             self.whiteout(rel, member)
             return
         self.ensure_parent(rel)
@@ -224,11 +246,15 @@ class _Unpacker:
                     shutil.copyfileobj(src, out, CHUNK)
             self.size += member.size
         elif member.islnk():
-            target = clean_name(member.linkname)
+            target = self._name(member.linkname)
             if not target:
                 raise LayerError(f"invalid hard link {member.name!r} -> {member.linkname!r}")
             self.ensure_parent(target)
-            os.link(self._abs(target), path, follow_symlinks=False)
+            try:
+                os.link(self._abs(target), path, follow_symlinks=False)
+            except FileNotFoundError:
+                # dockerd's words, with the paths as its chroot sees them
+                raise LayerError(f"link /{target} /{rel}: no such file or directory") from None
             return  # a hard link shares the target's metadata
         elif member.issym():
             os.symlink(member.linkname, path)
@@ -269,6 +295,23 @@ def unpack(
     while buffered.read(CHUNK):
         pass
     return UnpackResult(diff_id=reader.digest, size=unpacker.size)
+
+
+def unpack_context(stream: BinaryIO, dest: Path) -> None:
+    """Unpack a build context tar (already decompressed) into `dest`
+    (buildcontext.py). Raises LayerError with dockerd's words."""
+    counted = HashingReader(stream, hashing=False)
+    buffered = io.BufferedReader(counted, CHUNK)
+    unpacker = _Unpacker(dest, layer=False)
+    try:
+        with tarfile.open(fileobj=buffered, mode="r|") as tar:
+            for member in tar:
+                unpacker.member(tar, member)
+    except tarfile.TarError:
+        # Go's archive/tar: too short for a header, or not one
+        short = counted.count < tarfile.BLOCKSIZE
+        raise LayerError("unexpected EOF" if short else "archive/tar: invalid tar header") from None
+    unpacker.finish()
 
 
 def diff_id_of(stream: BinaryIO) -> str:

@@ -1,0 +1,79 @@
+"""The context of a `docker build` as the classic builder receives it (moby's
+builder/remotecontext): a tar, maybe compressed (gzip, bzip2, xz, zstd),
+unpacked into a folder of its own as dockerd's chrooted untar does; the
+Dockerfile found in it (the default name falls back to `dockerfile`); and
+the Dockerfile and .dockerignore dropped from what COPY and ADD can see when
+the context's own .dockerignore excludes them."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from hangu_runtime.errors import InvalidArgument
+
+from . import dockerignore
+from .unpack import decompressed, inside_root, unpack_context
+
+DEFAULT_DOCKERFILE = "Dockerfile"
+
+
+class BuildContextError(InvalidArgument):
+    """A context or Dockerfile the build cannot take, in dockerd's words
+    (dockerd answers these with a 500; hangu with a 400: it is the input)."""
+
+
+def extract(stream: BinaryIO, dest: Path) -> None:
+    """Unpack the context tar read from `stream` into the empty folder `dest`."""
+    try:
+        unpack_context(decompressed(stream), dest)
+    except (InvalidArgument, OSError, EOFError) as err:
+        # gzip/xz/bzip2 streams cut short end as Go's reader ends them
+        message = err.message if isinstance(err, InvalidArgument) else "unexpected EOF"
+        raise BuildContextError(message) from None
+
+
+def locate_dockerfile(root: Path, name: str = "") -> str:
+    """The Dockerfile's path in the context (as `dockerfile=` names it,
+    resolved inside the root), checked to be a file there."""
+    asked = name or DEFAULT_DOCKERFILE
+    rel = inside_root(asked)
+    if rel and _is_file(root, rel):
+        return rel
+    if asked == DEFAULT_DOCKERFILE and _is_file(root, asked.lower()):
+        return asked.lower()
+    raise BuildContextError(f"Cannot locate specified Dockerfile: {asked}")
+
+
+def read_dockerfile(root: Path, rel: str) -> str:
+    """Its text, as UTF-8 (a BOM is the parser's to drop); `rel` as
+    locate_dockerfile found it."""
+    if not _is_file(root, rel):
+        raise BuildContextError(f"Cannot locate specified Dockerfile: {rel}")
+    return (root / rel).resolve(strict=True).read_bytes().decode("utf-8", "replace")
+
+
+def drop_build_files(root: Path, dockerfile: str) -> list[str]:
+    """Remove the .dockerignore and the Dockerfile from the context when its
+    .dockerignore excludes them (moby's removeDockerfile); what went."""
+    ignore = root / ".dockerignore"
+    if not _is_file(root, ".dockerignore"):
+        return []
+    patterns = dockerignore.read_patterns(ignore.read_text("utf-8", "replace"))
+    removed = dockerignore.build_files_removed_by_daemon(patterns, dockerfile)
+    for rel in removed:
+        (root / rel).unlink(missing_ok=True)
+    return removed
+
+
+def _is_file(root: Path, rel: str) -> bool:
+    """A regular file at `rel` that no symlink leads out of the context to."""
+    path = root / rel
+    try:
+        real = path.resolve(strict=True)
+        st = os.stat(real)
+    except (OSError, RuntimeError):
+        return False
+    return real.is_relative_to(root.resolve()) and stat.S_ISREG(st.st_mode)

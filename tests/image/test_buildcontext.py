@@ -1,0 +1,132 @@
+"""Build contexts as dockerd's classic builder takes them: a tar in any of
+Docker's compressions unpacked as its chrooted untar does (`.wh.` files are
+plain files, `../x` lands at `x`, a hard link to nothing is refused in its
+words), the Dockerfile found (and `dockerfile` for the default name), and
+the build files dropped when the context's .dockerignore excludes them."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hangu_image import buildcontext
+from hangu_image.buildcontext import BuildContextError
+
+
+def tar_of(members: list[tuple[str, str, bytes | str]]) -> bytes:
+    """(kind, name, data or link target): kind file, dir, symlink, hardlink."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for kind, name, data in members:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o755 if kind == "dir" else 0o644
+            if kind == "file":
+                assert isinstance(data, bytes)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {
+                "dir": tarfile.DIRTYPE,
+                "symlink": tarfile.SYMTYPE,
+                "hardlink": tarfile.LNKTYPE,
+            }[kind]
+            if kind != "dir":
+                assert isinstance(data, str)
+                info.linkname = data
+            tar.addfile(info)
+    return out.getvalue()
+
+
+CONTEXT = [
+    ("file", "Dockerfile", b"FROM busybox\n"),
+    ("dir", "src", b""),
+    ("file", "src/app.txt", b"hello\n"),
+    ("symlink", "src/link", "app.txt"),
+    ("hardlink", "src/same", "src/app.txt"),
+    ("file", "src/.wh.kept", b"not a whiteout\n"),
+]
+
+COMPRESSIONS: dict[str, Callable[[bytes], bytes]] = {
+    "plain": lambda data: data,
+    "gzip": gzip.compress,
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+}
+
+
+@pytest.mark.parametrize("compression", sorted(COMPRESSIONS))
+def test_a_context_in_every_compression(tmp_path: Path, compression: str) -> None:
+    data = COMPRESSIONS[compression](tar_of(CONTEXT))
+    buildcontext.extract(io.BytesIO(data), tmp_path)
+    assert (tmp_path / "src" / "app.txt").read_bytes() == b"hello\n"
+    assert os.readlink(tmp_path / "src" / "link") == "app.txt"
+    assert os.stat(tmp_path / "src" / "same").st_ino == os.stat(tmp_path / "src/app.txt").st_ino
+    # a context is not a layer: a `.wh.` file is just a file
+    assert (tmp_path / "src" / ".wh.kept").read_bytes() == b"not a whiteout\n"
+
+
+def test_names_resolve_inside_the_context(tmp_path: Path) -> None:
+    root = tmp_path / "ctx"
+    root.mkdir()
+    data = tar_of([("file", "../evil", b"x"), ("file", "/abs/name", b"y")])
+    buildcontext.extract(io.BytesIO(data), root)
+    assert (root / "evil").read_bytes() == b"x" and (root / "abs" / "name").read_bytes() == b"y"
+    assert not (tmp_path / "evil").exists()
+
+
+def test_a_hard_link_to_nothing_is_refused(tmp_path: Path) -> None:
+    data = tar_of([("hardlink", "hl", "../../etc/passwd")])
+    with pytest.raises(BuildContextError) as err:
+        buildcontext.extract(io.BytesIO(data), tmp_path)
+    assert err.value.message == "link /etc/passwd /hl: no such file or directory"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not a tar\n", "unexpected EOF"),
+        (b"x" * 2048, "archive/tar: invalid tar header"),
+        (gzip.compress(tar_of(CONTEXT))[:40], "unexpected EOF"),
+    ],
+)
+def test_what_is_not_a_context(tmp_path: Path, data: bytes, message: str) -> None:
+    with pytest.raises(BuildContextError) as err:
+        buildcontext.extract(io.BytesIO(data), tmp_path)
+    assert err.value.message == message
+
+
+def test_locating_the_dockerfile(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Build.df").write_text("FROM busybox\n")
+    (tmp_path / "dockerfile").write_text("FROM busybox\n")
+    # the default name falls back to its lower-case form; no other does
+    assert buildcontext.locate_dockerfile(tmp_path) == "dockerfile"
+    assert buildcontext.locate_dockerfile(tmp_path, "sub/Build.df") == "sub/Build.df"
+    assert buildcontext.locate_dockerfile(tmp_path, "/sub/../sub/Build.df") == "sub/Build.df"
+    for missing in ("Nope", "sub", "SUB/build.df"):
+        with pytest.raises(BuildContextError) as err:
+            buildcontext.locate_dockerfile(tmp_path, missing)
+        assert err.value.message == f"Cannot locate specified Dockerfile: {missing}"
+    # a symlink out of the context is not followed
+    (tmp_path / "out").symlink_to("/etc/hostname")
+    with pytest.raises(BuildContextError):
+        buildcontext.locate_dockerfile(tmp_path, "out")
+    assert buildcontext.read_dockerfile(tmp_path, "sub/Build.df") == "FROM busybox\n"
+
+
+def test_build_files_dropped_when_ignored(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\n")
+    (tmp_path / "keep").write_text("k")
+    assert buildcontext.drop_build_files(tmp_path, "Dockerfile") == []
+    (tmp_path / ".dockerignore").write_text("# build files\nDockerfile\n.dockerignore\n")
+    removed = buildcontext.drop_build_files(tmp_path, "Dockerfile")
+    assert sorted(removed) == [".dockerignore", "Dockerfile"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
