@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from hangu_runtime import logging as hlog
 from hangu_runtime.config import load_settings
-from hangu_runtime.server import serve
+from hangu_runtime.server import raise_open_files_limit, serve
 
 from .service import NetworkService
 
@@ -16,6 +16,7 @@ from .service import NetworkService
 def main() -> None:
     settings = load_settings()
     hlog.configure("network", settings.log_level)
+    raise_open_files_limit()  # before the resolver sockets of every live container
     service = NetworkService(settings)
     serve(
         "network",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
+import resource
 import signal
 import threading
 import time
@@ -141,6 +142,20 @@ def build_server(max_workers: int, max_concurrent: int) -> grpc.Server:
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
         ],
     )
+
+
+def raise_open_files_limit() -> int:
+    """The soft limit of open files up to the hard one (never above it: that
+    fails without CAP_SYS_RESOURCE): a service holds some per container (the
+    network service two resolver sockets each). Returns the limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft >= hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (OSError, ValueError):
+        return soft
+    return hard
 
 
 def serve(

@@ -41,3 +41,22 @@ def test_rpc_error_round_trip() -> None:
 
     err = from_rpc_error(Err())
     assert isinstance(err, NotFound) and err.message == "No such container: x"
+
+
+def test_open_files_soft_limit_is_raised_to_the_hard_one() -> None:
+    """In a child process: its soft limit lowered first, then raised to the
+    hard limit, never above it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "from hangu_runtime.server import raise_open_files_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "got = raise_open_files_limit()\n"
+        "assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard), got\n"
+        "assert raise_open_files_limit() == hard\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
