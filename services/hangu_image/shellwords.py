@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from hangu_runtime.errors import InvalidArgument
+from hangu_runtime.gotext import go_quote
 
 DEFAULT_ESCAPE = "\\"
 
@@ -78,39 +79,6 @@ def expands_variables(keyword: str) -> bool:
 def is_go_space(ch: str) -> bool:
     """Go's unicode.IsSpace for one character."""
     return ch in _GO_SPACE_SET
-
-
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
-
-
-def go_quote(text: str) -> str:
-    """`text` quoted the way Go's `%q` (strconv.Quote) prints it."""
-    out = ['"']
-    for ch in text:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            # Python's and Go's "printable" agree: letters, marks, numbers,
-            # punctuation, symbols and the ASCII space.
-            out.append(ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    out.append('"')
-    return "".join(out)
 
 
 def env_from_list(env: Iterable[str]) -> dict[str, str]:

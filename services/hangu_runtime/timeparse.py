@@ -19,6 +19,8 @@ import re
 import time
 from datetime import datetime
 
+from .gotext import go_quote
+
 NS = 1_000_000_000
 _MAX_INT64 = (1 << 63) - 1
 
@@ -47,20 +49,6 @@ _DURATION_UNITS = {
 
 class TimeParseError(ValueError):
     """A value none of Docker's time forms accepts; the text is Go's."""
-
-
-def go_quote(text: str) -> str:
-    """A string as Go's %q (and time's quote) print it, for ASCII text."""
-    out = ['"']
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
-    out.append('"')
-    return "".join(out)
 
 
 # ------------------------------------------------------------ durations

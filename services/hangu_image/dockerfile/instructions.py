@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from hangu_image.shellwords import GO_SPACE, go_quote
+from hangu_image.shellwords import GO_SPACE
+from hangu_runtime.gotext import go_quote
 from hangu_runtime.timeparse import TimeParseError, parse_duration
 
 from .errors import Refusal
@@ -197,7 +198,11 @@ def _maintainer(statement: Statement) -> Maintainer:
     return _make(Maintainer, statement, flags, maintainer=statement.args[0])
 
 
-def _transfer_fields(statement: Statement, keyword: str) -> dict[str, Any]:
+def _transfer_fields(
+    statement: Statement, keyword: str, flags: Mapping[str, FlagValue]
+) -> dict[str, Any]:
+    """What ADD and COPY share: sources, destination, inline heredocs and
+    the flags both take."""
     *sources, dest = statement.args
     if maybe_heredoc_word(dest) is not None:
         raise Refusal(f"{keyword} cannot accept a heredoc as a destination")
@@ -217,6 +222,10 @@ def _transfer_fields(statement: Statement, keyword: str) -> dict[str, Any]:
         "dest": dest,
         "source_heredocs": tuple(inline),
         "exec_form": statement.exec_form,
+        "chown": _string_flag(flags, "chown"),
+        "chmod": _string_flag(flags, "chmod"),
+        "link": bool(_bool_flag(flags, "link")),
+        "exclude": _strings_flag(flags, "exclude"),
     }
 
 
@@ -235,11 +244,7 @@ def _add(statement: Statement) -> Add:
         Add,
         statement,
         flags,
-        **_transfer_fields(statement, "ADD"),
-        chown=_string_flag(flags, "chown"),
-        chmod=_string_flag(flags, "chmod"),
-        link=bool(_bool_flag(flags, "link")),
-        exclude=_strings_flag(flags, "exclude"),
+        **_transfer_fields(statement, "ADD", flags),
         checksum=_string_flag(flags, "checksum"),
         keep_git_dir=_bool_flag(flags, "keep-git-dir"),
         unpack=_bool_flag(flags, "unpack"),
@@ -254,11 +259,7 @@ def _copy(statement: Statement) -> Copy:
         Copy,
         statement,
         flags,
-        **_transfer_fields(statement, "COPY"),
-        chown=_string_flag(flags, "chown"),
-        chmod=_string_flag(flags, "chmod"),
-        link=bool(_bool_flag(flags, "link")),
-        exclude=_strings_flag(flags, "exclude"),
+        **_transfer_fields(statement, "COPY", flags),
         from_stage=_string_flag(flags, "from"),
         parents=bool(_bool_flag(flags, "parents")),
     )

@@ -9,7 +9,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hangu_image.shellwords import GO_SPACE, Lex, ShellWordError, go_quote, is_go_space
+from hangu_image.shellwords import GO_SPACE, Lex, ShellWordError, is_go_space
+from hangu_runtime.gotext import go_quote
 
 from .errors import Refusal
 from .model import DEFAULT_ESCAPE, Heredoc
