@@ -12,6 +12,7 @@ ports on 127.0.0.1:21760-21769."""
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import secrets
 import time
 from collections.abc import Iterator
@@ -30,11 +31,19 @@ def stack() -> Iterator[Stack]:
     yield from module_stack("adr", bridge_prefix="hgw", subnet_pool="10.219.0.0/16:24")
 
 
+# Explicit subnets of this module, each pick two /24s past the last (from a
+# random start), so no two of its networks can ever overlap.
+_THIRDS = itertools.count(2 * secrets.randbelow(100) + 1, 2)
+
+
+def _third() -> int:
+    """A free 10.220.<n>.0/24, with <n>+1 free beside it."""
+    return next(_THIRDS) % 248 + 1
+
+
 def subnets() -> tuple[str, str]:
-    return (
-        f"10.220.{secrets.randbelow(250) + 1}.0/24",
-        f"fd42:4802:{secrets.randbelow(0xFFFF):x}::/64",
-    )
+    third = _third()
+    return f"10.220.{third}.0/24", f"fd42:4802:{third:x}::/64"
 
 
 def test_dual_stack_network(stack: Stack, busybox: str, cleanup: list[str]) -> None:
@@ -114,7 +123,7 @@ def test_one_subnet_per_family_and_aux_addresses(
     stack: Stack, busybox: str, cleanup: list[str]
 ) -> None:
     net = unique("hgw-aux")
-    third = secrets.randbelow(249) + 1
+    third = _third()
     a, b = f"10.220.{third}.0/24", f"10.220.{third + 1}.0/24"
     two = stack.run_docker("network", "create", "--subnet", a, "--subnet", b, net)
     assert two.returncode != 0 and "bridge driver doesn't support multiple subnets" in two.stderr
