@@ -17,7 +17,18 @@ from hangu_runtime.version import SERVER_VERSION
 
 from . import errors, versions
 from .keys import API_VERSION, BACKENDS, SETTINGS, Backends
-from .routers import containers, distribution, events, files, images, io, networks, system, volumes
+from .routers import (
+    build,
+    containers,
+    distribution,
+    events,
+    files,
+    images,
+    io,
+    networks,
+    system,
+    volumes,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Route = tuple[str, str, Handler]
@@ -31,6 +42,7 @@ AREAS: tuple[Iterable[Route], ...] = (
     io.ROUTES,
     files.ROUTES,
     images.ROUTES,
+    build.ROUTES,
     distribution.ROUTES,
     volumes.ROUTES,
     networks.ROUTES,

@@ -56,7 +56,7 @@ def _go_duration(seconds: int) -> str:
 def progress_message(p: image_pb2.Progress, start: float | None = None) -> dict[str, Any]:
     """A Progress from the image service as Docker's JSON message."""
     if p.error:
-        return error_message(p.error)
+        return error_message(p.error, p.error_code)
     msg: dict[str, Any] = {}
     if p.stream:
         msg["stream"] = p.stream
@@ -103,8 +103,9 @@ def _per_item(p: image_pb2.Progress) -> bool:
     return len(p.id) == 12 and all(c in "0123456789abcdef" for c in p.id)
 
 
-def error_message(message: str) -> dict[str, Any]:
-    return {"errorDetail": {"message": message}, "error": message}
+def error_message(message: str, code: int = 0) -> dict[str, Any]:
+    detail: dict[str, Any] = {"code": code, "message": message} if code else {"message": message}
+    return {"errorDetail": detail, "error": message}
 
 
 class JsonStream:

@@ -8,15 +8,17 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import diff
 from .changes import apply_changes
-from .diff import write_layer_tar
 from .images import ImageStore
 from .layers import chain_ids
-from .reference import parse_repository_tag
+from .models import ImageRecord
+from .reference import Reference, parse_repository_tag
 from .rootfs import RootfsStore
 from .unpack import HashingReader
 
@@ -34,6 +36,53 @@ class _HashingWriter:
 
     def flush(self) -> None:
         self.gz.flush()
+
+
+def commit_upper(
+    store: ImageStore,
+    upper: Path,
+    parent_diff_ids: list[str],
+    skip: Callable[[str], bool] | None = None,
+    keep_empty: bool = False,
+) -> tuple[list[str], list[str]] | None:
+    """The writable layer `upper` as a new top layer over `parent_diff_ids`:
+    (diff ids, chain ids) of the result, or None when it changed nothing
+    and not `keep_empty` (a build step's empty layer, which Docker does not
+    add). `skip(rel)` drops entries that only exist for the container's own
+    mounts. The new layer is pinned (safe from collection) until the caller
+    unpins it, once an image holds it."""
+    if not keep_empty and diff.is_empty(upper, skip):
+        return None
+    fd, tmp = store.content.ingest_file()
+    try:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
+        ):
+            writer = _HashingWriter(gz)
+            diff.write_layer_tar(upper, writer, skip)  # type: ignore[arg-type]
+        diff_id = "sha256:" + writer.hasher.hexdigest()
+        diff_ids = list(parent_diff_ids) + [diff_id]
+        chain = chain_ids(diff_ids)
+        store.layers.pin(chain[-1])
+        try:
+            with open(tmp, "rb") as fh:
+                blob = HashingReader(fh)
+                store.layers.add(
+                    chain[-1],
+                    chain[-2] if len(chain) > 1 else "",
+                    diff_id,
+                    io.BufferedReader(blob, 1 << 20),
+                )
+                blob.drain()
+            store.content.adopt(Path(tmp), blob.digest)
+            store.layers.set_blob(chain[-1], blob.digest)
+        except BaseException:
+            store.layers.unpin(chain[-1])
+            raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return diff_ids, chain
 
 
 def commit(
@@ -54,31 +103,42 @@ def commit(
     )
     ref = parse_repository_tag(repository, tag).with_default_tag() if repository else None
 
-    upper = rootfs.dir(container_id) / "upper"
-    fd, tmp = store.content.ingest_file()
+    parent_diff_ids = list((parent_config.get("rootfs") or {}).get("diff_ids") or [])
+    # `docker commit` always adds a layer, an empty one too (as dockerd).
+    made = commit_upper(store, rootfs.dir(container_id) / "upper", parent_diff_ids, keep_empty=True)
+    assert made is not None
+    diff_ids, chain = made
     try:
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
-        ):
-            writer = _HashingWriter(gz)
-            write_layer_tar(upper, writer)  # type: ignore[arg-type]
-        diff_id = "sha256:" + writer.hasher.hexdigest()
-        diff_ids = list((parent_config.get("rootfs") or {}).get("diff_ids") or []) + [diff_id]
-        chain = chain_ids(diff_ids)
-        with open(tmp, "rb") as fh:
-            blob = HashingReader(fh)
-            store.layers.add(
-                chain[-1],
-                chain[-2] if len(chain) > 1 else "",
-                diff_id,
-                io.BufferedReader(blob, 1 << 20),
-            )
-            blob.drain()
-        store.content.adopt(Path(tmp), blob.digest)
-        store.layers.set_blob(chain[-1], blob.digest)
+        return _commit_image(
+            store,
+            container_id,
+            parent,
+            parent_config,
+            ref,
+            diff_ids,
+            chain,
+            comment,
+            author,
+            changes,
+            container_config,
+        )
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        store.layers.unpin(chain[-1])
+
+
+def _commit_image(
+    store: ImageStore,
+    container_id: str,
+    parent: ImageRecord | None,
+    parent_config: dict[str, Any],
+    ref: Reference | None,
+    diff_ids: list[str],
+    chain: list[str],
+    comment: str,
+    author: str,
+    changes: list[str] | None,
+    container_config: dict[str, Any] | None,
+) -> str:
 
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     base_cfg = dict(container_config or parent_config.get("config") or {})

@@ -58,10 +58,32 @@ def changes(upper: Path, lowers: list[str]) -> list[tuple[str, int]]:
     return out
 
 
-def write_layer_tar(upper: Path, out: BinaryIO) -> None:
-    """The writable layer as an image layer tar (uncompressed) into `out`."""
+Skip = Callable[[str], bool]
+
+
+def _kept(upper: Path, skip: Skip | None) -> Iterator[tuple[str, str, os.stat_result]]:
+    """_walk without what `skip` drops (a dropped directory drops its contents)."""
+    dropped = ""
+    for rel, path, st in _walk(upper):
+        if dropped and rel.startswith(dropped):
+            continue
+        if skip is not None and skip(rel):
+            dropped = rel + "/"
+            continue
+        dropped = ""
+        yield rel, path, st
+
+
+def is_empty(upper: Path, skip: Skip | None = None) -> bool:
+    """Whether the writable layer holds nothing (after `skip`)."""
+    return next(_kept(upper, skip), None) is None
+
+
+def write_layer_tar(upper: Path, out: BinaryIO, skip: Skip | None = None) -> None:
+    """The writable layer as an image layer tar (uncompressed) into `out`;
+    `skip(rel)` leaves entries out (with their contents)."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for rel, path, st in _walk(upper):
+        for rel, path, st in _kept(upper, skip):
             head, name = os.path.split(rel)
             if is_whiteout(st):
                 info = tarfile.TarInfo(os.path.join(head, WHITEOUT_PREFIX + name))

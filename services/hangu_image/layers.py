@@ -58,6 +58,9 @@ class LayerStore:
         self.db_lock = db_lock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Layers made but not yet in an image (a commit between adding its
+        # layer and registering the image): collect leaves them alone.
+        self._pins: dict[str, int] = {}
 
     def lock_for(self, chain_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -195,13 +198,26 @@ class LayerStore:
                     s.add(rec)
             s.commit()
 
+    def pin(self, chain_id: str) -> None:
+        with self._locks_guard:
+            self._pins[chain_id] = self._pins.get(chain_id, 0) + 1
+
+    def unpin(self, chain_id: str) -> None:
+        with self._locks_guard:
+            left = self._pins.get(chain_id, 0) - 1
+            if left > 0:
+                self._pins[chain_id] = left
+            else:
+                self._pins.pop(chain_id, None)
+
     def collect(self, only: list[str] | None = None) -> list[str]:
         """Delete layers no image and no container root filesystem uses
         (among `only`, when given)."""
         removed: list[str] = []
         blobs: list[str] = []
         with self.db_lock, Session(self.engine) as s:
-            in_rootfs: set[str] = set()
+            with self._locks_guard:
+                in_rootfs: set[str] = set(self._pins)
             for r in s.exec(select(RootfsRecord)):
                 in_rootfs.update(r.chain_ids)
             for rec in s.exec(select(LayerRecord).where(LayerRecord.refcount <= 0)).all():

@@ -30,6 +30,8 @@ class ProgressEvent:
     stream: str = ""
     detail: bool = False  # a per-item update: see Progress.detail in image.proto
     pushed: PushedTag | None = None
+    built_id: str = ""  # aux {"ID": ...}: the image a build (or stage) made
+    error_code: int = 0  # errorDetail.code
 
 
 Emit = Callable[[ProgressEvent], None]

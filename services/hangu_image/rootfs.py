@@ -108,7 +108,11 @@ class RootfsStore:
                 existing = s.get(RootfsRecord, cid)
             if existing is not None:
                 return self.info(existing)
-            image = self.images.cached_view(image_ref).record
+            # "": an empty root filesystem (a build's FROM scratch stage)
+            image_id, chain = "", []
+            if image_ref:
+                image = self.images.cached_view(image_ref).record
+                image_id, chain = image.id, image.chain_ids
             d = self.dir(cid)
             tmp = self.root / f".prep-{secrets.token_hex(6)}"
             tmp.mkdir()
@@ -116,7 +120,7 @@ class RootfsStore:
                 (tmp / sub).mkdir(mode=0o755)
             os.rename(tmp, d)
             rec = RootfsRecord(
-                container_id=cid, image_id=image.id, chain_ids_json=json.dumps(image.chain_ids)
+                container_id=cid, image_id=image_id, chain_ids_json=json.dumps(chain)
             )
             with self.db_lock, Session(self.engine) as s:
                 s.add(rec)

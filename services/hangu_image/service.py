@@ -14,11 +14,13 @@ from hangu.image.v1 import image_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings
 from hangu_runtime.events import EventBus
 
+from .builder.session import Builder
 from .content import ContentStore
 from .distribution import Distribution
 from .images import ImageStore
 from .layers import LayerStore
 from .models import open_image_db
+from .peers import ContainerClient
 from .rootfs import RootfsStore
 from .servicer import ImageServicer
 
@@ -44,7 +46,15 @@ class ImageService:
         self.rootfs.clean_partial()
         # After the reconciliation: undoes the pulls a crash interrupted.
         self.distribution = Distribution(self.images, settings)
-        self.servicer = ImageServicer(self.images, self.rootfs, self.distribution)
+        self.builder = Builder(
+            self.images,
+            self.rootfs,
+            self.distribution,
+            ContainerClient(settings.grpc_target("container")),
+            self.root / "build",
+        )
+        self.builder.clean()
+        self.servicer = ImageServicer(self.images, self.rootfs, self.distribution, self.builder)
 
     def register(self, server: grpc.Server) -> list[str]:
         pb_grpc.add_ImageServiceServicer_to_server(self.servicer, server)

@@ -3,7 +3,9 @@ calls of the domain objects (built by service.py) and back, nothing more."""
 
 from __future__ import annotations
 
+import io
 import json
+import queue
 import threading
 from collections.abc import Iterator
 
@@ -20,6 +22,8 @@ from hangu_runtime.timeparse import TimeParseError, parse_rfc3339
 from hangu_runtime.times import timestamp_from_ns, timestamp_from_seconds
 
 from . import archive, commit, history, listing, prune, removal, save
+from .builder.options import BuildOptions, RunLimits, Ulimit
+from .builder.session import Builder
 from .distribution import Distribution
 from .images import ImageStore, ImageView
 from .platforms import Platform, host_platform
@@ -64,9 +68,12 @@ def _progress(ev: ProgressEvent) -> pb.Progress:
         current=ev.current,
         total=ev.total,
         error=ev.error,
+        error_code=ev.error_code,
         stream=ev.stream,
         detail=ev.detail,
     )
+    if ev.built_id:
+        msg.id_result.CopyFrom(pb.IDResult(id=ev.built_id))
     if ev.pushed is not None:
         pushed = ev.pushed
         msg.push_result.CopyFrom(
@@ -115,11 +122,54 @@ def rootfs_message(info: RootfsInfo) -> pb.Rootfs:
     )
 
 
+def build_options(msg: pb.BuildOptions) -> BuildOptions:
+    args: dict[str, str | None] = dict(msg.build_args)
+    args.update(dict.fromkeys(msg.build_args_unset))
+    limits = RunLimits(
+        network_mode=msg.network_mode,
+        extra_hosts=tuple(msg.extra_hosts),
+        shm_size=msg.shm_size,
+        memory=msg.memory,
+        memory_swap=msg.memory_swap,
+        cpu_shares=msg.cpu_shares,
+        cpuset_cpus=msg.cpuset_cpus,
+        cpuset_mems=msg.cpuset_mems,
+        cpu_period=msg.cpu_period,
+        cpu_quota=msg.cpu_quota,
+        ulimits=tuple(Ulimit(u.name, u.soft, u.hard) for u in msg.ulimits),
+        cgroup_parent=msg.cgroup_parent,
+        security_opt=tuple(msg.security_opt),
+    )
+    return BuildOptions(
+        dockerfile=msg.dockerfile,
+        tags=tuple(msg.tags),
+        quiet=msg.quiet,
+        no_cache=msg.no_cache,
+        pull=msg.pull,
+        remove=msg.remove,
+        force_remove=msg.force_remove,
+        build_args=args,
+        labels=dict(msg.labels),
+        target=msg.target,
+        limits=limits,
+        platform=_platform(msg.platform),
+        cache_from=tuple(msg.cache_from),
+        registry_auths={host: _creds(auth) for host, auth in msg.registry_auths.items()},
+    )
+
+
 class ImageServicer(image_pb2_grpc.ImageServiceServicer):
-    def __init__(self, images: ImageStore, rootfs: RootfsStore, distribution: Distribution) -> None:
+    def __init__(
+        self,
+        images: ImageStore,
+        rootfs: RootfsStore,
+        distribution: Distribution,
+        builder: Builder | None = None,
+    ) -> None:
         self.images = images
         self.rootfs = rootfs
         self.distribution = distribution
+        self.builder = builder
         self._list_cache: tuple[tuple[int, bytes], pb.ListImagesResponse] | None = None
 
     # ------------------------------------------------------------ distribution
@@ -199,6 +249,46 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
                 platform.os if platform else "linux",
             )
         )
+
+    def Build(
+        self, request_iterator: Iterator[pb.BuildRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.Progress]:
+        first = next(request_iterator, None)
+        if first is None:
+            return
+        if self.builder is None:
+            raise InvalidArgument("this image service does not build")
+        options = build_options(first.options)
+
+        def chunks() -> Iterator[bytes]:
+            if first.data:
+                yield first.data
+            for req in request_iterator:
+                if req.data:
+                    yield req.data
+
+        # The build runs in a thread of its own and hands its messages over
+        # as they come, so RUN output reaches the client while it is made.
+        events: queue.Queue[ProgressEvent | BaseException | None] = queue.Queue()
+        done = _on_done(context)
+        builder = self.builder
+
+        def work() -> None:
+            try:
+                context_tar = io.BufferedReader(archive.ChunkReader(chunks()), archive.CHUNK)
+                builder.build(options, context_tar, events.put, done)
+                events.put(None)
+            except BaseException as err:
+                events.put(err)
+
+        threading.Thread(target=work, name="build", daemon=True).start()
+        while True:
+            item = events.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield _progress(item)
 
     # ------------------------------------------------------------ metadata
     def List(

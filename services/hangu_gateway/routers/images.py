@@ -45,7 +45,7 @@ def registry_auth(request: web.Request) -> ipb.RegistryAuth:
     )
 
 
-def _platform(value: str) -> ipb.Platform:
+def parse_platform(value: str) -> ipb.Platform:
     if not value:
         return ipb.Platform()
     parts = value.split("/")
@@ -114,14 +114,14 @@ async def _pull(request: web.Request) -> web.StreamResponse:
         ipb.PullRequest(
             reference=reference,
             all_tags=all_tags,
-            platform=_platform(request.query.get("platform", "")),
+            platform=parse_platform(request.query.get("platform", "")),
             auth=registry_auth(request),
         )
     )
     return await _registry_stream(request, call)
 
 
-async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
+async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
     """The request body in pieces of about _BODY_CHUNK: the socket hands out
     far smaller ones, and each gRPC message has a fixed cost on both sides
     (a 200 MB `docker load` is 200 messages, not thousands)."""
@@ -154,9 +154,9 @@ async def _import(request: web.Request) -> web.StreamResponse:
             tag=tag,
             message=q.get("message", ""),
             changes=q.getall("changes", []),
-            platform=_platform(q.get("platform", "")),
+            platform=parse_platform(q.get("platform", "")),
         )
-        async for chunk in _body_chunks(request):
+        async for chunk in body_chunks(request):
             yield ipb.ImportRequest(data=chunk)
 
     call = backends(request).image.Import(requests())
@@ -168,7 +168,7 @@ async def load(request: web.Request) -> web.StreamResponse:
 
     async def requests() -> AsyncIterator[ipb.LoadRequest]:
         yield ipb.LoadRequest(quiet=quiet)
-        async for chunk in _body_chunks(request):
+        async for chunk in body_chunks(request):
             yield ipb.LoadRequest(data=chunk)
 
     call = backends(request).image.Load(requests())
@@ -182,7 +182,9 @@ async def save(request: web.Request) -> web.StreamResponse:
     if not names:
         raise bad_request("no images to save")
     call = backends(request).image.Save(
-        ipb.SaveRequest(references=names, platform=_platform(request.query.get("platform", "")))
+        ipb.SaveRequest(
+            references=names, platform=parse_platform(request.query.get("platform", ""))
+        )
     )
     return await stream_tar(request, call, "save")
 
@@ -269,17 +271,12 @@ async def prune(request: web.Request) -> web.StreamResponse:
     return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": resp.space_reclaimed})
 
 
-async def build(request: web.Request) -> web.StreamResponse:
-    raise ApiError(501, "docker build is not supported by hangu yet")
-
-
 ROUTES = [
     ("POST", "/images/create", create),
     ("POST", "/images/load", load),
     ("GET", "/images/get", save),
     ("GET", "/images/json", list_images),
     ("POST", "/images/prune", prune),
-    ("POST", "/build", build),
     ("GET", "/images/{name:.+}/json", inspect),
     ("GET", "/images/{name:.+}/history", history),
     ("GET", "/images/{name:.+}/get", save),

@@ -34,6 +34,7 @@ class Progress(_message.Message):
     CURRENT_FIELD_NUMBER: _builtins.int
     TOTAL_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    ERROR_CODE_FIELD_NUMBER: _builtins.int
     STREAM_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     ID_RESULT_FIELD_NUMBER: _builtins.int
@@ -48,6 +49,8 @@ class Progress(_message.Message):
     """progressDetail.total"""
     error: _builtins.str
     """set on the last message when the operation failed"""
+    error_code: _builtins.int
+    """errorDetail.code (a failed RUN's exit status)"""
     stream: _builtins.str
     """build output text ("stream" key)"""
     detail: _builtins.bool
@@ -68,6 +71,7 @@ class Progress(_message.Message):
         current: _builtins.int = ...,
         total: _builtins.int = ...,
         error: _builtins.str = ...,
+        error_code: _builtins.int = ...,
         stream: _builtins.str = ...,
         detail: _builtins.bool = ...,
         id_result: Global___IDResult | None = ...,
@@ -75,7 +79,7 @@ class Progress(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["aux", b"aux", "id_result", b"id_result", "push_result", b"push_result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux", b"aux", "current", b"current", "detail", b"detail", "error", b"error", "id", b"id", "id_result", b"id_result", "push_result", b"push_result", "status", b"status", "stream", b"stream", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aux", b"aux", "current", b"current", "detail", b"detail", "error", b"error", "error_code", b"error_code", "id", b"id", "id_result", b"id_result", "push_result", b"push_result", "status", b"status", "stream", b"stream", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_aux: _TypeAlias = _typing.Literal["id_result", "push_result"]  # noqa: Y015
     _WhichOneofArgType_aux: _TypeAlias = _typing.Literal["aux", b"aux"]  # noqa: Y015
@@ -409,6 +413,237 @@ class ImportRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ImportRequest: _TypeAlias = ImportRequest  # noqa: Y015
+
+@_typing.final
+class BuildRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    """context tar bytes"""
+    @_builtins.property
+    def options(self) -> Global___BuildOptions:
+        """first message only"""
+
+    def __init__(
+        self,
+        *,
+        options: Global___BuildOptions | None = ...,
+        data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["options", b"options"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "options", b"options"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildRequest: _TypeAlias = BuildRequest  # noqa: Y015
+
+@_typing.final
+class BuildOptions(_message.Message):
+    """The query of Docker's POST /build, typed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class BuildArgsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class RegistryAuthsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___RegistryAuth: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___RegistryAuth | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    DOCKERFILE_FIELD_NUMBER: _builtins.int
+    TAGS_FIELD_NUMBER: _builtins.int
+    QUIET_FIELD_NUMBER: _builtins.int
+    NO_CACHE_FIELD_NUMBER: _builtins.int
+    PULL_FIELD_NUMBER: _builtins.int
+    REMOVE_FIELD_NUMBER: _builtins.int
+    FORCE_REMOVE_FIELD_NUMBER: _builtins.int
+    BUILD_ARGS_FIELD_NUMBER: _builtins.int
+    BUILD_ARGS_UNSET_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    NETWORK_MODE_FIELD_NUMBER: _builtins.int
+    EXTRA_HOSTS_FIELD_NUMBER: _builtins.int
+    SHM_SIZE_FIELD_NUMBER: _builtins.int
+    MEMORY_FIELD_NUMBER: _builtins.int
+    MEMORY_SWAP_FIELD_NUMBER: _builtins.int
+    CPU_SHARES_FIELD_NUMBER: _builtins.int
+    CPUSET_CPUS_FIELD_NUMBER: _builtins.int
+    CPUSET_MEMS_FIELD_NUMBER: _builtins.int
+    CPU_PERIOD_FIELD_NUMBER: _builtins.int
+    CPU_QUOTA_FIELD_NUMBER: _builtins.int
+    ULIMITS_FIELD_NUMBER: _builtins.int
+    PLATFORM_FIELD_NUMBER: _builtins.int
+    CACHE_FROM_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTHS_FIELD_NUMBER: _builtins.int
+    CGROUP_PARENT_FIELD_NUMBER: _builtins.int
+    ISOLATION_FIELD_NUMBER: _builtins.int
+    SECURITY_OPT_FIELD_NUMBER: _builtins.int
+    dockerfile: _builtins.str
+    """path in the context; empty: "Dockerfile" """
+    quiet: _builtins.bool
+    no_cache: _builtins.bool
+    pull: _builtins.bool
+    remove: _builtins.bool
+    """rm: remove intermediate containers of a successful build"""
+    force_remove: _builtins.bool
+    """forcerm: remove them always"""
+    target: _builtins.str
+    network_mode: _builtins.str
+    shm_size: _builtins.int
+    memory: _builtins.int
+    memory_swap: _builtins.int
+    cpu_shares: _builtins.int
+    cpuset_cpus: _builtins.str
+    cpuset_mems: _builtins.str
+    cpu_period: _builtins.int
+    cpu_quota: _builtins.int
+    cgroup_parent: _builtins.str
+    isolation: _builtins.str
+    @_builtins.property
+    def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def build_args(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def build_args_unset(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """buildargs given as JSON null"""
+
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def extra_hosts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def ulimits(self) -> _containers.RepeatedCompositeFieldContainer[Global___BuildUlimit]: ...
+    @_builtins.property
+    def platform(self) -> Global___Platform: ...
+    @_builtins.property
+    def cache_from(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def registry_auths(self) -> _containers.MessageMap[_builtins.str, Global___RegistryAuth]:
+        """X-Registry-Config: credentials for FROM pulls, by registry host."""
+
+    @_builtins.property
+    def security_opt(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        dockerfile: _builtins.str = ...,
+        tags: _abc.Iterable[_builtins.str] | None = ...,
+        quiet: _builtins.bool = ...,
+        no_cache: _builtins.bool = ...,
+        pull: _builtins.bool = ...,
+        remove: _builtins.bool = ...,
+        force_remove: _builtins.bool = ...,
+        build_args: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        build_args_unset: _abc.Iterable[_builtins.str] | None = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        target: _builtins.str = ...,
+        network_mode: _builtins.str = ...,
+        extra_hosts: _abc.Iterable[_builtins.str] | None = ...,
+        shm_size: _builtins.int = ...,
+        memory: _builtins.int = ...,
+        memory_swap: _builtins.int = ...,
+        cpu_shares: _builtins.int = ...,
+        cpuset_cpus: _builtins.str = ...,
+        cpuset_mems: _builtins.str = ...,
+        cpu_period: _builtins.int = ...,
+        cpu_quota: _builtins.int = ...,
+        ulimits: _abc.Iterable[Global___BuildUlimit] | None = ...,
+        platform: Global___Platform | None = ...,
+        cache_from: _abc.Iterable[_builtins.str] | None = ...,
+        registry_auths: _abc.Mapping[_builtins.str, Global___RegistryAuth] | None = ...,
+        cgroup_parent: _builtins.str = ...,
+        isolation: _builtins.str = ...,
+        security_opt: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["platform", b"platform"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_args", b"build_args", "build_args_unset", b"build_args_unset", "cache_from", b"cache_from", "cgroup_parent", b"cgroup_parent", "cpu_period", b"cpu_period", "cpu_quota", b"cpu_quota", "cpu_shares", b"cpu_shares", "cpuset_cpus", b"cpuset_cpus", "cpuset_mems", b"cpuset_mems", "dockerfile", b"dockerfile", "extra_hosts", b"extra_hosts", "force_remove", b"force_remove", "isolation", b"isolation", "labels", b"labels", "memory", b"memory", "memory_swap", b"memory_swap", "network_mode", b"network_mode", "no_cache", b"no_cache", "platform", b"platform", "pull", b"pull", "quiet", b"quiet", "registry_auths", b"registry_auths", "remove", b"remove", "security_opt", b"security_opt", "shm_size", b"shm_size", "tags", b"tags", "target", b"target", "ulimits", b"ulimits"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildOptions: _TypeAlias = BuildOptions  # noqa: Y015
+
+@_typing.final
+class BuildUlimit(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    SOFT_FIELD_NUMBER: _builtins.int
+    HARD_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    soft: _builtins.int
+    hard: _builtins.int
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        soft: _builtins.int = ...,
+        hard: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hard", b"hard", "name", b"name", "soft", b"soft"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildUlimit: _TypeAlias = BuildUlimit  # noqa: Y015
 
 @_typing.final
 class SaveRequest(_message.Message):

@@ -70,6 +70,11 @@ class ImageServiceStub:
                 request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.SaveRequest.SerializeToString,
                 response_deserializer=hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.FromString,
                 _registered_method=True)
+        self.Build = channel.stream_stream(
+                '/hangu.image.v1.ImageService/Build',
+                request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.BuildRequest.SerializeToString,
+                response_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.Progress.FromString,
+                _registered_method=True)
         self.List = channel.unary_unary(
                 '/hangu.image.v1.ImageService/List',
                 request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.ListImagesRequest.SerializeToString,
@@ -173,8 +178,7 @@ class ImageServiceServicer:
 
     def Load(self, request_iterator, context):
         """Archives. The first request message carries the options, later ones
-        carry the bytes. (Build is added with its implementation; until then
-        the gateway answers `docker build` itself.)
+        carry the bytes.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -188,6 +192,17 @@ class ImageServiceServicer:
 
     def Save(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Build(self, request_iterator, context):
+        """`docker build` (dockerd's classic builder). The first request message
+        carries the options, later ones the context tar (any compression).
+        Refusals found before the first step (a bad Dockerfile, an unknown
+        target) end the call with an error status and no message; later ones
+        are the stream's last message, as dockerd writes them.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -317,6 +332,11 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.Save,
                     request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.SaveRequest.FromString,
                     response_serializer=hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.SerializeToString,
+            ),
+            'Build': grpc.stream_stream_rpc_method_handler(
+                    servicer.Build,
+                    request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.BuildRequest.FromString,
+                    response_serializer=hangu_dot_image_dot_v1_dot_image__pb2.Progress.SerializeToString,
             ),
             'List': grpc.unary_unary_rpc_method_handler(
                     servicer.List,
@@ -578,6 +598,33 @@ class ImageService:
             '/hangu.image.v1.ImageService/Save',
             hangu_dot_image_dot_v1_dot_image__pb2.SaveRequest.SerializeToString,
             hangu_dot_types_dot_v1_dot_types__pb2.DataChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Build(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/hangu.image.v1.ImageService/Build',
+            hangu_dot_image_dot_v1_dot_image__pb2.BuildRequest.SerializeToString,
+            hangu_dot_image_dot_v1_dot_image__pb2.Progress.FromString,
             options,
             channel_credentials,
             insecure,

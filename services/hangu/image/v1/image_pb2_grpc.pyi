@@ -44,11 +44,17 @@ class ImageServiceStub:
     DistributionInspect: _grpc.UnaryUnaryMultiCallable[_image_pb2.DistributionInspectRequest, _image_pb2.DistributionInspectResponse]
     Load: _grpc.StreamStreamMultiCallable[_image_pb2.LoadRequest, _image_pb2.Progress]
     """Archives. The first request message carries the options, later ones
-    carry the bytes. (Build is added with its implementation; until then
-    the gateway answers `docker build` itself.)
+    carry the bytes.
     """
     Import: _grpc.StreamStreamMultiCallable[_image_pb2.ImportRequest, _image_pb2.Progress]
     Save: _grpc.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _types_pb2.DataChunk]
+    Build: _grpc.StreamStreamMultiCallable[_image_pb2.BuildRequest, _image_pb2.Progress]
+    """`docker build` (dockerd's classic builder). The first request message
+    carries the options, later ones the context tar (any compression).
+    Refusals found before the first step (a bad Dockerfile, an unknown
+    target) end the call with an error status and no message; later ones
+    are the stream's last message, as dockerd writes them.
+    """
     List: _grpc.UnaryUnaryMultiCallable[_image_pb2.ListImagesRequest, _image_pb2.ListImagesResponse]
     """Metadata."""
     Get: _grpc.UnaryUnaryMultiCallable[_image_pb2.GetImageRequest, _image_pb2.Image]
@@ -81,11 +87,17 @@ class ImageServiceAsyncStub(ImageServiceStub):
     DistributionInspect: _aio.UnaryUnaryMultiCallable[_image_pb2.DistributionInspectRequest, _image_pb2.DistributionInspectResponse]  # type: ignore[assignment]
     Load: _aio.StreamStreamMultiCallable[_image_pb2.LoadRequest, _image_pb2.Progress]  # type: ignore[assignment]
     """Archives. The first request message carries the options, later ones
-    carry the bytes. (Build is added with its implementation; until then
-    the gateway answers `docker build` itself.)
+    carry the bytes.
     """
     Import: _aio.StreamStreamMultiCallable[_image_pb2.ImportRequest, _image_pb2.Progress]  # type: ignore[assignment]
     Save: _aio.UnaryStreamMultiCallable[_image_pb2.SaveRequest, _types_pb2.DataChunk]  # type: ignore[assignment]
+    Build: _aio.StreamStreamMultiCallable[_image_pb2.BuildRequest, _image_pb2.Progress]  # type: ignore[assignment]
+    """`docker build` (dockerd's classic builder). The first request message
+    carries the options, later ones the context tar (any compression).
+    Refusals found before the first step (a bad Dockerfile, an unknown
+    target) end the call with an error status and no message; later ones
+    are the stream's last message, as dockerd writes them.
+    """
     List: _aio.UnaryUnaryMultiCallable[_image_pb2.ListImagesRequest, _image_pb2.ListImagesResponse]  # type: ignore[assignment]
     """Metadata."""
     Get: _aio.UnaryUnaryMultiCallable[_image_pb2.GetImageRequest, _image_pb2.Image]  # type: ignore[assignment]
@@ -145,8 +157,7 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_image_pb2.Progress], _abc.AsyncIterator[_image_pb2.Progress]]:
         """Archives. The first request message carries the options, later ones
-        carry the bytes. (Build is added with its implementation; until then
-        the gateway answers `docker build` itself.)
+        carry the bytes.
         """
 
     @_abc_1.abstractmethod
@@ -162,6 +173,19 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _image_pb2.SaveRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_types_pb2.DataChunk], _abc.AsyncIterator[_types_pb2.DataChunk]]: ...
+
+    @_abc_1.abstractmethod
+    def Build(
+        self,
+        request_iterator: _MaybeAsyncIterator[_image_pb2.BuildRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_image_pb2.Progress], _abc.AsyncIterator[_image_pb2.Progress]]:
+        """`docker build` (dockerd's classic builder). The first request message
+        carries the options, later ones the context tar (any compression).
+        Refusals found before the first step (a bad Dockerfile, an unknown
+        target) end the call with an error status and no message; later ones
+        are the stream's last message, as dockerd writes them.
+        """
 
     @_abc_1.abstractmethod
     def List(

@@ -1,0 +1,89 @@
+"""Steps that write files without running anything (COPY, ADD, WORKDIR):
+a transient root filesystem of the image service's own on the stage's
+image, mounted, written, committed as a layer and removed. Also the
+mounted root filesystems COPY --from reads, kept until the build ends."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from ..commit import commit_upper
+from ..images import ImageStore
+from ..rootfs import RootfsStore
+from .state import StageState
+
+PREFIX = "build-"
+# What runc creates in a root filesystem for the container's own mounts
+# when the image lacks them; dockerd keeps them in an init layer, so they
+# never reach a committed step.
+_PLACEHOLDERS = frozenset(("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "proc", "sys"))
+
+
+def mount_placeholder_filter(upper: Path, lowers: list[str]) -> Callable[[str], bool]:
+    def in_lowers(rel: str) -> bool:
+        return any(os.path.lexists(os.path.join(low, rel)) for low in lowers)
+
+    def placeholder(rel: str) -> bool:
+        if rel not in _PLACEHOLDERS or in_lowers(rel):
+            return False
+        st = os.lstat(upper / rel)
+        if stat.S_ISDIR(st.st_mode):
+            return not any(os.scandir(upper / rel))
+        return stat.S_ISREG(st.st_mode) and st.st_size == 0
+
+    def skip(rel: str) -> bool:
+        if rel == "etc" and not in_lowers("etc"):
+            # /etc made only to hold the placeholders
+            return all(placeholder(f"etc/{e.name}") for e in os.scandir(upper / "etc"))
+        return placeholder(rel)
+
+    return skip
+
+
+class FsStep:
+    def __init__(self, images: ImageStore, rootfs: RootfsStore, session: str) -> None:
+        self.images = images
+        self.rootfs = rootfs
+        self.session = session
+        self._count = 0
+        self._sources: dict[str, Path] = {}
+
+    def _id(self, kind: str) -> str:
+        self._count += 1
+        return f"{PREFIX}{self.session}-{kind}{self._count}"
+
+    def run(
+        self, state: StageState, write: Callable[[Path], None]
+    ) -> tuple[list[str], list[str]] | None:
+        """Apply `write(root)` on the stage's image; the layer it made, or
+        None when it changed nothing."""
+        cid = self._id("w")
+        self.rootfs.prepare(cid, state.image_id)
+        try:
+            info = self.rootfs.mount(cid)
+            try:
+                write(Path(info.path))
+            finally:
+                self.rootfs.unmount(cid)
+            return commit_upper(self.images, Path(info.upper_dir), state.diff_ids)
+        finally:
+            self.rootfs.remove(cid)
+
+    def source(self, image_id: str) -> Path:
+        """The mounted root filesystem of `image_id`, to read from."""
+        path = self._sources.get(image_id)
+        if path is None:
+            cid = self._id("s")
+            self.rootfs.prepare(cid, image_id)
+            path = Path(self.rootfs.mount(cid).path)
+            self._sources[image_id] = path
+        return path
+
+    def close(self) -> None:
+        for record in self.rootfs.all():
+            if record.container_id.startswith(f"{PREFIX}{self.session}-"):
+                self.rootfs.remove(record.container_id)
+        self._sources.clear()

@@ -1,0 +1,402 @@
+"""One `docker build`, start to end: the context unpacked into a folder of
+its own, the Dockerfile parsed and refused before any step if it is bad,
+the stages up to the target built step by step (each step a cache probe,
+then a metadata commit, a RUN container or a copy into a mounted root
+filesystem), the result tagged, and everything the build made on the way
+(containers, mounts, the context) removed whatever happened."""
+
+from __future__ import annotations
+
+import copy
+import json
+import secrets
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from hangu_runtime.errors import HanguError, InvalidArgument
+
+from .. import buildcontext
+from .. import dockerfile as df
+from ..commit import commit_upper
+from ..distribution import Distribution
+from ..images import ImageStore, ImageView
+from ..layers import chain_ids
+from ..peers import ContainerClient
+from ..platforms import host_platform
+from ..progress import Cancelled, ProgressEvent
+from ..reference import Reference, parse, parse_repository_tag
+from ..rootfs import RootfsStore
+from ..shellwords import Lex
+from . import cache, steps
+from .buildargs import BuildArgs
+from .fsstep import PREFIX, FsStep, mount_placeholder_filter
+from .imageconfig import cache_identity, child_config, shell_of, with_comment
+from .options import BuildOptions
+from .output import BuildOutput
+from .running import StepFailed, run_container
+from .state import StageState
+from .transfer import Transfer, make_dir
+
+
+class Builder:
+    """What builds share: the stores, the container service, the work root."""
+
+    def __init__(
+        self,
+        images: ImageStore,
+        rootfs: RootfsStore,
+        distribution: Distribution,
+        containers: ContainerClient,
+        work_root: Path,
+    ) -> None:
+        self.images = images
+        self.rootfs = rootfs
+        self.distribution = distribution
+        self.containers = containers
+        self.work_root = work_root
+        work_root.mkdir(parents=True, exist_ok=True)
+
+    def clean(self) -> None:
+        """At start-up: what killed builds left (their contexts and the
+        root filesystems of their COPY steps and --from sources)."""
+        for entry in self.work_root.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+        for record in self.rootfs.all():
+            if record.container_id.startswith(PREFIX):
+                self.rootfs.remove(record.container_id)
+
+    def build(
+        self,
+        options: BuildOptions,
+        context: BinaryIO,
+        emit: Callable[[ProgressEvent], None],
+        cancel: threading.Event,
+    ) -> None:
+        BuildSession(self, options, emit, cancel).run(context)
+
+
+class BuildSession:
+    def __init__(
+        self,
+        builder: Builder,
+        options: BuildOptions,
+        emit: Callable[[ProgressEvent], None],
+        cancel: threading.Event,
+    ) -> None:
+        self.b = builder
+        self.images = builder.images
+        self.options = options
+        self.cancel = cancel
+        self.out = BuildOutput(emit, options.quiet)
+        self.work = builder.work_root / secrets.token_hex(8)
+        self.context = self.work / "context"
+        self.containers: list[str] = []  # RUN containers not removed yet
+        self.fs = FsStep(builder.images, builder.rootfs, self.work.name)
+        self.stages: dict[str, StageState] = {}  # by name and by index
+        self.args = BuildArgs(options.build_args)
+        self.step = 0
+        self.total = 0
+        self._current = StageState(0, "", self.args.stage(), Lex())
+        self.begun = False  # a step began: later failures go in the stream
+
+    # ------------------------------------------------------------ driver
+    def run(self, context: BinaryIO) -> None:
+        failed = True
+        try:
+            self.context.mkdir(parents=True)
+            tags = [self._tag_ref(t) for t in self.options.tags]
+            buildcontext.extract(context, self.context)
+            stages, meta, escape = self._read_dockerfile()
+            self._build(stages, meta, escape)
+            final = self._current.image_id
+            if not final:
+                raise StepFailed("No image was generated. Is your Dockerfile empty?")
+            unused = self.args.unconsumed()
+            if unused:
+                self.out.text(
+                    f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n"
+                )
+            for ref in tags:
+                self.images.set_ref(ref, final)
+                self.images.events.emit("tag", final, name=ref.familiar)
+            self.out.done(final, [ref.familiar for ref in tags])
+            failed = False
+        except Cancelled:
+            pass
+        except StepFailed as err:
+            self.out.fail(err.message, err.code)
+        except HanguError as err:
+            if not self.begun:
+                raise
+            self.out.fail(err.message)
+        finally:
+            self._clean_up(failed)
+
+    def _clean_up(self, failed: bool) -> None:
+        # A failed build's containers go too unless asked to keep them
+        # (rm=false): a build leaves nothing behind it did not say it made.
+        if self.options.remove or self.options.force_remove:
+            for cid in self.containers:
+                self._remove_container(cid, quiet=True)
+        self.fs.close()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def _remove_container(self, cid: str, quiet: bool = False) -> None:
+        try:
+            self.b.containers.remove(cid)
+        except HanguError:
+            return
+        if cid in self.containers:
+            self.containers.remove(cid)
+        if not quiet:
+            self.out.arrow(f"Removed intermediate container {cid[:12]}")
+
+    # ------------------------------------------------------------ the Dockerfile
+    def _tag_ref(self, tag: str) -> Reference:
+        try:
+            return parse_repository_tag(tag, "").with_default_tag()
+        except InvalidArgument:
+            raise InvalidArgument(f"invalid reference format: {tag}") from None
+
+    def _read_dockerfile(self) -> tuple[tuple[df.Stage, ...], tuple[df.Arg, ...], str]:
+        rel = buildcontext.locate_dockerfile(self.context, self.options.dockerfile)
+        text = buildcontext.read_dockerfile(self.context, rel)
+        parsed = df.parse(text, self.options.dockerfile or df.DEFAULT_DOCKERFILE_NAME)
+        buildcontext.drop_build_files(self.context, rel)
+        meta, stages = parsed.meta_args, parsed.stages
+        if not stages:
+            raise InvalidArgument("dockerfile contains no stages to build")
+        if self.options.target:
+            names = [s.name for s in stages]
+            target = self.options.target.lower()
+            if target not in names:
+                raise InvalidArgument(
+                    f"failed to reach build target {self.options.target} in Dockerfile"
+                )
+            stages = stages[: names.index(target) + 1]
+        if self.options.labels:
+            last = stages[-1]
+            extra = tuple(
+                df.Label(
+                    keyword="LABEL",
+                    original=f'LABEL "{k}"="{v}"',
+                    start_line=0,
+                    end_line=0,
+                    pairs=(df.KeyValue(json.dumps(k), json.dumps(v)),),
+                )
+                for k, v in sorted(self.options.labels.items())
+            )
+            stages = stages[:-1] + (
+                df.Stage(last.index, last.from_instruction, last.instructions + extra),
+            )
+        return stages, meta, parsed.escape
+
+    # ------------------------------------------------------------ stages
+    def _build(self, stages: tuple[df.Stage, ...], meta: tuple[df.Arg, ...], escape: str) -> None:
+        lex = Lex(escape)
+        for arg in meta:
+            for a in arg.args:
+                default = (
+                    lex.process_word(a.default, self.args.meta_env())
+                    if a.default is not None
+                    else None
+                )
+                self.args.declare_meta(a.name, default)
+        self.total = sum(1 + len(s.instructions) for s in stages)
+        for i, stage in enumerate(stages):
+            state = StageState(stage.index, stage.name, self.args.stage(), lex)
+            self._current = state
+            self._from(state, stage.from_instruction)
+            for ins in stage.instructions:
+                self._next_step(ins.original)
+                self._dispatch(state, ins)
+            self.stages[str(stage.index)] = state
+            if stage.name:
+                self.stages[stage.name] = state
+            if i < len(stages) - 1:
+                self.out.result(state.image_id)
+
+    def _next_step(self, original: str) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("build cancelled")
+        self.step += 1
+        self.begun = True
+        self.out.step(self.step, self.total, original)
+
+    def _from(self, state: StageState, ins: df.From) -> None:
+        self._next_step(ins.original)
+        name = Lex(state.lex.escape).process_word(ins.base_name, self.args.meta_env())
+        if not name:
+            raise StepFailed("base name (" + ins.base_name + ") should not be blank")
+        if name.lower() == "scratch":
+            state.at("", {})
+            return
+        earlier = self.stages.get(name.lower())
+        if earlier is not None and not name.isdigit():
+            state.at(earlier.image_id, dict(earlier.image_config))
+            state.config = copy.deepcopy(earlier.config)
+        else:
+            view = self.image(name, pull=self.options.pull)
+            state.at(view.id, view.config)
+        self.out.image(state.image_id)
+        self._onbuild(state)
+
+    def image(self, name: str, pull: bool = False) -> ImageView:
+        """A base image (or COPY --from source) by name, pulled when missing."""
+        if not pull:
+            try:
+                return self.images.cached_view(name)
+            except HanguError:
+                pass
+        ref = parse(name)
+        creds = self.options.registry_auths.get(ref.domain)
+        if creds is None and ref.domain == "docker.io":
+            creds = self.options.registry_auths.get("https://index.docker.io/v1/")
+        try:
+            for event in self.b.distribution.pull(name, self.options.platform, creds, self.cancel):
+                if event.error:
+                    raise StepFailed(event.error)
+                self.out.send(event)
+        except HanguError as err:
+            raise StepFailed(err.message) from None
+        return self.images.cached_view(name)
+
+    def _onbuild(self, state: StageState) -> None:
+        triggers = list(state.config.get("OnBuild") or [])
+        if not triggers:
+            return
+        word = "trigger" if len(triggers) == 1 else "triggers"
+        self.out.text(f"# Executing {len(triggers)} build {word}\n")
+        state.config["OnBuild"] = []
+        for expression in triggers:
+            try:
+                ins = df.parse_trigger(expression)
+            except HanguError as err:
+                raise StepFailed(err.message) from None
+            self._dispatch(state, ins)
+
+    # ------------------------------------------------------------ steps
+    def _dispatch(self, state: StageState, ins: df.Instruction) -> None:
+        if isinstance(ins, df.Run):
+            self._run(state, ins)
+        elif isinstance(ins, (df.Copy, df.Add)):
+            self._transfer(state, ins)
+        else:
+            try:
+                comment = steps.apply(state, ins)
+            except HanguError as err:
+                raise StepFailed(err.message) from None
+            cc = with_comment(
+                self._with_image(state, state.config), comment.text, joined=comment.joined
+            )
+            if self._cached(state, cc):
+                return
+            made = None
+            if isinstance(ins, df.Workdir):
+                made = self.fs.run(state, lambda root: make_dir(root, state.config["WorkingDir"]))
+            self._commit(state, cc, made)
+
+    def _with_image(self, state: StageState, config: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(config)
+        out["Image"] = state.image_id
+        return out
+
+    def _cached(self, state: StageState, container_config: dict[str, Any]) -> bool:
+        if self.options.no_cache or state.cache_busted:
+            return False
+        hit = cache.probe(self.images, state.image_id, cache_identity(container_config))
+        if hit is None:
+            state.cache_busted = True
+            return False
+        self.out.arrow("Using cache")
+        _, config = self.images.config_of(hit)
+        state.image_id, state.image_config = hit, config
+        self.out.image(hit)
+        return True
+
+    def _commit(
+        self,
+        state: StageState,
+        container_config: dict[str, Any],
+        made: tuple[list[str], list[str]] | None,
+        container_id: str = "",
+        announce: bool = True,
+    ) -> None:
+        """Register the step's image (its new layer, if any, is pinned
+        until then) and move the stage to it."""
+        try:
+            blob = child_config(
+                state.image_config,
+                config=state.config,
+                container_config=container_config,
+                diff_ids=made[0] if made else None,
+                parent_id=state.image_id,
+                container_id=container_id,
+                author=state.author,
+                platform=self._platform_fields(),
+            )
+            config = json.loads(blob)
+            rec = self.images.register(blob, chain_ids(list(config["rootfs"]["diff_ids"])))
+        finally:
+            if made:
+                self.images.layers.unpin(made[1][-1])
+        state.image_id, state.image_config = rec.id, config
+        if announce:
+            self.out.image(rec.id)
+
+    def _platform_fields(self) -> dict[str, str]:
+        platform = self.options.platform or host_platform()
+        out = {"architecture": platform.architecture, "os": platform.os}
+        if platform.variant:
+            out["variant"] = platform.variant
+        return out
+
+    def _run(self, state: StageState, ins: df.Run) -> None:
+        cmd = list(ins.command) if ins.exec_form else shell_of(state.config) + list(ins.command)
+        keyed = state.args.keyed(state.env)
+        saved = cmd
+        if keyed:
+            saved = [f"|{len(keyed)}", *sorted(f"{k}={v}" for k, v in keyed.items()), *cmd]
+        cc = self._with_image(state, state.config)
+        cc["Cmd"] = saved
+        cc.pop("Entrypoint", None)
+        if self._cached(state, cc):
+            return
+        if not state.image_id:
+            raise StepFailed("Please provide a source image with `from` prior to run")
+        run = self._with_image(state, state.config)
+        run["Cmd"] = cmd
+        run["Env"] = state.env + [f"{k}={v}" for k, v in state.args.values(state.env).items()]
+        run["Entrypoint"] = []
+        run.pop("Healthcheck", None)
+        run_container(
+            self.b.containers, run, self.options.limits, self.out, self.cancel, self.containers
+        )
+        cid = self.containers[-1]
+        info = self.b.rootfs.get(cid)
+        made = commit_upper(
+            self.images,
+            Path(info.upper_dir),
+            state.diff_ids,
+            skip=mount_placeholder_filter(Path(info.upper_dir), info.lower_dirs),
+        )
+        self._commit(state, cc, made, container_id=cid, announce=False)
+        if self.options.remove or self.options.force_remove:
+            self._remove_container(cid)
+        self.out.image(state.image_id)
+
+    def _transfer(self, state: StageState, ins: df.FileTransfer) -> None:
+        transfer = Transfer(self, state, ins)
+        try:
+            cc = with_comment(
+                self._with_image(state, state.config), transfer.comment(), joined=True
+            )
+            if self._cached(state, cc):
+                return
+            made = self.fs.run(state, transfer.apply)
+            self._commit(state, cc, made)
+        finally:
+            transfer.close()
