@@ -31,6 +31,9 @@ What other services and the gateway can rely on (see servicer.py):
   Progress whose `error` is set.
 - Remove follows dockerd's image_delete rules; conflicts are ABORTED with
   dockerd's messages; `running_containers` makes a conflict even with force.
+  A deleted image's parents follow while each is untagged, has no other
+  child and no container root filesystem (not with no_prune); Prune removes
+  that way too, children before parents.
 - PrepareRootfs(container_id, image_id) accepts any reference Get accepts and
   is idempotent; MountRootfs is idempotent and returns the merged path;
   UnmountRootfs of an unmounted rootfs is fine; RemoveRootfs unmounts first.

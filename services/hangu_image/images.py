@@ -19,7 +19,7 @@ from hangu_runtime.events import EventBus
 
 from .content import ContentStore
 from .layers import LayerStore
-from .models import ImageRecord, LayerRecord, RefRecord
+from .models import ImageRecord, LayerRecord, RefRecord, RootfsRecord
 from .reference import IDENTIFIER_RE, SHORT_ID_RE, Reference, is_full_id, parse
 
 
@@ -168,6 +168,29 @@ class ImageStore:
     def get_record(self, image_id: str) -> ImageRecord | None:
         with Session(self.engine) as s:
             return s.get(ImageRecord, image_id)
+
+    # ------------------------------------------------------------ parents
+    # dockerd links an image to the one it was committed or built from
+    # (imageStore.SetParent); these answer its Children and parent chain.
+    def has_children(self, image_id: str) -> bool:
+        with Session(self.engine) as s:
+            child = s.exec(select(ImageRecord.id).where(ImageRecord.parent == image_id).limit(1))
+            return child.first() is not None
+
+    def parent_links(self) -> dict[str, str]:
+        """Every image's parent id ("" for none), read at once."""
+        with Session(self.engine) as s:
+            return dict(s.exec(select(ImageRecord.id, ImageRecord.parent)).all())
+
+    def containers_on(self, image_id: str) -> list[str]:
+        """Containers whose root filesystem stands on the image: every
+        container has one from create to remove, so this knows about all of
+        them, including the users of a parent the caller never asked about."""
+        with Session(self.engine) as s:
+            found = s.exec(
+                select(RootfsRecord.container_id).where(RootfsRecord.image_id == image_id)
+            )
+            return list(found.all())
 
     def refs_of(self, image_id: str) -> list[RefRecord]:
         with Session(self.engine) as s:

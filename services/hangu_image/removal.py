@@ -1,13 +1,16 @@
 """Tag and remove, with dockerd's rules (daemon/images/image_delete.go):
 a name is untagged first; the image is deleted when no name is left; a
 container using the image turns that into a conflict unless forced (a
-running one even when forced)."""
+running one even when forced); an image with children cannot be deleted
+at all. Once deleted, its parents go too, nearest first, as long as each
+is untagged, childless and used by no container (unless no_prune)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from hangu_runtime.errors import Conflict, InvalidArgument
 from hangu_runtime.ids import short_id
@@ -56,14 +59,6 @@ def _is_single_reference(refs: list[RefRecord]) -> bool:
     return len(canonical) == 1 and single.name in canonical
 
 
-def _has_children(store: ImageStore, image_id: str) -> bool:
-    with Session(store.engine) as s:
-        return (
-            s.exec(select(ImageRecord).where(ImageRecord.parent == image_id).limit(1)).first()
-            is not None
-        )
-
-
 def _conflict(
     store: ImageStore,
     rec: ImageRecord,
@@ -74,7 +69,7 @@ def _conflict(
 ) -> Conflict | None:
     """dockerd's checkImageDeleteConflict; `soft` adds the forceable kinds."""
     sid = short_id(rec.id)
-    if _has_children(store, rec.id):
+    if store.has_children(rec.id):
         return Conflict(
             f"conflict: unable to delete {sid} (cannot be forced) - image has "
             f"dependent child images"
@@ -104,7 +99,12 @@ def remove(
     force: bool = False,
     used_by: list[str] | None = None,
     running: list[str] | None = None,
+    prune: bool = True,
+    in_use: Collection[str] = (),
 ) -> RemoveResult:
+    """`used_by`/`running`: the containers on the image named; `in_use`:
+    image ids the caller knows containers use (prune passes them all), on
+    top of what the root filesystems tell, for the walk up the parents."""
     used = list(used_by or [])
     running = list(running or [])
     used.extend(c for c in running if c not in used)
@@ -123,7 +123,7 @@ def remove(
         name = str(parsed.with_digest(parsed.digest)) if parsed.digest else str(parsed)
         if not store.delete_ref(name):
             # Resolved through the manifest digest rather than a stored name.
-            return _delete(store, rec, force, used, running, result, quiet=False)
+            return _delete(store, rec, force, used, running, result, False, prune, in_use)
         result.untagged.append(parsed.familiar)
         store.events.emit("untag", rec.id, name=rec.id)
         refs = store.refs_of(rec.id)
@@ -150,7 +150,7 @@ def remove(
             store.delete_ref(r.name)
             result.untagged.append(parse(r.name).familiar)
             store.events.emit("untag", rec.id, name=rec.id)
-    return _delete(store, rec, force, used, running, result, quiet=removed_repo_ref)
+    return _delete(store, rec, force, used, running, result, removed_repo_ref, prune, in_use)
 
 
 def _delete(
@@ -161,16 +161,47 @@ def _delete(
     running: list[str],
     result: RemoveResult,
     quiet: bool,
+    prune: bool,
+    in_use: Collection[str],
 ) -> RemoveResult:
+    """dockerd's imageDeleteHelper for the image asked for."""
     conflict = _conflict(store, rec, used, running, soft=not force, active_reference=True)
     if conflict is not None:
-        if quiet and (store.refs_of(rec.id) or used or _has_children(store, rec.id)):
+        if quiet and (store.refs_of(rec.id) or used or store.has_children(rec.id)):
             return result
         raise conflict
     for r in store.refs_of(rec.id):
         store.delete_ref(r.name)
         result.untagged.append(parse(r.name).familiar)
         store.events.emit("untag", rec.id, name=rec.id)
+    _erase(store, rec, result)
+    if prune:
+        _prune_parents(store, rec.parent, result, in_use)
+    return result
+
+
+def _prune_parents(
+    store: ImageStore, parent: str, result: RemoveResult, in_use: Collection[str]
+) -> None:
+    """dockerd's recursion on the parent, quiet and not forced: the first
+    parent that must stay (a tag, another child, a container on it) ends
+    the walk without an error, and so does a parent that is not local."""
+    while parent:
+        rec = store.get_record(parent)
+        if (
+            rec is None
+            or rec.id in in_use
+            or store.refs_of(rec.id)
+            or store.has_children(rec.id)
+            or store.containers_on(rec.id)
+        ):
+            return
+        _erase(store, rec, result)
+        parent = rec.parent
+
+
+def _erase(store: ImageStore, rec: ImageRecord, result: RemoveResult) -> None:
+    """Drop an image that nothing names any more, and the layers only it used."""
     with store.db_lock, Session(store.engine) as s:
         db_rec = s.get(ImageRecord, rec.id)
         if db_rec is not None:
@@ -184,4 +215,3 @@ def _delete(
     result.deleted.append(rec.id)
     # dockerd lists the layers it deleted too (by chain id), top first.
     result.deleted += [cid for cid in reversed(rec.chain_ids) if cid in removed]
-    return result

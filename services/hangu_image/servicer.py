@@ -350,6 +350,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
             request.force,
             list(request.used_by_containers),
             list(request.running_containers),
+            prune=not request.no_prune,
         )
         return pb.RemoveImageResponse(untagged=result.untagged, deleted=result.deleted)
 
