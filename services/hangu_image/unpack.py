@@ -305,8 +305,22 @@ def unpack_context(stream: BinaryIO, dest: Path) -> None:
     unpacker = _Unpacker(dest, layer=False)
     try:
         with tarfile.open(fileobj=buffered, mode="r|") as tar:
-            for member in tar:
+            last: tarfile.TarInfo | None = None
+            while True:
+                try:
+                    member = tar.next()
+                except tarfile.ReadError:
+                    # The docker CLI's tar of a context with a Dockerfile from
+                    # outside it ends right after the last file's data, with
+                    # no padding and no end blocks; Go's reader takes that as
+                    # the end, and so must this.
+                    if last is not None and counted.count == last.offset_data + last.size:
+                        break
+                    raise
+                if member is None:
+                    break
                 unpacker.member(tar, member)
+                last = member
     except tarfile.TarError:
         # Go's archive/tar: too short for a header, or not one
         short = counted.count < tarfile.BLOCKSIZE

@@ -130,3 +130,17 @@ def test_build_files_dropped_when_ignored(tmp_path: Path) -> None:
     removed = buildcontext.drop_build_files(tmp_path, "Dockerfile")
     assert sorted(removed) == [".dockerignore", "Dockerfile"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep"]
+
+
+def test_a_tar_that_ends_right_after_the_last_files_data(tmp_path: Path) -> None:
+    # What the docker CLI sends with `-f` outside the context: no padding
+    # after the last member and no end blocks (Go's reader takes it).
+    full = tar_of([("file", "f", b"ctx\n"), ("file", ".dockerignore", b"last\n")])
+    header_end = full.index(b"last\n")
+    buildcontext.extract(io.BytesIO(full[: header_end + 5]), tmp_path)
+    assert (tmp_path / ".dockerignore").read_bytes() == b"last\n"
+    assert (tmp_path / "f").read_bytes() == b"ctx\n"
+    # cut inside the data it is still a short read
+    with pytest.raises(BuildContextError):
+        (tmp_path / "other").mkdir()
+        buildcontext.extract(io.BytesIO(full[: header_end + 3]), tmp_path / "other")

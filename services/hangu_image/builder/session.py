@@ -104,42 +104,53 @@ class BuildSession:
 
     # ------------------------------------------------------------ driver
     def run(self, context: BinaryIO) -> None:
-        failed = True
+        # The last message goes out after the clean-up: a client that sees
+        # the build end sees no container or mount of it left.
         try:
-            self.context.mkdir(parents=True)
-            tags = [self._tag_ref(t) for t in self.options.tags]
-            buildcontext.extract(context, self.context)
-            stages, meta, escape = self._read_dockerfile()
-            self._build(stages, meta, escape)
-            final = self._current.image_id
-            if not final:
-                raise StepFailed("No image was generated. Is your Dockerfile empty?")
-            unused = self.args.unconsumed()
-            if unused:
-                self.out.text(
-                    f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n"
-                )
-            for ref in tags:
-                self.images.set_ref(ref, final)
-                self.images.events.emit("tag", final, name=ref.familiar)
-            self.out.done(final, [ref.familiar for ref in tags])
-            failed = False
+            final, tags = self._execute(context)
         except Cancelled:
-            pass
+            self._clean_up()
+            return
         except StepFailed as err:
+            self._clean_up()
             self.out.fail(err.message, err.code)
+            return
         except HanguError as err:
+            self._clean_up()
             if not self.begun:
                 raise
             self.out.fail(err.message)
-        finally:
-            self._clean_up(failed)
+            return
+        except BaseException:
+            self._clean_up()
+            raise
+        self._clean_up()
+        self.out.done(final, [ref.familiar for ref in tags])
 
-    def _clean_up(self, failed: bool) -> None:
+    def _execute(self, context: BinaryIO) -> tuple[str, list[Reference]]:
+        self.context.mkdir(parents=True)
+        tags = [self._tag_ref(t) for t in self.options.tags]
+        buildcontext.extract(context, self.context)
+        stages, meta, escape = self._read_dockerfile()
+        self._build(stages, meta, escape)
+        final = self._current.image_id
+        if not final:
+            raise StepFailed("No image was generated. Is your Dockerfile empty?")
+        unused = self.args.unconsumed()
+        if unused:
+            self.out.text(
+                f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n"
+            )
+        for ref in tags:
+            self.images.set_ref(ref, final)
+            self.images.events.emit("tag", final, name=ref.familiar)
+        return final, tags
+
+    def _clean_up(self) -> None:
         # A failed build's containers go too unless asked to keep them
         # (rm=false): a build leaves nothing behind it did not say it made.
         if self.options.remove or self.options.force_remove:
-            for cid in self.containers:
+            for cid in list(self.containers):
                 self._remove_container(cid, quiet=True)
         self.fs.close()
         shutil.rmtree(self.work, ignore_errors=True)
@@ -179,13 +190,15 @@ class BuildSession:
             stages = stages[: names.index(target) + 1]
         if self.options.labels:
             last = stages[-1]
+            # One LABEL step per --label, taken as given (never expanded).
             extra = tuple(
                 df.Label(
                     keyword="LABEL",
-                    original=f'LABEL "{k}"="{v}"',
+                    original=f"LABEL {k}={v}",
                     start_line=0,
                     end_line=0,
-                    pairs=(df.KeyValue(json.dumps(k), json.dumps(v)),),
+                    flags={steps.NO_EXPANSION: True},
+                    pairs=(df.KeyValue(k, v),),
                 )
                 for k, v in sorted(self.options.labels.items())
             )
@@ -197,7 +210,10 @@ class BuildSession:
     # ------------------------------------------------------------ stages
     def _build(self, stages: tuple[df.Stage, ...], meta: tuple[df.Arg, ...], escape: str) -> None:
         lex = Lex(escape)
+        self.total = len(meta) + sum(1 + len(s.instructions) for s in stages)
         for arg in meta:
+            # Meta ARGs are steps of their own, with nothing to commit.
+            self._next_step(arg.original)
             for a in arg.args:
                 default = (
                     lex.process_word(a.default, self.args.meta_env())
@@ -205,7 +221,6 @@ class BuildSession:
                     else None
                 )
                 self.args.declare_meta(a.name, default)
-        self.total = sum(1 + len(s.instructions) for s in stages)
         for i, stage in enumerate(stages):
             state = StageState(stage.index, stage.name, self.args.stage(), lex)
             self._current = state
@@ -233,15 +248,17 @@ class BuildSession:
             raise StepFailed("base name (" + ins.base_name + ") should not be blank")
         if name.lower() == "scratch":
             state.at("", {})
+            self.out.arrow("")  # dockerd's empty id line
             return
         earlier = self.stages.get(name.lower())
         if earlier is not None and not name.isdigit():
+            # An earlier stage: no id line, as dockerd.
             state.at(earlier.image_id, dict(earlier.image_config))
             state.config = copy.deepcopy(earlier.config)
         else:
             view = self.image(name, pull=self.options.pull)
             state.at(view.id, view.config)
-        self.out.image(state.image_id)
+            self.out.image(state.image_id)
         self._onbuild(state)
 
     def image(self, name: str, pull: bool = False) -> ImageView:

@@ -16,6 +16,8 @@ from .godisplay import duration, plain_list, quoted_list, quoted_rune
 from .imageconfig import shell_of
 from .state import StageState
 
+# The flag of the LABEL steps the build's own labels make: taken as given.
+NO_EXPANSION = "hangu-no-expansion"
 _PORT = re.compile(r"^(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?$", re.IGNORECASE)
 
 
@@ -112,7 +114,10 @@ def apply(state: StageState, ins: df.Instruction) -> Comment:
             _set_env(cfg, key, value)
         return Comment("ENV " + " ".join(f"{k}={v}" for k, v in pairs))
     if isinstance(ins, df.Label):
-        pairs = _pairs(state, ins.pairs)
+        if ins.flags.get(NO_EXPANSION):
+            pairs = [(p.key, p.value) for p in ins.pairs]
+        else:
+            pairs = _pairs(state, ins.pairs)
         labels = dict(cfg.get("Labels") or {})
         labels.update(pairs)
         cfg["Labels"] = labels

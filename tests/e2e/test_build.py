@@ -1,0 +1,457 @@
+"""Issue 8: `docker build` through the gateway, driven by the real docker CLI
+(28.x without buildx posts to the classic /build API) and docker-py, on the
+session's e2e stack. Each test builds in a context folder of its own and
+checks what dockerd's classic builder would print and make."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import secrets
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dockercli import requires_docker_cli
+from tests.support.stack import Stack
+
+pytestmark = requires_docker_cli("20.10")
+
+_NOISE = ("DEPRECATED:", "Install the buildx", "https://docs.docker.com/go/buildx", "Sending build")
+
+
+def _lines(output: str) -> list[str]:
+    return [
+        line
+        for line in output.splitlines()
+        if line.strip() and not any(line.strip().startswith(n) for n in _NOISE)
+    ]
+
+
+def _ids(text: str) -> list[str]:
+    return re.findall(r"[0-9a-f]{12}", text)
+
+
+def _shape(lines: list[str]) -> list[str]:
+    """Build output with ids made generic, so whole transcripts compare."""
+    return [re.sub(r"\b[0-9a-f]{12}\b", "<id>", line) for line in lines]
+
+
+def _ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return str(result.stdout)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Path:
+    folder = tmp_path / "ctx"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def tag(stack: Stack) -> Iterator[str]:
+    name = f"hgbuild{secrets.token_hex(3)}:t"
+    yield name
+    stack.run_docker("rmi", "-f", name)
+
+
+def _write(ctx: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = ctx / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def _build(stack: Stack, ctx: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return stack.run_docker("build", *args, str(ctx), timeout=300)
+
+
+def _build_containers(stack: Stack) -> list[str]:
+    out = _ok(stack.run_docker("ps", "-aq", "--no-trunc"))
+    return out.split()
+
+
+def _build_mounts(stack: Stack) -> list[str]:
+    with open("/proc/self/mountinfo") as fh:
+        return [line for line in fh if str(stack.root) in line and "/rootfs/build-" in line]
+
+
+# --------------------------------------------------------------------- output
+
+
+def test_a_build_prints_what_dockerd_prints_and_makes_the_image(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nENV A=1\nRUN echo hello && echo err >&2\n"
+            'COPY f /f\nLABEL x=y\nCMD ["sh"]\n',
+            "f": "hi\n",
+        },
+    )
+    before = set(_build_containers(stack))
+    result = _build(stack, ctx, "-t", tag)
+    out = _ok(result)
+    lines = _lines(out + result.stderr)
+    assert _shape(lines) == [
+        "Step 1/6 : FROM busybox",
+        " ---> <id>",
+        "Step 2/6 : ENV A=1",
+        " ---> <id>",
+        "Step 3/6 : RUN echo hello && echo err >&2",
+        " ---> Running in <id>",
+        "hello",
+        "\x1b[91merr",
+        "\x1b[0m ---> Removed intermediate container <id>",
+        " ---> <id>",
+        "Step 4/6 : COPY f /f",
+        " ---> <id>",
+        "Step 5/6 : LABEL x=y",
+        " ---> <id>",
+        'Step 6/6 : CMD ["sh"]',
+        " ---> <id>",
+        "Successfully built <id>",
+        f"Successfully tagged {tag}",
+    ]
+    final = _ids(lines[-2])[0]
+    assert _ok(stack.run_docker("inspect", "-f", "{{.Id}}", tag)).strip()[7:19] == final
+    assert _ok(stack.run_docker("run", "--rm", tag, "sh", "-c", "cat /f; echo $A")) == "hi\n1\n"
+    config = json.loads(_ok(stack.run_docker("inspect", tag)))[0]["Config"]
+    assert config["Labels"] == {"x": "y"}
+    assert config["Cmd"] == ["sh"]
+    history = _ok(stack.run_docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag))
+    created_by = history.splitlines()
+    assert created_by[0] == '/bin/sh -c #(nop)  CMD ["sh"]'
+    assert created_by[1] == "/bin/sh -c #(nop)  LABEL x=y"
+    # the context's file as dockerd sums it (tarsum of name, mode, content)
+    assert created_by[2] == (
+        "/bin/sh -c #(nop) COPY file:"
+        "8582af4daeaf0680f84231b3cb3c1b3f178576b5a6a8982837583d5676f28428 in /f "
+    )
+    assert created_by[3] == "/bin/sh -c echo hello && echo err >&2"
+    assert created_by[4] == "/bin/sh -c #(nop)  ENV A=1"
+    # the RUN container went; nothing of the build is left mounted
+    assert set(_build_containers(stack)) == before
+    assert _build_mounts(stack) == []
+
+
+def test_quiet_prints_only_the_image_id(stack: Stack, busybox: str, ctx: Path, tag: str) -> None:
+    _write(ctx, {"Dockerfile": "FROM busybox\nRUN echo quiet\n"})
+    out = _ok(_build(stack, ctx, "-q", "-t", tag))
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", out)
+    assert _ok(stack.run_docker("inspect", "-f", "{{.Id}}", tag)).strip() == out.strip()
+
+
+# ---------------------------------------------------------------------- cache
+
+
+def test_the_cache_rebuilds_only_from_the_changed_step(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nRUN echo one > /one\nCOPY a /a\n"
+            "RUN cat /a > /copy\nCOPY b /b\nENV Z=1\n",
+            "a": "a1\n",
+            "b": "b1\n",
+        },
+    )
+    first = _lines(_ok(_build(stack, ctx, "-t", tag)))
+    again = _lines(_ok(_build(stack, ctx, "-t", tag)))
+    assert sum(" ---> Using cache" == line for line in again) == 5
+    assert not any("Running in" in line for line in again)
+    assert again[-2] == first[-2]  # the same image
+    # mtimes are not part of the key: touching a source keeps the cache
+    (ctx / "b").write_text("b1\n")
+    assert sum(" ---> Using cache" == line for line in _lines(_ok(_build(stack, ctx)))) == 5
+    # a changed COPY source rebuilds that step and everything after it
+    (ctx / "b").write_text("b2\n")
+    changed = _lines(_ok(_build(stack, ctx, "-t", tag)))
+    steps = [i for i, line in enumerate(changed) if line.startswith("Step ")]
+    cached_steps = [
+        changed[s].split(" : ")[1]
+        for s in steps
+        if s + 1 < len(changed) and changed[s + 1] == " ---> Using cache"
+    ]
+    assert cached_steps == ["RUN echo one > /one", "COPY a /a", "RUN cat /a > /copy"]
+    assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/b", "/copy")) == "b2\na1\n"
+    nocache = _lines(_ok(_build(stack, ctx, "--no-cache", "-t", tag)))
+    assert " ---> Using cache" not in nocache
+    assert sum("Running in" in line for line in nocache) == 2
+
+
+# ------------------------------------------------------------------- language
+
+
+def test_multi_stage_args_target_labels_and_onbuild(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": "ARG BASE=busybox\nFROM ${BASE} AS first\nARG V=1\n"
+            'RUN echo "v=$V" > /v\nONBUILD RUN echo triggered > /trig\n'
+            "FROM scratch AS second\nCOPY --from=first /v /v\nCOPY sub /sub/\n"
+            "FROM first\nCOPY --from=second /v /v2\nRUN cat /v /v2 /trig\n",
+            "sub/b.txt": "two\n",
+        },
+    )
+    result = _build(
+        stack, ctx, "--build-arg", "V=7", "--build-arg", "UNUSED=1", "--label", "lab=1", "-t", tag
+    )
+    lines = _lines(_ok(result))
+    assert lines[:2] == ["Step 1/12 : ARG BASE=busybox", "Step 2/12 : FROM ${BASE} AS first"]
+    scratch = lines.index("Step 6/12 : FROM scratch AS second")
+    assert lines[scratch + 1] == " ---> "
+    onbuild = lines.index("Step 9/12 : FROM first")
+    assert lines[onbuild + 1] == "# Executing 1 build trigger"
+    assert lines.count("v=7") == 2 and "triggered" in lines
+    assert "Step 12/12 : LABEL lab=1" in lines
+    assert "[Warning] One or more build-args [UNUSED] were not consumed" in lines
+    labels = json.loads(_ok(stack.run_docker("inspect", "-f", "{{json .Config.Labels}}", tag)))
+    assert labels == {"lab": "1"}
+    # --target stops at the stage; the scratch stage has only what it copied
+    target = f"{tag}-second"
+    try:
+        image_id = _ok(_build(stack, ctx, "-q", "--target", "second", "-t", target)).strip()
+        layers = json.loads(
+            _ok(stack.run_docker("inspect", "-f", "{{json .RootFS.Layers}}", image_id))
+        )
+        assert len(layers) == 2
+        saved = _ok_bytes(stack.run_docker("save", target, input=b""))
+        assert saved
+    finally:
+        stack.run_docker("rmi", target)
+    missing = _build(stack, ctx, "--target", "nosuch")
+    assert missing.returncode == 1
+    assert "failed to reach build target nosuch in Dockerfile" in missing.stderr
+
+
+def _ok_bytes(result: subprocess.CompletedProcess[bytes]) -> bytes:
+    assert result.returncode == 0, result.stderr
+    return bytes(result.stdout)
+
+
+def test_every_metadata_instruction_reaches_the_config(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": 'FROM busybox\nENV A=1 B="two words"\nENV C $A-x\n'
+            'LABEL "k k"="v v" other=$C\nEXPOSE 80 53/udp 8000-8001\nUSER 1000:1000\n'
+            "WORKDIR /app\nWORKDIR sub\nVOLUME /data\nSTOPSIGNAL SIGINT\n"
+            "HEALTHCHECK --interval=5s --timeout=3s --retries=2 CMD echo ok\n"
+            'SHELL ["/bin/sh", "-xc"]\nENTRYPOINT ["/bin/echo", "x"]\nCMD echo hi\n'
+            "MAINTAINER someone\n",
+        },
+    )
+    _ok(_build(stack, ctx, "-t", tag))
+    image = json.loads(_ok(stack.run_docker("inspect", tag)))[0]
+    cfg = image["Config"]
+    assert cfg["Env"][-3:] == ["A=1", "B=two words", "C=1-x"]
+    assert cfg["Labels"] == {"k k": "v v", "other": "1-x"}
+    assert cfg["ExposedPorts"] == {"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}}
+    assert cfg["User"] == "1000:1000"
+    assert cfg["WorkingDir"] == "/app/sub"
+    assert cfg["Volumes"] == {"/data": {}}
+    assert cfg["StopSignal"] == "SIGINT"
+    assert cfg["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "echo ok"],
+        "Interval": 5_000_000_000,
+        "Timeout": 3_000_000_000,
+        "Retries": 2,
+    }
+    assert cfg["Shell"] == ["/bin/sh", "-xc"]
+    assert cfg["Entrypoint"] == ["/bin/echo", "x"]
+    assert cfg["Cmd"] == ["/bin/sh", "-xc", "echo hi"]
+    assert image["Author"] == "someone"
+    # WORKDIR made the folder (owned by root, as the classic builder does)
+    out = _ok(
+        stack.run_docker("run", "--rm", "--entrypoint", "stat", tag, "-c", "%u %F", "/app/sub")
+    )
+    assert out == "0 directory\n"
+
+
+def test_dockerfile_from_stdin_outside_the_context_and_nested(
+    stack: Stack, busybox: str, ctx: Path, tag: str, tmp_path: Path
+) -> None:
+    _write(ctx, {"f": "ctx\n", "nested/dir/Build.df": "FROM busybox\nCOPY f /nested\n"})
+    # -f is relative to the working directory, as the CLI reads it
+    _ok(_build(stack, ctx, "-f", str(ctx / "nested/dir/Build.df"), "-t", tag))
+    assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/nested")) == "ctx\n"
+    outside = tmp_path / "Outside.df"
+    outside.write_text("FROM busybox\nCOPY f /outside\n")
+    _ok(_build(stack, ctx, "-f", str(outside), "-t", tag))
+    assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/outside")) == "ctx\n"
+    result = stack.run_docker(
+        "build", "-f", "-", "-t", tag, str(ctx), input="FROM busybox\nCOPY f /stdin\n"
+    )
+    _ok(result)
+    assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/stdin")) == "ctx\n"
+
+
+def test_dockerignore_keeps_files_out_and_the_cache_intact(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nCOPY . /app/\nRUN ls -A /app > /listing\n",
+            ".dockerignore": "*.log\nsecret/\n!keep.log\nDockerfile\n.dockerignore\n",
+            "a.txt": "a\n",
+            "debug.log": "x\n",
+            "keep.log": "k\n",
+            "secret/key": "s\n",
+        },
+    )
+    _ok(_build(stack, ctx, "-t", tag))
+    listing = _ok(stack.run_docker("run", "--rm", tag, "cat", "/listing")).split()
+    assert sorted(listing) == ["a.txt", "keep.log"]
+    (ctx / "debug.log").write_text("changed\n")
+    (ctx / "secret" / "key").write_text("changed\n")
+    again = _lines(_ok(_build(stack, ctx, "-t", tag)))
+    assert again.count(" ---> Using cache") == 2
+
+
+def test_copy_from_an_image_and_add_of_a_local_tar(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = b"inside the tar\n"
+        info = tarfile.TarInfo("pkg/readme")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    (ctx / "pkg.tar.gz").write_bytes(gzip.compress(buf.getvalue()))
+    _write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox\nCOPY --from=busybox /bin/busybox /copied-busybox\n"
+            "ADD pkg.tar.gz /opt/\nCOPY pkg.tar.gz /raw/\n"
+            "COPY --chown=1234:2345 f /owned\n",
+            "f": "f\n",
+        },
+    )
+    _ok(_build(stack, ctx, "-t", tag))
+    out = _ok(
+        stack.run_docker(
+            "run",
+            "--rm",
+            tag,
+            "sh",
+            "-c",
+            "cat /opt/pkg/readme; ls /raw; stat -c '%u:%g' /owned; test -x /copied-busybox && echo x",
+        )
+    )
+    assert out == "inside the tar\npkg.tar.gz\n1234:2345\nx\n"
+
+
+# ------------------------------------------------------------------- failures
+
+
+def test_a_failing_run_reports_dockers_error_and_leaves_nothing(
+    stack: Stack, busybox: str, ctx: Path
+) -> None:
+    _write(ctx, {"Dockerfile": "FROM busybox\nRUN echo before\nRUN exit 3\nRUN echo never\n"})
+    before = set(_build_containers(stack))
+    result = _build(stack, ctx)
+    assert result.returncode == 3
+    assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in result.stderr
+    assert "never" not in result.stdout
+    assert set(_build_containers(stack)) == before
+    assert _build_mounts(stack) == []
+    _write(ctx, {"Dockerfile": 'FROM busybox\nRUN ["false"]\n'})
+    quiet = _build(stack, ctx, "-q")
+    assert quiet.returncode == 1
+    assert "The command 'false' returned a non-zero code: 1" in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        ("FROM busybox\nFOO bar\n", "unknown instruction: FOO"),
+        ("", "the Dockerfile (Dockerfile) cannot be empty"),
+        ("RUN true\n", "no build stage in current context"),
+    ],
+)
+def test_bad_dockerfiles_are_refused_before_any_step(
+    stack: Stack, busybox: str, ctx: Path, dockerfile: str, message: str
+) -> None:
+    _write(ctx, {"Dockerfile": dockerfile})
+    result = _build(stack, ctx)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Step 1" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "message"),
+    [
+        ("FROM busybox\nCOPY nothere /x\n", "COPY failed: file not found in build context"),
+        ("FROM busybox\nCOPY ../outside /x\n", "forbidden path outside the build context"),
+        ("FROM busybox\nCOPY *.nomatch /x/\n", "COPY failed: no source files were specified"),
+        ("FROM nosuch-hangu-image:1\n", "nosuch-hangu-image"),
+    ],
+)
+def test_step_failures_come_in_the_stream(
+    stack: Stack, busybox: str, ctx: Path, dockerfile: str, message: str
+) -> None:
+    _write(ctx, {"Dockerfile": dockerfile})
+    result = _build(stack, ctx)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Step 1/" in result.stdout
+    assert _build_mounts(stack) == []
+
+
+def test_squash_is_refused_without_experimental(stack: Stack, busybox: str, ctx: Path) -> None:
+    _write(ctx, {"Dockerfile": "FROM busybox\n"})
+    client = stack.docker_client()
+    with pytest.raises(Exception, match="squash is only supported with experimental mode"):
+        client.images.build(path=str(ctx), squash=True)
+
+
+# ------------------------------------------------------------------ docker-py
+
+
+def test_docker_py_build_with_its_options(stack: Stack, busybox: str, ctx: Path, tag: str) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox AS base\nARG GREETING=hi\n"
+            'RUN echo "$GREETING" > /greeting && grep -c myhost /etc/hosts > /hosts '
+            "&& df -k /dev/shm | tail -1 | awk '{print $2}' > /shm\n"
+            "FROM base AS final\nRUN ip -o link | wc -l > /links\n"
+            "FROM busybox AS unused\nRUN false\n",
+            ".dockerignore": "ignored\n",
+            "ignored": "x",
+        },
+    )
+    client = stack.docker_client()
+    image, logs = client.images.build(
+        path=str(ctx),
+        tag=tag,
+        buildargs={"GREETING": "hello"},
+        labels={"built.by": "docker-py"},
+        target="final",
+        network_mode="none",
+        extra_hosts={"myhost": "10.1.2.3"},
+        shmsize=32 * 1024 * 1024,
+        gzip=True,
+    )
+    logs = list(logs)
+    log_text = "".join(chunk.get("stream", "") for chunk in logs)
+    assert "Successfully built" in log_text
+    assert image.labels == {"built.by": "docker-py"}
+    out = client.containers.run(image.id, "cat /greeting /hosts /shm /links", remove=True)
+    assert out.decode().split() == ["hello", "1", "32768", "1"]
+    assert any("aux" in chunk for chunk in logs)
