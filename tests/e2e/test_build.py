@@ -12,13 +12,14 @@ import re
 import secrets
 import subprocess
 import tarfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.dockercli import requires_docker_cli
-from tests.support.stack import Stack
+from tests.support.stack import DOCKER, Stack
 
 pytestmark = requires_docker_cli("20.10")
 
@@ -455,3 +456,61 @@ def test_docker_py_build_with_its_options(stack: Stack, busybox: str, ctx: Path,
     out = client.containers.run(image.id, "cat /greeting /hosts /shm /links", remove=True)
     assert out.decode().split() == ["hello", "1", "32768", "1"]
     assert any("aux" in chunk for chunk in logs)
+
+
+# ------------------------------------------------------------- cancellation
+
+
+def _start_build(stack: Stack, ctx: Path) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [DOCKER, "build", str(ctx)],
+        env=stack.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "Running in" in line:
+            return proc
+    proc.kill()
+    raise AssertionError("the RUN step never started")
+
+
+def _until(check: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return check()
+
+
+def test_a_client_that_leaves_cancels_the_build(stack: Stack, busybox: str, ctx: Path) -> None:
+    _write(ctx, {"Dockerfile": "FROM busybox\nCOPY f /f\nRUN sleep 60\n", "f": "f"})
+    before = set(_build_containers(stack))
+    proc = _start_build(stack, ctx)
+    assert len(set(_build_containers(stack)) - before) == 1
+    proc.kill()
+    proc.wait()
+    assert _until(lambda: set(_build_containers(stack)) == before)
+    assert _build_mounts(stack) == []
+
+
+def test_a_build_killed_with_the_image_service_leaves_nothing(
+    stack: Stack, busybox: str, ctx: Path
+) -> None:
+    _write(ctx, {"Dockerfile": "FROM busybox\nRUN sleep 60\n"})
+    before = set(_build_containers(stack))
+    proc = _start_build(stack, ctx)
+    try:
+        stack.kill_service("image")
+        proc.wait(timeout=30)
+        assert proc.returncode != 0
+    finally:
+        proc.kill()
+    assert _until(lambda: set(_build_containers(stack)) == before, timeout=60)
+    assert _build_mounts(stack) == []
+    work = stack.root / "image" / "build"
+    assert list(work.iterdir()) == []

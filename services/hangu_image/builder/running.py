@@ -15,6 +15,7 @@ from hangu_runtime.errors import HanguError
 
 from ..peers import ContainerClient
 from ..progress import Cancelled
+from .journal import ContainerJournal
 from .options import RunLimits
 from .output import BuildOutput, ProcessOutput
 
@@ -68,17 +69,17 @@ def run_container(
     limits: RunLimits,
     out: BuildOutput,
     cancel: threading.Event,
-    created: list[str],
-) -> None:
-    """Run `config` to its end; the container's id is appended to `created`
-    as soon as it exists (so a failure leaves nothing the caller does not
-    know of)."""
+    created: ContainerJournal,
+) -> str:
+    """Run `config` to its end; its container's id. The id goes into
+    `created` as soon as the container exists, so a failure leaves nothing
+    the caller does not know of."""
     try:
         container = client.create(container_request(config, limits))
     except HanguError as err:
         raise StepFailed(err.message) from None
     cid = container.id
-    created.append(cid)
+    created.add(cid)
     out.arrow(f"Running in {cid[:12]}")
     attachment = client.attach(cid)
     finished = threading.Event()
@@ -116,3 +117,4 @@ def run_container(
     if code != 0:
         command = " ".join(config.get("Cmd") or [])
         raise StepFailed(f"The command '{command}' returned a non-zero code: {code}", code)
+    return cid

@@ -12,11 +12,12 @@ import json
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from hangu_runtime.errors import HanguError, InvalidArgument
+from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
 
 from .. import buildcontext
 from .. import dockerfile as df
@@ -30,10 +31,11 @@ from ..progress import Cancelled, ProgressEvent
 from ..reference import Reference, parse, parse_repository_tag
 from ..rootfs import RootfsStore
 from ..shellwords import Lex
-from . import cache, steps
+from . import cache, journal, steps
 from .buildargs import BuildArgs
 from .fsstep import PREFIX, FsStep, mount_placeholder_filter
 from .imageconfig import cache_identity, child_config, shell_of, with_comment
+from .journal import ContainerJournal
 from .options import BuildOptions
 from .output import BuildOutput
 from .running import StepFailed, run_container
@@ -60,13 +62,31 @@ class Builder:
         work_root.mkdir(parents=True, exist_ok=True)
 
     def clean(self) -> None:
-        """At start-up: what killed builds left (their contexts and the
-        root filesystems of their COPY steps and --from sources)."""
+        """At start-up: what killed builds left (their contexts, their RUN
+        containers, the root filesystems of their COPY steps and --from
+        sources)."""
+        doomed = journal.leftovers(self.work_root)
         for entry in self.work_root.iterdir():
             shutil.rmtree(entry, ignore_errors=True)
+        if doomed:
+            # The container service may be starting too: wait for it.
+            threading.Thread(
+                target=self._remove_leftovers, args=(doomed,), name="build-leftovers", daemon=True
+            ).start()
         for record in self.rootfs.all():
             if record.container_id.startswith(PREFIX):
                 self.rootfs.remove(record.container_id)
+
+    def _remove_leftovers(self, doomed: list[str]) -> None:
+        for cid in doomed:
+            for _ in range(60):
+                try:
+                    self.containers.remove(cid)
+                    break
+                except NotFound:
+                    break
+                except HanguError:
+                    time.sleep(1)
 
     def build(
         self,
@@ -93,7 +113,7 @@ class BuildSession:
         self.out = BuildOutput(emit, options.quiet)
         self.work = builder.work_root / secrets.token_hex(8)
         self.context = self.work / "context"
-        self.containers: list[str] = []  # RUN containers not removed yet
+        self.containers = ContainerJournal(self.work)  # RUN containers not removed yet
         self.fs = FsStep(builder.images, builder.rootfs, self.work.name)
         self.stages: dict[str, StageState] = {}  # by name and by index
         self.args = BuildArgs(options.build_args)
@@ -160,8 +180,7 @@ class BuildSession:
             self.b.containers.remove(cid)
         except HanguError:
             return
-        if cid in self.containers:
-            self.containers.remove(cid)
+        self.containers.discard(cid)
         if not quiet:
             self.out.arrow(f"Removed intermediate container {cid[:12]}")
 
@@ -389,10 +408,9 @@ class BuildSession:
         run["Env"] = state.env + [f"{k}={v}" for k, v in state.args.values(state.env).items()]
         run["Entrypoint"] = []
         run.pop("Healthcheck", None)
-        run_container(
+        cid = run_container(
             self.b.containers, run, self.options.limits, self.out, self.cancel, self.containers
         )
-        cid = self.containers[-1]
         info = self.b.rootfs.get(cid)
         made = commit_upper(
             self.images,
