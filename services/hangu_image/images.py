@@ -172,6 +172,18 @@ class ImageStore:
     # ------------------------------------------------------------ parents
     # dockerd links an image to the one it was committed or built from
     # (imageStore.SetParent); these answer its Children and parent chain.
+    def set_parent(self, image_id: str, parent_id: str) -> None:
+        """Link an image under a parent (a build that reuses a --cache-from
+        image as a step of its own, as dockerd's imageStore.SetParent)."""
+        with self.db_lock, Session(self.engine) as s:
+            rec = s.get(ImageRecord, image_id)
+            if rec is None or rec.parent == parent_id:
+                return
+            rec.parent = parent_id
+            s.add(rec)
+            s.commit()
+        self.invalidate()
+
     def has_children(self, image_id: str) -> bool:
         with Session(self.engine) as s:
             child = s.exec(select(ImageRecord.id).where(ImageRecord.parent == image_id).limit(1))

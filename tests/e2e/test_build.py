@@ -514,3 +514,30 @@ def test_a_build_killed_with_the_image_service_leaves_nothing(
     assert _build_mounts(stack) == []
     work = stack.root / "image" / "build"
     assert list(work.iterdir()) == []
+
+
+def test_cache_from_an_image_that_was_never_built_here(
+    stack: Stack, busybox: str, ctx: Path, tag: str, tmp_path: Path
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": 'FROM busybox\nENV A=1\nRUN echo one > /one\nCOPY f /f\nCMD ["sh"]\n',
+            "f": "f\n",
+        },
+    )
+    built = _ok(_build(stack, ctx, "-q", "-t", tag)).strip()
+    archive = tmp_path / "img.tar"
+    _ok(stack.run_docker("save", "-o", str(archive), tag))
+    # forget the image and its chain of intermediates, then bring back only it
+    _ok(stack.run_docker("rmi", tag))
+    _ok(stack.run_docker("load", "-i", str(archive)))
+    # the loaded image's config names a parent that no longer exists here
+    plain = _lines(_ok(_build(stack, ctx, "--no-cache")))
+    assert " ---> Using cache" not in plain
+    lines = _lines(_ok(_build(stack, ctx, "--cache-from", tag, "-t", tag)))
+    assert lines.count(" ---> Using cache") == 4
+    assert lines[-2] == f"Successfully built {built[7:19]}"
+    assert _ok(stack.run_docker("inspect", "-f", "{{.Id}}", tag)).strip() == built
+    # an unknown --cache-from image is skipped, as dockerd skips it
+    _ok(_build(stack, ctx, "--cache-from", "nosuch-cache:1"))

@@ -31,10 +31,11 @@ from ..progress import Cancelled, ProgressEvent
 from ..reference import Reference, parse, parse_repository_tag
 from ..rootfs import RootfsStore
 from ..shellwords import Lex
-from . import cache, journal, steps
+from . import journal, steps
 from .buildargs import BuildArgs
+from .cache import BuildCache
 from .fsstep import PREFIX, FsStep, mount_placeholder_filter
-from .imageconfig import cache_identity, child_config, shell_of, with_comment
+from .imageconfig import child_config, shell_of, with_comment
 from .journal import ContainerJournal
 from .options import BuildOptions
 from .output import BuildOutput
@@ -117,6 +118,7 @@ class BuildSession:
         self.fs = FsStep(builder.images, builder.rootfs, self.work.name)
         self.stages: dict[str, StageState] = {}  # by name and by index
         self.args = BuildArgs(options.build_args)
+        self.cache = BuildCache(builder.images, options.cache_from)
         self.step = 0
         self.total = 0
         self._current = StageState(0, "", self.args.stage(), Lex())
@@ -343,7 +345,7 @@ class BuildSession:
     def _cached(self, state: StageState, container_config: dict[str, Any]) -> bool:
         if self.options.no_cache or state.cache_busted:
             return False
-        hit = cache.probe(self.images, state.image_id, cache_identity(container_config))
+        hit = self.cache.probe(state.image_id, container_config)
         if hit is None:
             state.cache_busted = True
             return False
