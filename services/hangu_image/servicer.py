@@ -155,6 +155,7 @@ def build_options(msg: pb.BuildOptions) -> BuildOptions:
         platform=_platform(msg.platform),
         cache_from=tuple(msg.cache_from),
         registry_auths={host: _creds(auth) for host, auth in msg.registry_auths.items()},
+        remote=msg.remote,
     )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dockercli import requires_docker_cli
+from tests.support.registry import running_registry
 from tests.support.stack import DOCKER, Stack
 
 pytestmark = requires_docker_cli("20.10")
@@ -541,3 +542,144 @@ def test_cache_from_an_image_that_was_never_built_here(
     assert _ok(stack.run_docker("inspect", "-f", "{{.Id}}", tag)).strip() == built
     # an unknown --cache-from image is skipped, as dockerd skips it
     _ok(_build(stack, ctx, "--cache-from", "nosuch-cache:1"))
+
+
+# --------------------------------------------------------------- registries
+
+
+def test_from_pulls_with_the_credentials_the_cli_sends(
+    stack: Stack, busybox: str, busybox_oci_layout: Path, ctx: Path, tmp_path: Path
+) -> None:
+    with running_registry(credentials=("builder", "s3cret")) as reg:
+        reg.push(busybox_oci_layout, "private/busybox")
+        base = f"{reg.host}/private/busybox"
+        _write(ctx, {"Dockerfile": f"FROM {base}\nRUN echo pulled > /p\n"})
+        config = tmp_path / "docker-config"
+        config.mkdir()
+        env_cli = ["--config", str(config)]
+        denied = stack.run_docker(*env_cli, "build", str(ctx), timeout=120)
+        assert denied.returncode != 0
+        assert "Step 1/2" in denied.stdout
+        login = stack.run_docker(
+            *env_cli, "login", "-u", "builder", "--password-stdin", reg.host, input="s3cret"
+        )
+        assert login.returncode == 0, login.stderr
+        # X-Registry-Config carries the login to the FROM pull
+        result = stack.run_docker(*env_cli, "build", str(ctx), timeout=120)
+        out = _ok(result)
+        assert f"Status: Downloaded newer image for {base}:latest" in out
+        again = stack.run_docker(*env_cli, "build", "--pull", str(ctx), timeout=120)
+        assert f"Status: Image is up to date for {base}:latest" in _ok(again)
+        stack.run_docker("rmi", "-f", base)
+
+
+# ------------------------------------------------------------ remote contexts
+
+
+@pytest.fixture
+def web_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """Files served over HTTP on 127.0.0.1 (a remote context's URL)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_remote_context_over_http(
+    stack: Stack, busybox: str, web_root: tuple[Path, str], tag: str
+) -> None:
+    root, url = web_root
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in (
+            ("Dockerfile", b"FROM busybox\nCOPY hello /hello\n"),
+            ("hello", b"hi\n"),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (root / "ctx.tar.gz").write_bytes(buf.getvalue())
+    (root / "Dockerfile.txt").write_text("FROM busybox\nRUN echo plain > /plain\n")
+    client = stack.docker_client()
+    image, _ = client.images.build(path=f"{url}/ctx.tar.gz", tag=tag)
+    assert client.containers.run(image.id, "cat /hello", remove=True) == b"hi\n"
+    image, _ = client.images.build(path=f"{url}/Dockerfile.txt", tag=tag)
+    assert client.containers.run(image.id, "cat /plain", remove=True) == b"plain\n"
+    with pytest.raises(Exception, match=r"error downloading remote context .*/missing"):
+        client.images.build(path=f"{url}/missing", tag=tag)
+    refused = f"http://127.0.0.1:{_closed_port()}/ctx.tar"
+    with pytest.raises(Exception, match="connect: connection refused"):
+        client.images.build(path=refused, tag=tag)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_remote_context_from_git(stack: Stack, busybox: str, tmp_path: Path, tag: str) -> None:
+    import shutil
+    import socket
+
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repos" / "app.git"
+    work = tmp_path / "work"
+    work.mkdir()
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    (work / "sub").mkdir()
+    (work / "sub" / "Dockerfile").write_text("FROM busybox\nCOPY note /note\n")
+    (work / "sub" / "note").write_text("from git\n")
+    subprocess.run([*git, "init", "-q", "-b", "main", str(work)], check=True)
+    subprocess.run([*git, "-C", str(work), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-qm", "c"], check=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(repo)], check=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--export-all",
+            "--reuseaddr",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            f"--base-path={tmp_path / 'repos'}",
+            str(tmp_path / "repos"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _until(
+            lambda: (
+                subprocess.run(
+                    ["git", "ls-remote", f"git://127.0.0.1:{port}/app.git"], capture_output=True
+                ).returncode
+                == 0
+            ),
+            timeout=10,
+        )
+        client = stack.docker_client()
+        image, _ = client.images.build(path=f"git://127.0.0.1:{port}/app.git#main:sub", tag=tag)
+        assert client.containers.run(image.id, "cat /note", remove=True) == b"from git\n"
+        with pytest.raises(Exception, match="unable to 'git clone'"):
+            client.images.build(path=f"git://127.0.0.1:{port}/nosuch.git", tag=tag)
+    finally:
+        daemon.terminate()
+        daemon.wait()

@@ -123,6 +123,7 @@ def build_options(request: web.Request) -> ipb.BuildOptions:
         isolation=q.get("isolation", ""),
         security_opt=q.getall("securityopt", []),
         platform=parse_platform(q.get("platform", "")),
+        remote=q.get("remote", ""),
     )
     if options.network_mode == "default":
         options.network_mode = ""

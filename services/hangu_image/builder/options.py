@@ -53,3 +53,4 @@ class BuildOptions:
     platform: Platform | None = None
     cache_from: tuple[str, ...] = ()
     registry_auths: dict[str, Credentials] = field(default_factory=dict)
+    remote: str = ""

@@ -31,7 +31,7 @@ from ..progress import Cancelled, ProgressEvent
 from ..reference import Reference, parse, parse_repository_tag
 from ..rootfs import RootfsStore
 from ..shellwords import Lex
-from . import journal, steps
+from . import journal, remote, steps
 from .buildargs import BuildArgs
 from .cache import BuildCache
 from .fsstep import PREFIX, FsStep, mount_placeholder_filter
@@ -152,7 +152,10 @@ class BuildSession:
     def _execute(self, context: BinaryIO) -> tuple[str, list[Reference]]:
         self.context.mkdir(parents=True)
         tags = [self._tag_ref(t) for t in self.options.tags]
-        buildcontext.extract(context, self.context)
+        if self.options.remote:
+            remote.fetch_context(self.options.remote, self.context, self.options.dockerfile)
+        else:
+            buildcontext.extract(context, self.context)
         stages, meta, escape = self._read_dockerfile()
         self._build(stages, meta, escape)
         final = self._current.image_id

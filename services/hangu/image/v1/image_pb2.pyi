@@ -535,6 +535,7 @@ class BuildOptions(_message.Message):
     CGROUP_PARENT_FIELD_NUMBER: _builtins.int
     ISOLATION_FIELD_NUMBER: _builtins.int
     SECURITY_OPT_FIELD_NUMBER: _builtins.int
+    REMOTE_FIELD_NUMBER: _builtins.int
     dockerfile: _builtins.str
     """path in the context; empty: "Dockerfile" """
     quiet: _builtins.bool
@@ -556,6 +557,8 @@ class BuildOptions(_message.Message):
     cpu_quota: _builtins.int
     cgroup_parent: _builtins.str
     isolation: _builtins.str
+    remote: _builtins.str
+    """A context named, not sent (git or http(s) URL); the body is ignored."""
     @_builtins.property
     def tags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -611,10 +614,11 @@ class BuildOptions(_message.Message):
         cgroup_parent: _builtins.str = ...,
         isolation: _builtins.str = ...,
         security_opt: _abc.Iterable[_builtins.str] | None = ...,
+        remote: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["platform", b"platform"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_args", b"build_args", "build_args_unset", b"build_args_unset", "cache_from", b"cache_from", "cgroup_parent", b"cgroup_parent", "cpu_period", b"cpu_period", "cpu_quota", b"cpu_quota", "cpu_shares", b"cpu_shares", "cpuset_cpus", b"cpuset_cpus", "cpuset_mems", b"cpuset_mems", "dockerfile", b"dockerfile", "extra_hosts", b"extra_hosts", "force_remove", b"force_remove", "isolation", b"isolation", "labels", b"labels", "memory", b"memory", "memory_swap", b"memory_swap", "network_mode", b"network_mode", "no_cache", b"no_cache", "platform", b"platform", "pull", b"pull", "quiet", b"quiet", "registry_auths", b"registry_auths", "remove", b"remove", "security_opt", b"security_opt", "shm_size", b"shm_size", "tags", b"tags", "target", b"target", "ulimits", b"ulimits"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["build_args", b"build_args", "build_args_unset", b"build_args_unset", "cache_from", b"cache_from", "cgroup_parent", b"cgroup_parent", "cpu_period", b"cpu_period", "cpu_quota", b"cpu_quota", "cpu_shares", b"cpu_shares", "cpuset_cpus", b"cpuset_cpus", "cpuset_mems", b"cpuset_mems", "dockerfile", b"dockerfile", "extra_hosts", b"extra_hosts", "force_remove", b"force_remove", "isolation", b"isolation", "labels", b"labels", "memory", b"memory", "memory_swap", b"memory_swap", "network_mode", b"network_mode", "no_cache", b"no_cache", "platform", b"platform", "pull", b"pull", "quiet", b"quiet", "registry_auths", b"registry_auths", "remote", b"remote", "remove", b"remove", "security_opt", b"security_opt", "shm_size", b"shm_size", "tags", b"tags", "target", b"target", "ulimits", b"ulimits"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
