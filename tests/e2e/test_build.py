@@ -683,3 +683,73 @@ def test_a_remote_context_from_git(stack: Stack, busybox: str, tmp_path: Path, t
     finally:
         daemon.terminate()
         daemon.wait()
+
+
+# -------------------------------------------------------------- compose
+
+
+COMPOSE = "/usr/bin/docker-compose"
+COMPOSE_FILE = """\
+version: "3.8"
+services:
+  app:
+    build:
+      context: ./app
+      args:
+        GREETING: from-compose
+      target: final
+      labels:
+        made.by: compose
+    image: {image}
+    command: ["sh", "-c", "cat /greeting; sleep 300"]
+"""
+
+
+def test_compose_builds_and_runs_a_project(
+    stack: Stack, busybox: str, tmp_path: Path, tag: str
+) -> None:
+    import shutil
+
+    if not shutil.which(COMPOSE):
+        pytest.skip("docker-compose is not installed")
+    project = f"hgcb{secrets.token_hex(3)}"
+    image = f"{project}-app:latest"
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.format(image=image))
+    _write(
+        tmp_path / "app",
+        {
+            "Dockerfile": "FROM busybox AS base\nARG GREETING=none\n"
+            'RUN echo "$GREETING" > /greeting\nFROM base AS final\nCOPY . /src/\n',
+            "main.txt": "main\n",
+        },
+    )
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [COMPOSE, "-p", project, *args],
+            cwd=tmp_path,
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+
+    try:
+        built = compose("build")
+        assert built.returncode == 0, (built.stdout, built.stderr)
+        assert "Successfully tagged " + image in built.stdout + built.stderr
+        labels = json.loads(
+            _ok(stack.run_docker("inspect", "-f", "{{json .Config.Labels}}", image))
+        )
+        assert labels == {"made.by": "compose"}
+        (tmp_path / "app" / "main.txt").write_text("changed\n")
+        up = compose("up", "-d", "--build")
+        assert up.returncode == 0, (up.stdout, up.stderr)
+        assert "Using cache" in up.stdout + up.stderr
+        cid = _ok(compose("ps", "-q", "app")).strip()
+        assert _until(lambda: "from-compose" in stack.run_docker("logs", cid).stdout)
+        out = _ok(stack.run_docker("exec", cid, "cat", "/src/main.txt"))
+        assert out == "changed\n"
+    finally:
+        compose("down", "-v", "--rmi", "all")
