@@ -6,6 +6,7 @@ checks what dockerd's classic builder would print and make."""
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import io
 import json
 import re
@@ -753,3 +754,93 @@ def test_compose_builds_and_runs_a_project(
         assert out == "changed\n"
     finally:
         compose("down", "-v", "--rmi", "all")
+
+
+# ------------------------------------------------------- RUN like docker run
+
+
+def test_run_steps_get_the_network_and_limits_asked_for(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    network = f"hgbn{secrets.token_hex(3)}"
+    _ok(stack.run_docker("network", "create", network))
+    try:
+        subnet = _ok(
+            stack.run_docker(
+                "network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", network
+            )
+        ).strip()
+        _write(
+            ctx,
+            {
+                "Dockerfile": "FROM busybox\n"
+                "RUN ip -o -4 addr show | grep -v ' lo ' | awk '{print $4}' > /addr; "
+                "ulimit -n > /nofile; "
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max "
+                "2>/dev/null | head -1 > /memory; "
+                "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null > /shares || true\n",
+            },
+        )
+        _ok(
+            _build(
+                stack,
+                ctx,
+                "--network",
+                network,
+                "--memory",
+                "64m",
+                "--ulimit",
+                "nofile=512:512",
+                "--cpu-shares",
+                "512",
+                "-t",
+                tag,
+            )
+        )
+        out = _ok(stack.run_docker("run", "--rm", tag, "cat", "/addr", "/nofile", "/memory"))
+        addr, nofile, memory = out.split()
+        assert ipaddress.ip_address(addr.split("/")[0]) in ipaddress.ip_network(subnet)
+        assert nofile == "512"
+        assert memory == str(64 << 20)
+        _ok(_build(stack, ctx, "--network", "none", "--no-cache", "-t", tag))
+        assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/addr")) == ""
+    finally:
+        stack.run_docker("network", "rm", network)
+
+
+def test_shell_arg_scope_escape_and_syntax_directives(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": "# syntax=docker/dockerfile:1\n# escape=`\n"
+            "ARG TOP=top\nFROM busybox AS one\nARG TOP\nARG LOCAL=one\n"
+            'RUN echo "$TOP $LOCAL" > /one\n'
+            'SHELL ["/bin/sh", "-c", "echo shell: \\"$0\\" > /shell; exec sh -c \\"$0\\""]\n'
+            "RUN true\n"
+            "FROM busybox\nCOPY --from=one /one /shell /\n"
+            'RUN echo "[${LOCAL:-unset}] [${TOP:-unset}]" `\n  > /two\n',
+        },
+    )
+    out = _ok(_build(stack, ctx, "-t", tag))
+    assert "the syntax directive (docker/dockerfile:1) is ignored" in out
+    result = _ok(stack.run_docker("run", "--rm", tag, "cat", "/one", "/shell", "/two"))
+    assert result == "top one\nshell: true\n[unset] [unset]\n"
+
+
+def test_add_from_a_url(
+    stack: Stack, busybox: str, ctx: Path, tag: str, web_root: tuple[Path, str]
+) -> None:
+    root, url = web_root
+    (root / "data.txt").write_text("downloaded\n")
+    _write(ctx, {"Dockerfile": f"FROM busybox\nADD {url}/data.txt /d/\n"})
+    _ok(_build(stack, ctx, "-t", tag))
+    out = _ok(
+        stack.run_docker("run", "--rm", tag, "sh", "-c", "cat /d/data.txt; stat -c %a /d/data.txt")
+    )
+    assert out == "downloaded\n600\n"
+    _write(ctx, {"Dockerfile": f"FROM busybox\nADD {url}/nothere /d/\n"})
+    failed = _build(stack, ctx)
+    assert failed.returncode != 0
+    assert "404" in failed.stderr

@@ -123,6 +123,7 @@ class BuildSession:
         self.total = 0
         self._current = StageState(0, "", self.args.stage(), Lex())
         self.begun = False  # a step began: later failures go in the stream
+        self._notes: list[str] = []
 
     # ------------------------------------------------------------ driver
     def run(self, context: BinaryIO) -> None:
@@ -157,6 +158,8 @@ class BuildSession:
         else:
             buildcontext.extract(context, self.context)
         stages, meta, escape = self._read_dockerfile()
+        for note in self._notes:
+            self.out.text(note)
         self._build(stages, meta, escape)
         final = self._current.image_id
         if not final:
@@ -201,6 +204,18 @@ class BuildSession:
         text = buildcontext.read_dockerfile(self.context, rel)
         parsed = df.parse(text, self.options.dockerfile or df.DEFAULT_DOCKERFILE_NAME)
         buildcontext.drop_build_files(self.context, rel)
+        self._notes = [f"[WARNING]: {warning}\n" for warning in parsed.warnings]
+        if parsed.warnings:
+            self._notes.append(
+                "[WARNING]: Empty continuation lines will become errors in a future release.\n"
+            )
+        syntax = parsed.directives.get("syntax")
+        if syntax:
+            # A frontend image is BuildKit's; this builder reads the file itself.
+            self._notes.append(
+                f"[Warning] the syntax directive ({syntax}) is ignored: "
+                "the classic builder parses the Dockerfile itself\n"
+            )
         meta, stages = parsed.meta_args, parsed.stages
         if not stages:
             raise InvalidArgument("dockerfile contains no stages to build")
