@@ -403,6 +403,8 @@ def test_bad_dockerfiles_are_refused_before_any_step(
         ("FROM busybox\nCOPY ../outside /x\n", "forbidden path outside the build context"),
         ("FROM busybox\nCOPY *.nomatch /x/\n", "COPY failed: no source files were specified"),
         ("FROM nosuch-hangu-image:1\n", "nosuch-hangu-image"),
+        ("ARG BASE\nFROM ${BASE}\n", "base name (${BASE}) should not be blank"),
+        ("FROM busybox\nCOPY --from=nostage /x /x\n", "invalid from flag value nostage"),
     ],
 )
 def test_step_failures_come_in_the_stream(
@@ -416,11 +418,15 @@ def test_step_failures_come_in_the_stream(
     assert _build_mounts(stack) == []
 
 
-def test_squash_is_refused_without_experimental(stack: Stack, busybox: str, ctx: Path) -> None:
+def test_options_dockerd_refuses_are_refused(stack: Stack, busybox: str, ctx: Path) -> None:
     _write(ctx, {"Dockerfile": "FROM busybox\n"})
     client = stack.docker_client()
     with pytest.raises(Exception, match="squash is only supported with experimental mode"):
         client.images.build(path=str(ctx), squash=True)
+    with pytest.raises(Exception, match='unsupported isolation: "hyperv"'):
+        client.images.build(path=str(ctx), isolation="hyperv")
+    image, _ = client.images.build(path=str(ctx), isolation="default", platform="linux/amd64")
+    assert image.attrs["Architecture"] == "amd64"
 
 
 # ------------------------------------------------------------------ docker-py
@@ -844,3 +850,24 @@ def test_add_from_a_url(
     failed = _build(stack, ctx)
     assert failed.returncode != 0
     assert "404" in failed.stderr
+
+
+def test_stages_the_target_does_not_need_are_not_built(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(
+        ctx,
+        {
+            "Dockerfile": "FROM busybox AS broken\nRUN exit 1\n"
+            "FROM busybox AS used\nRUN echo used > /u\n"
+            "FROM busybox\nCOPY --from=used /u /u\n",
+        },
+    )
+    lines = _lines(_ok(_build(stack, ctx, "-t", tag)))
+    assert [line for line in lines if line.startswith("Step ")] == [
+        "Step 1/4 : FROM busybox AS used",
+        "Step 2/4 : RUN echo used > /u",
+        "Step 3/4 : FROM busybox",
+        "Step 4/4 : COPY --from=used /u /u",
+    ]
+    assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/u")) == "used\n"

@@ -100,6 +100,11 @@ def build_options(request: web.Request) -> ipb.BuildOptions:
     q = request.query
     if qbool(request, "squash"):
         raise bad_request("squash is only supported with experimental mode")
+    if q.get("version", "") == "2":
+        raise bad_request("buildkit not supported by daemon")
+    isolation = q.get("isolation", "")
+    if isolation not in ("", "default"):
+        raise bad_request(f'unsupported isolation: "{isolation}"')
     options = ipb.BuildOptions(
         dockerfile=q.get("dockerfile", ""),
         tags=q.getall("t", []),

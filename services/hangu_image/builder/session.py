@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
 
-from .. import buildcontext
+from .. import buildcontext, platforms
 from .. import dockerfile as df
 from ..commit import commit_upper
 from ..distribution import Distribution
@@ -37,6 +37,7 @@ from .cache import BuildCache
 from .fsstep import PREFIX, FsStep, mount_placeholder_filter
 from .imageconfig import child_config, shell_of, with_comment
 from .journal import ContainerJournal
+from .needed import needed_stages
 from .options import BuildOptions
 from .output import BuildOutput
 from .running import StepFailed, run_container
@@ -249,10 +250,7 @@ class BuildSession:
     # ------------------------------------------------------------ stages
     def _build(self, stages: tuple[df.Stage, ...], meta: tuple[df.Arg, ...], escape: str) -> None:
         lex = Lex(escape)
-        self.total = len(meta) + sum(1 + len(s.instructions) for s in stages)
         for arg in meta:
-            # Meta ARGs are steps of their own, with nothing to commit.
-            self._next_step(arg.original)
             for a in arg.args:
                 default = (
                     lex.process_word(a.default, self.args.meta_env())
@@ -260,6 +258,12 @@ class BuildSession:
                     else None
                 )
                 self.args.declare_meta(a.name, default)
+        needed = needed_stages(stages, lambda name: lex.process_word(name, self.args.meta_env()))
+        stages = tuple(stage for stage, keep in zip(stages, needed, strict=True) if keep)
+        self.total = len(meta) + sum(1 + len(s.instructions) for s in stages)
+        for arg in meta:
+            # Meta ARGs are steps of their own, with nothing to commit.
+            self._next_step(arg.original)
         for i, stage in enumerate(stages):
             state = StageState(stage.index, stage.name, self.args.stage(), lex)
             self._current = state
@@ -304,9 +308,13 @@ class BuildSession:
         """A base image (or COPY --from source) by name, pulled when missing."""
         if not pull:
             try:
-                return self.images.cached_view(name)
+                view = self.images.cached_view(name)
             except HanguError:
                 pass
+            else:
+                want = self.options.platform
+                if want is None or platforms.matches(want, view.config):
+                    return view
         ref = parse(name)
         creds = self.options.registry_auths.get(ref.domain)
         if creds is None and ref.domain == "docker.io":
