@@ -871,3 +871,26 @@ def test_stages_the_target_does_not_need_are_not_built(
         "Step 4/4 : COPY --from=used /u /u",
     ]
     assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/u")) == "used\n"
+
+
+# -------------------------------------------------------------- testcontainers
+
+
+def test_testcontainers_builds_and_runs_an_image(
+    stack: Stack, busybox: str, ctx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("testcontainers")
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.image import DockerImage
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    monkeypatch.setenv("DOCKER_HOST", stack.docker_host)
+    monkeypatch.setenv("TESTCONTAINERS_RYUK_DISABLED", "true")  # its reaper image is on Hub
+    _write(
+        ctx,
+        {"Dockerfile": "FROM busybox\nCOPY msg /msg\nCMD cat /msg; sleep 60\n", "msg": "ready\n"},
+    )
+    with DockerImage(path=str(ctx), tag=f"hgtc{secrets.token_hex(3)}:1") as image:
+        assert "Successfully built" in "".join(c.get("stream", "") for c in image.get_logs())
+        with DockerContainer(str(image)) as container:
+            wait_for_logs(container, "ready", timeout=30)
