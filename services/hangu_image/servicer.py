@@ -21,7 +21,7 @@ from hangu_runtime.filters import plain
 from hangu_runtime.timeparse import TimeParseError, parse_rfc3339
 from hangu_runtime.times import timestamp_from_ns, timestamp_from_seconds
 
-from . import archive, commit, history, listing, prune, removal, save
+from . import archive, buildcache, commit, history, listing, prune, removal, save
 from .builder.options import BuildOptions, RunLimits, Ulimit
 from .builder.session import Builder
 from .distribution import Distribution
@@ -120,6 +120,24 @@ def rootfs_message(info: RootfsInfo) -> pb.Rootfs:
         work_dir=info.work_dir,
         lower_dirs=info.lower_dirs,
     )
+
+
+def _cache_record(record: buildcache.CacheRecord) -> pb.BuildCacheRecord:
+    msg = pb.BuildCacheRecord(
+        id=record.hex_id,
+        parent=record.parent.removeprefix("sha256:"),
+        type=buildcache.RECORD_TYPE,
+        description=record.description,
+        in_use=record.in_use,
+        shared=record.shared,
+        size=record.size,
+        usage_count=record.usage_count,
+    )
+    if record.created_ns is not None:
+        msg.created_at.CopyFrom(timestamp_from_ns(record.created_ns))
+    if record.last_used_ns is not None:
+        msg.last_used_at.CopyFrom(timestamp_from_ns(record.last_used_ns))
+    return msg
 
 
 def build_options(msg: pb.BuildOptions) -> BuildOptions:
@@ -363,6 +381,26 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         )
         return pb.PruneImagesResponse(
             untagged=result.untagged, deleted=result.deleted, space_reclaimed=reclaimed
+        )
+
+    def BuildCacheUsage(
+        self, request: pb.BuildCacheUsageRequest, context: grpc.ServicerContext
+    ) -> pb.BuildCacheUsageResponse:
+        found = buildcache.usage(self.images, list(request.in_use_image_ids))
+        return pb.BuildCacheUsageResponse(records=[_cache_record(r) for r in found])
+
+    def PruneBuildCache(
+        self, request: pb.PruneBuildCacheRequest, context: grpc.ServicerContext
+    ) -> pb.PruneBuildCacheResponse:
+        result = buildcache.prune(
+            self.images,
+            plain(request.filters),
+            list(request.in_use_image_ids),
+            keep_storage=request.keep_storage,
+        )
+        return pb.PruneBuildCacheResponse(
+            caches_deleted=[d.removeprefix("sha256:") for d in result.deleted],
+            space_reclaimed=result.reclaimed,
         )
 
     def Events(

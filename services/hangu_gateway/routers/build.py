@@ -1,6 +1,7 @@
 """POST /build: the classic builder's query translated into the image
 service's Build call, the context streamed through as it arrives, the
-build's messages streamed back."""
+build's messages streamed back. POST /build/prune and the rows of
+/system/df's BuildCache: the image service's build cache (buildcache.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ import base64
 import binascii
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
 
+from hangu.container.v1 import container_pb2 as cpb
 from hangu.image.v1 import image_pb2 as ipb
+from hangu_runtime.times import rfc3339
 
+from .. import versions
 from ..errors import bad_request
-from ..keys import backends
-from .common import qbool, qint
+from ..keys import api_version, backends
+from .common import fill_filters, filters, json_response, qbool, qint
 from .images import body_chunks, parse_platform, stream_progress
 
 
@@ -154,6 +159,87 @@ async def build(request: web.Request) -> web.StreamResponse:
     return await stream_progress(request, call)
 
 
+# Go's strconv.Atoi: an optional sign and decimal digits, nothing else.
+_ATOI_RE = re.compile(r"^[+-]?[0-9]+$")
+
+
+def _bytes_param(request: web.Request, name: str) -> int:
+    raw = request.query.get(name, "")
+    if raw == "":
+        return 0
+    if not _ATOI_RE.match(raw):
+        raise bad_request(
+            f"{name} is in bytes and expects an integer, got {raw}: "
+            f'strconv.Atoi: parsing "{raw}": invalid syntax'
+        )
+    return int(raw)
+
+
+def _keep_storage(request: web.Request) -> int:
+    """dockerd's: keep-storage until 1.48, then reserved-space (keep-storage
+    when that is 0). max-used-space and min-free-space (1.48) have no
+    counterpart here: hangu speaks 1.47 at most."""
+    if versions.less_than(api_version(request), "1.48"):
+        return _bytes_param(request, "keep-storage")
+    return _bytes_param(request, "reserved-space") or _bytes_param(request, "keep-storage")
+
+
+async def _in_use(request: web.Request) -> list[str]:
+    """The images containers use, which the build cache must keep."""
+    found = await backends(request).container.List(cpb.ListContainersRequest(all=True))
+    return sorted({c.image_id for c in found.containers if c.image_id})
+
+
+async def build_prune(request: web.Request) -> web.StreamResponse:
+    # `all` is read as dockerd reads it and changes nothing: what a plain
+    # prune leaves is in use or an ancestor of an image that stays.
+    qbool(request, "all")
+    req = ipb.PruneBuildCacheRequest(
+        in_use_image_ids=await _in_use(request), keep_storage=_keep_storage(request)
+    )
+    fill_filters(req.filters, filters(request))
+    resp = await backends(request).image.PruneBuildCache(req)
+    return json_response(
+        {"CachesDeleted": list(resp.caches_deleted) or None, "SpaceReclaimed": resp.space_reclaimed}
+    )
+
+
+def cache_record_json(record: ipb.BuildCacheRecord, api: str) -> dict[str, Any]:
+    """moby's build.CacheRecord: Parent (one id) before 1.42, Parents
+    after, either left out when empty; LastUsedAt null when unknown."""
+    out: dict[str, Any] = {"ID": record.id}
+    if record.parent:
+        if versions.less_than(api, "1.42"):
+            out["Parent"] = record.parent
+        else:
+            out["Parents"] = [record.parent]
+    out.update(
+        {
+            "Type": record.type,
+            "Description": record.description,
+            "InUse": record.in_use,
+            "Shared": record.shared,
+            "Size": record.size,
+            "CreatedAt": rfc3339(record.created_at),
+            "LastUsedAt": (
+                rfc3339(record.last_used_at) if record.HasField("last_used_at") else None
+            ),
+            "UsageCount": record.usage_count,
+        }
+    )
+    return out
+
+
+async def build_cache_rows(request: web.Request) -> list[dict[str, Any]] | None:
+    """/system/df's BuildCache: null when there is none, as dockerd's."""
+    resp = await backends(request).image.BuildCacheUsage(
+        ipb.BuildCacheUsageRequest(in_use_image_ids=await _in_use(request))
+    )
+    api = api_version(request)
+    return [cache_record_json(r, api) for r in resp.records] or None
+
+
 ROUTES = [
     ("POST", "/build", build),
+    ("POST", "/build/prune", build_prune),
 ]

@@ -17,10 +17,11 @@ from hangu.volume.v1 import volume_pb2 as vpb
 from hangu_runtime import times
 from hangu_runtime.times import ZERO_TIME, rfc3339
 
-from .. import container_shape, image_shape
+from .. import container_shape, image_shape, versions
 from ..errors import ApiError, bad_request
 from ..keys import api_version, backends
 from ..streams import stream_tar
+from .build import build_cache_rows
 from .common import json_response, qbool
 from .containers import get_container
 from .volumes import volume_json
@@ -236,29 +237,55 @@ async def stats(request: web.Request) -> web.StreamResponse:
     return response
 
 
+_DF_TYPES = ("container", "image", "volume", "build-cache")
+
+
+def _df_types(request: web.Request) -> set[str]:
+    """The object types asked for (`type`, API 1.42): all without one."""
+    asked = request.query.getall("type", [])
+    if versions.less_than(api_version(request), "1.42") or "type" not in request.query:
+        return set(_DF_TYPES)
+    for kind in asked:
+        if kind not in _DF_TYPES:
+            raise bad_request(f"unknown object type: {kind}")
+    return set(asked)
+
+
 async def system_df(request: web.Request) -> web.StreamResponse:
     b = backends(request)
     api = api_version(request)
-    imgs = await b.image.List(ipb.ListImagesRequest(shared_size=True, without_config=True))
+    kinds = _df_types(request)
+    out: dict[str, Any] = {
+        "LayersSize": 0,
+        "Images": None,
+        "Containers": None,
+        "Volumes": None,
+        "BuildCache": None,
+    }
     ctrs = await b.container.List(cpb.ListContainersRequest(all=True, size=True))
-    vols = await b.volume.List(vpb.ListVolumesRequest())
-    images = []
-    for img in imgs.images:
-        item = image_shape.list_json(img, api)
-        item["Containers"] = sum(1 for c in ctrs.containers if c.image_id == img.id)
-        images.append(item)
-    return json_response(
-        {
-            "LayersSize": imgs.layers_size,
-            "Images": images,
-            "Containers": [container_shape.list_json(c) for c in ctrs.containers],
-            "Volumes": [
-                dict(volume_json(v), UsageData={"Size": v.size, "RefCount": len(v.used_by)})
-                for v in vols.volumes
-            ],
-            "BuildCache": [],
-        }
-    )
+    if "image" in kinds:
+        imgs = await b.image.List(ipb.ListImagesRequest(shared_size=True, without_config=True))
+        images = []
+        for img in imgs.images:
+            item = image_shape.list_json(img, api)
+            item["Containers"] = sum(1 for c in ctrs.containers if c.image_id == img.id)
+            images.append(item)
+        out["LayersSize"] = imgs.layers_size
+        out["Images"] = images
+    if "container" in kinds:
+        out["Containers"] = [container_shape.list_json(c) for c in ctrs.containers]
+    if "volume" in kinds:
+        vols = await b.volume.List(vpb.ListVolumesRequest())
+        out["Volumes"] = [
+            dict(volume_json(v), UsageData={"Size": v.size, "RefCount": len(v.used_by)})
+            for v in vols.volumes
+        ]
+    if "build-cache" in kinds:
+        out["BuildCache"] = await build_cache_rows(request)
+    if versions.less_than(api, "1.42"):
+        # Removed in 1.42; dockerd 20.10 still sends it, the cache's total.
+        out["BuilderSize"] = sum(row["Size"] for row in out["BuildCache"] or [])
+    return json_response(out)
 
 
 ROUTES = [

@@ -1425,3 +1425,172 @@ class CommitResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CommitResponse: _TypeAlias = CommitResponse  # noqa: Y015
+
+@_typing.final
+class BuildCacheRecord(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    PARENT_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    IN_USE_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    LAST_USED_AT_FIELD_NUMBER: _builtins.int
+    USAGE_COUNT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """the image id without "sha256:" """
+    parent: _builtins.str
+    """the parent's id when it is a record too"""
+    type: _builtins.str
+    """"regular" """
+    description: _builtins.str
+    """the step's history created_by"""
+    in_use: _builtins.bool
+    shared: _builtins.bool
+    size: _builtins.int
+    """bytes freed if it went"""
+    usage_count: _builtins.int
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_used_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        parent: _builtins.str = ...,
+        type: _builtins.str = ...,
+        description: _builtins.str = ...,
+        in_use: _builtins.bool = ...,
+        shared: _builtins.bool = ...,
+        size: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        last_used_at: _timestamp_pb2.Timestamp | None = ...,
+        usage_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_used_at", b"last_used_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "description", b"description", "id", b"id", "in_use", b"in_use", "last_used_at", b"last_used_at", "parent", b"parent", "shared", b"shared", "size", b"size", "type", b"type", "usage_count", b"usage_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildCacheRecord: _TypeAlias = BuildCacheRecord  # noqa: Y015
+
+@_typing.final
+class BuildCacheUsageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IN_USE_IMAGE_IDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def in_use_image_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Images containers use, as the container service knows them."""
+
+    def __init__(
+        self,
+        *,
+        in_use_image_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_use_image_ids", b"in_use_image_ids"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildCacheUsageRequest: _TypeAlias = BuildCacheUsageRequest  # noqa: Y015
+
+@_typing.final
+class BuildCacheUsageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___BuildCacheRecord]: ...
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___BuildCacheRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BuildCacheUsageResponse: _TypeAlias = BuildCacheUsageResponse  # noqa: Y015
+
+@_typing.final
+class PruneBuildCacheRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FiltersEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _types_pb2.StringList: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _types_pb2.StringList | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    FILTERS_FIELD_NUMBER: _builtins.int
+    IN_USE_IMAGE_IDS_FIELD_NUMBER: _builtins.int
+    KEEP_STORAGE_FIELD_NUMBER: _builtins.int
+    keep_storage: _builtins.int
+    """stop once the records left take at most this"""
+    @_builtins.property
+    def filters(self) -> _containers.MessageMap[_builtins.str, _types_pb2.StringList]: ...
+    @_builtins.property
+    def in_use_image_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        filters: _abc.Mapping[_builtins.str, _types_pb2.StringList] | None = ...,
+        in_use_image_ids: _abc.Iterable[_builtins.str] | None = ...,
+        keep_storage: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filters", b"filters", "in_use_image_ids", b"in_use_image_ids", "keep_storage", b"keep_storage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneBuildCacheRequest: _TypeAlias = PruneBuildCacheRequest  # noqa: Y015
+
+@_typing.final
+class PruneBuildCacheResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CACHES_DELETED_FIELD_NUMBER: _builtins.int
+    SPACE_RECLAIMED_FIELD_NUMBER: _builtins.int
+    space_reclaimed: _builtins.int
+    @_builtins.property
+    def caches_deleted(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """record ids, in deletion order"""
+
+    def __init__(
+        self,
+        *,
+        caches_deleted: _abc.Iterable[_builtins.str] | None = ...,
+        space_reclaimed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["caches_deleted", b"caches_deleted", "space_reclaimed", b"space_reclaimed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PruneBuildCacheResponse: _TypeAlias = PruneBuildCacheResponse  # noqa: Y015

@@ -145,6 +145,16 @@ class ImageServiceStub:
                 request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.CommitRequest.SerializeToString,
                 response_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.CommitResponse.FromString,
                 _registered_method=True)
+        self.BuildCacheUsage = channel.unary_unary(
+                '/hangu.image.v1.ImageService/BuildCacheUsage',
+                request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.BuildCacheUsageRequest.SerializeToString,
+                response_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.BuildCacheUsageResponse.FromString,
+                _registered_method=True)
+        self.PruneBuildCache = channel.unary_unary(
+                '/hangu.image.v1.ImageService/PruneBuildCache',
+                request_serializer=hangu_dot_image_dot_v1_dot_image__pb2.PruneBuildCacheRequest.SerializeToString,
+                response_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.PruneBuildCacheResponse.FromString,
+                _registered_method=True)
 
 
 class ImageServiceServicer:
@@ -295,6 +305,21 @@ class ImageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BuildCacheUsage(self, request, context):
+        """The build cache as Docker clients see it: the images build steps
+        made that no tag names (buildcache.py). Usage lists them; Prune
+        deletes those nothing needs, children first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PruneBuildCache(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ImageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -407,6 +432,16 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.Commit,
                     request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.CommitRequest.FromString,
                     response_serializer=hangu_dot_image_dot_v1_dot_image__pb2.CommitResponse.SerializeToString,
+            ),
+            'BuildCacheUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.BuildCacheUsage,
+                    request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.BuildCacheUsageRequest.FromString,
+                    response_serializer=hangu_dot_image_dot_v1_dot_image__pb2.BuildCacheUsageResponse.SerializeToString,
+            ),
+            'PruneBuildCache': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneBuildCache,
+                    request_deserializer=hangu_dot_image_dot_v1_dot_image__pb2.PruneBuildCacheRequest.FromString,
+                    response_serializer=hangu_dot_image_dot_v1_dot_image__pb2.PruneBuildCacheResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1003,6 +1038,60 @@ class ImageService:
             '/hangu.image.v1.ImageService/Commit',
             hangu_dot_image_dot_v1_dot_image__pb2.CommitRequest.SerializeToString,
             hangu_dot_image_dot_v1_dot_image__pb2.CommitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuildCacheUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.image.v1.ImageService/BuildCacheUsage',
+            hangu_dot_image_dot_v1_dot_image__pb2.BuildCacheUsageRequest.SerializeToString,
+            hangu_dot_image_dot_v1_dot_image__pb2.BuildCacheUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneBuildCache(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hangu.image.v1.ImageService/PruneBuildCache',
+            hangu_dot_image_dot_v1_dot_image__pb2.PruneBuildCacheRequest.SerializeToString,
+            hangu_dot_image_dot_v1_dot_image__pb2.PruneBuildCacheResponse.FromString,
             options,
             channel_credentials,
             insecure,

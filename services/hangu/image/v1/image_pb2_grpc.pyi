@@ -74,6 +74,12 @@ class ImageServiceStub:
     Changes: _grpc.UnaryUnaryMultiCallable[_image_pb2.ChangesRequest, _image_pb2.ChangesResponse]
     Export: _grpc.UnaryStreamMultiCallable[_image_pb2.ExportRequest, _types_pb2.DataChunk]
     Commit: _grpc.UnaryUnaryMultiCallable[_image_pb2.CommitRequest, _image_pb2.CommitResponse]
+    BuildCacheUsage: _grpc.UnaryUnaryMultiCallable[_image_pb2.BuildCacheUsageRequest, _image_pb2.BuildCacheUsageResponse]
+    """The build cache as Docker clients see it: the images build steps
+    made that no tag names (buildcache.py). Usage lists them; Prune
+    deletes those nothing needs, children first.
+    """
+    PruneBuildCache: _grpc.UnaryUnaryMultiCallable[_image_pb2.PruneBuildCacheRequest, _image_pb2.PruneBuildCacheResponse]
 
 @_typing.type_check_only
 class ImageServiceAsyncStub(ImageServiceStub):
@@ -117,6 +123,12 @@ class ImageServiceAsyncStub(ImageServiceStub):
     Changes: _aio.UnaryUnaryMultiCallable[_image_pb2.ChangesRequest, _image_pb2.ChangesResponse]  # type: ignore[assignment]
     Export: _aio.UnaryStreamMultiCallable[_image_pb2.ExportRequest, _types_pb2.DataChunk]  # type: ignore[assignment]
     Commit: _aio.UnaryUnaryMultiCallable[_image_pb2.CommitRequest, _image_pb2.CommitResponse]  # type: ignore[assignment]
+    BuildCacheUsage: _aio.UnaryUnaryMultiCallable[_image_pb2.BuildCacheUsageRequest, _image_pb2.BuildCacheUsageResponse]  # type: ignore[assignment]
+    """The build cache as Docker clients see it: the images build steps
+    made that no tag names (buildcache.py). Usage lists them; Prune
+    deletes those nothing needs, children first.
+    """
+    PruneBuildCache: _aio.UnaryUnaryMultiCallable[_image_pb2.PruneBuildCacheRequest, _image_pb2.PruneBuildCacheResponse]  # type: ignore[assignment]
 
 class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -289,5 +301,23 @@ class ImageServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _image_pb2.CommitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_image_pb2.CommitResponse, _abc.Awaitable[_image_pb2.CommitResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def BuildCacheUsage(
+        self,
+        request: _image_pb2.BuildCacheUsageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_image_pb2.BuildCacheUsageResponse, _abc.Awaitable[_image_pb2.BuildCacheUsageResponse]]:
+        """The build cache as Docker clients see it: the images build steps
+        made that no tag names (buildcache.py). Usage lists them; Prune
+        deletes those nothing needs, children first.
+        """
+
+    @_abc_1.abstractmethod
+    def PruneBuildCache(
+        self,
+        request: _image_pb2.PruneBuildCacheRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_image_pb2.PruneBuildCacheResponse, _abc.Awaitable[_image_pb2.PruneBuildCacheResponse]]: ...
 
 def add_ImageServiceServicer_to_server(servicer: ImageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
