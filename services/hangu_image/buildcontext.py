@@ -8,6 +8,7 @@ the context's own .dockerignore excludes them."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import BinaryIO
@@ -53,6 +54,44 @@ def read_dockerfile(root: Path, rel: str) -> str:
     if not _is_file(root, rel):
         raise BuildContextError(f"Cannot locate specified Dockerfile: {rel}")
     return (root / rel).resolve(strict=True).read_bytes().decode("utf-8", "replace")
+
+
+def apply_dockerignore(root: Path, dockerfile: str) -> int:
+    """Remove what the context's .dockerignore excludes, as the docker CLI
+    leaves it out of the tar it sends: a client that sent it anyway (curl,
+    a tool of its own) gets the same build, and an ignored file never
+    reaches a layer or a cache key. The Dockerfile and the .dockerignore
+    follow dockerd's own rule (drop_build_files). How many paths went."""
+    ignore = root / ".dockerignore"
+    if not _is_file(root, ".dockerignore"):
+        return 0
+    matcher = dockerignore.Matcher.from_text(ignore.read_text("utf-8", "replace"))
+    kept = set(dockerignore.walk(root, matcher)) | {".dockerignore", dockerfile}
+    needed = set(kept)
+    for path in kept:
+        while "/" in path:
+            path = path.rsplit("/", 1)[0]
+            needed.add(path)
+    removed = 0
+    for directory, dirs, files in os.walk(root, topdown=True):
+        rel_dir = os.path.relpath(directory, root)
+        prefix = "" if rel_dir == "." else rel_dir + "/"
+        for name in files:
+            if prefix + name not in needed:
+                os.unlink(os.path.join(directory, name))
+                removed += 1
+        for name in list(dirs):
+            rel = prefix + name
+            full = os.path.join(directory, name)
+            if rel in needed:
+                continue
+            dirs.remove(name)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                shutil.rmtree(full)
+            removed += 1
+    return removed
 
 
 def drop_build_files(root: Path, dockerfile: str) -> list[str]:

@@ -144,3 +144,35 @@ def test_a_tar_that_ends_right_after_the_last_files_data(tmp_path: Path) -> None
     with pytest.raises(BuildContextError):
         (tmp_path / "other").mkdir()
         buildcontext.extract(io.BytesIO(full[: header_end + 3]), tmp_path / "other")
+
+
+def test_what_the_dockerignore_excludes_is_removed(tmp_path: Path) -> None:
+    files = {
+        "Dockerfile": "FROM x\n",
+        ".dockerignore": "*.log\nbuild/\n!build/keep\nDockerfile\n",
+        "a.txt": "a",
+        "debug.log": "d",
+        "build/out.o": "o",
+        "build/keep": "k",
+        "deep/er/x.log": "x",
+        "deep/er/y.txt": "y",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    (tmp_path / "link.log").symlink_to("a.txt")
+    removed = buildcontext.apply_dockerignore(tmp_path, "Dockerfile")
+    left = sorted(
+        str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() or p.is_symlink()
+    )
+    # *.log matches at the top only (Go's filepath.Match), so deep/er/x.log stays;
+    # the Dockerfile is dockerd's to drop (drop_build_files), not this pass's
+    assert left == [
+        ".dockerignore",
+        "Dockerfile",
+        "a.txt",
+        "build/keep",
+        "deep/er/x.log",
+        "deep/er/y.txt",
+    ]
+    assert removed == 3

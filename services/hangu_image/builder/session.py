@@ -204,6 +204,7 @@ class BuildSession:
         rel = buildcontext.locate_dockerfile(self.context, self.options.dockerfile)
         text = buildcontext.read_dockerfile(self.context, rel)
         parsed = df.parse(text, self.options.dockerfile or df.DEFAULT_DOCKERFILE_NAME)
+        buildcontext.apply_dockerignore(self.context, rel)
         buildcontext.drop_build_files(self.context, rel)
         self._notes = [f"[WARNING]: {warning}\n" for warning in parsed.warnings]
         if parsed.warnings:
