@@ -28,7 +28,7 @@ from pathlib import Path
 CHECKOUT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(CHECKOUT))
 
-from benchmarks import network  # noqa: E402
+from benchmarks import build, network  # noqa: E402
 from benchmarks.dockerd import running_dockerd  # noqa: E402
 from hangu_runtime.config import inherited_environment  # noqa: E402
 from tests.support import busybox  # noqa: E402
@@ -73,6 +73,9 @@ class Operation:
     # Untimed, on each engine before the first and after the last sample.
     prepare: Callable[[Engine], None] | None = None
     finish: Callable[[Engine], None] | None = None
+    # Further figures with budgets of their own (a line and whether it is
+    # within its budget, None when it has none), printed after the times.
+    extra: Callable[[], list[tuple[str, bool | None]]] | None = None
     results: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -145,9 +148,36 @@ OPERATIONS = {
         prepare=network.start_sink,
         finish=network.stop_sink,
     ),
+    # Issue 8's budgets.
+    "build-cached": Operation(
+        "docker build, 6 steps, all cached",
+        build.cached,
+        budget=0.8,
+        prepare=build.prepare_cached,
+        finish=build.finish_cached,
+        extra=lambda: build.rss_line("cached"),
+    ),
+    "build-nocache": Operation(
+        "docker build --no-cache, 6 steps",
+        build.uncached,
+        budget=0.7,
+        finish=build.finish_uncached,
+        extra=lambda: build.rss_line("uncached"),
+    ),
+    "build-context": Operation(
+        f"docker build, {build.CONTEXT_MB} MB context, {build.KEPT_MB} MB kept",
+        build.big_context,
+        budget=0.7,
+        prepare=build.prepare_big,
+        finish=build.finish_big,
+        extra=lambda: build.rss_line("big"),
+    ),
 }
 DEFAULT_OPS = ["run", "run-none", "run-d", "create", "ps"]
-NETWORK_OPS = ["run-net", "net-create", "connect", "dns", "transfer"]
+GROUPS = {
+    "network": ["run-net", "net-create", "connect", "dns", "transfer"],
+    "build": ["build-cached", "build-nocache", "build-context"],
+}
 
 
 def client_env(tmp: Path) -> dict[str, str]:
@@ -176,6 +206,16 @@ def measure(engines: list[Engine], ops: list[Operation], runs: int, warmup: int)
             if op.finish:
                 op.finish(engine)
         report_line(op)
+        for line, _ in extra_lines(op):
+            print(line, flush=True)
+
+
+def extra_lines(op: Operation) -> list[tuple[str, bool | None]]:
+    lines = op.extra() if op.extra else []
+    return [
+        (f"{text:<70} {'' if ok is None else 'ok' if ok else 'OVER'}".rstrip(), ok)
+        for text, ok in lines
+    ]
 
 
 def report_line(op: Operation) -> None:
@@ -218,7 +258,8 @@ def main() -> int:
     parser.add_argument(
         "--ops",
         default=",".join(DEFAULT_OPS),
-        help=f"comma-separated, from: {', '.join(OPERATIONS)}; 'network' for issue 7's",
+        help=f"comma-separated, from: {', '.join(OPERATIONS)}; "
+        "'network' for issue 7's, 'build' for issue 8's",
     )
     parser.add_argument("--json", type=Path, help="also write the samples here")
     args = parser.parse_args()
@@ -226,7 +267,7 @@ def main() -> int:
         print("benchmarks/run.py needs root (it starts dockerd and hangu)", file=sys.stderr)
         return 2
     names = args.ops.split(",")
-    ops = [OPERATIONS[n] for name in names for n in (NETWORK_OPS if name == "network" else [name])]
+    ops = [OPERATIONS[n] for name in names for n in GROUPS.get(name, [name])]
 
     with tempfile.TemporaryDirectory(prefix="hgb-") as tmpdir:
         tmp = Path(tmpdir)
@@ -245,6 +286,10 @@ def main() -> int:
             ]
             for engine in engines:
                 engine.docker("load", "-i", str(archive), timeout=300)
+                engine.state["tmp"] = str(tmp)
+            image_pid = stack.pid("image")
+            assert image_pid is not None
+            engines[0].state["image_pid"] = str(image_pid)
             server = engines[1].docker("version", "--format", "{{.Server.Version}}").strip()
             print(
                 f"hangu (this checkout) vs dockerd {server}; docker CLI {DOCKER}; "
@@ -262,6 +307,7 @@ def main() -> int:
                 if leftover:
                     engine.docker("rm", "-f", *leftover)
     over = [op.name for op in ops if not within_budget(op)]
+    over += [line.strip() for op in ops for line, ok in extra_lines(op) if ok is False]
     print("\nevery operation within its budget" if not over else f"\nOVER budget: {over}")
     if args.json:
         args.json.write_text(json.dumps({op.name: op.results for op in ops}, indent=1))
