@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from hangu_runtime.errors import InvalidArgument, NotFound
 from hangu_runtime.events import EventBus
 
+from .cachekey import cache_key_of
 from .content import ContentStore
 from .layers import LayerStore
 from .models import ImageRecord, LayerRecord, RefRecord, RootfsRecord
@@ -158,6 +159,7 @@ class ImageStore:
                 chain_ids_json=json.dumps(chain),
                 manifest_digest=manifest_digest,
                 parent=str(config.get("parent") or ""),
+                cache_key=cache_key_of(config),
             )
             s.add(rec)
             s.commit()

@@ -29,7 +29,9 @@ class ImageRecord(SQLModel, table=True):
     variant: str = ""
     chain_ids_json: str = "[]"  # base first
     manifest_digest: str = ""
-    parent: str = ""
+    parent: str = Field(default="", index=True)
+    # A build step's cache key (cachekey.py); "" for images no build made.
+    cache_key: str = Field(default="", index=True)
     added: float = Field(default_factory=time.time)
     last_tag_time: float = 0.0
 

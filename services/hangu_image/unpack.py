@@ -22,6 +22,7 @@ import os
 import shutil
 import stat
 import tarfile
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,10 +129,12 @@ class _Unpacker:
     """`layer`: an image layer (whiteouts become overlayfs's, an escaping
     name is refused). Otherwise a build context, as dockerd's chrooted
     untar takes it: `.wh.` files are plain files and a name is resolved
-    inside the root (`../x` is `x`)."""
+    inside the root (`../x` is `x`). `spool`: the tar is this seekable fd,
+    file contents are copied from it in the kernel."""
 
-    def __init__(self, root: Path, layer: bool = True) -> None:
+    def __init__(self, root: Path, layer: bool = True, spool: int | None = None) -> None:
         self.layer = layer
+        self.spool = spool
         self.root = str(root)
         self.safe_dirs: set[str] = {""}
         self.dir_times: list[tuple[str, int]] = []
@@ -240,10 +243,16 @@ class _Unpacker:
             self.safe_dirs.add(rel)
         elif member.isreg():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            src = tar.extractfile(member)
-            with os.fdopen(fd, "wb") as out:
-                if src is not None:
-                    shutil.copyfileobj(src, out, CHUNK)
+            if self.spool is not None and not member.issparse():
+                try:
+                    _copy_range(self.spool, fd, member.offset_data, member.size)
+                finally:
+                    os.close(fd)
+            else:
+                src = tar.extractfile(member)
+                with os.fdopen(fd, "wb") as out:
+                    if src is not None:
+                        shutil.copyfileobj(src, out, CHUNK)
             self.size += member.size
         elif member.islnk():
             target = self._name(member.linkname)
@@ -297,35 +306,58 @@ def unpack(
     return UnpackResult(diff_id=reader.digest, size=unpacker.size)
 
 
+def _copy_range(src: int, dst: int, offset: int, size: int) -> None:
+    """`size` bytes of `src` from `offset` to the start of `dst`."""
+    done = 0
+    while done < size:
+        try:
+            n = os.copy_file_range(src, dst, size - done, offset + done)
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            n = os.sendfile(dst, src, offset + done, size - done)
+        if n == 0:
+            raise LayerError("unexpected EOF")
+        done += n
+
+
 def unpack_context(stream: BinaryIO, dest: Path) -> None:
     """Unpack a build context tar (already decompressed) into `dest`
-    (buildcontext.py). Raises LayerError with dockerd's words."""
-    counted = HashingReader(stream, hashing=False)
-    buffered = io.BufferedReader(counted, CHUNK)
-    unpacker = _Unpacker(dest, layer=False)
-    try:
-        with tarfile.open(fileobj=buffered, mode="r|") as tar:
-            last: tarfile.TarInfo | None = None
-            while True:
-                try:
-                    member = tar.next()
-                except tarfile.ReadError:
-                    # The docker CLI's tar of a context with a Dockerfile from
-                    # outside it ends right after the last file's data, with
-                    # no padding and no end blocks; Go's reader takes that as
-                    # the end, and so must this.
-                    if last is not None and counted.count == last.offset_data + last.size:
+    (buildcontext.py). Raises LayerError with dockerd's words.
+
+    The tar is spooled to a file next to `dest` as it arrives, then read
+    with random access: file contents go from the spool to their files in
+    the kernel (copy_file_range), not through tarfile's stream buffers."""
+    with tempfile.TemporaryFile(dir=dest.parent) as spool:
+        shutil.copyfileobj(stream, spool, CHUNK)
+        total = spool.tell()
+        spool.seek(0)
+        unpacker = _Unpacker(dest, layer=False, spool=spool.fileno())
+        try:
+            with tarfile.open(fileobj=spool, mode="r:") as tar:
+                last: tarfile.TarInfo | None = None
+                while True:
+                    try:
+                        member = tar.next()
+                    except tarfile.ReadError:
+                        # The docker CLI's tar of a context with a Dockerfile
+                        # from outside it ends right after the last file's
+                        # data, with no padding and no end blocks; Go's
+                        # reader takes that as the end, and so must this.
+                        if last is not None and total == last.offset_data + last.size:
+                            break
+                        raise
+                    if member is None:
                         break
-                    raise
-                if member is None:
-                    break
-                unpacker.member(tar, member)
-                last = member
-    except tarfile.TarError:
-        # Go's archive/tar: too short for a header, or not one
-        short = counted.count < tarfile.BLOCKSIZE
-        raise LayerError("unexpected EOF" if short else "archive/tar: invalid tar header") from None
-    unpacker.finish()
+                    unpacker.member(tar, member)
+                    last = member
+        except tarfile.TarError:
+            # Go's archive/tar: too short for a header, or not one
+            short = total < tarfile.BLOCKSIZE
+            raise LayerError(
+                "unexpected EOF" if short else "archive/tar: invalid tar header"
+            ) from None
+        unpacker.finish()
 
 
 def diff_id_of(stream: BinaryIO) -> str:

@@ -17,27 +17,29 @@ from sqlmodel import Session, col, select
 
 from hangu_runtime.errors import HanguError
 
+from ..cachekey import cache_key, normalized
 from ..images import ImageStore
 from ..layers import chain_ids
-from ..models import ImageRecord
-from .imageconfig import cache_identity, created_by, normalized
+from ..models import ImageRecord, LayerRecord
+from .imageconfig import created_by
 
 
-def probe_local(store: ImageStore, parent_id: str, identity: str) -> str | None:
+def probe_local(store: ImageStore, parent_id: str, key: str) -> str | None:
     """The image id of a cached step on `parent_id` ("" for scratch)."""
     with Session(store.engine) as s:
-        children = s.exec(
+        found = s.exec(
             select(ImageRecord)
-            .where(ImageRecord.parent == parent_id)
+            .where(ImageRecord.parent == parent_id, ImageRecord.cache_key == key)
             .order_by(col(ImageRecord.created).desc())
         ).all()
-    for rec in children:
-        _, config = store.config_of(rec.id)
-        built = config.get("container_config")
-        if not isinstance(built, dict) or cache_identity(built) != identity:
-            continue
-        if all(store.layers.exists(c) for c in rec.chain_ids):
-            return rec.id
+        for rec in found:
+            chain = rec.chain_ids
+            if not chain:
+                return rec.id
+            top = s.get(LayerRecord, chain[-1])
+            # Lower layers stay while a layer on them does.
+            if top is not None and store.layers.diff_dir(chain[-1]).is_dir():
+                return rec.id
     return None
 
 
@@ -74,7 +76,7 @@ class BuildCache:
             self.sources.append((view.id, view.config))
 
     def probe(self, parent_id: str, container_config: dict[str, Any]) -> str | None:
-        local = probe_local(self.store, parent_id, cache_identity(container_config))
+        local = probe_local(self.store, parent_id, cache_key(container_config))
         if not self.sources:
             return local
         if local is not None and any(self._in_chain(local, sid) for sid, _ in self.sources):

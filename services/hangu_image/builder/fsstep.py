@@ -5,10 +5,13 @@ mounted root filesystems COPY --from reads, kept until the build ends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+
+from hangu_runtime.errors import NotFound
 
 from ..commit import commit_upper
 from ..images import ImageStore
@@ -50,10 +53,13 @@ class FsStep:
         self.session = session
         self._count = 0
         self._sources: dict[str, Path] = {}
+        self._made: list[str] = []  # root filesystems not removed yet
 
     def _id(self, kind: str) -> str:
         self._count += 1
-        return f"{PREFIX}{self.session}-{kind}{self._count}"
+        cid = f"{PREFIX}{self.session}-{kind}{self._count}"
+        self._made.append(cid)
+        return cid
 
     def run(
         self, state: StageState, write: Callable[[Path], None]
@@ -71,6 +77,7 @@ class FsStep:
             return commit_upper(self.images, Path(info.upper_dir), state.diff_ids)
         finally:
             self.rootfs.remove(cid)
+            self._made.remove(cid)
 
     def source(self, image_id: str) -> Path:
         """The mounted root filesystem of `image_id`, to read from."""
@@ -83,7 +90,8 @@ class FsStep:
         return path
 
     def close(self) -> None:
-        for record in self.rootfs.all():
-            if record.container_id.startswith(f"{PREFIX}{self.session}-"):
-                self.rootfs.remove(record.container_id)
+        for cid in self._made:
+            with contextlib.suppress(NotFound):
+                self.rootfs.remove(cid)
+        self._made.clear()
         self._sources.clear()

@@ -10,6 +10,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from ..cachekey import normalized
+
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 _PLATFORM_KEYS = ("architecture", "os", "variant", "os.version", "os.features")
 
@@ -35,16 +37,6 @@ def with_comment(config: dict[str, Any], comment: str, *, joined: bool = False) 
 
 def created_by(container_config: dict[str, Any]) -> str:
     return " ".join(str(part) for part in container_config.get("Cmd") or [])
-
-
-def normalized(config: dict[str, Any]) -> dict[str, Any]:
-    """A config without its unset fields, so configs that mean the same
-    compare (and serialize) the same."""
-    return {k: v for k, v in config.items() if v is not None and v != "" and v is not False}
-
-
-def cache_identity(config: dict[str, Any]) -> str:
-    return json.dumps(normalized(config), sort_keys=True, separators=(",", ":"))
 
 
 def child_config(
