@@ -31,31 +31,17 @@ from .platforms import host_platform, select_manifest
 from .progress import ProgressEvent, Throttled
 from .reference import Reference, parse, parse_repository_tag
 from .registry import INDEX_TYPES
-from .unpack import HashingReader, LayerError, UnpackResult, clean_name, decompressed, unpack
+from .unpack import (
+    ChunkReader,
+    HashingReader,
+    LayerError,
+    UnpackResult,
+    clean_name,
+    decompressed,
+    unpack,
+)
 
 CHUNK = 1 << 20
-
-
-class ChunkReader(io.RawIOBase):
-    """A file-like view of an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it = iter(chunks)
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buf:
-            try:
-                self._buf = next(self._it)
-            except StopIteration:
-                return 0
-        n = min(len(buf), len(self._buf))
-        buf[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
 
 
 class _Tee(HashingReader):

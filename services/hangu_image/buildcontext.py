@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 from hangu_runtime.errors import InvalidArgument
 
 from . import dockerignore
-from .unpack import decompressed, inside_root, unpack_context
+from .unpack import inside_root, unpack_context
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 
@@ -26,10 +27,11 @@ class BuildContextError(InvalidArgument):
     (dockerd answers these with a 500; hangu with a 400: it is the input)."""
 
 
-def extract(stream: BinaryIO, dest: Path) -> None:
-    """Unpack the context tar read from `stream` into the empty folder `dest`."""
+def extract(source: BinaryIO | Iterable[bytes], dest: Path) -> None:
+    """Unpack the context tar (a stream, or the chunks it arrives in) into
+    the empty folder `dest`."""
     try:
-        unpack_context(decompressed(stream), dest)
+        unpack_context(source, dest)
     except (InvalidArgument, OSError, EOFError) as err:
         # gzip/xz/bzip2 streams cut short end as Go's reader ends them
         message = err.message if isinstance(err, InvalidArgument) else "unexpected EOF"

@@ -3,7 +3,6 @@ calls of the domain objects (built by service.py) and back, nothing more."""
 
 from __future__ import annotations
 
-import io
 import json
 import queue
 import threading
@@ -294,8 +293,7 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
 
         def work() -> None:
             try:
-                context_tar = io.BufferedReader(archive.ChunkReader(chunks()), archive.CHUNK)
-                builder.build(options, context_tar, events.put, done)
+                builder.build(options, chunks(), events.put, done)
                 events.put(None)
             except BaseException as err:
                 events.put(err)

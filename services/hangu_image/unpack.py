@@ -17,13 +17,14 @@ import errno
 import gzip
 import hashlib
 import io
+import itertools
 import lzma
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -97,6 +98,28 @@ def decompressed(src: BinaryIO) -> BinaryIO:
             buffered, read_size=CHUNK, read_across_frames=True
         )
     return buffered
+
+
+class ChunkReader(io.RawIOBase):
+    """A file-like view of an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it = iter(chunks)
+        self._buf = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        while not self._buf:
+            try:
+                self._buf = next(self._it)
+            except StopIteration:
+                return 0
+        n = min(len(buf), len(self._buf))
+        buf[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
 
 
 @dataclass
@@ -306,6 +329,26 @@ def unpack(
     return UnpackResult(diff_id=reader.digest, size=unpacker.size)
 
 
+def _spool(source: BinaryIO | Iterable[bytes], spool: BinaryIO) -> None:
+    """The uncompressed tar into `spool`. Chunks of a plain tar are written
+    as they come, with no copy through a reader."""
+    if hasattr(source, "read"):
+        shutil.copyfileobj(decompressed(source), spool, CHUNK)  # type: ignore[arg-type]
+        return
+    chunks = iter(source)
+    first = next(chunks, b"")
+    if len(first) < 6 or first.startswith(_COMPRESSED):
+        reader = io.BufferedReader(ChunkReader(itertools.chain([first], chunks)), CHUNK)
+        shutil.copyfileobj(decompressed(reader), spool, CHUNK)
+        return
+    spool.write(first)
+    for chunk in chunks:
+        spool.write(chunk)
+
+
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
 def _copy_range(src: int, dst: int, offset: int, size: int) -> None:
     """`size` bytes of `src` from `offset` to the start of `dst`."""
     done = 0
@@ -321,15 +364,16 @@ def _copy_range(src: int, dst: int, offset: int, size: int) -> None:
         done += n
 
 
-def unpack_context(stream: BinaryIO, dest: Path) -> None:
-    """Unpack a build context tar (already decompressed) into `dest`
-    (buildcontext.py). Raises LayerError with dockerd's words.
+def unpack_context(source: BinaryIO | Iterable[bytes], dest: Path) -> None:
+    """Unpack a build context tar (any compression), read from a stream or
+    as the chunks it arrives in, into `dest` (buildcontext.py). Raises
+    LayerError with dockerd's words.
 
     The tar is spooled to a file next to `dest` as it arrives, then read
     with random access: file contents go from the spool to their files in
     the kernel (copy_file_range), not through tarfile's stream buffers."""
     with tempfile.TemporaryFile(dir=dest.parent) as spool:
-        shutil.copyfileobj(stream, spool, CHUNK)
+        _spool(source, spool)
         total = spool.tell()
         spool.seek(0)
         unpacker = _Unpacker(dest, layer=False, spool=spool.fileno())

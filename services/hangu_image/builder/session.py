@@ -13,11 +13,12 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
+from hangu_runtime.timing import Phases
 
 from .. import buildcontext, platforms
 from .. import dockerfile as df
@@ -93,7 +94,7 @@ class Builder:
     def build(
         self,
         options: BuildOptions,
-        context: BinaryIO,
+        context: Iterable[bytes],
         emit: Callable[[ProgressEvent], None],
         cancel: threading.Event,
     ) -> None:
@@ -125,9 +126,16 @@ class BuildSession:
         self._current = StageState(0, "", self.args.stage(), Lex())
         self.begun = False  # a step began: later failures go in the stream
         self._notes: list[str] = []
+        self.phases = Phases("build")
 
     # ------------------------------------------------------------ driver
-    def run(self, context: BinaryIO) -> None:
+    def run(self, context: Iterable[bytes]) -> None:
+        try:
+            self._drive(context)
+        finally:
+            self.phases.done(steps=self.step)
+
+    def _drive(self, context: Iterable[bytes]) -> None:
         # The last message goes out after the clean-up: a client that sees
         # the build end sees no container or mount of it left.
         try:
@@ -151,14 +159,16 @@ class BuildSession:
         self._clean_up()
         self.out.done(final, [ref.familiar for ref in tags])
 
-    def _execute(self, context: BinaryIO) -> tuple[str, list[Reference]]:
+    def _execute(self, context: Iterable[bytes]) -> tuple[str, list[Reference]]:
         self.context.mkdir(parents=True)
         tags = [self._tag_ref(t) for t in self.options.tags]
         if self.options.remote:
             remote.fetch_context(self.options.remote, self.context, self.options.dockerfile)
         else:
             buildcontext.extract(context, self.context)
+        self.phases.mark("context")
         stages, meta, escape = self._read_dockerfile()
+        self.phases.mark("dockerfile")
         for note in self._notes:
             self.out.text(note)
         self._build(stages, meta, escape)
@@ -173,6 +183,7 @@ class BuildSession:
         for ref in tags:
             self.images.set_ref(ref, final)
             self.images.events.emit("tag", final, name=ref.familiar)
+        self.phases.mark("tag")
         return final, tags
 
     def _clean_up(self) -> None:
@@ -183,6 +194,7 @@ class BuildSession:
                 self._remove_container(cid, quiet=True)
         self.fs.close()
         shutil.rmtree(self.work, ignore_errors=True)
+        self.phases.mark("cleanup")
 
     def _remove_container(self, cid: str, quiet: bool = False) -> None:
         try:
@@ -281,6 +293,8 @@ class BuildSession:
     def _next_step(self, original: str) -> None:
         if self.cancel.is_set():
             raise Cancelled("build cancelled")
+        if self.step:
+            self.phases.mark(f"step{self.step}")
         self.step += 1
         self.begun = True
         self.out.step(self.step, self.total, original)
@@ -346,7 +360,7 @@ class BuildSession:
     # ------------------------------------------------------------ steps
     def _dispatch(self, state: StageState, ins: df.Instruction) -> None:
         if isinstance(ins, df.Run):
-            self._run(state, ins)
+            self._run_step(state, ins)
         elif isinstance(ins, (df.Copy, df.Add)):
             self._transfer(state, ins)
         else:
@@ -419,7 +433,7 @@ class BuildSession:
             out["variant"] = platform.variant
         return out
 
-    def _run(self, state: StageState, ins: df.Run) -> None:
+    def _run_step(self, state: StageState, ins: df.Run) -> None:
         cmd = list(ins.command) if ins.exec_form else shell_of(state.config) + list(ins.command)
         keyed = state.args.keyed(state.env)
         saved = cmd
