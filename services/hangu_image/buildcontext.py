@@ -17,7 +17,8 @@ from typing import BinaryIO
 from hangu_runtime.errors import InvalidArgument
 
 from . import dockerignore
-from .unpack import inside_root, unpack_context
+from .contexttar import ContentWatcher, unpack_context
+from .unpack import inside_root
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 
@@ -27,11 +28,13 @@ class BuildContextError(InvalidArgument):
     (dockerd answers these with a 500; hangu with a 400: it is the input)."""
 
 
-def extract(source: BinaryIO | Iterable[bytes], dest: Path) -> None:
+def extract(
+    source: BinaryIO | Iterable[bytes], dest: Path, watcher: ContentWatcher | None = None
+) -> None:
     """Unpack the context tar (a stream, or the chunks it arrives in) into
-    the empty folder `dest`."""
+    the empty folder `dest`; `watcher` sees the files' contents pass."""
     try:
-        unpack_context(source, dest)
+        unpack_context(source, dest, watcher)
     except (InvalidArgument, OSError, EOFError) as err:
         # gzip/xz/bzip2 streams cut short end as Go's reader ends them
         message = err.message if isinstance(err, InvalidArgument) else "unexpected EOF"

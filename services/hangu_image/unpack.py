@@ -17,13 +17,11 @@ import errno
 import gzip
 import hashlib
 import io
-import itertools
 import lzma
 import os
 import shutil
 import stat
 import tarfile
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,16 +146,14 @@ def inside_root(name: str) -> str:
     return "" if norm in ("", ".") else norm
 
 
-class _Unpacker:
+class Unpacker:
     """`layer`: an image layer (whiteouts become overlayfs's, an escaping
     name is refused). Otherwise a build context, as dockerd's chrooted
     untar takes it: `.wh.` files are plain files and a name is resolved
-    inside the root (`../x` is `x`). `spool`: the tar is this seekable fd,
-    file contents are copied from it in the kernel."""
+    inside the root (`../x` is `x`)."""
 
-    def __init__(self, root: Path, layer: bool = True, spool: int | None = None) -> None:
+    def __init__(self, root: Path, layer: bool = True) -> None:
         self.layer = layer
-        self.spool = spool
         self.root = str(root)
         self.safe_dirs: set[str] = {""}
         self.dir_times: list[tuple[str, int]] = []
@@ -266,16 +262,10 @@ class _Unpacker:
             self.safe_dirs.add(rel)
         elif member.isreg():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            if self.spool is not None and not member.issparse():
-                try:
-                    _copy_range(self.spool, fd, member.offset_data, member.size)
-                finally:
-                    os.close(fd)
-            else:
-                src = tar.extractfile(member)
-                with os.fdopen(fd, "wb") as out:
-                    if src is not None:
-                        shutil.copyfileobj(src, out, CHUNK)
+            src = tar.extractfile(member)
+            with os.fdopen(fd, "wb") as out:
+                if src is not None:
+                    shutil.copyfileobj(src, out, CHUNK)
             self.size += member.size
         elif member.islnk():
             target = self._name(member.linkname)
@@ -301,6 +291,24 @@ class _Unpacker:
             return  # sockets and unknown types are skipped, as Docker does
         self._meta(path, member, rel)
 
+    def begin_file(self, member: tarfile.TarInfo) -> tuple[int, str, str] | None:
+        """A regular file of a tar read as a stream: made empty, its fd,
+        path and name returned; the caller writes its content, then calls
+        end_file. None for a member that names the root."""
+        rel = self._name(member.name)
+        if not rel:
+            return None
+        self.ensure_parent(rel)
+        path = self._abs(rel)
+        self.clear(rel, keep_dir=False)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        return fd, path, rel
+
+    def end_file(self, fd: int, path: str, rel: str, member: tarfile.TarInfo) -> None:
+        os.close(fd)
+        self.size += member.size
+        self._meta(path, member, rel)
+
     def finish(self) -> None:
         # Directory mtimes last: creating their children changed them.
         for path, mtime in reversed(self.dir_times):
@@ -315,7 +323,7 @@ def unpack(
     `on_progress` gets the count of tar bytes read so far."""
     reader = HashingReader(stream, on_progress)
     buffered = io.BufferedReader(reader, CHUNK)
-    unpacker = _Unpacker(dest)
+    unpacker = Unpacker(dest)
     try:
         with tarfile.open(fileobj=buffered, mode="r|") as tar:
             for member in tar:
@@ -327,81 +335,6 @@ def unpack(
     while buffered.read(CHUNK):
         pass
     return UnpackResult(diff_id=reader.digest, size=unpacker.size)
-
-
-def _spool(source: BinaryIO | Iterable[bytes], spool: BinaryIO) -> None:
-    """The uncompressed tar into `spool`. Chunks of a plain tar are written
-    as they come, with no copy through a reader."""
-    if hasattr(source, "read"):
-        shutil.copyfileobj(decompressed(source), spool, CHUNK)  # type: ignore[arg-type]
-        return
-    chunks = iter(source)
-    first = next(chunks, b"")
-    if len(first) < 6 or first.startswith(_COMPRESSED):
-        reader = io.BufferedReader(ChunkReader(itertools.chain([first], chunks)), CHUNK)
-        shutil.copyfileobj(decompressed(reader), spool, CHUNK)
-        return
-    spool.write(first)
-    for chunk in chunks:
-        spool.write(chunk)
-
-
-_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
-
-
-def _copy_range(src: int, dst: int, offset: int, size: int) -> None:
-    """`size` bytes of `src` from `offset` to the start of `dst`."""
-    done = 0
-    while done < size:
-        try:
-            n = os.copy_file_range(src, dst, size - done, offset + done)
-        except OSError as err:
-            if err.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                raise
-            n = os.sendfile(dst, src, offset + done, size - done)
-        if n == 0:
-            raise LayerError("unexpected EOF")
-        done += n
-
-
-def unpack_context(source: BinaryIO | Iterable[bytes], dest: Path) -> None:
-    """Unpack a build context tar (any compression), read from a stream or
-    as the chunks it arrives in, into `dest` (buildcontext.py). Raises
-    LayerError with dockerd's words.
-
-    The tar is spooled to a file next to `dest` as it arrives, then read
-    with random access: file contents go from the spool to their files in
-    the kernel (copy_file_range), not through tarfile's stream buffers."""
-    with tempfile.TemporaryFile(dir=dest.parent) as spool:
-        _spool(source, spool)
-        total = spool.tell()
-        spool.seek(0)
-        unpacker = _Unpacker(dest, layer=False, spool=spool.fileno())
-        try:
-            with tarfile.open(fileobj=spool, mode="r:") as tar:
-                last: tarfile.TarInfo | None = None
-                while True:
-                    try:
-                        member = tar.next()
-                    except tarfile.ReadError:
-                        # The docker CLI's tar of a context with a Dockerfile
-                        # from outside it ends right after the last file's
-                        # data, with no padding and no end blocks; Go's
-                        # reader takes that as the end, and so must this.
-                        if last is not None and total == last.offset_data + last.size:
-                            break
-                        raise
-                    if member is None:
-                        break
-                    unpacker.member(tar, member)
-                    last = member
-        except tarfile.TarError:
-            # Go's archive/tar: too short for a header, or not one
-            short = total < tarfile.BLOCKSIZE
-            raise LayerError(
-                "unexpected EOF" if short else "archive/tar: invalid tar header"
-            ) from None
-        unpacker.finish()
 
 
 def diff_id_of(stream: BinaryIO) -> str:

@@ -176,3 +176,34 @@ def test_what_the_dockerignore_excludes_is_removed(tmp_path: Path) -> None:
         "deep/er/y.txt",
     ]
     assert removed == 3
+
+
+def test_sums_taken_while_unpacking_match_the_sums_of_the_files(tmp_path: Path) -> None:
+    from hangu_image.builder import copying
+
+    big = os.urandom(300 << 10)
+    data = tar_of([("dir", "d", b""), ("file", "d/big", big), ("file", "d/small", b"s")])
+    sums = copying.ContextSums()
+    buildcontext.extract(io.BytesIO(data), tmp_path, sums)
+    assert sums.get("d/big") is not None and sums.get("d/small") is None
+    with_known = copying.plan(tmp_path, ["d"], "/x/", instruction="COPY", known=sums)
+    fresh = copying.plan(tmp_path, ["d"], "/x/", instruction="COPY")
+    assert with_known.checksum == fresh.checksum
+    # a file made with another header than it was summed under is summed again
+    os.chmod(tmp_path / "d" / "big", 0o600)
+    again = copying.plan(tmp_path, ["d"], "/x/", instruction="COPY", known=sums)
+    assert again.checksum == copying.plan(tmp_path, ["d"], "/x/", instruction="COPY").checksum
+    assert again.checksum != fresh.checksum
+
+
+@pytest.mark.parametrize("size", [0, 1, 511, 512, 1024, 1 << 20, (1 << 20) + 3])
+def test_file_contents_arrive_whole_in_chunks_of_any_size(tmp_path: Path, size: int) -> None:
+    content = os.urandom(size)
+    data = tar_of([("file", "a", content), ("file", "b", b"after")])
+    for cut in (1, 7, 512, 4096, len(data)):
+        dest = tmp_path / str(cut)
+        dest.mkdir()
+        chunks = [data[i : i + cut] for i in range(0, len(data), cut)]
+        buildcontext.extract(iter(chunks), dest)
+        assert (dest / "a").read_bytes() == content
+        assert (dest / "b").read_bytes() == b"after"

@@ -23,11 +23,13 @@ import os
 import re
 import shutil
 import stat
+import tarfile
 import tempfile
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hangu_runtime.errors import InvalidArgument
 
@@ -109,12 +111,13 @@ def plan(
     instruction: str,
     workdir: str = "/",
     from_context: bool = True,
+    known: ContextSums | None = None,
     allow_urls: bool | None = None,
     timeout: float = fetch.TIMEOUT,
 ) -> CopyPlan:
     """Resolve `sources` for `COPY|ADD sources... dest`; raises CopyError."""
     allow = instruction == "ADD" if allow_urls is None else allow_urls
-    resolver = _Resolver(str(root), from_context)
+    resolver = _Resolver(str(root), from_context, known)
     result = CopyPlan(instruction, dest, normalize_dest(workdir, dest), (), from_context)
     found: list[Source] = []
     try:
@@ -279,13 +282,56 @@ def _class_char(pattern: str, i: int) -> tuple[str, int]:
     return pattern[i], i + 1
 
 
+class ContextSums:
+    """The sums of the context's big files, taken while the context was
+    unpacked (a contexttar.ContentWatcher): the bytes pass once, while the
+    client is still sending. A sum is kept only when the file, once made,
+    has the header it was summed under; nothing writes to the build's own
+    context folder after it is unpacked, so its contents cannot change."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[str, Any]] = {}
+        self._done: dict[str, tuple[str, str]] = {}
+
+    def start(self, rel: str, member: tarfile.TarInfo) -> Callable[[memoryview], object] | None:
+        if member.size < _PARALLEL_FROM:
+            return None
+        header = _context_header(rel, member.mode & 0o7777, member.uid, member.gid, member.size)
+        hasher = hashlib.sha256(header.encode("utf-8", "surrogateescape"))
+        self._pending[rel] = (header, hasher)
+        return hasher.update
+
+    def done(self, rel: str, path: str) -> None:
+        pending = self._pending.pop(rel, None)
+        if pending is None:
+            return
+        st = os.lstat(path)
+        if st.st_nlink != 1 or not stat.S_ISREG(st.st_mode):
+            return
+        real = _context_header(rel, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_size)
+        if real == pending[0]:
+            self._done[rel] = (real, pending[1].hexdigest())
+
+    def get(self, rel: str) -> tuple[str, str] | None:
+        return self._done.get(rel)
+
+
+def _context_header(rel: str, mode: int, uid: int, gid: int, size: int) -> str:
+    """tarsum's header of a plain file of the context (see _tarsum)."""
+    return (
+        f"name{rel}mode{mode}uid{uid}gid{gid}size{size}typeflag0"
+        "linknameunamegnamedevmajor0devminor0"
+    )
+
+
 class _Resolver:
     """Sources and sums inside one root; sums are cached per resolved path,
     as moby's source caches them."""
 
-    def __init__(self, root: str, from_context: bool) -> None:
+    def __init__(self, root: str, from_context: bool, known: ContextSums | None = None) -> None:
         self.root = root.rstrip("/") or "/"
         self.from_context = from_context
+        self.known = known if from_context else None
         self.sums: dict[str, str] = {}
         self._first_names: dict[tuple[int, int], str] | None = None
 
@@ -421,6 +467,10 @@ class _Resolver:
             f"name{name}mode{mode}uid{st.st_uid}gid{st.st_gid}size{size}typeflag{flag}"
             f"linkname{link}uname{uname}gname{gname}devmajor{major}devminor{minor}"
         )
+        if self.known is not None:
+            seen = self.known.get(rel)
+            if seen is not None and seen[0] == header:
+                return seen[1]
         hasher.update(header.encode("utf-8", "surrogateescape"))
         if size:
             with open(full, "rb") as src:

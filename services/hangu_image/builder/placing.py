@@ -27,7 +27,8 @@ from pathlib import Path
 
 from hangu_runtime.errors import InvalidArgument
 
-from ..unpack import LayerError, decompressed, unpack_context
+from ..contexttar import unpack_context
+from ..unpack import LayerError, decompressed
 from .copying import CopyError, CopyPlan, Source, scoped
 
 Owner = tuple[int, int]

@@ -35,6 +35,7 @@ from ..shellwords import Lex
 from . import journal, remote, steps
 from .buildargs import BuildArgs
 from .cache import BuildCache
+from .copying import ContextSums
 from .fsstep import PREFIX, FsStep, mount_placeholder_filter
 from .imageconfig import child_config, shell_of, with_comment
 from .journal import ContainerJournal
@@ -121,6 +122,7 @@ class BuildSession:
         self.stages: dict[str, StageState] = {}  # by name and by index
         self.args = BuildArgs(options.build_args)
         self.cache = BuildCache(builder.images, options.cache_from)
+        self.context_sums = ContextSums()  # filled while the context arrives
         self.step = 0
         self.total = 0
         self._current = StageState(0, "", self.args.stage(), Lex())
@@ -165,7 +167,7 @@ class BuildSession:
         if self.options.remote:
             remote.fetch_context(self.options.remote, self.context, self.options.dockerfile)
         else:
-            buildcontext.extract(context, self.context)
+            buildcontext.extract(context, self.context, self.context_sums)
         self.phases.mark("context")
         stages, meta, escape = self._read_dockerfile()
         self.phases.mark("dockerfile")

@@ -37,6 +37,7 @@ class Transfer:
             instruction=ins.keyword,
             workdir=str(state.config.get("WorkingDir") or "/"),
             from_context=from_context,
+            known=session.context_sums,
         )
 
     @staticmethod
