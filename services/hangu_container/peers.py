@@ -5,39 +5,16 @@ their code intact."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
 import grpc
 
 from hangu.image.v1 import image_pb2, image_pb2_grpc
 from hangu.network.v1 import network_pb2, network_pb2_grpc
 from hangu.volume.v1 import volume_pb2, volume_pb2_grpc
-from hangu_runtime.clients import PEER_RESTART_WAIT, never_connected, peer_channel
+from hangu_runtime.clients import call_peer, peer_channel
 from hangu_runtime.config import Settings
-from hangu_runtime.errors import NotFound, from_rpc_error
-
-T = TypeVar("T")
-TIMEOUT = 120.0
-
-
-def _call(fn: Callable[..., T], request: Any, timeout: float = TIMEOUT) -> T:
-    try:
-        try:
-            return fn(request, timeout=timeout)
-        except grpc.RpcError as err:
-            if not never_connected(err):
-                raise
-            # The peer is being restarted: wait for it once.
-            try:
-                return fn(request, timeout=min(timeout, PEER_RESTART_WAIT), wait_for_ready=True)
-            except grpc.RpcError as again:
-                if again.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise err from None  # still down: unavailable, not a timeout
-                raise
-    except grpc.RpcError as err:
-        raise from_rpc_error(err) from None
+from hangu_runtime.errors import NotFound
 
 
 class ImageClient:
@@ -46,24 +23,24 @@ class ImageClient:
 
     def get(self, reference: str) -> image_pb2.Image:
         try:
-            return _call(self.stub.Get, image_pb2.GetImageRequest(reference=reference))
+            return call_peer(self.stub.Get, image_pb2.GetImageRequest(reference=reference))
         except NotFound:
             raise NotFound(f"No such image: {reference}") from None
 
     def prepare_rootfs(self, cid: str, image_id: str) -> image_pb2.Rootfs:
-        return _call(
+        return call_peer(
             self.stub.PrepareRootfs,
             image_pb2.PrepareRootfsRequest(container_id=cid, image_id=image_id),
         )
 
     def mount_rootfs(self, cid: str) -> str:
-        return _call(self.stub.MountRootfs, image_pb2.MountRootfsRequest(container_id=cid)).path
+        return call_peer(self.stub.MountRootfs, image_pb2.MountRootfsRequest(container_id=cid)).path
 
     def unmount_rootfs(self, cid: str) -> None:
-        _call(self.stub.UnmountRootfs, image_pb2.UnmountRootfsRequest(container_id=cid))
+        call_peer(self.stub.UnmountRootfs, image_pb2.UnmountRootfsRequest(container_id=cid))
 
     def remove_rootfs(self, cid: str) -> None:
-        _call(self.stub.RemoveRootfs, image_pb2.RemoveRootfsRequest(container_id=cid))
+        call_peer(self.stub.RemoveRootfs, image_pb2.RemoveRootfsRequest(container_id=cid))
 
 
 @dataclass
@@ -133,12 +110,12 @@ class NetworkClient:
                 for p, c, hip, hp, end in req.ports
             ],
         )
-        return _call(self.stub.CreateSandbox, msg)
+        return call_peer(self.stub.CreateSandbox, msg)
 
     def remove_sandbox(self, cid: str) -> network_pb2.Attachments | None:
         """The attachments as they stand once stopped (None: unknown)."""
         try:
-            resp = _call(
+            resp = call_peer(
                 self.stub.RemoveSandbox, network_pb2.RemoveSandboxRequest(container_id=cid)
             )
         except NotFound:
@@ -148,7 +125,7 @@ class NetworkClient:
     def attach(
         self, cid: str, name: str, mode: str, endpoints: list[EndpointRequest]
     ) -> network_pb2.Attachments:
-        return _call(
+        return call_peer(
             self.stub.Attach,
             network_pb2.AttachRequest(
                 container_id=cid,
@@ -159,17 +136,21 @@ class NetworkClient:
         )
 
     def attachments(self, cid: str) -> network_pb2.Attachments:
-        return _call(self.stub.GetAttachments, network_pb2.GetAttachmentsRequest(container_id=cid))
+        return call_peer(
+            self.stub.GetAttachments, network_pb2.GetAttachmentsRequest(container_id=cid)
+        )
 
     def detach(self, cid: str) -> None:
-        _call(self.stub.Detach, network_pb2.DetachRequest(container_id=cid))
+        call_peer(self.stub.Detach, network_pb2.DetachRequest(container_id=cid))
 
     def rename(self, cid: str, name: str) -> None:
-        _call(self.stub.Rename, network_pb2.RenameRequest(container_id=cid, container_name=name))
+        call_peer(
+            self.stub.Rename, network_pb2.RenameRequest(container_id=cid, container_name=name)
+        )
 
     def connect(self, cid: str, name: str, endpoint: EndpointRequest) -> network_pb2.Attachments:
         """Every attachment once this one is added."""
-        resp = _call(
+        resp = call_peer(
             self.stub.Connect,
             network_pb2.ConnectRequest(
                 container_id=cid, container_name=name, endpoint=endpoint.to_pb()
@@ -182,7 +163,7 @@ class NetworkClient:
     ) -> network_pb2.Attachments | None:
         """Every attachment left (None: the network service does not know
         the container)."""
-        resp = _call(
+        resp = call_peer(
             self.stub.Disconnect,
             network_pb2.DisconnectRequest(container_id=cid, network=network, force=force),
         )
@@ -204,10 +185,10 @@ class VolumeClient:
         anonymous one."""
         if name:
             try:
-                return _call(self.stub.Get, volume_pb2.GetVolumeRequest(name=name))
+                return call_peer(self.stub.Get, volume_pb2.GetVolumeRequest(name=name))
             except NotFound:
                 pass
-        return _call(
+        return call_peer(
             self.stub.Create,
             volume_pb2.CreateVolumeRequest(
                 name=name, driver=driver, labels=labels or {}, driver_opts=driver_opts or {}
@@ -215,18 +196,20 @@ class VolumeClient:
         )
 
     def mount(self, name: str, cid: str, copy_from: str = "") -> str:
-        return _call(
+        return call_peer(
             self.stub.Mount,
             volume_pb2.MountVolumeRequest(name=name, container_id=cid, copy_from=copy_from),
         ).path
 
     def unmount(self, name: str, cid: str) -> None:
         with contextlib.suppress(NotFound):
-            _call(self.stub.Unmount, volume_pb2.UnmountVolumeRequest(name=name, container_id=cid))
+            call_peer(
+                self.stub.Unmount, volume_pb2.UnmountVolumeRequest(name=name, container_id=cid)
+            )
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(NotFound):
-            _call(self.stub.Remove, volume_pb2.RemoveVolumeRequest(name=name))
+            call_peer(self.stub.Remove, volume_pb2.RemoveVolumeRequest(name=name))
 
 
 class Peers:

@@ -14,6 +14,7 @@ from hangu_runtime.clients import CHANNEL_OPTIONS, aio_interceptors
 from hangu_runtime.config import Settings
 
 from .keys import Backends
+from .uploads import Uploads
 
 _OPTIONS: list[tuple[str, int]] = [
     *CHANNEL_OPTIONS,
@@ -39,4 +40,5 @@ def connect(settings: Settings) -> Backends:
         network=network_pb2_grpc.NetworkServiceStub(chans["network"]),
         volume=volume_pb2_grpc.VolumeServiceStub(chans["volume"]),
         channels=list(chans.values()),
+        uploads=Uploads(chans["image"]),
     )

@@ -19,6 +19,8 @@ from hangu.volume.v1 import volume_pb2_grpc
 from hangu_runtime.config import Settings
 from hangu_runtime.version import API_VERSION as NEWEST_API_VERSION
 
+from .uploads import Uploads
+
 
 @dataclass
 class Backends:
@@ -29,6 +31,7 @@ class Backends:
     network: network_pb2_grpc.NetworkServiceAsyncStub
     volume: volume_pb2_grpc.VolumeServiceAsyncStub
     channels: list[grpc.aio.Channel]
+    uploads: Uploads
 
     async def close(self) -> None:
         for channel in self.channels:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -62,6 +63,15 @@ class ImageView:
     @property
     def diff_ids(self) -> list[str]:
         return list((self.config.get("rootfs") or {}).get("diff_ids") or [])
+
+
+_UPSERT_REF = text(
+    "INSERT INTO img_refs (name, image_id, is_digest, added) "
+    "VALUES (:name, :image_id, :is_digest, :added) "
+    "ON CONFLICT (name) DO UPDATE SET image_id = excluded.image_id, "
+    "is_digest = excluded.is_digest, added = excluded.added"
+)
+_TAG_TIME = text("UPDATE img_images SET last_tag_time = :now WHERE id = :id")
 
 
 class ImageStore:
@@ -219,15 +229,19 @@ class ImageStore:
     def set_ref(self, ref: Reference, image_id: str) -> None:
         """Point `ref` at `image_id` (replacing what it named before)."""
         now = time.time()
-        with self.db_lock, Session(self.engine) as s:
-            s.merge(
-                RefRecord(name=str(ref), image_id=image_id, is_digest=bool(ref.digest), added=now)
+        # Core SQL: every build tags, and the ORM's merge cost a millisecond.
+        with self.db_lock, self.engine.begin() as conn:
+            conn.execute(
+                _UPSERT_REF,
+                {
+                    "name": str(ref),
+                    "image_id": image_id,
+                    "is_digest": bool(ref.digest),
+                    "added": now,
+                },
             )
-            rec = s.get(ImageRecord, image_id)
-            if rec is not None and not ref.digest:
-                rec.last_tag_time = now
-                s.add(rec)
-            s.commit()
+            if not ref.digest:
+                conn.execute(_TAG_TIME, {"id": image_id, "now": now})
         self.invalidate()
 
     def delete_ref(self, name: str) -> bool:

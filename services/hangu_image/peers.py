@@ -5,31 +5,14 @@ Errors come back as HanguError with their code intact."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 import grpc
 
 from hangu.container.v1 import container_pb2 as cpb
 from hangu.container.v1 import container_pb2_grpc
-from hangu_runtime.clients import PEER_RESTART_WAIT, never_connected, peer_channel
+from hangu_runtime.clients import call_peer, peer_channel
 from hangu_runtime.errors import from_rpc_error
-
-T = TypeVar("T")
-TIMEOUT = 120.0
-
-
-def _call(fn: Callable[..., T], request: Any, timeout: float = TIMEOUT) -> T:
-    try:
-        try:
-            return fn(request, timeout=timeout)
-        except grpc.RpcError as err:
-            if not never_connected(err):
-                raise
-            # The peer is being restarted: wait for it once.
-            return fn(request, timeout=min(timeout, PEER_RESTART_WAIT), wait_for_ready=True)
-    except grpc.RpcError as err:
-        raise from_rpc_error(err) from None
 
 
 class Attachment:
@@ -69,20 +52,22 @@ class ContainerClient:
         self.stub = container_pb2_grpc.ContainerServiceStub(peer_channel(target))
 
     def create(self, request: cpb.CreateContainerRequest) -> cpb.Container:
-        return _call(self.stub.Create, request)
+        return call_peer(self.stub.Create, request)
 
     def attach(self, cid: str) -> Attachment:
         return Attachment(self.stub, cid)
 
     def start(self, cid: str) -> None:
-        _call(self.stub.Start, cpb.StartContainerRequest(reference=cid))
+        call_peer(self.stub.Start, cpb.StartContainerRequest(reference=cid))
 
     def wait(self, cid: str) -> int:
-        resp = _call(self.stub.Wait, cpb.WaitContainerRequest(reference=cid), timeout=365 * 86400.0)
+        resp = call_peer(
+            self.stub.Wait, cpb.WaitContainerRequest(reference=cid), timeout=365 * 86400.0
+        )
         return resp.status_code
 
     def kill(self, cid: str) -> None:
-        _call(self.stub.Kill, cpb.KillContainerRequest(reference=cid, signal="KILL"))
+        call_peer(self.stub.Kill, cpb.KillContainerRequest(reference=cid, signal="KILL"))
 
     def remove(self, cid: str) -> None:
-        _call(self.stub.Remove, cpb.RemoveContainerRequest(reference=cid, force=True))
+        call_peer(self.stub.Remove, cpb.RemoveContainerRequest(reference=cid, force=True))

@@ -17,6 +17,7 @@ from hangu.types.v1 import types_pb2 as tpb
 from hangu_runtime.errors import InvalidArgument
 from hangu_runtime.events import serve_events
 from hangu_runtime.filters import plain
+from hangu_runtime.readahead import read_ahead
 from hangu_runtime.timeparse import TimeParseError, parse_rfc3339
 from hangu_runtime.times import timestamp_from_ns, timestamp_from_seconds
 
@@ -281,9 +282,10 @@ class ImageServicer(image_pb2_grpc.ImageServiceServicer):
         def chunks() -> Iterator[bytes]:
             if first.data:
                 yield first.data
-            for req in request_iterator:
-                if req.data:
-                    yield req.data
+            for req in read_ahead(request_iterator):
+                data = req.data  # each read of a bytes field copies it
+                if data:
+                    yield data
 
         # The build runs in a thread of its own and hands its messages over
         # as they come, so RUN output reaches the client while it is made.

@@ -17,6 +17,7 @@ import grpc
 from grpc import aio
 
 from . import logging as hlog
+from .errors import from_rpc_error
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -120,6 +121,29 @@ class _RequestIdInterceptor(
         request_iterator: Iterator[_Req],
     ) -> grpc._CallIterator[_Resp]:
         return continuation(_with_request_id(client_call_details), request_iterator)
+
+
+PEER_TIMEOUT = 120.0
+_T = TypeVar("_T")
+
+
+def call_peer(fn: Callable[..., _T], request: object, timeout: float = PEER_TIMEOUT) -> _T:
+    """One unary call to a peer service, its errors as HanguError with their
+    code. A peer being restarted (nothing reached it) is waited for once."""
+    try:
+        try:
+            return fn(request, timeout=timeout)
+        except grpc.RpcError as err:
+            if not never_connected(err):
+                raise
+            try:
+                return fn(request, timeout=min(timeout, PEER_RESTART_WAIT), wait_for_ready=True)
+            except grpc.RpcError as again:
+                if again.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise err from None  # still down: unavailable, not a timeout
+                raise
+    except grpc.RpcError as err:
+        raise from_rpc_error(err) from None
 
 
 def peer_channel(target: str) -> grpc.Channel:

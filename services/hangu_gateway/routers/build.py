@@ -10,7 +10,6 @@ import binascii
 import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -22,8 +21,9 @@ from hangu_runtime.times import rfc3339
 from .. import versions
 from ..errors import bad_request
 from ..keys import api_version, backends
+from ..uploads import encoded_body
 from .common import fill_filters, filters, json_response, qbool, qint
-from .images import body_chunks, parse_platform, stream_progress
+from .images import parse_platform, stream_progress
 
 
 def _json_query(request: web.Request, name: str, what: str) -> Any:
@@ -150,12 +150,10 @@ def build_options(request: web.Request) -> ipb.BuildOptions:
 async def build(request: web.Request) -> web.StreamResponse:
     options = build_options(request)
 
-    async def requests() -> AsyncIterator[ipb.BuildRequest]:
-        yield ipb.BuildRequest(options=options)
-        async for chunk in body_chunks(request):
-            yield ipb.BuildRequest(data=chunk)
-
-    call = backends(request).image.Build(requests())
+    data_field = ipb.BuildRequest.DESCRIPTOR.fields_by_name["data"].number
+    call = backends(request).uploads.build(
+        encoded_body(request, ipb.BuildRequest(options=options), data_field)
+    )
     return await stream_progress(request, call)
 
 

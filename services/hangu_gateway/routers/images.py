@@ -7,7 +7,6 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -20,9 +19,8 @@ from .. import image_shape
 from ..errors import ApiError, bad_request, not_implemented, rpc_status
 from ..keys import api_version, backends
 from ..streams import JsonStream, error_message, progress_message, stream_tar
+from ..uploads import encoded_body
 from .common import fill_filters, filters, json_response, qbool
-
-_BODY_CHUNK = 1 << 20
 
 
 def registry_auth(request: web.Request) -> ipb.RegistryAuth:
@@ -121,25 +119,6 @@ async def _pull(request: web.Request) -> web.StreamResponse:
     return await _registry_stream(request, call)
 
 
-async def body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in pieces of about _BODY_CHUNK: the socket hands out
-    far smaller ones, and each gRPC message has a fixed cost on both sides
-    (a 200 MB `docker load` is 200 messages, not thousands)."""
-    pending: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.readany()
-        if not chunk:
-            break
-        pending.append(chunk)
-        size += len(chunk)
-        if size >= _BODY_CHUNK:
-            yield b"".join(pending)
-            pending, size = [], 0
-    if pending:
-        yield b"".join(pending)
-
-
 async def _import(request: web.Request) -> web.StreamResponse:
     q = request.query
     if q["fromSrc"] != "-":
@@ -148,30 +127,25 @@ async def _import(request: web.Request) -> web.StreamResponse:
     if repo and ":" in repo.rsplit("/", 1)[-1] and not tag:
         repo, tag = repo.rsplit(":", 1)
 
-    async def requests() -> AsyncIterator[ipb.ImportRequest]:
-        yield ipb.ImportRequest(
-            repository=repo,
-            tag=tag,
-            message=q.get("message", ""),
-            changes=q.getall("changes", []),
-            platform=parse_platform(q.get("platform", "")),
-        )
-        async for chunk in body_chunks(request):
-            yield ipb.ImportRequest(data=chunk)
-
-    call = backends(request).image.Import(requests())
+    options = ipb.ImportRequest(
+        repository=repo,
+        tag=tag,
+        message=q.get("message", ""),
+        changes=q.getall("changes", []),
+        platform=parse_platform(q.get("platform", "")),
+    )
+    data_field = ipb.ImportRequest.DESCRIPTOR.fields_by_name["data"].number
+    call = backends(request).uploads.import_(encoded_body(request, options, data_field))
     return await stream_progress(request, call)
 
 
 async def load(request: web.Request) -> web.StreamResponse:
     quiet = qbool(request, "quiet")
 
-    async def requests() -> AsyncIterator[ipb.LoadRequest]:
-        yield ipb.LoadRequest(quiet=quiet)
-        async for chunk in body_chunks(request):
-            yield ipb.LoadRequest(data=chunk)
-
-    call = backends(request).image.Load(requests())
+    data_field = ipb.LoadRequest.DESCRIPTOR.fields_by_name["data"].number
+    call = backends(request).uploads.load(
+        encoded_body(request, ipb.LoadRequest(quiet=quiet), data_field)
+    )
     return await stream_progress(request, call)
 
 

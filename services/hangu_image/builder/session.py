@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import secrets
 import shutil
 import threading
@@ -24,7 +25,7 @@ from .. import buildcontext, platforms
 from .. import dockerfile as df
 from ..commit import commit_upper
 from ..distribution import Distribution
-from ..images import ImageStore, ImageView
+from ..images import ImageStore
 from ..layers import chain_ids
 from ..peers import ContainerClient
 from ..platforms import host_platform
@@ -195,7 +196,16 @@ class BuildSession:
             for cid in list(self.containers):
                 self._remove_container(cid, quiet=True)
         self.fs.close()
-        shutil.rmtree(self.work, ignore_errors=True)
+        # The context can be large: out of the way now, deleted after.
+        trash = self.b.work_root / f".rm-{self.work.name}"
+        try:
+            os.rename(self.work, trash)
+        except FileNotFoundError:
+            pass
+        else:
+            threading.Thread(
+                target=shutil.rmtree, args=(trash, True), name="build-rm", daemon=True
+            ).start()
         self.phases.mark("cleanup")
 
     def _remove_container(self, cid: str, quiet: bool = False) -> None:
@@ -316,22 +326,23 @@ class BuildSession:
             state.at(earlier.image_id, dict(earlier.image_config))
             state.config = copy.deepcopy(earlier.config)
         else:
-            view = self.image(name, pull=self.options.pull)
-            state.at(view.id, view.config)
+            image_id, config = self.image(name, pull=self.options.pull)
+            state.at(image_id, config)
             self.out.image(state.image_id)
         self._onbuild(state)
 
-    def image(self, name: str, pull: bool = False) -> ImageView:
+    def image(self, name: str, pull: bool = False) -> tuple[str, dict[str, Any]]:
         """A base image (or COPY --from source) by name, pulled when missing."""
         if not pull:
             try:
-                view = self.images.cached_view(name)
+                local = self.images.resolve(name)
             except HanguError:
                 pass
             else:
+                _, config = self.images.config_of(local.id)
                 want = self.options.platform
-                if want is None or platforms.matches(want, view.config):
-                    return view
+                if want is None or platforms.matches(want, config):
+                    return local.id, config
         ref = parse(name)
         creds = self.options.registry_auths.get(ref.domain)
         if creds is None and ref.domain == "docker.io":
@@ -343,7 +354,8 @@ class BuildSession:
                 self.out.send(event)
         except HanguError as err:
             raise StepFailed(err.message) from None
-        return self.images.cached_view(name)
+        view = self.images.cached_view(name)
+        return view.id, view.config
 
     def _onbuild(self, state: StageState) -> None:
         triggers = list(state.config.get("OnBuild") or [])

@@ -47,7 +47,7 @@ class Transfer:
             image_id = stage.image_id
         else:
             try:
-                image_id = session.image(name).id
+                image_id, _ = session.image(name)
             except (StepFailed, HanguError) as err:
                 message = err.message if isinstance(err, (StepFailed, HanguError)) else str(err)
                 raise StepFailed(f"invalid from flag value {name}: {message}") from None
