@@ -14,7 +14,7 @@ from hangu.image.v1 import image_pb2_grpc as pb_grpc
 from hangu_runtime.config import Settings
 from hangu_runtime.events import EventBus
 
-from .builder.session import Builder
+from .builder.builds import Builder
 from .content import ContentStore
 from .distribution import Distribution
 from .images import ImageStore

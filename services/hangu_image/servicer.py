@@ -22,8 +22,8 @@ from hangu_runtime.timeparse import TimeParseError, parse_rfc3339
 from hangu_runtime.times import timestamp_from_ns, timestamp_from_seconds
 
 from . import archive, buildcache, commit, history, listing, prune, removal, save
+from .builder.builds import Builder
 from .builder.options import BuildOptions, RunLimits, Ulimit
-from .builder.session import Builder
 from .distribution import Distribution
 from .images import ImageStore, ImageView
 from .platforms import Platform, host_platform

@@ -13,94 +13,38 @@ import os
 import secrets
 import shutil
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
+from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.timing import Phases
 
 from .. import buildcontext, platforms
 from .. import dockerfile as df
 from ..commit import commit_upper
-from ..distribution import Distribution
-from ..images import ImageStore
 from ..layers import chain_ids
-from ..peers import ContainerClient
 from ..platforms import host_platform
 from ..progress import Cancelled, ProgressEvent
 from ..reference import Reference, parse, parse_repository_tag
-from ..rootfs import RootfsStore
 from ..shellwords import Lex
-from . import journal, remote, steps
+from . import remote, steps
 from .buildargs import BuildArgs
 from .cache import BuildCache
 from .copying import ContextSums
-from .fsstep import PREFIX, FsStep, mount_placeholder_filter
+from .fsstep import FsStep, mount_placeholder_filter
 from .imageconfig import child_config, shell_of, with_comment
 from .journal import ContainerJournal
 from .needed import needed_stages
 from .options import BuildOptions
 from .output import BuildOutput
+from .plan import read_plan
 from .running import StepFailed, run_container
 from .state import StageState
 from .transfer import Transfer, make_dir
 
-
-class Builder:
-    """What builds share: the stores, the container service, the work root."""
-
-    def __init__(
-        self,
-        images: ImageStore,
-        rootfs: RootfsStore,
-        distribution: Distribution,
-        containers: ContainerClient,
-        work_root: Path,
-    ) -> None:
-        self.images = images
-        self.rootfs = rootfs
-        self.distribution = distribution
-        self.containers = containers
-        self.work_root = work_root
-        work_root.mkdir(parents=True, exist_ok=True)
-
-    def clean(self) -> None:
-        """At start-up: what killed builds left (their contexts, their RUN
-        containers, the root filesystems of their COPY steps and --from
-        sources)."""
-        doomed = journal.leftovers(self.work_root)
-        for entry in self.work_root.iterdir():
-            shutil.rmtree(entry, ignore_errors=True)
-        if doomed:
-            # The container service may be starting too: wait for it.
-            threading.Thread(
-                target=self._remove_leftovers, args=(doomed,), name="build-leftovers", daemon=True
-            ).start()
-        for record in self.rootfs.all():
-            if record.container_id.startswith(PREFIX):
-                self.rootfs.remove(record.container_id)
-
-    def _remove_leftovers(self, doomed: list[str]) -> None:
-        for cid in doomed:
-            for _ in range(60):
-                try:
-                    self.containers.remove(cid)
-                    break
-                except NotFound:
-                    break
-                except HanguError:
-                    time.sleep(1)
-
-    def build(
-        self,
-        options: BuildOptions,
-        context: Iterable[bytes],
-        emit: Callable[[ProgressEvent], None],
-        cancel: threading.Event,
-    ) -> None:
-        BuildSession(self, options, emit, cancel).run(context)
+if TYPE_CHECKING:
+    from .builds import Builder
 
 
 class BuildSession:
@@ -128,7 +72,6 @@ class BuildSession:
         self.total = 0
         self._current = StageState(0, "", self.args.stage(), Lex())
         self.begun = False  # a step began: later failures go in the stream
-        self._notes: list[str] = []
         self.phases = Phases("build")
 
     # ------------------------------------------------------------ driver
@@ -170,11 +113,11 @@ class BuildSession:
         else:
             buildcontext.extract(context, self.context, self.context_sums)
         self.phases.mark("context")
-        stages, meta, escape = self._read_dockerfile()
+        plan = read_plan(self.context, self.options)
         self.phases.mark("dockerfile")
-        for note in self._notes:
+        for note in plan.notes:
             self.out.text(note)
-        self._build(stages, meta, escape)
+        self._build(plan.stages, plan.meta_args, plan.escape)
         final = self._current.image_id
         if not final:
             raise StepFailed("No image was generated. Is your Dockerfile empty?")
@@ -223,54 +166,6 @@ class BuildSession:
             return parse_repository_tag(tag, "").with_default_tag()
         except InvalidArgument:
             raise InvalidArgument(f"invalid reference format: {tag}") from None
-
-    def _read_dockerfile(self) -> tuple[tuple[df.Stage, ...], tuple[df.Arg, ...], str]:
-        rel = buildcontext.locate_dockerfile(self.context, self.options.dockerfile)
-        text = buildcontext.read_dockerfile(self.context, rel)
-        parsed = df.parse(text, self.options.dockerfile or df.DEFAULT_DOCKERFILE_NAME)
-        buildcontext.apply_dockerignore(self.context, rel)
-        buildcontext.drop_build_files(self.context, rel)
-        self._notes = [f"[WARNING]: {warning}\n" for warning in parsed.warnings]
-        if parsed.warnings:
-            self._notes.append(
-                "[WARNING]: Empty continuation lines will become errors in a future release.\n"
-            )
-        syntax = parsed.directives.get("syntax")
-        if syntax:
-            # A frontend image is BuildKit's; this builder reads the file itself.
-            self._notes.append(
-                f"[Warning] the syntax directive ({syntax}) is ignored: "
-                "the classic builder parses the Dockerfile itself\n"
-            )
-        meta, stages = parsed.meta_args, parsed.stages
-        if not stages:
-            raise InvalidArgument("dockerfile contains no stages to build")
-        if self.options.target:
-            names = [s.name for s in stages]
-            target = self.options.target.lower()
-            if target not in names:
-                raise InvalidArgument(
-                    f"failed to reach build target {self.options.target} in Dockerfile"
-                )
-            stages = stages[: names.index(target) + 1]
-        if self.options.labels:
-            last = stages[-1]
-            # One LABEL step per --label, taken as given (never expanded).
-            extra = tuple(
-                df.Label(
-                    keyword="LABEL",
-                    original=f"LABEL {k}={v}",
-                    start_line=0,
-                    end_line=0,
-                    flags={steps.NO_EXPANSION: True},
-                    pairs=(df.KeyValue(k, v),),
-                )
-                for k, v in sorted(self.options.labels.items())
-            )
-            stages = stages[:-1] + (
-                df.Stage(last.index, last.from_instruction, last.instructions + extra),
-            )
-        return stages, meta, parsed.escape
 
     # ------------------------------------------------------------ stages
     def _build(self, stages: tuple[df.Stage, ...], meta: tuple[df.Arg, ...], escape: str) -> None:
