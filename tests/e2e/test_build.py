@@ -810,6 +810,11 @@ def test_run_steps_get_the_network_and_limits_asked_for(
         assert memory == str(64 << 20)
         _ok(_build(stack, ctx, "--network", "none", "--no-cache", "-t", tag))
         assert _ok(stack.run_docker("run", "--rm", tag, "cat", "/addr")) == ""
+        # host: the machine's own interfaces, the stack's bridge among them
+        _write(ctx, {"Dockerfile": "FROM busybox\nRUN ip -o link > /links\n"})
+        _ok(_build(stack, ctx, "--network", "host", "-t", tag))
+        links = _ok(stack.run_docker("run", "--rm", tag, "cat", "/links"))
+        assert f" {stack.bridge}:" in links
     finally:
         stack.run_docker("network", "rm", network)
 
@@ -894,3 +899,17 @@ def test_testcontainers_builds_and_runs_an_image(
         assert "Successfully built" in "".join(c.get("stream", "") for c in image.get_logs())
         with DockerContainer(str(image)) as container:
             wait_for_logs(container, "ready", timeout=30)
+
+
+def test_chmod_sets_modes_and_is_part_of_the_cache_key(
+    stack: Stack, busybox: str, ctx: Path, tag: str
+) -> None:
+    _write(ctx, {"Dockerfile": "FROM busybox\nCOPY --chmod=751 f /f\n", "f": "f\n"})
+    _ok(_build(stack, ctx, "-t", tag))
+    assert _ok(stack.run_docker("run", "--rm", tag, "stat", "-c", "%a", "/f")) == "751\n"
+    _write(ctx, {"Dockerfile": "FROM busybox\nCOPY --chmod=700 f /f\n"})
+    lines = _lines(_ok(_build(stack, ctx, "-t", tag)))
+    assert " ---> Using cache" not in lines
+    assert _ok(stack.run_docker("run", "--rm", tag, "stat", "-c", "%a", "/f")) == "700\n"
+    history = _ok(stack.run_docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag))
+    assert history.splitlines()[0].startswith("/bin/sh -c #(nop) COPY --chmod=700 file:")

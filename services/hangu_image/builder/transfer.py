@@ -54,7 +54,14 @@ class Transfer:
         return session.fs.source(image_id)
 
     def comment(self) -> str:
-        return self.plan.comment(self.chown)
+        """dockerd's history text; a --chmod (BuildKit's flag, which the
+        classic dockerd refuses) is said before it, so the mode is part of
+        the step's cache identity."""
+        text = self.plan.comment(self.chown)
+        if self.mode is None:
+            return text
+        keyword, _, rest = text.partition(" ")
+        return f"{keyword} --chmod={self.mode:o} {rest}"
 
     def apply(self, root: Path) -> None:
         owner = placing.resolve_owner(root, self.chown)
