@@ -158,7 +158,7 @@ def test_a_call_waits_for_a_peer_that_is_restarting(tmp_path: Path) -> None:
     import threading
     import time
 
-    from hangu_container.peers import _call
+    from hangu_runtime.clients import call_peer as _call
 
     target = f"unix://{tmp_path}/late.sock"
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))

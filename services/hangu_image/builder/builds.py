@@ -20,10 +20,11 @@ from . import journal
 from .fsstep import PREFIX
 from .options import BuildOptions
 from .session import BuildSession
+from .tools import Tools
 
 
 class Builder:
-    """What builds share: the stores, the container service, the work root."""
+    """Runs builds with the tools they share; cleans up after killed ones."""
 
     def __init__(
         self,
@@ -33,9 +34,8 @@ class Builder:
         containers: ContainerClient,
         work_root: Path,
     ) -> None:
-        self.images = images
+        self.tools = Tools(images, rootfs, distribution, containers, work_root)
         self.rootfs = rootfs
-        self.distribution = distribution
         self.containers = containers
         self.work_root = work_root
         work_root.mkdir(parents=True, exist_ok=True)
@@ -74,4 +74,4 @@ class Builder:
         emit: Callable[[ProgressEvent], None],
         cancel: threading.Event,
     ) -> None:
-        BuildSession(self, options, emit, cancel).run(context)
+        BuildSession(self.tools, options, emit, cancel).run(context)

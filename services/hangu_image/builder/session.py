@@ -15,7 +15,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.timing import Phases
@@ -41,16 +41,14 @@ from .output import BuildOutput
 from .plan import read_plan
 from .running import StepFailed, run_container
 from .state import StageState
+from .tools import Tools
 from .transfer import Transfer, make_dir
-
-if TYPE_CHECKING:
-    from .builds import Builder
 
 
 class BuildSession:
     def __init__(
         self,
-        builder: Builder,
+        builder: Tools,
         options: BuildOptions,
         emit: Callable[[ProgressEvent], None],
         cancel: threading.Event,

@@ -5,21 +5,30 @@ anything is written, then written into the step's root filesystem."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from hangu_runtime.errors import HanguError
 
 from .. import dockerfile as df
 from . import copying, placing
+from .fsstep import FsStep
 from .running import StepFailed
 from .state import StageState
 
-if TYPE_CHECKING:
-    from .session import BuildSession
+
+class TransferHost(Protocol):
+    """What a transfer needs of its build (the session)."""
+
+    context: Path
+    stages: dict[str, StageState]
+    fs: FsStep
+    context_sums: copying.ContextSums
+
+    def image(self, name: str, pull: bool = False) -> tuple[str, dict[str, Any]]: ...
 
 
 class Transfer:
-    def __init__(self, session: BuildSession, state: StageState, ins: df.FileTransfer) -> None:
+    def __init__(self, session: TransferHost, state: StageState, ins: df.FileTransfer) -> None:
         self.ins = ins
         self.chown = state.expand(ins.chown) if ins.chown else ""
         self.chmod = state.expand(ins.chmod) if ins.chmod else ""
@@ -41,7 +50,7 @@ class Transfer:
         )
 
     @staticmethod
-    def _source_root(session: BuildSession, name: str) -> Path:
+    def _source_root(session: TransferHost, name: str) -> Path:
         stage = session.stages.get(name.lower())
         if stage is not None:
             image_id = stage.image_id
