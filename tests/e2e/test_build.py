@@ -913,3 +913,25 @@ def test_chmod_sets_modes_and_is_part_of_the_cache_key(
     assert _ok(stack.run_docker("run", "--rm", tag, "stat", "-c", "%a", "/f")) == "700\n"
     history = _ok(stack.run_docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag))
     assert history.splitlines()[0].startswith("/bin/sh -c #(nop) COPY --chmod=700 file:")
+
+
+def test_several_tags_and_a_missing_dockerfile(stack: Stack, busybox: str, ctx: Path) -> None:
+    _write(ctx, {"Dockerfile": "FROM busybox\nENV T=1\n"})
+    first, second = f"hgbt{secrets.token_hex(3)}:a", f"hgbt{secrets.token_hex(3)}/b:c"
+    try:
+        lines = _lines(_ok(_build(stack, ctx, "-t", first, "-t", second)))
+        assert lines[-2:] == [f"Successfully tagged {first}", f"Successfully tagged {second}"]
+        ids = {
+            _ok(stack.run_docker("inspect", "-f", "{{.Id}}", name)).strip()
+            for name in (first, second)
+        }
+        assert len(ids) == 1
+    finally:
+        stack.run_docker("rmi", first, second)
+    missing = _build(stack, ctx, "-f", str(ctx / "Nope.df"))
+    assert missing.returncode == 1
+    # the CLI looks for the file itself; docker-py leaves it to the daemon
+    (ctx / "Dockerfile").unlink()
+    (ctx / "other").write_text("x")
+    with pytest.raises(Exception, match="Cannot locate specified Dockerfile: Dockerfile"):
+        stack.docker_client().images.build(path=str(ctx))
