@@ -6,8 +6,8 @@ checks what dockerd's classic builder would print and make."""
 from __future__ import annotations
 
 import gzip
-import ipaddress
 import io
+import ipaddress
 import json
 import re
 import secrets
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.compose import Compose, compose_missing
 from tests.support.dockercli import requires_docker_cli
 from tests.support.registry import running_registry
 from tests.support.stack import DOCKER, Stack
@@ -169,12 +170,12 @@ def test_the_cache_rebuilds_only_from_the_changed_step(
     )
     first = _lines(_ok(_build(stack, ctx, "-t", tag)))
     again = _lines(_ok(_build(stack, ctx, "-t", tag)))
-    assert sum(" ---> Using cache" == line for line in again) == 5
+    assert sum(line == " ---> Using cache" for line in again) == 5
     assert not any("Running in" in line for line in again)
     assert again[-2] == first[-2]  # the same image
     # mtimes are not part of the key: touching a source keeps the cache
     (ctx / "b").write_text("b1\n")
-    assert sum(" ---> Using cache" == line for line in _lines(_ok(_build(stack, ctx)))) == 5
+    assert sum(line == " ---> Using cache" for line in _lines(_ok(_build(stack, ctx)))) == 5
     # a changed COPY source rebuilds that step and everything after it
     (ctx / "b").write_text("b2\n")
     changed = _lines(_ok(_build(stack, ctx, "-t", tag)))
@@ -352,7 +353,8 @@ def test_copy_from_an_image_and_add_of_a_local_tar(
             tag,
             "sh",
             "-c",
-            "cat /opt/pkg/readme; ls /raw; stat -c '%u:%g' /owned; test -x /copied-busybox && echo x",
+            "cat /opt/pkg/readme; ls /raw; stat -c '%u:%g' /owned; "
+            "test -x /copied-busybox && echo x",
         )
     )
     assert out == "inside the tar\npkg.tar.gz\n1234:2345\nx\n"
@@ -695,7 +697,6 @@ def test_a_remote_context_from_git(stack: Stack, busybox: str, tmp_path: Path, t
 # -------------------------------------------------------------- compose
 
 
-COMPOSE = "/usr/bin/docker-compose"
 COMPOSE_FILE = """\
 version: "3.8"
 services:
@@ -715,10 +716,8 @@ services:
 def test_compose_builds_and_runs_a_project(
     stack: Stack, busybox: str, tmp_path: Path, tag: str
 ) -> None:
-    import shutil
-
-    if not shutil.which(COMPOSE):
-        pytest.skip("docker-compose is not installed")
+    if compose_missing():
+        pytest.skip(compose_missing() or "")
     project = f"hgcb{secrets.token_hex(3)}"
     image = f"{project}-app:latest"
     (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.format(image=image))
@@ -731,17 +730,7 @@ def test_compose_builds_and_runs_a_project(
         },
     )
 
-    def compose(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [COMPOSE, "-p", project, *args],
-            cwd=tmp_path,
-            env=stack.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
-
+    compose = Compose(stack, project, tmp_path)
     try:
         built = compose("build")
         assert built.returncode == 0, (built.stdout, built.stderr)

@@ -14,19 +14,17 @@ import ipaddress
 import json
 import secrets
 import socket
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.compose import Compose
 from tests.support.dockercli import ok
 from tests.support.stack import Stack, inspect, module_stack, unique, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]
-
-COMPOSE = "/usr/bin/docker-compose"
 
 
 @pytest.fixture(scope="module")
@@ -277,17 +275,7 @@ def test_compose_project_on_a_custom_network(stack: Stack, busybox: str, tmp_pat
     (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.format(image=busybox, port=port))
     project = unique("hgpc").replace("-", "")
 
-    def compose(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [COMPOSE, "-p", project, *args],
-            cwd=tmp_path,
-            env=stack.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            stdin=subprocess.DEVNULL,
-        )
-
+    compose = Compose(stack, project, tmp_path, timeout=180)
     try:
         ok(compose("up", "-d", "--scale", "client=2"))
         clients = ok(compose("ps", "-q", "client")).split()
