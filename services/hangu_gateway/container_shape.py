@@ -50,14 +50,15 @@ def config_json(cfg: cpb.ContainerConfig) -> dict[str, Any]:
         del out["StopSignal"]
     if cfg.HasField("healthcheck") and cfg.healthcheck.test:
         h = cfg.healthcheck
-        out["Healthcheck"] = {
-            "Test": list(h.test),
+        fields = {
             "Interval": h.interval_ns,
             "Timeout": h.timeout_ns,
             "StartPeriod": h.start_period_ns,
             "StartInterval": h.start_interval_ns,
             "Retries": h.retries,
         }
+        # Docker's HealthConfig: every field but Test is omitempty
+        out["Healthcheck"] = {"Test": list(h.test), **{k: v for k, v in fields.items() if v}}
     return out
 
 
@@ -254,6 +255,23 @@ def network_settings_json(c: cpb.Container) -> dict[str, Any]:
     }
 
 
+def health_json(h: cpb.Health) -> dict[str, Any]:
+    """State.Health: the status, the failing streak and the last probes."""
+    return {
+        "Status": h.status,
+        "FailingStreak": h.failing_streak,
+        "Log": [
+            {
+                "Start": rfc3339(r.start),
+                "End": rfc3339(r.end),
+                "ExitCode": r.exit_code,
+                "Output": r.output,
+            }
+            for r in h.log
+        ],
+    }
+
+
 def state_json(s: cpb.ContainerState) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Status": s.status or "created",
@@ -269,7 +287,7 @@ def state_json(s: cpb.ContainerState) -> dict[str, Any]:
         "FinishedAt": rfc3339(s.finished_at),
     }
     if s.HasField("health"):
-        out["Health"] = {"Status": s.health.status, "FailingStreak": 0, "Log": []}
+        out["Health"] = health_json(s.health)
     return out
 
 
@@ -320,7 +338,10 @@ def status_text(s: cpb.ContainerState, now: float | None = None) -> str:
             return f"Up {human_duration(now - started)} (Paused)"
         if s.restarting:
             return f"Restarting ({s.exit_code}) {human_duration(now - finished)} ago"
-        health = f" ({s.health.status})" if s.HasField("health") else ""
+        health = ""
+        if s.HasField("health"):
+            status = s.health.status
+            health = " (health: starting)" if status == "starting" else f" ({status})"
         return f"Up {human_duration(now - started)}{health}"
     if s.status == "removing":
         return "Removal In Progress"

@@ -9,7 +9,7 @@ from hangu.types.v1 import types_pb2 as tpb
 
 from .container_fields import CONFIG_PLAIN, HOST_PLAIN, HOST_UNSUPPORTED
 from .errors import bad_request
-from .versions import API_VERSION
+from .versions import API_VERSION, less_than
 
 
 def _strslice(value: Any) -> list[str]:
@@ -190,9 +190,12 @@ def create_request(
     if not body.get("Image"):
         raise bad_request("Config cannot be empty in order to create a container")
     host = body.get("HostConfig") or {}
+    config = container_config(body)
+    if config.HasField("healthcheck") and less_than(api_version, "1.44"):
+        config.healthcheck.start_interval_ns = 0  # StartInterval came with API 1.44
     return cpb.CreateContainerRequest(
         name=name,
-        config=container_config(body),
+        config=config,
         host_config=host_config(host),
         networking_config=networking_config(body.get("NetworkingConfig")),
         platform=platform,
