@@ -14,7 +14,7 @@ from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
-from . import imageconfig, mounts, names, networking, portspecs
+from . import healthcheck, imageconfig, mounts, names, networking, portspecs
 from .model import Container, ContainerConfig, HostConfig, NetworkingConfig, NetworkSettings
 from .peers import Peers
 from .registry import Live, Registry
@@ -33,6 +33,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     """Every phase is timed (`create_phases` in the log)."""
     ph = Phases("create")
     name = names.validate(req.name) if req.name else ""
+    healthcheck.validate(req.config.healthcheck)
     image = peers.image.get(req.config.image)
     ph.mark("image_get")
     merged = imageconfig.merge(req.config, imageconfig.image_runtime_config(image.config_json))

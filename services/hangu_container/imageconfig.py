@@ -10,7 +10,8 @@ from typing import Any
 
 from hangu_runtime.errors import InvalidArgument
 
-from .model import ContainerConfig, Healthcheck
+from . import healthcheck
+from .model import ContainerConfig
 
 
 def image_runtime_config(config_json: bytes) -> dict[str, Any]:
@@ -70,15 +71,7 @@ def merge(user: ContainerConfig, image: dict[str, Any]) -> ContainerConfig:
             merged.volumes.append(v)
     if not merged.stop_signal and image.get("StopSignal"):
         merged.stop_signal = image["StopSignal"]
-    if merged.healthcheck is None and image.get("Healthcheck"):
-        hc = image["Healthcheck"]
-        merged.healthcheck = Healthcheck(
-            test=list(hc.get("Test") or []),
-            interval_ns=int(hc.get("Interval") or 0),
-            timeout_ns=int(hc.get("Timeout") or 0),
-            start_period_ns=int(hc.get("StartPeriod") or 0),
-            retries=int(hc.get("Retries") or 0),
-        )
+    merged.healthcheck = healthcheck.merge(merged.healthcheck, image.get("Healthcheck"))
     if not merged.shell and image.get("Shell"):
         merged.shell = list(image["Shell"])
     if not merged.on_build and image.get("OnBuild"):

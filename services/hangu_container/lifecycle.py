@@ -47,6 +47,8 @@ class Lifecycle:
         self.shutdown_hooks: list[Callable[[], None]] = []
         # Called with the Live after each successful start (health checks).
         self.start_hooks: list[Callable[[Live], None]] = []
+        # Called with the Live and True after a pause, False after an unpause.
+        self.pause_hooks: list[Callable[[Live, bool], None]] = []
         # Exit handling and auto-removal run here, off the watcher thread.
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="exit")
         self.watcher: ExitWatcher | None = None
@@ -160,6 +162,13 @@ class Lifecycle:
                 hook(live)
             except Exception:
                 log.exception("start_hook_failed", id=live.id)
+
+    def _paused(self, live: Live, paused: bool) -> None:
+        for hook in self.pause_hooks:
+            try:
+                hook(live, paused)
+            except Exception:
+                log.exception("pause_hook_failed", id=live.id)
 
     # ------------------------------------------------------------ exits
 
@@ -330,6 +339,7 @@ class Lifecycle:
             self.rt.pause(live.id)
             live.ctr.state.status = "paused"
             self.registry.save(live)
+            self._paused(live, True)
         self.emit("pause", live)
 
     def unpause(self, ref: str) -> None:
@@ -340,6 +350,7 @@ class Lifecycle:
             self.rt.resume(live.id)
             live.ctr.state.status = "running"
             self.registry.save(live)
+            self._paused(live, False)
         self.emit("unpause", live)
 
     # ------------------------------------------------------------ wait

@@ -64,6 +64,7 @@ LIST_FILTERS = frozenset(
         "volume",
     }
 )
+HEALTH_STATES = frozenset({"starting", "healthy", "unhealthy", "none"})
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})  # containersAcceptedFilters
 
 
@@ -97,7 +98,11 @@ def _matches(live: Live, args: Args) -> bool:
             nets = ctr.network_settings.networks
             if not any(v in nets for v in values):
                 return False
-        # The other accepted keys (before, since, volume, health, ...) do not
+        elif key == "health":
+            health = ctr.state.health
+            if (health.status if health is not None else "none") not in values:
+                return False
+        # The other accepted keys (before, since, volume, ...) do not
         # narrow the list yet.
     return True
 
@@ -110,6 +115,9 @@ def select(
     (dockerd's rules); at most `limit` (> 0)."""
     args = Args(filters)
     args.validate(LIST_FILTERS)
+    for value in args.get("health"):
+        if value not in HEALTH_STATES:
+            raise InvalidArgument(f"Unrecognised filter value for health: {value}")
     lives = sorted(registry.all(), key=lambda x: x.ctr.created, reverse=True)
     everything = all_ or limit > 0 or any(args.contains(k) for k in ("status", "before", "since"))
     if not everything:
