@@ -373,3 +373,25 @@ def test_docker_py_healthcheck(stack: Stack, busybox: str) -> None:
     finally:
         c.remove(force=True)
         client.close()
+
+
+def test_bad_healthcheck_refused_as_dockerd(stack: Stack, busybox: str) -> None:
+    import docker
+
+    client = stack.docker_client()
+    try:
+        for hc, message in (
+            (
+                {"test": ["CMD", "true"], "interval": 500},
+                "Interval in Healthcheck cannot be less than 1ms",
+            ),
+            ({"test": ["CMD", "true"], "retries": -1}, "Retries in Healthcheck cannot be negative"),
+        ):
+            name = unique("hcbad")
+            with pytest.raises(docker.errors.APIError) as err:
+                client.api.create_container(busybox, ["true"], name=name, healthcheck=hc)
+            assert err.value.status_code == 400
+            assert err.value.explanation == message
+            assert stack.run_docker("inspect", name).returncode != 0  # nothing created
+    finally:
+        client.close()
