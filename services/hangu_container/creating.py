@@ -6,6 +6,7 @@ stored. Nothing runs yet."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -14,8 +15,15 @@ from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
-from . import healthcheck, imageconfig, mounts, names, networking, portspecs
-from .model import Container, ContainerConfig, HostConfig, NetworkingConfig, NetworkSettings
+from . import healthcheck, hostmodes, imageconfig, links, mounts, names, networking, portspecs
+from .model import (
+    Container,
+    ContainerConfig,
+    EndpointConfig,
+    HostConfig,
+    NetworkingConfig,
+    NetworkSettings,
+)
 from .peers import Peers
 from .registry import Live, Registry
 
@@ -45,6 +53,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     if hc.auto_remove and hc.restart_policy.name not in ("", "no"):
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     portspecs.validate(hc)
+    hc = hostmodes.check(hc, registry.exists)
     networking.check_network_mode(req.config, hc)
     networking.check_links(hc, registry.exists)
     cid = new_id()
@@ -64,6 +73,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     else:
         name = names.generate(registry.names())
         registry.reserve(name, cid)
+    hc, nc = _legacy_links(hc, req.networking_config, name, registry)
     ph.mark("validate")
     prepared = attached = False
     referenced: list[str] = []
@@ -71,7 +81,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         # The container's networks are the network service's record from
         # now on; it refuses what Docker refuses before anything is made.
         attachments = peers.network.attach(
-            cid, name, net_mode, networking.endpoint_requests(hc, req.networking_config)
+            cid, name, net_mode, networking.endpoint_requests(hc, nc)
         )
         attached = True
         ph.mark("networks")
@@ -99,7 +109,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
             platform=req.platform or "linux",
             config=merged,
             host_config=hc,
-            networking_config=req.networking_config,
+            networking_config=nc,
             path=args[0],
             args=args[1:],
             mounts=plans,
@@ -125,3 +135,22 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
         raise
     ph.done(id=cid, name=name)
     return live
+
+
+def _legacy_links(
+    hc: HostConfig, nc: NetworkingConfig, name: str, registry: Registry
+) -> tuple[HostConfig, NetworkingConfig]:
+    """As dockerd keeps `--link`: in HostConfig.Links as `/target:/me/alias`
+    on the default bridge; on another network as the endpoint's links, as
+    given (HostConfig.Links null)."""
+    if not hc.links:
+        return hc, nc
+    if hc.network_mode in links.DEFAULT_BRIDGE:
+        return dataclasses.replace(
+            hc, links=links.stored(list(hc.links), name, lambda r: registry.lookup(r).ctr)
+        ), nc
+    endpoints = dict(nc.endpoints_config)
+    ep = copy.deepcopy(endpoints.get(hc.network_mode, EndpointConfig()))
+    ep.links = list(dict.fromkeys([*ep.links, *hc.links]))
+    endpoints[hc.network_mode] = ep
+    return dataclasses.replace(hc, links=[]), dataclasses.replace(nc, endpoints_config=endpoints)

@@ -389,6 +389,28 @@ class Lifecycle:
 
     # ------------------------------------------------------------ remove
 
+    def remove_link(self, ref: str) -> None:
+        """`docker rm --link /me/alias` (DELETE ?link=1): the link goes
+        from the container that made it; dockerd's messages."""
+        name = ref.strip("/")
+        parent_name, _, alias = name.rpartition("/")
+        if not parent_name:
+            self.registry.lookup(ref)  # 404 for a missing one, as dockerd
+            raise Internal("Conflict, cannot remove the default link name of the container")
+        try:
+            parent = self.registry.lookup(parent_name)
+        except NotFound:
+            raise NotFound(f"No such container: {name}") from None
+        with parent.lock:
+            hc = parent.ctr.host_config
+            kept = [
+                link for link in hc.links if link.partition(":")[2] != f"/{parent.ctr.name}/{alias}"
+            ]
+            if len(kept) == len(hc.links):
+                raise NotFound(f"No such container: {name}")
+            hc.links = kept
+            self.registry.save(parent)
+
     def remove(self, ref: str, force: bool = False, remove_volumes: bool = False) -> None:
         live = self.registry.lookup(ref)
         cid = live.id

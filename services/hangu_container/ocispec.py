@@ -65,21 +65,50 @@ class SpecInput:
     resolv_conf_path: str = ""
     mounts: list[dict[str, Any]] = field(default_factory=list)  # OCI mounts (binds, volumes)
     cgroup_parent: str = "/hangu"
+    # Namespaces of other containers to join (`--ipc/--pid container:<x>`):
+    # type -> path; and the /dev/shm to bind with a joined IPC namespace.
+    joined: dict[str, str] = field(default_factory=dict)
+    shm_source: str = ""
+    link_env: list[str] = field(default_factory=list)  # legacy links' variables (links.py)
 
 
 def hostname_of(config: ContainerConfig, container_id: str) -> str:
     return config.hostname or container_id[:12]
 
 
-def process_env(config: ContainerConfig, hostname: str) -> list[str]:
+def process_env(
+    config: ContainerConfig, hostname: str, link_env: list[str] | None = None
+) -> list[str]:
+    """dockerd's order: PATH, HOSTNAME, TERM, the links' variables, then the
+    container's own (which win)."""
     base = [f"PATH={DEFAULT_PATH}", f"HOSTNAME={hostname}"]
     if config.tty:
         base.append("TERM=xterm")
+    base = imageconfig.merge_env(base, list(link_env or []))
     return imageconfig.merge_env(base, list(config.env))
 
 
-def _default_mounts(hc: HostConfig) -> list[dict[str, Any]]:
+def _shm_mount(hc: HostConfig, shm_source: str) -> list[dict[str, Any]]:
+    """/dev/shm as dockerd gives it: a tmpfs of the container's own, the
+    host's (`--ipc host`), the donor's (`--ipc container:<x>`), none for
+    `--ipc none`."""
+    if hc.ipc_mode == "none":
+        return []
+    source = shm_source or ("/dev/shm" if hc.ipc_mode == "host" else "")
+    if source:
+        return [{"destination": "/dev/shm", "type": "bind", "source": source, "options": ["rbind"]}]
     shm = hc.shm_size or DEFAULT_SHM_SIZE
+    return [
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"],
+        }
+    ]
+
+
+def _default_mounts(hc: HostConfig, shm_source: str = "") -> list[dict[str, Any]]:
     sys_opts = ["nosuid", "noexec", "nodev", "rw" if hc.privileged else "ro"]
     return [
         {
@@ -113,12 +142,7 @@ def _default_mounts(hc: HostConfig) -> list[dict[str, Any]]:
             "source": "mqueue",
             "options": ["nosuid", "noexec", "nodev"],
         },
-        {
-            "destination": "/dev/shm",
-            "type": "tmpfs",
-            "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm}"],
-        },
+        *_shm_mount(hc, shm_source),
     ]
 
 
@@ -174,7 +198,11 @@ def build_mounts(inp: SpecInput) -> list[dict[str, Any]]:
     user = inp.mounts + _tmpfs_mounts(inp.host_config)
     user_dests = {m["destination"].rstrip("/") or "/" for m in user}
     etc = [m for m in _etc_binds(inp) if m["destination"] not in user_dests]
-    defaults = [m for m in _default_mounts(inp.host_config) if m["destination"] not in user_dests]
+    defaults = [
+        m
+        for m in _default_mounts(inp.host_config, inp.shm_source)
+        if m["destination"] not in user_dests
+    ]
     user_sorted = sorted(user, key=lambda m: len(Path(m["destination"]).parts))
     return defaults + etc + user_sorted
 
@@ -182,10 +210,11 @@ def build_mounts(inp: SpecInput) -> list[dict[str, Any]]:
 def _namespaces(inp: SpecInput) -> list[dict[str, str]]:
     hc = inp.host_config
     ns: list[dict[str, str]] = [{"type": "mount"}]
-    if hc.pid_mode != "host":
-        ns.append({"type": "pid"})
-    if hc.ipc_mode != "host":
-        ns.append({"type": "ipc"})
+    for kind, mode in (("pid", hc.pid_mode), ("ipc", hc.ipc_mode)):
+        if kind in inp.joined:
+            ns.append({"type": kind, "path": inp.joined[kind]})
+        elif mode != "host":
+            ns.append({"type": kind})
     if hc.uts_mode != "host" and inp.netns_path != "":
         ns.append({"type": "uts"})
     if inp.netns_path is None:
@@ -257,7 +286,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "terminal": cfg.tty,
         "user": {"uid": user.uid, "gid": user.gid},
         "args": imageconfig.process_args(cfg),
-        "env": process_env(cfg, hostname),
+        "env": process_env(cfg, hostname, inp.link_env),
         "cwd": cfg.working_dir or "/",
         "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
         "noNewPrivileges": "no-new-privileges" in hc.security_opt

@@ -60,7 +60,10 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
     def Remove(
         self, request: pb.RemoveContainerRequest, context: grpc.ServicerContext
     ) -> pb.RemoveContainerResponse:
-        self.lc.remove(request.reference, request.force, request.remove_volumes)
+        if request.remove_link:
+            self.lc.remove_link(request.reference)
+        else:
+            self.lc.remove(request.reference, request.force, request.remove_volumes)
         return pb.RemoveContainerResponse()
 
     def Rename(

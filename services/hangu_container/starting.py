@@ -22,7 +22,7 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.timing import Phases
 
-from . import mounts, networking, ocispec, portspecs
+from . import hostmodes, links, mounts, networking, ocispec, portspecs
 from .model import (
     Container,
     ContainerConfig,
@@ -155,6 +155,8 @@ class Starter:
             ctx.run, self.peers.network.create_sandbox, sandbox_request(cid, ctr.name, cfg, hc, nc)
         )
         try:
+            joined = hostmodes.resolve(hc, self._lookup)
+            link_env = links.start_env(ctr, self._lookup)
             rootfs = Path(self.peers.image.mount_rootfs(cid))
             ctr.rootfs_mounted = True
             ctr.rootfs_path = str(rootfs)
@@ -185,6 +187,9 @@ class Starter:
                     resolv_conf_path=sandbox.resolv_conf_path,
                     mounts=mounts.to_oci(plans),
                     cgroup_parent=self.cgroup_parent,
+                    joined=joined.namespaces,
+                    shm_source=joined.shm_source,
+                    link_env=link_env,
                 )
             )
             ph.mark("spec")
@@ -228,6 +233,9 @@ class Starter:
         self.registry.save(live)
         ph.mark("store")
         ph.done(pid=created.pid)
+
+    def _lookup(self, ref: str) -> Container:
+        return self.registry.lookup(ref).ctr
 
     @staticmethod
     def _take_sandbox(ctr: Container, pending: Future[Sandbox]) -> Sandbox:

@@ -216,4 +216,6 @@ ROUTES = [
     ("GET", "/containers/{id}/top", top),
     ("POST", "/containers/{id}/update", update),
     ("DELETE", "/containers/{id}", remove),
+    # `docker rm --link /me/alias` sends the link's name, slashes and all.
+    ("DELETE", "/containers/{id:.+}", remove),
 ]
