@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 300
 PYTEST_ARGS ?=
 
 DEBS := python3 python3-venv runc conmon nftables busybox-static docker-registry skopeo \
-	iproute2 iptables tmux docker-compose
+	iproute2 iptables tmux docker-compose tini
 
 .PHONY: deps docker-cli venv protos lint format up down purge status test test-unit test-service \
 	test-e2e bench install-systemd

@@ -70,6 +70,13 @@ class SpecInput:
     joined: dict[str, str] = field(default_factory=dict)
     shm_source: str = ""
     link_env: list[str] = field(default_factory=list)  # legacy links' variables (links.py)
+    # `--init`: the host's init binary (tini), run as pid 1 in front of the
+    # command; "" for none.
+    init_path: str = ""
+
+
+# Where dockerd mounts its docker-init (tini) in a container.
+INIT_DESTINATION = "/sbin/docker-init"
 
 
 def hostname_of(config: ContainerConfig, container_id: str) -> str:
@@ -277,15 +284,33 @@ def cgroups_path(inp: SpecInput) -> str:
     )
 
 
+def with_init(inp: SpecInput, args: list[str], mounts: list[dict[str, Any]]) -> list[str]:
+    """dockerd's `--init`: only in a pid namespace of the container's own,
+    the init as pid 1 (`docker-init -- cmd args`), bind-mounted read-only."""
+    pid_mode = inp.host_config.pid_mode
+    if not inp.init_path or pid_mode == "host" or pid_mode.startswith("container:"):
+        return args
+    mounts.append(
+        {
+            "destination": INIT_DESTINATION,
+            "type": "bind",
+            "source": inp.init_path,
+            "options": ["bind", "ro"],
+        }
+    )
+    return [INIT_DESTINATION, "--", *args]
+
+
 def build_spec(inp: SpecInput) -> dict[str, Any]:
     cfg, hc = inp.config, inp.host_config
+    mounts = build_mounts(inp)
     hostname = hostname_of(cfg, inp.container_id)
     user = users.resolve_user(inp.rootfs, cfg.user, list(hc.group_add))
     caps = capabilities.effective_caps(list(hc.cap_add), list(hc.cap_drop), hc.privileged)
     process: dict[str, Any] = {
         "terminal": cfg.tty,
         "user": {"uid": user.uid, "gid": user.gid},
-        "args": imageconfig.process_args(cfg),
+        "args": with_init(inp, imageconfig.process_args(cfg), mounts),
         "env": process_env(cfg, hostname, inp.link_env),
         "cwd": cfg.working_dir or "/",
         "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
@@ -317,7 +342,7 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "ociVersion": "1.0.2-dev",
         "process": process,
         "root": {"path": str(inp.rootfs), "readonly": hc.readonly_rootfs},
-        "mounts": build_mounts(inp),
+        "mounts": mounts,
         "linux": linux,
     }
     if "uts" in {n["type"] for n in linux["namespaces"]}:

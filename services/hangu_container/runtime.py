@@ -27,7 +27,7 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.config import search_path
 from hangu_runtime.errors import Conflict, Internal
 
-from . import fds
+from . import fds, starterrors
 
 log = hlog.get_logger("hangu.container.runtime")
 
@@ -66,6 +66,39 @@ class RuntimePaths:
             d.mkdir(parents=True, exist_ok=True)
 
 
+class CreateFailed(Internal):
+    """`runc create` refused the container (dockerd reads the message for
+    the exit code: starterrors.classify)."""
+
+
+class InitMissing(Internal):
+    """No init binary for `--init` on the host (dockerd: a system error)."""
+
+
+# The host binary bind-mounted as a container's /sbin/docker-init, first
+# found on PATH unless configured: Debian's tini, static first (a
+# container may have no libc), then the name Debian's docker.io gives it.
+INIT_CANDIDATES = ("tini-static", "docker-init", "tini")
+
+
+def find_init(configured: str = "", path: str | None = None) -> str:
+    """The absolute path of the init for `--init`; InitMissing if none."""
+    names = (configured,) if configured else INIT_CANDIDATES
+    for name in names:
+        found = shutil.which(name, path=path if path is not None else search_path())
+        if found:
+            return os.path.abspath(found)
+    wanted = configured or "docker-init"
+    raise InitMissing(
+        f'exec: "{wanted}": executable file not found in $PATH'
+        + (
+            ""
+            if configured
+            else " (--init runs Debian's tini: install the tini package, or set HANGU_INIT_PATH)"
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Created:
     pid: int
@@ -81,11 +114,23 @@ class IOOptions:
 
 
 class Runtime:
-    def __init__(self, paths: RuntimePaths, runc: str = "runc", conmon: str = "conmon") -> None:
+    def __init__(
+        self,
+        paths: RuntimePaths,
+        runc: str = "runc",
+        conmon: str = "conmon",
+        init: str = "",
+    ) -> None:
         self.paths = paths
         self.runc = shutil.which(runc) or runc
         self.conmon = shutil.which(conmon) or conmon
+        self.init = init
         paths.ensure()
+
+    def init_binary(self) -> str:
+        """The host's init for `--init` (looked up at each use, so that
+        installing tini needs no restart)."""
+        return find_init(self.init)
 
     # ------------------------------------------------------------ runc
 
@@ -237,7 +282,7 @@ class Runtime:
         if pid <= 0:
             msg = str(reply.get("message") or self._conmon_err(bundle) or "conmon exited")
             self.delete(cid)
-            raise Internal(f"OCI runtime create failed: {msg.strip()}")
+            raise CreateFailed(starterrors.create_failed(msg))
         conmon_pid = int((bundle / "conmon.pid").read_text().strip() or 0)
         log.debug(
             "conmon_created",

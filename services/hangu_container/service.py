@@ -30,7 +30,9 @@ class ContainerService:
         self.settings = settings
         seccomp.use_profile(settings.seccomp_profile)
         paths = RuntimePaths(settings.run_dir("container"), settings.data_dir("container"))
-        runtime = Runtime(paths, runc=settings.runtime, conmon=settings.conmon)
+        runtime = Runtime(
+            paths, runc=settings.runtime, conmon=settings.conmon, init=settings.init_path
+        )
         store = Store(settings.data_dir("container") / "container.db")
         migration.migrate(store.engine, store)
         peers = peers or Peers(settings)

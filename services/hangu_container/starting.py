@@ -22,7 +22,7 @@ from hangu_runtime import logging as hlog
 from hangu_runtime.errors import HanguError, InvalidArgument
 from hangu_runtime.timing import Phases
 
-from . import hostmodes, links, mounts, networking, ocispec, portspecs
+from . import hostmodes, links, mounts, networking, ocispec, portspecs, starterrors
 from .model import (
     Container,
     ContainerConfig,
@@ -34,7 +34,7 @@ from .model import (
 )
 from .peers import Peers, SandboxRequest
 from .registry import Live, Registry
-from .runtime import IOOptions, Runtime
+from .runtime import CreateFailed, IOOptions, Runtime
 from .sessions import pid_gone
 
 log = hlog.get_logger("hangu.container.start")
@@ -190,6 +190,7 @@ class Starter:
                     joined=joined.namespaces,
                     shm_source=joined.shm_source,
                     link_env=link_env,
+                    init_path=self.rt.init_binary() if hc.init else "",
                 )
             )
             ph.mark("spec")
@@ -249,27 +250,24 @@ class Starter:
 
     @staticmethod
     def _start_error(err: HanguError) -> HanguError:
-        msg = err.message
-        if (
-            "executable file not found" in msg
-            or "no such file or directory" in msg
-            or "permission denied" in msg
-        ):
-            return InvalidArgument(msg)
+        if isinstance(err, CreateFailed):
+            verdict = starterrors.classify(err.message)
+            if verdict.invalid:
+                return InvalidArgument(verdict.message)
         return err
 
     def _failed(self, live: Live, err: HanguError) -> None:
         msg = err.message
         state = live.ctr.state
-        state.error = msg
-        if "executable file not found" in msg or "no such file or directory" in msg:
-            state.exit_code = 127
-        elif "permission denied" in msg:
-            state.exit_code = 126
+        verdict = starterrors.classify(msg) if isinstance(err, CreateFailed) else None
+        if verdict is not None and verdict.exit_code:
+            msg = verdict.message
+            state.exit_code = verdict.exit_code
         elif state.exit_code == 0:
             # As dockerd: only when nothing set one (a container that had
             # exited with 137 keeps it after a start that failed).
             state.exit_code = 128
+        state.error = msg
         log.warning("start_failed", id=live.id, error=msg)
         self.teardown(live)
         for session in live.waiting:

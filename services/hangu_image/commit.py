@@ -18,6 +18,7 @@ from .changes import apply_changes
 from .images import ImageStore
 from .layers import chain_ids
 from .models import ImageRecord
+from .placeholders import mount_placeholder_filter
 from .reference import Reference, parse_repository_tag
 from .rootfs import RootfsStore
 from .unpack import HashingReader
@@ -104,8 +105,17 @@ def commit(
     ref = parse_repository_tag(repository, tag).with_default_tag() if repository else None
 
     parent_diff_ids = list((parent_config.get("rootfs") or {}).get("diff_ids") or [])
-    # `docker commit` always adds a layer, an empty one too (as dockerd).
-    made = commit_upper(store, rootfs.dir(container_id) / "upper", parent_diff_ids, keep_empty=True)
+    # `docker commit` always adds a layer, an empty one too (as dockerd),
+    # without what runc made only for the container's own mounts.
+    info = rootfs.get(container_id)
+    upper = Path(info.upper_dir)
+    made = commit_upper(
+        store,
+        upper,
+        parent_diff_ids,
+        skip=mount_placeholder_filter(upper, info.lower_dirs),
+        keep_empty=True,
+    )
     assert made is not None
     diff_ids, chain = made
     try:

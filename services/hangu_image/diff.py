@@ -45,10 +45,14 @@ def _walk(root: Path, rel_dir: str = "") -> Iterator[tuple[str, str, os.stat_res
             yield from _walk(root, rel)
 
 
-def changes(upper: Path, lowers: list[str]) -> list[tuple[str, int]]:
-    """Docker's change list: ("/path", kind), sorted by path."""
+Skip = Callable[[str], bool]
+
+
+def changes(upper: Path, lowers: list[str], skip: Skip | None = None) -> list[tuple[str, int]]:
+    """Docker's change list: ("/path", kind), sorted by path; `skip(rel)`
+    leaves entries out (with their contents)."""
     out: list[tuple[str, int]] = []
-    for rel, _, st in _walk(upper):
+    for rel, _, st in _kept(upper, skip):
         if is_whiteout(st):
             out.append(("/" + rel, DELETED))
             continue
@@ -56,9 +60,6 @@ def changes(upper: Path, lowers: list[str]) -> list[tuple[str, int]]:
         out.append(("/" + rel, MODIFIED if in_lower else ADDED))
     out.sort()
     return out
-
-
-Skip = Callable[[str], bool]
 
 
 def _kept(upper: Path, skip: Skip | None) -> Iterator[tuple[str, str, os.stat_result]]:

@@ -28,6 +28,7 @@ from .images import ImageStore
 from .layers import LayerStore
 from .models import RootfsRecord
 from .mounts import is_mounted, mount_overlay, unmount
+from .placeholders import mount_placeholder_filter
 
 _CID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -184,7 +185,8 @@ class RootfsStore:
     def changes(self, cid: str) -> list[tuple[str, int]]:
         """`docker diff`: (path, kind) for what the writable layer changed."""
         info = self.get(cid)
-        return diff.changes(Path(info.upper_dir), info.lower_dirs)
+        upper, lowers = Path(info.upper_dir), info.lower_dirs
+        return diff.changes(upper, lowers, mount_placeholder_filter(upper, lowers))
 
     def export(self, cid: str, stop: threading.Event | None = None) -> Iterator[bytes]:
         """`docker export`: the merged root filesystem as a tar; mounts it for

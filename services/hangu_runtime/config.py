@@ -46,6 +46,9 @@ class Settings:
     nft_table: str = "hangu"
     runtime: str = "runc"
     conmon: str = "conmon"
+    # The host binary `--init` bind-mounts as /sbin/docker-init (a name on
+    # PATH or a path). Empty: tini-static, docker-init, then tini.
+    init_path: str = ""
     log_level: str = "info"
     # Thread pool and concurrency cap of each gRPC server.
     grpc_workers: int = 512

@@ -6,8 +6,6 @@ mounted root filesystems COPY --from reads, kept until the build ends."""
 from __future__ import annotations
 
 import contextlib
-import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,31 +17,6 @@ from ..rootfs import RootfsStore
 from .state import StageState
 
 PREFIX = "build-"
-# What runc creates in a root filesystem for the container's own mounts
-# when the image lacks them; dockerd keeps them in an init layer, so they
-# never reach a committed step.
-_PLACEHOLDERS = frozenset(("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev", "proc", "sys"))
-
-
-def mount_placeholder_filter(upper: Path, lowers: list[str]) -> Callable[[str], bool]:
-    def in_lowers(rel: str) -> bool:
-        return any(os.path.lexists(os.path.join(low, rel)) for low in lowers)
-
-    def placeholder(rel: str) -> bool:
-        if rel not in _PLACEHOLDERS or in_lowers(rel):
-            return False
-        st = os.lstat(upper / rel)
-        if stat.S_ISDIR(st.st_mode):
-            return not any(os.scandir(upper / rel))
-        return stat.S_ISREG(st.st_mode) and st.st_size == 0
-
-    def skip(rel: str) -> bool:
-        if rel == "etc" and not in_lowers("etc"):
-            # /etc made only to hold the placeholders
-            return all(placeholder(f"etc/{e.name}") for e in os.scandir(upper / "etc"))
-        return placeholder(rel)
-
-    return skip
 
 
 class FsStep:

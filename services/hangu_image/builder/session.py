@@ -24,6 +24,7 @@ from .. import buildcontext, platforms
 from .. import dockerfile as df
 from ..commit import commit_upper
 from ..layers import chain_ids
+from ..placeholders import mount_placeholder_filter
 from ..platforms import host_platform
 from ..progress import Cancelled, ProgressEvent
 from ..reference import Reference, parse, parse_repository_tag
@@ -32,7 +33,7 @@ from . import remote, steps
 from .buildargs import BuildArgs
 from .cache import BuildCache
 from .copying import ContextSums
-from .fsstep import FsStep, mount_placeholder_filter
+from .fsstep import FsStep
 from .imageconfig import child_config, shell_of, with_comment
 from .journal import ContainerJournal
 from .needed import needed_stages
