@@ -92,6 +92,14 @@ def create_and_remove(engine: Engine) -> float:
     return time.perf_counter() - start
 
 
+def start_exec_target(engine: Engine) -> None:
+    engine.state["exec"] = engine.docker("run", "-d", "busybox", "sleep", "3600").strip()
+
+
+def stop_exec_target(engine: Engine) -> None:
+    engine.docker("rm", "-f", engine.state.pop("exec"), check=False)
+
+
 def run_detached_then_stop(engine: Engine) -> float:
     start = time.perf_counter()
     cid = engine.docker("run", "-d", "busybox", "sleep", "60").strip()
@@ -113,6 +121,12 @@ OPERATIONS = {
     ),
     "run-d": Operation("docker run -d busybox sleep 60 + docker rm -f", run_detached_then_stop),
     "create": Operation("docker create + docker rm", create_and_remove),
+    "exec": Operation(
+        "docker exec CONTAINER true",
+        lambda e: timed(e, "exec", e.state["exec"], "true"),
+        prepare=start_exec_target,
+        finish=stop_exec_target,
+    ),
     "ps": Operation("docker ps -a", lambda e: timed(e, "ps", "-a")),
     "images": Operation("docker images", lambda e: timed(e, "images")),
     # Issue 7's budgets.
