@@ -307,6 +307,7 @@ def exec_to_pb(r: ExecRecord) -> pb.Exec:
         privileged=c.privileged,
         user=c.user,
         working_dir=c.working_dir,
+        detach_keys=r.detach_keys,
     )
     if r.exit_code is not None:
         msg.exit_code = r.exit_code

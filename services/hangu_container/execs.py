@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -28,7 +29,7 @@ from . import capabilities, fds, imageconfig, users
 from .lifecycle import Lifecycle
 from .model import ExecConfig
 from .registry import Live
-from .sessions import AttachSession, pid_gone
+from .sessions import AttachSession, parse_detach_keys, pid_gone
 
 log = hlog.get_logger("hangu.container.exec")
 
@@ -44,6 +45,7 @@ class ExecRecord:
     pid: int = 0
     bundle: Path = field(default_factory=Path)
     done: threading.Event = field(default_factory=threading.Event)
+    detach_keys: bytes = b""
 
 
 class Execs:
@@ -56,12 +58,21 @@ class Execs:
     def create(self, req: ExecConfig) -> ExecRecord:
         live = self.lc.registry.lookup(req.container)
         if live.ctr.state.status == "paused":
-            raise Conflict(f"Container {live.id} is paused, unpause the container before exec")
+            # dockerd names the container as the client did.
+            raise Conflict(
+                f"Container {req.container} is paused, unpause the container before exec"
+            )
         if not live.running:
             raise Conflict(f"Container {live.id} is not running")
         if not req.cmd:
             raise InvalidArgument("No exec command specified")
-        record = ExecRecord(id=new_id(), container_id=live.id, config=req)
+        keys = b""
+        if req.detach_keys:
+            try:
+                keys = parse_detach_keys(req.detach_keys)
+            except ValueError:
+                raise InvalidArgument(f"Invalid escape keys ({req.detach_keys}) provided") from None
+        record = ExecRecord(id=new_id(), container_id=live.id, config=req, detach_keys=keys)
         with self._lock:
             self._by_id[record.id] = record
         return record
@@ -73,15 +84,30 @@ class Execs:
             raise NotFound(f"No such exec instance: {exec_id}")
         return record
 
-    def session(self, exec_id: str, tty: bool) -> AttachSession:
+    def active(self, container_id: str) -> list[str]:
+        """The container's execs that have not ended (created or running),
+        oldest first: inspect's ExecIDs."""
+        with self._lock:
+            return [
+                r.id
+                for r in self._by_id.values()
+                if r.container_id == container_id and not r.done.is_set()
+            ]
+
+    def session(self, exec_id: str, raw: bool) -> AttachSession:
         """A session for the exec's I/O (output streams as dockerd: both
-        when stdin is not attached)."""
-        cfg = self.get(exec_id).config
+        when stdin is not attached). `raw`: the client reads one unframed
+        stream (the start's Tty); as with dockerd, stderr is then not
+        attached unless the process has a terminal (where it is stdout).
+        Detach keys apply only with a terminal."""
+        r = self.get(exec_id)
+        cfg = r.config
         return AttachSession(
             cfg.attach_stdin,
             cfg.attach_stdout or not cfg.attach_stdin,
-            cfg.attach_stderr or not cfg.attach_stdin,
-            tty=tty or cfg.tty,
+            (cfg.attach_stderr or not cfg.attach_stdin) and (cfg.tty or not raw),
+            r.detach_keys or parse_detach_keys(""),
+            tty=cfg.tty,
         )
 
     def forget(self, exec_id: str) -> None:
@@ -102,7 +128,10 @@ class Execs:
         if req.working_dir:
             proc["cwd"] = req.working_dir
         if req.user:
-            u = users.resolve_user(Path(spec["root"]["path"]), req.user)
+            # The container's --group-add applies to an exec's user too.
+            u = users.resolve_user(
+                Path(spec["root"]["path"]), req.user, list(live.ctr.host_config.group_add)
+            )
             proc["user"] = {"uid": u.uid, "gid": u.gid}
             if u.additional_gids:
                 proc["user"]["additionalGids"] = u.additional_gids
@@ -115,20 +144,37 @@ class Execs:
         return proc
 
     def start(
-        self, exec_id: str, tty: bool, size: tuple[int, int] | None, session: AttachSession | None
+        self, exec_id: str, raw: bool, size: tuple[int, int] | None, session: AttachSession | None
     ) -> ExecRecord:
         """Run the exec; with a session, its I/O is attached before the
         process starts. Returns once the process runs (its end is
-        `record.done`)."""
+        `record.done`). The process has a terminal only if the exec was
+        created with one (`raw`, the start's Tty, shapes only the client's
+        stream: see `session`). A start that fails ends the exec with
+        dockerd's exit code 126, whatever the cause."""
         r = self.get(exec_id)
         with self._lock:
+            if r.done.is_set():
+                raise Conflict(f"Error: Exec command {exec_id} has already run")
             if r.started:
-                raise Conflict(f"Exec {exec_id} has already been started")
+                raise Conflict(f"Error: Exec command {exec_id} is already running")
             r.started = True
+        try:
+            return self._launch(r, size, session)
+        except BaseException:
+            r.running = False
+            if r.exit_code is None:
+                r.exit_code = 126
+            r.done.set()
+            raise
+
+    def _launch(
+        self, r: ExecRecord, size: tuple[int, int] | None, session: AttachSession | None
+    ) -> ExecRecord:
         live = self.lc.registry.lookup(r.container_id)
         if not live.running:
             raise Conflict(f"Container {live.id} is not running")
-        tty = tty or r.config.tty
+        tty = r.config.tty
         proc = self._process(live, r.config, tty, size)
         r.bundle = self.rt.paths.run / "exec" / r.id
         r.bundle.mkdir(parents=True, exist_ok=True)
@@ -219,10 +265,8 @@ class Execs:
         if pid <= 0:
             sync_r.close()
             msg = str((started or {}).get("message") or _err(r.bundle) or "exec failed")
-            r.exit_code = 126 if "permission denied" in msg else 127
-            r.done.set()
             shutil.rmtree(r.bundle, ignore_errors=True)
-            raise InvalidArgument(f"OCI runtime exec failed: {msg.strip()}")
+            raise InvalidArgument(f"OCI runtime exec failed: {runc_message(msg)}: unknown")
         r.pid = pid
         r.running = True
         threading.Thread(target=self._reap, args=(r, sync), name="exec-wait", daemon=True).start()
@@ -277,6 +321,20 @@ class _Lines:
             return None
         data: dict[str, Any] = json.loads(line)
         return data
+
+
+# One line of runc's logrus output: time="..." level=error msg="..." (Go quoting).
+_LOGRUS = re.compile(r'level=\w+ msg="((?:[^"\\]|\\.)*)"')
+
+
+def runc_message(text: str) -> str:
+    """What runc said, without its log line's decoration: the text dockerd
+    shows after "OCI runtime exec failed: " (containerd passes runc's
+    message on bare)."""
+    found = _LOGRUS.findall(text)
+    if not found:
+        return text.strip()
+    return re.sub(r"\\(.)", r"\1", found[-1]).strip()
 
 
 def _err(bundle: Path) -> str:

@@ -47,7 +47,9 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
 
     def Get(self, request: pb.GetContainerRequest, context: grpc.ServicerContext) -> pb.Container:
         live = self.lc.registry.lookup(request.reference)
-        return converters.container_to_pb(listing.view(live, request.size))
+        view = listing.view(live, request.size)
+        view.exec_ids = self.execs.active(live.id)
+        return converters.container_to_pb(view)
 
     def List(
         self, request: pb.ListContainersRequest, context: grpc.ServicerContext
@@ -248,6 +250,7 @@ class ContainerServicer(pb_grpc.ContainerServiceServicer):
         session = self.execs.session(exec_id, first.tty)
         context.add_callback(session.close)
         self.execs.start(exec_id, first.tty, size, session)
+        yield pb.OutputChunk()  # the process runs: the client may send stdin now
         pump_input(
             session,
             (converters.client_input(r) for r in request_iterator),

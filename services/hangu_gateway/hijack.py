@@ -20,6 +20,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from . import versions
+from .keys import api_version
+
 RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
@@ -167,11 +170,20 @@ def wants_upgrade(request: web.Request) -> bool:
     return "upgrade" in connection and request.headers.get("Upgrade", "").lower() == "tcp"
 
 
+def content_type(upgrade: bool, tty: bool, api_version: str) -> str:
+    """dockerd's: the multiplexed type only on an upgraded connection of
+    API 1.42 or later without a TTY, else the raw type (even when the
+    bytes are framed)."""
+    if upgrade and not tty and versions.at_least(api_version, "1.42"):
+        return MULTIPLEXED_STREAM
+    return RAW_STREAM
+
+
 async def hijack(request: web.Request, tty: bool) -> Hijacked:
     """Send the hijack header and take the connection over."""
     upgrade = wants_upgrade(request)
     response = _HijackResponse(101 if upgrade else 200, "UPGRADED" if upgrade else "OK")
-    response.headers["Content-Type"] = RAW_STREAM if tty else MULTIPLEXED_STREAM
+    response.headers["Content-Type"] = content_type(upgrade, tty, api_version(request))
     if upgrade:
         response.headers["Connection"] = "Upgrade"
         response.headers["Upgrade"] = "tcp"

@@ -339,7 +339,10 @@ def _exec(
             yield pb.StartExecRequest(close_stdin=True)
         time.sleep(30)
 
-    return list(stub.StartExec(requests())), eid  # type: ignore[attr-defined]
+    out = list(stub.StartExec(requests()))  # type: ignore[attr-defined]
+    # The first answer, empty, says the process runs.
+    assert out[0] == pb.OutputChunk()
+    return out[1:], eid
 
 
 def test_exec(stub: object) -> None:

@@ -4,6 +4,7 @@ terminal resizes."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import Callable
@@ -39,13 +40,18 @@ async def _pump(
         assert hj.stream is not None
         while True:
             data = await hj.stream.read()
-            if not data:
-                if not hj.stream.lost.is_set():
-                    # A half-close: the client has no more input. The
-                    # process must see EOF; output keeps flowing.
-                    await call.write(close_message)
+            try:
+                if not data:
+                    if not hj.stream.lost.is_set():
+                        # A half-close: the client has no more input. The
+                        # process must see EOF; output keeps flowing.
+                        await call.write(close_message)
+                    return
+                await call.write(stdin_message(data))
+            except asyncio.InvalidStateError:
+                # The call has ended (the process exited or failed to
+                # start) while the client was still sending: nothing to do.
                 return
-            await call.write(stdin_message(data))
 
     async def forward_output() -> None:
         async for chunk in call:
@@ -199,10 +205,18 @@ async def logs(request: web.Request) -> web.StreamResponse:
 # ----------------------------------------------------------------- exec
 
 
+def _fields(body: Any) -> dict[str, Any]:
+    """A JSON object's members by lower-cased name: Go's decoder matches
+    names without regard to case (docker-py sends `detachKeys`)."""
+    if not isinstance(body, dict):
+        return {}
+    return {str(k).lower(): v for k, v in body.items()}
+
+
 async def exec_create(request: web.Request) -> web.StreamResponse:
     ref = request.match_info["id"]
-    body = await json_body(request)
-    cmd = body.get("Cmd") or []
+    body = _fields(await json_body(request))
+    cmd = body.get("cmd") or []
     if isinstance(cmd, str):
         cmd = [cmd]
     if not cmd:
@@ -210,17 +224,17 @@ async def exec_create(request: web.Request) -> web.StreamResponse:
     resp = await backends(request).container.CreateExec(
         cpb.CreateExecRequest(
             reference=ref,
-            attach_stdin=bool(body.get("AttachStdin")),
-            attach_stdout=bool(body.get("AttachStdout")),
-            attach_stderr=bool(body.get("AttachStderr")),
-            detach_keys=body.get("DetachKeys") or "",
-            tty=bool(body.get("Tty")),
-            env=body.get("Env") or [],
+            attach_stdin=bool(body.get("attachstdin")),
+            attach_stdout=bool(body.get("attachstdout")),
+            attach_stderr=bool(body.get("attachstderr")),
+            detach_keys=body.get("detachkeys") or "",
+            tty=bool(body.get("tty")),
+            env=body.get("env") or [],
             cmd=cmd,
-            privileged=bool(body.get("Privileged")),
-            user=body.get("User") or "",
-            working_dir=body.get("WorkingDir") or "",
-            console_size=body.get("ConsoleSize") or [],
+            privileged=bool(body.get("privileged")),
+            user=body.get("user") or "",
+            working_dir=body.get("workingdir") or "",
+            console_size=body.get("consolesize") or [],
         )
     )
     return json_response({"Id": resp.id}, status=201)
@@ -232,21 +246,37 @@ async def _exec_inspect(request: web.Request, exec_id: str) -> cpb.Exec:
 
 async def exec_start(request: web.Request) -> web.StreamResponse:
     exec_id = request.match_info["id"]
-    body = await json_body(request, required=False) or {}
-    info = await _exec_inspect(request, exec_id)
-    detach = bool(body.get("Detach"))
-    tty = bool(body.get("Tty")) or info.tty
+    body = _fields(await json_body(request, required=False))
+    await _exec_inspect(request, exec_id)  # a missing exec is a plain 404
+    detach = bool(body.get("detach"))
+    # As dockerd: the start's Tty alone says whether the client's stream is
+    # raw or framed (docker-py starts a TTY exec with Tty false and reads
+    # frames); the process has a terminal if the exec was created with one.
+    tty = bool(body.get("tty"))
     call = backends(request).container.StartExec()
     first = cpb.StartExecRequest(exec_id=exec_id, detach=detach, tty=tty)
-    size = body.get("ConsoleSize") or []
+    size = body.get("consolesize") or []
     if len(size) == 2 and size[0] and size[1]:
         first.resize.CopyFrom(cpb.TerminalSize(height=size[0], width=size[1]))
     await call.write(first)
     if detach:
         async for _ in call:
             pass
-        return json_response({}, status=200)
+        return web.Response(status=200)  # dockerd: no body
     hj = await hijack.hijack(request, tty)
+    # The service's first answer says the process runs; until then nothing
+    # is written to the call (client bytes wait in the hijacked stream), so
+    # a failed start is always its own status, never a race with our
+    # writes. As dockerd, the header is out by then and the error is the
+    # stream's one stdout line (`docker exec` prints it).
+    try:
+        await call.read()
+    except grpc.aio.AioRpcError as err:
+        text = (err.details() or err.code().name).encode() + b"\r\n"
+        with contextlib.suppress(ConnectionError):
+            await hj.write(text if tty else hijack.frame(hijack.STDOUT, text))
+        hj.close()
+        return hj.response
     await _pump(
         hj,
         call,
@@ -267,21 +297,24 @@ async def exec_resize(request: web.Request) -> web.StreamResponse:
 
 async def exec_inspect(request: web.Request) -> web.StreamResponse:
     e = await _exec_inspect(request, request.match_info["id"])
+    process: dict[str, Any] = {
+        "tty": e.tty,
+        "entrypoint": e.entrypoint,
+        "arguments": list(e.arguments),
+        "privileged": e.privileged,
+    }
+    if e.user:  # omitempty in dockerd's ExecProcessConfig
+        process["user"] = e.user
     return json_response(
         {
             "CanRemove": False,
             "ContainerID": e.container_id,
-            "DetachKeys": "",
+            # dockerd's []byte: base64 in JSON ("" when none were given).
+            "DetachKeys": base64.b64encode(e.detach_keys).decode(),
             "ID": e.id,
             "Running": e.running,
             "ExitCode": e.exit_code if e.HasField("exit_code") else None,
-            "ProcessConfig": {
-                "tty": e.tty,
-                "entrypoint": e.entrypoint,
-                "arguments": list(e.arguments),
-                "privileged": e.privileged,
-                "user": e.user,
-            },
+            "ProcessConfig": process,
             "OpenStdin": e.open_stdin,
             "OpenStderr": e.open_stderr,
             "OpenStdout": e.open_stdout,

@@ -2268,6 +2268,7 @@ class StartExecRequest(_message.Message):
     """first message"""
     detach: _builtins.bool
     tty: _builtins.bool
+    """the client reads one raw stream (Docker's start Tty: stderr dropped); the process has a terminal only if the exec was created with tty"""
     stdin_data: _builtins.bytes
     close_stdin: _builtins.bool
     @_builtins.property
@@ -2308,6 +2309,7 @@ class Exec(_message.Message):
     PRIVILEGED_FIELD_NUMBER: _builtins.int
     USER_FIELD_NUMBER: _builtins.int
     WORKING_DIR_FIELD_NUMBER: _builtins.int
+    DETACH_KEYS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     container_id: _builtins.str
     running: _builtins.bool
@@ -2322,6 +2324,8 @@ class Exec(_message.Message):
     privileged: _builtins.bool
     user: _builtins.str
     working_dir: _builtins.str
+    detach_keys: _builtins.bytes
+    """as parsed ("ctrl-p,ctrl-q" → 0x10 0x11); empty: none given"""
     @_builtins.property
     def arguments(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -2341,10 +2345,11 @@ class Exec(_message.Message):
         privileged: _builtins.bool = ...,
         user: _builtins.str = ...,
         working_dir: _builtins.str = ...,
+        detach_keys: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "exit_code", b"exit_code"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "arguments", b"arguments", "container_id", b"container_id", "entrypoint", b"entrypoint", "exit_code", b"exit_code", "id", b"id", "open_stderr", b"open_stderr", "open_stdin", b"open_stdin", "open_stdout", b"open_stdout", "pid", b"pid", "privileged", b"privileged", "running", b"running", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code", "arguments", b"arguments", "container_id", b"container_id", "detach_keys", b"detach_keys", "entrypoint", b"entrypoint", "exit_code", b"exit_code", "id", b"id", "open_stderr", b"open_stderr", "open_stdin", b"open_stdin", "open_stdout", b"open_stdout", "pid", b"pid", "privileged", b"privileged", "running", b"running", "tty", b"tty", "user", b"user", "working_dir", b"working_dir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__exit_code: _TypeAlias = _typing.Literal["exit_code"]  # noqa: Y015
     _WhichOneofArgType__exit_code: _TypeAlias = _typing.Literal["_exit_code", b"_exit_code"]  # noqa: Y015

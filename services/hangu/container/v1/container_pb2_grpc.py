@@ -306,7 +306,9 @@ class ContainerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StartExec(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
+        """StartExec: the first answer (an empty chunk) says the process runs; a
+        failed start is the call's status (the exec then has exit code 126).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')

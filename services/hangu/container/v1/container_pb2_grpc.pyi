@@ -61,6 +61,9 @@ class ContainerServiceStub:
     Logs: _grpc.UnaryStreamMultiCallable[_container_pb2.LogsRequest, _container_pb2.OutputChunk]
     CreateExec: _grpc.UnaryUnaryMultiCallable[_container_pb2.CreateExecRequest, _container_pb2.CreateExecResponse]
     StartExec: _grpc.StreamStreamMultiCallable[_container_pb2.StartExecRequest, _container_pb2.OutputChunk]
+    """StartExec: the first answer (an empty chunk) says the process runs; a
+    failed start is the call's status (the exec then has exit code 126).
+    """
     GetExec: _grpc.UnaryUnaryMultiCallable[_container_pb2.GetExecRequest, _container_pb2.Exec]
     ResizeExec: _grpc.UnaryUnaryMultiCallable[_container_pb2.ResizeExecRequest, _container_pb2.ResizeExecResponse]
     Top: _grpc.UnaryUnaryMultiCallable[_container_pb2.TopRequest, _container_pb2.TopResponse]
@@ -101,6 +104,9 @@ class ContainerServiceAsyncStub(ContainerServiceStub):
     Logs: _aio.UnaryStreamMultiCallable[_container_pb2.LogsRequest, _container_pb2.OutputChunk]  # type: ignore[assignment]
     CreateExec: _aio.UnaryUnaryMultiCallable[_container_pb2.CreateExecRequest, _container_pb2.CreateExecResponse]  # type: ignore[assignment]
     StartExec: _aio.StreamStreamMultiCallable[_container_pb2.StartExecRequest, _container_pb2.OutputChunk]  # type: ignore[assignment]
+    """StartExec: the first answer (an empty chunk) says the process runs; a
+    failed start is the call's status (the exec then has exit code 126).
+    """
     GetExec: _aio.UnaryUnaryMultiCallable[_container_pb2.GetExecRequest, _container_pb2.Exec]  # type: ignore[assignment]
     ResizeExec: _aio.UnaryUnaryMultiCallable[_container_pb2.ResizeExecRequest, _container_pb2.ResizeExecResponse]  # type: ignore[assignment]
     Top: _aio.UnaryUnaryMultiCallable[_container_pb2.TopRequest, _container_pb2.TopResponse]  # type: ignore[assignment]
@@ -263,7 +269,10 @@ class ContainerServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request_iterator: _MaybeAsyncIterator[_container_pb2.StartExecRequest],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_container_pb2.OutputChunk], _abc.AsyncIterator[_container_pb2.OutputChunk]]: ...
+    ) -> _typing.Union[_abc.Iterator[_container_pb2.OutputChunk], _abc.AsyncIterator[_container_pb2.OutputChunk]]:
+        """StartExec: the first answer (an empty chunk) says the process runs; a
+        failed start is the call's status (the exec then has exit code 126).
+        """
 
     @_abc_1.abstractmethod
     def GetExec(
