@@ -15,7 +15,17 @@ from hangu_runtime.errors import HanguError, InvalidArgument, NotFound
 from hangu_runtime.ids import new_id
 from hangu_runtime.timing import Phases
 
-from . import healthcheck, hostmodes, imageconfig, links, mounts, names, networking, portspecs
+from . import (
+    devices,
+    healthcheck,
+    hostmodes,
+    imageconfig,
+    links,
+    mounts,
+    names,
+    networking,
+    portspecs,
+)
 from .model import (
     Container,
     ContainerConfig,
@@ -42,6 +52,7 @@ def create_container(registry: Registry, peers: Peers, req: CreateRequest) -> Li
     ph = Phases("create")
     name = names.validate(req.name) if req.name else ""
     healthcheck.validate(req.config.healthcheck)
+    devices.validate(list(req.host_config.devices), list(req.host_config.device_cgroup_rules))
     image = peers.image.get(req.config.image)
     ph.mark("image_get")
     merged = imageconfig.merge(req.config, imageconfig.image_runtime_config(image.config_json))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import capabilities, imageconfig, rlimits, seccomp, users
+from . import capabilities, devices, imageconfig, rlimits, seccomp, users
 from .model import ContainerConfig, HostConfig
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -331,6 +331,14 @@ def build_spec(inp: SpecInput) -> dict[str, Any]:
         "resources": resources(hc),
         "cgroupsPath": cgroups_path(inp),
     }
+    if hc.devices or hc.device_cgroup_rules:
+        nodes, allowed = devices.host_devices(list(hc.devices))
+        if nodes:
+            linux["devices"] = nodes
+        if not hc.privileged:
+            linux["resources"]["devices"] += allowed + devices.cgroup_rules(
+                list(hc.device_cgroup_rules)
+            )
     if hc.sysctls:
         linux["sysctl"] = dict(hc.sysctls)
     if not hc.privileged:

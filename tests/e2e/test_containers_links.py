@@ -273,3 +273,45 @@ def test_host_namespaces(stack: Stack) -> None:
     assert out.strip() == "0"
     out = ok(stack.run_docker("run", "--rm", "busybox", "readlink", "/proc/self/ns/ipc"))
     assert out.strip() != host_ipc
+
+
+def test_devices_and_device_cgroup_rules(stack: Stack) -> None:
+    # /dev/loop-control (c 10:237) is outside Docker's default device rules: without
+    # --device the node is not there, with it the node is made with the
+    # host's mode and the cgroup lets it be opened
+    assert "No such file" in refused(
+        stack, "run", "--rm", "busybox", "head", "-c0", "/dev/loop-control"
+    )
+    out = ok(
+        stack.run_docker(
+            "run",
+            "--rm",
+            "--device",
+            "/dev/loop-control:/dev/xloop:r",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c '%F %t:%T %a' /dev/xloop && head -c0 /dev/xloop && echo opened",
+        )
+    )
+    assert out == "character special file a:ed 600\nopened\n"
+    # a node made by hand (mknod is in Docker's default capabilities) is
+    # refused by the device cgroup unless a rule allows it
+    make = "mknod /dev/k c 10 237 && head -c0 /dev/k && echo opened"
+    denied = stack.run_docker("run", "--rm", "busybox", "sh", "-c", make)
+    assert "Operation not permitted" in denied.stderr
+    allowed = ok(
+        stack.run_docker(
+            "run", "--rm", "--device-cgroup-rule", "c 10:237 r", "busybox", "sh", "-c", make
+        )
+    )
+    assert allowed == "opened\n"
+    assert (
+        'error gathering device information while adding custom device "/dev/nosuch": '
+        "no such file or directory"
+    ) in refused(stack, "run", "--rm", "--device", "/dev/nosuch", "busybox", "true")
+    client = stack.docker_client()
+    with pytest.raises(docker.errors.APIError) as info:
+        client.containers.create("busybox", "true", device_cgroup_rules=["x 1:2 r"])
+    assert info.value.response.status_code == 400
+    assert "invalid device cgroup format 'x 1:2 r'" in str(info.value)
