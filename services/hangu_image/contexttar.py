@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from .unpack import CHUNK, ChunkReader, LayerError, Unpacker, decompressed
+from .unpack import CHUNK, COMPRESSED, ChunkReader, LayerError, Unpacker, decompressed
 
 Sink = Callable[[memoryview], object]
-_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
 
 class ContentWatcher(Protocol):
@@ -96,7 +95,7 @@ def _chunks(source: BinaryIO | Iterable[bytes]) -> Iterator[bytes]:
         return iter(lambda: reader.read(CHUNK), b"")
     chunks = iter(source)
     first = next(chunks, b"")
-    if len(first) >= 6 and not first.startswith(_COMPRESSED):
+    if len(first) >= 6 and not first.startswith(COMPRESSED):
         return itertools.chain([first], chunks)
     buffered = io.BufferedReader(ChunkReader(itertools.chain([first], chunks)), CHUNK)
     stream = decompressed(buffered)

@@ -1,5 +1,6 @@
 """Go's pattern rules as Docker's .dockerignore uses them (dockerignore.py):
-the syntax check of `filepath.Match`, the Go regular expression that moby's
+the syntax check of `filepath.Match` and the match itself (COPY and ADD
+wildcards), the Go regular expression that moby's
 patternmatcher builds from a pattern, and that Go regexp translated to an
 equivalent Python one (Go's parser is modelled, so odd patterns behave as
 in Docker: `[[:alpha:]]` is a POSIX class, `\\d` a digit, `[*]` is mangled)."""
@@ -370,3 +371,64 @@ def compile_regexp(source: str) -> re.Pattern[str] | BadPattern:
         )
     # ASCII: Go's \b is an ASCII word boundary; every class is spelled out as ranges.
     return re.compile(translated, re.ASCII)
+
+
+# --- filepath.Match itself (COPY and ADD wildcards) ----------------------------
+
+_MATCH_CACHE: dict[str, re.Pattern[str] | None] = {}
+
+
+def match(pattern: str, name: str) -> bool:
+    """Go's filepath.Match; a bad pattern matches nothing (dockerd drops
+    the error)."""
+    if pattern not in _MATCH_CACHE:
+        _MATCH_CACHE[pattern] = _compile_match(pattern)
+    compiled = _MATCH_CACHE[pattern]
+    return compiled is not None and compiled.fullmatch(name) is not None
+
+
+def _compile_match(pattern: str) -> re.Pattern[str] | None:
+    try:
+        check_match_syntax(pattern)
+    except BadPattern:
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\":
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif char == "[":
+            i, text = _match_class(pattern, i + 1)
+            out.append(text)
+            continue
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _match_class(pattern: str, i: int) -> tuple[int, str]:
+    # Syntax already checked: members are chars or lo-hi ranges up to `]`.
+    negate = pattern[i] == "^"
+    i += negate
+    members: list[str] = []
+    while pattern[i] != "]" or not members:
+        low, i = _class_char(pattern, i)
+        high = low
+        if pattern[i] == "-":
+            high, i = _class_char(pattern, i + 1)
+        members.append(re.escape(low) if low == high else f"{re.escape(low)}-{re.escape(high)}")
+    body = "".join(members)
+    return i + 1, f"[{'^' if negate else ''}{body}]"
+
+
+def _class_char(pattern: str, i: int) -> tuple[str, int]:
+    if pattern[i] == "\\":
+        i += 1
+    return pattern[i], i + 1

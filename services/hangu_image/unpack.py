@@ -78,17 +78,22 @@ class HashingReader(io.RawIOBase):
         return "sha256:" + self.hasher.hexdigest()
 
 
+# The magic numbers of the compressions a tar may come in.
+GZIP, BZIP2, XZ, ZSTD = b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd"
+COMPRESSED = (GZIP, BZIP2, XZ, ZSTD)
+
+
 def decompressed(src: BinaryIO) -> BinaryIO:
     """The uncompressed view of a possibly compressed tar stream."""
     buffered = src if hasattr(src, "peek") else io.BufferedReader(src)  # type: ignore[type-var]
     head = buffered.peek(6)[:6]
-    if head.startswith(b"\x1f\x8b"):
+    if head.startswith(GZIP):
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    if head.startswith(b"BZh"):
+    if head.startswith(BZIP2):
         return bz2.BZ2File(buffered)  # type: ignore[return-value]
-    if head.startswith(b"\xfd7zXZ\x00"):
+    if head.startswith(XZ):
         return lzma.LZMAFile(buffered)  # type: ignore[return-value]
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
+    if head.startswith(ZSTD):
         import zstandard  # only zstd layers need it
 
         # Streaming, frame after frame: memory does not grow with the layer.

@@ -20,7 +20,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
-import re
 import shutil
 import stat
 import tarfile
@@ -223,65 +222,6 @@ def scoped(root: str, rel: str) -> str:
     return os.path.join(root, resolved) if resolved else root
 
 
-_MATCH_CACHE: dict[str, re.Pattern[str] | None] = {}
-
-
-def go_match(pattern: str, name: str) -> bool:
-    """Go's filepath.Match; a bad pattern matches nothing (dockerd drops
-    the error)."""
-    if pattern not in _MATCH_CACHE:
-        _MATCH_CACHE[pattern] = _compile_match(pattern)
-    compiled = _MATCH_CACHE[pattern]
-    return compiled is not None and compiled.fullmatch(name) is not None
-
-
-def _compile_match(pattern: str) -> re.Pattern[str] | None:
-    try:
-        gopattern.check_match_syntax(pattern)
-    except gopattern.BadPattern:
-        return None
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "\\":
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif char == "[":
-            i, text = _match_class(pattern, i + 1)
-            out.append(text)
-            continue
-        else:
-            out.append(re.escape(char))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
-
-
-def _match_class(pattern: str, i: int) -> tuple[int, str]:
-    # Syntax already checked: members are chars or lo-hi ranges up to `]`.
-    negate = pattern[i] == "^"
-    i += negate
-    members: list[str] = []
-    while pattern[i] != "]" or not members:
-        low, i = _class_char(pattern, i)
-        high = low
-        if pattern[i] == "-":
-            high, i = _class_char(pattern, i + 1)
-        members.append(re.escape(low) if low == high else f"{re.escape(low)}-{re.escape(high)}")
-    body = "".join(members)
-    return i + 1, f"[{'^' if negate else ''}{body}]"
-
-
-def _class_char(pattern: str, i: int) -> tuple[str, int]:
-    if pattern[i] == "\\":
-        i += 1
-    return pattern[i], i + 1
-
-
 class ContextSums:
     """The sums of the context's big files, taken while the context was
     unpacked (a contexttar.ContentWatcher): the bytes pass once, while the
@@ -418,7 +358,7 @@ class _Resolver:
                 return
             for entry in names:
                 rel = f"{prefix}{entry}"
-                if not go_match(elements[depth], entry):
+                if not gopattern.match(elements[depth], entry):
                     continue
                 full = os.path.join(directory, entry)
                 if depth == len(elements) - 1:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from .. import buildcontext
 from ..buildcontext import BuildContextError
+from ..unpack import COMPRESSED
 from . import fetch
 
 GIT_TIMEOUT = 600.0
-_ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
 
 def is_git_url(remote: str) -> bool:
@@ -56,7 +56,7 @@ def _download(remote: str, dest: Path, dockerfile: str) -> None:
 
 
 def _is_archive(head: bytes) -> bool:
-    return head.startswith(_ARCHIVE_MAGIC) or head[257:262] == b"ustar"
+    return head.startswith(COMPRESSED) or head[257:262] == b"ustar"
 
 
 def _clone(remote: str, dest: Path) -> None:

@@ -207,7 +207,7 @@ class BuildSession:
 
     def _from(self, state: StageState, ins: df.From) -> None:
         self._next_step(ins.original)
-        name = Lex(state.lex.escape).process_word(ins.base_name, self.args.meta_env())
+        name = state.lex.process_word(ins.base_name, self.args.meta_env())
         if not name:
             raise StepFailed("base name (" + ins.base_name + ") should not be blank")
         if name.lower() == "scratch":
